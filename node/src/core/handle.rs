@@ -1,0 +1,79 @@
+//! The cloneable handle through which the control API (and tests) talk to the core task.
+
+use std::path::PathBuf;
+
+use dmc_protocol::{ItemId, ItemView};
+use tokio::sync::{mpsc, oneshot};
+
+use super::views::{NodeView, OfferOutcome, PeerView, ProfileView};
+
+/// Errors the core reports to its callers; each message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("no item {0} is known here; `dmc list --all` shows every item")]
+    UnknownItem(ItemId),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, CoreError>>;
+
+/// Requests to the core task.
+pub(crate) enum Command {
+    Offer { path: PathBuf, profile: Option<String>, reply: Reply<OfferOutcome> },
+    Status { item: ItemId, reply: Reply<ItemView> },
+    List { all: bool, reply: Reply<Vec<ItemView>> },
+    Cancel { item: ItemId, reply: Reply<ItemView> },
+    Fetch { item: ItemId, output: Option<PathBuf>, reply: Reply<PathBuf> },
+    Peers { reply: Reply<Vec<PeerView>> },
+    Profiles { reply: Reply<Vec<ProfileView>> },
+    Info { reply: Reply<NodeView> },
+}
+
+/// A cloneable handle to the core task.
+#[derive(Clone)]
+pub struct CoreHandle {
+    pub(crate) tx: mpsc::Sender<Command>,
+}
+
+impl CoreHandle {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, CoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| CoreError::ShuttingDown)?;
+        rx.await.map_err(|_| CoreError::ShuttingDown)?
+    }
+
+    /// Offers one file (an absolute path readable by the node). Hashes and probes it first.
+    pub async fn offer(&self, path: PathBuf, profile: Option<String>) -> Result<OfferOutcome, CoreError> {
+        self.ask(|reply| Command::Offer { path, profile, reply }).await
+    }
+    pub async fn status(&self, item: ItemId) -> Result<ItemView, CoreError> {
+        self.ask(|reply| Command::Status { item, reply }).await
+    }
+    /// This node's items, or with `all` every item known.
+    pub async fn list(&self, all: bool) -> Result<Vec<ItemView>, CoreError> {
+        self.ask(|reply| Command::List { all, reply }).await
+    }
+    pub async fn cancel(&self, item: ItemId) -> Result<ItemView, CoreError> {
+        self.ask(|reply| Command::Cancel { item, reply }).await
+    }
+    /// Copies (or pulls) the item's result to `output` (default: the output folder).
+    pub async fn fetch(&self, item: ItemId, output: Option<PathBuf>) -> Result<PathBuf, CoreError> {
+        self.ask(|reply| Command::Fetch { item, output, reply }).await
+    }
+    pub async fn peers(&self) -> Result<Vec<PeerView>, CoreError> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+    pub async fn profiles(&self) -> Result<Vec<ProfileView>, CoreError> {
+        self.ask(|reply| Command::Profiles { reply }).await
+    }
+    pub async fn info(&self) -> Result<NodeView, CoreError> {
+        self.ask(|reply| Command::Info { reply }).await
+    }
+}

@@ -1,0 +1,53 @@
+//! JSON shapes the control API returns besides items (`dmc_protocol::ItemView`).
+
+use dmc_protocol::{ItemView, MediaType, NodeId};
+use serde::{Deserialize, Serialize};
+
+/// What `dmc offer` gets back for one file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OfferOutcome {
+    /// True when the same content with the same profile was already offered: `item` is that one.
+    pub existing: bool,
+    pub item: ItemView,
+}
+
+/// One peer, as `dmc peers` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PeerView {
+    pub node_id: NodeId,
+    pub name: Option<String>,
+    pub addresses: Vec<String>,
+    pub online: bool,
+    /// RFC 3339; null when never seen.
+    pub last_seen: Option<String>,
+    /// "converter" or "client".
+    pub role: String,
+    pub media_types: Vec<MediaType>,
+    pub profiles: Vec<String>,
+    pub workers: Option<u32>,
+}
+
+/// One profile, as `dmc profiles` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProfileView {
+    pub name: String,
+    pub media_types: Vec<MediaType>,
+    pub encoder: String,
+    pub extension: String,
+    /// Whether this node, as a converter, runs it.
+    pub local: bool,
+    /// Online converters that advertise it.
+    pub converters: Vec<NodeId>,
+}
+
+/// This node, as `dmc info` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeView {
+    pub node_id: NodeId,
+    pub name: String,
+    pub version: String,
+    pub data_dir: String,
+    pub listen_addrs: Vec<String>,
+    pub converter: bool,
+    pub output_dir: String,
+}

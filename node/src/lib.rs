@@ -1,0 +1,12 @@
+//! dmc-node: the runtime that drives `dmc-protocol`. One task owns each resource (the swarm,
+//! the store, each worker) and is reached through a cloneable handle over bounded channels.
+
+pub mod config;
+pub mod control;
+pub mod core;
+pub mod ffmpeg;
+pub mod identity;
+pub mod net;
+pub mod run;
+pub mod store;
+pub mod transfer;

@@ -1,0 +1,1 @@
+//! The node state machine: feeds events in, gets effects out.

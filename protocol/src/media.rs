@@ -1,0 +1,140 @@
+//! Media types and the conversion profiles built into dmc.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of media a file holds, as found by ffprobe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaType {
+    Audio,
+    Image,
+    Video,
+}
+
+impl MediaType {
+    pub const ALL: [MediaType; 3] = [MediaType::Audio, MediaType::Image, MediaType::Video];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Audio => "audio",
+            MediaType::Image => "image",
+            MediaType::Video => "video",
+        }
+    }
+
+    /// The profile used when an offer names none.
+    pub fn default_profile(self) -> &'static str {
+        match self {
+            MediaType::Audio => "opus",
+            MediaType::Image => "webp",
+            MediaType::Video => "mkv-x265",
+        }
+    }
+}
+
+impl fmt::Display for MediaType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MediaType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "audio" => Ok(MediaType::Audio),
+            "image" => Ok(MediaType::Image),
+            "video" => Ok(MediaType::Video),
+            other => Err(format!(
+                "unknown media type `{other}`: expected audio, image or video"
+            )),
+        }
+    }
+}
+
+/// A conversion profile: what ffmpeg does and what a correct output looks like.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub name: &'static str,
+    pub media_types: &'static [MediaType],
+    /// The ffmpeg encoder the profile needs (`ffmpeg -encoders`).
+    pub encoder: &'static str,
+    /// Output arguments placed between the input and the output file.
+    pub args: &'static [&'static str],
+    /// ffmpeg muxer (`-f`), so the output may carry a `.part` name.
+    pub muxer: &'static str,
+    /// Extension of the delivered file, without the dot.
+    pub extension: &'static str,
+    /// What ffprobe must report for the output.
+    pub expect_format: &'static str,
+    pub expect_video_codec: Option<&'static str>,
+    pub expect_audio_codec: Option<&'static str>,
+    /// Whether the output's duration must match the source's (not for still images).
+    pub check_duration: bool,
+}
+
+/// The profiles built into this version of dmc.
+pub const BUILTIN_PROFILES: &[Profile] = &[
+    Profile {
+        name: "mkv-x264",
+        media_types: &[MediaType::Video],
+        encoder: "libx264",
+        args: &[
+            "-map", "0:v:0", "-map", "0:a?", "-c:a", "copy", "-c:v", "libx264", "-crf", "23",
+            "-preset", "medium",
+        ],
+        muxer: "matroska",
+        extension: "mkv",
+        expect_format: "matroska",
+        expect_video_codec: Some("h264"),
+        expect_audio_codec: None,
+        check_duration: true,
+    },
+    Profile {
+        name: "mkv-x265",
+        media_types: &[MediaType::Video],
+        encoder: "libx265",
+        args: &[
+            "-map", "0:v:0", "-map", "0:a?", "-c:a", "copy", "-c:v", "libx265", "-crf", "28",
+            "-preset", "medium", "-x265-params", "log-level=error",
+        ],
+        muxer: "matroska",
+        extension: "mkv",
+        expect_format: "matroska",
+        expect_video_codec: Some("hevc"),
+        expect_audio_codec: None,
+        check_duration: true,
+    },
+    Profile {
+        name: "webp",
+        media_types: &[MediaType::Image],
+        encoder: "libwebp",
+        args: &["-map", "0:v:0", "-frames:v", "1", "-c:v", "libwebp", "-quality", "80"],
+        muxer: "webp",
+        extension: "webp",
+        expect_format: "webp",
+        expect_video_codec: Some("webp"),
+        expect_audio_codec: None,
+        check_duration: false,
+    },
+    Profile {
+        name: "opus",
+        media_types: &[MediaType::Audio],
+        encoder: "libopus",
+        args: &["-map", "0:a:0", "-vn", "-c:a", "libopus", "-b:a", "128k"],
+        muxer: "ogg",
+        extension: "opus",
+        expect_format: "ogg",
+        expect_video_codec: None,
+        expect_audio_codec: Some("opus"),
+        check_duration: true,
+    },
+];
+
+/// Finds a built-in profile by name.
+pub fn builtin_profile(name: &str) -> Option<&'static Profile> {
+    BUILTIN_PROFILES.iter().find(|p| p.name == name)
+}

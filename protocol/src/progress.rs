@@ -1,0 +1,1 @@
+//! Parsing of ffmpeg `-progress` output.

@@ -1,0 +1,312 @@
+//! Versioned records: every change to an item or a node is one record, authored by one node
+//! and numbered by that node's own sequence. Records are immutable once made.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
+use crate::media::MediaType;
+
+/// Longest file name carried in a record, in bytes.
+pub const MAX_FILE_NAME: usize = 255;
+/// Longest free text (errors, reasons) carried in a record, in bytes.
+pub const MAX_TEXT: usize = 4096;
+/// Longest profile name, in bytes.
+pub const MAX_PROFILE_NAME: usize = 64;
+/// Most profiles or media types a converter may advertise.
+pub const MAX_ADVERTISED: usize = 64;
+/// Largest file dmc moves (1 TiB).
+pub const MAX_FILE_SIZE: u64 = 1 << 40;
+/// Size of the chunks files are moved and verified in.
+pub const CHUNK_SIZE: u32 = 1 << 20;
+
+/// One change, as replicated between nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub author: NodeId,
+    pub seq: Seq,
+    /// When the author made it (milliseconds since the Unix epoch, the author's clock).
+    pub created_at: Millis,
+    pub body: RecordBody,
+}
+
+/// What a record says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordBody {
+    /// A node describes itself (the latest one by sequence counts).
+    Node(NodeInfo),
+    /// The origin offers a file for conversion.
+    Offer(Offer),
+    /// The origin assigns the item to a converter for an epoch.
+    Assign { item_id: ItemId, epoch: Epoch, converter: NodeId },
+    /// The assigned converter takes the item.
+    Accept { item_id: ItemId, epoch: Epoch },
+    /// The assigned converter refuses the item, saying why.
+    Reject { item_id: ItemId, epoch: Epoch, reason: String },
+    /// The assigned converter reports progress.
+    Progress { item_id: ItemId, epoch: Epoch, progress: ProgressInfo },
+    /// The assigned converter has a verified result ready to be fetched.
+    Converted { item_id: ItemId, epoch: Epoch, output: FileInfo },
+    /// The origin has the result, verified, in its output folder.
+    Delivered { item_id: ItemId, epoch: Epoch, output_path: String, sha512: String },
+    /// The item failed: from the converter for its epoch, or from the origin (`epoch` none).
+    Failed { item_id: ItemId, epoch: Option<Epoch>, error: String },
+    /// The origin withdraws the item.
+    Cancel { item_id: ItemId },
+}
+
+/// A node's description of itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub name: String,
+    /// Present on converters: what they accept.
+    pub converter: Option<ConverterAd>,
+}
+
+/// What a converter advertises.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConverterAd {
+    pub media_types: Vec<MediaType>,
+    pub profiles: Vec<String>,
+    pub workers: u32,
+}
+
+impl ConverterAd {
+    /// Why this converter cannot do `profile` for `media`, if it cannot.
+    pub fn unsupported(&self, media: MediaType, profile: &str) -> Option<String> {
+        if !self.media_types.contains(&media) {
+            return Some(format!(
+                "unsupported conversion: this converter takes no {media} (it takes {})",
+                join(self.media_types.iter().map(|m| m.as_str()))
+            ));
+        }
+        if !self.profiles.iter().any(|p| p == profile) {
+            return Some(format!(
+                "unsupported conversion: profile `{profile}` is not offered here (profiles: {})",
+                join(self.profiles.iter().map(|p| p.as_str()))
+            ));
+        }
+        None
+    }
+}
+
+fn join<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = it.collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// A file as the protocol knows it: size, checksums and the hash of its chunk manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub file_name: String,
+    pub file_size: u64,
+    /// SHA-512 of the whole file, lowercase hex.
+    pub sha512: String,
+    /// BLAKE3 of the whole file, lowercase hex.
+    pub blake3: String,
+    pub chunk_size: u32,
+    /// BLAKE3 of the concatenated BLAKE3 hashes of every chunk, lowercase hex.
+    pub manifest_hash: String,
+}
+
+impl FileInfo {
+    pub fn chunk_count(&self) -> u64 {
+        chunk_count(self.file_size, self.chunk_size)
+    }
+}
+
+/// How many chunks a file of `size` bytes has (an empty file has none).
+pub fn chunk_count(size: u64, chunk_size: u32) -> u64 {
+    if chunk_size == 0 {
+        return 0;
+    }
+    size.div_ceil(chunk_size as u64)
+}
+
+/// An offer: the origin's file and what to make of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    pub item_id: ItemId,
+    pub file: FileInfo,
+    pub media_type: MediaType,
+    pub profile: String,
+    /// Source duration in milliseconds, when ffprobe gave one.
+    pub duration_ms: Option<u64>,
+}
+
+/// Where an assigned converter is with an item.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProgressInfo {
+    pub stage: Stage,
+    /// 0 to 1 within the stage.
+    pub fraction: f32,
+    pub fps: Option<f32>,
+    pub speed: Option<f32>,
+    pub eta_secs: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Transferring,
+    Converting,
+}
+
+impl RecordBody {
+    /// The item a record is about (none for node records).
+    pub fn item_id(&self) -> Option<ItemId> {
+        match self {
+            RecordBody::Node(_) => None,
+            RecordBody::Offer(o) => Some(o.item_id),
+            RecordBody::Assign { item_id, .. }
+            | RecordBody::Accept { item_id, .. }
+            | RecordBody::Reject { item_id, .. }
+            | RecordBody::Progress { item_id, .. }
+            | RecordBody::Converted { item_id, .. }
+            | RecordBody::Delivered { item_id, .. }
+            | RecordBody::Failed { item_id, .. }
+            | RecordBody::Cancel { item_id } => Some(*item_id),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecordBody::Node(_) => "node",
+            RecordBody::Offer(_) => "offer",
+            RecordBody::Assign { .. } => "assign",
+            RecordBody::Accept { .. } => "accept",
+            RecordBody::Reject { .. } => "reject",
+            RecordBody::Progress { .. } => "progress",
+            RecordBody::Converted { .. } => "converted",
+            RecordBody::Delivered { .. } => "delivered",
+            RecordBody::Failed { .. } => "failed",
+            RecordBody::Cancel { .. } => "cancel",
+        }
+    }
+}
+
+/// Why a record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRecord {
+    #[error("record author `{0}` is not a valid node id")]
+    Author(String),
+    #[error("record sequence must start at 1")]
+    Seq,
+    #[error("record field `{field}` is invalid: {why}")]
+    Field { field: &'static str, why: String },
+}
+
+fn text(field: &'static str, s: &str, max: usize) -> Result<(), InvalidRecord> {
+    if s.len() > max {
+        return Err(InvalidRecord::Field { field, why: format!("longer than {max} bytes") });
+    }
+    Ok(())
+}
+
+fn hex_of(field: &'static str, s: &str, bytes: usize) -> Result<(), InvalidRecord> {
+    if s.len() != bytes * 2 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(InvalidRecord::Field {
+            field,
+            why: format!("expected {} lowercase hex digits", bytes * 2),
+        });
+    }
+    Ok(())
+}
+
+fn node_id(field: &'static str, n: &NodeId) -> Result<(), InvalidRecord> {
+    if !n.is_valid() {
+        return Err(InvalidRecord::Field { field, why: "not a valid node id".into() });
+    }
+    Ok(())
+}
+
+impl FileInfo {
+    pub fn validate(&self) -> Result<(), InvalidRecord> {
+        let name = &self.file_name;
+        if name.is_empty() {
+            return Err(InvalidRecord::Field { field: "file_name", why: "empty".into() });
+        }
+        text("file_name", name, MAX_FILE_NAME)?;
+        if self.file_size > MAX_FILE_SIZE {
+            return Err(InvalidRecord::Field {
+                field: "file_size",
+                why: format!("larger than the limit of {MAX_FILE_SIZE} bytes"),
+            });
+        }
+        if self.chunk_size == 0 || self.chunk_size > 16 << 20 {
+            return Err(InvalidRecord::Field {
+                field: "chunk_size",
+                why: "must be between 1 byte and 16 MiB".into(),
+            });
+        }
+        hex_of("sha512_checksum", &self.sha512, 64)?;
+        hex_of("blake3", &self.blake3, 32)?;
+        hex_of("manifest_hash", &self.manifest_hash, 32)?;
+        Ok(())
+    }
+}
+
+impl Record {
+    /// Checks bounds and shapes of every field; the fold ignores anything it has no right to.
+    pub fn validate(&self) -> Result<(), InvalidRecord> {
+        if !self.author.is_valid() {
+            return Err(InvalidRecord::Author(self.author.0.chars().take(64).collect()));
+        }
+        if self.seq == 0 {
+            return Err(InvalidRecord::Seq);
+        }
+        match &self.body {
+            RecordBody::Node(n) => {
+                text("name", &n.name, MAX_FILE_NAME)?;
+                if let Some(ad) = &n.converter {
+                    if ad.media_types.len() > MAX_ADVERTISED || ad.profiles.len() > MAX_ADVERTISED
+                    {
+                        return Err(InvalidRecord::Field {
+                            field: "converter",
+                            why: format!("more than {MAX_ADVERTISED} entries"),
+                        });
+                    }
+                    for p in &ad.profiles {
+                        text("profiles", p, MAX_PROFILE_NAME)?;
+                    }
+                    if ad.workers > 1024 {
+                        return Err(InvalidRecord::Field {
+                            field: "workers",
+                            why: "more than 1024".into(),
+                        });
+                    }
+                }
+            }
+            RecordBody::Offer(o) => {
+                o.file.validate()?;
+                text("conversion_type", &o.profile, MAX_PROFILE_NAME)?;
+            }
+            RecordBody::Assign { converter, .. } => node_id("server_id", converter)?,
+            RecordBody::Accept { .. } | RecordBody::Cancel { .. } => {}
+            RecordBody::Reject { reason, .. } => text("reason", reason, MAX_TEXT)?,
+            RecordBody::Progress { progress, .. } => {
+                let ok = |v: Option<f32>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
+                if !(progress.fraction.is_finite() && (0.0..=1.0).contains(&progress.fraction))
+                    || !ok(progress.fps)
+                    || !ok(progress.speed)
+                {
+                    return Err(InvalidRecord::Field {
+                        field: "progress",
+                        why: "fraction must be within 0..1 and rates finite".into(),
+                    });
+                }
+            }
+            RecordBody::Converted { output, .. } => output.validate()?,
+            RecordBody::Delivered { output_path, sha512, .. } => {
+                text("output_path", output_path, MAX_TEXT)?;
+                hex_of("sha512_checksum", sha512, 64)?;
+            }
+            RecordBody::Failed { error, .. } => text("error", error, MAX_TEXT)?,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! The set of records a node holds, indexed by author and item, with the per-author summary
+//! used to find what a peer lacks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ItemId, NodeId, Seq};
+use crate::item::ItemState;
+use crate::record::{NodeInfo, Record, RecordBody};
+
+/// Per author, the highest sequence number up to which a node holds every record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary(pub Vec<(NodeId, Seq)>);
+
+impl Summary {
+    pub fn get(&self, author: &NodeId) -> Seq {
+        self.0.iter().find(|(a, _)| a == author).map(|(_, s)| *s).unwrap_or(0)
+    }
+}
+
+/// Limits of one page of records sent in answer to a summary.
+#[derive(Clone, Copy, Debug)]
+pub struct PageLimit {
+    pub records: usize,
+    pub bytes: usize,
+}
+
+/// What inserting a record did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    Duplicate,
+}
+
+/// All records a node holds, with the folded state of every item.
+#[derive(Debug, Default)]
+pub struct Replica {
+    /// Every record, by (author, seq).
+    records: BTreeMap<(NodeId, Seq), Record>,
+    /// Per author: every seq in 1..=n is held.
+    contiguous: BTreeMap<NodeId, Seq>,
+    /// Record keys by item.
+    by_item: BTreeMap<ItemId, BTreeSet<(NodeId, Seq)>>,
+    /// Folded items (only those whose offer is known).
+    items: BTreeMap<ItemId, ItemState>,
+    /// Latest node record per author: (seq, info).
+    nodes: BTreeMap<NodeId, (Seq, NodeInfo)>,
+}
+
+impl Replica {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a record (already validated). Returns whether it was new.
+    pub fn insert(&mut self, record: Record) -> Inserted {
+        let key = (record.author.clone(), record.seq);
+        if self.records.contains_key(&key) {
+            return Inserted::Duplicate;
+        }
+        let author = record.author.clone();
+        let item = record.body.item_id();
+        if let RecordBody::Node(info) = &record.body {
+            let newer = self.nodes.get(&author).is_none_or(|(s, _)| *s < record.seq);
+            if newer {
+                self.nodes.insert(author.clone(), (record.seq, info.clone()));
+            }
+        }
+        self.records.insert(key.clone(), record);
+        // Advance the author's contiguous prefix.
+        let c = self.contiguous.entry(author.clone()).or_insert(0);
+        while self.records.contains_key(&(author.clone(), *c + 1)) {
+            *c += 1;
+        }
+        if let Some(item) = item {
+            self.by_item.entry(item).or_default().insert(key);
+            self.refold(item);
+        }
+        Inserted::New
+    }
+
+    fn refold(&mut self, item: ItemId) {
+        let Some(keys) = self.by_item.get(&item) else { return };
+        let state = ItemState::fold(keys.iter().filter_map(|k| self.records.get(k)));
+        match state {
+            Some(s) => {
+                self.items.insert(item, s);
+            }
+            None => {
+                self.items.remove(&item);
+            }
+        }
+    }
+
+    pub fn get(&self, author: &NodeId, seq: Seq) -> Option<&Record> {
+        self.records.get(&(author.clone(), seq))
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The highest sequence held from `author` (not necessarily contiguous).
+    pub fn max_seq(&self, author: &NodeId) -> Seq {
+        self.records
+            .range((author.clone(), 0)..=(author.clone(), Seq::MAX))
+            .next_back()
+            .map(|((_, s), _)| *s)
+            .unwrap_or(0)
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary(self.contiguous.iter().map(|(a, s)| (a.clone(), *s)).collect())
+    }
+
+    /// Records the holder of `theirs` lacks, in (author, seq) order, at most one page.
+    /// Returns the page and whether more remain.
+    pub fn missing(&self, theirs: &Summary, limit: PageLimit) -> (Vec<Record>, bool) {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let authors: BTreeSet<&NodeId> = self.contiguous.keys().collect();
+        for author in authors {
+            let from = theirs.get(author) + 1;
+            for (_, r) in self.records.range((author.clone(), from)..=(author.clone(), Seq::MAX)) {
+                let size = crate::wire::record_size_estimate(r);
+                if out.len() >= limit.records || (bytes + size > limit.bytes && !out.is_empty()) {
+                    return (out, true);
+                }
+                bytes += size;
+                out.push(r.clone());
+            }
+        }
+        (out, false)
+    }
+
+    pub fn item(&self, id: &ItemId) -> Option<&ItemState> {
+        self.items.get(id)
+    }
+
+    pub fn items(&self) -> impl Iterator<Item = &ItemState> {
+        self.items.values()
+    }
+
+    /// The records of one item, in (author, seq) order.
+    pub fn item_records(&self, id: &ItemId) -> Vec<&Record> {
+        self.by_item
+            .get(id)
+            .map(|keys| keys.iter().filter_map(|k| self.records.get(k)).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn node(&self, id: &NodeId) -> Option<&NodeInfo> {
+        self.nodes.get(id).map(|(_, n)| n)
+    }
+
+    /// Latest node record of every author, with its sequence number.
+    pub fn nodes(&self) -> impl Iterator<Item = (&NodeId, Seq, &NodeInfo)> {
+        self.nodes.iter().map(|(id, (s, n))| (id, *s, n))
+    }
+}

@@ -1,0 +1,1 @@
+//! Scheduling decisions: which converter gets an item.

@@ -1,0 +1,166 @@
+//! Messages between nodes and their CBOR codec. A frame on the wire is a 4-byte big-endian
+//! length followed by that many bytes of CBOR; the node's libp2p codec does the framing with
+//! the limits below and calls [`encode`] and [`decode`].
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::ids::{Epoch, ItemId};
+use crate::record::Record;
+use crate::replica::Summary;
+
+/// Name of the request-response protocol, with its version.
+pub const PROTOCOL_NAME: &str = "/dmc/req/1";
+/// Largest request frame.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+/// Largest response frame (a chunk of at most 1 MiB plus headers, or a page of records).
+pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
+/// Most records in one message.
+pub const MAX_RECORDS_PER_MESSAGE: usize = 1024;
+/// Byte budget of the records in one message.
+pub const MAX_RECORD_BYTES_PER_MESSAGE: usize = 512 << 10;
+/// Most authors in one summary.
+pub const MAX_SUMMARY_AUTHORS: usize = 4096;
+/// Most chunk hashes in one manifest page (2 MiB of hashes).
+pub const MAX_MANIFEST_PAGE: u32 = 65_536;
+
+/// Which file of an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileRole {
+    /// The origin's file.
+    Source,
+    /// The converter's result for an epoch.
+    Result,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// "Here is what I hold; send me a page of what I lack."
+    Sync { summary: Summary },
+    /// New records, pushed as they are made or relayed.
+    Push { records: Vec<Record> },
+    /// A page of a file's chunk hashes.
+    Manifest { item_id: ItemId, role: FileRole, epoch: Epoch, first: u64, count: u32 },
+    /// One chunk of a file.
+    Chunk { item_id: ItemId, role: FileRole, epoch: Epoch, index: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    Records { records: Vec<Record>, more: bool },
+    Ack,
+    Manifest {
+        file_size: u64,
+        chunk_size: u32,
+        first: u64,
+        /// Concatenated 32-byte BLAKE3 hashes of chunks `first..`.
+        #[serde(with = "serde_bytes")]
+        hashes: Vec<u8>,
+    },
+    Chunk {
+        index: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    Error { code: ErrorCode, message: String },
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Malformed or over a limit.
+    BadRequest,
+    /// The requester has no right to this.
+    Forbidden,
+    /// No such item or file here (yet).
+    NotFound,
+    /// The source file changed or vanished since it was offered.
+    SourceChanged,
+    /// A passing problem: try again later.
+    Unavailable,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("message over a limit: {0}")]
+    OverLimit(String),
+}
+
+/// Encodes a message as CBOR.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    // Writing into a Vec cannot fail; serialisation of our own types cannot fail either.
+    cbor4ii::serde::to_vec(Vec::new(), msg).unwrap_or_default()
+}
+
+/// Decodes a CBOR message of at most `limit` bytes.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, WireError> {
+    if bytes.len() > limit {
+        return Err(WireError::TooLarge { size: bytes.len(), limit });
+    }
+    cbor4ii::serde::from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+impl Request {
+    /// Checks counts a decoder cannot: number of records, authors, manifest page size.
+    pub fn check_limits(&self) -> Result<(), WireError> {
+        match self {
+            Request::Sync { summary } if summary.0.len() > MAX_SUMMARY_AUTHORS => Err(
+                WireError::OverLimit(format!("summary has more than {MAX_SUMMARY_AUTHORS} authors")),
+            ),
+            Request::Push { records } if records.len() > MAX_RECORDS_PER_MESSAGE => Err(
+                WireError::OverLimit(format!("more than {MAX_RECORDS_PER_MESSAGE} records")),
+            ),
+            Request::Manifest { count, .. } if *count > MAX_MANIFEST_PAGE => Err(
+                WireError::OverLimit(format!("manifest page above {MAX_MANIFEST_PAGE} hashes")),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Response {
+    pub fn check_limits(&self) -> Result<(), WireError> {
+        match self {
+            Response::Records { records, .. } if records.len() > MAX_RECORDS_PER_MESSAGE => Err(
+                WireError::OverLimit(format!("more than {MAX_RECORDS_PER_MESSAGE} records")),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Encoded size of a record, for paging.
+pub fn record_size_estimate(r: &Record) -> usize {
+    encode(r).len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_round_trips_as_bytes() {
+        let r = Response::Chunk { index: 7, data: vec![9u8; 1000] };
+        let b = encode(&r);
+        assert!(b.len() < 1100, "bytes are encoded as a CBOR byte string");
+        let back: Response = decode(&b, MAX_RESPONSE_BYTES).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn refuses_oversized_and_garbage() {
+        let big = vec![0u8; MAX_REQUEST_BYTES + 1];
+        assert!(matches!(
+            decode::<Request>(&big, MAX_REQUEST_BYTES),
+            Err(WireError::TooLarge { .. })
+        ));
+        assert!(matches!(decode::<Request>(&[0xff, 0x00, 0x13], 100), Err(WireError::Malformed(_))));
+    }
+}
