@@ -1,1 +1,537 @@
-//! The node state machine: feeds events in, gets effects out.
+//! The node's state machine: the runtime feeds it [`Event`]s with the current time and carries
+//! out the [`Effect`]s it returns, in order. It holds the replica, knows which peers are
+//! connected, makes this node's records and takes the scheduling decisions. Decisions are
+//! level-triggered: every `Tick` re-derives what should run from the records, so a restart
+//! needs no other state.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
+use crate::item::{ItemState, Phase};
+use crate::record::{ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody};
+use crate::replica::{Inserted, PageLimit, Replica, Summary};
+use crate::schedule::{occupies_converter, pick_converter, Candidate};
+use crate::wire::{Request, Response, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_PER_MESSAGE};
+
+/// What a node is.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub me: NodeId,
+    pub name: String,
+    /// Present when this node converts.
+    pub converter: Option<ConverterAd>,
+}
+
+/// Inputs to the engine.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The node started: publish this node's description if it changed.
+    Start,
+    PeerConnected(NodeId),
+    PeerDisconnected(NodeId),
+    /// Records from a peer: pushed to us (`sync_more` none) or a page answering our `Sync`
+    /// (`sync_more` tells whether the peer has more).
+    Records {
+        from: NodeId,
+        records: Vec<Record>,
+        sync_more: Option<bool>,
+    },
+    /// Time passes: re-derive what should run.
+    Tick,
+    /// Local decisions and results, each becoming a record of ours.
+    Local(Local),
+}
+
+/// Changes this node makes.
+#[derive(Clone, Debug)]
+pub enum Local {
+    Offer(Offer),
+    Cancel {
+        item_id: ItemId,
+    },
+    Accept {
+        item_id: ItemId,
+        epoch: Epoch,
+    },
+    Reject {
+        item_id: ItemId,
+        epoch: Epoch,
+        reason: String,
+    },
+    Progress {
+        item_id: ItemId,
+        epoch: Epoch,
+        progress: ProgressInfo,
+    },
+    Converted {
+        item_id: ItemId,
+        epoch: Epoch,
+        output: FileInfo,
+    },
+    /// The conversion failed on this converter.
+    ConvertFailed {
+        item_id: ItemId,
+        epoch: Epoch,
+        error: String,
+    },
+    /// The origin has the verified result.
+    Delivered {
+        item_id: ItemId,
+        epoch: Epoch,
+        output_path: String,
+        sha512: String,
+    },
+    /// The origin gives up on its own item (for example, the source changed).
+    OriginFailed {
+        item_id: ItemId,
+        error: String,
+    },
+}
+
+/// Outputs of the engine, to be carried out in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Store these records durably before carrying out any later effect.
+    Persist(Vec<Record>),
+    /// Send a request to a connected peer. A `Sync` answer comes back as `Event::Records`.
+    Send { to: NodeId, request: Request },
+    /// Converter: decide whether to take this item (room, support), then `Local::Accept`/`Reject`.
+    Evaluate { item_id: ItemId, epoch: Epoch },
+    /// Converter: fetch the source and convert it. Repeated every tick while wanted; the node
+    /// runs one job per (item, epoch).
+    RunJob {
+        item_id: ItemId,
+        epoch: Epoch,
+        origin: NodeId,
+    },
+    /// Origin: fetch the converter's result into the output folder. Repeated while wanted.
+    Deliver {
+        item_id: ItemId,
+        epoch: Epoch,
+        converter: NodeId,
+    },
+    /// A record from a peer was refused.
+    Refused { from: NodeId, reason: String },
+}
+
+/// The state machine.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    replica: Replica,
+    next_seq: Seq,
+    connected: BTreeSet<NodeId>,
+    /// When we last asked each connected peer for what we lack.
+    last_sync: BTreeMap<NodeId, Millis>,
+}
+
+/// Connected peers are asked for what we lack at least this often (anti-entropy), so a
+/// record lost in transit arrives without waiting for a reconnect.
+pub const RESYNC_INTERVAL_MS: Millis = 30_000;
+
+/// One page of records answering a summary.
+pub const SYNC_PAGE: PageLimit = PageLimit {
+    records: MAX_RECORDS_PER_MESSAGE,
+    bytes: MAX_RECORD_BYTES_PER_MESSAGE,
+};
+
+impl Engine {
+    /// Builds the engine from the records this node has stored.
+    pub fn new(cfg: EngineConfig, stored: impl IntoIterator<Item = Record>) -> Self {
+        let mut replica = Replica::new();
+        for r in stored {
+            replica.insert(r);
+        }
+        let next_seq = replica.max_seq(&cfg.me) + 1;
+        Engine {
+            cfg,
+            replica,
+            next_seq,
+            connected: BTreeSet::new(),
+            last_sync: BTreeMap::new(),
+        }
+    }
+
+    pub fn me(&self) -> &NodeId {
+        &self.cfg.me
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    pub fn item(&self, id: &ItemId) -> Option<&ItemState> {
+        self.replica.item(id)
+    }
+
+    pub fn connected(&self) -> &BTreeSet<NodeId> {
+        &self.connected
+    }
+
+    /// This node's item already offered with the same content and profile, unless it ended
+    /// in failure or was cancelled (then a new offer makes a new item).
+    pub fn find_offer(&self, sha512: &str, profile: &str) -> Option<&ItemState> {
+        self.replica.items().find(|i| {
+            i.origin == self.cfg.me
+                && i.offer.file.sha512 == sha512
+                && i.offer.profile == profile
+                && !matches!(i.phase, Phase::Failed | Phase::Cancelled)
+        })
+    }
+
+    /// Answers a peer's `Sync`: a page of the records it lacks.
+    pub fn answer_sync(&self, theirs: &Summary) -> Response {
+        let (records, more) = self.replica.missing(theirs, SYNC_PAGE);
+        Response::Records { records, more }
+    }
+
+    /// Whether this converter should still be running the job for (item, epoch).
+    pub fn job_wanted(&self, item_id: &ItemId, epoch: Epoch) -> bool {
+        self.replica.item(item_id).is_some_and(|i| {
+            i.assignment.as_ref() == Some(&(epoch, self.cfg.me.clone()))
+                && matches!(
+                    i.phase,
+                    Phase::Accepted | Phase::Transferring | Phase::Converting
+                )
+        })
+    }
+
+    /// Whether this converter must keep its result of (item, epoch) for the origin to fetch.
+    pub fn result_wanted(&self, item_id: &ItemId, epoch: Epoch) -> bool {
+        self.replica.item(item_id).is_some_and(|i| {
+            i.assignment.as_ref() == Some(&(epoch, self.cfg.me.clone()))
+                && i.phase == Phase::Converted
+        })
+    }
+
+    /// Whether a peer may fetch a file of an item: the source by the current converter from
+    /// the origin; the result by the origin from the converter that made it.
+    pub fn may_fetch(&self, peer: &NodeId, item_id: &ItemId, source: bool, epoch: Epoch) -> bool {
+        let Some(i) = self.replica.item(item_id) else {
+            return false;
+        };
+        if source {
+            i.origin == self.cfg.me && i.converter() == Some(peer) && !i.phase.is_final()
+        } else {
+            &i.origin == peer
+                && i.assignment.as_ref() == Some(&(epoch, self.cfg.me.clone()))
+                && i.phase == Phase::Converted
+        }
+    }
+
+    /// Feeds one event at time `now`; returns what to do.
+    pub fn handle(&mut self, event: Event, now: Millis) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match event {
+            Event::Start => {
+                let want = NodeInfo {
+                    name: self.cfg.name.clone(),
+                    converter: self.cfg.converter.clone(),
+                };
+                if self.replica.node(&self.cfg.me) != Some(&want) {
+                    self.author(RecordBody::Node(want), now, &mut fx);
+                }
+                self.schedule(now, &mut fx);
+            }
+            Event::PeerConnected(peer) => {
+                self.connected.insert(peer.clone());
+                self.ask_sync(peer, now, &mut fx);
+                self.schedule(now, &mut fx);
+            }
+            Event::PeerDisconnected(peer) => {
+                self.connected.remove(&peer);
+                self.last_sync.remove(&peer);
+            }
+            Event::Records {
+                from,
+                records,
+                sync_more,
+            } => {
+                self.receive(&from, records, &mut fx);
+                if sync_more == Some(true) && self.connected.contains(&from) {
+                    self.ask_sync(from, now, &mut fx);
+                }
+                self.schedule(now, &mut fx);
+            }
+            Event::Tick => {
+                let due: Vec<NodeId> = self
+                    .connected
+                    .iter()
+                    .filter(|p| {
+                        self.last_sync
+                            .get(*p)
+                            .is_none_or(|t| now.saturating_sub(*t) >= RESYNC_INTERVAL_MS)
+                    })
+                    .cloned()
+                    .collect();
+                for peer in due {
+                    self.ask_sync(peer, now, &mut fx);
+                }
+                self.schedule(now, &mut fx)
+            }
+            Event::Local(local) => {
+                self.local(local, now, &mut fx);
+                self.schedule(now, &mut fx);
+            }
+        }
+        fx
+    }
+
+    fn ask_sync(&mut self, peer: NodeId, now: Millis, fx: &mut Vec<Effect>) {
+        self.last_sync.insert(peer.clone(), now);
+        fx.push(Effect::Send {
+            to: peer,
+            request: Request::Sync {
+                summary: self.replica.summary(),
+            },
+        });
+    }
+
+    /// Makes a record of ours, stores it and sends it to every connected peer.
+    fn author(&mut self, body: RecordBody, now: Millis, fx: &mut Vec<Effect>) {
+        let record = Record {
+            author: self.cfg.me.clone(),
+            seq: self.next_seq,
+            created_at: now,
+            body,
+        };
+        self.next_seq += 1;
+        self.replica.insert(record.clone());
+        fx.push(Effect::Persist(vec![record.clone()]));
+        for peer in &self.connected {
+            fx.push(Effect::Send {
+                to: peer.clone(),
+                request: Request::Push {
+                    records: vec![record.clone()],
+                },
+            });
+        }
+    }
+
+    fn receive(&mut self, from: &NodeId, records: Vec<Record>, fx: &mut Vec<Effect>) {
+        let mut new = Vec::new();
+        for r in records.into_iter().take(MAX_RECORDS_PER_MESSAGE) {
+            if let Err(e) = r.validate() {
+                fx.push(Effect::Refused {
+                    from: from.clone(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+            if r.author == self.cfg.me {
+                // Our own record coming back (perhaps after our store was restored from an
+                // older copy): never reuse its sequence number.
+                self.next_seq = self.next_seq.max(r.seq + 1);
+            }
+            if self.replica.insert(r.clone()) == Inserted::New {
+                new.push(r);
+            }
+        }
+        if new.is_empty() {
+            return;
+        }
+        fx.push(Effect::Persist(new.clone()));
+        // Relay to every other connected peer.
+        for peer in self.connected.iter().filter(|p| *p != from) {
+            fx.push(Effect::Send {
+                to: peer.clone(),
+                request: Request::Push {
+                    records: new.clone(),
+                },
+            });
+        }
+    }
+
+    fn local(&mut self, local: Local, now: Millis, fx: &mut Vec<Effect>) {
+        let me = self.cfg.me.clone();
+        let mine = |i: &ItemState| i.origin == me;
+        let assigned_to_me =
+            |i: &ItemState, epoch: Epoch| i.assignment.as_ref() == Some(&(epoch, me.clone()));
+        let body = match local {
+            Local::Offer(offer) => {
+                if self.replica.item(&offer.item_id).is_some() {
+                    return;
+                }
+                RecordBody::Offer(offer)
+            }
+            Local::Cancel { item_id } => match self.replica.item(&item_id) {
+                Some(i) if mine(i) && !i.phase.is_final() => RecordBody::Cancel { item_id },
+                _ => return,
+            },
+            Local::Accept { item_id, epoch } => match self.replica.item(&item_id) {
+                Some(i) if assigned_to_me(i, epoch) && i.phase == Phase::Assigned => {
+                    RecordBody::Accept { item_id, epoch }
+                }
+                _ => return,
+            },
+            Local::Reject {
+                item_id,
+                epoch,
+                reason,
+            } => match self.replica.item(&item_id) {
+                Some(i) if assigned_to_me(i, epoch) && i.phase == Phase::Assigned => {
+                    RecordBody::Reject {
+                        item_id,
+                        epoch,
+                        reason,
+                    }
+                }
+                _ => return,
+            },
+            Local::Progress {
+                item_id,
+                epoch,
+                progress,
+            } => match self.replica.item(&item_id) {
+                Some(i) if self.job_wanted(&i.item_id(), epoch) => RecordBody::Progress {
+                    item_id,
+                    epoch,
+                    progress,
+                },
+                _ => return,
+            },
+            Local::Converted {
+                item_id,
+                epoch,
+                output,
+            } => match self.replica.item(&item_id) {
+                Some(i) if self.job_wanted(&i.item_id(), epoch) => RecordBody::Converted {
+                    item_id,
+                    epoch,
+                    output,
+                },
+                _ => return,
+            },
+            Local::ConvertFailed {
+                item_id,
+                epoch,
+                error,
+            } => match self.replica.item(&item_id) {
+                Some(i) if self.job_wanted(&i.item_id(), epoch) => RecordBody::Failed {
+                    item_id,
+                    epoch: Some(epoch),
+                    error,
+                },
+                _ => return,
+            },
+            Local::Delivered {
+                item_id,
+                epoch,
+                output_path,
+                sha512,
+            } => match self.replica.item(&item_id) {
+                Some(i) if mine(i) && i.phase == Phase::Converted && i.epoch() == Some(epoch) => {
+                    RecordBody::Delivered {
+                        item_id,
+                        epoch,
+                        output_path,
+                        sha512,
+                    }
+                }
+                _ => return,
+            },
+            Local::OriginFailed { item_id, error } => match self.replica.item(&item_id) {
+                Some(i) if mine(i) && !i.phase.is_final() => RecordBody::Failed {
+                    item_id,
+                    epoch: None,
+                    error,
+                },
+                _ => return,
+            },
+        };
+        self.author(body, now, fx);
+    }
+
+    /// Re-derives, from the records, what this node should be doing now.
+    fn schedule(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        let me = self.cfg.me.clone();
+        let mut assign: Vec<(ItemId, Epoch, NodeId)> = Vec::new();
+        {
+            // Converters that may be assigned to: connected ones that advertise, and ourselves.
+            let mut load: std::collections::BTreeMap<&NodeId, usize> = Default::default();
+            for i in self.replica.items().filter(|i| occupies_converter(i)) {
+                if let Some(c) = i.converter() {
+                    *load.entry(c).or_default() += 1;
+                }
+            }
+            let mut candidates: Vec<Candidate> = self
+                .replica
+                .nodes()
+                .filter(|(id, _, _)| self.connected.contains(*id) || **id == me)
+                .filter_map(|(id, _, info)| {
+                    let ad = info.converter.as_ref()?;
+                    Some(Candidate {
+                        id,
+                        ad,
+                        load: load.get(id).copied().unwrap_or(0),
+                    })
+                })
+                .collect();
+            for item in self.replica.items() {
+                let current_epoch = item.epoch();
+                match item.phase {
+                    Phase::Offered | Phase::Rejected if item.origin == me => {
+                        if let Some(c) = pick_converter(item, &candidates, now) {
+                            let epoch = item
+                                .rejections
+                                .iter()
+                                .map(|r| r.epoch)
+                                .chain(current_epoch)
+                                .max()
+                                .unwrap_or(0)
+                                + 1;
+                            assign.push((item.item_id(), epoch, c.clone()));
+                            if let Some(cand) = candidates.iter_mut().find(|x| x.id == c) {
+                                cand.load += 1;
+                            }
+                        }
+                    }
+                    Phase::Converted if item.origin == me => {
+                        if let Some((epoch, converter)) = item.assignment.clone() {
+                            fx.push(Effect::Deliver {
+                                item_id: item.item_id(),
+                                epoch,
+                                converter,
+                            });
+                        }
+                    }
+                    Phase::Assigned if item.converter() == Some(&me) => {
+                        if let Some(epoch) = current_epoch {
+                            fx.push(Effect::Evaluate {
+                                item_id: item.item_id(),
+                                epoch,
+                            });
+                        }
+                    }
+                    Phase::Accepted | Phase::Transferring | Phase::Converting
+                        if item.converter() == Some(&me) =>
+                    {
+                        if let Some(epoch) = current_epoch {
+                            fx.push(Effect::RunJob {
+                                item_id: item.item_id(),
+                                epoch,
+                                origin: item.origin.clone(),
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (item_id, epoch, converter) in assign {
+            self.author(
+                RecordBody::Assign {
+                    item_id,
+                    epoch,
+                    converter,
+                },
+                now,
+                fx,
+            );
+        }
+    }
+}

@@ -140,7 +140,9 @@ impl ItemState {
         let mut delivered: Option<(Epoch, String)> = None;
         for r in recs.iter().filter(|r| from_origin(r)) {
             match &r.body {
-                RecordBody::Assign { epoch, converter, .. } => {
+                RecordBody::Assign {
+                    epoch, converter, ..
+                } => {
                     let newer = match &assignment {
                         None => true,
                         Some((e, _, s)) => (*epoch, r.seq) > (*e, *s),
@@ -150,10 +152,14 @@ impl ItemState {
                     }
                 }
                 RecordBody::Cancel { .. } => cancelled = true,
-                RecordBody::Failed { epoch: None, error, .. } => {
+                RecordBody::Failed {
+                    epoch: None, error, ..
+                } => {
                     origin_failure.get_or_insert_with(|| error.clone());
                 }
-                RecordBody::Delivered { epoch, output_path, .. } => {
+                RecordBody::Delivered {
+                    epoch, output_path, ..
+                } => {
                     delivered.get_or_insert_with(|| (*epoch, output_path.clone()));
                 }
                 _ => {}
@@ -163,9 +169,11 @@ impl ItemState {
         // Which converter held which epoch, as the origin assigned it.
         let holder = |epoch: Epoch| -> Option<&NodeId> {
             recs.iter().find_map(|r| match &r.body {
-                RecordBody::Assign { epoch: e, converter, .. } if from_origin(r) && *e == epoch => {
-                    Some(converter)
-                }
+                RecordBody::Assign {
+                    epoch: e,
+                    converter,
+                    ..
+                } if from_origin(r) && *e == epoch => Some(converter),
                 _ => None,
             })
         };
@@ -180,7 +188,9 @@ impl ItemState {
                 | RecordBody::Reject { epoch, .. }
                 | RecordBody::Progress { epoch, .. }
                 | RecordBody::Converted { epoch, .. } => (*epoch, &r.body),
-                RecordBody::Failed { epoch: Some(epoch), .. } => (*epoch, &r.body),
+                RecordBody::Failed {
+                    epoch: Some(epoch), ..
+                } => (*epoch, &r.body),
                 _ => continue,
             };
             if holder(epoch) != Some(&r.author) {
@@ -249,8 +259,14 @@ impl ItemState {
         };
 
         // The result that counts: the delivered one's epoch, else the current epoch's.
-        let result_epoch = delivered.as_ref().map(|(e, _)| *e).or(assignment.as_ref().map(|a| a.0));
-        let result = results.iter().find(|(e, _)| Some(*e) == result_epoch).map(|(_, f)| f.clone());
+        let result_epoch = delivered
+            .as_ref()
+            .map(|(e, _)| *e)
+            .or(assignment.as_ref().map(|a| a.0));
+        let result = results
+            .iter()
+            .find(|(e, _)| Some(*e) == result_epoch)
+            .map(|(_, f)| f.clone());
         let progress = match phase {
             Phase::Transferring | Phase::Converting => current.progress,
             _ => None,
@@ -266,7 +282,11 @@ impl ItemState {
             errors,
             rejections,
             version: recs.len() as u64,
-            updated_at: recs.iter().map(|r| r.created_at).max().unwrap_or(created_at),
+            updated_at: recs
+                .iter()
+                .map(|r| r.created_at)
+                .max()
+                .unwrap_or(created_at),
             offer,
             origin,
         })
@@ -293,13 +313,17 @@ impl ItemState {
     pub fn waiting_reason(&self) -> Option<String> {
         match self.phase {
             Phase::Offered => Some("waiting for a converter that accepts this item".into()),
-            Phase::Rejected => self.rejections.iter().max_by_key(|r| (r.epoch, r.at)).map(|r| {
-                format!(
-                    "converter {} rejected it: {}; waiting for another converter",
-                    r.server_id.short(),
-                    r.reason
-                )
-            }),
+            Phase::Rejected => self
+                .rejections
+                .iter()
+                .max_by_key(|r| (r.epoch, r.at))
+                .map(|r| {
+                    format!(
+                        "converter {} rejected it: {}; waiting for another converter",
+                        r.server_id.short(),
+                        r.reason
+                    )
+                }),
             _ => None,
         }
     }

@@ -38,19 +38,44 @@ pub enum RecordBody {
     /// The origin offers a file for conversion.
     Offer(Offer),
     /// The origin assigns the item to a converter for an epoch.
-    Assign { item_id: ItemId, epoch: Epoch, converter: NodeId },
+    Assign {
+        item_id: ItemId,
+        epoch: Epoch,
+        converter: NodeId,
+    },
     /// The assigned converter takes the item.
     Accept { item_id: ItemId, epoch: Epoch },
     /// The assigned converter refuses the item, saying why.
-    Reject { item_id: ItemId, epoch: Epoch, reason: String },
+    Reject {
+        item_id: ItemId,
+        epoch: Epoch,
+        reason: String,
+    },
     /// The assigned converter reports progress.
-    Progress { item_id: ItemId, epoch: Epoch, progress: ProgressInfo },
+    Progress {
+        item_id: ItemId,
+        epoch: Epoch,
+        progress: ProgressInfo,
+    },
     /// The assigned converter has a verified result ready to be fetched.
-    Converted { item_id: ItemId, epoch: Epoch, output: FileInfo },
+    Converted {
+        item_id: ItemId,
+        epoch: Epoch,
+        output: FileInfo,
+    },
     /// The origin has the result, verified, in its output folder.
-    Delivered { item_id: ItemId, epoch: Epoch, output_path: String, sha512: String },
+    Delivered {
+        item_id: ItemId,
+        epoch: Epoch,
+        output_path: String,
+        sha512: String,
+    },
     /// The item failed: from the converter for its epoch, or from the origin (`epoch` none).
-    Failed { item_id: ItemId, epoch: Option<Epoch>, error: String },
+    Failed {
+        item_id: ItemId,
+        epoch: Option<Epoch>,
+        error: String,
+    },
     /// The origin withdraws the item.
     Cancel { item_id: ItemId },
 }
@@ -202,13 +227,20 @@ pub enum InvalidRecord {
 
 fn text(field: &'static str, s: &str, max: usize) -> Result<(), InvalidRecord> {
     if s.len() > max {
-        return Err(InvalidRecord::Field { field, why: format!("longer than {max} bytes") });
+        return Err(InvalidRecord::Field {
+            field,
+            why: format!("longer than {max} bytes"),
+        });
     }
     Ok(())
 }
 
 fn hex_of(field: &'static str, s: &str, bytes: usize) -> Result<(), InvalidRecord> {
-    if s.len() != bytes * 2 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != bytes * 2
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(InvalidRecord::Field {
             field,
             why: format!("expected {} lowercase hex digits", bytes * 2),
@@ -219,7 +251,10 @@ fn hex_of(field: &'static str, s: &str, bytes: usize) -> Result<(), InvalidRecor
 
 fn node_id(field: &'static str, n: &NodeId) -> Result<(), InvalidRecord> {
     if !n.is_valid() {
-        return Err(InvalidRecord::Field { field, why: "not a valid node id".into() });
+        return Err(InvalidRecord::Field {
+            field,
+            why: "not a valid node id".into(),
+        });
     }
     Ok(())
 }
@@ -228,7 +263,10 @@ impl FileInfo {
     pub fn validate(&self) -> Result<(), InvalidRecord> {
         let name = &self.file_name;
         if name.is_empty() {
-            return Err(InvalidRecord::Field { field: "file_name", why: "empty".into() });
+            return Err(InvalidRecord::Field {
+                field: "file_name",
+                why: "empty".into(),
+            });
         }
         text("file_name", name, MAX_FILE_NAME)?;
         if self.file_size > MAX_FILE_SIZE {
@@ -254,7 +292,9 @@ impl Record {
     /// Checks bounds and shapes of every field; the fold ignores anything it has no right to.
     pub fn validate(&self) -> Result<(), InvalidRecord> {
         if !self.author.is_valid() {
-            return Err(InvalidRecord::Author(self.author.0.chars().take(64).collect()));
+            return Err(InvalidRecord::Author(
+                self.author.0.chars().take(64).collect(),
+            ));
         }
         if self.seq == 0 {
             return Err(InvalidRecord::Seq);
@@ -263,8 +303,7 @@ impl Record {
             RecordBody::Node(n) => {
                 text("name", &n.name, MAX_FILE_NAME)?;
                 if let Some(ad) = &n.converter {
-                    if ad.media_types.len() > MAX_ADVERTISED || ad.profiles.len() > MAX_ADVERTISED
-                    {
+                    if ad.media_types.len() > MAX_ADVERTISED || ad.profiles.len() > MAX_ADVERTISED {
                         return Err(InvalidRecord::Field {
                             field: "converter",
                             why: format!("more than {MAX_ADVERTISED} entries"),
@@ -290,10 +329,9 @@ impl Record {
             RecordBody::Reject { reason, .. } => text("reason", reason, MAX_TEXT)?,
             RecordBody::Progress { progress, .. } => {
                 let ok = |v: Option<f32>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
-                if !(progress.fraction.is_finite() && (0.0..=1.0).contains(&progress.fraction))
-                    || !ok(progress.fps)
-                    || !ok(progress.speed)
-                {
+                let fraction_ok =
+                    progress.fraction.is_finite() && (0.0..=1.0).contains(&progress.fraction);
+                if !(fraction_ok && ok(progress.fps) && ok(progress.speed)) {
                     return Err(InvalidRecord::Field {
                         field: "progress",
                         why: "fraction must be within 0..1 and rates finite".into(),
@@ -301,7 +339,11 @@ impl Record {
                 }
             }
             RecordBody::Converted { output, .. } => output.validate()?,
-            RecordBody::Delivered { output_path, sha512, .. } => {
+            RecordBody::Delivered {
+                output_path,
+                sha512,
+                ..
+            } => {
                 text("output_path", output_path, MAX_TEXT)?;
                 hex_of("sha512_checksum", sha512, 64)?;
             }

@@ -15,7 +15,11 @@ pub struct Summary(pub Vec<(NodeId, Seq)>);
 
 impl Summary {
     pub fn get(&self, author: &NodeId) -> Seq {
-        self.0.iter().find(|(a, _)| a == author).map(|(_, s)| *s).unwrap_or(0)
+        self.0
+            .iter()
+            .find(|(a, _)| a == author)
+            .map(|(_, s)| *s)
+            .unwrap_or(0)
     }
 }
 
@@ -64,7 +68,8 @@ impl Replica {
         if let RecordBody::Node(info) = &record.body {
             let newer = self.nodes.get(&author).is_none_or(|(s, _)| *s < record.seq);
             if newer {
-                self.nodes.insert(author.clone(), (record.seq, info.clone()));
+                self.nodes
+                    .insert(author.clone(), (record.seq, info.clone()));
             }
         }
         self.records.insert(key.clone(), record);
@@ -81,7 +86,9 @@ impl Replica {
     }
 
     fn refold(&mut self, item: ItemId) {
-        let Some(keys) = self.by_item.get(&item) else { return };
+        let Some(keys) = self.by_item.get(&item) else {
+            return;
+        };
         let state = ItemState::fold(keys.iter().filter_map(|k| self.records.get(k)));
         match state {
             Some(s) => {
@@ -115,7 +122,12 @@ impl Replica {
     }
 
     pub fn summary(&self) -> Summary {
-        Summary(self.contiguous.iter().map(|(a, s)| (a.clone(), *s)).collect())
+        Summary(
+            self.contiguous
+                .iter()
+                .map(|(a, s)| (a.clone(), *s))
+                .collect(),
+        )
     }
 
     /// Records the holder of `theirs` lacks, in (author, seq) order, at most one page.
@@ -126,7 +138,10 @@ impl Replica {
         let authors: BTreeSet<&NodeId> = self.contiguous.keys().collect();
         for author in authors {
             let from = theirs.get(author) + 1;
-            for (_, r) in self.records.range((author.clone(), from)..=(author.clone(), Seq::MAX)) {
+            for (_, r) in self
+                .records
+                .range((author.clone(), from)..=(author.clone(), Seq::MAX))
+            {
                 let size = crate::wire::record_size_estimate(r);
                 if out.len() >= limit.records || (bytes + size > limit.bytes && !out.is_empty()) {
                     return (out, true);

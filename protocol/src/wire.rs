@@ -41,15 +41,29 @@ pub enum Request {
     /// New records, pushed as they are made or relayed.
     Push { records: Vec<Record> },
     /// A page of a file's chunk hashes.
-    Manifest { item_id: ItemId, role: FileRole, epoch: Epoch, first: u64, count: u32 },
+    Manifest {
+        item_id: ItemId,
+        role: FileRole,
+        epoch: Epoch,
+        first: u64,
+        count: u32,
+    },
     /// One chunk of a file.
-    Chunk { item_id: ItemId, role: FileRole, epoch: Epoch, index: u64 },
+    Chunk {
+        item_id: ItemId,
+        role: FileRole,
+        epoch: Epoch,
+        index: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {
-    Records { records: Vec<Record>, more: bool },
+    Records {
+        records: Vec<Record>,
+        more: bool,
+    },
     Ack,
     Manifest {
         file_size: u64,
@@ -64,7 +78,10 @@ pub enum Response {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 /// Why a request was refused.
@@ -102,7 +119,10 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
 /// Decodes a CBOR message of at most `limit` bytes.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, WireError> {
     if bytes.len() > limit {
-        return Err(WireError::TooLarge { size: bytes.len(), limit });
+        return Err(WireError::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
     }
     cbor4ii::serde::from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))
 }
@@ -111,9 +131,11 @@ impl Request {
     /// Checks counts a decoder cannot: number of records, authors, manifest page size.
     pub fn check_limits(&self) -> Result<(), WireError> {
         match self {
-            Request::Sync { summary } if summary.0.len() > MAX_SUMMARY_AUTHORS => Err(
-                WireError::OverLimit(format!("summary has more than {MAX_SUMMARY_AUTHORS} authors")),
-            ),
+            Request::Sync { summary } if summary.0.len() > MAX_SUMMARY_AUTHORS => {
+                Err(WireError::OverLimit(format!(
+                    "summary has more than {MAX_SUMMARY_AUTHORS} authors"
+                )))
+            }
             Request::Push { records } if records.len() > MAX_RECORDS_PER_MESSAGE => Err(
                 WireError::OverLimit(format!("more than {MAX_RECORDS_PER_MESSAGE} records")),
             ),
@@ -147,7 +169,10 @@ mod tests {
 
     #[test]
     fn chunk_round_trips_as_bytes() {
-        let r = Response::Chunk { index: 7, data: vec![9u8; 1000] };
+        let r = Response::Chunk {
+            index: 7,
+            data: vec![9u8; 1000],
+        };
         let b = encode(&r);
         assert!(b.len() < 1100, "bytes are encoded as a CBOR byte string");
         let back: Response = decode(&b, MAX_RESPONSE_BYTES).unwrap();
@@ -161,6 +186,9 @@ mod tests {
             decode::<Request>(&big, MAX_REQUEST_BYTES),
             Err(WireError::TooLarge { .. })
         ));
-        assert!(matches!(decode::<Request>(&[0xff, 0x00, 0x13], 100), Err(WireError::Malformed(_))));
+        assert!(matches!(
+            decode::<Request>(&[0xff, 0x00, 0x13], 100),
+            Err(WireError::Malformed(_))
+        ));
     }
 }

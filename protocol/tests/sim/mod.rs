@@ -1,0 +1,356 @@
+//! A deterministic simulation of several engines exchanging messages over links that can be
+//! cut, lose messages and heal. Used by the property tests of replication and merge.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event, Local};
+use dmc_protocol::wire::{Request, Response};
+use dmc_protocol::{
+    ConverterAd, FileInfo, ItemId, ItemState, MediaType, NodeId, Offer, ProgressInfo, Stage,
+};
+
+pub fn node_id(i: usize) -> NodeId {
+    NodeId::new(format!("Node{i}"))
+}
+
+pub fn file(name: &str, n: u8) -> FileInfo {
+    FileInfo {
+        file_name: name.into(),
+        file_size: 1000 + n as u64,
+        sha512: format!("{:0128x}", n),
+        blake3: format!("{:064x}", n),
+        chunk_size: 1 << 20,
+        manifest_hash: format!("{:064x}", n as u64 + 7),
+    }
+}
+
+/// A local action an engine asked for, to be carried out (or not) by the schedule.
+#[derive(Clone, Debug)]
+pub enum Pending {
+    Evaluate {
+        node: usize,
+        item_id: ItemId,
+        epoch: u32,
+    },
+    RunJob {
+        node: usize,
+        item_id: ItemId,
+        epoch: u32,
+    },
+    Deliver {
+        node: usize,
+        item_id: ItemId,
+        epoch: u32,
+    },
+}
+
+pub struct Sim {
+    pub engines: Vec<Engine>,
+    pub links: BTreeSet<(usize, usize)>,
+    /// In-flight requests: (from, to, request).
+    pub queue: VecDeque<(usize, usize, Request)>,
+    pub pending: Vec<Pending>,
+    pub now: u64,
+    pub offers: u8,
+}
+
+/// One step of a random schedule.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Offer(usize),
+    Cancel(usize, usize),
+    Tick(usize),
+    Link(usize, usize),
+    Cut(usize, usize),
+    Deliver(usize),
+    Drop(usize),
+    Act(usize, u8),
+}
+
+impl Sim {
+    /// `n` nodes; the first `converters` of them convert video.
+    pub fn new(n: usize, converters: usize) -> Sim {
+        let engines = (0..n)
+            .map(|i| {
+                let converter = (i < converters).then(|| ConverterAd {
+                    media_types: vec![MediaType::Video],
+                    profiles: vec!["mkv-x264".into()],
+                    workers: 1,
+                });
+                Engine::new(
+                    EngineConfig {
+                        me: node_id(i),
+                        name: format!("n{i}"),
+                        converter,
+                    },
+                    [],
+                )
+            })
+            .collect();
+        let mut sim = Sim {
+            engines,
+            links: BTreeSet::new(),
+            queue: VecDeque::new(),
+            pending: vec![],
+            now: 1_000,
+            offers: 0,
+        };
+        for i in 0..n {
+            sim.feed(i, Event::Start);
+        }
+        sim
+    }
+
+    fn idx(&self, id: &NodeId) -> usize {
+        self.engines
+            .iter()
+            .position(|e| e.me() == id)
+            .expect("known node")
+    }
+
+    pub fn feed(&mut self, i: usize, ev: Event) {
+        self.now += 7;
+        let fx = self.engines[i].handle(ev, self.now);
+        for e in fx {
+            match e {
+                Effect::Send { to, request } => {
+                    let j = self.idx(&to);
+                    self.queue.push_back((i, j, request));
+                }
+                Effect::Evaluate { item_id, epoch } => self.pending.push(Pending::Evaluate {
+                    node: i,
+                    item_id,
+                    epoch,
+                }),
+                Effect::RunJob { item_id, epoch, .. } => self.pending.push(Pending::RunJob {
+                    node: i,
+                    item_id,
+                    epoch,
+                }),
+                Effect::Deliver { item_id, epoch, .. } => self.pending.push(Pending::Deliver {
+                    node: i,
+                    item_id,
+                    epoch,
+                }),
+                Effect::Persist(_) | Effect::Refused { .. } => {}
+            }
+        }
+        // Keep the pending list bounded: the engine repeats level-triggered actions.
+        if self.pending.len() > 64 {
+            self.pending.drain(..self.pending.len() - 64);
+        }
+    }
+
+    fn linked(&self, a: usize, b: usize) -> bool {
+        self.links.contains(&(a.min(b), a.max(b)))
+    }
+
+    pub fn link(&mut self, a: usize, b: usize) {
+        if a == b || self.linked(a, b) {
+            return;
+        }
+        self.links.insert((a.min(b), a.max(b)));
+        let (ia, ib) = (self.engines[a].me().clone(), self.engines[b].me().clone());
+        self.feed(a, Event::PeerConnected(ib));
+        self.feed(b, Event::PeerConnected(ia));
+    }
+
+    pub fn cut(&mut self, a: usize, b: usize) {
+        if !self.linked(a, b) {
+            return;
+        }
+        self.links.remove(&(a.min(b), a.max(b)));
+        let (ia, ib) = (self.engines[a].me().clone(), self.engines[b].me().clone());
+        self.feed(a, Event::PeerDisconnected(ib));
+        self.feed(b, Event::PeerDisconnected(ia));
+        self.queue
+            .retain(|(f, t, _)| !((*f == a && *t == b) || (*f == b && *t == a)));
+    }
+
+    /// Delivers the k-th in-flight request (and its answer, for a sync).
+    pub fn deliver(&mut self, k: usize) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let Some((from, to, req)) = self.queue.remove(k % self.queue.len()) else {
+            return;
+        };
+        if !self.linked(from, to) {
+            return;
+        }
+        let from_id = self.engines[from].me().clone();
+        let to_id = self.engines[to].me().clone();
+        match req {
+            Request::Sync { summary } => {
+                if let Response::Records { records, more } = self.engines[to].answer_sync(&summary)
+                {
+                    self.feed(
+                        from,
+                        Event::Records {
+                            from: to_id,
+                            records,
+                            sync_more: Some(more),
+                        },
+                    );
+                }
+            }
+            Request::Push { records } => self.feed(
+                to,
+                Event::Records {
+                    from: from_id,
+                    records,
+                    sync_more: None,
+                },
+            ),
+            _ => {}
+        }
+    }
+
+    pub fn offer(&mut self, i: usize) {
+        self.offers = self.offers.wrapping_add(1);
+        let n = self.offers;
+        let item_id =
+            ItemId::from_random([n, i as u8, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        let offer = Offer {
+            item_id,
+            file: file(&format!("clip{n}.mp4"), n),
+            media_type: MediaType::Video,
+            profile: "mkv-x264".into(),
+            duration_ms: Some(4000),
+        };
+        self.feed(i, Event::Local(Local::Offer(offer)));
+    }
+
+    /// Carries out a pending action with a choice (accept or reject, convert or fail, …).
+    pub fn act(&mut self, k: usize, choice: u8) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let p = self.pending.remove(k % self.pending.len());
+        let local = match p {
+            Pending::Evaluate {
+                node,
+                item_id,
+                epoch,
+            } => (
+                node,
+                if choice.is_multiple_of(3) {
+                    Local::Reject {
+                        item_id,
+                        epoch,
+                        reason: "insufficient disk: need 2 GiB, have 1 GiB".into(),
+                    }
+                } else {
+                    Local::Accept { item_id, epoch }
+                },
+            ),
+            Pending::RunJob {
+                node,
+                item_id,
+                epoch,
+            } => (
+                node,
+                match choice % 4 {
+                    0 => Local::ConvertFailed {
+                        item_id,
+                        epoch,
+                        error: "ffmpeg exited 1".into(),
+                    },
+                    1 => Local::Progress {
+                        item_id,
+                        epoch,
+                        progress: ProgressInfo {
+                            stage: Stage::Converting,
+                            fraction: (choice as f32) / 255.0,
+                            fps: Some(30.0),
+                            speed: Some(1.5),
+                            eta_secs: Some(3),
+                        },
+                    },
+                    _ => Local::Converted {
+                        item_id,
+                        epoch,
+                        output: file("out.mkv", choice),
+                    },
+                },
+            ),
+            Pending::Deliver {
+                node,
+                item_id,
+                epoch,
+            } => (
+                node,
+                Local::Delivered {
+                    item_id,
+                    epoch,
+                    output_path: "/out/clip.mkv".into(),
+                    sha512: format!("{:0128x}", choice),
+                },
+            ),
+        };
+        self.feed(local.0, Event::Local(local.1));
+    }
+
+    pub fn cancel(&mut self, i: usize, k: usize) {
+        let mine: Vec<ItemId> = self.engines[i]
+            .replica()
+            .items()
+            .filter(|it| it.origin == *self.engines[i].me())
+            .map(|it| it.item_id())
+            .collect();
+        if mine.is_empty() {
+            return;
+        }
+        let item_id = mine[k % mine.len()];
+        self.feed(i, Event::Local(Local::Cancel { item_id }));
+    }
+
+    pub fn run(&mut self, op: &Op) {
+        let n = self.engines.len();
+        match *op {
+            Op::Offer(i) => self.offer(i % n),
+            Op::Cancel(i, k) => self.cancel(i % n, k),
+            Op::Tick(i) => {
+                self.now += 31_000;
+                self.feed(i % n, Event::Tick)
+            }
+            Op::Link(a, b) => self.link(a % n, b % n),
+            Op::Cut(a, b) => self.cut(a % n, b % n),
+            Op::Deliver(k) => self.deliver(k),
+            Op::Drop(k) => {
+                if !self.queue.is_empty() {
+                    let l = self.queue.len();
+                    self.queue.remove(k % l);
+                }
+            }
+            Op::Act(k, c) => self.act(k, c),
+        }
+    }
+
+    /// Heals every partition and delivers every message, with no new local decisions.
+    pub fn heal(&mut self) {
+        let n = self.engines.len();
+        for a in 0..n {
+            for b in a + 1..n {
+                self.cut(a, b);
+                self.link(a, b);
+            }
+        }
+        let mut steps = 0;
+        while !self.queue.is_empty() {
+            self.deliver(0);
+            steps += 1;
+            assert!(steps < 1_000_000, "replication did not quiesce");
+        }
+    }
+
+    pub fn states(&self, i: usize) -> BTreeMap<ItemId, ItemState> {
+        self.engines[i]
+            .replica()
+            .items()
+            .map(|s| (s.item_id(), s.clone()))
+            .collect()
+    }
+}
