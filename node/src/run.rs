@@ -1,6 +1,18 @@
-//! Starting a node: load config and identity, open the store, start the swarm and the core.
+//! Starting a node: load config and identity, open the store, start the swarm, the core and
+//! the control socket, and run until SIGINT or SIGTERM.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use dmc_protocol::engine::{Engine, EngineConfig};
+use dmc_protocol::{ConverterAd, NodeId};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::core::{spawn_core, CoreParts};
+use crate::{control, ffmpeg, identity, net, store};
 
 /// How `dmc node` was invoked.
 #[derive(Clone, Debug)]
@@ -10,14 +22,152 @@ pub struct RunOptions {
     pub config: Option<PathBuf>,
 }
 
-/// Runs a node until SIGINT or SIGTERM.
-pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
-    let _ = opts;
-    Err(RunError::NotReady)
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("node runtime not wired yet")]
-    NotReady,
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("converter: {0}")]
+    Converter(String),
+    #[error("network: {0}")]
+    Net(String),
+    #[error("control socket: {0}")]
+    Control(String),
+    #[error("{0}")]
+    Core(String),
+}
+
+/// Runs a node until SIGINT or SIGTERM.
+pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
+    let data_dir = opts.data_dir.clone();
+    create_private_dir(&data_dir)?;
+    let config = Config::load(&data_dir, opts.config.as_deref())?;
+    let (keypair, created) = identity::load_or_create(&data_dir)?;
+    let me = NodeId::new(keypair.public().to_peer_id().to_base58());
+    if created {
+        info!(node_id = %me, "created a new node identity");
+    }
+    info!(node_id = %me, name = %config.node.name, data_dir = %data_dir.display(), "starting dmc node");
+    if config.discovery.mdns {
+        info!("mDNS discovery is not implemented in this version; using static peers only");
+    }
+
+    let store = store::Store::open(&data_dir.join("dmc.sqlite")).await?;
+    let records = store.load_records().await?;
+    let local_files = store.local_files().await?;
+
+    // A converter advertises only what its ffmpeg can run.
+    let mut runnable_profiles = Vec::new();
+    let converter = if config.converter.enabled {
+        let encoders = ffmpeg::available_encoders().await.map_err(|e| RunError::Converter(e.to_string()))?;
+        runnable_profiles = ffmpeg::runnable_profiles(&encoders)
+            .into_iter()
+            .map(|p| p.name.to_string())
+            .collect();
+        let wanted = &config.converter.profiles;
+        let profiles: Vec<String> = runnable_profiles
+            .iter()
+            .filter(|p| wanted.is_empty() || wanted.contains(p))
+            .filter(|p| {
+                dmc_protocol::builtin_profile(p).is_some_and(|prof| {
+                    prof.media_types.iter().any(|m| config.converter.media_types.contains(m))
+                })
+            })
+            .cloned()
+            .collect();
+        if profiles.is_empty() {
+            warn!("this converter can run no profile: check ffmpeg's encoders and [converter] settings");
+        }
+        std::fs::create_dir_all(&config.converter.work_dir).map_err(|e| RunError::DataDir {
+            path: config.converter.work_dir.clone(),
+            source: e,
+        })?;
+        info!(profiles = ?profiles, workers = config.converter.workers, "converter enabled");
+        Some(ConverterAd {
+            media_types: config.converter.media_types.clone(),
+            profiles,
+            workers: config.converter.workers,
+        })
+    } else {
+        None
+    };
+
+    let engine = Engine::new(
+        EngineConfig { me: me.clone(), name: config.node.name.clone(), converter },
+        records,
+    );
+    let (net_client, net_events) =
+        net::spawn_net(keypair, config.node.listen.clone(), config.discovery.peers.clone())
+            .map_err(|e| RunError::Net(e.to_string()))?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let config = Arc::new(config);
+    let (core, core_join) = spawn_core(
+        CoreParts {
+            engine,
+            store: store.clone(),
+            net: net_client,
+            net_events,
+            config: config.clone(),
+            data_dir: data_dir.clone(),
+            runnable_profiles,
+            local_files,
+        },
+        shutdown_rx.clone(),
+    );
+
+    let socket = control::socket_path(&data_dir);
+    let mut ctl_shutdown = shutdown_rx.clone();
+    let control_task = {
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            control::serve(&socket, core, async move {
+                let _ = ctl_shutdown.changed().await;
+            })
+            .await
+        })
+    };
+
+    let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Core(e.to_string()))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| RunError::Core(e.to_string()))?;
+    let mut core_join = core_join;
+    let mut control_task = control_task;
+    let result = tokio::select! {
+        _ = term.recv() => { info!("SIGTERM: shutting down"); Ok(()) }
+        _ = int.recv() => { info!("SIGINT: shutting down"); Ok(()) }
+        r = &mut core_join => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RunError::Core(e)),
+            Err(e) => Err(RunError::Core(e.to_string())),
+        },
+        r = &mut control_task => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RunError::Control(e.to_string())),
+            Err(e) => Err(RunError::Control(e.to_string())),
+        },
+    };
+    let _ = shutdown_tx.send(true);
+    if !core_join.is_finished() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(6), core_join).await;
+    }
+    let _ = std::fs::remove_file(&socket);
+    info!("stopped");
+    result
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<(), RunError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| RunError::DataDir { path: dir.to_path_buf(), source: e })
 }

@@ -1,0 +1,300 @@
+//! A converter's job for one item: fetch the source, check it, convert it, check the output,
+//! and keep the result for the origin.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dmc_protocol::schedule::disk_refusal;
+use dmc_protocol::wire::FileRole;
+use dmc_protocol::{builtin_profile, Epoch, ItemState, NodeId, ProgressInfo, Stage};
+use libp2p::PeerId;
+use tokio::sync::{mpsc, watch};
+
+use super::task::{Core, Internal, JobOutcome};
+use crate::ffmpeg;
+use crate::net::NetClient;
+use crate::store::LocalFile;
+use crate::transfer::{self, pull::PullError};
+
+/// Room kept free on the work disk beyond what a job needs.
+const DISK_MARGIN: u64 = 64 << 20;
+
+/// Why this converter must refuse an item, if it must (support, then disk room).
+pub(crate) fn refusal(core: &Core, item: &ItemState) -> impl Future<Output = Option<String>> {
+    let unsupported = match core.engine.config().converter.as_ref() {
+        None => Some("unsupported conversion: this node is not a converter".to_string()),
+        Some(ad) => ad.unsupported(item.offer.media_type, &item.offer.profile).or_else(|| {
+            (!core.runnable_profiles.contains(&item.offer.profile)).then(|| {
+                format!(
+                    "unsupported conversion: ffmpeg here cannot run profile `{}`",
+                    item.offer.profile
+                )
+            })
+        }),
+    };
+    let work_dir = core.config.converter.work_dir.clone();
+    let source_size = item.offer.file.file_size;
+    let local = item.origin == *core.engine.me();
+    async move {
+        if unsupported.is_some() {
+            return unsupported;
+        }
+        // The source (unless it is already here) plus an output at most as large, plus margin.
+        let need = if local { 0 } else { source_size } + source_size + DISK_MARGIN;
+        let have = tokio::task::spawn_blocking(move || free_space(&work_dir)).await.ok()?;
+        match have {
+            Ok(have) => disk_refusal(need, have),
+            Err(e) => Some(format!("insufficient disk: cannot read free space of the work dir: {e}")),
+        }
+    }
+}
+
+/// Free bytes for an unprivileged writer on the filesystem holding `dir` (created if missing).
+pub(crate) fn free_space(dir: &Path) -> std::io::Result<u64> {
+    std::fs::create_dir_all(dir)?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string and `st` a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+pub(crate) struct JobCtx {
+    item: ItemState,
+    epoch: Epoch,
+    origin: NodeId,
+    net: NetClient,
+    dir: PathBuf,
+    /// The source on this node, when the origin is this node.
+    local_source: Option<PathBuf>,
+    internal: mpsc::Sender<Internal>,
+    cancel: watch::Receiver<bool>,
+}
+
+impl JobCtx {
+    pub(crate) fn new(
+        core: &Core,
+        item: ItemState,
+        epoch: Epoch,
+        origin: NodeId,
+        cancel: watch::Receiver<bool>,
+    ) -> JobCtx {
+        let dir = core.config.converter.work_dir.join(item.item_id().to_string());
+        let local_source = core
+            .local_paths
+            .get(&(item.item_id(), FileRole::Source, 0))
+            .map(|f| f.path.clone());
+        JobCtx {
+            item,
+            epoch,
+            origin,
+            net: core.net.clone(),
+            dir,
+            local_source,
+            internal: core.internal.clone(),
+            cancel,
+        }
+    }
+
+    pub(crate) async fn run(self) {
+        let (item_id, epoch) = (self.item.item_id(), self.epoch);
+        let internal = self.internal.clone();
+        let outcome = self.work().await;
+        let _ = internal.send(Internal::JobDone { item_id, epoch, outcome }).await;
+    }
+
+    async fn progress(&self, stage: Stage, fraction: f32, fps: Option<f32>, speed: Option<f32>, eta_secs: Option<u32>) {
+        let p = ProgressInfo { stage, fraction: fraction.clamp(0.0, 1.0), fps, speed, eta_secs };
+        let _ = self
+            .internal
+            .send(Internal::JobProgress { item_id: self.item.item_id(), epoch: self.epoch, progress: p })
+            .await;
+    }
+
+    async fn work(&self) -> JobOutcome {
+        let offer = &self.item.offer;
+        let Some(profile) = builtin_profile(&offer.profile) else {
+            return JobOutcome::Failed(format!("unsupported conversion: unknown profile `{}`", offer.profile));
+        };
+        if let Err(e) = tokio::fs::create_dir_all(&self.dir).await {
+            return JobOutcome::Retry(format!("cannot create work dir {}: {e}", self.dir.display()));
+        }
+        // 1. The source.
+        let input = match &self.local_source {
+            Some(p) => p.clone(),
+            None => match self.fetch_source().await {
+                Ok(p) => p,
+                Err(o) => return o,
+            },
+        };
+        if *self.cancel.borrow() {
+            return JobOutcome::Cancelled;
+        }
+        // 2. Convert into a .part file.
+        let out_name = format!("result.{}", profile.extension);
+        let part = self.dir.join(format!("{out_name}.part"));
+        let final_path = self.dir.join(&out_name);
+        let _ = tokio::fs::remove_file(&part).await;
+        self.progress(Stage::Converting, 0.0, None, None, None).await;
+        let (ptx, mut prx) = mpsc::channel::<ffmpeg::ConvertProgress>(8);
+        let job = ffmpeg::ConvertJob {
+            input: input.clone(),
+            output_part: part.clone(),
+            profile: profile.clone(),
+            duration_ms: offer.duration_ms,
+            cancel: self.cancel.clone(),
+        };
+        let internal = self.internal.clone();
+        let (item_id, epoch) = (self.item.item_id(), self.epoch);
+        let conv = ffmpeg::convert(
+            job,
+            move |p: ffmpeg::ConvertProgress| {
+                let _ = ptx.try_send(p);
+            },
+            move |pid: u32| {
+                let _ = internal.try_send(Internal::JobPid { item_id, epoch, pid });
+            },
+        );
+        tokio::pin!(conv);
+        let result = loop {
+            tokio::select! {
+                r = &mut conv => break r,
+                Some(p) = prx.recv() => {
+                    self.progress(Stage::Converting, p.fraction, p.fps, p.speed, p.eta_secs).await;
+                }
+            }
+        };
+        match result {
+            Ok(_) => {}
+            Err(ffmpeg::FfmpegError::Cancelled) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return JobOutcome::Cancelled;
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return JobOutcome::Failed(e.to_string());
+            }
+        }
+        // 3. Check the output before it counts.
+        if let Err(e) = ffmpeg::verify_output(&part, profile, offer.duration_ms).await {
+            let _ = tokio::fs::remove_file(&part).await;
+            return JobOutcome::Failed(e.to_string());
+        }
+        if let Err(e) = tokio::fs::rename(&part, &final_path).await {
+            return JobOutcome::Retry(format!("cannot keep the result: {e}"));
+        }
+        // 4. Hash it for the origin, and drop the fetched source.
+        let hashed = {
+            let p = final_path.clone();
+            tokio::task::spawn_blocking(move || {
+                transfer::hash::hash_file(&p, dmc_protocol::record::CHUNK_SIZE, |_| {})
+            })
+            .await
+        };
+        let hashed = match hashed {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => return JobOutcome::Retry(format!("cannot hash the result: {e}")),
+            Err(e) => return JobOutcome::Retry(format!("hashing task failed: {e}")),
+        };
+        if self.local_source.is_none() {
+            let _ = tokio::fs::remove_file(self.dir.join("source")).await;
+        }
+        let stem = Path::new(&offer.file.file_name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("output");
+        let info = hashed.file_info(format!("{stem}.{}", profile.extension));
+        let local = LocalFile {
+            item_id: self.item.item_id(),
+            role: FileRole::Result,
+            epoch: self.epoch,
+            path: final_path,
+            file_size: hashed.file_size,
+            mtime_ns: hashed.mtime_ns,
+            chunk_size: hashed.chunk_size,
+            hashes: hashed.hashes,
+        };
+        JobOutcome::Converted(info, local)
+    }
+
+    /// Pulls the source from the origin into `<dir>/source`, verified.
+    async fn fetch_source(&self) -> Result<PathBuf, JobOutcome> {
+        let offer = &self.item.offer;
+        let done = self.dir.join("source");
+        let part = self.dir.join("source.part");
+        if tokio::fs::metadata(&done).await.is_ok_and(|m| m.len() == offer.file.file_size) {
+            return Ok(done);
+        }
+        let Ok(peer) = self.origin.as_str().parse::<PeerId>() else {
+            return Err(JobOutcome::Failed(format!("origin id `{}` is not a peer id", self.origin)));
+        };
+        self.progress(Stage::Transferring, 0.0, None, None, None).await;
+        let (ptx, mut prx) = mpsc::channel::<(u64, u64)>(4);
+        let started = Instant::now();
+        let pull = transfer::pull::pull_file(
+            &self.net,
+            peer,
+            offer.item_id,
+            FileRole::Source,
+            self.epoch,
+            &offer.file,
+            &part,
+            move |done, total| {
+                let _ = ptx.try_send((done, total));
+            },
+        );
+        tokio::pin!(pull);
+        let mut last = Instant::now() - Duration::from_secs(2);
+        let mut cancel = self.cancel.clone();
+        let result = loop {
+            tokio::select! {
+                r = &mut pull => break r,
+                Some((d, t)) = prx.recv() => {
+                    if last.elapsed() >= Duration::from_secs(1) && t > 0 {
+                        last = Instant::now();
+                        let f = d as f32 / t as f32;
+                        let rate = d as f64 / started.elapsed().as_secs_f64().max(0.001);
+                        let eta = ((t - d.min(t)) as f64 / rate.max(1.0)) as u32;
+                        self.progress(Stage::Transferring, f, None, None, Some(eta)).await;
+                    }
+                }
+                _ = cancel.changed() => return Err(JobOutcome::Cancelled),
+            }
+        };
+        match result {
+            Ok(_) => {}
+            Err(PullError::SourceChanged(m)) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(JobOutcome::Failed(format!("source changed at its origin: {m}")));
+            }
+            Err(PullError::Corrupt(m)) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(JobOutcome::Failed(format!("source does not match its offer: {m}")));
+            }
+            Err(e) => return Err(JobOutcome::Retry(format!("fetching the source: {e}"))),
+        }
+        // The whole file's SHA-512 must match the offer before it is converted.
+        let p = part.clone();
+        let sha = tokio::task::spawn_blocking(move || transfer::hash::sha512_file(&p)).await;
+        match sha {
+            Ok(Ok(s)) if s == offer.file.sha512 => {}
+            Ok(Ok(s)) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(JobOutcome::Failed(format!(
+                    "source SHA-512 {}… does not match the offer's {}…",
+                    &s[..16.min(s.len())],
+                    &offer.file.sha512[..16.min(offer.file.sha512.len())]
+                )));
+            }
+            Ok(Err(e)) => return Err(JobOutcome::Retry(format!("reading the source: {e}"))),
+            Err(e) => return Err(JobOutcome::Retry(format!("hashing task failed: {e}"))),
+        }
+        if let Err(e) = tokio::fs::rename(&part, &done).await {
+            return Err(JobOutcome::Retry(format!("keeping the source: {e}")));
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,134 @@
+//! Offering a file: read it once (SHA-512, BLAKE3 and chunk hashes in one pass), find its media
+//! type, and turn it into an offer record, or find the item that already has it.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use dmc_protocol::engine::{Event, Local};
+use dmc_protocol::record::{CHUNK_SIZE, MAX_FILE_SIZE};
+use dmc_protocol::wire::FileRole;
+use dmc_protocol::{builtin_profile, ItemId, Offer, BUILTIN_PROFILES};
+use tracing::info;
+
+use super::handle::CoreError;
+use super::task::{Core, Internal};
+use super::views::OfferOutcome;
+use crate::ffmpeg;
+use crate::store::LocalFile;
+use crate::transfer;
+
+impl Core {
+    /// Starts preparing an offer off the core task; the answer arrives as `OfferPrepared`.
+    pub(crate) fn begin_offer(
+        &self,
+        path: PathBuf,
+        profile: Option<String>,
+        reply: tokio::sync::oneshot::Sender<Result<OfferOutcome, CoreError>>,
+    ) {
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let prepared = prepare(&path, profile).await;
+            let _ = internal.send(Internal::OfferPrepared { prepared, reply }).await;
+        });
+    }
+
+    pub(crate) async fn finish_offer(
+        &mut self,
+        prepared: Result<(Offer, LocalFile), CoreError>,
+    ) -> Result<OfferOutcome, CoreError> {
+        let (offer, mut local) = prepared?;
+        if let Some(existing) = self.engine.find_offer(&offer.file.sha512, &offer.profile) {
+            return Ok(OfferOutcome { existing: true, item: self.view(existing) });
+        }
+        let item_id = offer.item_id;
+        local.item_id = item_id;
+        self.store
+            .put_local_file(local.clone())
+            .await
+            .map_err(|e| CoreError::Internal(format!("cannot store the offer: {e}")))?;
+        self.add_local_file(local);
+        self.feed(Event::Local(Local::Offer(offer))).await;
+        let item = self
+            .engine
+            .item(&item_id)
+            .ok_or_else(|| CoreError::Internal("the offer was not recorded".into()))?;
+        info!(item = %item_id, file = %item.offer.file.file_name, "offered");
+        Ok(OfferOutcome { existing: false, item: self.view(item) })
+    }
+}
+
+async fn prepare(path: &Path, profile: Option<String>) -> Result<(Offer, LocalFile), CoreError> {
+    let bad = |m: String| CoreError::BadRequest(m);
+    if !path.is_absolute() {
+        return Err(bad(format!("{}: give an absolute path", path.display())));
+    }
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(bad(format!("{} is not a regular file", path.display())));
+    }
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(bad(format!("{} is larger than dmc's limit of 1 TiB", path.display())));
+    }
+    let probe = ffmpeg::probe(path).await.map_err(|e| bad(e.to_string()))?;
+    let media_type = probe.media_type().ok_or_else(|| {
+        bad(format!("{}: no audio, image or video stream found", path.display()))
+    })?;
+    let profile = profile.unwrap_or_else(|| media_type.default_profile().to_string());
+    let p = builtin_profile(&profile).ok_or_else(|| {
+        let names: Vec<&str> = BUILTIN_PROFILES.iter().map(|p| p.name).collect();
+        bad(format!("unknown profile `{profile}`; choose one of: {}", names.join(", ")))
+    })?;
+    if !p.media_types.contains(&media_type) {
+        let fits: Vec<&str> = BUILTIN_PROFILES
+            .iter()
+            .filter(|p| p.media_types.contains(&media_type))
+            .map(|p| p.name)
+            .collect();
+        return Err(bad(format!(
+            "profile `{profile}` does not convert {media_type}; for this file choose one of: {}",
+            fits.join(", ")
+        )));
+    }
+    let p2 = path.to_path_buf();
+    let hashed = tokio::task::spawn_blocking(move || transfer::hash::hash_file(&p2, CHUNK_SIZE, |_| {}))
+        .await
+        .map_err(|e| CoreError::Internal(e.to_string()))?
+        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    // The file must not have changed while it was read.
+    let after = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    if after.len() != hashed.file_size || mtime_ns(&after) != hashed.mtime_ns {
+        return Err(bad(format!("{} changed while it was being read; offer it again", path.display())));
+    }
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "unnamed".into());
+    let item_id = ItemId(uuid::Uuid::new_v4());
+    let offer = Offer {
+        item_id,
+        file: hashed.file_info(super::names::safe_file_name(&file_name)),
+        media_type,
+        profile,
+        duration_ms: probe.duration_ms,
+    };
+    let local = LocalFile {
+        item_id,
+        role: FileRole::Source,
+        epoch: 0,
+        path: path.to_path_buf(),
+        file_size: hashed.file_size,
+        mtime_ns: hashed.mtime_ns,
+        chunk_size: hashed.chunk_size,
+        hashes: hashed.hashes,
+    };
+    Ok((offer, local))
+}
+
+/// Modification time in nanoseconds, as recorded for served files.
+pub(crate) fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+    m.mtime() * 1_000_000_000 + m.mtime_nsec()
+}

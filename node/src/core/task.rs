@@ -1,0 +1,520 @@
+//! The core event loop: one task owns the engine and everything derived from it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dmc_protocol::engine::{Effect, Engine, Event, Local};
+use dmc_protocol::wire::{ErrorCode, FileRole, Request, Response};
+use dmc_protocol::{Epoch, ItemId, Millis, NodeId, Offer, ProgressInfo};
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, warn};
+
+use super::handle::{Command, CoreError, CoreHandle};
+use super::now_ms;
+use crate::config::Config;
+use crate::net::{NetClient, NetEvent};
+use crate::store::{LocalFile, Store};
+use crate::transfer::serve::ServedFile;
+
+/// How often the engine re-derives what should run.
+const TICK: Duration = Duration::from_secs(1);
+/// After a delivery or a job failed for a passing reason, wait this long before trying again.
+const RETRY_AFTER_MS: Millis = 5_000;
+
+/// What the core needs to run.
+pub struct CoreParts {
+    pub engine: Engine,
+    pub store: Store,
+    pub net: NetClient,
+    pub net_events: mpsc::Receiver<NetEvent>,
+    pub config: Arc<Config>,
+    pub data_dir: PathBuf,
+    /// Profiles this node's ffmpeg can run (empty when not a converter).
+    pub runnable_profiles: Vec<String>,
+    pub local_files: Vec<LocalFile>,
+}
+
+/// Messages from tasks the core spawned.
+pub(crate) enum Internal {
+    SyncPage { from: NodeId, records: Vec<dmc_protocol::Record>, more: bool },
+    OfferPrepared { prepared: Result<(Offer, LocalFile), CoreError>, reply: oneshot::Sender<Result<super::views::OfferOutcome, CoreError>> },
+    Evaluated { item_id: ItemId, epoch: Epoch, refusal: Option<String> },
+    JobProgress { item_id: ItemId, epoch: Epoch, progress: ProgressInfo },
+    JobPid { item_id: ItemId, epoch: Epoch, pid: u32 },
+    JobDone { item_id: ItemId, epoch: Epoch, outcome: JobOutcome },
+    DeliverProgress { item_id: ItemId, fraction: f64 },
+    DeliverDone { item_id: ItemId, epoch: Epoch, outcome: Result<(String, String), DeliverFailure> },
+    SourceChanged { item_id: ItemId, error: String },
+}
+
+/// How a converter job ended.
+pub(crate) enum JobOutcome {
+    Converted(dmc_protocol::FileInfo, LocalFile),
+    /// The item cannot be converted here: report it.
+    Failed(String),
+    /// A passing problem (peer away, …): try again later.
+    Retry(String),
+    Cancelled,
+}
+
+/// Why a delivery did not complete.
+pub(crate) enum DeliverFailure {
+    Retry(String),
+}
+
+struct RunningJob {
+    cancel: watch::Sender<bool>,
+}
+
+pub(crate) struct Core {
+    pub(crate) engine: Engine,
+    pub(crate) store: Store,
+    pub(crate) net: NetClient,
+    pub(crate) config: Arc<Config>,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) runnable_profiles: Vec<String>,
+    pub(crate) served: HashMap<(ItemId, FileRole, Epoch), Arc<ServedFile>>,
+    pub(crate) local_paths: HashMap<(ItemId, FileRole, Epoch), LocalFile>,
+    jobs: HashMap<(ItemId, Epoch), RunningJob>,
+    evaluating: HashSet<(ItemId, Epoch)>,
+    pub(crate) delivering: HashMap<ItemId, f64>,
+    retry_at: HashMap<(ItemId, Epoch), Millis>,
+    pub(crate) listen_addrs: Vec<Multiaddr>,
+    pub(crate) peer_addrs: HashMap<NodeId, (Vec<String>, Millis)>,
+    pub(crate) internal: mpsc::Sender<Internal>,
+    fatal: Option<String>,
+}
+
+/// Starts the core task; returns its handle and a future that ends when the node stops.
+pub fn spawn_core(
+    parts: CoreParts,
+    shutdown: watch::Receiver<bool>,
+) -> (CoreHandle, tokio::task::JoinHandle<Result<(), String>>) {
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (int_tx, int_rx) = mpsc::channel(1024);
+    let mut core = Core {
+        engine: parts.engine,
+        store: parts.store,
+        net: parts.net,
+        config: parts.config,
+        data_dir: parts.data_dir,
+        runnable_profiles: parts.runnable_profiles,
+        served: HashMap::new(),
+        local_paths: HashMap::new(),
+        jobs: HashMap::new(),
+        evaluating: HashSet::new(),
+        delivering: HashMap::new(),
+        retry_at: HashMap::new(),
+        listen_addrs: Vec::new(),
+        peer_addrs: HashMap::new(),
+        internal: int_tx,
+        fatal: None,
+    };
+    for f in parts.local_files {
+        core.add_local_file(f);
+    }
+    let join = tokio::spawn(async move { core.run(cmd_rx, parts.net_events, int_rx, shutdown).await });
+    (CoreHandle { tx: cmd_tx }, join)
+}
+
+impl Core {
+    async fn run(
+        &mut self,
+        mut cmds: mpsc::Receiver<Command>,
+        mut net_events: mpsc::Receiver<NetEvent>,
+        mut internal: mpsc::Receiver<Internal>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        self.feed(Event::Start).await;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if let Some(e) = self.fatal.take() {
+                self.stop_all_jobs();
+                return Err(e);
+            }
+            tokio::select! {
+                Some(cmd) = cmds.recv() => self.command(cmd).await,
+                Some(ev) = net_events.recv() => self.net_event(ev).await,
+                Some(msg) = internal.recv() => self.internal(msg).await,
+                _ = tick.tick() => self.tick().await,
+                _ = shutdown.changed() => break,
+            }
+        }
+        info!("stopping: cancelling running jobs");
+        self.stop_all_jobs();
+        // Give jobs a moment to kill ffmpeg and remove partial outputs.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            match tokio::time::timeout_at(deadline, internal.recv()).await {
+                Ok(Some(Internal::JobDone { item_id, epoch, .. })) => {
+                    self.jobs.remove(&(item_id, epoch));
+                    if self.jobs.is_empty() {
+                        break;
+                    }
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn stop_all_jobs(&mut self) {
+        for job in self.jobs.values() {
+            let _ = job.cancel.send(true);
+        }
+    }
+
+    pub(crate) fn add_local_file(&mut self, f: LocalFile) {
+        let key = (f.item_id, f.role, f.epoch);
+        self.served.insert(
+            key,
+            Arc::new(ServedFile {
+                path: f.path.clone(),
+                file_size: f.file_size,
+                mtime_ns: f.mtime_ns,
+                chunk_size: f.chunk_size,
+                hashes: Arc::new(f.hashes.clone()),
+            }),
+        );
+        self.local_paths.insert(key, f);
+    }
+
+    /// Feeds an event to the engine and carries out what it asks.
+    pub(crate) async fn feed(&mut self, event: Event) {
+        let effects = self.engine.handle(event, now_ms());
+        self.carry_out(effects).await;
+    }
+
+    async fn carry_out(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Persist(records) => {
+                    if let Err(e) = self.store.put_records(records).await {
+                        // Never send or act on a record we could not store.
+                        self.fatal = Some(format!("cannot store records: {e}"));
+                        return;
+                    }
+                }
+                Effect::Send { to, request } => self.send(to, request),
+                Effect::Evaluate { item_id, epoch } => self.evaluate(item_id, epoch),
+                Effect::RunJob { item_id, epoch, origin } => self.start_job(item_id, epoch, origin),
+                Effect::Deliver { item_id, epoch, converter } => {
+                    self.start_delivery(item_id, epoch, converter)
+                }
+                Effect::Refused { from, reason } => {
+                    warn!(peer = %from, "refused a record: {reason}")
+                }
+            }
+        }
+    }
+
+    fn send(&self, to: NodeId, request: Request) {
+        let Ok(peer) = to.as_str().parse::<PeerId>() else { return };
+        let net = self.net.clone();
+        let internal = self.internal.clone();
+        let is_sync = matches!(request, Request::Sync { .. });
+        tokio::spawn(async move {
+            match net.request(peer, request).await {
+                Ok(Response::Records { records, more }) if is_sync => {
+                    let _ = internal.send(Internal::SyncPage { from: to, records, more }).await;
+                }
+                Ok(Response::Error { code, message }) => {
+                    debug!(peer = %to, ?code, "peer refused our request: {message}")
+                }
+                Ok(_) => {}
+                Err(e) => debug!(peer = %to, "request failed: {e}"),
+            }
+        });
+    }
+
+    async fn tick(&mut self) {
+        self.feed(Event::Tick).await;
+        // Stop jobs the records no longer want (cancelled, reassigned).
+        let unwanted: Vec<(ItemId, Epoch)> = self
+            .jobs
+            .keys()
+            .filter(|(i, e)| !self.engine.job_wanted(i, *e))
+            .copied()
+            .collect();
+        for key in unwanted {
+            if let Some(job) = self.jobs.get(&key) {
+                info!(item = %key.0, "stopping job: the item no longer needs it");
+                let _ = job.cancel.send(true);
+            }
+        }
+        self.drop_unneeded_results().await;
+    }
+
+    /// Deletes results this converter kept once the origin has them (or nobody wants them).
+    async fn drop_unneeded_results(&mut self) {
+        let done: Vec<(ItemId, FileRole, Epoch)> = self
+            .local_paths
+            .keys()
+            .filter(|(item, role, epoch)| {
+                *role == FileRole::Result
+                    && !self.engine.result_wanted(item, *epoch)
+                    && !self.jobs.contains_key(&(*item, *epoch))
+                    && self
+                        .engine
+                        .item(item)
+                        .is_none_or(|i| i.phase.is_final() || i.epoch() != Some(*epoch))
+            })
+            .copied()
+            .collect();
+        for key in done {
+            if let Some(f) = self.local_paths.remove(&key) {
+                self.served.remove(&key);
+                info!(item = %key.0, "the origin has the result: removing {}", f.path.display());
+                let _ = std::fs::remove_file(&f.path);
+                if let Some(dir) = f.path.parent() {
+                    let _ = std::fs::remove_dir(dir);
+                }
+                if let Err(e) = self.store.delete_local_file(key.0, key.1, key.2).await {
+                    warn!("cannot forget result file: {e}");
+                }
+            }
+        }
+    }
+
+    async fn net_event(&mut self, ev: NetEvent) {
+        match ev {
+            NetEvent::Connected { peer, addr } => {
+                let id = NodeId::new(peer.to_base58());
+                info!(peer = %id, %addr, "peer connected");
+                let now = now_ms();
+                let entry = self.peer_addrs.entry(id.clone()).or_default();
+                let a = addr.to_string();
+                if !entry.0.contains(&a) {
+                    entry.0.push(a);
+                }
+                entry.1 = now;
+                let addrs = entry.0.clone();
+                if let Err(e) = self.store.put_peer(id.clone(), addrs, now).await {
+                    warn!("cannot remember peer: {e}");
+                }
+                self.feed(Event::PeerConnected(id)).await;
+            }
+            NetEvent::Disconnected { peer } => {
+                let id = NodeId::new(peer.to_base58());
+                info!(peer = %id, "peer disconnected");
+                let now = now_ms();
+                if let Some(entry) = self.peer_addrs.get_mut(&id) {
+                    entry.1 = now;
+                    let addrs = entry.0.clone();
+                    let _ = self.store.put_peer(id.clone(), addrs, now).await;
+                }
+                self.feed(Event::PeerDisconnected(id)).await;
+            }
+            NetEvent::NewListenAddr(addr) => {
+                info!(%addr, "listening");
+                if !self.listen_addrs.contains(&addr) {
+                    self.listen_addrs.push(addr);
+                }
+            }
+            NetEvent::Inbound { peer, request, responder } => {
+                let from = NodeId::new(peer.to_base58());
+                match request {
+                    Request::Sync { summary } => {
+                        responder.respond(self.engine.answer_sync(&summary));
+                    }
+                    Request::Push { records } => {
+                        responder.respond(Response::Ack);
+                        self.feed(Event::Records { from, records, sync_more: None }).await;
+                    }
+                    Request::Manifest { item_id, role, epoch, first, count } => {
+                        match self.authorize(&from, item_id, role, epoch) {
+                            Ok(file) => {
+                                tokio::task::spawn_blocking(move || {
+                                    responder.respond(crate::transfer::serve::manifest_page(
+                                        &file, first, count,
+                                    ))
+                                });
+                            }
+                            Err(resp) => responder.respond(resp),
+                        }
+                    }
+                    Request::Chunk { item_id, role, epoch, index } => {
+                        match self.authorize(&from, item_id, role, epoch) {
+                            Ok(file) => {
+                                let internal = self.internal.clone();
+                                tokio::task::spawn_blocking(move || {
+                                    let resp = crate::transfer::serve::read_chunk(&file, index);
+                                    if let (
+                                        FileRole::Source,
+                                        Response::Error { code: ErrorCode::SourceChanged, message },
+                                    ) = (role, &resp)
+                                    {
+                                        let _ = internal.blocking_send(Internal::SourceChanged {
+                                            item_id,
+                                            error: message.clone(),
+                                        });
+                                    }
+                                    responder.respond(resp)
+                                });
+                            }
+                            Err(resp) => responder.respond(resp),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Finds the file a peer asks for, if it may have it.
+    fn authorize(
+        &self,
+        peer: &NodeId,
+        item_id: ItemId,
+        role: FileRole,
+        epoch: Epoch,
+    ) -> Result<Arc<ServedFile>, Response> {
+        let source = role == FileRole::Source;
+        if !self.engine.may_fetch(peer, &item_id, source, epoch) {
+            return Err(Response::Error {
+                code: ErrorCode::Forbidden,
+                message: format!("item {item_id}: this file is not yours to fetch"),
+            });
+        }
+        let key = (item_id, role, if source { 0 } else { epoch });
+        self.served.get(&key).cloned().ok_or(Response::Error {
+            code: ErrorCode::NotFound,
+            message: format!("item {item_id}: no such file here"),
+        })
+    }
+
+    async fn internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::SyncPage { from, records, more } => {
+                self.feed(Event::Records { from, records, sync_more: Some(more) }).await
+            }
+            Internal::OfferPrepared { prepared, reply } => {
+                let result = self.finish_offer(prepared).await;
+                let _ = reply.send(result);
+            }
+            Internal::Evaluated { item_id, epoch, refusal } => {
+                self.evaluating.remove(&(item_id, epoch));
+                let local = match refusal {
+                    None => {
+                        info!(item = %item_id, "accepting item");
+                        Local::Accept { item_id, epoch }
+                    }
+                    Some(reason) => {
+                        info!(item = %item_id, "rejecting item: {reason}");
+                        Local::Reject { item_id, epoch, reason }
+                    }
+                };
+                self.feed(Event::Local(local)).await;
+            }
+            Internal::JobProgress { item_id, epoch, progress } => {
+                self.feed(Event::Local(Local::Progress { item_id, epoch, progress })).await
+            }
+            Internal::JobPid { item_id, epoch, pid } => {
+                if let Err(e) = self.store.job_started(item_id, epoch, pid, now_ms()).await {
+                    warn!("cannot record job: {e}");
+                }
+            }
+            Internal::JobDone { item_id, epoch, outcome } => {
+                self.jobs.remove(&(item_id, epoch));
+                let _ = self.store.job_ended(item_id, epoch).await;
+                match outcome {
+                    JobOutcome::Converted(output, local) => {
+                        if let Err(e) = self.store.put_local_file(local.clone()).await {
+                            self.fatal = Some(format!("cannot store result file: {e}"));
+                            return;
+                        }
+                        self.add_local_file(local);
+                        info!(item = %item_id, "converted: {} ({} bytes)", output.file_name, output.file_size);
+                        self.feed(Event::Local(Local::Converted { item_id, epoch, output })).await;
+                    }
+                    JobOutcome::Failed(error) => {
+                        warn!(item = %item_id, "conversion failed: {error}");
+                        self.feed(Event::Local(Local::ConvertFailed { item_id, epoch, error }))
+                            .await;
+                    }
+                    JobOutcome::Retry(why) => {
+                        info!(item = %item_id, "job interrupted, will retry: {why}");
+                        self.retry_at.insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
+                    }
+                    JobOutcome::Cancelled => {}
+                }
+            }
+            Internal::DeliverProgress { item_id, fraction } => {
+                self.delivering.insert(item_id, fraction);
+            }
+            Internal::DeliverDone { item_id, epoch, outcome } => {
+                self.delivering.remove(&item_id);
+                match outcome {
+                    Ok((output_path, sha512)) => {
+                        info!(item = %item_id, "delivered to {output_path}");
+                        self.feed(Event::Local(Local::Delivered {
+                            item_id,
+                            epoch,
+                            output_path,
+                            sha512,
+                        }))
+                        .await;
+                    }
+                    Err(DeliverFailure::Retry(why)) => {
+                        info!(item = %item_id, "delivery interrupted, will retry: {why}");
+                        self.retry_at.insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
+                    }
+                }
+            }
+            Internal::SourceChanged { item_id, error } => {
+                warn!(item = %item_id, "source changed: {error}");
+                self.feed(Event::Local(Local::OriginFailed { item_id, error })).await;
+            }
+        }
+    }
+
+    fn retry_due(&self, key: &(ItemId, Epoch)) -> bool {
+        self.retry_at.get(key).is_none_or(|t| now_ms() >= *t)
+    }
+
+    fn evaluate(&mut self, item_id: ItemId, epoch: Epoch) {
+        if !self.evaluating.insert((item_id, epoch)) {
+            return;
+        }
+        let Some(item) = self.engine.item(&item_id) else { return };
+        let refusal = super::job::refusal(self, item);
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let refusal = refusal.await;
+            let _ = internal.send(Internal::Evaluated { item_id, epoch, refusal }).await;
+        });
+    }
+
+    fn start_job(&mut self, item_id: ItemId, epoch: Epoch, origin: NodeId) {
+        let key = (item_id, epoch);
+        if self.jobs.contains_key(&key) || !self.retry_due(&key) {
+            return;
+        }
+        if self.jobs.len() >= self.config.converter.workers as usize {
+            return;
+        }
+        let Some(item) = self.engine.item(&item_id).cloned() else { return };
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let ctx = super::job::JobCtx::new(self, item, epoch, origin, cancel_rx);
+        self.jobs.insert(key, RunningJob { cancel: cancel_tx });
+        info!(item = %item_id, epoch, "starting job");
+        tokio::spawn(ctx.run());
+    }
+
+    fn start_delivery(&mut self, item_id: ItemId, epoch: Epoch, converter: NodeId) {
+        let key = (item_id, epoch);
+        if self.delivering.contains_key(&item_id) || !self.retry_due(&key) {
+            return;
+        }
+        let Some(item) = self.engine.item(&item_id).cloned() else { return };
+        let Some(ctx) = super::deliver::DeliverCtx::new(self, item, epoch, converter) else {
+            return;
+        };
+        self.delivering.insert(item_id, 0.0);
+        tokio::spawn(ctx.run());
+    }
+}

@@ -1,0 +1,72 @@
+//! Test media made with ffmpeg's lavfi sources, and ffprobe checks of results.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn ffmpeg(args: &[&str]) -> Result<()> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .output()
+        .context("running ffmpeg (install it: apt-get install ffmpeg)")?;
+    if !out.status.success() {
+        bail!("ffmpeg {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// A video with a test pattern and a sine tone, H.264 and AAC in MP4.
+pub fn make_clip(path: &Path, secs: u32, size: &str) -> Result<()> {
+    let d = secs.to_string();
+    ffmpeg(&[
+        "-f", "lavfi", "-i", &format!("testsrc=duration={d}:size={size}:rate=25"),
+        "-f", "lavfi", "-i", &format!("sine=frequency=440:duration={d}"),
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        "-shortest", path.to_str().context("path")?,
+    ])
+}
+
+/// A PNG test pattern.
+pub fn make_png(path: &Path) -> Result<()> {
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "testsrc=size=640x480", "-frames:v", "1",
+        path.to_str().context("path")?,
+    ])
+}
+
+/// `(format_name, [(codec_type, codec_name)])` of a file, from ffprobe.
+pub fn ffprobe_streams(path: &Path) -> Result<(String, Vec<(String, String)>)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .arg(path)
+        .output()
+        .context("running ffprobe")?;
+    if !out.status.success() {
+        bail!("ffprobe {} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let format = v["format"]["format_name"].as_str().unwrap_or_default().to_string();
+    let streams = v["streams"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    (
+                        s["codec_type"].as_str().unwrap_or_default().to_string(),
+                        s["codec_name"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((format, streams))
+}
+
+/// SHA-512 of a file, lowercase hex, by the system's `sha512sum` (an independent check).
+pub fn sha512_hex(path: &Path) -> Result<String> {
+    let out = Command::new("sha512sum").arg(path).output().context("running sha512sum")?;
+    let s = String::from_utf8_lossy(&out.stdout);
+    Ok(s.split_whitespace().next().unwrap_or_default().to_string())
+}

@@ -1,0 +1,268 @@
+//! Starting, stopping and driving real `dmc node` processes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+/// The `dmc` binary of this workspace, built on first use if needed.
+pub fn dmc_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("DMC_BIN") {
+            return PathBuf::from(p);
+        }
+        // target/<profile>/deps/<test> -> target/<profile>/dmc
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
+        let bin = profile_dir.join("dmc");
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(["build", "-q", "-p", "dmc", "--bin", "dmc"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build for the dmc binary");
+        assert!(status.success(), "building dmc failed");
+        bin
+    })
+    .clone()
+}
+
+/// Polls `f` every 200 ms until it returns `Some`, or fails after `timeout` with `what`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A temporary folder holding the nodes and files of one test.
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+}
+
+impl Lab {
+    pub fn new() -> Result<Lab> {
+        Ok(Lab { dir: tempfile::Builder::new().prefix("dmc-test-").tempdir()? })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// How to configure a node.
+#[derive(Clone, Debug, Default)]
+pub struct NodeOpts {
+    pub converter: bool,
+    pub peers: Vec<String>,
+    /// Extra TOML appended to the config file.
+    pub extra: String,
+}
+
+/// A running (or stopped) `dmc node` process.
+pub struct Node {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+    pub output_dir: PathBuf,
+    pub work_dir: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Node {
+    /// Writes a config and starts the node; returns once its control socket answers.
+    pub fn start(lab: &Lab, name: &str, opts: NodeOpts) -> Result<Node> {
+        let root = lab.path(name);
+        let data_dir = root.join("data");
+        let output_dir = root.join("out");
+        let work_dir = root.join("work");
+        fs::create_dir_all(&root)?;
+        let peers: Vec<String> = opts.peers.iter().map(|p| format!("{p:?}")).collect();
+        let config = root.join(format!("{name}.toml"));
+        fs::write(
+            &config,
+            format!(
+                "[node]\nname = {name:?}\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\noutput_dir = {:?}\n\n\
+                 [discovery]\nmdns = false\npeers = [{}]\n\n\
+                 [converter]\nenabled = {}\nworkers = 1\nwork_dir = {:?}\n{}\n",
+                output_dir.display().to_string(),
+                peers.join(", "),
+                opts.converter,
+                work_dir.display().to_string(),
+                opts.extra
+            ),
+        )?;
+        let mut node = Node {
+            name: name.into(),
+            log: root.join("node.log"),
+            data_dir,
+            config,
+            output_dir,
+            work_dir,
+            child: None,
+        };
+        node.restart()?;
+        Ok(node)
+    }
+
+    /// Starts the node process again with the same data dir and config.
+    pub fn restart(&mut self) -> Result<()> {
+        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let child = Command::new(dmc_bin())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("node")
+            .arg("--config")
+            .arg(&self.config)
+            .env("DMC_LOG", "info,dmc_node=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting dmc node")?;
+        self.child = Some(child);
+        let name = self.name.clone();
+        wait_until(&format!("node {name} to answer"), Duration::from_secs(60), || {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("node {name} exited at start ({status}):\n{}", self_log(&self.log));
+                }
+            }
+            let info = self.json(&["info", "--json"]).ok()?;
+            info["listen_addrs"].as_array().filter(|a| !a.is_empty()).map(|_| ())
+        })
+    }
+
+    /// The node's 127.0.0.1 TCP address, for other nodes' `peers`.
+    pub fn addr(&self) -> Result<String> {
+        let info = self.json(&["info", "--json"])?;
+        info["listen_addrs"]
+            .as_array()
+            .and_then(|a| a.iter().filter_map(|v| v.as_str()).find(|s| s.starts_with("/ip4/127.0.0.1/tcp/")))
+            .map(str::to_string)
+            .context("node has no 127.0.0.1 listen address")
+    }
+
+    pub fn node_id(&self) -> Result<String> {
+        Ok(self.json(&["info", "--json"])?["node_id"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Runs `dmc --data-dir <this node> ARGS`.
+    pub fn dmc(&self, args: &[&str]) -> Result<Output> {
+        Command::new(dmc_bin())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .context("running dmc")
+    }
+
+    /// Runs a command that prints JSON and parses it; fails on a non-zero exit.
+    pub fn json(&self, args: &[&str]) -> Result<Value> {
+        let out = self.dmc(args)?;
+        if !out.status.success() {
+            bail!("dmc {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
+        }
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("dmc {:?} printed no JSON: {}", args, String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Offers a file and returns its item id.
+    pub fn offer(&self, file: &Path, profile: &str) -> Result<String> {
+        let v = self.json(&["offer", file.to_str().context("path")?, "--profile", profile, "--json"])?;
+        let first = v.as_array().and_then(|a| a.first()).cloned().unwrap_or(v);
+        let id = first["item_id"].as_str().or(first["item"]["item_id"].as_str());
+        id.map(str::to_string).context("offer printed no item_id")
+    }
+
+    pub fn status(&self, item: &str) -> Result<Value> {
+        self.json(&["status", item, "--json"])
+    }
+
+    /// Waits until the item reaches a final phase; returns its status.
+    pub fn wait_final(&self, item: &str, timeout: Duration) -> Result<Value> {
+        wait_until(&format!("item {item} to finish on {}", self.name), timeout, || {
+            let s = self.status(item).ok()?;
+            matches!(s["phase"].as_str(), Some("delivered" | "failed" | "cancelled")).then_some(s)
+        })
+        .with_context(|| format!("log of {}:\n{}", self.name, self.log_tail()))
+    }
+
+    /// Waits until the item's phase is one of `phases`.
+    pub fn wait_phase(&self, item: &str, phases: &[&str], timeout: Duration) -> Result<Value> {
+        wait_until(&format!("item {item} to reach {phases:?} on {}", self.name), timeout, || {
+            let s = self.status(item).ok()?;
+            phases.contains(&s["phase"].as_str().unwrap_or_default()).then_some(s)
+        })
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc_kill(c.id() as i32, 15) };
+        c.wait().ok().and_then(|s| s.code())
+    }
+
+    pub fn log_tail(&self) -> String {
+        let s = self_log(&self.log);
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    /// Files in a folder, recursively, as paths relative to it.
+    pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(rel) = p.strip_prefix(dir) {
+                    out.push(rel.to_path_buf());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn self_log(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

@@ -1,0 +1,60 @@
+//! The JSON that scripts rely on: `status --json` and `list --json` field names and types.
+
+use dmc_tests::{make_png, Lab, Node, NodeOpts};
+
+#[test]
+fn status_and_list_json_have_the_documented_shape() {
+    let lab = Lab::new().unwrap();
+    let laptop = Node::start(&lab, "laptop", NodeOpts::default()).unwrap();
+    let png = lab.path("p.png");
+    make_png(&png).unwrap();
+    let id = laptop.offer(&png, "webp").unwrap();
+
+    let s = laptop.status(&id).unwrap();
+    for key in [
+        "item_id", "created_at", "client_id", "server_id", "file_name", "conversion_type",
+        "sha512_checksum", "file_size", "status", "phase", "progress", "errors", "version",
+        "output_path",
+    ] {
+        assert!(s.get(key).is_some(), "status --json lacks `{key}`: {s:#}");
+    }
+    assert_eq!(s["item_id"], id.as_str());
+    assert_eq!(s["client_id"], laptop.node_id().unwrap().as_str());
+    assert!(s["server_id"].is_null());
+    assert_eq!(s["file_name"], "p.png");
+    assert_eq!(s["status"], "to_do");
+    assert_eq!(s["phase"], "offered");
+    assert!(s["file_size"].as_u64().unwrap() > 0);
+    assert_eq!(s["sha512_checksum"].as_str().unwrap().len(), 128);
+    assert!(s["version"].as_u64().unwrap() >= 1);
+    assert!(s["errors"].as_array().unwrap().is_empty());
+    assert!(s["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let list = laptop.json(&["list", "--json"]).unwrap();
+    let items = list.as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0], s);
+    let all = laptop.json(&["list", "--all", "--json"]).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+
+    // An unknown item is an error that names it.
+    let out = laptop.dmc(&["status", "00000000-0000-4000-8000-000000000000", "--json"]).unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("00000000-0000-4000-8000-000000000000"));
+}
+
+#[test]
+fn a_cancelled_item_ends_with_errors() {
+    let lab = Lab::new().unwrap();
+    let laptop = Node::start(&lab, "laptop", NodeOpts::default()).unwrap();
+    let png = lab.path("p.png");
+    make_png(&png).unwrap();
+    let id = laptop.offer(&png, "webp").unwrap();
+    let out = laptop.dmc(&["cancel", &id]).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = laptop.status(&id).unwrap();
+    assert_eq!(s["status"], "finished_with_errors");
+    assert_eq!(s["phase"], "cancelled");
+    let v0 = s["version"].as_u64().unwrap();
+    assert!(v0 >= 2, "cancel is a new record: version grows");
+}

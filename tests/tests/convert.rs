@@ -1,0 +1,134 @@
+//! The story of issue 2: a laptop offers media, a converter on another node converts it, and
+//! the verified result lands in the laptop's output folder with nobody watching.
+
+use std::time::Duration;
+
+use dmc_tests::{ffprobe_streams, make_clip, make_png, sha512_hex, Lab, Node, NodeOpts};
+
+const LONG: Duration = Duration::from_secs(240);
+
+/// Starts a converter and a laptop that knows the converter's address.
+fn pair(lab: &Lab) -> anyhow::Result<(Node, Node)> {
+    let converter = Node::start(lab, "converter", NodeOpts { converter: true, ..Default::default() })?;
+    let laptop = Node::start(
+        lab,
+        "laptop",
+        NodeOpts { peers: vec![converter.addr()?], ..Default::default() },
+    )?;
+    Ok((laptop, converter))
+}
+
+fn check_delivered(laptop: &Node, item: &serde_json::Value, format: &str, video: Option<&str>, audio: bool) {
+    assert_eq!(item["status"], "finished_successful", "{item:#}");
+    assert_eq!(item["phase"], "delivered");
+    let path = std::path::PathBuf::from(item["output_path"].as_str().expect("output_path"));
+    assert!(path.starts_with(&laptop.output_dir), "{} outside the output dir", path.display());
+    let (fmt, streams) = ffprobe_streams(&path).unwrap();
+    assert!(fmt.contains(format), "format {fmt}, expected {format}");
+    if let Some(v) = video {
+        assert!(streams.iter().any(|(t, c)| t == "video" && c == v), "no {v} video in {streams:?}");
+    }
+    if audio {
+        assert!(streams.iter().any(|(t, _)| t == "audio"), "audio was not kept: {streams:?}");
+    }
+    // The checksum recorded in the item is the delivered file's.
+    assert_eq!(item["output_sha512_checksum"].as_str().unwrap(), sha512_hex(&path).unwrap());
+    // Nothing half-written is left behind.
+    let leftovers: Vec<_> = Node::files_in(&laptop.output_dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "partial files left: {leftovers:?}");
+}
+
+#[test]
+fn video_converts_to_hevc_with_offer_wait() {
+    let lab = Lab::new().unwrap();
+    let (laptop, _converter) = pair(&lab).unwrap();
+    let clip = lab.path("clip.mp4");
+    make_clip(&clip, 4, "320x240").unwrap();
+
+    // `dmc offer --wait` exits 0 only once the result is delivered.
+    let out = laptop.dmc(&["offer", clip.to_str().unwrap(), "--profile", "mkv-x265", "--wait"]).unwrap();
+    assert!(
+        out.status.success(),
+        "offer --wait failed: {}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        laptop.log_tail()
+    );
+    let items = laptop.json(&["list", "--json"]).unwrap();
+    let item = &items.as_array().unwrap()[0];
+    let id = item["item_id"].as_str().unwrap();
+    let status = laptop.status(id).unwrap();
+    check_delivered(&laptop, &status, "matroska", Some("hevc"), true);
+    assert_eq!(status["conversion_type"], "mkv-x265");
+    assert_eq!(status["sha512_checksum"].as_str().unwrap(), sha512_hex(&clip).unwrap());
+}
+
+#[test]
+fn video_converts_to_h264_and_image_to_webp() {
+    let lab = Lab::new().unwrap();
+    let (laptop, _converter) = pair(&lab).unwrap();
+    let clip = lab.path("holiday.mp4");
+    make_clip(&clip, 4, "320x240").unwrap();
+    let png = lab.path("picture.png");
+    make_png(&png).unwrap();
+
+    let video = laptop.offer(&clip, "mkv-x264").unwrap();
+    let image = laptop.offer(&png, "webp").unwrap();
+    let v = laptop.wait_final(&video, LONG).unwrap();
+    check_delivered(&laptop, &v, "matroska", Some("h264"), true);
+    assert!(v["output_path"].as_str().unwrap().ends_with("holiday.mkv"));
+    let i = laptop.wait_final(&image, LONG).unwrap();
+    check_delivered(&laptop, &i, "webp", Some("webp"), false);
+    assert!(i["output_path"].as_str().unwrap().ends_with("picture.webp"));
+}
+
+#[test]
+fn offering_the_same_content_again_returns_the_existing_item() {
+    let lab = Lab::new().unwrap();
+    let laptop = Node::start(&lab, "laptop", NodeOpts::default()).unwrap();
+    let clip = lab.path("clip.mp4");
+    make_clip(&clip, 2, "160x120").unwrap();
+    let copy = lab.path("copy-of-clip.mp4");
+    std::fs::copy(&clip, &copy).unwrap();
+
+    let first = laptop.json(&["offer", clip.to_str().unwrap(), "--json"]).unwrap();
+    let again = laptop.json(&["offer", copy.to_str().unwrap(), "--json"]).unwrap();
+    let (a, b) = (&first.as_array().unwrap()[0], &again.as_array().unwrap()[0]);
+    assert_eq!(a["existing"], false);
+    assert_eq!(b["existing"], true);
+    assert_eq!(a["item"]["item_id"], b["item"]["item_id"]);
+    // The default profile for video is mkv-x265; another profile is another item.
+    assert_eq!(a["item"]["conversion_type"], "mkv-x265");
+    let other = laptop.offer(&clip, "mkv-x264").unwrap();
+    assert_ne!(other, a["item"]["item_id"].as_str().unwrap());
+    // The human output says so too.
+    let out = laptop.dmc(&["offer", clip.to_str().unwrap()]).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("already"), "{text}");
+}
+
+#[test]
+fn an_offer_that_no_converter_can_take_says_why_it_waits() {
+    let lab = Lab::new().unwrap();
+    // This converter takes images only: a video must wait, and say why.
+    let converter = Node::start(
+        &lab,
+        "converter",
+        NodeOpts { converter: true, extra: "media_types = [\"image\"]\n".into(), ..Default::default() },
+    )
+    .unwrap();
+    let laptop =
+        Node::start(&lab, "laptop", NodeOpts { peers: vec![converter.addr().unwrap()], ..Default::default() })
+            .unwrap();
+    let clip = lab.path("clip.mp4");
+    make_clip(&clip, 2, "160x120").unwrap();
+    let id = laptop.offer(&clip, "mkv-x264").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let s = laptop.status(&id).unwrap();
+    assert_eq!(s["status"], "to_do", "{s:#}");
+    assert!(s["server_id"].is_null());
+    assert!(s["waiting_reason"].as_str().unwrap().contains("waiting"), "{s:#}");
+}
