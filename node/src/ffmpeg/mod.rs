@@ -1,1 +1,24 @@
-//! ffmpeg
+//! ffmpeg integration: probing media, listing encoders, running conversions, checking outputs.
+//!
+//! Everything here runs the real `ffmpeg`/`ffprobe` binaries found on `PATH` through
+//! `tokio::process`, with bounded output capture and `kill_on_drop`.
+
+mod cancel;
+mod convert;
+mod encoders;
+mod error;
+mod probe;
+mod stderr_tail;
+mod tool;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use cancel::CancelToken;
+pub use convert::{convert, ConvertJob, ConvertOutcome, ConvertProgress};
+pub use encoders::{available_encoders, parse_encoders, runnable_profiles};
+pub use error::FfmpegError;
+pub use probe::{probe, Probe, StreamInfo};
+pub use stderr_tail::StderrTail;
+pub use verify::{check_output, verify_output};

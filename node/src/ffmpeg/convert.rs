@@ -1,0 +1,234 @@
+//! Running one ffmpeg conversion: progress reporting, cancellation, cleanup of partial output.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use dmc_protocol::progress::{estimate, ProgressParser};
+use dmc_protocol::Profile;
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, ChildStdout, Command};
+
+use super::cancel::CancelToken;
+use super::error::FfmpegError;
+use super::stderr_tail::StderrTail;
+use super::tool::{file_arg, spawn_error, FFMPEG};
+
+/// Least time between two progress callbacks.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// One conversion to run.
+#[derive(Clone, Debug)]
+pub struct ConvertJob {
+    /// The local source file.
+    pub input: PathBuf,
+    /// Where ffmpeg writes, e.g. `work/<item>/result.mkv.part`; the caller renames it after
+    /// checking it. Its folder must exist.
+    pub output_part: PathBuf,
+    pub profile: Profile,
+    /// The source duration from the probe, for the completed fraction and ETA.
+    pub duration_ms: Option<u64>,
+    /// Cancelling it kills ffmpeg and removes `output_part`.
+    pub cancel: CancelToken,
+}
+
+/// Progress of a running conversion (at most about once a second).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvertProgress {
+    /// Completed fraction, 0..=1, never decreasing; 1 only once ffmpeg succeeded.
+    pub fraction: f32,
+    pub fps: Option<f32>,
+    pub speed: Option<f32>,
+    pub eta_secs: Option<u32>,
+    /// Position reached in the output, in milliseconds.
+    pub out_time_ms: Option<u64>,
+}
+
+/// A finished, successful conversion.
+#[derive(Clone, Debug)]
+pub struct ConvertOutcome {
+    /// The fsynced output (`job.output_part`).
+    pub output: PathBuf,
+    pub size_bytes: u64,
+    pub elapsed_ms: u64,
+    /// ffmpeg's last stderr lines (warnings worth logging).
+    pub stderr_tail: Vec<String>,
+}
+
+/// The ffmpeg arguments for `job`.
+fn ffmpeg_args(job: &ConvertJob) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-protocol_whitelist",
+        "file,pipe",
+        "-i",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    args.push(file_arg(&job.input));
+    args.extend(job.profile.args.iter().map(OsString::from));
+    args.extend(["-f", job.profile.muxer, "-progress", "pipe:1", "-nostats"].map(OsString::from));
+    args.push(file_arg(&job.output_part));
+    args
+}
+
+/// Runs the conversion. `on_start` gets ffmpeg's pid once it runs; `progress` gets updates at
+/// most about once a second, with a final fraction of 1 on success. On failure or cancel the
+/// partial output is removed.
+pub async fn convert(
+    job: ConvertJob,
+    on_start: impl FnOnce(u32),
+    mut progress: impl FnMut(ConvertProgress),
+) -> Result<ConvertOutcome, FfmpegError> {
+    if job.cancel.is_cancelled() {
+        return Err(FfmpegError::Cancelled);
+    }
+    let started = Instant::now();
+    tracing::debug!(input = %job.input.display(), profile = job.profile.name, "starting ffmpeg");
+    let mut child = Command::new(FFMPEG)
+        .args(ffmpeg_args(&job))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| spawn_error(FFMPEG, e))?;
+    if let Some(pid) = child.id() {
+        on_start(pid);
+    }
+    let stderr_task = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(StderrTail::drain(s, StderrTail::DEFAULT_LINES)));
+    let stdout = child.stdout.take();
+
+    let run = drive(&mut child, stdout, &job, &mut progress, started).await;
+    let status = match run {
+        Ok(status) => status,
+        Err(e) => {
+            // Cancelled or a pipe error: make sure ffmpeg is gone before removing its output.
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            if let Some(t) = stderr_task {
+                t.abort();
+            }
+            remove_part(&job.output_part).await;
+            return Err(e);
+        }
+    };
+    let stderr = match stderr_task {
+        Some(t) => t.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if !status.success() {
+        remove_part(&job.output_part).await;
+        return Err(FfmpegError::Failed {
+            input: job.input.clone(),
+            status: status.to_string(),
+            stderr,
+        });
+    }
+    let size_bytes = match sync_file(&job.output_part).await {
+        Ok(size) => size,
+        Err(e) => {
+            remove_part(&job.output_part).await;
+            return Err(e);
+        }
+    };
+    progress(ConvertProgress {
+        fraction: 1.0,
+        fps: None,
+        speed: None,
+        eta_secs: Some(0),
+        out_time_ms: job.duration_ms,
+    });
+    Ok(ConvertOutcome {
+        output: job.output_part,
+        size_bytes,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        stderr_tail: stderr,
+    })
+}
+
+/// Reads progress until ffmpeg closes stdout, then waits for it; stops early on cancel.
+async fn drive(
+    child: &mut Child,
+    stdout: Option<ChildStdout>,
+    job: &ConvertJob,
+    progress: &mut impl FnMut(ConvertProgress),
+    started: Instant,
+) -> Result<ExitStatus, FfmpegError> {
+    let total_us = job.duration_ms.map(|ms| ms.saturating_mul(1000));
+    let mut parser = ProgressParser::new();
+    let mut last_emit: Option<Instant> = None;
+    let mut best_fraction = 0.0f32;
+    if let Some(mut stdout) = stdout {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tokio::select! {
+                biased; // a pending cancel wins over more output
+                _ = job.cancel.cancelled() => return Err(FfmpegError::Cancelled),
+                read = stdout.read(&mut buf) => {
+                    read.map_err(|e| FfmpegError::io("read ffmpeg progress", e))?
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            for update in parser.push_bytes(&buf[..n]) {
+                if update.done {
+                    continue; // success is reported once ffmpeg has exited cleanly
+                }
+                let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let (fraction, eta_secs) = estimate(&update, total_us, elapsed_ms);
+                // 1.0 is kept for the end, after ffmpeg has exited successfully.
+                best_fraction = best_fraction.max(fraction.min(0.999));
+                if last_emit.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+                    continue;
+                }
+                last_emit = Some(Instant::now());
+                progress(ConvertProgress {
+                    fraction: best_fraction,
+                    fps: update.fps,
+                    speed: update.speed,
+                    eta_secs,
+                    out_time_ms: update.out_time_us.map(|us| us / 1000),
+                });
+            }
+        }
+    }
+    tokio::select! {
+        biased;
+        _ = job.cancel.cancelled() => Err(FfmpegError::Cancelled),
+        status = child.wait() => status.map_err(|e| FfmpegError::io("wait for ffmpeg", e)),
+    }
+}
+
+/// fsyncs the finished output; returns its size.
+async fn sync_file(path: &Path) -> Result<u64, FfmpegError> {
+    let what = || format!("sync the output {}", path.display());
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| FfmpegError::io(what(), e))?;
+    file.sync_all()
+        .await
+        .map_err(|e| FfmpegError::io(what(), e))?;
+    let meta = file
+        .metadata()
+        .await
+        .map_err(|e| FfmpegError::io(what(), e))?;
+    Ok(meta.len())
+}
+
+/// Removes a partial output; a missing file is fine.
+async fn remove_part(path: &Path) {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("could not remove partial output {}: {e}", path.display()),
+    }
+}

@@ -1,0 +1,81 @@
+//! Which encoders the local ffmpeg has, and which built-in profiles it can therefore run.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::time::Duration;
+
+use dmc_protocol::{Profile, BUILTIN_PROFILES};
+
+use super::error::FfmpegError;
+use super::tool::{run_capture, FFMPEG};
+
+const MAX_ENCODERS_OUTPUT: usize = 1024 * 1024;
+const ENCODERS_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// Names of the encoders `ffmpeg -hide_banner -encoders` lists.
+pub async fn available_encoders() -> Result<HashSet<String>, FfmpegError> {
+    let args = [OsStr::new("-hide_banner"), OsStr::new("-encoders")];
+    let out = run_capture(FFMPEG, &args, MAX_ENCODERS_OUTPUT, ENCODERS_TIME_LIMIT).await?;
+    if !out.status.success() {
+        return Err(FfmpegError::BadOutput {
+            tool: FFMPEG,
+            detail: format!(
+                "`ffmpeg -encoders` failed ({}): {}",
+                out.status,
+                out.stderr
+                    .last()
+                    .map(String::as_str)
+                    .unwrap_or("no message")
+            ),
+        });
+    }
+    let encoders = parse_encoders(&String::from_utf8_lossy(&out.stdout));
+    if encoders.is_empty() {
+        return Err(FfmpegError::BadOutput {
+            tool: FFMPEG,
+            detail: "`ffmpeg -encoders` listed no encoders".into(),
+        });
+    }
+    Ok(encoders)
+}
+
+/// Parses the listing: after the ` ------` line, each line is `<flags> <name> <description>`.
+pub fn parse_encoders(listing: &str) -> HashSet<String> {
+    listing
+        .lines()
+        .skip_while(|l| l.trim() != "------")
+        .skip(1)
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let _flags = words.next()?;
+            words.next().map(str::to_string)
+        })
+        .collect()
+}
+
+/// The built-in profiles whose encoder is in `encoders`.
+pub fn runnable_profiles(encoders: &HashSet<String>) -> Vec<&'static Profile> {
+    BUILTIN_PROFILES
+        .iter()
+        .filter(|p| encoders.contains(p.encoder))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_listing_and_filters_profiles() {
+        let listing = "Encoders:\n V..... = Video\n A..... = Audio\n ------\n \
+            V....D libx264              libx264 H.264 / AVC\n A....D libopus   libopus Opus\n";
+        let enc = parse_encoders(listing);
+        assert_eq!(
+            enc,
+            HashSet::from(["libx264".to_string(), "libopus".to_string()])
+        );
+        let names: Vec<_> = runnable_profiles(&enc).iter().map(|p| p.name).collect();
+        assert_eq!(names, vec!["mkv-x264", "opus"]);
+        assert!(parse_encoders("no separator here\n V..... x y").is_empty());
+    }
+}

@@ -1,0 +1,49 @@
+//! The error type of the ffmpeg integration; every message says what went wrong and what next.
+
+use std::path::PathBuf;
+
+/// Errors from running ffmpeg or ffprobe.
+#[derive(Debug, thiserror::Error)]
+pub enum FfmpegError {
+    /// The binary is not on `PATH`.
+    #[error("{tool} not found: install ffmpeg (apt-get install ffmpeg)")]
+    NotInstalled { tool: &'static str },
+    /// ffprobe could not read the file as media.
+    #[error("{} is not a media file ffprobe understands: {detail}", path.display())]
+    NotMedia { path: PathBuf, detail: String },
+    /// A local I/O step (spawning, reading a pipe, syncing, removing a file) failed.
+    #[error("could not {action}: {source}")]
+    Io {
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The tool printed something we could not use.
+    #[error("{tool} printed unexpected output: {detail}")]
+    BadOutput { tool: &'static str, detail: String },
+    /// The tool ran longer than allowed and was killed.
+    #[error("{tool} did not finish within {secs} s and was stopped; is the file on a slow or hung disk?")]
+    Timeout { tool: &'static str, secs: u64 },
+    /// ffmpeg exited unsuccessfully; `stderr` holds its last lines.
+    #[error("ffmpeg failed ({status}) converting {}; its last messages:\n{}", input.display(), stderr.join("\n"))]
+    Failed {
+        input: PathBuf,
+        status: String,
+        stderr: Vec<String>,
+    },
+    /// The conversion was cancelled; ffmpeg was killed and the partial output removed.
+    #[error("conversion cancelled")]
+    Cancelled,
+    /// The output does not look like what the profile promises.
+    #[error("output check failed: {0}")]
+    OutputCheck(String),
+}
+
+impl FfmpegError {
+    pub(crate) fn io(action: impl Into<String>, source: std::io::Error) -> Self {
+        FfmpegError::Io {
+            action: action.into(),
+            source,
+        }
+    }
+}
