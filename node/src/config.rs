@@ -165,7 +165,10 @@ struct RawDiscovery {
 
 impl Default for RawDiscovery {
     fn default() -> Self {
-        RawDiscovery { mdns: true, peers: Vec::new() }
+        RawDiscovery {
+            mdns: true,
+            peers: Vec::new(),
+        }
     }
 }
 
@@ -201,7 +204,11 @@ struct Fault {
 }
 
 fn fault(key: &'static str, index: Option<usize>, message: impl Into<String>) -> Fault {
-    Fault { key, index, message: message.into() }
+    Fault {
+        key,
+        index,
+        message: message.into(),
+    }
 }
 
 impl Config {
@@ -211,7 +218,9 @@ impl Config {
         let path = match explicit {
             Some(p) => {
                 if !exists(p)? {
-                    return Err(ConfigError::Missing { path: p.to_path_buf() });
+                    return Err(ConfigError::Missing {
+                        path: p.to_path_buf(),
+                    });
                 }
                 p.to_path_buf()
             }
@@ -228,7 +237,11 @@ impl Config {
     }
 
     /// Parses and validates `text` as if read from `file` (used in errors).
-    pub fn from_toml(data_dir: &Path, text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
+    pub fn from_toml(
+        data_dir: &Path,
+        text: &str,
+        file: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
         let index = SpanIndex::new(text);
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, key) = match e.span() {
@@ -257,7 +270,10 @@ impl Config {
         let home = home_dir();
         let mut raw = RawConfig::default();
         if home.is_none() {
-            tracing::warn!("HOME is not set: results go to {}/converted", data_dir.display());
+            tracing::warn!(
+                "HOME is not set: results go to {}/converted",
+                data_dir.display()
+            );
             raw.node.output_dir = "converted".into();
         }
         match resolve(raw, data_dir, None, home.as_deref()) {
@@ -273,7 +289,10 @@ impl Config {
                         listen: Vec::new(),
                         output_dir: data_dir.join("converted"),
                     },
-                    discovery: DiscoveryConfig { mdns: false, peers: Vec::new() },
+                    discovery: DiscoveryConfig {
+                        mdns: false,
+                        peers: Vec::new(),
+                    },
                     converter: ConverterConfig {
                         enabled: false,
                         media_types: MediaType::ALL.to_vec(),
@@ -298,12 +317,18 @@ fn exists(p: &Path) -> Result<bool, ConfigError> {
     match std::fs::metadata(p) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(ConfigError::Read { path: p.to_path_buf(), source }),
+        Err(source) => Err(ConfigError::Read {
+            path: p.to_path_buf(),
+            source,
+        }),
     }
 }
 
 fn read_bounded(path: &Path) -> Result<String, ConfigError> {
-    let read_err = |source| ConfigError::Read { path: path.to_path_buf(), source };
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if !meta.is_file() {
         return Err(read_err(io::Error::other("not a regular file")));
@@ -315,12 +340,17 @@ fn read_bounded(path: &Path) -> Result<String, ConfigError> {
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
     String::from_utf8(bytes).map_err(|_| {
-        read_err(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text; TOML files are UTF-8"))
+        read_err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not UTF-8 text; TOML files are UTF-8",
+        ))
     })
 }
 
 fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Expands a leading `~` or `~/` with `home`, then makes relative paths relative to `base`.
@@ -332,11 +362,17 @@ fn resolve_path(raw: &str, base: &Path, home: Option<&Path>) -> Result<PathBuf, 
             None => home.to_path_buf(),
         }
     } else if raw.starts_with('~') {
-        return Err(format!("`{raw}`: only `~` and `~/` are expanded; give an absolute path"));
+        return Err(format!(
+            "`{raw}`: only `~` and `~/` are expanded; give an absolute path"
+        ));
     } else {
         PathBuf::from(raw)
     };
-    Ok(if expanded.is_absolute() { expanded } else { base.join(expanded) })
+    Ok(if expanded.is_absolute() {
+        expanded
+    } else {
+        base.join(expanded)
+    })
 }
 
 fn multiaddrs(key: &'static str, raw: &[String]) -> Result<Vec<Multiaddr>, Fault> {
@@ -344,7 +380,11 @@ fn multiaddrs(key: &'static str, raw: &[String]) -> Result<Vec<Multiaddr>, Fault
         .enumerate()
         .map(|(i, s)| {
             let addr: Multiaddr = s.parse().map_err(|e| {
-                fault(key, Some(i), format!("`{s}` is not a multiaddr ({e}); e.g. \"{DEFAULT_LISTEN}\""))
+                fault(
+                    key,
+                    Some(i),
+                    format!("`{s}` is not a multiaddr ({e}); e.g. \"{DEFAULT_LISTEN}\""),
+                )
             })?;
             if !addr.iter().any(|p| matches!(p, Protocol::Tcp(_))) {
                 return Err(fault(
@@ -372,10 +412,18 @@ fn resolve(
         return Err(fault("node.name", None, "must not be empty"));
     }
     if name.len() > MAX_NAME_BYTES {
-        return Err(fault("node.name", None, format!("longer than {MAX_NAME_BYTES} bytes")));
+        return Err(fault(
+            "node.name",
+            None,
+            format!("longer than {MAX_NAME_BYTES} bytes"),
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(fault("node.name", None, "must not contain control characters"));
+        return Err(fault(
+            "node.name",
+            None,
+            "must not contain control characters",
+        ));
     }
     let listen = multiaddrs("node.listen", &raw.node.listen)?;
     if raw.node.output_dir.is_empty() {
@@ -390,7 +438,11 @@ fn resolve(
         return Err(fault("converter.workers", None, "must be at least 1"));
     }
     if c.workers > MAX_WORKERS {
-        return Err(fault("converter.workers", None, format!("must be at most {MAX_WORKERS}")));
+        return Err(fault(
+            "converter.workers",
+            None,
+            format!("must be at most {MAX_WORKERS}"),
+        ));
     }
     let mut media_types = Vec::new();
     for m in c.media_types {
@@ -408,11 +460,17 @@ fn resolve(
     let mut profiles: Vec<String> = Vec::new();
     for (i, p) in c.profiles.into_iter().enumerate() {
         if builtin_profile(&p).is_none() {
-            let known: Vec<&str> = dmc_protocol::BUILTIN_PROFILES.iter().map(|p| p.name).collect();
+            let known: Vec<&str> = dmc_protocol::BUILTIN_PROFILES
+                .iter()
+                .map(|p| p.name)
+                .collect();
             return Err(fault(
                 "converter.profiles",
                 Some(i),
-                format!("unknown profile `{p}`; built-in profiles: {}", known.join(", ")),
+                format!(
+                    "unknown profile `{p}`; built-in profiles: {}",
+                    known.join(", ")
+                ),
             ));
         }
         if !profiles.contains(&p) {
@@ -422,13 +480,21 @@ fn resolve(
     let work_dir = if c.work_dir.is_empty() {
         data_dir.join("work")
     } else {
-        resolve_path(&c.work_dir, data_dir, home).map_err(|m| fault("converter.work_dir", None, m))?
+        resolve_path(&c.work_dir, data_dir, home)
+            .map_err(|m| fault("converter.work_dir", None, m))?
     };
     Ok(Config {
         data_dir: data_dir.to_path_buf(),
         source: file.map(Path::to_path_buf),
-        node: NodeConfig { name, listen, output_dir },
-        discovery: DiscoveryConfig { mdns: raw.discovery.mdns, peers },
+        node: NodeConfig {
+            name,
+            listen,
+            output_dir,
+        },
+        discovery: DiscoveryConfig {
+            mdns: raw.discovery.mdns,
+            peers,
+        },
         converter: ConverterConfig {
             enabled: c.enabled,
             media_types,
@@ -447,7 +513,11 @@ fn host_name() -> String {
         (!s.is_empty() && s.len() <= MAX_NAME_BYTES && !s.chars().any(char::is_control))
             .then(|| s.to_string())
     };
-    if let Some(n) = std::fs::read_to_string("/etc/hostname").ok().as_deref().and_then(usable) {
+    if let Some(n) = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .as_deref()
+        .and_then(usable)
+    {
         return n;
     }
     let mut buf = [0u8; 256];

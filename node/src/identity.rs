@@ -61,12 +61,18 @@ pub fn load_or_create(data_dir: &Path) -> Result<(Keypair, bool), IdentityError>
 }
 
 fn load(path: &Path, meta: &fs::Metadata) -> Result<Keypair, IdentityError> {
-    let corrupt = |reason: String| IdentityError::Corrupt { path: path.to_path_buf(), reason };
+    let corrupt = |reason: String| IdentityError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
     if !meta.is_file() {
         return Err(corrupt("not a regular file".into()));
     }
     if meta.len() > MAX_KEY_BYTES {
-        return Err(corrupt(format!("{} bytes, far more than a key", meta.len())));
+        return Err(corrupt(format!(
+            "{} bytes, far more than a key",
+            meta.len()
+        )));
     }
     let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
@@ -75,14 +81,23 @@ fn load(path: &Path, meta: &fs::Metadata) -> Result<Keypair, IdentityError> {
             path.display(),
             mode & 0o777
         );
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-            .map_err(|source| IdentityError::Write { path: path.to_path_buf(), source })?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|source| {
+            IdentityError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
     }
-    let bytes =
-        fs::read(path).map_err(|source| IdentityError::Read { path: path.to_path_buf(), source })?;
+    let bytes = fs::read(path).map_err(|source| IdentityError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let keypair = Keypair::from_protobuf_encoding(&bytes).map_err(|e| corrupt(e.to_string()))?;
     if keypair.clone().try_into_ed25519().is_err() {
-        return Err(corrupt(format!("a {:?} key, expected Ed25519", keypair.key_type())));
+        return Err(corrupt(format!(
+            "a {:?} key, expected Ed25519",
+            keypair.key_type()
+        )));
     }
     Ok(keypair)
 }
@@ -92,10 +107,18 @@ fn create(data_dir: &Path, path: &Path) -> Result<Keypair, IdentityError> {
         .recursive(true)
         .mode(0o700)
         .create(data_dir)
-        .map_err(|source| IdentityError::DataDir { path: data_dir.to_path_buf(), source })?;
+        .map_err(|source| IdentityError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
     let keypair = Keypair::generate_ed25519();
-    let write_err = |source| IdentityError::Write { path: path.to_path_buf(), source };
-    let bytes = keypair.to_protobuf_encoding().map_err(|e| write_err(io::Error::other(e)))?;
+    let write_err = |source| IdentityError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = keypair
+        .to_protobuf_encoding()
+        .map_err(|e| write_err(io::Error::other(e)))?;
     let part = data_dir.join(format!("{IDENTITY_FILE_NAME}.part"));
     let mut file = OpenOptions::new()
         .write(true)
@@ -105,12 +128,15 @@ fn create(data_dir: &Path, path: &Path) -> Result<Keypair, IdentityError> {
         .open(&part)
         .map_err(write_err)?;
     // A stale .part from an interrupted start may carry other permissions.
-    file.set_permissions(fs::Permissions::from_mode(0o600)).map_err(write_err)?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(write_err)?;
     file.write_all(&bytes).map_err(write_err)?;
     file.sync_all().map_err(write_err)?;
     drop(file);
     fs::rename(&part, path).map_err(write_err)?;
-    fs::File::open(data_dir).and_then(|d| d.sync_all()).map_err(write_err)?;
+    fs::File::open(data_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(write_err)?;
     Ok(keypair)
 }
 
@@ -157,7 +183,10 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         let err = load_or_create(dir.path()).unwrap_err();
         assert!(matches!(err, IdentityError::Corrupt { .. }), "{err:?}");
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
         // The corrupt file is left for the user to inspect.
         assert_eq!(fs::read(&path).unwrap(), b"not a key");
     }
@@ -166,6 +195,9 @@ mod tests {
     fn empty_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(identity_path(dir.path()), b"").unwrap();
-        assert!(matches!(load_or_create(dir.path()), Err(IdentityError::Corrupt { .. })));
+        assert!(matches!(
+            load_or_create(dir.path()),
+            Err(IdentityError::Corrupt { .. })
+        ));
     }
 }

@@ -15,13 +15,20 @@ pub(crate) struct SpanIndex<'i> {
 impl<'i> SpanIndex<'i> {
     /// Indexes `text`; a document that does not parse yields an index that finds no keys.
     pub(crate) fn new(text: &'i str) -> Self {
-        SpanIndex { text, root: DeTable::parse(text).ok() }
+        SpanIndex {
+            text,
+            root: DeTable::parse(text).ok(),
+        }
     }
 
     /// The 1-based line holding byte offset `pos`.
     pub(crate) fn line_of(&self, pos: usize) -> usize {
         let end = pos.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     /// The dotted path of the innermost key whose key or value covers `pos`.

@@ -12,7 +12,9 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 fn invalid(err: ConfigError) -> (Option<usize>, Option<String>, String) {
     match err {
-        ConfigError::Invalid { line, key, message, .. } => (line, key, message),
+        ConfigError::Invalid {
+            line, key, message, ..
+        } => (line, key, message),
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
@@ -24,7 +26,10 @@ fn defaults_when_no_file() {
     assert_eq!(c, Config::default_for(dir.path()));
     assert_eq!(c.source, None);
     assert!(!c.node.name.is_empty());
-    assert_eq!(c.node.listen, vec![DEFAULT_LISTEN.parse::<Multiaddr>().unwrap()]);
+    assert_eq!(
+        c.node.listen,
+        vec![DEFAULT_LISTEN.parse::<Multiaddr>().unwrap()]
+    );
     if let Some(home) = home_dir() {
         assert_eq!(c.node.output_dir, home.join("dmc/converted"));
     }
@@ -44,7 +49,10 @@ fn empty_file_gives_defaults() {
     let p = write(dir.path(), CONFIG_FILE_NAME, "");
     let c = Config::load(dir.path(), None).unwrap();
     assert_eq!(c.source.as_deref(), Some(p.as_path()));
-    assert_eq!(Config { source: None, ..c }, Config::default_for(dir.path()));
+    assert_eq!(
+        Config { source: None, ..c },
+        Config::default_for(dir.path())
+    );
 }
 
 #[test]
@@ -78,10 +86,16 @@ reserve_bytes = 5000
     assert!(!c.discovery.mdns);
     assert_eq!(c.discovery.peers[0].to_string(), "/ip4/127.0.0.1/tcp/4748");
     assert!(c.converter.enabled);
-    assert_eq!(c.converter.media_types, vec![MediaType::Video, MediaType::Audio]);
+    assert_eq!(
+        c.converter.media_types,
+        vec![MediaType::Video, MediaType::Audio]
+    );
     assert_eq!(c.converter.workers, 3);
     assert_eq!(c.converter.work_dir, dir.path().join("scratch"));
-    assert_eq!(c.converter.profiles, vec!["opus".to_string(), "mkv-x264".to_string()]);
+    assert_eq!(
+        c.converter.profiles,
+        vec!["opus".to_string(), "mkv-x264".to_string()]
+    );
     assert_eq!(c.converter.reserve_bytes, 5000);
 }
 
@@ -101,7 +115,10 @@ fn unknown_key_names_key_and_line() {
     let p = write(dir.path(), CONFIG_FILE_NAME, text);
     let err = Config::load(dir.path(), None).unwrap_err();
     let shown = err.to_string();
-    assert!(shown.starts_with(&format!("{}:6: key `converter.workerz`: ", p.display())), "{shown}");
+    assert!(
+        shown.starts_with(&format!("{}:6: key `converter.workerz`: ", p.display())),
+        "{shown}"
+    );
     assert!(shown.contains("workerz"), "{shown}");
     let (line, key, _) = invalid(err);
     assert_eq!(line, Some(6));
@@ -155,7 +172,10 @@ fn bad_multiaddr_names_element_line() {
     let p = write(dir.path(), "a.toml", text);
     let err = Config::load(dir.path(), Some(&p)).unwrap_err();
     let shown = err.to_string();
-    assert!(shown.starts_with(&format!("{}:4: key `node.listen`: ", p.display())), "{shown}");
+    assert!(
+        shown.starts_with(&format!("{}:4: key `node.listen`: ", p.display())),
+        "{shown}"
+    );
     assert!(shown.contains("127.0.0.1:4747"), "{shown}");
 }
 
@@ -178,7 +198,10 @@ fn zero_workers_is_refused_with_line() {
     let err = Config::load(dir.path(), Some(&p)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("{}:7: key `converter.workers`: must be at least 1", p.display())
+        format!(
+            "{}:7: key `converter.workers`: must be at least 1",
+            p.display()
+        )
     );
 }
 
@@ -194,11 +217,18 @@ fn negative_workers_is_refused_with_line() {
 #[test]
 fn unknown_profile_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), CONFIG_FILE_NAME, "[converter]\nprofiles = [\"opus\",\n \"gif\"]\n");
+    write(
+        dir.path(),
+        CONFIG_FILE_NAME,
+        "[converter]\nprofiles = [\"opus\",\n \"gif\"]\n",
+    );
     let (line, key, message) = invalid(Config::load(dir.path(), None).unwrap_err());
     assert_eq!(line, Some(3));
     assert_eq!(key.as_deref(), Some("converter.profiles"));
-    assert!(message.contains("gif") && message.contains("opus"), "{message}");
+    assert!(
+        message.contains("gif") && message.contains("opus"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -213,11 +243,25 @@ fn empty_name_is_refused() {
 fn tilde_expansion() {
     let home = Path::new("/home/u");
     let base = Path::new("/data");
-    assert_eq!(resolve_path("~", base, Some(home)).unwrap(), PathBuf::from("/home/u"));
-    assert_eq!(resolve_path("~/dmc/out", base, Some(home)).unwrap(), PathBuf::from("/home/u/dmc/out"));
-    assert_eq!(resolve_path("/abs", base, Some(home)).unwrap(), PathBuf::from("/abs"));
-    assert_eq!(resolve_path("rel/x", base, Some(home)).unwrap(), PathBuf::from("/data/rel/x"));
-    assert!(resolve_path("~/x", base, None).unwrap_err().contains("HOME"));
+    assert_eq!(
+        resolve_path("~", base, Some(home)).unwrap(),
+        PathBuf::from("/home/u")
+    );
+    assert_eq!(
+        resolve_path("~/dmc/out", base, Some(home)).unwrap(),
+        PathBuf::from("/home/u/dmc/out")
+    );
+    assert_eq!(
+        resolve_path("/abs", base, Some(home)).unwrap(),
+        PathBuf::from("/abs")
+    );
+    assert_eq!(
+        resolve_path("rel/x", base, Some(home)).unwrap(),
+        PathBuf::from("/data/rel/x")
+    );
+    assert!(resolve_path("~/x", base, None)
+        .unwrap_err()
+        .contains("HOME"));
     assert!(resolve_path("~bob/x", base, Some(home)).is_err());
 }
 
@@ -225,7 +269,11 @@ fn tilde_expansion() {
 fn tilde_in_file_uses_home() {
     let Some(home) = home_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), CONFIG_FILE_NAME, "[node]\noutput_dir = \"~/out\"\n[converter]\nwork_dir = \"~/w\"\n");
+    write(
+        dir.path(),
+        CONFIG_FILE_NAME,
+        "[node]\noutput_dir = \"~/out\"\n[converter]\nwork_dir = \"~/w\"\n",
+    );
     let c = Config::load(dir.path(), None).unwrap();
     assert_eq!(c.node.output_dir, home.join("out"));
     assert_eq!(c.converter.work_dir, home.join("w"));
