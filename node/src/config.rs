@@ -1,1 +1,536 @@
-//! config
+//! The node's configuration: a TOML file (every key optional), its defaults, validation, and
+//! errors that name the file, line and key at fault.
+
+mod span;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use dmc_protocol::{builtin_profile, MediaType};
+use libp2p::multiaddr::Protocol;
+use libp2p::Multiaddr;
+use serde::Deserialize;
+
+use span::SpanIndex;
+
+/// Name of the configuration file looked for in the data directory.
+pub const CONFIG_FILE_NAME: &str = "config.toml";
+/// Default TCP port nodes listen on.
+pub const DEFAULT_PORT: u16 = 4747;
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/4747";
+/// Default folder for the results of this node's own offers.
+pub const DEFAULT_OUTPUT_DIR: &str = "~/dmc/converted";
+/// Default free disk space a converter keeps in reserve (1 GiB).
+pub const DEFAULT_RESERVE_BYTES: u64 = 1 << 30;
+/// Most concurrent conversions a converter may run (records refuse more).
+pub const MAX_WORKERS: u32 = 1024;
+/// Largest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Longest node name, in bytes.
+pub const MAX_NAME_BYTES: usize = dmc_protocol::record::MAX_FILE_NAME;
+/// Name used when the host name cannot be found.
+const FALLBACK_NAME: &str = "dmc-node";
+
+/// A loaded, validated configuration with every path resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The node's data directory (identity, database, work files).
+    pub data_dir: PathBuf,
+    /// The file the configuration was read from; `None` for built-in defaults.
+    pub source: Option<PathBuf>,
+    pub node: NodeConfig,
+    pub discovery: DiscoveryConfig,
+    pub converter: ConverterConfig,
+}
+
+/// `[node]`
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeConfig {
+    /// Human-readable name shown to peers (default: the host name).
+    pub name: String,
+    /// Addresses to listen on; TCP port 0 picks any free port.
+    pub listen: Vec<Multiaddr>,
+    /// Where results of this node's own offers land.
+    pub output_dir: PathBuf,
+}
+
+/// `[discovery]`
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiscoveryConfig {
+    /// Whether to find peers by mDNS on the LAN.
+    pub mdns: bool,
+    /// Peers to dial at start and keep dialing.
+    pub peers: Vec<Multiaddr>,
+}
+
+/// `[converter]`
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConverterConfig {
+    /// Whether this node converts for others.
+    pub enabled: bool,
+    /// Media types accepted (no duplicates).
+    pub media_types: Vec<MediaType>,
+    /// Concurrent conversions, 1 to [`MAX_WORKERS`].
+    pub workers: u32,
+    /// Where sources and outputs of conversions are kept while in progress.
+    pub work_dir: PathBuf,
+    /// Built-in profiles offered; empty means every built-in profile the local ffmpeg can run.
+    pub profiles: Vec<String>,
+    /// Free disk space to keep in `work_dir`, in bytes; jobs that would eat into it are refused.
+    pub reserve_bytes: u64,
+}
+
+/// Why a configuration was refused. Messages name the file, line and key, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "config file {} does not exist; create it, or drop --config / DMC_CONFIG to use \
+         <data-dir>/{CONFIG_FILE_NAME} or the built-in defaults",
+        path.display()
+    )]
+    Missing { path: PathBuf },
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{}", Located { file: file.as_deref(), line: *line, key: key.as_deref(), message })]
+    Invalid {
+        /// The file at fault; `None` for the built-in defaults.
+        file: Option<PathBuf>,
+        line: Option<usize>,
+        /// Dotted key, e.g. `converter.workers`.
+        key: Option<String>,
+        message: String,
+    },
+    #[error("cannot find a home directory for `~`: HOME is not set; set HOME or pass --data-dir")]
+    NoHome,
+}
+
+struct Located<'a> {
+    file: Option<&'a Path>,
+    line: Option<usize>,
+    key: Option<&'a str>,
+    message: &'a str,
+}
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.file {
+            Some(file) => write!(f, "{}", file.display())?,
+            None => f.write_str("built-in configuration")?,
+        }
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The file as written: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    node: RawNode,
+    discovery: RawDiscovery,
+    converter: RawConverter,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawNode {
+    name: Option<String>,
+    listen: Vec<String>,
+    output_dir: String,
+}
+
+impl Default for RawNode {
+    fn default() -> Self {
+        RawNode {
+            name: None,
+            listen: vec![DEFAULT_LISTEN.to_string()],
+            output_dir: DEFAULT_OUTPUT_DIR.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDiscovery {
+    mdns: bool,
+    peers: Vec<String>,
+}
+
+impl Default for RawDiscovery {
+    fn default() -> Self {
+        RawDiscovery {
+            mdns: true,
+            peers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConverter {
+    enabled: bool,
+    media_types: Vec<MediaType>,
+    workers: u32,
+    work_dir: String,
+    profiles: Vec<String>,
+    reserve_bytes: u64,
+}
+
+impl Default for RawConverter {
+    fn default() -> Self {
+        RawConverter {
+            enabled: false,
+            media_types: MediaType::ALL.to_vec(),
+            workers: 1,
+            work_dir: String::new(),
+            profiles: Vec::new(),
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
+        }
+    }
+}
+
+/// A field-level problem before it is given its file and line.
+struct Fault {
+    key: &'static str,
+    index: Option<usize>,
+    message: String,
+}
+
+fn fault(key: &'static str, index: Option<usize>, message: impl Into<String>) -> Fault {
+    Fault {
+        key,
+        index,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Loads the configuration: `explicit` (`--config FILE`) if given, which must exist; else
+    /// `<data_dir>/config.toml` if it exists; else the built-in defaults.
+    pub fn load(data_dir: &Path, explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(p) => {
+                if !exists(p)? {
+                    return Err(ConfigError::Missing {
+                        path: p.to_path_buf(),
+                    });
+                }
+                p.to_path_buf()
+            }
+            None => {
+                let p = data_dir.join(CONFIG_FILE_NAME);
+                if !exists(&p)? {
+                    return Ok(Config::default_for(data_dir));
+                }
+                p
+            }
+        };
+        let text = read_bounded(&path)?;
+        Config::from_toml(data_dir, &text, Some(&path))
+    }
+
+    /// Parses and validates `text` as if read from `file` (used in errors).
+    pub fn from_toml(
+        data_dir: &Path,
+        text: &str,
+        file: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
+        let index = SpanIndex::new(text);
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, key) = match e.span() {
+                Some(span) => (Some(index.line_of(span.start)), index.key_at(span.start)),
+                None => (None, None),
+            };
+            ConfigError::Invalid {
+                file: file.map(Path::to_path_buf),
+                line,
+                key,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let home = home_dir();
+        resolve(raw, data_dir, file, home.as_deref()).map_err(|f| ConfigError::Invalid {
+            file: file.map(Path::to_path_buf),
+            line: index.line_of_key(f.key, f.index),
+            key: Some(f.key.to_string()),
+            message: f.message,
+        })
+    }
+
+    /// The built-in defaults for a node whose data directory is `data_dir`. Should HOME be
+    /// unset, results go to `<data_dir>/converted` instead of `~/dmc/converted`.
+    pub fn default_for(data_dir: &Path) -> Config {
+        let home = home_dir();
+        let mut raw = RawConfig::default();
+        if home.is_none() {
+            tracing::warn!(
+                "HOME is not set: results go to {}/converted",
+                data_dir.display()
+            );
+            raw.node.output_dir = "converted".into();
+        }
+        match resolve(raw, data_dir, None, home.as_deref()) {
+            Ok(c) => c,
+            // The defaults always validate; this arm only guards against a future mistake.
+            Err(f) => {
+                tracing::error!("built-in default `{}` is invalid: {}", f.key, f.message);
+                Config {
+                    data_dir: data_dir.to_path_buf(),
+                    source: None,
+                    node: NodeConfig {
+                        name: FALLBACK_NAME.into(),
+                        listen: Vec::new(),
+                        output_dir: data_dir.join("converted"),
+                    },
+                    discovery: DiscoveryConfig {
+                        mdns: false,
+                        peers: Vec::new(),
+                    },
+                    converter: ConverterConfig {
+                        enabled: false,
+                        media_types: MediaType::ALL.to_vec(),
+                        workers: 1,
+                        work_dir: data_dir.join("work"),
+                        profiles: Vec::new(),
+                        reserve_bytes: DEFAULT_RESERVE_BYTES,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// The default data directory, `~/.local/share/dmc`.
+pub fn default_data_dir() -> Result<PathBuf, ConfigError> {
+    let home = home_dir().ok_or(ConfigError::NoHome)?;
+    Ok(home.join(".local/share/dmc"))
+}
+
+fn exists(p: &Path) -> Result<bool, ConfigError> {
+    match std::fs::metadata(p) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(ConfigError::Read {
+            path: p.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn read_bounded(path: &Path) -> Result<String, ConfigError> {
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(read_err(io::Error::other("not a regular file")));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(read_err(io::Error::other(format!(
+            "larger than {MAX_CONFIG_BYTES} bytes; is this really a dmc config file?"
+        ))));
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    String::from_utf8(bytes).map_err(|_| {
+        read_err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not UTF-8 text; TOML files are UTF-8",
+        ))
+    })
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Expands a leading `~` or `~/` with `home`, then makes relative paths relative to `base`.
+fn resolve_path(raw: &str, base: &Path, home: Option<&Path>) -> Result<PathBuf, String> {
+    let expanded = if raw == "~" || raw.starts_with("~/") {
+        let home = home.ok_or("`~` needs HOME to be set; set HOME or give an absolute path")?;
+        match raw.strip_prefix("~/") {
+            Some(rest) => home.join(rest),
+            None => home.to_path_buf(),
+        }
+    } else if raw.starts_with('~') {
+        return Err(format!(
+            "`{raw}`: only `~` and `~/` are expanded; give an absolute path"
+        ));
+    } else {
+        PathBuf::from(raw)
+    };
+    Ok(if expanded.is_absolute() {
+        expanded
+    } else {
+        base.join(expanded)
+    })
+}
+
+fn multiaddrs(key: &'static str, raw: &[String]) -> Result<Vec<Multiaddr>, Fault> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let addr: Multiaddr = s.parse().map_err(|e| {
+                fault(
+                    key,
+                    Some(i),
+                    format!("`{s}` is not a multiaddr ({e}); e.g. \"{DEFAULT_LISTEN}\""),
+                )
+            })?;
+            if !addr.iter().any(|p| matches!(p, Protocol::Tcp(_))) {
+                return Err(fault(
+                    key,
+                    Some(i),
+                    format!("`{s}` has no /tcp/ part; dmc speaks TCP, e.g. \"{DEFAULT_LISTEN}\""),
+                ));
+            }
+            Ok(addr)
+        })
+        .collect()
+}
+
+fn resolve(
+    raw: RawConfig,
+    data_dir: &Path,
+    file: Option<&Path>,
+    home: Option<&Path>,
+) -> Result<Config, Fault> {
+    let name = match raw.node.name {
+        Some(n) => n,
+        None => host_name(),
+    };
+    if name.trim().is_empty() {
+        return Err(fault("node.name", None, "must not be empty"));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(fault(
+            "node.name",
+            None,
+            format!("longer than {MAX_NAME_BYTES} bytes"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(fault(
+            "node.name",
+            None,
+            "must not contain control characters",
+        ));
+    }
+    let listen = multiaddrs("node.listen", &raw.node.listen)?;
+    if raw.node.output_dir.is_empty() {
+        return Err(fault("node.output_dir", None, "must not be empty"));
+    }
+    let output_dir = resolve_path(&raw.node.output_dir, data_dir, home)
+        .map_err(|m| fault("node.output_dir", None, m))?;
+    let peers = multiaddrs("discovery.peers", &raw.discovery.peers)?;
+
+    let c = raw.converter;
+    if c.workers == 0 {
+        return Err(fault("converter.workers", None, "must be at least 1"));
+    }
+    if c.workers > MAX_WORKERS {
+        return Err(fault(
+            "converter.workers",
+            None,
+            format!("must be at most {MAX_WORKERS}"),
+        ));
+    }
+    let mut media_types = Vec::new();
+    for m in c.media_types {
+        if !media_types.contains(&m) {
+            media_types.push(m);
+        }
+    }
+    if c.enabled && media_types.is_empty() {
+        return Err(fault(
+            "converter.media_types",
+            None,
+            "an enabled converter needs at least one of \"audio\", \"image\", \"video\"",
+        ));
+    }
+    let mut profiles: Vec<String> = Vec::new();
+    for (i, p) in c.profiles.into_iter().enumerate() {
+        if builtin_profile(&p).is_none() {
+            let known: Vec<&str> = dmc_protocol::BUILTIN_PROFILES
+                .iter()
+                .map(|p| p.name)
+                .collect();
+            return Err(fault(
+                "converter.profiles",
+                Some(i),
+                format!(
+                    "unknown profile `{p}`; built-in profiles: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        if !profiles.contains(&p) {
+            profiles.push(p);
+        }
+    }
+    let work_dir = if c.work_dir.is_empty() {
+        data_dir.join("work")
+    } else {
+        resolve_path(&c.work_dir, data_dir, home)
+            .map_err(|m| fault("converter.work_dir", None, m))?
+    };
+    Ok(Config {
+        data_dir: data_dir.to_path_buf(),
+        source: file.map(Path::to_path_buf),
+        node: NodeConfig {
+            name,
+            listen,
+            output_dir,
+        },
+        discovery: DiscoveryConfig {
+            mdns: raw.discovery.mdns,
+            peers,
+        },
+        converter: ConverterConfig {
+            enabled: c.enabled,
+            media_types,
+            workers: c.workers,
+            work_dir,
+            profiles,
+            reserve_bytes: c.reserve_bytes,
+        },
+    })
+}
+
+/// The host name from /etc/hostname or gethostname(2), or `dmc-node`.
+fn host_name() -> String {
+    let usable = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty() && s.len() <= MAX_NAME_BYTES && !s.chars().any(char::is_control))
+            .then(|| s.to_string())
+    };
+    if let Some(n) = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .as_deref()
+        .and_then(usable)
+    {
+        return n;
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname writes at most that many.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        if let Some(n) = std::str::from_utf8(&buf[..end]).ok().and_then(usable) {
+            return n;
+        }
+    }
+    FALLBACK_NAME.to_string()
+}
+
+#[cfg(test)]
+mod tests;

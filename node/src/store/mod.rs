@@ -1,1 +1,326 @@
-//! store
+//! The node's SQLite store (`<data_dir>/dmc.sqlite`). One thread owns the connection; the
+//! cloneable [`Store`] handle sends it work over a bounded channel and awaits the reply, which
+//! comes only once the work's transaction is committed and on disk.
+
+mod files;
+mod jobs;
+mod peers;
+mod records;
+mod schema;
+
+use std::os::unix::fs::DirBuilderExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dmc_protocol::wire::FileRole;
+use dmc_protocol::{Epoch, ItemId, Millis, NodeId, Record, Seq};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+pub use files::{LocalFile, Transfer};
+pub use jobs::JobRow;
+pub use peers::PeerRow;
+pub use schema::SCHEMA_VERSION;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE_NAME: &str = "dmc.sqlite";
+/// Requests that may wait for the store thread before senders are held back.
+const QUEUE: usize = 256;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {}: {source}; check that the data directory is writable", path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the directory of the database {}: {source}", path.display())]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the database {} has schema version {found}, newer than the {supported} this dmc \
+         understands; run a newer dmc",
+        path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("database error while {doing}: {source}")]
+    Sqlite {
+        doing: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "the store is not running (the node is shutting down, or the store failed: see the log)"
+    )]
+    Closed,
+}
+
+/// Adds what was being done to a rusqlite error.
+pub(crate) trait Ctx<T> {
+    fn ctx(self, doing: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Ctx<T> for Result<T, rusqlite::Error> {
+    fn ctx(self, doing: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sqlite { doing, source })
+    }
+}
+
+type Work = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Msg {
+    Run(Work),
+    Close(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// A cloneable handle to the store thread.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Msg>,
+    path: Arc<PathBuf>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `<data_dir>/dmc.sqlite` and brings its schema up to date.
+    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_file(&data_dir.join(DB_FILE_NAME)).await
+    }
+
+    /// Opens the database at `path` and starts the thread that owns it.
+    pub async fn open_file(path: &Path) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| StoreError::Dir {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let thread_path = path.clone();
+        std::thread::Builder::new()
+            .name("dmc-store".into())
+            .spawn(move || match open_connection(&thread_path) {
+                Ok(conn) => {
+                    let _ = ready_tx.send(Ok(()));
+                    serve(conn, rx);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|source| StoreError::Dir {
+                path: path.clone(),
+                source,
+            })?;
+        ready_rx.await.map_err(|_| StoreError::Closed)??;
+        Ok(Store {
+            tx,
+            path: Arc::new(path),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the store thread and returns its result.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let work: Work = Box::new(move |conn| {
+            let _ = reply_tx.send(f(conn));
+        });
+        self.tx
+            .send(Msg::Run(work))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        reply_rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Finishes the requests already queued, then closes the database. Every handle's later
+    /// calls fail with [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Close(reply_tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        reply_rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    // ---- records -------------------------------------------------------------------------
+
+    /// Saves records, ignoring ones already stored; returns how many were new.
+    pub async fn put_records(&self, records: Vec<Record>) -> Result<usize, StoreError> {
+        self.call(move |c| records::put(c, &records)).await
+    }
+
+    /// Every stored record, by author and sequence. Rows that no longer decode are logged
+    /// and skipped.
+    pub async fn load_records(&self) -> Result<Vec<Record>, StoreError> {
+        self.call(records::load).await
+    }
+
+    /// The highest sequence stored for `author`.
+    pub async fn last_seq(&self, author: NodeId) -> Result<Option<Seq>, StoreError> {
+        self.call(move |c| records::last_seq(c, &author)).await
+    }
+
+    // ---- local files ---------------------------------------------------------------------
+
+    /// Saves (or replaces) a file this node serves or holds.
+    pub async fn put_local_file(&self, file: LocalFile) -> Result<(), StoreError> {
+        self.call(move |c| files::put_local(c, &file)).await
+    }
+
+    pub async fn local_files(&self) -> Result<Vec<LocalFile>, StoreError> {
+        self.call(files::locals).await
+    }
+
+    /// Forgets a local file; returns whether it was known.
+    pub async fn delete_local_file(
+        &self,
+        item_id: ItemId,
+        role: FileRole,
+        epoch: Epoch,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| files::delete_local(c, item_id, role, epoch))
+            .await
+    }
+
+    // ---- transfers -----------------------------------------------------------------------
+
+    /// Records (or replaces) a download in progress into a `.part` file.
+    pub async fn put_transfer(&self, transfer: Transfer) -> Result<(), StoreError> {
+        self.call(move |c| files::put_transfer(c, &transfer)).await
+    }
+
+    pub async fn transfers(&self) -> Result<Vec<Transfer>, StoreError> {
+        self.call(files::transfers).await
+    }
+
+    /// Forgets a download; returns whether it was known.
+    pub async fn delete_transfer(
+        &self,
+        item_id: ItemId,
+        role: FileRole,
+        epoch: Epoch,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| files::delete_transfer(c, item_id, role, epoch))
+            .await
+    }
+
+    // ---- peers ---------------------------------------------------------------------------
+
+    /// Saves (or replaces) what is known of a peer.
+    pub async fn put_peer(
+        &self,
+        node_id: NodeId,
+        addrs: Vec<String>,
+        last_seen: Millis,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| peers::put(c, &node_id, &addrs, last_seen))
+            .await
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerRow>, StoreError> {
+        self.call(peers::all).await
+    }
+
+    /// Forgets a peer; returns whether it was known.
+    pub async fn delete_peer(&self, node_id: NodeId) -> Result<bool, StoreError> {
+        self.call(move |c| peers::delete(c, &node_id)).await
+    }
+
+    // ---- jobs ----------------------------------------------------------------------------
+
+    /// Records that an ffmpeg process `pid` runs the conversion of `item_id` for `epoch`.
+    pub async fn job_started(
+        &self,
+        item_id: ItemId,
+        epoch: Epoch,
+        pid: u32,
+        started_at: Millis,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| jobs::started(c, item_id, epoch, pid, started_at))
+            .await
+    }
+
+    /// Forgets a conversion's process; returns whether it was known.
+    pub async fn job_ended(&self, item_id: ItemId, epoch: Epoch) -> Result<bool, StoreError> {
+        self.call(move |c| jobs::ended(c, item_id, epoch)).await
+    }
+
+    pub async fn jobs(&self) -> Result<Vec<JobRow>, StoreError> {
+        self.call(jobs::all).await
+    }
+
+    // ---- meta ----------------------------------------------------------------------------
+
+    pub async fn get_meta(&self, key: String) -> Result<Option<String>, StoreError> {
+        self.call(move |c| peers::get_meta(c, &key)).await
+    }
+
+    pub async fn set_meta(&self, key: String, value: String) -> Result<(), StoreError> {
+        self.call(move |c| peers::set_meta(c, &key, &value)).await
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    schema::configure(&conn)?;
+    schema::migrate(&mut conn, path)?;
+    tracing::debug!(
+        "opened {} (schema version {SCHEMA_VERSION})",
+        path.display()
+    );
+    Ok(conn)
+}
+
+/// The store thread: runs requests in order until closed or every handle is gone.
+fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Msg>) {
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            Msg::Run(work) => {
+                // A panic drops the request's reply (its caller sees `Closed`) and rolls back
+                // its transaction; the store keeps serving others.
+                if catch_unwind(AssertUnwindSafe(|| work(&mut conn))).is_err() {
+                    tracing::error!("a store request panicked; it was rolled back");
+                }
+            }
+            Msg::Close(reply) => {
+                rx.close();
+                let result = conn.close().map_err(|(_, source)| StoreError::Sqlite {
+                    doing: "closing the database",
+                    source,
+                });
+                let _ = reply.send(result);
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

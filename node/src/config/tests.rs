@@ -1,0 +1,280 @@
+//! Tests of loading, defaults and error locations of the configuration.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn invalid(err: ConfigError) -> (Option<usize>, Option<String>, String) {
+    match err {
+        ConfigError::Invalid {
+            line, key, message, ..
+        } => (line, key, message),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn defaults_when_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config::load(dir.path(), None).unwrap();
+    assert_eq!(c, Config::default_for(dir.path()));
+    assert_eq!(c.source, None);
+    assert!(!c.node.name.is_empty());
+    assert_eq!(
+        c.node.listen,
+        vec![DEFAULT_LISTEN.parse::<Multiaddr>().unwrap()]
+    );
+    if let Some(home) = home_dir() {
+        assert_eq!(c.node.output_dir, home.join("dmc/converted"));
+    }
+    assert!(c.discovery.mdns);
+    assert!(c.discovery.peers.is_empty());
+    assert!(!c.converter.enabled);
+    assert_eq!(c.converter.media_types, MediaType::ALL.to_vec());
+    assert_eq!(c.converter.workers, 1);
+    assert_eq!(c.converter.work_dir, dir.path().join("work"));
+    assert!(c.converter.profiles.is_empty());
+    assert_eq!(c.converter.reserve_bytes, 1 << 30);
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), CONFIG_FILE_NAME, "");
+    let c = Config::load(dir.path(), None).unwrap();
+    assert_eq!(c.source.as_deref(), Some(p.as_path()));
+    assert_eq!(
+        Config { source: None, ..c },
+        Config::default_for(dir.path())
+    );
+}
+
+#[test]
+fn full_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[node]
+name = "laptop"
+listen = ["/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/4747"]
+output_dir = "/srv/out"
+
+[discovery]
+mdns = false
+peers = ["/ip4/127.0.0.1/tcp/4748"]
+
+[converter]
+enabled = true
+media_types = ["video", "audio", "video"]
+workers = 3
+work_dir = "scratch"
+profiles = ["opus", "mkv-x264"]
+reserve_bytes = 5000
+"#;
+    let p = write(dir.path(), "custom.toml", text);
+    let c = Config::load(dir.path(), Some(&p)).unwrap();
+    assert_eq!(c.source, Some(p));
+    assert_eq!(c.node.name, "laptop");
+    assert_eq!(c.node.listen.len(), 2);
+    assert_eq!(c.node.listen[0].to_string(), "/ip4/127.0.0.1/tcp/0");
+    assert_eq!(c.node.output_dir, PathBuf::from("/srv/out"));
+    assert!(!c.discovery.mdns);
+    assert_eq!(c.discovery.peers[0].to_string(), "/ip4/127.0.0.1/tcp/4748");
+    assert!(c.converter.enabled);
+    assert_eq!(
+        c.converter.media_types,
+        vec![MediaType::Video, MediaType::Audio]
+    );
+    assert_eq!(c.converter.workers, 3);
+    assert_eq!(c.converter.work_dir, dir.path().join("scratch"));
+    assert_eq!(
+        c.converter.profiles,
+        vec!["opus".to_string(), "mkv-x264".to_string()]
+    );
+    assert_eq!(c.converter.reserve_bytes, 5000);
+}
+
+#[test]
+fn explicit_file_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.toml");
+    let err = Config::load(dir.path(), Some(&missing)).unwrap_err();
+    assert!(matches!(err, ConfigError::Missing { .. }));
+    assert!(err.to_string().contains("nope.toml"), "{err}");
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[node]\nname = \"a\"\n\n[converter]\nenabled = true\nworkerz = 2\n";
+    let p = write(dir.path(), CONFIG_FILE_NAME, text);
+    let err = Config::load(dir.path(), None).unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(&format!("{}:6: key `converter.workerz`: ", p.display())),
+        "{shown}"
+    );
+    assert!(shown.contains("workerz"), "{shown}");
+    let (line, key, _) = invalid(err);
+    assert_eq!(line, Some(6));
+    assert_eq!(key.as_deref(), Some("converter.workerz"));
+}
+
+#[test]
+fn unknown_section_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[node]\nname = \"a\"\n[convertor]\nenabled = true\n";
+    write(dir.path(), CONFIG_FILE_NAME, text);
+    let (line, key, _) = invalid(Config::load(dir.path(), None).unwrap_err());
+    assert_eq!(line, Some(3));
+    assert_eq!(key.as_deref(), Some("convertor"));
+}
+
+#[test]
+fn wrong_type_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[discovery]\nmdns = \"yes\"\n";
+    write(dir.path(), CONFIG_FILE_NAME, text);
+    let (line, key, _) = invalid(Config::load(dir.path(), None).unwrap_err());
+    assert_eq!(line, Some(2));
+    assert_eq!(key.as_deref(), Some("discovery.mdns"));
+}
+
+#[test]
+fn syntax_error_has_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[node]\nname = \"a\"\nlisten = [\n";
+    write(dir.path(), CONFIG_FILE_NAME, text);
+    let (line, _, _) = invalid(Config::load(dir.path(), None).unwrap_err());
+    assert!(line.is_some());
+}
+
+#[test]
+fn bad_media_type_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[converter]\nmedia_types = [\"audio\", \"pdf\"]\n";
+    write(dir.path(), CONFIG_FILE_NAME, text);
+    let (line, key, message) = invalid(Config::load(dir.path(), None).unwrap_err());
+    assert_eq!(line, Some(2));
+    assert_eq!(key.as_deref(), Some("converter.media_types"));
+    assert!(message.contains("pdf"), "{message}");
+}
+
+#[test]
+fn bad_multiaddr_names_element_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[node]\nlisten = [\n  \"/ip4/127.0.0.1/tcp/0\",\n  \"127.0.0.1:4747\",\n]\n";
+    let p = write(dir.path(), "a.toml", text);
+    let err = Config::load(dir.path(), Some(&p)).unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(&format!("{}:4: key `node.listen`: ", p.display())),
+        "{shown}"
+    );
+    assert!(shown.contains("127.0.0.1:4747"), "{shown}");
+}
+
+#[test]
+fn multiaddr_without_tcp_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[discovery]\npeers = [\"/ip4/127.0.0.1/udp/4747\"]\n";
+    write(dir.path(), CONFIG_FILE_NAME, text);
+    let (line, key, message) = invalid(Config::load(dir.path(), None).unwrap_err());
+    assert_eq!(line, Some(2));
+    assert_eq!(key.as_deref(), Some("discovery.peers"));
+    assert!(message.contains("tcp"), "{message}");
+}
+
+#[test]
+fn zero_workers_is_refused_with_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "# comment\n[node]\nname = \"x\"\n\n[converter]\nenabled = true\nworkers = 0\n";
+    let p = write(dir.path(), "a.toml", text);
+    let err = Config::load(dir.path(), Some(&p)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:7: key `converter.workers`: must be at least 1",
+            p.display()
+        )
+    );
+}
+
+#[test]
+fn negative_workers_is_refused_with_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), CONFIG_FILE_NAME, "[converter]\nworkers = -2\n");
+    let (line, key, _) = invalid(Config::load(dir.path(), None).unwrap_err());
+    assert_eq!(line, Some(2));
+    assert_eq!(key.as_deref(), Some("converter.workers"));
+}
+
+#[test]
+fn unknown_profile_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        CONFIG_FILE_NAME,
+        "[converter]\nprofiles = [\"opus\",\n \"gif\"]\n",
+    );
+    let (line, key, message) = invalid(Config::load(dir.path(), None).unwrap_err());
+    assert_eq!(line, Some(3));
+    assert_eq!(key.as_deref(), Some("converter.profiles"));
+    assert!(
+        message.contains("gif") && message.contains("opus"),
+        "{message}"
+    );
+}
+
+#[test]
+fn empty_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), CONFIG_FILE_NAME, "[node]\nname = \"  \"\n");
+    let (line, key, _) = invalid(Config::load(dir.path(), None).unwrap_err());
+    assert_eq!((line, key.as_deref()), (Some(2), Some("node.name")));
+}
+
+#[test]
+fn tilde_expansion() {
+    let home = Path::new("/home/u");
+    let base = Path::new("/data");
+    assert_eq!(
+        resolve_path("~", base, Some(home)).unwrap(),
+        PathBuf::from("/home/u")
+    );
+    assert_eq!(
+        resolve_path("~/dmc/out", base, Some(home)).unwrap(),
+        PathBuf::from("/home/u/dmc/out")
+    );
+    assert_eq!(
+        resolve_path("/abs", base, Some(home)).unwrap(),
+        PathBuf::from("/abs")
+    );
+    assert_eq!(
+        resolve_path("rel/x", base, Some(home)).unwrap(),
+        PathBuf::from("/data/rel/x")
+    );
+    assert!(resolve_path("~/x", base, None)
+        .unwrap_err()
+        .contains("HOME"));
+    assert!(resolve_path("~bob/x", base, Some(home)).is_err());
+}
+
+#[test]
+fn tilde_in_file_uses_home() {
+    let Some(home) = home_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        CONFIG_FILE_NAME,
+        "[node]\noutput_dir = \"~/out\"\n[converter]\nwork_dir = \"~/w\"\n",
+    );
+    let c = Config::load(dir.path(), None).unwrap();
+    assert_eq!(c.node.output_dir, home.join("out"));
+    assert_eq!(c.converter.work_dir, home.join("w"));
+}

@@ -1,0 +1,74 @@
+//! The `jobs` table: conversions running here and their ffmpeg process ids, so a restarted
+//! node can find and stop processes it left behind.
+
+use dmc_protocol::{Epoch, ItemId, Millis};
+use rusqlite::{params, Connection};
+
+use super::{Ctx, StoreError};
+
+/// One running conversion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRow {
+    pub item_id: ItemId,
+    pub epoch: Epoch,
+    pub pid: u32,
+    pub started_at: Millis,
+}
+
+pub(super) fn started(
+    conn: &mut Connection,
+    item_id: ItemId,
+    epoch: Epoch,
+    pid: u32,
+    started_at: Millis,
+) -> Result<(), StoreError> {
+    let started_at = i64::try_from(started_at)
+        .map_err(|_| StoreError::Invalid(format!("job start time {started_at} is out of range")))?;
+    conn.execute(
+        "INSERT OR REPLACE INTO jobs (item_id, epoch, pid, started_at) VALUES (?1, ?2, ?3, ?4)",
+        params![item_id.to_string(), epoch, pid, started_at],
+    )
+    .ctx("saving a job")?;
+    Ok(())
+}
+
+pub(super) fn ended(
+    conn: &mut Connection,
+    item_id: ItemId,
+    epoch: Epoch,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .execute(
+            "DELETE FROM jobs WHERE item_id = ?1 AND epoch = ?2",
+            params![item_id.to_string(), epoch],
+        )
+        .ctx("deleting a job")?;
+    Ok(n > 0)
+}
+
+pub(super) fn all(conn: &mut Connection) -> Result<Vec<JobRow>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT item_id, epoch, pid, started_at FROM jobs ORDER BY started_at")
+        .ctx("preparing to load jobs")?;
+    let mut rows = stmt.query([]).ctx("loading jobs")?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().ctx("loading jobs")? {
+        let parsed = (|| {
+            let item_id = ItemId::parse(&row.get::<_, String>(0).ok()?)?;
+            let epoch = Epoch::try_from(row.get::<_, i64>(1).ok()?).ok()?;
+            let pid = u32::try_from(row.get::<_, i64>(2).ok()?).ok()?;
+            let started_at = Millis::try_from(row.get::<_, i64>(3).ok()?).ok()?;
+            Some(JobRow {
+                item_id,
+                epoch,
+                pid,
+                started_at,
+            })
+        })();
+        match parsed {
+            Some(j) => out.push(j),
+            None => tracing::warn!("skipping a malformed row of the jobs table"),
+        }
+    }
+    Ok(out)
+}

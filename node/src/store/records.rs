@@ -1,0 +1,89 @@
+//! The `records` table: every record this node knows, stored as its wire encoding.
+
+use dmc_protocol::wire::{self, MAX_RECORD_BYTES_PER_MESSAGE};
+use dmc_protocol::{NodeId, Record, Seq};
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::{Ctx, StoreError};
+
+/// Inserts the records not yet stored, in one transaction; returns how many were new.
+pub(super) fn put(conn: &mut Connection, records: &[Record]) -> Result<usize, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("starting to save records")?;
+    let mut inserted = 0;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO records (author, seq, item_id, kind, created_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .ctx("preparing to save records")?;
+        for r in records {
+            let (Ok(seq), Ok(created_at)) = (i64::try_from(r.seq), i64::try_from(r.created_at))
+            else {
+                tracing::warn!(
+                    author = %r.author,
+                    seq = r.seq,
+                    "not storing a record whose sequence or time is out of range"
+                );
+                continue;
+            };
+            let item_id = r.body.item_id().map(|i| i.to_string());
+            let body = wire::encode(r);
+            inserted += stmt
+                .execute(params![
+                    r.author.as_str(),
+                    seq,
+                    item_id,
+                    r.body.kind(),
+                    created_at,
+                    body
+                ])
+                .ctx("saving a record")?;
+        }
+    }
+    tx.commit().ctx("committing records")?;
+    Ok(inserted)
+}
+
+/// Every record that still decodes, by author and sequence.
+pub(super) fn load(conn: &mut Connection) -> Result<Vec<Record>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT author, seq, body FROM records ORDER BY author, seq")
+        .ctx("preparing to load records")?;
+    let mut rows = stmt.query([]).ctx("loading records")?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().ctx("loading records")? {
+        let author: Result<String, _> = row.get(0);
+        let seq: Result<i64, _> = row.get(1);
+        let body: Result<Vec<u8>, _> = row.get(2);
+        let (Ok(author), Ok(seq), Ok(body)) = (author, seq, body) else {
+            tracing::warn!("skipping a stored record with malformed columns");
+            continue;
+        };
+        match wire::decode::<Record>(&body, MAX_RECORD_BYTES_PER_MESSAGE) {
+            Ok(r) if r.author.as_str() == author && i64::try_from(r.seq) == Ok(seq) => out.push(r),
+            Ok(_) => tracing::warn!(
+                %author, seq,
+                "skipping a stored record whose body names another author or sequence"
+            ),
+            Err(e) => {
+                tracing::warn!(%author, seq, "skipping a stored record that does not decode: {e}")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The highest sequence stored for `author`.
+pub(super) fn last_seq(conn: &mut Connection, author: &NodeId) -> Result<Option<Seq>, StoreError> {
+    let max: Option<i64> = conn
+        .query_row(
+            "SELECT MAX(seq) FROM records WHERE author = ?1",
+            [author.as_str()],
+            |r| r.get(0),
+        )
+        .ctx("reading the last sequence of an author")?;
+    Ok(max.and_then(|m| Seq::try_from(m).ok()))
+}

@@ -1,0 +1,124 @@
+//! The database schema: connection settings and the ordered list of migrations, applied in one
+//! transaction at open and tracked in `PRAGMA user_version`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{Ctx, StoreError};
+
+/// Migrations in order; migration `i` brings the schema to version `i + 1`. Never edit one
+/// that has shipped: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: records, files, peers, transfers, jobs, meta.
+    "
+    CREATE TABLE records (
+        author     TEXT    NOT NULL,
+        seq        INTEGER NOT NULL,
+        item_id    TEXT,
+        kind       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        body       BLOB    NOT NULL,
+        PRIMARY KEY (author, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX records_item ON records(item_id);
+
+    CREATE TABLE local_files (
+        item_id    TEXT    NOT NULL,
+        role       TEXT    NOT NULL,
+        epoch      INTEGER NOT NULL,
+        path       TEXT    NOT NULL,
+        file_size  INTEGER NOT NULL,
+        mtime_ns   INTEGER NOT NULL,
+        chunk_size INTEGER NOT NULL,
+        hashes     BLOB    NOT NULL,
+        PRIMARY KEY (item_id, role, epoch)
+    );
+
+    CREATE TABLE peers (
+        node_id   TEXT PRIMARY KEY,
+        addrs     TEXT    NOT NULL,
+        last_seen INTEGER NOT NULL
+    );
+
+    CREATE TABLE transfers (
+        item_id    TEXT    NOT NULL,
+        role       TEXT    NOT NULL,
+        epoch      INTEGER NOT NULL,
+        part_path  TEXT    NOT NULL,
+        started_at INTEGER NOT NULL,
+        PRIMARY KEY (item_id, role, epoch)
+    );
+
+    CREATE TABLE jobs (
+        item_id    TEXT    NOT NULL,
+        epoch      INTEGER NOT NULL,
+        pid        INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        PRIMARY KEY (item_id, epoch)
+    );
+
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    ",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// How long a statement waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sets WAL journaling, full fsync on commit and the busy timeout.
+pub(super) fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx("setting the busy timeout")?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .ctx("switching to WAL journaling")?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Invalid(format!(
+            "the database refused WAL journaling (journal mode is `{mode}`); is it on a \
+             network file system? Put the data directory on a local disk"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .ctx("setting synchronous=FULL")?;
+    Ok(())
+}
+
+/// The schema version recorded in the database.
+pub(super) fn version(conn: &Connection) -> Result<u32, StoreError> {
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .ctx("reading the schema version")?;
+    Ok(u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+/// Applies every migration the database lacks, in one transaction.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("starting the schema migration")?;
+    let found = version(&tx)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tracing::info!("migrating {} to schema version {}", path.display(), i + 1);
+        tx.execute_batch(sql).ctx("applying a schema migration")?;
+    }
+    if found < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .ctx("recording the schema version")?;
+    }
+    tx.commit().ctx("committing the schema migration")?;
+    Ok(())
+}
