@@ -43,6 +43,14 @@ pub struct Config {
     pub node: NodeConfig,
     pub discovery: DiscoveryConfig,
     pub converter: ConverterConfig,
+    pub transfer: TransferConfig,
+}
+
+/// `[transfer]`: how files move between nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransferConfig {
+    /// Most bytes per second this node pulls in one transfer; `None` = unlimited.
+    pub max_rate: Option<u64>,
 }
 
 /// `[node]`
@@ -136,6 +144,46 @@ struct RawConfig {
     node: RawNode,
     discovery: RawDiscovery,
     converter: RawConverter,
+    transfer: RawTransfer,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTransfer {
+    max_rate: String,
+}
+
+impl Default for RawTransfer {
+    fn default() -> Self {
+        RawTransfer {
+            max_rate: "unlimited".into(),
+        }
+    }
+}
+
+/// Parses a rate such as `unlimited`, `0`, `500KiB`, `2MiB`, `1GiB` or `1000000` (bytes/s).
+pub fn parse_rate(s: &str) -> Result<Option<u64>, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("unlimited") || t == "0" {
+        return Ok(None);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a rate; e.g. \"unlimited\", \"500KiB\", \"20MiB\""))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{s}`; use B, KiB, MiB or GiB (per second)"
+            ))
+        }
+    };
+    Ok(Some(n.saturating_mul(mult)).filter(|v| *v > 0))
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,6 +349,7 @@ impl Config {
                         profiles: Vec::new(),
                         reserve_bytes: DEFAULT_RESERVE_BYTES,
                     },
+                    transfer: TransferConfig { max_rate: None },
                 }
             }
         }
@@ -483,7 +532,10 @@ fn resolve(
         resolve_path(&c.work_dir, data_dir, home)
             .map_err(|m| fault("converter.work_dir", None, m))?
     };
+    let max_rate =
+        parse_rate(&raw.transfer.max_rate).map_err(|m| fault("transfer.max_rate", None, m))?;
     Ok(Config {
+        transfer: TransferConfig { max_rate },
         data_dir: data_dir.to_path_buf(),
         source: file.map(Path::to_path_buf),
         node: NodeConfig {

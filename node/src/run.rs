@@ -57,7 +57,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
         info!("mDNS discovery is not implemented in this version; using static peers only");
     }
 
-    let store = store::Store::open(&data_dir.join("dmc.sqlite")).await?;
+    let store = store::Store::open(&data_dir).await?;
     let records = store.load_records().await?;
     let local_files = store.local_files().await?;
 

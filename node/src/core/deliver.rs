@@ -58,7 +58,7 @@ impl DeliverCtx {
     async fn work(&self) -> Result<(String, String), String> {
         let marker = format!("delivered:{}:{}", self.item_id, self.epoch);
         // A previous run may have renamed the file into place and stopped before recording it.
-        if let Ok(Some(path)) = self.store.meta_get(&marker).await {
+        if let Ok(Some(path)) = self.store.get_meta(marker.clone()).await {
             let p = PathBuf::from(&path);
             let expected = self.result.sha512.clone();
             let ok = tokio::task::spawn_blocking(move || transfer::hash::sha512_file(&p))
@@ -131,7 +131,7 @@ impl DeliverCtx {
                     // Remember where it goes before it gets there, so a crash in between
                     // cannot deliver it twice.
                     let t = target.to_string_lossy().into_owned();
-                    futures::executor::block_on(store.meta_set(&marker, &t))
+                    futures::executor::block_on(store.set_meta(marker.clone(), t.clone()))
                         .map_err(|e| format!("cannot record delivery: {e}"))?;
                     match rename_noreplace(&part, &target) {
                         Ok(()) => {

@@ -9,7 +9,7 @@ use dmc_protocol::schedule::disk_refusal;
 use dmc_protocol::wire::FileRole;
 use dmc_protocol::{builtin_profile, Epoch, ItemState, NodeId, ProgressInfo, Stage};
 use libp2p::PeerId;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::task::{Core, Internal, JobOutcome};
 use crate::ffmpeg;
@@ -71,7 +71,7 @@ pub(crate) struct JobCtx {
     /// The source on this node, when the origin is this node.
     local_source: Option<PathBuf>,
     internal: mpsc::Sender<Internal>,
-    cancel: watch::Receiver<bool>,
+    cancel: ffmpeg::CancelToken,
 }
 
 impl JobCtx {
@@ -80,7 +80,7 @@ impl JobCtx {
         item: ItemState,
         epoch: Epoch,
         origin: NodeId,
-        cancel: watch::Receiver<bool>,
+        cancel: ffmpeg::CancelToken,
     ) -> JobCtx {
         let dir = core.config.converter.work_dir.join(item.item_id().to_string());
         let local_source = core
@@ -130,7 +130,7 @@ impl JobCtx {
                 Err(o) => return o,
             },
         };
-        if *self.cancel.borrow() {
+        if self.cancel.is_cancelled() {
             return JobOutcome::Cancelled;
         }
         // 2. Convert into a .part file.
@@ -151,11 +151,11 @@ impl JobCtx {
         let (item_id, epoch) = (self.item.item_id(), self.epoch);
         let conv = ffmpeg::convert(
             job,
-            move |p: ffmpeg::ConvertProgress| {
-                let _ = ptx.try_send(p);
-            },
             move |pid: u32| {
                 let _ = internal.try_send(Internal::JobPid { item_id, epoch, pid });
+            },
+            move |p: ffmpeg::ConvertProgress| {
+                let _ = ptx.try_send(p);
             },
         );
         tokio::pin!(conv);
@@ -248,7 +248,7 @@ impl JobCtx {
         );
         tokio::pin!(pull);
         let mut last = Instant::now() - Duration::from_secs(2);
-        let mut cancel = self.cancel.clone();
+        let cancel = self.cancel.clone();
         let result = loop {
             tokio::select! {
                 r = &mut pull => break r,
@@ -261,7 +261,7 @@ impl JobCtx {
                         self.progress(Stage::Transferring, f, None, None, Some(eta)).await;
                     }
                 }
-                _ = cancel.changed() => return Err(JobOutcome::Cancelled),
+                _ = cancel.cancelled() => return Err(JobOutcome::Cancelled),
             }
         };
         match result {

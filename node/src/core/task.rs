@@ -66,7 +66,7 @@ pub(crate) enum DeliverFailure {
 }
 
 struct RunningJob {
-    cancel: watch::Sender<bool>,
+    cancel: crate::ffmpeg::CancelToken,
 }
 
 pub(crate) struct Core {
@@ -165,7 +165,7 @@ impl Core {
 
     fn stop_all_jobs(&mut self) {
         for job in self.jobs.values() {
-            let _ = job.cancel.send(true);
+            job.cancel.cancel();
         }
     }
 
@@ -244,7 +244,7 @@ impl Core {
         for key in unwanted {
             if let Some(job) = self.jobs.get(&key) {
                 info!(item = %key.0, "stopping job: the item no longer needs it");
-                let _ = job.cancel.send(true);
+                job.cancel.cancel();
             }
         }
         self.drop_unneeded_results().await;
@@ -498,9 +498,9 @@ impl Core {
             return;
         }
         let Some(item) = self.engine.item(&item_id).cloned() else { return };
-        let (cancel_tx, cancel_rx) = watch::channel(false);
-        let ctx = super::job::JobCtx::new(self, item, epoch, origin, cancel_rx);
-        self.jobs.insert(key, RunningJob { cancel: cancel_tx });
+        let cancel = crate::ffmpeg::CancelToken::new();
+        let ctx = super::job::JobCtx::new(self, item, epoch, origin, cancel.clone());
+        self.jobs.insert(key, RunningJob { cancel });
         info!(item = %item_id, epoch, "starting job");
         tokio::spawn(ctx.run());
     }

@@ -89,12 +89,24 @@ pub async fn convert(
     }
     let started = Instant::now();
     tracing::debug!(input = %job.input.display(), profile = job.profile.name, "starting ffmpeg");
-    let mut child = Command::new(FFMPEG)
-        .args(ffmpeg_args(&job))
+    let mut cmd = Command::new(FFMPEG);
+    cmd.args(ffmpeg_args(&job))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    // If the node dies (even by SIGKILL), the kernel kills its ffmpeg too: no orphan keeps
+    // writing into the work dir.
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| spawn_error(FFMPEG, e))?;
     if let Some(pid) = child.id() {
