@@ -1,1 +1,14 @@
-//! transfer
+//! Moving files between nodes: hashing in one pass ([`hash`]), answering manifest and chunk
+//! requests ([`serve`]), and pulling a file into a verified, resumable `.part` ([`pull`]).
+
+pub mod hash;
+mod part_file;
+pub mod pull;
+pub mod serve;
+
+pub use hash::{hash_file, mtime_ns, HashedFile};
+pub use pull::{pull_file, pull_file_with, sha512_file, PullError, PullOptions, PullStats};
+pub use serve::{manifest_page, read_chunk, ServedFile};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,351 @@
+//! The task that owns the swarm: runs commands from [`NetClient`](super::NetClient)s, turns
+//! swarm events into [`NetEvent`]s and redials static peers with capped exponential backoff.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use dmc_protocol::wire::Response;
+use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
+use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::client::{Command, Responder};
+use super::{NetError, NetEvent, BACKOFF_MAX, BACKOFF_MIN};
+
+/// Events held while the core is slow; past this the swarm is not polled (backpressure).
+const MAX_PENDING_EVENTS: usize = 1024;
+
+enum Step {
+    Swarm(SwarmEvent<BehaviourEvent>),
+    Command(Command),
+    Tick,
+    Nothing,
+}
+
+struct StaticPeer {
+    addr: Multiaddr,
+    peer: Option<PeerId>,
+    dialing: Option<ConnectionId>,
+    backoff: Duration,
+    next_attempt: Instant,
+}
+
+#[derive(Default)]
+struct Listener {
+    addrs: Vec<Multiaddr>,
+    closed: bool,
+}
+
+pub(crate) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    /// Weak, so that the task ends when every client is gone.
+    responder_tx: mpsc::WeakSender<Command>,
+    events: mpsc::Sender<NetEvent>,
+    pending_events: VecDeque<NetEvent>,
+    requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
+    dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>)>,
+    listeners: HashMap<ListenerId, Listener>,
+    listen_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
+    connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
+    statics: Vec<StaticPeer>,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        commands: mpsc::Receiver<Command>,
+        responder_tx: mpsc::WeakSender<Command>,
+        events: mpsc::Sender<NetEvent>,
+        listeners: Vec<ListenerId>,
+        static_peers: Vec<Multiaddr>,
+    ) -> Self {
+        let now = Instant::now();
+        EventLoop {
+            swarm,
+            commands,
+            responder_tx,
+            events,
+            pending_events: VecDeque::new(),
+            requests: HashMap::new(),
+            dials: HashMap::new(),
+            listeners: listeners.into_iter().map(|id| (id, Listener::default())).collect(),
+            listen_waiters: Vec::new(),
+            connections: HashMap::new(),
+            statics: static_peers
+                .into_iter()
+                .map(|addr| StaticPeer {
+                    addr,
+                    peer: None,
+                    dialing: None,
+                    backoff: BACKOFF_MIN,
+                    next_attempt: now,
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.redial_due();
+        loop {
+            let backpressure = self.pending_events.len() >= MAX_PENDING_EVENTS;
+            let step = tokio::select! {
+                event = self.swarm.select_next_some(), if !backpressure => Step::Swarm(event),
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => Step::Command(cmd),
+                    None => break,
+                },
+                permit = self.events.reserve(), if !self.pending_events.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(ev) = self.pending_events.pop_front() {
+                            permit.send(ev);
+                        }
+                        Step::Nothing
+                    }
+                    Err(_) => {
+                        self.pending_events.clear();
+                        Step::Nothing
+                    }
+                },
+                _ = tick.tick() => Step::Tick,
+            };
+            match step {
+                Step::Swarm(event) => self.on_swarm_event(event),
+                Step::Command(cmd) => self.on_command(cmd),
+                Step::Tick => self.redial_due(),
+                Step::Nothing => {}
+            }
+        }
+        tracing::debug!("network task stopped: no handle left");
+    }
+
+    fn emit(&mut self, ev: NetEvent) {
+        if !self.pending_events.is_empty() {
+            self.pending_events.push_back(ev);
+            return;
+        }
+        match self.events.try_send(ev) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(ev)) => self.pending_events.push_back(ev),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Request { peer, request, reply } => {
+                let id = self.swarm.behaviour_mut().rr.send_request(&peer, request);
+                self.requests.insert(id, reply);
+            }
+            Command::Respond { channel, response } => {
+                if self.swarm.behaviour_mut().rr.send_response(channel, response).is_err() {
+                    tracing::debug!("response not sent: the requester gave up or disconnected");
+                }
+            }
+            Command::Dial { addr, reply } => {
+                let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.dials.insert(id, (addr, reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Dial { target: addr.to_string(), why: e.to_string() }));
+                    }
+                }
+            }
+            Command::AddAddress { peer, addr } => self.swarm.add_peer_address(peer, addr),
+            Command::ListenAddrs { reply } => {
+                self.listen_waiters.push(reply);
+                self.answer_listen_waiters();
+            }
+            Command::Connected { reply } => {
+                let list = self
+                    .connections
+                    .iter()
+                    .map(|(p, conns)| (*p, conns.iter().map(|(_, a)| a.clone()).collect()))
+                    .collect();
+                let _ = reply.send(list);
+            }
+        }
+    }
+
+    fn answer_listen_waiters(&mut self) {
+        if self.listen_waiters.is_empty()
+            || self.listeners.values().any(|l| !l.closed && l.addrs.is_empty())
+        {
+            return;
+        }
+        let addrs: Vec<Multiaddr> = self.listeners.values().flat_map(|l| l.addrs.clone()).collect();
+        for w in self.listen_waiters.drain(..) {
+            let _ = w.send(addrs.clone());
+        }
+    }
+
+    fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connections.get(peer).is_some_and(|c| !c.is_empty())
+    }
+
+    fn redial_due(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.statics.len() {
+            let s = &self.statics[i];
+            if s.dialing.is_some() || s.next_attempt > now {
+                continue;
+            }
+            if s.peer.is_some_and(|p| self.is_connected(&p)) {
+                continue;
+            }
+            let opts = match s.peer {
+                Some(p) => DialOpts::peer_id(p)
+                    .addresses(vec![s.addr.clone()])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+                None => DialOpts::unknown_peer_id().address(s.addr.clone()).build(),
+            };
+            let id = opts.connection_id();
+            let addr = s.addr.clone();
+            match self.swarm.dial(opts) {
+                Ok(()) => {
+                    tracing::debug!(%addr, "dialling static peer");
+                    self.statics[i].dialing = Some(id);
+                }
+                Err(DialError::DialPeerConditionFalse(_)) => {}
+                Err(e) => {
+                    tracing::warn!(%addr, "cannot dial static peer: {e}");
+                    self.static_failed(i);
+                }
+            }
+        }
+    }
+
+    fn static_failed(&mut self, i: usize) {
+        let s = &mut self.statics[i];
+        s.dialing = None;
+        s.next_attempt = Instant::now() + s.backoff;
+        s.backoff = (s.backoff * 2).min(BACKOFF_MAX);
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.on_rr_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ev)) => {
+                if let Err(e) = ev.result {
+                    tracing::debug!(peer = %ev.peer, "ping failed: {e}");
+                }
+            }
+            SwarmEvent::NewListenAddr { listener_id, address } => {
+                tracing::info!(%address, "listening");
+                self.listeners.entry(listener_id).or_default().addrs.push(address.clone());
+                self.emit(NetEvent::NewListenAddr(address));
+                self.answer_listen_waiters();
+            }
+            SwarmEvent::ExpiredListenAddr { listener_id, address } => {
+                if let Some(l) = self.listeners.get_mut(&listener_id) {
+                    l.addrs.retain(|a| a != &address);
+                }
+            }
+            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+                if let Err(e) = reason {
+                    tracing::warn!("listener closed: {e}");
+                }
+                self.listeners.entry(listener_id).or_default().closed = true;
+                self.answer_listen_waiters();
+            }
+            SwarmEvent::ListenerError { error, .. } => tracing::warn!("listener error: {error}"),
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+                let addr = endpoint.get_remote_address().clone();
+                tracing::debug!(peer = %peer_id, %addr, "connection established");
+                self.connections.entry(peer_id).or_default().push((connection_id, addr.clone()));
+                if let Some((_, reply)) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                for s in self.statics.iter_mut() {
+                    if s.dialing == Some(connection_id) {
+                        s.dialing = None;
+                        s.peer = Some(peer_id);
+                        s.backoff = BACKOFF_MIN;
+                    }
+                }
+                if num_established.get() == 1 {
+                    self.emit(NetEvent::Connected { peer: peer_id, addr });
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, cause, .. } => {
+                tracing::debug!(peer = %peer_id, "connection closed: {cause:?}");
+                if let Some(conns) = self.connections.get_mut(&peer_id) {
+                    conns.retain(|(c, _)| *c != connection_id);
+                    if conns.is_empty() {
+                        self.connections.remove(&peer_id);
+                    }
+                }
+                if num_established == 0 {
+                    let now = Instant::now();
+                    for s in self.statics.iter_mut().filter(|s| s.peer == Some(peer_id)) {
+                        s.next_attempt = now + s.backoff;
+                    }
+                    self.emit(NetEvent::Disconnected { peer: peer_id });
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+                if let Some((addr, reply)) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Err(NetError::Dial { target: addr.to_string(), why: error.to_string() }));
+                }
+                if let Some(i) = self.statics.iter().position(|s| s.dialing == Some(connection_id)) {
+                    tracing::debug!(addr = %self.statics[i].addr, ?peer_id, "static peer unreachable: {error}");
+                    self.static_failed(i);
+                }
+            }
+            SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
+                tracing::debug!(%send_back_addr, "incoming connection failed: {error}");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_rr_event(&mut self, ev: request_response::Event<dmc_protocol::wire::Request, Response>) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    // Without a live client there is no one to answer; dropping refuses it.
+                    if let Some(tx) = self.responder_tx.upgrade() {
+                        let responder = Responder::new(channel, tx);
+                        self.emit(NetEvent::Inbound { peer, request, responder });
+                    }
+                }
+                request_response::Message::Response { request_id, response } => {
+                    if let Some(reply) = self.requests.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+                let err = match error {
+                    OutboundFailure::DialFailure => NetError::Dial {
+                        target: peer.to_string(),
+                        why: "no connection and no working address known".into(),
+                    },
+                    OutboundFailure::Timeout => NetError::Timeout { peer },
+                    OutboundFailure::ConnectionClosed => NetError::ConnectionClosed { peer },
+                    OutboundFailure::UnsupportedProtocols => NetError::UnsupportedProtocol { peer },
+                    OutboundFailure::Io(e) => NetError::Io { peer, why: e.to_string() },
+                };
+                if let Some(reply) = self.requests.remove(&request_id) {
+                    let _ = reply.send(Err(err));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, "inbound request failed: {error}");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+}
