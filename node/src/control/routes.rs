@@ -10,7 +10,10 @@ use axum::{Json, Router};
 use dmc_protocol::{ItemId, ItemView};
 use serde::de::DeserializeOwned;
 
-use super::api::{FetchRequest, FetchResponse, ListQuery, OfferRequest, MAX_BODY_BYTES, MAX_PATH_LEN, MAX_PROFILE_LEN};
+use super::api::{
+    FetchRequest, FetchResponse, ListQuery, OfferRequest, MAX_BODY_BYTES, MAX_PATH_LEN,
+    MAX_PROFILE_LEN,
+};
 use super::error::ApiError;
 use crate::core::views::{NodeView, OfferOutcome, PeerView, ProfileView};
 use crate::core::CoreHandle;
@@ -38,7 +41,10 @@ async fn info(State(core): State<CoreHandle>) -> ApiResult<NodeView> {
     Ok(Json(core.info().await?))
 }
 
-async fn offer(State(core): State<CoreHandle>, Body(req): Body<OfferRequest>) -> ApiResult<OfferOutcome> {
+async fn offer(
+    State(core): State<CoreHandle>,
+    Body(req): Body<OfferRequest>,
+) -> ApiResult<OfferOutcome> {
     let path = absolute_path("path", &req.path)?;
     let profile = match req.profile {
         Some(p) if p.is_empty() || p.len() > MAX_PROFILE_LEN => {
@@ -51,7 +57,10 @@ async fn offer(State(core): State<CoreHandle>, Body(req): Body<OfferRequest>) ->
     Ok(Json(core.offer(path, profile).await?))
 }
 
-async fn list(State(core): State<CoreHandle>, QueryOf(q): QueryOf<ListQuery>) -> ApiResult<Vec<ItemView>> {
+async fn list(
+    State(core): State<CoreHandle>,
+    QueryOf(q): QueryOf<ListQuery>,
+) -> ApiResult<Vec<ItemView>> {
     Ok(Json(core.list(q.all).await?))
 }
 
@@ -68,9 +77,15 @@ async fn fetch(
     ItemParam(item): ItemParam,
     Body(req): Body<FetchRequest>,
 ) -> ApiResult<FetchResponse> {
-    let output = req.output.as_deref().map(|o| absolute_path("output", o)).transpose()?;
+    let output = req
+        .output
+        .as_deref()
+        .map(|o| absolute_path("output", o))
+        .transpose()?;
     let path = core.fetch(item, output).await?;
-    Ok(Json(FetchResponse { path: path.to_string_lossy().into_owned() }))
+    Ok(Json(FetchResponse {
+        path: path.to_string_lossy().into_owned(),
+    }))
 }
 
 async fn peers(State(core): State<CoreHandle>) -> ApiResult<Vec<PeerView>> {
@@ -82,11 +97,17 @@ async fn profiles(State(core): State<CoreHandle>) -> ApiResult<Vec<ProfileView>>
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("no such route: {method} {}", uri.path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such route: {method} {}", uri.path()),
+    )
 }
 
 async fn wrong_method(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{} does not accept {method}", uri.path()))
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not accept {method}", uri.path()),
+    )
 }
 
 /// Checks that a path from a request is absolute, bounded and free of NUL bytes.
@@ -97,7 +118,9 @@ fn absolute_path(field: &str, p: &str) -> Result<PathBuf, ApiError> {
         )));
     }
     if !FsPath::new(p).is_absolute() {
-        return Err(ApiError::bad_request(format!("{field} must be an absolute path, got {p:?}")));
+        return Err(ApiError::bad_request(format!(
+            "{field} must be an absolute path, got {p:?}"
+        )));
     }
     Ok(PathBuf::from(p))
 }
@@ -111,7 +134,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
-            Err(rej) => Err(ApiError::new(rej.status(), format!("bad request body: {}", rej.body_text()))),
+            Err(rej) => Err(ApiError::new(
+                rej.status(),
+                format!("bad request body: {}", rej.body_text()),
+            )),
         }
     }
 }
@@ -125,7 +151,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryOf<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(QueryOf(v)),
-            Err(rej) => Err(ApiError::bad_request(format!("bad query: {}", rej.body_text()))),
+            Err(rej) => Err(ApiError::bad_request(format!(
+                "bad query: {}",
+                rej.body_text()
+            ))),
         }
     }
 }

@@ -39,7 +39,11 @@ pub enum ControlError {
 
 fn io_err(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> ControlError {
     let path = path.to_path_buf();
-    move |source| ControlError::Io { path, action, source }
+    move |source| ControlError::Io {
+        path,
+        action,
+        source,
+    }
 }
 
 /// A bound listener and the guard that removes its socket file.
@@ -60,7 +64,9 @@ impl SocketGuard {
     }
 
     fn remove_now(&mut self) {
-        let Some(ours) = self.dev_ino.take() else { return };
+        let Some(ours) = self.dev_ino.take() else {
+            return;
+        };
         match fs::symlink_metadata(&self.path) {
             Ok(m) if (m.dev(), m.ino()) == ours => {
                 if let Err(e) = fs::remove_file(&self.path) {
@@ -100,27 +106,43 @@ pub(crate) async fn bind(path: &Path) -> Result<Bound, ControlError> {
     // Leftovers of an earlier process with the same pid.
     let _ = fs::remove_file(&tmp);
     let _ = fs::remove_dir(&tmp_dir);
-    DirBuilder::new().mode(0o700).create(&tmp_dir).map_err(io_err(&tmp_dir, "creating a private directory"))?;
+    DirBuilder::new()
+        .mode(0o700)
+        .create(&tmp_dir)
+        .map_err(io_err(&tmp_dir, "creating a private directory"))?;
     let linked = bind_and_link(path, &tmp);
     let _ = fs::remove_file(&tmp);
     let _ = fs::remove_dir(&tmp_dir);
     let listener = match linked {
         Ok(l) => l,
-        Err(e) if matches!(&e, ControlError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists) => {
-            return Err(ControlError::AlreadyRunning { data_dir: dir.to_path_buf(), socket: path.to_path_buf() });
+        Err(e) if matches!(&e, ControlError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists) =>
+        {
+            return Err(ControlError::AlreadyRunning {
+                data_dir: dir.to_path_buf(),
+                socket: path.to_path_buf(),
+            });
         }
         Err(e) => return Err(e),
     };
     let meta = fs::symlink_metadata(path).map_err(io_err(path, "reading"))?;
-    let guard = SocketGuard { path: path.to_path_buf(), dev_ino: Some((meta.dev(), meta.ino())) };
+    let guard = SocketGuard {
+        path: path.to_path_buf(),
+        dev_ino: Some((meta.dev(), meta.ino())),
+    };
     let listener = UnixListener::from_std(listener).map_err(io_err(path, "registering"))?;
     Ok(Bound { listener, guard })
 }
 
-fn bind_and_link(path: &Path, tmp: &Path) -> Result<std::os::unix::net::UnixListener, ControlError> {
+fn bind_and_link(
+    path: &Path,
+    tmp: &Path,
+) -> Result<std::os::unix::net::UnixListener, ControlError> {
     let listener = std::os::unix::net::UnixListener::bind(tmp).map_err(io_err(tmp, "binding"))?;
-    fs::set_permissions(tmp, Permissions::from_mode(0o600)).map_err(io_err(tmp, "setting mode 0600"))?;
-    listener.set_nonblocking(true).map_err(io_err(tmp, "setting non-blocking"))?;
+    fs::set_permissions(tmp, Permissions::from_mode(0o600))
+        .map_err(io_err(tmp, "setting mode 0600"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(io_err(tmp, "setting non-blocking"))?;
     fs::hard_link(tmp, path).map_err(io_err(path, "creating"))?;
     Ok(listener)
 }
@@ -135,11 +157,19 @@ async fn clear_stale(path: &Path, dir: &Path) -> Result<(), ControlError> {
     if !meta.file_type().is_socket() {
         return Err(ControlError::NotASocket(path.to_path_buf()));
     }
-    let already = || ControlError::AlreadyRunning { data_dir: dir.to_path_buf(), socket: path.to_path_buf() };
+    let already = || ControlError::AlreadyRunning {
+        data_dir: dir.to_path_buf(),
+        socket: path.to_path_buf(),
+    };
     match tokio::time::timeout(PROBE_TIMEOUT, UnixStream::connect(path)).await {
         // Something accepts, or is too busy to: a node is live there.
         Ok(Ok(_)) | Err(_) => Err(already()),
-        Ok(Err(e)) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => {
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+            ) =>
+        {
             tracing::info!(socket = %path.display(), "removing a stale control socket left by an earlier node");
             match fs::remove_file(path) {
                 Ok(()) => Ok(()),

@@ -60,14 +60,21 @@ fn scripted_core() -> CoreHandle {
     tokio::spawn(async move {
         while let Some(cmd) = rx.recv().await {
             match cmd {
-                Command::Offer { path, profile, reply } => {
+                Command::Offer {
+                    path,
+                    profile,
+                    reply,
+                } => {
                     let r = if profile.as_deref() == Some("nope") {
                         Err(CoreError::BadRequest("unknown profile nope".into()))
                     } else {
                         let mut item = sample_item(known_id(), Phase::Offered);
                         item.file_name = path.file_name().unwrap().to_string_lossy().into();
                         item.conversion_type = profile.unwrap_or_else(|| "default".into());
-                        Ok(OfferOutcome { existing: path == Path::new("/media/again.mp4"), item })
+                        Ok(OfferOutcome {
+                            existing: path == Path::new("/media/again.mp4"),
+                            item,
+                        })
                     };
                     let _ = reply.send(r);
                 }
@@ -87,11 +94,15 @@ fn scripted_core() -> CoreHandle {
                     let _ = reply.send(Ok(items));
                 }
                 Command::Cancel { item, reply } => {
-                    let _ = reply.send(Err(CoreError::Conflict(format!("item {item} is already delivered"))));
+                    let _ = reply.send(Err(CoreError::Conflict(format!(
+                        "item {item} is already delivered"
+                    ))));
                 }
                 Command::Fetch { output, reply, .. } => {
                     let r = match output {
-                        Some(p) if p == Path::new("/broken") => Err(CoreError::Internal("disk on fire".into())),
+                        Some(p) if p == Path::new("/broken") => {
+                            Err(CoreError::Internal("disk on fire".into()))
+                        }
                         Some(p) => Ok(p),
                         None => Ok(PathBuf::from("/out/clip.mkv")),
                     };
@@ -159,7 +170,11 @@ impl Server {
             tokio::task::yield_now().await;
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        Server { socket, stop: Some(stop), task }
+        Server {
+            socket,
+            stop: Some(stop),
+            task,
+        }
     }
 
     async fn stop(mut self) -> Result<(), ControlError> {
@@ -173,7 +188,13 @@ async fn call(socket: &Path, method: &str, target: &str, body: Option<&str>) -> 
     call_raw(socket, method, target, body, "application/json").await
 }
 
-async fn call_raw(socket: &Path, method: &str, target: &str, body: Option<&str>, ctype: &str) -> (u16, Value) {
+async fn call_raw(
+    socket: &Path,
+    method: &str,
+    target: &str,
+    body: Option<&str>,
+    ctype: &str,
+) -> (u16, Value) {
     let mut s = UnixStream::connect(socket).await.unwrap();
     let body = body.unwrap_or("");
     let req = format!(
@@ -186,12 +207,21 @@ async fn call_raw(socket: &Path, method: &str, target: &str, body: Option<&str>,
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
-    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")))
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    (
+        status,
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")),
+    )
 }
 
 fn error_of(v: &Value) -> &str {
-    v["error"].as_str().unwrap_or_else(|| panic!("no error field in {v}"))
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field in {v}"))
 }
 
 #[tokio::test]
@@ -205,14 +235,26 @@ async fn routes_answer_with_the_core_views() {
     assert_eq!(info["node_id"], "12D3KooWSelf");
     assert_eq!(info["output_dir"], "/out");
 
-    let (st, out) = call(&sock, "POST", "/v1/offer", Some(r#"{"path":"/media/clip.mp4","profile":"mkv-x265"}"#)).await;
+    let (st, out) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"/media/clip.mp4","profile":"mkv-x265"}"#),
+    )
+    .await;
     assert_eq!(st, 200);
     assert_eq!(out["existing"], false);
     assert_eq!(out["item"]["file_name"], "clip.mp4");
     assert_eq!(out["item"]["conversion_type"], "mkv-x265");
     assert_eq!(out["item"]["item_id"], known_id().to_string());
 
-    let (st, out) = call(&sock, "POST", "/v1/offer", Some(r#"{"path":"/media/again.mp4","profile":null}"#)).await;
+    let (st, out) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"/media/again.mp4","profile":null}"#),
+    )
+    .await;
     assert_eq!(st, 200);
     assert_eq!(out["existing"], true);
     assert_eq!(out["item"]["conversion_type"], "default");
@@ -231,11 +273,29 @@ async fn routes_answer_with_the_core_views() {
     assert_eq!(item["phase"], "converting");
     assert_eq!(item["status"], "in_progress");
 
-    let (st, f) = call(&sock, "POST", &format!("/v1/items/{}/fetch", known_id()), Some(r#"{"output":null}"#)).await;
+    let (st, f) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/fetch", known_id()),
+        Some(r#"{"output":null}"#),
+    )
+    .await;
     assert_eq!((st, f), (200, json!({"path": "/out/clip.mkv"})));
-    let (st, f) = call(&sock, "POST", &format!("/v1/items/{}/fetch", known_id()), Some(r#"{"output":"/tmp/x.mkv"}"#)).await;
+    let (st, f) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/fetch", known_id()),
+        Some(r#"{"output":"/tmp/x.mkv"}"#),
+    )
+    .await;
     assert_eq!((st, f), (200, json!({"path": "/tmp/x.mkv"})));
-    let (st, f) = call(&sock, "POST", &format!("/v1/items/{}/fetch", known_id()), Some("{}")).await;
+    let (st, f) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/fetch", known_id()),
+        Some("{}"),
+    )
+    .await;
     assert_eq!((st, f), (200, json!({"path": "/out/clip.mkv"})));
 
     let (st, peers) = call(&sock, "GET", "/v1/peers", None).await;
@@ -265,18 +325,42 @@ async fn errors_are_json_with_a_fitting_status() {
     assert_eq!(st, 400);
     assert!(error_of(&e).contains("is not an item id"), "{e}");
 
-    let (st, e) = call(&sock, "POST", "/v1/offer", Some(r#"{"path":"relative/clip.mp4"}"#)).await;
+    let (st, e) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"relative/clip.mp4"}"#),
+    )
+    .await;
     assert_eq!(st, 400);
     assert!(error_of(&e).contains("absolute"), "{e}");
 
-    let (st, e) = call(&sock, "POST", "/v1/offer", Some(r#"{"path":"/media/clip.mp4","profile":"nope"}"#)).await;
+    let (st, e) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"/media/clip.mp4","profile":"nope"}"#),
+    )
+    .await;
     assert_eq!((st, error_of(&e)), (400, "unknown profile nope"));
 
     let long = "x".repeat(100);
-    let (st, _) = call(&sock, "POST", "/v1/offer", Some(&format!(r#"{{"path":"/a","profile":"{long}"}}"#))).await;
+    let (st, _) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(&format!(r#"{{"path":"/a","profile":"{long}"}}"#)),
+    )
+    .await;
     assert_eq!(st, 400);
 
-    let (st, e) = call(&sock, "POST", "/v1/offer", Some(r#"{"path":"/a","extra":1}"#)).await;
+    let (st, e) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"/a","extra":1}"#),
+    )
+    .await;
     assert!(st == 400 || st == 422, "{st}");
     assert!(error_of(&e).starts_with("bad request body"), "{e}");
 
@@ -284,22 +368,47 @@ async fn errors_are_json_with_a_fitting_status() {
     assert_eq!(st, 400);
     assert!(error_of(&e).starts_with("bad request body"), "{e}");
 
-    let (st, _) = call_raw(&sock, "POST", "/v1/offer", Some(r#"{"path":"/a"}"#), "text/plain").await;
+    let (st, _) = call_raw(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"/a"}"#),
+        "text/plain",
+    )
+    .await;
     assert_eq!(st, 415);
 
     let big = format!(r#"{{"path":"/{}"}}"#, "a".repeat(70 * 1024));
     let (st, _) = call(&sock, "POST", "/v1/offer", Some(&big)).await;
     assert_eq!(st, 413);
 
-    let (st, e) = call(&sock, "POST", &format!("/v1/items/{}/cancel", known_id()), None).await;
+    let (st, e) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/cancel", known_id()),
+        None,
+    )
+    .await;
     assert_eq!(st, 409);
     assert!(error_of(&e).contains("already delivered"), "{e}");
 
-    let (st, e) = call(&sock, "POST", &format!("/v1/items/{}/fetch", known_id()), Some(r#"{"output":"/broken"}"#)).await;
+    let (st, e) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/fetch", known_id()),
+        Some(r#"{"output":"/broken"}"#),
+    )
+    .await;
     assert_eq!(st, 500);
     assert!(error_of(&e).contains("disk on fire"), "{e}");
 
-    let (st, e) = call(&sock, "POST", &format!("/v1/items/{}/fetch", known_id()), Some(r#"{"output":"rel"}"#)).await;
+    let (st, e) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/fetch", known_id()),
+        Some(r#"{"output":"rel"}"#),
+    )
+    .await;
     assert_eq!(st, 400);
     assert!(error_of(&e).contains("absolute"), "{e}");
 
@@ -364,10 +473,16 @@ async fn a_live_node_on_the_socket_is_refused() {
     let first = Server::start(sock.clone(), scripted_core()).await;
 
     let err = serve(&sock, scripted_core(), async {}).await.unwrap_err();
-    assert!(matches!(err, ControlError::AlreadyRunning { .. }), "{err:?}");
+    assert!(
+        matches!(err, ControlError::AlreadyRunning { .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(
-        msg.contains(&format!("another dmc node is already running with data dir {}", dir.path().display())),
+        msg.contains(&format!(
+            "another dmc node is already running with data dir {}",
+            dir.path().display()
+        )),
         "{msg}"
     );
 
