@@ -1,1 +1,46 @@
-//! control
+//! The control API: HTTP/JSON over a Unix socket in the data dir, served to the `dmc` CLI.
+
+pub mod api;
+mod error;
+mod routes;
+mod socket;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+
+use crate::core::CoreHandle;
+
+pub use socket::ControlError;
+
+/// File name of the control socket inside the data dir.
+pub const SOCKET_FILE_NAME: &str = "control.sock";
+
+/// The control socket of the node that uses `data_dir`.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_FILE_NAME)
+}
+
+/// Serves the control API on `socket_path` until `shutdown` completes, then removes the socket.
+///
+/// The socket is created with mode 0600. A stale socket file (nothing answers on it) is removed
+/// first; if another node answers on it, this refuses with [`ControlError::AlreadyRunning`].
+pub async fn serve(
+    socket_path: &Path,
+    core: CoreHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControlError> {
+    let bound = socket::bind(socket_path).await?;
+    tracing::info!(socket = %socket_path.display(), "control API listening");
+    let router = routes::router(core);
+    let result = axum::serve(bound.listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    bound.guard.remove();
+    result.map_err(|source| ControlError::Io {
+        path: socket_path.to_path_buf(),
+        action: "serving",
+        source,
+    })
+}

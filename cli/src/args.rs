@@ -1,0 +1,220 @@
+//! Command-line arguments of `dmc` (clap derive).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+/// dmc: peer-to-peer media conversion for the LAN.
+#[derive(Debug, Parser)]
+#[command(name = "dmc", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The node's data dir (store, identity, control socket) [default: $HOME/.local/share/dmc]
+    #[arg(long, global = true, env = "DMC_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node in the foreground until SIGINT or SIGTERM (logs to stderr; DMC_LOG filters)
+    Node {
+        /// Config file [default: <data dir>/config.toml, else built-in defaults]
+        #[arg(long, env = "DMC_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Offer files for conversion
+    Offer {
+        /// Files to offer
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Conversion profile (`dmc profiles` lists them) [default: the node's choice per media type]
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<String>,
+        /// Wait until every item is delivered or has failed; exit 1 if any failed
+        #[arg(long)]
+        wait: bool,
+        /// Print the outcomes as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one item in detail, or without ITEM list this node's items
+    Status {
+        /// Item id or a unique prefix of it
+        item: Option<String>,
+        /// Without ITEM: every item known, not only this node's
+        #[arg(long, conflicts_with = "item")]
+        all: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List this node's items
+    List {
+        /// Every item known, not only this node's
+        #[arg(long)]
+        all: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy an item's result to PATH (default: the node's output folder)
+    Fetch {
+        /// Item id or a unique prefix of it
+        item: String,
+        /// Destination file
+        #[arg(long, short, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel an item
+    Cancel {
+        /// Item id or a unique prefix of it
+        item: String,
+        /// Print the item as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the peers this node knows
+    Peers {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the conversion profiles
+    Profiles {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show this node
+    Info {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Cli {
+    /// The data dir: `--data-dir`, else `$DMC_DATA_DIR`, else `$HOME/.local/share/dmc`; absolute.
+    pub fn data_dir(&self) -> Result<PathBuf> {
+        let dir = match &self.data_dir {
+            Some(d) if !d.as_os_str().is_empty() => d.clone(),
+            _ => match std::env::var_os("HOME") {
+                Some(home) if !home.is_empty() => PathBuf::from(home).join(".local/share/dmc"),
+                _ => bail!("HOME is not set, so there is no default data dir; pass --data-dir DIR"),
+            },
+        };
+        std::path::absolute(&dir).with_context(|| format!("cannot make {} absolute", dir.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn parses_offer_with_options() {
+        let cli = parse(&[
+            "dmc",
+            "--data-dir",
+            "/d",
+            "offer",
+            "a.mp4",
+            "b.mp4",
+            "--profile",
+            "mkv-x265",
+            "--wait",
+            "--json",
+        ]);
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/d")));
+        match cli.command {
+            Command::Offer {
+                files,
+                profile,
+                wait,
+                json,
+            } => {
+                assert_eq!(files, vec![PathBuf::from("a.mp4"), PathBuf::from("b.mp4")]);
+                assert_eq!(profile.as_deref(), Some("mkv-x265"));
+                assert!(wait && json);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn offer_needs_a_file() {
+        assert!(Cli::try_parse_from(["dmc", "offer"]).is_err());
+    }
+
+    #[test]
+    fn data_dir_may_follow_the_subcommand() {
+        let cli = parse(&["dmc", "list", "--all", "--data-dir", "/x"]);
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/x")));
+        assert!(matches!(
+            cli.command,
+            Command::List {
+                all: true,
+                json: false
+            }
+        ));
+        assert_eq!(cli.data_dir().unwrap(), PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn parses_the_other_subcommands() {
+        assert!(matches!(
+            parse(&["dmc", "status"]).command,
+            Command::Status {
+                item: None,
+                all: false,
+                json: false
+            }
+        ));
+        match parse(&["dmc", "status", "7f1c", "--json"]).command {
+            Command::Status { item, json, .. } => {
+                assert_eq!((item.as_deref(), json), (Some("7f1c"), true))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["dmc", "status", "7f1c", "--all"]).is_err());
+        match parse(&["dmc", "fetch", "7f1c", "-o", "/tmp/out.mkv"]).command {
+            Command::Fetch { item, output, json } => {
+                assert_eq!(item, "7f1c");
+                assert_eq!(output, Some(PathBuf::from("/tmp/out.mkv")));
+                assert!(!json);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["dmc", "cancel", "abc"]).command,
+            Command::Cancel { .. }
+        ));
+        assert!(matches!(
+            parse(&["dmc", "peers", "--json"]).command,
+            Command::Peers { json: true }
+        ));
+        assert!(matches!(
+            parse(&["dmc", "profiles"]).command,
+            Command::Profiles { json: false }
+        ));
+        assert!(matches!(
+            parse(&["dmc", "info", "--json"]).command,
+            Command::Info { json: true }
+        ));
+        match parse(&["dmc", "node", "--config", "/etc/dmc.toml"]).command {
+            Command::Node { config } => assert_eq!(config, Some(PathBuf::from("/etc/dmc.toml"))),
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["dmc", "fetch"]).is_err());
+        assert!(Cli::try_parse_from(["dmc", "bogus"]).is_err());
+    }
+}

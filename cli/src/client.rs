@@ -1,0 +1,256 @@
+//! HTTP/1.1 client of a node's control API over its Unix socket (hyper), with timeouts.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use dmc_node::control::api::{ErrorBody, FetchRequest, FetchResponse, OfferRequest};
+use dmc_node::control::socket_path;
+use dmc_node::core::views::{NodeView, OfferOutcome, PeerView, ProfileView};
+use dmc_protocol::{ItemId, ItemView};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::{header, Method, Request};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::net::UnixStream;
+
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a quick request (status, list, …) may take.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an offer (the node hashes the file) or a fetch (it copies the result) may take.
+pub const LONG_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Largest answer read from the node.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// No node answers on the data dir's socket.
+#[derive(Debug)]
+pub struct NoNode {
+    pub data_dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl fmt::Display for NoNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dir = self.data_dir.display();
+        write!(
+            f,
+            "no dmc node is running with data dir {dir} (socket {}). Start one with: dmc --data-dir {dir} node",
+            self.socket.display()
+        )
+    }
+}
+
+impl std::error::Error for NoNode {}
+
+/// A client of one node, found by its data dir.
+pub struct Client {
+    data_dir: PathBuf,
+    socket: PathBuf,
+}
+
+impl Client {
+    pub fn new(data_dir: &Path) -> Self {
+        Client {
+            data_dir: data_dir.to_path_buf(),
+            socket: socket_path(data_dir),
+        }
+    }
+
+    pub async fn info(&self) -> Result<NodeView> {
+        self.call(Method::GET, "/v1/info", None::<&()>, QUERY_TIMEOUT)
+            .await
+    }
+
+    /// Offers one file; `path` must be absolute.
+    pub async fn offer(&self, path: &Path, profile: Option<&str>) -> Result<OfferOutcome> {
+        let path = path.to_str().ok_or_else(|| {
+            anyhow!(
+                "{} is not valid UTF-8; rename it to offer it",
+                path.display()
+            )
+        })?;
+        let body = OfferRequest {
+            path: path.to_owned(),
+            profile: profile.map(str::to_owned),
+        };
+        self.call(Method::POST, "/v1/offer", Some(&body), LONG_TIMEOUT)
+            .await
+    }
+
+    pub async fn list(&self, all: bool) -> Result<Vec<ItemView>> {
+        self.call(
+            Method::GET,
+            &format!("/v1/items?all={all}"),
+            None::<&()>,
+            QUERY_TIMEOUT,
+        )
+        .await
+    }
+
+    pub async fn status(&self, item: ItemId) -> Result<ItemView> {
+        self.call(
+            Method::GET,
+            &format!("/v1/items/{item}"),
+            None::<&()>,
+            QUERY_TIMEOUT,
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, item: ItemId) -> Result<ItemView> {
+        self.call(
+            Method::POST,
+            &format!("/v1/items/{item}/cancel"),
+            None::<&()>,
+            QUERY_TIMEOUT,
+        )
+        .await
+    }
+
+    /// Fetches the result to `output` (absolute) or the node's output folder.
+    pub async fn fetch(&self, item: ItemId, output: Option<&Path>) -> Result<FetchResponse> {
+        let output = match output {
+            Some(p) => Some(
+                p.to_str()
+                    .ok_or_else(|| {
+                        anyhow!("{} is not valid UTF-8; pick another name", p.display())
+                    })?
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let body = FetchRequest { output };
+        self.call(
+            Method::POST,
+            &format!("/v1/items/{item}/fetch"),
+            Some(&body),
+            LONG_TIMEOUT,
+        )
+        .await
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerView>> {
+        self.call(Method::GET, "/v1/peers", None::<&()>, QUERY_TIMEOUT)
+            .await
+    }
+
+    pub async fn profiles(&self) -> Result<Vec<ProfileView>> {
+        self.call(Method::GET, "/v1/profiles", None::<&()>, QUERY_TIMEOUT)
+            .await
+    }
+
+    fn no_node(&self) -> NoNode {
+        NoNode {
+            data_dir: self.data_dir.clone(),
+            socket: self.socket.clone(),
+        }
+    }
+
+    async fn connect(&self) -> Result<UnixStream> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(&self.socket)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                Err(self.no_node().into())
+            }
+            Ok(Err(e)) if e.kind() == io::ErrorKind::PermissionDenied => bail!(
+                "cannot connect to {}: permission denied (is the node running as another user?)",
+                self.socket.display()
+            ),
+            Ok(Err(e)) => {
+                Err(e).with_context(|| format!("cannot connect to {}", self.socket.display()))
+            }
+            Err(_) => bail!(
+                "the node on {} did not accept a connection within {}s; is it stuck?",
+                self.socket.display(),
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        }
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        target: &str,
+        body: Option<&B>,
+        timeout: Duration,
+    ) -> Result<T> {
+        let stream = self.connect().await?;
+        let body = match body {
+            Some(b) => serde_json::to_vec(b).context("encoding the request")?,
+            None => Vec::new(),
+        };
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(target)
+            .header(header::HOST, "localhost")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .context("building the request")?;
+        let exchange = async {
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let conn = tokio::spawn(conn);
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| anyhow!("reading the answer: {e}"))?
+                .to_bytes();
+            drop(sender);
+            conn.abort();
+            anyhow::Ok((status, bytes))
+        };
+        let (status, bytes) = match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                return Err(e.context(format!(
+                    "{method} {target} on {} failed (did the node stop?)",
+                    self.socket.display()
+                )))
+            }
+            Err(_) => bail!(
+                "the node did not answer {method} {target} within {}s",
+                timeout.as_secs()
+            ),
+        };
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .with_context(|| format!("the node's answer to {method} {target} is not what this dmc expects (version mismatch?)"));
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(e) => Err(anyhow!(e.error)),
+            Err(_) => bail!(
+                "the node answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+                    .chars()
+                    .take(500)
+                    .collect::<String>()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_node_message_says_how_to_start_one() {
+        let c = Client::new(Path::new("/x"));
+        assert_eq!(
+            c.no_node().to_string(),
+            "no dmc node is running with data dir /x (socket /x/control.sock). Start one with: dmc --data-dir /x node"
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! `status`, `list`, `fetch` and `cancel`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::client::Client;
+use crate::output::{emit, item_block, items_table, json};
+use crate::resolve::resolve_item;
+
+pub async fn status(client: &Client, item: &str, as_json: bool) -> Result<()> {
+    let id = resolve_item(client, item).await?;
+    let view = client.status(id).await?;
+    emit(&if as_json {
+        json(&view)?
+    } else {
+        item_block(&view)
+    })
+}
+
+pub async fn list(client: &Client, all: bool, as_json: bool) -> Result<()> {
+    let items = client.list(all).await?;
+    if as_json {
+        return emit(&json(&items)?);
+    }
+    if items.is_empty() {
+        let hint = if all {
+            ""
+        } else {
+            " offered by this node; `dmc list --all` shows every item known"
+        };
+        return emit(&format!("no items{hint}\n"));
+    }
+    emit(&items_table(&items))
+}
+
+pub async fn fetch(
+    client: &Client,
+    item: &str,
+    output: Option<&Path>,
+    as_json: bool,
+) -> Result<()> {
+    let id = resolve_item(client, item).await?;
+    let output = match output {
+        Some(p) => Some(
+            std::path::absolute(p)
+                .with_context(|| format!("cannot make {} absolute", p.display()))?,
+        ),
+        None => None,
+    };
+    let answer = client.fetch(id, output.as_deref()).await?;
+    emit(&if as_json {
+        json(&answer)?
+    } else {
+        format!("fetched {id} to {}\n", answer.path)
+    })
+}
+
+pub async fn cancel(client: &Client, item: &str, as_json: bool) -> Result<()> {
+    let id = resolve_item(client, item).await?;
+    let view = client.cancel(id).await?;
+    emit(&if as_json {
+        json(&view)?
+    } else {
+        format!(
+            "cancelled {} ({}): now {}\n",
+            view.item_id,
+            view.file_name,
+            view.phase.as_str()
+        )
+    })
+}

@@ -1,0 +1,45 @@
+//! One module per group of subcommands; `run_client` dispatches every command but `node`.
+
+pub mod items;
+pub mod network;
+pub mod node;
+pub mod offer;
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::args::Command;
+use crate::client::Client;
+
+/// Runs a command that talks to a running node.
+pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
+    let client = Client::new(data_dir);
+    match command {
+        Command::Node { .. } => unreachable!("`node` is run by main, not as a client"),
+        Command::Offer {
+            files,
+            profile,
+            wait,
+            json,
+        } => offer::run(&client, &files, profile.as_deref(), wait, json).await,
+        Command::Status {
+            item: Some(item),
+            json,
+            ..
+        } => items::status(&client, &item, json).await,
+        Command::Status {
+            item: None,
+            all,
+            json,
+        }
+        | Command::List { all, json } => items::list(&client, all, json).await,
+        Command::Fetch { item, output, json } => {
+            items::fetch(&client, &item, output.as_deref(), json).await
+        }
+        Command::Cancel { item, json } => items::cancel(&client, &item, json).await,
+        Command::Peers { json } => network::peers(&client, json).await,
+        Command::Profiles { json } => network::profiles(&client, json).await,
+        Command::Info { json } => network::info(&client, json).await,
+    }
+}

@@ -1,0 +1,144 @@
+//! `offer FILE... [--profile P] [--wait] [--json]`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use dmc_node::core::views::OfferOutcome;
+
+use crate::client::{Client, NoNode};
+use crate::output::{emit, json};
+use crate::wait::{self, Mode, Tracked};
+
+pub async fn run(
+    client: &Client,
+    files: &[PathBuf],
+    profile: Option<&str>,
+    wait: bool,
+    as_json: bool,
+) -> Result<()> {
+    let mut offered: Vec<(String, OfferOutcome)> = Vec::new();
+    let mut failed_offers = 0usize;
+    for file in files {
+        let label = file.display().to_string();
+        let outcome = async {
+            let abs = std::path::absolute(file)
+                .with_context(|| format!("cannot make {label} absolute"))?;
+            client.offer(&abs, profile).await
+        }
+        .await;
+        match outcome {
+            Ok(o) => {
+                if !as_json {
+                    emit(&offer_line(&label, &o))?;
+                }
+                offered.push((label, o));
+            }
+            // Without a node no other file can be offered either.
+            Err(e) if e.downcast_ref::<NoNode>().is_some() => return Err(e),
+            Err(e) => {
+                failed_offers += 1;
+                eprintln!("error: {label}: {e:#}");
+            }
+        }
+    }
+
+    if wait && !offered.is_empty() {
+        let mode = if as_json {
+            Mode::Quiet
+        } else if std::io::stdout().is_terminal() {
+            Mode::Bars
+        } else {
+            Mode::Lines
+        };
+        let mut tracked: Vec<Tracked> = offered
+            .iter()
+            .map(|(label, o)| Tracked::new(label.clone(), o.item.clone()))
+            .collect();
+        wait::wait_all(client, &mut tracked, mode).await?;
+        for ((_, o), t) in offered.iter_mut().zip(tracked.iter()) {
+            o.item = t.item.clone();
+        }
+        let (text, failed) = wait::summary(&tracked);
+        if as_json {
+            emit(&json(&outcomes(&offered))?)?;
+        } else {
+            emit(&text)?;
+        }
+        if failed > 0 || failed_offers > 0 {
+            bail!(
+                "{} of {} files did not end delivered",
+                failed + failed_offers,
+                files.len()
+            );
+        }
+        return Ok(());
+    }
+
+    if as_json {
+        emit(&json(&outcomes(&offered))?)?;
+    }
+    if failed_offers > 0 {
+        return Err(anyhow!(
+            "{failed_offers} of {} files could not be offered",
+            files.len()
+        ));
+    }
+    Ok(())
+}
+
+fn outcomes(offered: &[(String, OfferOutcome)]) -> Vec<&OfferOutcome> {
+    offered.iter().map(|(_, o)| o).collect()
+}
+
+/// `offered <file> as <id>` or `<file> was already offered as <id> (status …)`.
+pub fn offer_line(label: &str, o: &OfferOutcome) -> String {
+    let i = &o.item;
+    if o.existing {
+        format!(
+            "{label} was already offered as {} (status {}, phase {})\n",
+            i.item_id,
+            i.status.as_str(),
+            i.phase.as_str()
+        )
+    } else {
+        format!(
+            "offered {label} as {} (profile {})\n",
+            i.item_id, i.conversion_type
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dmc_protocol::Phase;
+
+    use super::*;
+    use crate::output::tests::sample;
+
+    #[test]
+    fn offer_lines() {
+        let item = sample(
+            "7f1c2a90-1111-4222-8333-444455556666",
+            "clip.mp4",
+            Phase::Offered,
+            0.0,
+        );
+        let new = OfferOutcome {
+            existing: false,
+            item: item.clone(),
+        };
+        assert_eq!(
+            offer_line("clip.mp4", &new),
+            "offered clip.mp4 as 7f1c2a90-1111-4222-8333-444455556666 (profile mkv-x265)\n"
+        );
+        let old = OfferOutcome {
+            existing: true,
+            item,
+        };
+        assert_eq!(
+            offer_line("clip.mp4", &old),
+            "clip.mp4 was already offered as 7f1c2a90-1111-4222-8333-444455556666 (status to_do, phase offered)\n"
+        );
+    }
+}

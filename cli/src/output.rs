@@ -1,0 +1,481 @@
+//! Human-readable rendering (aligned tables, detail blocks) and JSON printing.
+
+use std::io::{self, Write};
+
+use anyhow::{Context, Result};
+use dmc_node::core::views::{NodeView, PeerView, ProfileView};
+use dmc_protocol::{ItemId, ItemView};
+use serde::Serialize;
+
+/// Writes `text` to stdout; a closed pipe (`dmc list | head`) is not an error.
+pub fn emit(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}
+
+/// Pretty JSON with the server's field names, ending in a newline.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    let mut s = serde_json::to_string_pretty(value).context("encoding JSON")?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// A table with left-aligned columns separated by two spaces.
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&'static str]) -> Self {
+        Table {
+            headers: headers.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let n = self.headers.len();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let header: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, cell) in row.iter().take(n).enumerate() {
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                line.push_str(cell);
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// The first 8 characters of an item id, as tables show it.
+pub fn short_item(id: &ItemId) -> String {
+    id.to_string().chars().take(8).collect()
+}
+
+/// Cuts `s` to at most `max` characters, marking the cut with `…`.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+pub fn percent(fraction: f64) -> String {
+    let p = if fraction.is_finite() {
+        (fraction * 100.0).clamp(0.0, 100.0)
+    } else {
+        0.0
+    };
+    format!("{p:.0}%")
+}
+
+pub fn duration(secs: u32) -> String {
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// The `list` table.
+pub fn items_table(items: &[ItemView]) -> String {
+    let mut t = Table::new(&[
+        "ID", "FILE", "PROFILE", "STATUS", "PHASE", "PROGRESS", "SERVER",
+    ]);
+    for i in items {
+        t.row(vec![
+            short_item(&i.item_id),
+            truncate(&i.file_name, 40),
+            i.conversion_type.clone(),
+            i.status.as_str().to_string(),
+            i.phase.as_str().to_string(),
+            percent(i.progress),
+            i.server_id
+                .as_ref()
+                .map(|s| s.short().to_string())
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t.render()
+}
+
+/// Aligned `label  value` lines.
+fn block(lines: &[(&str, String)]) -> String {
+    let w = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    lines
+        .iter()
+        .map(|(k, v)| format!("{k:<w$}  {v}\n"))
+        .collect()
+}
+
+/// The `status ITEM` block: every field of the item.
+pub fn item_block(i: &ItemView) -> String {
+    let none = || "-".to_string();
+    let mut progress = percent(i.progress);
+    let mut extra = Vec::new();
+    if let Some(fps) = i.fps {
+        extra.push(format!("{fps:.1} fps"));
+    }
+    if let Some(speed) = i.speed {
+        extra.push(format!("{speed:.2}x"));
+    }
+    if let Some(eta) = i.eta_secs {
+        extra.push(format!("ETA {}", duration(eta)));
+    }
+    if !extra.is_empty() {
+        progress = format!("{progress} ({})", extra.join(", "));
+    }
+    let mut lines = vec![
+        ("item", i.item_id.to_string()),
+        (
+            "file",
+            format!(
+                "{} ({}, {})",
+                i.file_name,
+                size(i.file_size),
+                i.media_type.as_str()
+            ),
+        ),
+        ("profile", i.conversion_type.clone()),
+        ("status", i.status.as_str().to_string()),
+        ("phase", i.phase.as_str().to_string()),
+        ("progress", progress),
+        ("waiting", i.waiting_reason.clone().unwrap_or_else(none)),
+        ("client", i.client_id.to_string()),
+        (
+            "server",
+            i.server_id
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_else(none),
+        ),
+        (
+            "attempt",
+            i.epoch.map(|e| e.to_string()).unwrap_or_else(none),
+        ),
+        ("created", i.created_at.clone()),
+        ("updated", i.updated_at.clone()),
+        ("sha512", i.sha512_checksum.clone()),
+        ("version", i.version.to_string()),
+        (
+            "result",
+            match (&i.output_file_name, i.output_file_size) {
+                (Some(n), Some(s)) => format!("{n} ({})", size(s)),
+                (Some(n), None) => n.clone(),
+                _ => none(),
+            },
+        ),
+        (
+            "result sha512",
+            i.output_sha512_checksum.clone().unwrap_or_else(none),
+        ),
+        ("output path", i.output_path.clone().unwrap_or_else(none)),
+    ];
+    if i.errors.is_empty() {
+        lines.push(("errors", none()));
+    }
+    for (n, e) in i.errors.iter().enumerate() {
+        lines.push((if n == 0 { "errors" } else { "" }, e.clone()));
+    }
+    for (n, r) in i.rejections.iter().enumerate() {
+        lines.push((
+            if n == 0 { "rejections" } else { "" },
+            format!(
+                "attempt {} by {} at {}: {}",
+                r.epoch,
+                r.server_id.short(),
+                dmc_protocol::time::rfc3339(r.at),
+                r.reason
+            ),
+        ));
+    }
+    block(&lines)
+}
+
+/// The `peers` table.
+pub fn peers_table(peers: &[PeerView]) -> String {
+    let mut t = Table::new(&["NAME", "ID", "ADDRESSES", "SEEN", "ROLE", "WORKERS"]);
+    for p in peers {
+        let seen = if p.online {
+            "online".to_string()
+        } else {
+            p.last_seen.clone().unwrap_or_else(|| "never".into())
+        };
+        t.row(vec![
+            p.name.clone().unwrap_or_else(|| "-".into()),
+            p.node_id.short().to_string(),
+            if p.addresses.is_empty() {
+                "-".into()
+            } else {
+                p.addresses.join(", ")
+            },
+            seen,
+            p.role.clone(),
+            p.workers
+                .map(|w| w.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t.render()
+}
+
+/// The `profiles` table.
+pub fn profiles_table(profiles: &[ProfileView]) -> String {
+    let mut t = Table::new(&["NAME", "MEDIA", "ENCODER", "EXT", "LOCAL", "CONVERTERS"]);
+    for p in profiles {
+        t.row(vec![
+            p.name.clone(),
+            p.media_types
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            p.encoder.clone(),
+            p.extension.clone(),
+            if p.local { "yes" } else { "no" }.into(),
+            p.converters.len().to_string(),
+        ]);
+    }
+    t.render()
+}
+
+/// The `info` block.
+pub fn info_block(n: &NodeView) -> String {
+    block(&[
+        ("node", n.node_id.to_string()),
+        ("name", n.name.clone()),
+        ("version", n.version.clone()),
+        ("data dir", n.data_dir.clone()),
+        (
+            "listening",
+            if n.listen_addrs.is_empty() {
+                "-".into()
+            } else {
+                n.listen_addrs.join(", ")
+            },
+        ),
+        ("converter", if n.converter { "yes" } else { "no" }.into()),
+        ("output dir", n.output_dir.clone()),
+    ])
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use dmc_protocol::item::Rejection;
+    use dmc_protocol::{MediaType, NodeId, Phase};
+
+    use super::*;
+
+    pub fn sample(id: &str, name: &str, phase: Phase, progress: f64) -> ItemView {
+        ItemView {
+            item_id: ItemId::parse(id).unwrap(),
+            created_at: "2025-11-25T20:43:17.123Z".into(),
+            updated_at: "2025-11-25T20:44:00.000Z".into(),
+            client_id: NodeId::new("12D3KooWClientAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            server_id: Some(NodeId::new(
+                "12D3KooWServerBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBxyz123",
+            )),
+            file_name: name.into(),
+            media_type: MediaType::Video,
+            conversion_type: "mkv-x265".into(),
+            sha512_checksum: "ab".repeat(64),
+            file_size: 5 * 1024 * 1024,
+            status: phase.status(),
+            phase,
+            progress,
+            fps: Some(87.25),
+            speed: Some(3.5),
+            eta_secs: Some(83),
+            epoch: Some(1),
+            waiting_reason: None,
+            errors: vec![],
+            rejections: vec![],
+            version: 4,
+            output_file_name: None,
+            output_file_size: None,
+            output_sha512_checksum: None,
+            output_path: None,
+        }
+    }
+
+    #[test]
+    fn items_table_is_aligned() {
+        let items = [
+            sample(
+                "7f1c2a90-1111-4222-8333-444455556666",
+                "clip.mp4",
+                Phase::Converting,
+                0.456,
+            ),
+            sample(
+                "0a0b0c0d-1111-4222-8333-444455556666",
+                "a-much-longer-name.mkv",
+                Phase::Delivered,
+                1.0,
+            ),
+        ];
+        let t = items_table(&items);
+        let expected = "\
+ID        FILE                    PROFILE   STATUS               PHASE       PROGRESS  SERVER
+7f1c2a90  clip.mp4                mkv-x265  in_progress          converting  46%       BBBBBBxyz123
+0a0b0c0d  a-much-longer-name.mkv  mkv-x265  finished_successful  delivered   100%      BBBBBBxyz123
+";
+        assert_eq!(t, expected);
+    }
+
+    #[test]
+    fn empty_table_has_only_headers() {
+        assert_eq!(items_table(&[]).lines().count(), 1);
+    }
+
+    #[test]
+    fn item_block_shows_every_field() {
+        let mut i = sample(
+            "7f1c2a90-1111-4222-8333-444455556666",
+            "clip.mp4",
+            Phase::Rejected,
+            0.0,
+        );
+        i.waiting_reason =
+            Some("converter x rejected it: busy; waiting for another converter".into());
+        i.errors = vec!["attempt 1 on abc: ffmpeg exited 1".into(), "second".into()];
+        i.rejections = vec![Rejection {
+            server_id: NodeId::new("12D3KooWQQ"),
+            epoch: 1,
+            reason: "busy".into(),
+            at: 0,
+        }];
+        i.output_path = Some("/out/clip.mkv".into());
+        let b = item_block(&i);
+        for needle in [
+            "item           7f1c2a90-1111-4222-8333-444455556666\n",
+            "file           clip.mp4 (5.0 MiB, video)\n",
+            "profile        mkv-x265\n",
+            "status         to_do\n",
+            "phase          rejected\n",
+            "progress       0% (87.2 fps, 3.50x, ETA 1m23s)\n",
+            "waiting        converter x rejected it: busy; waiting for another converter\n",
+            "errors         attempt 1 on abc: ffmpeg exited 1\n               second\n",
+            "rejections     attempt 1 by 12D3KooWQQ at 1970-01-01T00:00:00.000Z: busy\n",
+            "output path    /out/clip.mkv\n",
+            "version        4\n",
+        ] {
+            assert!(b.contains(needle), "missing {needle:?} in\n{b}");
+        }
+    }
+
+    #[test]
+    fn json_uses_the_server_field_names() {
+        let i = sample(
+            "7f1c2a90-1111-4222-8333-444455556666",
+            "clip.mp4",
+            Phase::Converting,
+            0.5,
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&[i]).unwrap()).unwrap();
+        let obj = v[0].as_object().unwrap();
+        for key in [
+            "item_id",
+            "created_at",
+            "client_id",
+            "server_id",
+            "file_name",
+            "conversion_type",
+            "sha512_checksum",
+            "file_size",
+            "status",
+            "phase",
+            "progress",
+            "errors",
+            "version",
+            "output_path",
+        ] {
+            assert!(obj.contains_key(key), "missing {key}");
+        }
+        assert_eq!(obj["status"], "in_progress");
+        assert_eq!(obj["phase"], "converting");
+        assert_eq!(obj["item_id"], "7f1c2a90-1111-4222-8333-444455556666");
+    }
+
+    #[test]
+    fn small_formatters() {
+        assert_eq!(duration(5), "5s");
+        assert_eq!(duration(83), "1m23s");
+        assert_eq!(duration(3720), "1h02m");
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(percent(f64::NAN), "0%");
+        assert_eq!(percent(1.7), "100%");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+    }
+
+    #[test]
+    fn peers_and_profiles_tables() {
+        let p = PeerView {
+            node_id: NodeId::new("12D3KooWPeer"),
+            name: None,
+            addresses: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+            online: false,
+            last_seen: None,
+            role: "client".into(),
+            media_types: vec![],
+            profiles: vec![],
+            workers: None,
+        };
+        assert_eq!(
+            peers_table(&[p]),
+            "NAME  ID            ADDRESSES                SEEN   ROLE    WORKERS\n-     12D3KooWPeer  /ip4/127.0.0.1/tcp/4001  never  client  -\n"
+        );
+        let pr = ProfileView {
+            name: "mp3".into(),
+            media_types: vec![MediaType::Audio],
+            encoder: "libmp3lame".into(),
+            extension: "mp3".into(),
+            local: true,
+            converters: vec![],
+        };
+        assert!(profiles_table(&[pr]).contains("mp3   audio  libmp3lame  mp3  yes    0"));
+    }
+}

@@ -1,0 +1,52 @@
+//! Request and response bodies of the control API, shared by the server and the `dmc` CLI.
+
+use serde::{Deserialize, Serialize};
+
+/// Longest path accepted in a request, in bytes.
+pub const MAX_PATH_LEN: usize = 4096;
+/// Longest profile name accepted in a request, in bytes.
+pub const MAX_PROFILE_LEN: usize = 64;
+/// Largest request body the server reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `POST /v1/offer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferRequest {
+    /// Absolute path of the file, as the node sees it.
+    pub path: String,
+    /// A profile name; `None` lets the node pick its default for the file's media type.
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+/// `POST /v1/items/{item_id}/fetch`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchRequest {
+    /// Absolute destination path; `None` means the node's output folder.
+    #[serde(default)]
+    pub output: Option<String>,
+}
+
+/// Answer to `POST /v1/items/{item_id}/fetch`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchResponse {
+    /// Where the result now is.
+    pub path: String,
+}
+
+/// Query of `GET /v1/items`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Every item known, not only this node's.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// The body of every error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}

@@ -1,0 +1,511 @@
+//! Tests of the control API over a real Unix socket, with a small scripted core task behind
+//! the handle (the HTTP layer is what is under test here).
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use dmc_protocol::{ItemId, ItemView, MediaType, NodeId, Phase};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{serve, socket_path, ControlError};
+use crate::core::handle::Command;
+use crate::core::views::{NodeView, OfferOutcome, PeerView, ProfileView};
+use crate::core::{CoreError, CoreHandle};
+
+fn known_id() -> ItemId {
+    ItemId::parse("7f1c2a90-1111-4222-8333-444455556666").unwrap()
+}
+
+fn other_id() -> ItemId {
+    ItemId::parse("0a0b0c0d-1111-4222-8333-444455556666").unwrap()
+}
+
+fn sample_item(id: ItemId, phase: Phase) -> ItemView {
+    ItemView {
+        item_id: id,
+        created_at: "2025-11-25T20:43:17.123Z".into(),
+        updated_at: "2025-11-25T20:44:00.000Z".into(),
+        client_id: NodeId::new("12D3KooWClientAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        server_id: None,
+        file_name: "clip.mp4".into(),
+        media_type: MediaType::Video,
+        conversion_type: "mkv-x265".into(),
+        sha512_checksum: "ab".repeat(64),
+        file_size: 12345,
+        status: phase.status(),
+        phase,
+        progress: 0.0,
+        fps: None,
+        speed: None,
+        eta_secs: None,
+        epoch: None,
+        waiting_reason: None,
+        errors: vec![],
+        rejections: vec![],
+        version: 1,
+        output_file_name: None,
+        output_file_size: None,
+        output_sha512_checksum: None,
+        output_path: None,
+    }
+}
+
+/// A core that answers from a script: enough to exercise every route and error.
+fn scripted_core() -> CoreHandle {
+    let (tx, mut rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                Command::Offer {
+                    path,
+                    profile,
+                    reply,
+                } => {
+                    let r = if profile.as_deref() == Some("nope") {
+                        Err(CoreError::BadRequest("unknown profile nope".into()))
+                    } else {
+                        let mut item = sample_item(known_id(), Phase::Offered);
+                        item.file_name = path.file_name().unwrap().to_string_lossy().into();
+                        item.conversion_type = profile.unwrap_or_else(|| "default".into());
+                        Ok(OfferOutcome {
+                            existing: path == Path::new("/media/again.mp4"),
+                            item,
+                        })
+                    };
+                    let _ = reply.send(r);
+                }
+                Command::Status { item, reply } => {
+                    let r = if item == known_id() {
+                        Ok(sample_item(item, Phase::Converting))
+                    } else {
+                        Err(CoreError::UnknownItem(item))
+                    };
+                    let _ = reply.send(r);
+                }
+                Command::List { all, reply } => {
+                    let mut items = vec![sample_item(known_id(), Phase::Offered)];
+                    if all {
+                        items.push(sample_item(other_id(), Phase::Delivered));
+                    }
+                    let _ = reply.send(Ok(items));
+                }
+                Command::Cancel { item, reply } => {
+                    let _ = reply.send(Err(CoreError::Conflict(format!(
+                        "item {item} is already delivered"
+                    ))));
+                }
+                Command::Fetch { output, reply, .. } => {
+                    let r = match output {
+                        Some(p) if p == Path::new("/broken") => {
+                            Err(CoreError::Internal("disk on fire".into()))
+                        }
+                        Some(p) => Ok(p),
+                        None => Ok(PathBuf::from("/out/clip.mkv")),
+                    };
+                    let _ = reply.send(r);
+                }
+                Command::Peers { reply } => {
+                    let _ = reply.send(Ok(vec![PeerView {
+                        node_id: NodeId::new("12D3KooWPeer"),
+                        name: Some("box".into()),
+                        addresses: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+                        online: true,
+                        last_seen: None,
+                        role: "converter".into(),
+                        media_types: vec![MediaType::Video],
+                        profiles: vec!["mkv-x265".into()],
+                        workers: Some(2),
+                    }]));
+                }
+                Command::Profiles { reply } => {
+                    let _ = reply.send(Ok(vec![ProfileView {
+                        name: "mkv-x265".into(),
+                        media_types: vec![MediaType::Video],
+                        encoder: "libx265".into(),
+                        extension: "mkv".into(),
+                        local: false,
+                        converters: vec![],
+                    }]));
+                }
+                Command::Info { reply } => {
+                    let _ = reply.send(Ok(NodeView {
+                        node_id: NodeId::new("12D3KooWSelf"),
+                        name: "self".into(),
+                        version: "0.1.0".into(),
+                        data_dir: "/data".into(),
+                        listen_addrs: vec![],
+                        converter: false,
+                        output_dir: "/out".into(),
+                    }));
+                }
+            }
+        }
+    });
+    CoreHandle { tx }
+}
+
+struct Server {
+    socket: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ControlError>>,
+}
+
+impl Server {
+    async fn start(socket: PathBuf, core: CoreHandle) -> Server {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let s = socket.clone();
+        let task = tokio::spawn(async move {
+            serve(&s, core, async move {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        // Wait until the server answers on the socket (a stale file may be there before).
+        while UnixStream::connect(&socket).await.is_err() {
+            assert!(!task.is_finished(), "server stopped before binding");
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        Server {
+            socket,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) -> Result<(), ControlError> {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap()
+    }
+}
+
+/// One HTTP/1.1 request over the socket; returns the status and the JSON body.
+async fn call(socket: &Path, method: &str, target: &str, body: Option<&str>) -> (u16, Value) {
+    call_raw(socket, method, target, body, "application/json").await
+}
+
+async fn call_raw(
+    socket: &Path,
+    method: &str,
+    target: &str,
+    body: Option<&str>,
+    ctype: &str,
+) -> (u16, Value) {
+    let mut s = UnixStream::connect(socket).await.unwrap();
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    (
+        status,
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}")),
+    )
+}
+
+fn error_of(v: &Value) -> &str {
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field in {v}"))
+}
+
+#[tokio::test]
+async fn routes_answer_with_the_core_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(socket_path(dir.path()), scripted_core()).await;
+    let sock = srv.socket.clone();
+
+    let (st, info) = call(&sock, "GET", "/v1/info", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(info["node_id"], "12D3KooWSelf");
+    assert_eq!(info["output_dir"], "/out");
+
+    let (st, out) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"/media/clip.mp4","profile":"mkv-x265"}"#),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(out["existing"], false);
+    assert_eq!(out["item"]["file_name"], "clip.mp4");
+    assert_eq!(out["item"]["conversion_type"], "mkv-x265");
+    assert_eq!(out["item"]["item_id"], known_id().to_string());
+
+    let (st, out) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"/media/again.mp4","profile":null}"#),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(out["existing"], true);
+    assert_eq!(out["item"]["conversion_type"], "default");
+
+    let (st, items) = call(&sock, "GET", "/v1/items", None).await;
+    assert_eq!((st, items.as_array().unwrap().len()), (200, 1));
+    let (st, items) = call(&sock, "GET", "/v1/items?all=false", None).await;
+    assert_eq!((st, items.as_array().unwrap().len()), (200, 1));
+    let (st, items) = call(&sock, "GET", "/v1/items?all=true", None).await;
+    assert_eq!((st, items.as_array().unwrap().len()), (200, 2));
+    assert_eq!(items[1]["phase"], "delivered");
+    assert_eq!(items[1]["status"], "finished_successful");
+
+    let (st, item) = call(&sock, "GET", &format!("/v1/items/{}", known_id()), None).await;
+    assert_eq!(st, 200);
+    assert_eq!(item["phase"], "converting");
+    assert_eq!(item["status"], "in_progress");
+
+    let (st, f) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/fetch", known_id()),
+        Some(r#"{"output":null}"#),
+    )
+    .await;
+    assert_eq!((st, f), (200, json!({"path": "/out/clip.mkv"})));
+    let (st, f) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/fetch", known_id()),
+        Some(r#"{"output":"/tmp/x.mkv"}"#),
+    )
+    .await;
+    assert_eq!((st, f), (200, json!({"path": "/tmp/x.mkv"})));
+    let (st, f) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/fetch", known_id()),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!((st, f), (200, json!({"path": "/out/clip.mkv"})));
+
+    let (st, peers) = call(&sock, "GET", "/v1/peers", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(peers[0]["role"], "converter");
+    assert_eq!(peers[0]["workers"], 2);
+
+    let (st, profiles) = call(&sock, "GET", "/v1/profiles", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(profiles[0]["name"], "mkv-x265");
+    assert_eq!(profiles[0]["media_types"], json!(["video"]));
+
+    srv.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn errors_are_json_with_a_fitting_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(socket_path(dir.path()), scripted_core()).await;
+    let sock = srv.socket.clone();
+
+    let (st, e) = call(&sock, "GET", &format!("/v1/items/{}", other_id()), None).await;
+    assert_eq!(st, 404);
+    assert!(error_of(&e).contains("dmc list --all"), "{e}");
+
+    let (st, e) = call(&sock, "GET", "/v1/items/not-a-uuid", None).await;
+    assert_eq!(st, 400);
+    assert!(error_of(&e).contains("is not an item id"), "{e}");
+
+    let (st, e) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"relative/clip.mp4"}"#),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(error_of(&e).contains("absolute"), "{e}");
+
+    let (st, e) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"/media/clip.mp4","profile":"nope"}"#),
+    )
+    .await;
+    assert_eq!((st, error_of(&e)), (400, "unknown profile nope"));
+
+    let long = "x".repeat(100);
+    let (st, _) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(&format!(r#"{{"path":"/a","profile":"{long}"}}"#)),
+    )
+    .await;
+    assert_eq!(st, 400);
+
+    let (st, e) = call(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"/a","extra":1}"#),
+    )
+    .await;
+    assert!(st == 400 || st == 422, "{st}");
+    assert!(error_of(&e).starts_with("bad request body"), "{e}");
+
+    let (st, e) = call(&sock, "POST", "/v1/offer", Some("{not json")).await;
+    assert_eq!(st, 400);
+    assert!(error_of(&e).starts_with("bad request body"), "{e}");
+
+    let (st, _) = call_raw(
+        &sock,
+        "POST",
+        "/v1/offer",
+        Some(r#"{"path":"/a"}"#),
+        "text/plain",
+    )
+    .await;
+    assert_eq!(st, 415);
+
+    let big = format!(r#"{{"path":"/{}"}}"#, "a".repeat(70 * 1024));
+    let (st, _) = call(&sock, "POST", "/v1/offer", Some(&big)).await;
+    assert_eq!(st, 413);
+
+    let (st, e) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/cancel", known_id()),
+        None,
+    )
+    .await;
+    assert_eq!(st, 409);
+    assert!(error_of(&e).contains("already delivered"), "{e}");
+
+    let (st, e) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/fetch", known_id()),
+        Some(r#"{"output":"/broken"}"#),
+    )
+    .await;
+    assert_eq!(st, 500);
+    assert!(error_of(&e).contains("disk on fire"), "{e}");
+
+    let (st, e) = call(
+        &sock,
+        "POST",
+        &format!("/v1/items/{}/fetch", known_id()),
+        Some(r#"{"output":"rel"}"#),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(error_of(&e).contains("absolute"), "{e}");
+
+    let (st, e) = call(&sock, "GET", "/v1/items?all=maybe", None).await;
+    assert_eq!(st, 400);
+    assert!(error_of(&e).starts_with("bad query"), "{e}");
+
+    let (st, e) = call(&sock, "GET", "/v2/nothing", None).await;
+    assert_eq!(st, 404);
+    assert!(error_of(&e).contains("no such route"), "{e}");
+
+    let (st, e) = call(&sock, "DELETE", "/v1/info", None).await;
+    assert_eq!(st, 405);
+    assert!(error_of(&e).contains("DELETE"), "{e}");
+
+    srv.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stopped_core_answers_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = mpsc::channel(1);
+    drop(rx);
+    let srv = Server::start(socket_path(dir.path()), CoreHandle { tx }).await;
+    let (st, e) = call(&srv.socket, "GET", "/v1/info", None).await;
+    assert_eq!(st, 503);
+    assert_eq!(error_of(&e), "the node is shutting down");
+    srv.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn socket_has_mode_0600_and_is_removed_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(socket_path(dir.path()), scripted_core()).await;
+    let meta = std::fs::symlink_metadata(&srv.socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let sock = srv.socket.clone();
+    srv.stop().await.unwrap();
+    assert!(!sock.exists());
+    // No private temp directory is left behind.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_stale_socket_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = socket_path(dir.path());
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    assert!(sock.exists());
+    let srv = Server::start(sock.clone(), scripted_core()).await;
+    let (st, _) = call(&sock, "GET", "/v1/info", None).await;
+    assert_eq!(st, 200);
+    srv.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_live_node_on_the_socket_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = socket_path(dir.path());
+    let first = Server::start(sock.clone(), scripted_core()).await;
+
+    let err = serve(&sock, scripted_core(), async {}).await.unwrap_err();
+    assert!(
+        matches!(err, ControlError::AlreadyRunning { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "another dmc node is already running with data dir {}",
+            dir.path().display()
+        )),
+        "{msg}"
+    );
+
+    // The first node keeps its socket and answers.
+    let (st, _) = call(&sock, "GET", "/v1/info", None).await;
+    assert_eq!(st, 200);
+    first.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_socket_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = socket_path(dir.path());
+    std::fs::write(&sock, b"precious").unwrap();
+    let err = serve(&sock, scripted_core(), async {}).await.unwrap_err();
+    assert!(matches!(err, ControlError::NotASocket(_)), "{err:?}");
+    assert_eq!(std::fs::read(&sock).unwrap(), b"precious");
+}
+
+#[tokio::test]
+async fn a_too_long_socket_path_is_refused() {
+    let long = PathBuf::from(format!("/tmp/{}/control.sock", "d".repeat(120)));
+    let err = serve(&long, scripted_core(), async {}).await.unwrap_err();
+    assert!(matches!(err, ControlError::PathTooLong(_)), "{err:?}");
+    assert!(err.to_string().contains("shorter --data-dir"));
+}
