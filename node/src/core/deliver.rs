@@ -61,7 +61,7 @@ impl DeliverCtx {
         if let Ok(Some(path)) = self.store.get_meta(marker.clone()).await {
             let p = PathBuf::from(&path);
             let expected = self.result.sha512.clone();
-            let ok = tokio::task::spawn_blocking(move || transfer::hash::sha512_file(&p))
+            let ok = tokio::task::spawn_blocking(move || transfer::sha512_file(&p))
                 .await
                 .ok()
                 .and_then(|r| r.ok())
@@ -111,7 +111,7 @@ impl DeliverCtx {
             }
         }
         let p = part.clone();
-        let sha = tokio::task::spawn_blocking(move || transfer::hash::sha512_file(&p))
+        let sha = tokio::task::spawn_blocking(move || transfer::sha512_file(&p))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("reading the result: {e}"))?;

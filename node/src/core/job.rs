@@ -212,7 +212,7 @@ impl JobCtx {
             role: FileRole::Result,
             epoch: self.epoch,
             path: final_path,
-            file_size: hashed.file_size,
+            file_size: hashed.size,
             mtime_ns: hashed.mtime_ns,
             chunk_size: hashed.chunk_size,
             hashes: hashed.hashes,
@@ -270,7 +270,8 @@ impl JobCtx {
                 let _ = tokio::fs::remove_file(&part).await;
                 return Err(JobOutcome::Failed(format!("source changed at its origin: {m}")));
             }
-            Err(PullError::Corrupt(m)) => {
+            Err(e @ (PullError::Corrupt { .. } | PullError::ManifestMismatch(_) | PullError::BadOffer(_))) => {
+                let m = e.to_string();
                 let _ = tokio::fs::remove_file(&part).await;
                 return Err(JobOutcome::Failed(format!("source does not match its offer: {m}")));
             }
@@ -278,7 +279,7 @@ impl JobCtx {
         }
         // The whole file's SHA-512 must match the offer before it is converted.
         let p = part.clone();
-        let sha = tokio::task::spawn_blocking(move || transfer::hash::sha512_file(&p)).await;
+        let sha = tokio::task::spawn_blocking(move || transfer::sha512_file(&p)).await;
         match sha {
             Ok(Ok(s)) if s == offer.file.sha512 => {}
             Ok(Ok(s)) => {

@@ -100,7 +100,7 @@ async fn prepare(path: &Path, profile: Option<String>) -> Result<(Offer, LocalFi
     let after = tokio::fs::metadata(path)
         .await
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
-    if after.len() != hashed.file_size || mtime_ns(&after) != hashed.mtime_ns {
+    if after.len() != hashed.size || mtime_ns(&after) != hashed.mtime_ns {
         return Err(bad(format!("{} changed while it was being read; offer it again", path.display())));
     }
     let file_name = path
@@ -120,7 +120,7 @@ async fn prepare(path: &Path, profile: Option<String>) -> Result<(Offer, LocalFi
         role: FileRole::Source,
         epoch: 0,
         path: path.to_path_buf(),
-        file_size: hashed.file_size,
+        file_size: hashed.size,
         mtime_ns: hashed.mtime_ns,
         chunk_size: hashed.chunk_size,
         hashes: hashed.hashes,

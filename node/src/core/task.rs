@@ -173,13 +173,13 @@ impl Core {
         let key = (f.item_id, f.role, f.epoch);
         self.served.insert(
             key,
-            Arc::new(ServedFile {
-                path: f.path.clone(),
-                file_size: f.file_size,
-                mtime_ns: f.mtime_ns,
-                chunk_size: f.chunk_size,
-                hashes: Arc::new(f.hashes.clone()),
-            }),
+            Arc::new(ServedFile::new(
+                f.path.clone(),
+                f.file_size,
+                f.mtime_ns,
+                f.chunk_size,
+                Arc::new(f.hashes.clone()),
+            )),
         );
         self.local_paths.insert(key, f);
     }
