@@ -243,7 +243,14 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    use dmc_protocol::Phase;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UnixListener;
+
     use super::*;
+    use crate::output::tests::sample;
+
+    const ID: &str = "7f1c2a90-1111-4222-8333-444455556666";
 
     #[test]
     fn no_node_message_says_how_to_start_one() {
@@ -252,5 +259,127 @@ mod tests {
             c.no_node().to_string(),
             "no dmc node is running with data dir /x (socket /x/control.sock). Start one with: dmc --data-dir /x node"
         );
+    }
+
+    /// Answers one request on the data dir's socket with `answer` (None: hang up) and returns
+    /// the request it read (head and body).
+    fn serve_once(
+        dir: &Path,
+        answer: Option<(&'static str, String)>,
+    ) -> tokio::task::JoinHandle<String> {
+        let listener = UnixListener::bind(socket_path(dir)).unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(|v| v.parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break;
+                    }
+                }
+                assert!(n > 0, "client hung up early");
+            }
+            if let Some((status, body)) = answer {
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                s.write_all(resp.as_bytes()).await.unwrap();
+            }
+            String::from_utf8(req).unwrap()
+        })
+    }
+
+    #[tokio::test]
+    async fn reads_an_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let item = sample(ID, "clip.mp4", Phase::Converting, 0.5);
+        let server = serve_once(
+            dir.path(),
+            Some(("200 OK", serde_json::to_string(&item).unwrap())),
+        );
+        let got = Client::new(dir.path()).status(item.item_id).await.unwrap();
+        assert_eq!(got, item);
+        let req = server.await.unwrap();
+        assert!(
+            req.starts_with(&format!("GET /v1/items/{ID} HTTP/1.1\r\n")),
+            "{req}"
+        );
+    }
+
+    #[tokio::test]
+    async fn sends_the_offer_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let item = sample(ID, "clip.mp4", Phase::Offered, 0.0);
+        let answer = serde_json::json!({"existing": true, "item": item}).to_string();
+        let server = serve_once(dir.path(), Some(("200 OK", answer)));
+        let out = Client::new(dir.path())
+            .offer(Path::new("/media/clip.mp4"), Some("mkv-x265"))
+            .await
+            .unwrap();
+        assert!(out.existing);
+        let req = server.await.unwrap();
+        assert!(req.starts_with("POST /v1/offer HTTP/1.1\r\n"), "{req}");
+        let body = req.split_once("\r\n\r\n").unwrap().1;
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(body).unwrap(),
+            serde_json::json!({"path": "/media/clip.mp4", "profile": "mkv-x265"})
+        );
+    }
+
+    #[tokio::test]
+    async fn error_answers_become_their_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = serve_once(
+            dir.path(),
+            Some((
+                "404 Not Found",
+                r#"{"error":"no item x is known here"}"#.into(),
+            )),
+        );
+        let err = Client::new(dir.path()).info().await.unwrap_err();
+        assert_eq!(format!("{err:#}"), "no item x is known here");
+        server.await.unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let server = serve_once(dir.path(), Some(("502 Bad Gateway", "oops".into())));
+        let err = Client::new(dir.path()).peers().await.unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "the node answered 502 Bad Gateway: oops"
+        );
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_node_that_hangs_up_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = serve_once(dir.path(), None);
+        let err = Client::new(dir.path()).profiles().await.unwrap_err();
+        server.await.unwrap();
+        assert!(
+            format!("{err:#}").contains("GET /v1/profiles on"),
+            "{err:#}"
+        );
+        assert!(format!("{err:#}").contains("did the node stop?"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn no_socket_is_no_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Client::new(dir.path()).info().await.unwrap_err();
+        assert!(err.downcast_ref::<NoNode>().is_some(), "{err:#}");
     }
 }
