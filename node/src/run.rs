@@ -25,7 +25,10 @@ pub struct RunOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot create data dir {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
@@ -64,7 +67,9 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     // A converter advertises only what its ffmpeg can run.
     let mut runnable_profiles = Vec::new();
     let converter = if config.converter.enabled {
-        let encoders = ffmpeg::available_encoders().await.map_err(|e| RunError::Converter(e.to_string()))?;
+        let encoders = ffmpeg::available_encoders()
+            .await
+            .map_err(|e| RunError::Converter(e.to_string()))?;
         runnable_profiles = ffmpeg::runnable_profiles(&encoders)
             .into_iter()
             .map(|p| p.name.to_string())
@@ -75,7 +80,9 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
             .filter(|p| wanted.is_empty() || wanted.contains(p))
             .filter(|p| {
                 dmc_protocol::builtin_profile(p).is_some_and(|prof| {
-                    prof.media_types.iter().any(|m| config.converter.media_types.contains(m))
+                    prof.media_types
+                        .iter()
+                        .any(|m| config.converter.media_types.contains(m))
                 })
             })
             .cloned()
@@ -98,12 +105,19 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     };
 
     let engine = Engine::new(
-        EngineConfig { me: me.clone(), name: config.node.name.clone(), converter },
+        EngineConfig {
+            me: me.clone(),
+            name: config.node.name.clone(),
+            converter,
+        },
         records,
     );
-    let (net_client, net_events) =
-        net::spawn_net(keypair, config.node.listen.clone(), config.discovery.peers.clone())
-            .map_err(|e| RunError::Net(e.to_string()))?;
+    let (net_client, net_events) = net::spawn_net(
+        keypair,
+        config.node.listen.clone(),
+        config.discovery.peers.clone(),
+    )
+    .map_err(|e| RunError::Net(e.to_string()))?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let config = Arc::new(config);
@@ -169,5 +183,8 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), RunError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| RunError::DataDir { path: dir.to_path_buf(), source: e })
+        .map_err(|e| RunError::DataDir {
+            path: dir.to_path_buf(),
+            source: e,
+        })
 }

@@ -12,7 +12,11 @@ fn ffmpeg(args: &[&str]) -> Result<()> {
         .output()
         .context("running ffmpeg (install it: apt-get install ffmpeg)")?;
     if !out.status.success() {
-        bail!("ffmpeg {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "ffmpeg {:?} failed: {}",
+            args,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -21,17 +25,36 @@ fn ffmpeg(args: &[&str]) -> Result<()> {
 pub fn make_clip(path: &Path, secs: u32, size: &str) -> Result<()> {
     let d = secs.to_string();
     ffmpeg(&[
-        "-f", "lavfi", "-i", &format!("testsrc=duration={d}:size={size}:rate=25"),
-        "-f", "lavfi", "-i", &format!("sine=frequency=440:duration={d}"),
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-        "-shortest", path.to_str().context("path")?,
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc=duration={d}:size={size}:rate=25"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=frequency=440:duration={d}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        path.to_str().context("path")?,
     ])
 }
 
 /// A PNG test pattern.
 pub fn make_png(path: &Path) -> Result<()> {
     ffmpeg(&[
-        "-f", "lavfi", "-i", "testsrc=size=640x480", "-frames:v", "1",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=640x480",
+        "-frames:v",
+        "1",
         path.to_str().context("path")?,
     ])
 }
@@ -39,15 +62,29 @@ pub fn make_png(path: &Path) -> Result<()> {
 /// `(format_name, [(codec_type, codec_name)])` of a file, from ffprobe.
 pub fn ffprobe_streams(path: &Path) -> Result<(String, Vec<(String, String)>)> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
         .arg(path)
         .output()
         .context("running ffprobe")?;
     if !out.status.success() {
-        bail!("ffprobe {} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "ffprobe {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let format = v["format"]["format_name"].as_str().unwrap_or_default().to_string();
+    let format = v["format"]["format_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let streams = v["streams"]
         .as_array()
         .map(|a| {
@@ -66,7 +103,10 @@ pub fn ffprobe_streams(path: &Path) -> Result<(String, Vec<(String, String)>)> {
 
 /// SHA-512 of a file, lowercase hex, by the system's `sha512sum` (an independent check).
 pub fn sha512_hex(path: &Path) -> Result<String> {
-    let out = Command::new("sha512sum").arg(path).output().context("running sha512sum")?;
+    let out = Command::new("sha512sum")
+        .arg(path)
+        .output()
+        .context("running sha512sum")?;
     let s = String::from_utf8_lossy(&out.stdout);
     Ok(s.split_whitespace().next().unwrap_or_default().to_string())
 }

@@ -18,7 +18,11 @@ pub fn dmc_bin() -> PathBuf {
         }
         // target/<profile>/deps/<test> -> target/<profile>/dmc
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
+        let profile_dir = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target dir")
+            .to_path_buf();
         let bin = profile_dir.join("dmc");
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -26,7 +30,9 @@ pub fn dmc_bin() -> PathBuf {
         if release {
             cmd.arg("--release");
         }
-        let status = cmd.status().expect("running cargo build for the dmc binary");
+        let status = cmd
+            .status()
+            .expect("running cargo build for the dmc binary");
         assert!(status.success(), "building dmc failed");
         bin
     })
@@ -54,7 +60,9 @@ pub struct Lab {
 
 impl Lab {
     pub fn new() -> Result<Lab> {
-        Ok(Lab { dir: tempfile::Builder::new().prefix("dmc-test-").tempdir()? })
+        Ok(Lab {
+            dir: tempfile::Builder::new().prefix("dmc-test-").tempdir()?,
+        })
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -120,7 +128,10 @@ impl Node {
 
     /// Starts the node process again with the same data dir and config.
     pub fn restart(&mut self) -> Result<()> {
-        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
         let child = Command::new(dmc_bin())
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -135,15 +146,25 @@ impl Node {
             .context("starting dmc node")?;
         self.child = Some(child);
         let name = self.name.clone();
-        wait_until(&format!("node {name} to answer"), Duration::from_secs(60), || {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    panic!("node {name} exited at start ({status}):\n{}", self_log(&self.log));
+        wait_until(
+            &format!("node {name} to answer"),
+            Duration::from_secs(60),
+            || {
+                if let Some(c) = self.child.as_mut() {
+                    if let Ok(Some(status)) = c.try_wait() {
+                        panic!(
+                            "node {name} exited at start ({status}):\n{}",
+                            self_log(&self.log)
+                        );
+                    }
                 }
-            }
-            let info = self.json(&["info", "--json"]).ok()?;
-            info["listen_addrs"].as_array().filter(|a| !a.is_empty()).map(|_| ())
-        })
+                let info = self.json(&["info", "--json"]).ok()?;
+                info["listen_addrs"]
+                    .as_array()
+                    .filter(|a| !a.is_empty())
+                    .map(|_| ())
+            },
+        )
     }
 
     /// The node's 127.0.0.1 TCP address, for other nodes' `peers`.
@@ -151,13 +172,20 @@ impl Node {
         let info = self.json(&["info", "--json"])?;
         info["listen_addrs"]
             .as_array()
-            .and_then(|a| a.iter().filter_map(|v| v.as_str()).find(|s| s.starts_with("/ip4/127.0.0.1/tcp/")))
+            .and_then(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .find(|s| s.starts_with("/ip4/127.0.0.1/tcp/"))
+            })
             .map(str::to_string)
             .context("node has no 127.0.0.1 listen address")
     }
 
     pub fn node_id(&self) -> Result<String> {
-        Ok(self.json(&["info", "--json"])?["node_id"].as_str().unwrap_or_default().to_string())
+        Ok(self.json(&["info", "--json"])?["node_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     /// Runs `dmc --data-dir <this node> ARGS`.
@@ -175,17 +203,34 @@ impl Node {
     pub fn json(&self, args: &[&str]) -> Result<Value> {
         let out = self.dmc(args)?;
         if !out.status.success() {
-            bail!("dmc {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "dmc {:?} failed: {}",
+                args,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("dmc {:?} printed no JSON: {}", args, String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "dmc {:?} printed no JSON: {}",
+                args,
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
     }
 
     /// Offers a file and returns its item id.
     pub fn offer(&self, file: &Path, profile: &str) -> Result<String> {
-        let v = self.json(&["offer", file.to_str().context("path")?, "--profile", profile, "--json"])?;
+        let v = self.json(&[
+            "offer",
+            file.to_str().context("path")?,
+            "--profile",
+            profile,
+            "--json",
+        ])?;
         let first = v.as_array().and_then(|a| a.first()).cloned().unwrap_or(v);
-        let id = first["item_id"].as_str().or(first["item"]["item_id"].as_str());
+        let id = first["item_id"]
+            .as_str()
+            .or(first["item"]["item_id"].as_str());
         id.map(str::to_string).context("offer printed no item_id")
     }
 
@@ -195,19 +240,33 @@ impl Node {
 
     /// Waits until the item reaches a final phase; returns its status.
     pub fn wait_final(&self, item: &str, timeout: Duration) -> Result<Value> {
-        wait_until(&format!("item {item} to finish on {}", self.name), timeout, || {
-            let s = self.status(item).ok()?;
-            matches!(s["phase"].as_str(), Some("delivered" | "failed" | "cancelled")).then_some(s)
-        })
+        wait_until(
+            &format!("item {item} to finish on {}", self.name),
+            timeout,
+            || {
+                let s = self.status(item).ok()?;
+                matches!(
+                    s["phase"].as_str(),
+                    Some("delivered" | "failed" | "cancelled")
+                )
+                .then_some(s)
+            },
+        )
         .with_context(|| format!("log of {}:\n{}", self.name, self.log_tail()))
     }
 
     /// Waits until the item's phase is one of `phases`.
     pub fn wait_phase(&self, item: &str, phases: &[&str], timeout: Duration) -> Result<Value> {
-        wait_until(&format!("item {item} to reach {phases:?} on {}", self.name), timeout, || {
-            let s = self.status(item).ok()?;
-            phases.contains(&s["phase"].as_str().unwrap_or_default()).then_some(s)
-        })
+        wait_until(
+            &format!("item {item} to reach {phases:?} on {}", self.name),
+            timeout,
+            || {
+                let s = self.status(item).ok()?;
+                phases
+                    .contains(&s["phase"].as_str().unwrap_or_default())
+                    .then_some(s)
+            },
+        )
     }
 
     /// SIGKILL: no chance to clean up.

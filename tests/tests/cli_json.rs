@@ -12,8 +12,19 @@ fn status_and_list_json_have_the_documented_shape() {
 
     let s = laptop.status(&id).unwrap();
     for key in [
-        "item_id", "created_at", "client_id", "server_id", "file_name", "conversion_type",
-        "sha512_checksum", "file_size", "status", "phase", "progress", "errors", "version",
+        "item_id",
+        "created_at",
+        "client_id",
+        "server_id",
+        "file_name",
+        "conversion_type",
+        "sha512_checksum",
+        "file_size",
+        "status",
+        "phase",
+        "progress",
+        "errors",
+        "version",
         "output_path",
     ] {
         assert!(s.get(key).is_some(), "status --json lacks `{key}`: {s:#}");
@@ -38,7 +49,9 @@ fn status_and_list_json_have_the_documented_shape() {
     assert_eq!(all.as_array().unwrap().len(), 1);
 
     // An unknown item is an error that names it.
-    let out = laptop.dmc(&["status", "00000000-0000-4000-8000-000000000000", "--json"]).unwrap();
+    let out = laptop
+        .dmc(&["status", "00000000-0000-4000-8000-000000000000", "--json"])
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("00000000-0000-4000-8000-000000000000"));
 }
@@ -51,7 +64,11 @@ fn a_cancelled_item_ends_with_errors() {
     make_png(&png).unwrap();
     let id = laptop.offer(&png, "webp").unwrap();
     let out = laptop.dmc(&["cancel", &id]).unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = laptop.status(&id).unwrap();
     assert_eq!(s["status"], "finished_with_errors");
     assert_eq!(s["phase"], "cancelled");

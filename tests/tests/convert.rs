@@ -9,30 +9,59 @@ const LONG: Duration = Duration::from_secs(240);
 
 /// Starts a converter and a laptop that knows the converter's address.
 fn pair(lab: &Lab) -> anyhow::Result<(Node, Node)> {
-    let converter = Node::start(lab, "converter", NodeOpts { converter: true, ..Default::default() })?;
+    let converter = Node::start(
+        lab,
+        "converter",
+        NodeOpts {
+            converter: true,
+            ..Default::default()
+        },
+    )?;
     let laptop = Node::start(
         lab,
         "laptop",
-        NodeOpts { peers: vec![converter.addr()?], ..Default::default() },
+        NodeOpts {
+            peers: vec![converter.addr()?],
+            ..Default::default()
+        },
     )?;
     Ok((laptop, converter))
 }
 
-fn check_delivered(laptop: &Node, item: &serde_json::Value, format: &str, video: Option<&str>, audio: bool) {
+fn check_delivered(
+    laptop: &Node,
+    item: &serde_json::Value,
+    format: &str,
+    video: Option<&str>,
+    audio: bool,
+) {
     assert_eq!(item["status"], "finished_successful", "{item:#}");
     assert_eq!(item["phase"], "delivered");
     let path = std::path::PathBuf::from(item["output_path"].as_str().expect("output_path"));
-    assert!(path.starts_with(&laptop.output_dir), "{} outside the output dir", path.display());
+    assert!(
+        path.starts_with(&laptop.output_dir),
+        "{} outside the output dir",
+        path.display()
+    );
     let (fmt, streams) = ffprobe_streams(&path).unwrap();
     assert!(fmt.contains(format), "format {fmt}, expected {format}");
     if let Some(v) = video {
-        assert!(streams.iter().any(|(t, c)| t == "video" && c == v), "no {v} video in {streams:?}");
+        assert!(
+            streams.iter().any(|(t, c)| t == "video" && c == v),
+            "no {v} video in {streams:?}"
+        );
     }
     if audio {
-        assert!(streams.iter().any(|(t, _)| t == "audio"), "audio was not kept: {streams:?}");
+        assert!(
+            streams.iter().any(|(t, _)| t == "audio"),
+            "audio was not kept: {streams:?}"
+        );
     }
     // The checksum recorded in the item is the delivered file's.
-    assert_eq!(item["output_sha512_checksum"].as_str().unwrap(), sha512_hex(&path).unwrap());
+    assert_eq!(
+        item["output_sha512_checksum"].as_str().unwrap(),
+        sha512_hex(&path).unwrap()
+    );
     // Nothing half-written is left behind.
     let leftovers: Vec<_> = Node::files_in(&laptop.output_dir)
         .into_iter()
@@ -49,7 +78,15 @@ fn video_converts_to_hevc_with_offer_wait() {
     make_clip(&clip, 4, "320x240").unwrap();
 
     // `dmc offer --wait` exits 0 only once the result is delivered.
-    let out = laptop.dmc(&["offer", clip.to_str().unwrap(), "--profile", "mkv-x265", "--wait"]).unwrap();
+    let out = laptop
+        .dmc(&[
+            "offer",
+            clip.to_str().unwrap(),
+            "--profile",
+            "mkv-x265",
+            "--wait",
+        ])
+        .unwrap();
     assert!(
         out.status.success(),
         "offer --wait failed: {}\n{}\n{}",
@@ -63,7 +100,10 @@ fn video_converts_to_hevc_with_offer_wait() {
     let status = laptop.status(id).unwrap();
     check_delivered(&laptop, &status, "matroska", Some("hevc"), true);
     assert_eq!(status["conversion_type"], "mkv-x265");
-    assert_eq!(status["sha512_checksum"].as_str().unwrap(), sha512_hex(&clip).unwrap());
+    assert_eq!(
+        status["sha512_checksum"].as_str().unwrap(),
+        sha512_hex(&clip).unwrap()
+    );
 }
 
 #[test]
@@ -94,8 +134,12 @@ fn offering_the_same_content_again_returns_the_existing_item() {
     let copy = lab.path("copy-of-clip.mp4");
     std::fs::copy(&clip, &copy).unwrap();
 
-    let first = laptop.json(&["offer", clip.to_str().unwrap(), "--json"]).unwrap();
-    let again = laptop.json(&["offer", copy.to_str().unwrap(), "--json"]).unwrap();
+    let first = laptop
+        .json(&["offer", clip.to_str().unwrap(), "--json"])
+        .unwrap();
+    let again = laptop
+        .json(&["offer", copy.to_str().unwrap(), "--json"])
+        .unwrap();
     let (a, b) = (&first.as_array().unwrap()[0], &again.as_array().unwrap()[0]);
     assert_eq!(a["existing"], false);
     assert_eq!(b["existing"], true);
@@ -117,12 +161,22 @@ fn an_offer_that_no_converter_can_take_says_why_it_waits() {
     let converter = Node::start(
         &lab,
         "converter",
-        NodeOpts { converter: true, extra: "media_types = [\"image\"]\n".into(), ..Default::default() },
+        NodeOpts {
+            converter: true,
+            extra: "media_types = [\"image\"]\n".into(),
+            ..Default::default()
+        },
     )
     .unwrap();
-    let laptop =
-        Node::start(&lab, "laptop", NodeOpts { peers: vec![converter.addr().unwrap()], ..Default::default() })
-            .unwrap();
+    let laptop = Node::start(
+        &lab,
+        "laptop",
+        NodeOpts {
+            peers: vec![converter.addr().unwrap()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let clip = lab.path("clip.mp4");
     make_clip(&clip, 2, "160x120").unwrap();
     let id = laptop.offer(&clip, "mkv-x264").unwrap();
@@ -130,5 +184,92 @@ fn an_offer_that_no_converter_can_take_says_why_it_waits() {
     let s = laptop.status(&id).unwrap();
     assert_eq!(s["status"], "to_do", "{s:#}");
     assert!(s["server_id"].is_null());
-    assert!(s["waiting_reason"].as_str().unwrap().contains("waiting"), "{s:#}");
+    assert!(
+        s["waiting_reason"].as_str().unwrap().contains("waiting"),
+        "{s:#}"
+    );
+}
+
+#[test]
+fn a_converter_without_room_rejects_and_status_says_why() {
+    let lab = Lab::new().unwrap();
+    // A converter that must keep 1000 TiB free can take nothing.
+    let converter = Node::start(
+        &lab,
+        "converter",
+        NodeOpts {
+            converter: true,
+            extra: "reserve_bytes = 1099511627776000\n".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let laptop = Node::start(
+        &lab,
+        "laptop",
+        NodeOpts {
+            peers: vec![converter.addr().unwrap()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let clip = lab.path("clip.mp4");
+    make_clip(&clip, 2, "160x120").unwrap();
+    let id = laptop.offer(&clip, "mkv-x264").unwrap();
+    let s = laptop.wait_phase(&id, &["rejected"], LONG).unwrap();
+    assert_eq!(s["status"], "to_do", "{s:#}");
+    let why = s["waiting_reason"].as_str().unwrap();
+    assert!(why.contains("insufficient disk: need"), "{why}");
+    assert!(why.contains("have"), "{why}");
+    assert!(why.contains("waiting for another converter"), "{why}");
+    assert_eq!(s["rejections"].as_array().unwrap().len(), 1);
+    // Human status says it too.
+    let out = laptop.dmc(&["status", &id]).unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("insufficient disk"));
+}
+
+#[test]
+fn a_source_that_changes_before_it_is_fetched_fails_the_item_saying_so() {
+    let lab = Lab::new().unwrap();
+    let laptop = Node::start(&lab, "laptop", NodeOpts::default()).unwrap();
+    let clip = lab.path("clip.mp4");
+    make_clip(&clip, 2, "160x120").unwrap();
+    let id = laptop.offer(&clip, "mkv-x264").unwrap();
+    // The file changes while no converter is around.
+    std::thread::sleep(Duration::from_millis(20));
+    make_clip(&clip, 3, "160x120").unwrap();
+    let converter = Node::start(
+        &lab,
+        "converter",
+        NodeOpts {
+            converter: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Introduce the laptop to the converter by restarting it with the converter as a peer.
+    let mut laptop = laptop;
+    laptop.stop();
+    let cfg = std::fs::read_to_string(&laptop.config).unwrap();
+    std::fs::write(
+        &laptop.config,
+        cfg.replace(
+            "peers = []",
+            &format!("peers = [{:?}]", converter.addr().unwrap()),
+        ),
+    )
+    .unwrap();
+    laptop.restart().unwrap();
+    let s = laptop.wait_final(&id, LONG).unwrap();
+    assert_eq!(s["status"], "finished_with_errors", "{s:#}");
+    let errors = s["errors"].to_string();
+    assert!(
+        errors.contains("changed"),
+        "the error says the source changed: {errors}"
+    );
+    assert!(s["output_path"].is_null());
+    assert!(
+        Node::files_in(&laptop.output_dir).is_empty(),
+        "no wrong result delivered"
+    );
 }

@@ -11,10 +11,26 @@ const LONG: Duration = Duration::from_secs(300);
 fn an_offer_made_while_the_converter_is_down_completes_once_it_starts() {
     let lab = Lab::new().unwrap();
     // Start the converter once to learn a free port, then stop it.
-    let mut converter = Node::start(&lab, "converter", NodeOpts { converter: true, ..Default::default() }).unwrap();
+    let mut converter = Node::start(
+        &lab,
+        "converter",
+        NodeOpts {
+            converter: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let addr = converter.addr().unwrap();
     converter.stop();
-    let laptop = Node::start(&lab, "laptop", NodeOpts { peers: vec![addr.clone()], ..Default::default() }).unwrap();
+    let laptop = Node::start(
+        &lab,
+        "laptop",
+        NodeOpts {
+            peers: vec![addr.clone()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
 
     let clip = lab.path("clip.mp4");
     make_clip(&clip, 2, "160x120").unwrap();
@@ -25,7 +41,11 @@ fn an_offer_made_while_the_converter_is_down_completes_once_it_starts() {
     // Same port again, so the laptop's static peer address is right.
     let port = addr.rsplit('/').next().unwrap().to_string();
     let cfg = std::fs::read_to_string(&converter.config).unwrap();
-    std::fs::write(&converter.config, cfg.replace("/tcp/0", &format!("/tcp/{port}"))).unwrap();
+    std::fs::write(
+        &converter.config,
+        cfg.replace("/tcp/0", &format!("/tcp/{port}")),
+    )
+    .unwrap();
     converter.restart().unwrap();
 
     let done = laptop.wait_final(&id, LONG).unwrap();
@@ -39,20 +59,32 @@ fn slow_pair(lab: &Lab) -> (Node, Node) {
     let mut converter = Node::start(
         lab,
         "converter",
-        NodeOpts { converter: true, extra: slow.into(), ..Default::default() },
+        NodeOpts {
+            converter: true,
+            extra: slow.into(),
+            ..Default::default()
+        },
     )
     .unwrap();
     // Pin the converter's port so that restarts keep its address.
     let addr = converter.addr().unwrap();
     let port = addr.rsplit('/').next().unwrap().to_string();
     let cfg = std::fs::read_to_string(&converter.config).unwrap();
-    std::fs::write(&converter.config, cfg.replace("/tcp/0", &format!("/tcp/{port}"))).unwrap();
+    std::fs::write(
+        &converter.config,
+        cfg.replace("/tcp/0", &format!("/tcp/{port}")),
+    )
+    .unwrap();
     converter.stop();
     converter.restart().unwrap();
     let laptop = Node::start(
         lab,
         "laptop",
-        NodeOpts { peers: vec![addr], extra: slow.into(), ..Default::default() },
+        NodeOpts {
+            peers: vec![addr],
+            extra: slow.into(),
+            ..Default::default()
+        },
     )
     .unwrap();
     (laptop, converter)
@@ -60,14 +92,26 @@ fn slow_pair(lab: &Lab) -> (Node, Node) {
 
 fn assert_completed_once(laptop: &Node, converter: &Node, id: &str) {
     let done = laptop.wait_final(id, LONG).unwrap();
-    assert_eq!(done["status"], "finished_successful", "{done:#}\n{}", converter.log_tail());
+    assert_eq!(
+        done["status"],
+        "finished_successful",
+        "{done:#}\n{}",
+        converter.log_tail()
+    );
     let outputs = Node::files_in(&laptop.output_dir);
-    assert_eq!(outputs.len(), 1, "exactly one result, nothing duplicated or partial: {outputs:?}");
+    assert_eq!(
+        outputs.len(),
+        1,
+        "exactly one result, nothing duplicated or partial: {outputs:?}"
+    );
     let work: Vec<_> = Node::files_in(&converter.work_dir)
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(".part"))
         .collect();
-    assert!(work.is_empty(), "partial files left in the converter's work dir: {work:?}");
+    assert!(
+        work.is_empty(),
+        "partial files left in the converter's work dir: {work:?}"
+    );
 }
 
 #[test]
@@ -81,10 +125,15 @@ fn kill_9_of_the_converter_mid_transfer_resumes_and_completes_once() {
     laptop.wait_phase(&id, &["transferring"], LONG).unwrap();
     converter.kill9();
     let part = wait_until("a partial source", Duration::from_secs(5), || {
-        Node::files_in(&converter.work_dir).into_iter().find(|p| p.ends_with("source.part"))
+        Node::files_in(&converter.work_dir)
+            .into_iter()
+            .find(|p| p.ends_with("source.part"))
     });
     converter.restart().unwrap();
-    assert!(part.is_ok(), "the interrupted transfer kept its verified part");
+    assert!(
+        part.is_ok(),
+        "the interrupted transfer kept its verified part"
+    );
     assert_completed_once(&laptop, &converter, &id);
 }
 

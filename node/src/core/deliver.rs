@@ -28,7 +28,12 @@ pub(crate) struct DeliverCtx {
 }
 
 impl DeliverCtx {
-    pub(crate) fn new(core: &Core, item: ItemState, epoch: Epoch, converter: NodeId) -> Option<Self> {
+    pub(crate) fn new(
+        core: &Core,
+        item: ItemState,
+        epoch: Epoch,
+        converter: NodeId,
+    ) -> Option<Self> {
         let result = item.result.clone()?;
         let local_result = core
             .local_paths
@@ -51,7 +56,11 @@ impl DeliverCtx {
         let outcome = self.work().await.map_err(DeliverFailure::Retry);
         let _ = self
             .internal
-            .send(Internal::DeliverDone { item_id: self.item_id, epoch: self.epoch, outcome })
+            .send(Internal::DeliverDone {
+                item_id: self.item_id,
+                epoch: self.epoch,
+                outcome,
+            })
             .await;
     }
 
@@ -72,8 +81,15 @@ impl DeliverCtx {
         }
         tokio::fs::create_dir_all(&self.output_dir)
             .await
-            .map_err(|e| format!("cannot create output dir {}: {e}", self.output_dir.display()))?;
-        let part = self.output_dir.join(format!(".dmc-{}-{}.part", self.item_id, self.epoch));
+            .map_err(|e| {
+                format!(
+                    "cannot create output dir {}: {e}",
+                    self.output_dir.display()
+                )
+            })?;
+        let part = self
+            .output_dir
+            .join(format!(".dmc-{}-{}.part", self.item_id, self.epoch));
         match &self.local_result {
             Some(src) => {
                 let (src, dst) = (src.clone(), part.clone());
@@ -86,11 +102,10 @@ impl DeliverCtx {
                 .map_err(|e| format!("copying the result: {e}"))?;
             }
             None => {
-                let peer: PeerId = self
-                    .converter
-                    .as_str()
-                    .parse()
-                    .map_err(|_| format!("converter id `{}` is not a peer id", self.converter))?;
+                let peer: PeerId =
+                    self.converter.as_str().parse().map_err(|_| {
+                        format!("converter id `{}` is not a peer id", self.converter)
+                    })?;
                 let internal = self.internal.clone();
                 let item_id = self.item_id;
                 transfer::pull::pull_file(
@@ -102,7 +117,11 @@ impl DeliverCtx {
                     &self.result,
                     &part,
                     move |done, total| {
-                        let fraction = if total == 0 { 1.0 } else { done as f64 / total as f64 };
+                        let fraction = if total == 0 {
+                            1.0
+                        } else {
+                            done as f64 / total as f64
+                        };
                         let _ = internal.try_send(Internal::DeliverProgress { item_id, fraction });
                     },
                 )

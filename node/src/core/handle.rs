@@ -26,14 +26,37 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, CoreError>>;
 
 /// Requests to the core task.
 pub(crate) enum Command {
-    Offer { path: PathBuf, profile: Option<String>, reply: Reply<OfferOutcome> },
-    Status { item: ItemId, reply: Reply<ItemView> },
-    List { all: bool, reply: Reply<Vec<ItemView>> },
-    Cancel { item: ItemId, reply: Reply<ItemView> },
-    Fetch { item: ItemId, output: Option<PathBuf>, reply: Reply<PathBuf> },
-    Peers { reply: Reply<Vec<PeerView>> },
-    Profiles { reply: Reply<Vec<ProfileView>> },
-    Info { reply: Reply<NodeView> },
+    Offer {
+        path: PathBuf,
+        profile: Option<String>,
+        reply: Reply<OfferOutcome>,
+    },
+    Status {
+        item: ItemId,
+        reply: Reply<ItemView>,
+    },
+    List {
+        all: bool,
+        reply: Reply<Vec<ItemView>>,
+    },
+    Cancel {
+        item: ItemId,
+        reply: Reply<ItemView>,
+    },
+    Fetch {
+        item: ItemId,
+        output: Option<PathBuf>,
+        reply: Reply<PathBuf>,
+    },
+    Peers {
+        reply: Reply<Vec<PeerView>>,
+    },
+    Profiles {
+        reply: Reply<Vec<ProfileView>>,
+    },
+    Info {
+        reply: Reply<NodeView>,
+    },
 }
 
 /// A cloneable handle to the core task.
@@ -45,13 +68,25 @@ pub struct CoreHandle {
 impl CoreHandle {
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, CoreError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(make(tx)).await.map_err(|_| CoreError::ShuttingDown)?;
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| CoreError::ShuttingDown)?;
         rx.await.map_err(|_| CoreError::ShuttingDown)?
     }
 
     /// Offers one file (an absolute path readable by the node). Hashes and probes it first.
-    pub async fn offer(&self, path: PathBuf, profile: Option<String>) -> Result<OfferOutcome, CoreError> {
-        self.ask(|reply| Command::Offer { path, profile, reply }).await
+    pub async fn offer(
+        &self,
+        path: PathBuf,
+        profile: Option<String>,
+    ) -> Result<OfferOutcome, CoreError> {
+        self.ask(|reply| Command::Offer {
+            path,
+            profile,
+            reply,
+        })
+        .await
     }
     pub async fn status(&self, item: ItemId) -> Result<ItemView, CoreError> {
         self.ask(|reply| Command::Status { item, reply }).await
@@ -65,7 +100,12 @@ impl CoreHandle {
     }
     /// Copies (or pulls) the item's result to `output` (default: the output folder).
     pub async fn fetch(&self, item: ItemId, output: Option<PathBuf>) -> Result<PathBuf, CoreError> {
-        self.ask(|reply| Command::Fetch { item, output, reply }).await
+        self.ask(|reply| Command::Fetch {
+            item,
+            output,
+            reply,
+        })
+        .await
     }
     pub async fn peers(&self) -> Result<Vec<PeerView>, CoreError> {
         self.ask(|reply| Command::Peers { reply }).await

@@ -17,35 +17,42 @@ use crate::net::NetClient;
 use crate::store::LocalFile;
 use crate::transfer::{self, pull::PullError};
 
-/// Room kept free on the work disk beyond what a job needs.
-const DISK_MARGIN: u64 = 64 << 20;
-
 /// Why this converter must refuse an item, if it must (support, then disk room).
 pub(crate) fn refusal(core: &Core, item: &ItemState) -> impl Future<Output = Option<String>> {
     let unsupported = match core.engine.config().converter.as_ref() {
         None => Some("unsupported conversion: this node is not a converter".to_string()),
-        Some(ad) => ad.unsupported(item.offer.media_type, &item.offer.profile).or_else(|| {
-            (!core.runnable_profiles.contains(&item.offer.profile)).then(|| {
-                format!(
-                    "unsupported conversion: ffmpeg here cannot run profile `{}`",
-                    item.offer.profile
-                )
-            })
-        }),
+        Some(ad) => ad
+            .unsupported(item.offer.media_type, &item.offer.profile)
+            .or_else(|| {
+                (!core.runnable_profiles.contains(&item.offer.profile)).then(|| {
+                    format!(
+                        "unsupported conversion: ffmpeg here cannot run profile `{}`",
+                        item.offer.profile
+                    )
+                })
+            }),
     };
     let work_dir = core.config.converter.work_dir.clone();
+    let reserve = core.config.converter.reserve_bytes;
     let source_size = item.offer.file.file_size;
     let local = item.origin == *core.engine.me();
     async move {
         if unsupported.is_some() {
             return unsupported;
         }
-        // The source (unless it is already here) plus an output at most as large, plus margin.
-        let need = if local { 0 } else { source_size } + source_size + DISK_MARGIN;
-        let have = tokio::task::spawn_blocking(move || free_space(&work_dir)).await.ok()?;
+        // The source (unless it is already here) plus an output at most as large, plus the
+        // free space this converter must keep.
+        let need = (if local { 0 } else { source_size })
+            .saturating_add(source_size)
+            .saturating_add(reserve);
+        let have = tokio::task::spawn_blocking(move || free_space(&work_dir))
+            .await
+            .ok()?;
         match have {
             Ok(have) => disk_refusal(need, have),
-            Err(e) => Some(format!("insufficient disk: cannot read free space of the work dir: {e}")),
+            Err(e) => Some(format!(
+                "insufficient disk: cannot read free space of the work dir: {e}"
+            )),
         }
     }
 }
@@ -82,7 +89,11 @@ impl JobCtx {
         origin: NodeId,
         cancel: ffmpeg::CancelToken,
     ) -> JobCtx {
-        let dir = core.config.converter.work_dir.join(item.item_id().to_string());
+        let dir = core
+            .config
+            .converter
+            .work_dir
+            .join(item.item_id().to_string());
         let local_source = core
             .local_paths
             .get(&(item.item_id(), FileRole::Source, 0))
@@ -103,24 +114,53 @@ impl JobCtx {
         let (item_id, epoch) = (self.item.item_id(), self.epoch);
         let internal = self.internal.clone();
         let outcome = self.work().await;
-        let _ = internal.send(Internal::JobDone { item_id, epoch, outcome }).await;
+        let _ = internal
+            .send(Internal::JobDone {
+                item_id,
+                epoch,
+                outcome,
+            })
+            .await;
     }
 
-    async fn progress(&self, stage: Stage, fraction: f32, fps: Option<f32>, speed: Option<f32>, eta_secs: Option<u32>) {
-        let p = ProgressInfo { stage, fraction: fraction.clamp(0.0, 1.0), fps, speed, eta_secs };
+    async fn progress(
+        &self,
+        stage: Stage,
+        fraction: f32,
+        fps: Option<f32>,
+        speed: Option<f32>,
+        eta_secs: Option<u32>,
+    ) {
+        let p = ProgressInfo {
+            stage,
+            fraction: fraction.clamp(0.0, 1.0),
+            fps,
+            speed,
+            eta_secs,
+        };
         let _ = self
             .internal
-            .send(Internal::JobProgress { item_id: self.item.item_id(), epoch: self.epoch, progress: p })
+            .send(Internal::JobProgress {
+                item_id: self.item.item_id(),
+                epoch: self.epoch,
+                progress: p,
+            })
             .await;
     }
 
     async fn work(&self) -> JobOutcome {
         let offer = &self.item.offer;
         let Some(profile) = builtin_profile(&offer.profile) else {
-            return JobOutcome::Failed(format!("unsupported conversion: unknown profile `{}`", offer.profile));
+            return JobOutcome::Failed(format!(
+                "unsupported conversion: unknown profile `{}`",
+                offer.profile
+            ));
         };
         if let Err(e) = tokio::fs::create_dir_all(&self.dir).await {
-            return JobOutcome::Retry(format!("cannot create work dir {}: {e}", self.dir.display()));
+            return JobOutcome::Retry(format!(
+                "cannot create work dir {}: {e}",
+                self.dir.display()
+            ));
         }
         // 1. The source.
         let input = match &self.local_source {
@@ -138,7 +178,8 @@ impl JobCtx {
         let part = self.dir.join(format!("{out_name}.part"));
         let final_path = self.dir.join(&out_name);
         let _ = tokio::fs::remove_file(&part).await;
-        self.progress(Stage::Converting, 0.0, None, None, None).await;
+        self.progress(Stage::Converting, 0.0, None, None, None)
+            .await;
         let (ptx, mut prx) = mpsc::channel::<ffmpeg::ConvertProgress>(8);
         let job = ffmpeg::ConvertJob {
             input: input.clone(),
@@ -152,7 +193,11 @@ impl JobCtx {
         let conv = ffmpeg::convert(
             job,
             move |pid: u32| {
-                let _ = internal.try_send(Internal::JobPid { item_id, epoch, pid });
+                let _ = internal.try_send(Internal::JobPid {
+                    item_id,
+                    epoch,
+                    pid,
+                });
             },
             move |p: ffmpeg::ConvertProgress| {
                 let _ = ptx.try_send(p);
@@ -225,13 +270,20 @@ impl JobCtx {
         let offer = &self.item.offer;
         let done = self.dir.join("source");
         let part = self.dir.join("source.part");
-        if tokio::fs::metadata(&done).await.is_ok_and(|m| m.len() == offer.file.file_size) {
+        if tokio::fs::metadata(&done)
+            .await
+            .is_ok_and(|m| m.len() == offer.file.file_size)
+        {
             return Ok(done);
         }
         let Ok(peer) = self.origin.as_str().parse::<PeerId>() else {
-            return Err(JobOutcome::Failed(format!("origin id `{}` is not a peer id", self.origin)));
+            return Err(JobOutcome::Failed(format!(
+                "origin id `{}` is not a peer id",
+                self.origin
+            )));
         };
-        self.progress(Stage::Transferring, 0.0, None, None, None).await;
+        self.progress(Stage::Transferring, 0.0, None, None, None)
+            .await;
         let (ptx, mut prx) = mpsc::channel::<(u64, u64)>(4);
         let started = Instant::now();
         let pull = transfer::pull::pull_file(
@@ -268,12 +320,20 @@ impl JobCtx {
             Ok(_) => {}
             Err(PullError::SourceChanged(m)) => {
                 let _ = tokio::fs::remove_file(&part).await;
-                return Err(JobOutcome::Failed(format!("source changed at its origin: {m}")));
+                return Err(JobOutcome::Failed(format!(
+                    "source changed at its origin: {m}"
+                )));
             }
-            Err(e @ (PullError::Corrupt { .. } | PullError::ManifestMismatch(_) | PullError::BadOffer(_))) => {
+            Err(
+                e @ (PullError::Corrupt { .. }
+                | PullError::ManifestMismatch(_)
+                | PullError::BadOffer(_)),
+            ) => {
                 let m = e.to_string();
                 let _ = tokio::fs::remove_file(&part).await;
-                return Err(JobOutcome::Failed(format!("source does not match its offer: {m}")));
+                return Err(JobOutcome::Failed(format!(
+                    "source does not match its offer: {m}"
+                )));
             }
             Err(e) => return Err(JobOutcome::Retry(format!("fetching the source: {e}"))),
         }

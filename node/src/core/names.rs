@@ -66,7 +66,13 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     let t = CString::new(to.as_os_str().as_bytes())?;
     // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
     let rc = unsafe {
-        libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_NOREPLACE)
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
     };
     if rc == 0 {
         Ok(())
@@ -99,11 +105,20 @@ mod tests {
     #[test]
     fn unique_path_never_reuses_a_name() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(unique_path(dir.path(), "clip.mkv"), dir.path().join("clip.mkv"));
+        assert_eq!(
+            unique_path(dir.path(), "clip.mkv"),
+            dir.path().join("clip.mkv")
+        );
         std::fs::write(dir.path().join("clip.mkv"), b"x").unwrap();
-        assert_eq!(unique_path(dir.path(), "clip.mkv"), dir.path().join("clip (1).mkv"));
+        assert_eq!(
+            unique_path(dir.path(), "clip.mkv"),
+            dir.path().join("clip (1).mkv")
+        );
         std::fs::write(dir.path().join("clip (1).mkv"), b"x").unwrap();
-        assert_eq!(unique_path(dir.path(), "clip.mkv"), dir.path().join("clip (2).mkv"));
+        assert_eq!(
+            unique_path(dir.path(), "clip.mkv"),
+            dir.path().join("clip (2).mkv")
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ impl Core {
         let internal = self.internal.clone();
         tokio::spawn(async move {
             let prepared = prepare(&path, profile).await;
-            let _ = internal.send(Internal::OfferPrepared { prepared, reply }).await;
+            let _ = internal
+                .send(Internal::OfferPrepared { prepared, reply })
+                .await;
         });
     }
 
@@ -38,7 +40,10 @@ impl Core {
     ) -> Result<OfferOutcome, CoreError> {
         let (offer, mut local) = prepared?;
         if let Some(existing) = self.engine.find_offer(&offer.file.sha512, &offer.profile) {
-            return Ok(OfferOutcome { existing: true, item: self.view(existing) });
+            return Ok(OfferOutcome {
+                existing: true,
+                item: self.view(existing),
+            });
         }
         let item_id = offer.item_id;
         local.item_id = item_id;
@@ -53,7 +58,10 @@ impl Core {
             .item(&item_id)
             .ok_or_else(|| CoreError::Internal("the offer was not recorded".into()))?;
         info!(item = %item_id, file = %item.offer.file.file_name, "offered");
-        Ok(OfferOutcome { existing: false, item: self.view(item) })
+        Ok(OfferOutcome {
+            existing: false,
+            item: self.view(item),
+        })
     }
 }
 
@@ -69,16 +77,25 @@ async fn prepare(path: &Path, profile: Option<String>) -> Result<(Offer, LocalFi
         return Err(bad(format!("{} is not a regular file", path.display())));
     }
     if meta.len() > MAX_FILE_SIZE {
-        return Err(bad(format!("{} is larger than dmc's limit of 1 TiB", path.display())));
+        return Err(bad(format!(
+            "{} is larger than dmc's limit of 1 TiB",
+            path.display()
+        )));
     }
     let probe = ffmpeg::probe(path).await.map_err(|e| bad(e.to_string()))?;
     let media_type = probe.media_type().ok_or_else(|| {
-        bad(format!("{}: no audio, image or video stream found", path.display()))
+        bad(format!(
+            "{}: no audio, image or video stream found",
+            path.display()
+        ))
     })?;
     let profile = profile.unwrap_or_else(|| media_type.default_profile().to_string());
     let p = builtin_profile(&profile).ok_or_else(|| {
         let names: Vec<&str> = BUILTIN_PROFILES.iter().map(|p| p.name).collect();
-        bad(format!("unknown profile `{profile}`; choose one of: {}", names.join(", ")))
+        bad(format!(
+            "unknown profile `{profile}`; choose one of: {}",
+            names.join(", ")
+        ))
     })?;
     if !p.media_types.contains(&media_type) {
         let fits: Vec<&str> = BUILTIN_PROFILES
@@ -92,16 +109,20 @@ async fn prepare(path: &Path, profile: Option<String>) -> Result<(Offer, LocalFi
         )));
     }
     let p2 = path.to_path_buf();
-    let hashed = tokio::task::spawn_blocking(move || transfer::hash::hash_file(&p2, CHUNK_SIZE, |_| {}))
-        .await
-        .map_err(|e| CoreError::Internal(e.to_string()))?
-        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let hashed =
+        tokio::task::spawn_blocking(move || transfer::hash::hash_file(&p2, CHUNK_SIZE, |_| {}))
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))?
+            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
     // The file must not have changed while it was read.
     let after = tokio::fs::metadata(path)
         .await
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
     if after.len() != hashed.size || mtime_ns(&after) != hashed.mtime_ns {
-        return Err(bad(format!("{} changed while it was being read; offer it again", path.display())));
+        return Err(bad(format!(
+            "{} changed while it was being read; offer it again",
+            path.display()
+        )));
     }
     let file_name = path
         .file_name()

@@ -22,12 +22,19 @@ impl Core {
     }
 
     fn item_view(&self, id: &ItemId) -> Result<ItemView, CoreError> {
-        self.engine.item(id).map(|i| self.view(i)).ok_or(CoreError::UnknownItem(*id))
+        self.engine
+            .item(id)
+            .map(|i| self.view(i))
+            .ok_or(CoreError::UnknownItem(*id))
     }
 
     pub(crate) async fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Offer { path, profile, reply } => self.begin_offer(path, profile, reply),
+            Command::Offer {
+                path,
+                profile,
+                reply,
+            } => self.begin_offer(path, profile, reply),
             Command::Status { item, reply } => {
                 let _ = reply.send(self.item_view(&item));
             }
@@ -64,7 +71,11 @@ impl Core {
                 };
                 let _ = reply.send(r);
             }
-            Command::Fetch { item, output, reply } => {
+            Command::Fetch {
+                item,
+                output,
+                reply,
+            } => {
                 let r = self.fetch(item, output).await;
                 let _ = reply.send(r);
             }
@@ -86,8 +97,15 @@ impl Core {
         item: ItemId,
         output: Option<std::path::PathBuf>,
     ) -> Result<std::path::PathBuf, CoreError> {
-        let i = self.engine.item(&item).ok_or(CoreError::UnknownItem(item))?;
-        let Some(src) = i.output_path.clone().filter(|_| i.origin == *self.engine.me()) else {
+        let i = self
+            .engine
+            .item(&item)
+            .ok_or(CoreError::UnknownItem(item))?;
+        let Some(src) = i
+            .output_path
+            .clone()
+            .filter(|_| i.origin == *self.engine.me())
+        else {
             return Err(CoreError::Conflict(format!(
                 "item {item} has no result delivered here (it is {}); wait for it with `dmc status {item}`",
                 i.phase.as_str()
@@ -96,7 +114,12 @@ impl Core {
         let src = std::path::PathBuf::from(src);
         let Some(out) = output else { return Ok(src) };
         let dest = if out.is_dir() {
-            super::names::unique_path(&out, &src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            super::names::unique_path(
+                &out,
+                &src.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            )
         } else {
             out
         };
@@ -104,7 +127,13 @@ impl Core {
         tokio::task::spawn_blocking(move || std::fs::copy(&s, &d))
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))?
-            .map_err(|e| CoreError::BadRequest(format!("cannot copy {} to {}: {e}", src.display(), dest.display())))?;
+            .map_err(|e| {
+                CoreError::BadRequest(format!(
+                    "cannot copy {} to {}: {e}",
+                    src.display(),
+                    dest.display()
+                ))
+            })?;
         Ok(dest)
     }
 
@@ -153,7 +182,9 @@ impl Core {
                     .nodes()
                     .filter(|(id, _, _)| *id == me || self.engine.connected().contains(*id))
                     .filter(|(_, _, info)| {
-                        info.converter.as_ref().is_some_and(|a| a.profiles.iter().any(|n| n == p.name))
+                        info.converter
+                            .as_ref()
+                            .is_some_and(|a| a.profiles.iter().any(|n| n == p.name))
                     })
                     .map(|(id, _, _)| id.clone())
                     .collect();

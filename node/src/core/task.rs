@@ -39,15 +39,48 @@ pub struct CoreParts {
 
 /// Messages from tasks the core spawned.
 pub(crate) enum Internal {
-    SyncPage { from: NodeId, records: Vec<dmc_protocol::Record>, more: bool },
-    OfferPrepared { prepared: Result<(Offer, LocalFile), CoreError>, reply: oneshot::Sender<Result<super::views::OfferOutcome, CoreError>> },
-    Evaluated { item_id: ItemId, epoch: Epoch, refusal: Option<String> },
-    JobProgress { item_id: ItemId, epoch: Epoch, progress: ProgressInfo },
-    JobPid { item_id: ItemId, epoch: Epoch, pid: u32 },
-    JobDone { item_id: ItemId, epoch: Epoch, outcome: JobOutcome },
-    DeliverProgress { item_id: ItemId, fraction: f64 },
-    DeliverDone { item_id: ItemId, epoch: Epoch, outcome: Result<(String, String), DeliverFailure> },
-    SourceChanged { item_id: ItemId, error: String },
+    SyncPage {
+        from: NodeId,
+        records: Vec<dmc_protocol::Record>,
+        more: bool,
+    },
+    OfferPrepared {
+        prepared: Result<(Offer, LocalFile), CoreError>,
+        reply: oneshot::Sender<Result<super::views::OfferOutcome, CoreError>>,
+    },
+    Evaluated {
+        item_id: ItemId,
+        epoch: Epoch,
+        refusal: Option<String>,
+    },
+    JobProgress {
+        item_id: ItemId,
+        epoch: Epoch,
+        progress: ProgressInfo,
+    },
+    JobPid {
+        item_id: ItemId,
+        epoch: Epoch,
+        pid: u32,
+    },
+    JobDone {
+        item_id: ItemId,
+        epoch: Epoch,
+        outcome: JobOutcome,
+    },
+    DeliverProgress {
+        item_id: ItemId,
+        fraction: f64,
+    },
+    DeliverDone {
+        item_id: ItemId,
+        epoch: Epoch,
+        outcome: Result<(String, String), DeliverFailure>,
+    },
+    SourceChanged {
+        item_id: ItemId,
+        error: String,
+    },
 }
 
 /// How a converter job ended.
@@ -116,7 +149,8 @@ pub fn spawn_core(
     for f in parts.local_files {
         core.add_local_file(f);
     }
-    let join = tokio::spawn(async move { core.run(cmd_rx, parts.net_events, int_rx, shutdown).await });
+    let join =
+        tokio::spawn(async move { core.run(cmd_rx, parts.net_events, int_rx, shutdown).await });
     (CoreHandle { tx: cmd_tx }, join)
 }
 
@@ -202,10 +236,16 @@ impl Core {
                 }
                 Effect::Send { to, request } => self.send(to, request),
                 Effect::Evaluate { item_id, epoch } => self.evaluate(item_id, epoch),
-                Effect::RunJob { item_id, epoch, origin } => self.start_job(item_id, epoch, origin),
-                Effect::Deliver { item_id, epoch, converter } => {
-                    self.start_delivery(item_id, epoch, converter)
-                }
+                Effect::RunJob {
+                    item_id,
+                    epoch,
+                    origin,
+                } => self.start_job(item_id, epoch, origin),
+                Effect::Deliver {
+                    item_id,
+                    epoch,
+                    converter,
+                } => self.start_delivery(item_id, epoch, converter),
                 Effect::Refused { from, reason } => {
                     warn!(peer = %from, "refused a record: {reason}")
                 }
@@ -214,14 +254,22 @@ impl Core {
     }
 
     fn send(&self, to: NodeId, request: Request) {
-        let Ok(peer) = to.as_str().parse::<PeerId>() else { return };
+        let Ok(peer) = to.as_str().parse::<PeerId>() else {
+            return;
+        };
         let net = self.net.clone();
         let internal = self.internal.clone();
         let is_sync = matches!(request, Request::Sync { .. });
         tokio::spawn(async move {
             match net.request(peer, request).await {
                 Ok(Response::Records { records, more }) if is_sync => {
-                    let _ = internal.send(Internal::SyncPage { from: to, records, more }).await;
+                    let _ = internal
+                        .send(Internal::SyncPage {
+                            from: to,
+                            records,
+                            more,
+                        })
+                        .await;
                 }
                 Ok(Response::Error { code, message }) => {
                     debug!(peer = %to, ?code, "peer refused our request: {message}")
@@ -316,7 +364,11 @@ impl Core {
                     self.listen_addrs.push(addr);
                 }
             }
-            NetEvent::Inbound { peer, request, responder } => {
+            NetEvent::Inbound {
+                peer,
+                request,
+                responder,
+            } => {
                 let from = NodeId::new(peer.to_base58());
                 match request {
                     Request::Sync { summary } => {
@@ -324,42 +376,57 @@ impl Core {
                     }
                     Request::Push { records } => {
                         responder.respond(Response::Ack);
-                        self.feed(Event::Records { from, records, sync_more: None }).await;
+                        self.feed(Event::Records {
+                            from,
+                            records,
+                            sync_more: None,
+                        })
+                        .await;
                     }
-                    Request::Manifest { item_id, role, epoch, first, count } => {
-                        match self.authorize(&from, item_id, role, epoch) {
-                            Ok(file) => {
-                                tokio::task::spawn_blocking(move || {
-                                    responder.respond(crate::transfer::serve::manifest_page(
-                                        &file, first, count,
-                                    ))
-                                });
-                            }
-                            Err(resp) => responder.respond(resp),
+                    Request::Manifest {
+                        item_id,
+                        role,
+                        epoch,
+                        first,
+                        count,
+                    } => match self.authorize(&from, item_id, role, epoch) {
+                        Ok(file) => {
+                            tokio::task::spawn_blocking(move || {
+                                responder.respond(crate::transfer::serve::manifest_page(
+                                    &file, first, count,
+                                ))
+                            });
                         }
-                    }
-                    Request::Chunk { item_id, role, epoch, index } => {
-                        match self.authorize(&from, item_id, role, epoch) {
-                            Ok(file) => {
-                                let internal = self.internal.clone();
-                                tokio::task::spawn_blocking(move || {
-                                    let resp = crate::transfer::serve::read_chunk(&file, index);
-                                    if let (
-                                        FileRole::Source,
-                                        Response::Error { code: ErrorCode::SourceChanged, message },
-                                    ) = (role, &resp)
-                                    {
-                                        let _ = internal.blocking_send(Internal::SourceChanged {
-                                            item_id,
-                                            error: message.clone(),
-                                        });
-                                    }
-                                    responder.respond(resp)
-                                });
-                            }
-                            Err(resp) => responder.respond(resp),
+                        Err(resp) => responder.respond(resp),
+                    },
+                    Request::Chunk {
+                        item_id,
+                        role,
+                        epoch,
+                        index,
+                    } => match self.authorize(&from, item_id, role, epoch) {
+                        Ok(file) => {
+                            let internal = self.internal.clone();
+                            tokio::task::spawn_blocking(move || {
+                                let resp = crate::transfer::serve::read_chunk(&file, index);
+                                if let (
+                                    FileRole::Source,
+                                    Response::Error {
+                                        code: ErrorCode::SourceChanged,
+                                        message,
+                                    },
+                                ) = (role, &resp)
+                                {
+                                    let _ = internal.blocking_send(Internal::SourceChanged {
+                                        item_id,
+                                        error: message.clone(),
+                                    });
+                                }
+                                responder.respond(resp)
+                            });
                         }
-                    }
+                        Err(resp) => responder.respond(resp),
+                    },
                 }
             }
         }
@@ -389,14 +456,27 @@ impl Core {
 
     async fn internal(&mut self, msg: Internal) {
         match msg {
-            Internal::SyncPage { from, records, more } => {
-                self.feed(Event::Records { from, records, sync_more: Some(more) }).await
+            Internal::SyncPage {
+                from,
+                records,
+                more,
+            } => {
+                self.feed(Event::Records {
+                    from,
+                    records,
+                    sync_more: Some(more),
+                })
+                .await
             }
             Internal::OfferPrepared { prepared, reply } => {
                 let result = self.finish_offer(prepared).await;
                 let _ = reply.send(result);
             }
-            Internal::Evaluated { item_id, epoch, refusal } => {
+            Internal::Evaluated {
+                item_id,
+                epoch,
+                refusal,
+            } => {
                 self.evaluating.remove(&(item_id, epoch));
                 let local = match refusal {
                     None => {
@@ -405,20 +485,41 @@ impl Core {
                     }
                     Some(reason) => {
                         info!(item = %item_id, "rejecting item: {reason}");
-                        Local::Reject { item_id, epoch, reason }
+                        Local::Reject {
+                            item_id,
+                            epoch,
+                            reason,
+                        }
                     }
                 };
                 self.feed(Event::Local(local)).await;
             }
-            Internal::JobProgress { item_id, epoch, progress } => {
-                self.feed(Event::Local(Local::Progress { item_id, epoch, progress })).await
+            Internal::JobProgress {
+                item_id,
+                epoch,
+                progress,
+            } => {
+                self.feed(Event::Local(Local::Progress {
+                    item_id,
+                    epoch,
+                    progress,
+                }))
+                .await
             }
-            Internal::JobPid { item_id, epoch, pid } => {
+            Internal::JobPid {
+                item_id,
+                epoch,
+                pid,
+            } => {
                 if let Err(e) = self.store.job_started(item_id, epoch, pid, now_ms()).await {
                     warn!("cannot record job: {e}");
                 }
             }
-            Internal::JobDone { item_id, epoch, outcome } => {
+            Internal::JobDone {
+                item_id,
+                epoch,
+                outcome,
+            } => {
                 self.jobs.remove(&(item_id, epoch));
                 let _ = self.store.job_ended(item_id, epoch).await;
                 match outcome {
@@ -429,16 +530,26 @@ impl Core {
                         }
                         self.add_local_file(local);
                         info!(item = %item_id, "converted: {} ({} bytes)", output.file_name, output.file_size);
-                        self.feed(Event::Local(Local::Converted { item_id, epoch, output })).await;
+                        self.feed(Event::Local(Local::Converted {
+                            item_id,
+                            epoch,
+                            output,
+                        }))
+                        .await;
                     }
                     JobOutcome::Failed(error) => {
                         warn!(item = %item_id, "conversion failed: {error}");
-                        self.feed(Event::Local(Local::ConvertFailed { item_id, epoch, error }))
-                            .await;
+                        self.feed(Event::Local(Local::ConvertFailed {
+                            item_id,
+                            epoch,
+                            error,
+                        }))
+                        .await;
                     }
                     JobOutcome::Retry(why) => {
                         info!(item = %item_id, "job interrupted, will retry: {why}");
-                        self.retry_at.insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
+                        self.retry_at
+                            .insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
                     }
                     JobOutcome::Cancelled => {}
                 }
@@ -446,7 +557,11 @@ impl Core {
             Internal::DeliverProgress { item_id, fraction } => {
                 self.delivering.insert(item_id, fraction);
             }
-            Internal::DeliverDone { item_id, epoch, outcome } => {
+            Internal::DeliverDone {
+                item_id,
+                epoch,
+                outcome,
+            } => {
                 self.delivering.remove(&item_id);
                 match outcome {
                     Ok((output_path, sha512)) => {
@@ -461,13 +576,15 @@ impl Core {
                     }
                     Err(DeliverFailure::Retry(why)) => {
                         info!(item = %item_id, "delivery interrupted, will retry: {why}");
-                        self.retry_at.insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
+                        self.retry_at
+                            .insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
                     }
                 }
             }
             Internal::SourceChanged { item_id, error } => {
                 warn!(item = %item_id, "source changed: {error}");
-                self.feed(Event::Local(Local::OriginFailed { item_id, error })).await;
+                self.feed(Event::Local(Local::OriginFailed { item_id, error }))
+                    .await;
             }
         }
     }
@@ -480,12 +597,20 @@ impl Core {
         if !self.evaluating.insert((item_id, epoch)) {
             return;
         }
-        let Some(item) = self.engine.item(&item_id) else { return };
+        let Some(item) = self.engine.item(&item_id) else {
+            return;
+        };
         let refusal = super::job::refusal(self, item);
         let internal = self.internal.clone();
         tokio::spawn(async move {
             let refusal = refusal.await;
-            let _ = internal.send(Internal::Evaluated { item_id, epoch, refusal }).await;
+            let _ = internal
+                .send(Internal::Evaluated {
+                    item_id,
+                    epoch,
+                    refusal,
+                })
+                .await;
         });
     }
 
@@ -497,7 +622,9 @@ impl Core {
         if self.jobs.len() >= self.config.converter.workers as usize {
             return;
         }
-        let Some(item) = self.engine.item(&item_id).cloned() else { return };
+        let Some(item) = self.engine.item(&item_id).cloned() else {
+            return;
+        };
         let cancel = crate::ffmpeg::CancelToken::new();
         let ctx = super::job::JobCtx::new(self, item, epoch, origin, cancel.clone());
         self.jobs.insert(key, RunningJob { cancel });
@@ -510,7 +637,9 @@ impl Core {
         if self.delivering.contains_key(&item_id) || !self.retry_due(&key) {
             return;
         }
-        let Some(item) = self.engine.item(&item_id).cloned() else { return };
+        let Some(item) = self.engine.item(&item_id).cloned() else {
+            return;
+        };
         let Some(ctx) = super::deliver::DeliverCtx::new(self, item, epoch, converter) else {
             return;
         };

@@ -106,9 +106,7 @@ pub async fn convert(
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| spawn_error(FFMPEG, e))?;
+    let mut child = cmd.spawn().map_err(|e| spawn_error(FFMPEG, e))?;
     if let Some(pid) = child.id() {
         on_start(pid);
     }
