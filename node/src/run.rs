@@ -43,12 +43,18 @@ pub enum RunError {
     Control(String),
     #[error("{0}")]
     Core(String),
+    #[error(
+        "another dmc node is already running with data dir {}; stop it first or pass another --data-dir",
+        .0.display()
+    )]
+    AlreadyRunning(PathBuf),
 }
 
 /// Runs a node until SIGINT or SIGTERM.
 pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let data_dir = opts.data_dir.clone();
     create_private_dir(&data_dir)?;
+    let _lock = lock_data_dir(&data_dir)?;
     let config = Config::load(&data_dir, opts.config.as_deref())?;
     let (keypair, created) = identity::load_or_create(&data_dir)?;
     let me = NodeId::new(keypair.public().to_peer_id().to_base58());
@@ -63,6 +69,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let store = store::Store::open(&data_dir).await?;
     let records = store.load_records().await?;
     let local_files = store.local_files().await?;
+    let known_peers = store.peers().await?;
 
     // A converter advertises only what its ffmpeg can run.
     let mut runnable_profiles = Vec::new();
@@ -131,6 +138,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
             data_dir: data_dir.clone(),
             runnable_profiles,
             local_files,
+            known_peers,
         },
         shutdown_rx.clone(),
     );
@@ -187,4 +195,22 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), RunError> {
             path: dir.to_path_buf(),
             source: e,
         })
+}
+
+/// Holds an exclusive lock on `<data_dir>/node.lock` for as long as the node runs, so two
+/// nodes never share one data dir (and so one identity and one store).
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, RunError> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("node.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| RunError::DataDir { path: path.clone(), source: e })?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(RunError::AlreadyRunning(dir.to_path_buf()));
+    }
+    Ok(file)
 }

@@ -278,3 +278,22 @@ fn tilde_in_file_uses_home() {
     assert_eq!(c.node.output_dir, home.join("out"));
     assert_eq!(c.converter.work_dir, home.join("w"));
 }
+
+#[test]
+fn transfer_rate_parses_units_and_refuses_nonsense() {
+    use crate::config::parse_rate;
+    assert_eq!(parse_rate("unlimited"), Ok(None));
+    assert_eq!(parse_rate("0"), Ok(None));
+    assert_eq!(parse_rate("2MiB"), Ok(Some(2 << 20)));
+    assert_eq!(parse_rate("500KiB"), Ok(Some(500 << 10)));
+    assert_eq!(parse_rate("1000"), Ok(Some(1000)));
+    assert!(parse_rate("fast").is_err());
+    assert!(parse_rate("2 parsecs").is_err());
+    let dir = std::path::Path::new("/tmp/d");
+    let err = crate::config::Config::from_toml(dir, "[transfer]\nmax_rate = \"2Mb\"\n", Some(std::path::Path::new("/x.toml")))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("/x.toml:2: key `transfer.max_rate`"), "{err}");
+    let ok = crate::config::Config::from_toml(dir, "[transfer]\nmax_rate = \"2MiB\"\n", None).unwrap();
+    assert_eq!(ok.transfer.max_rate, Some(2 << 20));
+}

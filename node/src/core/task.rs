@@ -35,6 +35,8 @@ pub struct CoreParts {
     /// Profiles this node's ffmpeg can run (empty when not a converter).
     pub runnable_profiles: Vec<String>,
     pub local_files: Vec<LocalFile>,
+    /// Peers seen before, with their last addresses.
+    pub known_peers: Vec<crate::store::PeerRow>,
 }
 
 /// Messages from tasks the core spawned.
@@ -146,6 +148,9 @@ pub fn spawn_core(
         internal: int_tx,
         fatal: None,
     };
+    for p in parts.known_peers {
+        core.peer_addrs.insert(p.node_id, (p.addrs, p.last_seen));
+    }
     for f in parts.local_files {
         core.add_local_file(f);
     }
