@@ -57,6 +57,17 @@ pub(crate) fn refusal(core: &Core, item: &ItemState) -> impl Future<Output = Opt
     }
 }
 
+/// The folder of one job: `<work_dir>/<item_id>.<epoch>`.
+pub(crate) fn job_dir(work_dir: &Path, item_id: dmc_protocol::ItemId, epoch: Epoch) -> PathBuf {
+    work_dir.join(format!("{item_id}.{epoch}"))
+}
+
+/// The (item, epoch) a work-dir entry belongs to, if it is a job folder.
+pub(crate) fn parse_job_dir(name: &str) -> Option<(dmc_protocol::ItemId, Epoch)> {
+    let (item, epoch) = name.rsplit_once('.')?;
+    Some((dmc_protocol::ItemId::parse(item)?, epoch.parse().ok()?))
+}
+
 /// Free bytes for an unprivileged writer on the filesystem holding `dir` (created if missing).
 pub(crate) fn free_space(dir: &Path) -> std::io::Result<u64> {
     std::fs::create_dir_all(dir)?;
@@ -89,11 +100,7 @@ impl JobCtx {
         origin: NodeId,
         cancel: ffmpeg::CancelToken,
     ) -> JobCtx {
-        let dir = core
-            .config
-            .converter
-            .work_dir
-            .join(item.item_id().to_string());
+        let dir = job_dir(&core.config.converter.work_dir, item.item_id(), epoch);
         let local_source = core
             .local_paths
             .get(&(item.item_id(), FileRole::Source, 0))

@@ -121,6 +121,7 @@ pub(crate) struct Core {
     pub(crate) peer_addrs: HashMap<NodeId, (Vec<String>, Millis)>,
     pub(crate) internal: mpsc::Sender<Internal>,
     fatal: Option<String>,
+    ticks: u64,
 }
 
 /// Starts the core task; returns its handle and a future that ends when the node stops.
@@ -147,6 +148,7 @@ pub fn spawn_core(
         peer_addrs: HashMap::new(),
         internal: int_tx,
         fatal: None,
+        ticks: 0,
     };
     for p in parts.known_peers {
         core.peer_addrs.insert(p.node_id, (p.addrs, p.last_seen));
@@ -301,6 +303,34 @@ impl Core {
             }
         }
         self.drop_unneeded_results().await;
+        self.ticks += 1;
+        if self.ticks % 30 == 1 {
+            self.sweep_work_dir();
+        }
+    }
+
+    /// Removes job folders in the work dir that no job, and no kept result, needs: what a
+    /// cancelled, failed or crashed job left behind. Only `<item_id>.<epoch>` folders are
+    /// touched.
+    fn sweep_work_dir(&self) {
+        let work_dir = &self.config.converter.work_dir;
+        let Ok(entries) = std::fs::read_dir(work_dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some((item, epoch)) = name.to_str().and_then(super::job::parse_job_dir) else {
+                continue;
+            };
+            let needed = self.jobs.contains_key(&(item, epoch))
+                || self.engine.job_wanted(&item, epoch)
+                || self.engine.result_wanted(&item, epoch)
+                || self.local_paths.contains_key(&(item, FileRole::Result, epoch));
+            if !needed {
+                info!(item = %item, "removing leftover job folder {}", entry.path().display());
+                if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                    warn!("cannot remove {}: {e}", entry.path().display());
+                }
+            }
+        }
     }
 
     /// Deletes results this converter kept once the origin has them (or nobody wants them).
@@ -544,6 +574,7 @@ impl Core {
                     }
                     JobOutcome::Failed(error) => {
                         warn!(item = %item_id, "conversion failed: {error}");
+                        self.sweep_work_dir();
                         self.feed(Event::Local(Local::ConvertFailed {
                             item_id,
                             epoch,
@@ -556,7 +587,7 @@ impl Core {
                         self.retry_at
                             .insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
                     }
-                    JobOutcome::Cancelled => {}
+                    JobOutcome::Cancelled => self.sweep_work_dir(),
                 }
             }
             Internal::DeliverProgress { item_id, fraction } => {
