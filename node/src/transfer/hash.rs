@@ -44,7 +44,9 @@ impl HashedFile {
 
 /// Modification time of `meta` in nanoseconds since the Unix epoch.
 pub fn mtime_ns(meta: &Metadata) -> i64 {
-    meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec())
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
 }
 
 /// BLAKE3 of the concatenated chunk hashes, lowercase hex.
@@ -60,7 +62,10 @@ pub fn hash_file(
     mut progress: impl FnMut(u64),
 ) -> io::Result<HashedFile> {
     if chunk_size == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "chunk size must not be zero"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "chunk size must not be zero",
+        ));
     }
     let mut file = File::open(path)?;
     let before = file.metadata()?;
@@ -144,7 +149,10 @@ mod tests {
         assert_eq!(h.sha512, EMPTY_SHA512);
         assert_eq!(h.blake3, EMPTY_BLAKE3);
         assert!(h.hashes.is_empty());
-        assert_eq!(h.manifest_hash, EMPTY_BLAKE3, "manifest of no chunks hashes no bytes");
+        assert_eq!(
+            h.manifest_hash, EMPTY_BLAKE3,
+            "manifest of no chunks hashes no bytes"
+        );
         assert!(h.file_info("e").validate().is_ok());
     }
 
@@ -161,17 +169,24 @@ mod tests {
     #[test]
     fn chunks_split_across_reads_match_direct_hashes() {
         // 3.5 chunks of 300 000 bytes: chunk borders fall inside the 1 MiB reads.
-        let data: Vec<u8> = (0..1_050_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let data: Vec<u8> = (0..1_050_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(&data).unwrap();
         let mut last = 0;
         let h = hash_file(f.path(), 300_000, |n| last = n).unwrap();
         assert_eq!(last, data.len() as u64);
-        let expected: Vec<u8> =
-            data.chunks(300_000).flat_map(|c| blake3::hash(c).as_bytes().to_vec()).collect();
+        let expected: Vec<u8> = data
+            .chunks(300_000)
+            .flat_map(|c| blake3::hash(c).as_bytes().to_vec())
+            .collect();
         assert_eq!(h.hashes.len(), 4 * 32);
         assert_eq!(h.hashes, expected);
-        assert_eq!(h.manifest_hash, blake3::hash(&expected).to_hex().to_string());
+        assert_eq!(
+            h.manifest_hash,
+            blake3::hash(&expected).to_hex().to_string()
+        );
         assert_eq!(h.sha512, hex::encode(Sha512::digest(&data)));
         assert_eq!(h.blake3, blake3::hash(&data).to_hex().to_string());
         let info = h.file_info("clip.mp4");
@@ -183,6 +198,10 @@ mod tests {
     fn a_directory_is_refused() {
         let d = tempfile::tempdir().unwrap();
         let err = hash_file(d.path(), 1024, |_| {}).unwrap_err();
-        assert!(err.to_string().contains("not a regular file") || err.kind() == io::ErrorKind::IsADirectory, "{err}");
+        assert!(
+            err.to_string().contains("not a regular file")
+                || err.kind() == io::ErrorKind::IsADirectory,
+            "{err}"
+        );
     }
 }
