@@ -36,8 +36,8 @@ pub struct PullOptions {
 impl Default for PullOptions {
     fn default() -> Self {
         PullOptions {
-            in_flight: 8,
-            writes_in_flight: 4,
+            in_flight: 16,
+            writes_in_flight: 2,
             retries_per_chunk: 3,
             manifest_page: 16_384,
         }
@@ -263,7 +263,11 @@ async fn fetch_manifest(
                     )));
                 }
                 let got = page_hashes.len() as u64;
-                if got_first != first || got == 0 || got % 32 != 0 || got / 32 > count as u64 {
+                if got_first != first
+                    || got == 0
+                    || !got.is_multiple_of(32)
+                    || got / 32 > count as u64
+                {
                     return Err(PullError::Protocol(format!(
                         "asked for {count} hashes from {first}, got {} bytes from {got_first}",
                         got
