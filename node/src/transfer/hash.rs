@@ -10,6 +10,8 @@ use sha2::{Digest, Sha512};
 
 /// Size of the reads while hashing.
 const READ_BUF: usize = 1 << 20;
+/// Read buffers shared with the SHA-512 thread.
+const BUFFERS: usize = 4;
 
 /// What hashing a file found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,25 +77,73 @@ pub fn hash_file(
             format!("{} is not a regular file", path.display()),
         ));
     }
-    let mut sha = Sha512::new();
+    // SHA-512 runs on its own thread: it is the slowest of the three and the reads are shared.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        let _ = empty_tx.send(vec![0u8; READ_BUF]);
+    }
+    let (hashed, sha) = std::thread::scope(|scope| {
+        let sha_thread = scope.spawn(move || {
+            let mut sha = Sha512::new();
+            for (buf, n) in full_rx {
+                sha.update(&buf[..n]);
+                let _ = empty_tx.send(buf);
+            }
+            sha.finalize()
+        });
+        let hashed = hash_blake3(&mut file, chunk_size, &mut progress, &empty_rx, full_tx);
+        let sha = sha_thread.join();
+        (hashed, sha)
+    });
+    let (size, whole, hashes) = hashed?;
+    let sha = sha.map_err(|_| io::Error::other("the SHA-512 thread failed"))?;
+    let after = std::fs::metadata(path)?;
+    if after.len() != size || mtime_ns(&after) != mtime_ns(&before) || before.len() != size {
+        return Err(io::Error::other(format!(
+            "{} changed while it was being hashed; offer it again once it is complete",
+            path.display()
+        )));
+    }
+    Ok(HashedFile {
+        size,
+        sha512: hex::encode(sha),
+        blake3: whole,
+        chunk_size,
+        manifest_hash: manifest_hash(&hashes),
+        hashes,
+        mtime_ns: mtime_ns(&before),
+    })
+}
+
+/// Reads `file` to its end, hashing with BLAKE3 (whole file and per chunk) and handing each
+/// read to the SHA-512 thread. Returns the size, the whole-file BLAKE3 hex and the chunk hashes.
+fn hash_blake3(
+    file: &mut File,
+    chunk_size: u32,
+    progress: &mut impl FnMut(u64),
+    empty: &std::sync::mpsc::Receiver<Vec<u8>>,
+    full: std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
+) -> io::Result<(u64, String, Vec<u8>)> {
     let mut whole = blake3::Hasher::new();
     let mut chunk = blake3::Hasher::new();
     let mut in_chunk: u64 = 0;
     let chunk_len = chunk_size as u64;
-    let mut hashes = Vec::with_capacity(
-        (dmc_protocol::record::chunk_count(before.len(), chunk_size) as usize).saturating_mul(32),
-    );
-    let mut buf = vec![0u8; READ_BUF];
+    let mut hashes = Vec::new();
     let mut size: u64 = 0;
+    let lost = || io::Error::other("the SHA-512 thread stopped");
     loop {
+        let mut buf = empty.recv().map_err(|_| lost())?;
         let n = match file.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                full.send((buf, 0)).map_err(|_| lost())?;
+                continue;
+            }
             Err(e) => return Err(e),
         };
         let data = &buf[..n];
-        sha.update(data);
         whole.update(data);
         let mut rest = data;
         while !rest.is_empty() {
@@ -107,28 +157,14 @@ pub fn hash_file(
                 in_chunk = 0;
             }
         }
+        full.send((buf, n)).map_err(|_| lost())?;
         size += n as u64;
         progress(size);
     }
     if in_chunk > 0 {
         hashes.extend_from_slice(chunk.finalize().as_bytes());
     }
-    let after = std::fs::metadata(path)?;
-    if after.len() != size || mtime_ns(&after) != mtime_ns(&before) || before.len() != size {
-        return Err(io::Error::other(format!(
-            "{} changed while it was being hashed; offer it again once it is complete",
-            path.display()
-        )));
-    }
-    Ok(HashedFile {
-        size,
-        sha512: hex::encode(sha.finalize()),
-        blake3: whole.finalize().to_hex().to_string(),
-        chunk_size,
-        manifest_hash: manifest_hash(&hashes),
-        hashes,
-        mtime_ns: mtime_ns(&before),
-    })
+    Ok((size, whole.finalize().to_hex().to_string(), hashes))
 }
 
 #[cfg(test)]
