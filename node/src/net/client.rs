@@ -9,12 +9,29 @@ use super::NetError;
 
 /// Requests to the swarm task.
 pub(crate) enum Command {
-    Request { peer: PeerId, request: Request, reply: oneshot::Sender<Result<Response, NetError>> },
-    Respond { channel: ResponseChannel<Response>, response: Response },
-    Dial { addr: Multiaddr, reply: oneshot::Sender<Result<PeerId, NetError>> },
-    AddAddress { peer: PeerId, addr: Multiaddr },
-    ListenAddrs { reply: oneshot::Sender<Vec<Multiaddr>> },
-    Connected { reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>> },
+    Request {
+        peer: PeerId,
+        request: Request,
+        reply: oneshot::Sender<Result<Response, NetError>>,
+    },
+    Respond {
+        channel: ResponseChannel<Response>,
+        response: Response,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId, NetError>>,
+    },
+    AddAddress {
+        peer: PeerId,
+        addr: Multiaddr,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Connected {
+        reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
+    },
 }
 
 /// A cloneable handle to the swarm task. The task stops when every handle is dropped.
@@ -42,7 +59,12 @@ impl NetClient {
     /// answer or a failure (timeout, closed connection, unreachable peer).
     pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, NetError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Request { peer, request, reply }).await?;
+        self.send(Command::Request {
+            peer,
+            request,
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| NetError::Stopped)?
     }
 
@@ -99,7 +121,10 @@ impl Responder {
     /// from blocking threads of the runtime alike. If the node is shutting down the answer is
     /// dropped (the peer sees its request fail and retries later).
     pub fn respond(self, response: Response) {
-        let cmd = Command::Respond { channel: self.channel, response };
+        let cmd = Command::Respond {
+            channel: self.channel,
+            response,
+        };
         match self.tx.try_send(cmd) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(cmd)) => {

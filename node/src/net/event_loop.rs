@@ -75,7 +75,10 @@ impl EventLoop {
             pending_events: VecDeque::new(),
             requests: HashMap::new(),
             dials: HashMap::new(),
-            listeners: listeners.into_iter().map(|id| (id, Listener::default())).collect(),
+            listeners: listeners
+                .into_iter()
+                .map(|id| (id, Listener::default()))
+                .collect(),
             listen_waiters: Vec::new(),
             connections: HashMap::new(),
             statics: static_peers
@@ -141,12 +144,22 @@ impl EventLoop {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Request { peer, request, reply } => {
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
                 let id = self.swarm.behaviour_mut().rr.send_request(&peer, request);
                 self.requests.insert(id, reply);
             }
             Command::Respond { channel, response } => {
-                if self.swarm.behaviour_mut().rr.send_response(channel, response).is_err() {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .rr
+                    .send_response(channel, response)
+                    .is_err()
+                {
                     tracing::debug!("response not sent: the requester gave up or disconnected");
                 }
             }
@@ -158,7 +171,10 @@ impl EventLoop {
                         self.dials.insert(id, (addr, reply));
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(NetError::Dial { target: addr.to_string(), why: e.to_string() }));
+                        let _ = reply.send(Err(NetError::Dial {
+                            target: addr.to_string(),
+                            why: e.to_string(),
+                        }));
                     }
                 }
             }
@@ -180,11 +196,18 @@ impl EventLoop {
 
     fn answer_listen_waiters(&mut self) {
         if self.listen_waiters.is_empty()
-            || self.listeners.values().any(|l| !l.closed && l.addrs.is_empty())
+            || self
+                .listeners
+                .values()
+                .any(|l| !l.closed && l.addrs.is_empty())
         {
             return;
         }
-        let addrs: Vec<Multiaddr> = self.listeners.values().flat_map(|l| l.addrs.clone()).collect();
+        let addrs: Vec<Multiaddr> = self
+            .listeners
+            .values()
+            .flat_map(|l| l.addrs.clone())
+            .collect();
         for w in self.listen_waiters.drain(..) {
             let _ = w.send(addrs.clone());
         }
@@ -242,18 +265,32 @@ impl EventLoop {
                     tracing::debug!(peer = %ev.peer, "ping failed: {e}");
                 }
             }
-            SwarmEvent::NewListenAddr { listener_id, address } => {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
                 tracing::info!(%address, "listening");
-                self.listeners.entry(listener_id).or_default().addrs.push(address.clone());
+                self.listeners
+                    .entry(listener_id)
+                    .or_default()
+                    .addrs
+                    .push(address.clone());
                 self.emit(NetEvent::NewListenAddr(address));
                 self.answer_listen_waiters();
             }
-            SwarmEvent::ExpiredListenAddr { listener_id, address } => {
+            SwarmEvent::ExpiredListenAddr {
+                listener_id,
+                address,
+            } => {
                 if let Some(l) = self.listeners.get_mut(&listener_id) {
                     l.addrs.retain(|a| a != &address);
                 }
             }
-            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
                 if let Err(e) = reason {
                     tracing::warn!("listener closed: {e}");
                 }
@@ -261,10 +298,19 @@ impl EventLoop {
                 self.answer_listen_waiters();
             }
             SwarmEvent::ListenerError { error, .. } => tracing::warn!("listener error: {error}"),
-            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
                 let addr = endpoint.get_remote_address().clone();
                 tracing::debug!(peer = %peer_id, %addr, "connection established");
-                self.connections.entry(peer_id).or_default().push((connection_id, addr.clone()));
+                self.connections
+                    .entry(peer_id)
+                    .or_default()
+                    .push((connection_id, addr.clone()));
                 if let Some((_, reply)) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
@@ -276,10 +322,19 @@ impl EventLoop {
                     }
                 }
                 if num_established.get() == 1 {
-                    self.emit(NetEvent::Connected { peer: peer_id, addr });
+                    self.emit(NetEvent::Connected {
+                        peer: peer_id,
+                        addr,
+                    });
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, cause, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                cause,
+                ..
+            } => {
                 tracing::debug!(peer = %peer_id, "connection closed: {cause:?}");
                 if let Some(conns) = self.connections.get_mut(&peer_id) {
                     conns.retain(|(c, _)| *c != connection_id);
@@ -295,16 +350,31 @@ impl EventLoop {
                     self.emit(NetEvent::Disconnected { peer: peer_id });
                 }
             }
-            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
                 if let Some((addr, reply)) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Err(NetError::Dial { target: addr.to_string(), why: error.to_string() }));
+                    let _ = reply.send(Err(NetError::Dial {
+                        target: addr.to_string(),
+                        why: error.to_string(),
+                    }));
                 }
-                if let Some(i) = self.statics.iter().position(|s| s.dialing == Some(connection_id)) {
+                if let Some(i) = self
+                    .statics
+                    .iter()
+                    .position(|s| s.dialing == Some(connection_id))
+                {
                     tracing::debug!(addr = %self.statics[i].addr, ?peer_id, "static peer unreachable: {error}");
                     self.static_failed(i);
                 }
             }
-            SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => {
                 tracing::debug!(%send_back_addr, "incoming connection failed: {error}");
             }
             _ => {}
@@ -314,20 +384,34 @@ impl EventLoop {
     fn on_rr_event(&mut self, ev: request_response::Event<dmc_protocol::wire::Request, Response>) {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request { request, channel, .. } => {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
                     // Without a live client there is no one to answer; dropping refuses it.
                     if let Some(tx) = self.responder_tx.upgrade() {
                         let responder = Responder::new(channel, tx);
-                        self.emit(NetEvent::Inbound { peer, request, responder });
+                        self.emit(NetEvent::Inbound {
+                            peer,
+                            request,
+                            responder,
+                        });
                     }
                 }
-                request_response::Message::Response { request_id, response } => {
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
                     if let Some(reply) = self.requests.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
                 }
             },
-            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
                 let err = match error {
                     OutboundFailure::DialFailure => NetError::Dial {
                         target: peer.to_string(),
@@ -336,7 +420,10 @@ impl EventLoop {
                     OutboundFailure::Timeout => NetError::Timeout { peer },
                     OutboundFailure::ConnectionClosed => NetError::ConnectionClosed { peer },
                     OutboundFailure::UnsupportedProtocols => NetError::UnsupportedProtocol { peer },
-                    OutboundFailure::Io(e) => NetError::Io { peer, why: e.to_string() },
+                    OutboundFailure::Io(e) => NetError::Io {
+                        peer,
+                        why: e.to_string(),
+                    },
                 };
                 if let Some(reply) = self.requests.remove(&request_id) {
                     let _ = reply.send(Err(err));

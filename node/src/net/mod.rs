@@ -26,7 +26,11 @@ pub enum NetEvent {
     /// The last connection to `peer` closed.
     Disconnected { peer: PeerId },
     /// A peer asks something; answer through `responder` (dropping it refuses the request).
-    Inbound { peer: PeerId, request: Request, responder: Responder },
+    Inbound {
+        peer: PeerId,
+        request: Request,
+        responder: Responder,
+    },
     /// The swarm listens on a new address.
     NewListenAddr(Multiaddr),
 }
@@ -38,7 +42,9 @@ pub enum NetError {
     NoRuntime,
     #[error("cannot set up the network transport: {0}")]
     Transport(String),
-    #[error("cannot listen on {addr}: {why}; check that the address is local and the port is free")]
+    #[error(
+        "cannot listen on {addr}: {why}; check that the address is local and the port is free"
+    )]
     Listen { addr: Multiaddr, why: String },
     #[error("cannot reach {target}: {why}; check the address and that the peer is running")]
     Dial { target: String, why: String },
@@ -78,7 +84,11 @@ pub fn spawn_net_with(
     let idle = cfg.idle_timeout;
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetError::Transport(e.to_string()))?
@@ -88,12 +98,22 @@ pub fn spawn_net_with(
     for addr in listen {
         let id = swarm
             .listen_on(addr.clone())
-            .map_err(|e| NetError::Listen { addr: addr.clone(), why: e.to_string() })?;
+            .map_err(|e| NetError::Listen {
+                addr: addr.clone(),
+                why: e.to_string(),
+            })?;
         listeners.push(id);
     }
     let (cmd_tx, cmd_rx) = mpsc::channel(cfg.command_capacity.max(1));
     let (ev_tx, ev_rx) = mpsc::channel(cfg.event_capacity.max(1));
-    let event_loop = EventLoop::new(swarm, cmd_rx, cmd_tx.downgrade(), ev_tx, listeners, static_peers);
+    let event_loop = EventLoop::new(
+        swarm,
+        cmd_rx,
+        cmd_tx.downgrade(),
+        ev_tx,
+        listeners,
+        static_peers,
+    );
     runtime.spawn(event_loop.run());
     Ok((NetClient::new(cmd_tx, local_peer_id), ev_rx))
 }

@@ -14,7 +14,10 @@ fn loopback() -> Multiaddr {
 }
 
 /// Waits for the next event matching `pick`, answering inbound pushes with `Ack` meanwhile.
-async fn wait_for<T>(rx: &mut mpsc::Receiver<NetEvent>, mut pick: impl FnMut(&NetEvent) -> Option<T>) -> T {
+async fn wait_for<T>(
+    rx: &mut mpsc::Receiver<NetEvent>,
+    mut pick: impl FnMut(&NetEvent) -> Option<T>,
+) -> T {
     let fut = async {
         loop {
             let ev = rx.recv().await.expect("event channel open");
@@ -26,7 +29,9 @@ async fn wait_for<T>(rx: &mut mpsc::Receiver<NetEvent>, mut pick: impl FnMut(&Ne
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(60), fut).await.expect("event within a minute")
+    tokio::time::timeout(Duration::from_secs(60), fut)
+        .await
+        .expect("event within a minute")
 }
 
 fn connected_to(ev: &NetEvent) -> Option<PeerId> {
@@ -41,9 +46,18 @@ async fn static_peer_connects_and_requests_are_answered() {
     let (a, mut a_rx) = spawn_net(Keypair::generate_ed25519(), vec![loopback()], vec![]).unwrap();
     let a_addrs = a.listen_addrs().await;
     assert_eq!(a_addrs.len(), 1);
-    assert!(!a_addrs[0].to_string().ends_with("/tcp/0"), "port resolved: {}", a_addrs[0]);
+    assert!(
+        !a_addrs[0].to_string().ends_with("/tcp/0"),
+        "port resolved: {}",
+        a_addrs[0]
+    );
 
-    let (b, mut b_rx) = spawn_net(Keypair::generate_ed25519(), vec![loopback()], a_addrs.clone()).unwrap();
+    let (b, mut b_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![loopback()],
+        a_addrs.clone(),
+    )
+    .unwrap();
     assert_eq!(wait_for(&mut b_rx, connected_to).await, a.local_peer_id());
     assert_eq!(wait_for(&mut a_rx, connected_to).await, b.local_peer_id());
 
@@ -58,22 +72,46 @@ async fn static_peer_connects_and_requests_are_answered() {
     let server = tokio::spawn(async move {
         loop {
             match a_rx.recv().await {
-                Some(NetEvent::Inbound { peer, request: Request::Push { records }, responder }) => {
+                Some(NetEvent::Inbound {
+                    peer,
+                    request: Request::Push { records },
+                    responder,
+                }) => {
                     assert_eq!(peer, b_peer);
                     assert!(records.is_empty());
-                    responder.respond(Response::Records { records: vec![], more: true });
+                    responder.respond(Response::Records {
+                        records: vec![],
+                        more: true,
+                    });
                 }
                 Some(_) => {}
                 None => return a_rx,
             }
         }
     });
-    let resp = b.request(a_peer, Request::Push { records: vec![] }).await.unwrap();
-    assert_eq!(resp, Response::Records { records: vec![], more: true });
+    let resp = b
+        .request(a_peer, Request::Push { records: vec![] })
+        .await
+        .unwrap();
+    assert_eq!(
+        resp,
+        Response::Records {
+            records: vec![],
+            more: true
+        }
+    );
     // Many requests at once all get their own answers.
-    let many = futures::future::join_all((0..40).map(|_| b.request(a_peer, Request::Push { records: vec![] })));
+    let many = futures::future::join_all(
+        (0..40).map(|_| b.request(a_peer, Request::Push { records: vec![] })),
+    );
     for r in many.await {
-        assert_eq!(r.unwrap(), Response::Records { records: vec![], more: true });
+        assert_eq!(
+            r.unwrap(),
+            Response::Records {
+                records: vec![],
+                more: true
+            }
+        );
     }
 
     // When A stops, B sees the peer go.
@@ -86,8 +124,17 @@ async fn static_peer_connects_and_requests_are_answered() {
     .await;
     assert_eq!(gone, a_peer);
     assert!(b.connected().await.is_empty());
-    let err = b.request(a_peer, Request::Push { records: vec![] }).await.unwrap_err();
-    assert!(matches!(err, NetError::Dial { .. } | NetError::ConnectionClosed { .. }), "{err}");
+    let err = b
+        .request(a_peer, Request::Push { records: vec![] })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NetError::Dial { .. } | NetError::ConnectionClosed { .. }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -102,8 +149,14 @@ async fn dial_returns_the_peer_and_a_dropped_responder_fails_the_request() {
             drop(ev); // refuses every request by dropping its responder
         }
     });
-    let err = b.request(a.local_peer_id(), Request::Push { records: vec![] }).await.unwrap_err();
-    assert!(matches!(err, NetError::ConnectionClosed { .. } | NetError::Io { .. }), "{err}");
+    let err = b
+        .request(a.local_peer_id(), Request::Push { records: vec![] })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NetError::ConnectionClosed { .. } | NetError::Io { .. }),
+        "{err}"
+    );
 
     let bad: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
     assert!(matches!(b.dial(bad).await, Err(NetError::Dial { .. })));
@@ -112,9 +165,14 @@ async fn dial_returns_the_peer_and_a_dropped_responder_fails_the_request() {
 #[tokio::test]
 async fn static_peer_that_starts_late_is_redialled() {
     // Reserve a port, free it, and give it to B as a static peer before A listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let a_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
-    let (_b, mut b_rx) = spawn_net(Keypair::generate_ed25519(), vec![], vec![a_addr.clone()]).unwrap();
+    let (_b, mut b_rx) =
+        spawn_net(Keypair::generate_ed25519(), vec![], vec![a_addr.clone()]).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (a, _a_rx) = spawn_net(Keypair::generate_ed25519(), vec![a_addr], vec![]).unwrap();
     assert_eq!(wait_for(&mut b_rx, connected_to).await, a.local_peer_id());
@@ -124,5 +182,8 @@ async fn static_peer_that_starts_late_is_redialled() {
 async fn listening_on_a_bad_address_is_an_error() {
     let addr: Multiaddr = "/ip4/203.0.113.7/tcp/0".parse().unwrap();
     let err = spawn_net(Keypair::generate_ed25519(), vec![addr], vec![]).unwrap_err();
-    assert!(matches!(err, NetError::Listen { .. }) || err.to_string().contains("listen"), "{err}");
+    assert!(
+        matches!(err, NetError::Listen { .. }) || err.to_string().contains("listen"),
+        "{err}"
+    );
 }

@@ -10,6 +10,8 @@ use sha2::{Digest, Sha512};
 
 /// Size of the reads while hashing.
 const READ_BUF: usize = 1 << 20;
+/// Read buffers shared with the SHA-512 thread.
+const BUFFERS: usize = 4;
 
 /// What hashing a file found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +46,9 @@ impl HashedFile {
 
 /// Modification time of `meta` in nanoseconds since the Unix epoch.
 pub fn mtime_ns(meta: &Metadata) -> i64 {
-    meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec())
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
 }
 
 /// BLAKE3 of the concatenated chunk hashes, lowercase hex.
@@ -60,7 +64,10 @@ pub fn hash_file(
     mut progress: impl FnMut(u64),
 ) -> io::Result<HashedFile> {
     if chunk_size == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "chunk size must not be zero"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "chunk size must not be zero",
+        ));
     }
     let mut file = File::open(path)?;
     let before = file.metadata()?;
@@ -70,25 +77,73 @@ pub fn hash_file(
             format!("{} is not a regular file", path.display()),
         ));
     }
-    let mut sha = Sha512::new();
+    // SHA-512 runs on its own thread: it is the slowest of the three and the reads are shared.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        let _ = empty_tx.send(vec![0u8; READ_BUF]);
+    }
+    let (hashed, sha) = std::thread::scope(|scope| {
+        let sha_thread = scope.spawn(move || {
+            let mut sha = Sha512::new();
+            for (buf, n) in full_rx {
+                sha.update(&buf[..n]);
+                let _ = empty_tx.send(buf);
+            }
+            sha.finalize()
+        });
+        let hashed = hash_blake3(&mut file, chunk_size, &mut progress, &empty_rx, full_tx);
+        let sha = sha_thread.join();
+        (hashed, sha)
+    });
+    let (size, whole, hashes) = hashed?;
+    let sha = sha.map_err(|_| io::Error::other("the SHA-512 thread failed"))?;
+    let after = std::fs::metadata(path)?;
+    if after.len() != size || mtime_ns(&after) != mtime_ns(&before) || before.len() != size {
+        return Err(io::Error::other(format!(
+            "{} changed while it was being hashed; offer it again once it is complete",
+            path.display()
+        )));
+    }
+    Ok(HashedFile {
+        size,
+        sha512: hex::encode(sha),
+        blake3: whole,
+        chunk_size,
+        manifest_hash: manifest_hash(&hashes),
+        hashes,
+        mtime_ns: mtime_ns(&before),
+    })
+}
+
+/// Reads `file` to its end, hashing with BLAKE3 (whole file and per chunk) and handing each
+/// read to the SHA-512 thread. Returns the size, the whole-file BLAKE3 hex and the chunk hashes.
+fn hash_blake3(
+    file: &mut File,
+    chunk_size: u32,
+    progress: &mut impl FnMut(u64),
+    empty: &std::sync::mpsc::Receiver<Vec<u8>>,
+    full: std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
+) -> io::Result<(u64, String, Vec<u8>)> {
     let mut whole = blake3::Hasher::new();
     let mut chunk = blake3::Hasher::new();
     let mut in_chunk: u64 = 0;
     let chunk_len = chunk_size as u64;
-    let mut hashes = Vec::with_capacity(
-        (dmc_protocol::record::chunk_count(before.len(), chunk_size) as usize).saturating_mul(32),
-    );
-    let mut buf = vec![0u8; READ_BUF];
+    let mut hashes = Vec::new();
     let mut size: u64 = 0;
+    let lost = || io::Error::other("the SHA-512 thread stopped");
     loop {
+        let mut buf = empty.recv().map_err(|_| lost())?;
         let n = match file.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                full.send((buf, 0)).map_err(|_| lost())?;
+                continue;
+            }
             Err(e) => return Err(e),
         };
         let data = &buf[..n];
-        sha.update(data);
         whole.update(data);
         let mut rest = data;
         while !rest.is_empty() {
@@ -102,28 +157,14 @@ pub fn hash_file(
                 in_chunk = 0;
             }
         }
+        full.send((buf, n)).map_err(|_| lost())?;
         size += n as u64;
         progress(size);
     }
     if in_chunk > 0 {
         hashes.extend_from_slice(chunk.finalize().as_bytes());
     }
-    let after = std::fs::metadata(path)?;
-    if after.len() != size || mtime_ns(&after) != mtime_ns(&before) || before.len() != size {
-        return Err(io::Error::other(format!(
-            "{} changed while it was being hashed; offer it again once it is complete",
-            path.display()
-        )));
-    }
-    Ok(HashedFile {
-        size,
-        sha512: hex::encode(sha.finalize()),
-        blake3: whole.finalize().to_hex().to_string(),
-        chunk_size,
-        manifest_hash: manifest_hash(&hashes),
-        hashes,
-        mtime_ns: mtime_ns(&before),
-    })
+    Ok((size, whole.finalize().to_hex().to_string(), hashes))
 }
 
 #[cfg(test)]
@@ -144,7 +185,10 @@ mod tests {
         assert_eq!(h.sha512, EMPTY_SHA512);
         assert_eq!(h.blake3, EMPTY_BLAKE3);
         assert!(h.hashes.is_empty());
-        assert_eq!(h.manifest_hash, EMPTY_BLAKE3, "manifest of no chunks hashes no bytes");
+        assert_eq!(
+            h.manifest_hash, EMPTY_BLAKE3,
+            "manifest of no chunks hashes no bytes"
+        );
         assert!(h.file_info("e").validate().is_ok());
     }
 
@@ -161,17 +205,24 @@ mod tests {
     #[test]
     fn chunks_split_across_reads_match_direct_hashes() {
         // 3.5 chunks of 300 000 bytes: chunk borders fall inside the 1 MiB reads.
-        let data: Vec<u8> = (0..1_050_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let data: Vec<u8> = (0..1_050_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(&data).unwrap();
         let mut last = 0;
         let h = hash_file(f.path(), 300_000, |n| last = n).unwrap();
         assert_eq!(last, data.len() as u64);
-        let expected: Vec<u8> =
-            data.chunks(300_000).flat_map(|c| blake3::hash(c).as_bytes().to_vec()).collect();
+        let expected: Vec<u8> = data
+            .chunks(300_000)
+            .flat_map(|c| blake3::hash(c).as_bytes().to_vec())
+            .collect();
         assert_eq!(h.hashes.len(), 4 * 32);
         assert_eq!(h.hashes, expected);
-        assert_eq!(h.manifest_hash, blake3::hash(&expected).to_hex().to_string());
+        assert_eq!(
+            h.manifest_hash,
+            blake3::hash(&expected).to_hex().to_string()
+        );
         assert_eq!(h.sha512, hex::encode(Sha512::digest(&data)));
         assert_eq!(h.blake3, blake3::hash(&data).to_hex().to_string());
         let info = h.file_info("clip.mp4");
@@ -183,6 +234,10 @@ mod tests {
     fn a_directory_is_refused() {
         let d = tempfile::tempdir().unwrap();
         let err = hash_file(d.path(), 1024, |_| {}).unwrap_err();
-        assert!(err.to_string().contains("not a regular file") || err.kind() == io::ErrorKind::IsADirectory, "{err}");
+        assert!(
+            err.to_string().contains("not a regular file")
+                || err.kind() == io::ErrorKind::IsADirectory,
+            "{err}"
+        );
     }
 }

@@ -58,7 +58,8 @@ pub(crate) fn write_verified(
     expected: &[u8],
     data: &[u8],
 ) -> io::Result<bool> {
-    if data.len() != chunk_len(size, chunk_size, index) || blake3::hash(data).as_bytes() != expected {
+    if data.len() != chunk_len(size, chunk_size, index) || blake3::hash(data).as_bytes() != expected
+    {
         return Ok(false);
     }
     part.write_all_at(data, index * chunk_size as u64)?;

@@ -35,7 +35,12 @@ pub struct PullOptions {
 
 impl Default for PullOptions {
     fn default() -> Self {
-        PullOptions { in_flight: 8, writes_in_flight: 4, retries_per_chunk: 3, manifest_page: 16_384 }
+        PullOptions {
+            in_flight: 16,
+            writes_in_flight: 2,
+            retries_per_chunk: 3,
+            manifest_page: 16_384,
+        }
     }
 }
 
@@ -103,7 +108,18 @@ pub async fn pull_file(
     part_path: &Path,
     progress: impl FnMut(u64, u64),
 ) -> Result<PullStats, PullError> {
-    pull_file_with(net, peer, item_id, role, epoch, expected, part_path, &PullOptions::default(), progress).await
+    pull_file_with(
+        net,
+        peer,
+        item_id,
+        role,
+        epoch,
+        expected,
+        part_path,
+        &PullOptions::default(),
+        progress,
+    )
+    .await
 }
 
 /// Pulls the file `expected` describes from `peer` into `part_path` and fsyncs it.
@@ -121,13 +137,20 @@ pub async fn pull_file_with(
     opts: &PullOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<PullStats, PullError> {
-    expected.validate().map_err(|e| PullError::BadOffer(e.to_string()))?;
+    expected
+        .validate()
+        .map_err(|e| PullError::BadOffer(e.to_string()))?;
     let size = expected.file_size;
     let chunk_size = expected.chunk_size;
     let n = expected.chunk_count();
-    let mut stats = PullStats { chunks_total: n, ..PullStats::default() };
+    let mut stats = PullStats {
+        chunks_total: n,
+        ..PullStats::default()
+    };
 
-    let hashes = Arc::new(fetch_manifest(net, peer, item_id, role, epoch, expected, opts, &mut stats).await?);
+    let hashes = Arc::new(
+        fetch_manifest(net, peer, item_id, role, epoch, expected, opts, &mut stats).await?,
+    );
 
     let part = OpenOptions::new()
         .read(true)
@@ -170,7 +193,19 @@ pub async fn pull_file_with(
     }
 
     let result = fetch_chunks(
-        net, peer, item_id, role, epoch, expected, &part, part_path, &hashes, queue, opts, &mut stats, &mut done,
+        net,
+        peer,
+        item_id,
+        role,
+        epoch,
+        expected,
+        &part,
+        part_path,
+        &hashes,
+        queue,
+        opts,
+        &mut stats,
+        &mut done,
         &mut progress,
     )
     .await;
@@ -202,9 +237,25 @@ async fn fetch_manifest(
     while first < n {
         let count = (n - first).min(page as u64) as u32;
         stats.manifest_requests += 1;
-        let resp = net.request(peer, Request::Manifest { item_id, role, epoch, first, count }).await?;
+        let resp = net
+            .request(
+                peer,
+                Request::Manifest {
+                    item_id,
+                    role,
+                    epoch,
+                    first,
+                    count,
+                },
+            )
+            .await?;
         match resp {
-            Response::Manifest { file_size, chunk_size, first: got_first, hashes: page_hashes } => {
+            Response::Manifest {
+                file_size,
+                chunk_size,
+                first: got_first,
+                hashes: page_hashes,
+            } => {
                 if file_size != expected.file_size || chunk_size != expected.chunk_size {
                     return Err(PullError::ManifestMismatch(format!(
                         "the peer has {file_size} bytes in chunks of {chunk_size}, the offer says {} in chunks of {}",
@@ -212,7 +263,11 @@ async fn fetch_manifest(
                     )));
                 }
                 let got = page_hashes.len() as u64;
-                if got_first != first || got == 0 || got % 32 != 0 || got / 32 > count as u64 {
+                if got_first != first
+                    || got == 0
+                    || !got.is_multiple_of(32)
+                    || got / 32 > count as u64
+                {
                     return Err(PullError::Protocol(format!(
                         "asked for {count} hashes from {first}, got {} bytes from {got_first}",
                         got
@@ -222,7 +277,12 @@ async fn fetch_manifest(
                 first += got / 32;
             }
             Response::Error { code, message } => return Err(refused(code, message)),
-            other => return Err(PullError::Protocol(format!("expected a manifest page, got {}", kind(&other)))),
+            other => {
+                return Err(PullError::Protocol(format!(
+                    "expected a manifest page, got {}",
+                    kind(&other)
+                )))
+            }
         }
     }
     if manifest_hash(&hashes) != expected.manifest_hash {
@@ -273,11 +333,25 @@ async fn fetch_chunks(
 
     let outcome: Result<(), PullError> = loop {
         while requests.len() < in_flight {
-            let Some(index) = queue.pop_front() else { break };
+            let Some(index) = queue.pop_front() else {
+                break;
+            };
             stats.chunk_requests += 1;
             let net = net.clone();
             requests.push(Box::pin(async move {
-                (index, net.request(peer, Request::Chunk { item_id, role, epoch, index }).await)
+                (
+                    index,
+                    net.request(
+                        peer,
+                        Request::Chunk {
+                            item_id,
+                            role,
+                            epoch,
+                            index,
+                        },
+                    )
+                    .await,
+                )
             }));
         }
         if requests.is_empty() && writes.is_empty() {

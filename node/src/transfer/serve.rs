@@ -26,13 +26,32 @@ pub struct ServedFile {
 }
 
 impl ServedFile {
-    pub fn new(path: PathBuf, file_size: u64, mtime_ns: i64, chunk_size: u32, hashes: Arc<Vec<u8>>) -> Self {
-        ServedFile { path, file_size, mtime_ns, chunk_size, hashes, open: Arc::default() }
+    pub fn new(
+        path: PathBuf,
+        file_size: u64,
+        mtime_ns: i64,
+        chunk_size: u32,
+        hashes: Arc<Vec<u8>>,
+    ) -> Self {
+        ServedFile {
+            path,
+            file_size,
+            mtime_ns,
+            chunk_size,
+            hashes,
+            open: Arc::default(),
+        }
     }
 
     /// Serves `path` as `hashed` describes it.
     pub fn from_hashed(path: PathBuf, hashed: &HashedFile) -> Self {
-        Self::new(path, hashed.size, hashed.mtime_ns, hashed.chunk_size, Arc::new(hashed.hashes.clone()))
+        Self::new(
+            path,
+            hashed.size,
+            hashed.mtime_ns,
+            hashed.chunk_size,
+            Arc::new(hashed.hashes.clone()),
+        )
     }
 
     pub fn chunk_count(&self) -> u64 {
@@ -40,7 +59,10 @@ impl ServedFile {
     }
 
     fn name(&self) -> String {
-        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "the file".into())
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "the file".into())
     }
 
     /// The open file, checked to be the one at `path` with the recorded size and mtime.
@@ -48,9 +70,17 @@ impl ServedFile {
         let meta = match std::fs::metadata(&self.path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(error(ErrorCode::SourceChanged, format!("{} no longer exists", self.name())))
+                return Err(error(
+                    ErrorCode::SourceChanged,
+                    format!("{} no longer exists", self.name()),
+                ))
             }
-            Err(e) => return Err(error(ErrorCode::Unavailable, format!("cannot read {}: {e}", self.name()))),
+            Err(e) => {
+                return Err(error(
+                    ErrorCode::Unavailable,
+                    format!("cannot read {}: {e}", self.name()),
+                ))
+            }
         };
         if meta.len() != self.file_size || mtime_ns(&meta) != self.mtime_ns {
             return Err(self.changed());
@@ -64,8 +94,14 @@ impl ServedFile {
             }
         }
         let f = File::open(&self.path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => error(ErrorCode::SourceChanged, format!("{} no longer exists", self.name())),
-            _ => error(ErrorCode::Unavailable, format!("cannot open {}: {e}", self.name())),
+            io::ErrorKind::NotFound => error(
+                ErrorCode::SourceChanged,
+                format!("{} no longer exists", self.name()),
+            ),
+            _ => error(
+                ErrorCode::Unavailable,
+                format!("cannot open {}: {e}", self.name()),
+            ),
         })?;
         let f = Arc::new(f);
         *slot = Some(f.clone());
@@ -73,7 +109,10 @@ impl ServedFile {
     }
 
     fn changed(&self) -> Response {
-        error(ErrorCode::SourceChanged, format!("{} changed since it was offered", self.name()))
+        error(
+            ErrorCode::SourceChanged,
+            format!("{} changed since it was offered", self.name()),
+        )
     }
 }
 
@@ -85,14 +124,27 @@ fn error(code: ErrorCode, message: String) -> Response {
 pub fn manifest_page(file: &ServedFile, first: u64, count: u32) -> Response {
     let n = file.chunk_count();
     if file.hashes.len() as u64 != n * 32 {
-        return error(ErrorCode::Unavailable, format!("the manifest of {} is not ready", file.name()));
+        return error(
+            ErrorCode::Unavailable,
+            format!("the manifest of {} is not ready", file.name()),
+        );
     }
     if first > n || (first == n && n > 0) {
-        return error(ErrorCode::BadRequest, format!("manifest page starts at {first}, past the last of {n} chunks"));
+        return error(
+            ErrorCode::BadRequest,
+            format!("manifest page starts at {first}, past the last of {n} chunks"),
+        );
     }
-    let end = first.saturating_add(count.min(MAX_MANIFEST_PAGE) as u64).min(n);
+    let end = first
+        .saturating_add(count.min(MAX_MANIFEST_PAGE) as u64)
+        .min(n);
     let hashes = file.hashes[(first * 32) as usize..(end * 32) as usize].to_vec();
-    Response::Manifest { file_size: file.file_size, chunk_size: file.chunk_size, first, hashes }
+    Response::Manifest {
+        file_size: file.file_size,
+        chunk_size: file.chunk_size,
+        first,
+        hashes,
+    }
 }
 
 /// Chunk `index`, read from the file after checking it is still the one offered.
@@ -100,7 +152,10 @@ pub fn read_chunk(file: &ServedFile, index: u64) -> Response {
     if index >= file.chunk_count() {
         return error(
             ErrorCode::BadRequest,
-            format!("chunk {index} is past the last of {} chunks", file.chunk_count()),
+            format!(
+                "chunk {index} is past the last of {} chunks",
+                file.chunk_count()
+            ),
         );
     }
     let f = match file.checked_file() {
@@ -113,6 +168,9 @@ pub fn read_chunk(file: &ServedFile, index: u64) -> Response {
     match f.read_exact_at(&mut data, offset) {
         Ok(()) => Response::Chunk { index, data },
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => file.changed(),
-        Err(e) => error(ErrorCode::Unavailable, format!("cannot read {}: {e}", file.name())),
+        Err(e) => error(
+            ErrorCode::Unavailable,
+            format!("cannot read {}: {e}", file.name()),
+        ),
     }
 }

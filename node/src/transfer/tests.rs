@@ -52,15 +52,24 @@ async fn setup(files: HashMap<FileRole, ServedFile>, behaviour: Behaviour) -> (S
     let counter = chunk_requests.clone();
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
-            let NetEvent::Inbound { request, responder, .. } = ev else { continue };
+            let NetEvent::Inbound {
+                request, responder, ..
+            } = ev
+            else {
+                continue;
+            };
             let (role, resp) = match request {
-                Request::Manifest { role, first, count, .. } => match files.get(&role) {
+                Request::Manifest {
+                    role, first, count, ..
+                } => match files.get(&role) {
                     Some(f) => (role, Some(manifest_page(f, first, count))),
                     None => (role, None),
                 },
                 Request::Chunk { role, index, .. } => {
                     let seen = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                    let Some(f) = files.get(&role).cloned() else { continue };
+                    let Some(f) = files.get(&role).cloned() else {
+                        continue;
+                    };
                     if behaviour.change_after == Some(seen) {
                         let mut data = std::fs::read(&f.path).unwrap();
                         data.push(1);
@@ -96,10 +105,22 @@ async fn setup(files: HashMap<FileRole, ServedFile>, behaviour: Behaviour) -> (S
     // Keep the client's event receiver alive by leaking it into a task that drains it.
     let mut crx = _rx;
     tokio::spawn(async move { while crx.recv().await.is_some() {} });
-    (Server { chunk_requests, peer, _net: server }, client)
+    (
+        Server {
+            chunk_requests,
+            peer,
+            _net: server,
+        },
+        client,
+    )
 }
 
-fn write_source(dir: &Path, name: &str, data: &[u8], chunk_size: u32) -> (PathBuf, HashedFile, FileInfo) {
+fn write_source(
+    dir: &Path,
+    name: &str,
+    data: &[u8],
+    chunk_size: u32,
+) -> (PathBuf, HashedFile, FileInfo) {
     let path = dir.join(name);
     std::fs::write(&path, data).unwrap();
     let hashed = hash_file(&path, chunk_size, |_| {}).unwrap();
@@ -107,24 +128,54 @@ fn write_source(dir: &Path, name: &str, data: &[u8], chunk_size: u32) -> (PathBu
     (path, hashed, info)
 }
 
-async fn pull(client: &NetClient, server: &Server, info: &FileInfo, part: &Path) -> Result<PullStats, PullError> {
-    let fut = pull_file(client, server.peer, ItemId::from_random([3; 16]), FileRole::Source, 1, info, part, |_, _| {});
-    tokio::time::timeout(Duration::from_secs(120), fut).await.expect("pull ends")
+async fn pull(
+    client: &NetClient,
+    server: &Server,
+    info: &FileInfo,
+    part: &Path,
+) -> Result<PullStats, PullError> {
+    let fut = pull_file(
+        client,
+        server.peer,
+        ItemId::from_random([3; 16]),
+        FileRole::Source,
+        1,
+        info,
+        part,
+        |_, _| {},
+    );
+    tokio::time::timeout(Duration::from_secs(120), fut)
+        .await
+        .expect("pull ends")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pulls_a_20_mib_file_identically() {
     let dir = tempfile::tempdir().unwrap();
     let data = random_bytes(20 * MIB + 12_345, 7);
-    let (src, hashed, info) = write_source(dir.path(), "clip.mp4", &data, dmc_protocol::record::CHUNK_SIZE);
+    let (src, hashed, info) = write_source(
+        dir.path(),
+        "clip.mp4",
+        &data,
+        dmc_protocol::record::CHUNK_SIZE,
+    );
     let files = HashMap::from([(FileRole::Source, ServedFile::from_hashed(src, &hashed))]);
     let (server, client) = setup(files, Behaviour::default()).await;
 
     let part = dir.path().join("out.mp4.part");
     let mut last = (0, 0);
-    let stats = pull_file(&client, server.peer, ItemId::from_random([3; 16]), FileRole::Source, 1, &info, &part, |d, t| last = (d, t))
-        .await
-        .unwrap();
+    let stats = pull_file(
+        &client,
+        server.peer,
+        ItemId::from_random([3; 16]),
+        FileRole::Source,
+        1,
+        &info,
+        &part,
+        |d, t| last = (d, t),
+    )
+    .await
+    .unwrap();
     assert_eq!(stats.chunks_total, 21);
     assert_eq!(stats.chunks_fetched, 21);
     assert_eq!(stats.chunks_reused, 0);
@@ -154,7 +205,11 @@ async fn resumes_from_a_part_with_good_and_bad_chunks() {
     let stats = pull(&client, &server, &info, &part).await.unwrap();
     assert_eq!(stats.chunks_reused, 8);
     assert_eq!(stats.chunks_fetched, 13);
-    assert_eq!(server.chunk_requests.load(Ordering::SeqCst), 13, "only missing chunks are asked for");
+    assert_eq!(
+        server.chunk_requests.load(Ordering::SeqCst),
+        13,
+        "only missing chunks are asked for"
+    );
     assert!(std::fs::read(&part).unwrap() == data);
 
     // A .part longer than the file, complete: nothing is fetched, the tail is cut.
@@ -174,10 +229,19 @@ async fn a_source_changed_mid_transfer_is_reported() {
     let data = random_bytes(64 * cs as usize, 13);
     let (src, hashed, info) = write_source(dir.path(), "b.mov", &data, cs);
     let files = HashMap::from([(FileRole::Source, ServedFile::from_hashed(src, &hashed))]);
-    let (server, client) = setup(files, Behaviour { change_after: Some(5), ..Default::default() }).await;
+    let (server, client) = setup(
+        files,
+        Behaviour {
+            change_after: Some(5),
+            ..Default::default()
+        },
+    )
+    .await;
     let part = dir.path().join("b.mov.part");
     match pull(&client, &server, &info, &part).await {
-        Err(PullError::SourceChanged(msg)) => assert!(msg.contains("changed since it was offered"), "{msg}"),
+        Err(PullError::SourceChanged(msg)) => {
+            assert!(msg.contains("changed since it was offered"), "{msg}")
+        }
         other => panic!("expected SourceChanged, got {other:?}"),
     }
 }
@@ -187,7 +251,10 @@ async fn a_vanished_source_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let data = random_bytes(100_000, 17);
     let (src, hashed, info) = write_source(dir.path(), "gone.mp4", &data, 32 << 10);
-    let files = HashMap::from([(FileRole::Source, ServedFile::from_hashed(src.clone(), &hashed))]);
+    let files = HashMap::from([(
+        FileRole::Source,
+        ServedFile::from_hashed(src.clone(), &hashed),
+    )]);
     let (server, client) = setup(files, Behaviour::default()).await;
     std::fs::remove_file(&src).unwrap();
     match pull(&client, &server, &info, &dir.path().join("gone.part")).await {
@@ -202,7 +269,8 @@ async fn a_manifest_that_does_not_match_the_offer_is_refused() {
     let data = random_bytes(3 * MIB, 19);
     let (src, hashed, _) = write_source(dir.path(), "c.mp4", &data, 1 << 20);
     // The offer describes other bytes of the same size.
-    let (_, _, offered) = write_source(dir.path(), "other.mp4", &random_bytes(3 * MIB, 23), 1 << 20);
+    let (_, _, offered) =
+        write_source(dir.path(), "other.mp4", &random_bytes(3 * MIB, 23), 1 << 20);
     let files = HashMap::from([(FileRole::Source, ServedFile::from_hashed(src, &hashed))]);
     let (server, client) = setup(files, Behaviour::default()).await;
     let part = dir.path().join("c.part");
@@ -212,7 +280,11 @@ async fn a_manifest_that_does_not_match_the_offer_is_refused() {
         }
         other => panic!("expected ManifestMismatch, got {other:?}"),
     }
-    assert_eq!(server.chunk_requests.load(Ordering::SeqCst), 0, "no chunk asked for");
+    assert_eq!(
+        server.chunk_requests.load(Ordering::SeqCst),
+        0,
+        "no chunk asked for"
+    );
     assert!(!part.exists());
 }
 
@@ -223,7 +295,14 @@ async fn corrupt_chunks_give_corrupt_and_are_never_written() {
     let data = random_bytes(10 * cs as usize, 29);
     let (src, hashed, info) = write_source(dir.path(), "d.mp4", &data, cs);
     let files = HashMap::from([(FileRole::Source, ServedFile::from_hashed(src, &hashed))]);
-    let (server, client) = setup(files, Behaviour { corrupt_chunk: Some(3), ..Default::default() }).await;
+    let (server, client) = setup(
+        files,
+        Behaviour {
+            corrupt_chunk: Some(3),
+            ..Default::default()
+        },
+    )
+    .await;
     let part = dir.path().join("d.mp4.part");
     match pull(&client, &server, &info, &part).await {
         Err(PullError::Corrupt { index: 3, attempts }) => assert_eq!(attempts, 4),
@@ -232,9 +311,16 @@ async fn corrupt_chunks_give_corrupt_and_are_never_written() {
     let written = std::fs::read(&part).unwrap();
     let range = 3 * cs as usize..4 * cs as usize;
     if written.len() >= range.end {
-        assert!(written[range.clone()].iter().all(|b| *b == 0), "no corrupt byte was written");
+        assert!(
+            written[range.clone()].iter().all(|b| *b == 0),
+            "no corrupt byte was written"
+        );
     }
-    assert_ne!(sha512_file(&part).unwrap(), info.sha512, "the .part is not a finished file");
+    assert_ne!(
+        sha512_file(&part).unwrap(),
+        info.sha512,
+        "the .part is not a finished file"
+    );
     // The other chunks that arrived are kept for a later resume.
     assert!(server.chunk_requests.load(Ordering::SeqCst) >= 4);
 }
@@ -252,9 +338,21 @@ async fn an_empty_file_and_a_missing_role_are_handled() {
 
     let (_, _, other) = write_source(dir.path(), "x.mp4", b"abc", 1 << 20);
     let x_part = dir.path().join("x.part");
-    let fut = pull_file(&client, server.peer, ItemId::from_random([3; 16]), FileRole::Result, 1, &other, &x_part, |_, _| {});
+    let fut = pull_file(
+        &client,
+        server.peer,
+        ItemId::from_random([3; 16]),
+        FileRole::Result,
+        1,
+        &other,
+        &x_part,
+        |_, _| {},
+    );
     match fut.await {
-        Err(PullError::Refused { code: dmc_protocol::wire::ErrorCode::NotFound, .. }) => {}
+        Err(PullError::Refused {
+            code: dmc_protocol::wire::ErrorCode::NotFound,
+            ..
+        }) => {}
         other => panic!("expected Refused NotFound, got {other:?}"),
     }
 }
