@@ -207,7 +207,10 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, RunError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| RunError::DataDir { path: path.clone(), source: e })?;
+        .map_err(|e| RunError::DataDir {
+            path: path.clone(),
+            source: e,
+        })?;
     // SAFETY: flock on a file descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(RunError::AlreadyRunning(dir.to_path_buf()));

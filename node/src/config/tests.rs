@@ -290,10 +290,18 @@ fn transfer_rate_parses_units_and_refuses_nonsense() {
     assert!(parse_rate("fast").is_err());
     assert!(parse_rate("2 parsecs").is_err());
     let dir = std::path::Path::new("/tmp/d");
-    let err = crate::config::Config::from_toml(dir, "[transfer]\nmax_rate = \"2Mb\"\n", Some(std::path::Path::new("/x.toml")))
-        .unwrap_err()
-        .to_string();
-    assert!(err.starts_with("/x.toml:2: key `transfer.max_rate`"), "{err}");
-    let ok = crate::config::Config::from_toml(dir, "[transfer]\nmax_rate = \"2MiB\"\n", None).unwrap();
+    let err = crate::config::Config::from_toml(
+        dir,
+        "[transfer]\nmax_rate = \"2Mb\"\n",
+        Some(std::path::Path::new("/x.toml")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("/x.toml:2: key `transfer.max_rate`"),
+        "{err}"
+    );
+    let ok =
+        crate::config::Config::from_toml(dir, "[transfer]\nmax_rate = \"2MiB\"\n", None).unwrap();
     assert_eq!(ok.transfer.max_rate, Some(2 << 20));
 }

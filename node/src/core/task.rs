@@ -314,7 +314,9 @@ impl Core {
     /// touched.
     fn sweep_work_dir(&self) {
         let work_dir = &self.config.converter.work_dir;
-        let Ok(entries) = std::fs::read_dir(work_dir) else { return };
+        let Ok(entries) = std::fs::read_dir(work_dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some((item, epoch)) = name.to_str().and_then(super::job::parse_job_dir) else {
@@ -323,7 +325,9 @@ impl Core {
             let needed = self.jobs.contains_key(&(item, epoch))
                 || self.engine.job_wanted(&item, epoch)
                 || self.engine.result_wanted(&item, epoch)
-                || self.local_paths.contains_key(&(item, FileRole::Result, epoch));
+                || self
+                    .local_paths
+                    .contains_key(&(item, FileRole::Result, epoch));
             if !needed {
                 info!(item = %item, "removing leftover job folder {}", entry.path().display());
                 if let Err(e) = std::fs::remove_dir_all(entry.path()) {
