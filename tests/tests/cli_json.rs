@@ -75,3 +75,42 @@ fn a_cancelled_item_ends_with_errors() {
     let v0 = s["version"].as_u64().unwrap();
     assert!(v0 >= 2, "cancel is a new record: version grows");
 }
+
+#[test]
+fn an_invalid_config_is_refused_with_file_line_and_key() {
+    let lab = Lab::new().unwrap();
+    let cfg = lab.path("bad.toml");
+    std::fs::write(&cfg, "[node]\nname = \"x\"\n\n[converter]\nworkers = 0\n").unwrap();
+    let out = std::process::Command::new(dmc_tests::dmc_bin())
+        .arg("--data-dir")
+        .arg(lab.path("data"))
+        .arg("node")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "{}:5: key `converter.workers`: must be at least 1",
+        cfg.display()
+    );
+    assert!(err.contains(&want), "{err}");
+}
+
+#[test]
+fn commands_without_a_running_node_say_how_to_start_one() {
+    let lab = Lab::new().unwrap();
+    let out = std::process::Command::new(dmc_tests::dmc_bin())
+        .arg("--data-dir")
+        .arg(lab.path("nothing"))
+        .args(["list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no dmc node is running") && err.contains("node"),
+        "{err}"
+    );
+}

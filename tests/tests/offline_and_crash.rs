@@ -52,6 +52,20 @@ fn an_offer_made_while_the_converter_is_down_completes_once_it_starts() {
     assert_eq!(done["status"], "finished_successful", "{done:#}");
 }
 
+#[test]
+fn kill_9_right_after_an_offer_was_accepted_loses_nothing() {
+    let lab = Lab::new().unwrap();
+    let mut laptop = Node::start(&lab, "laptop", NodeOpts::default()).unwrap();
+    let clip = lab.path("clip.mp4");
+    make_clip(&clip, 2, "160x120").unwrap();
+    let id = laptop.offer(&clip, "mkv-x264").unwrap();
+    laptop.kill9();
+    laptop.restart().unwrap();
+    let s = laptop.status(&id).unwrap();
+    assert_eq!(s["item_id"], id.as_str());
+    assert_eq!(s["status"], "to_do");
+}
+
 /// Converter and laptop with the converter on a fixed port, a transfer limited in rate so it
 /// can be interrupted, and a clip large enough to take a while to convert.
 fn slow_pair(lab: &Lab) -> (Node, Node) {
