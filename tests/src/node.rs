@@ -181,6 +181,32 @@ impl Node {
             .context("node has no 127.0.0.1 listen address")
     }
 
+    /// Rewrites the config so the node listens on the port it has now, and restarts it, so
+    /// its address stays the same across later restarts.
+    pub fn pin_port(&mut self) -> Result<String> {
+        let addr = self.addr()?;
+        let port = addr.rsplit('/').next().unwrap_or_default().to_string();
+        let cfg = fs::read_to_string(&self.config)?;
+        fs::write(
+            &self.config,
+            cfg.replace("/tcp/0\"", &format!("/tcp/{port}\"")),
+        )?;
+        self.stop();
+        self.restart()?;
+        Ok(addr)
+    }
+
+    /// Adds a static peer to the config and restarts the node.
+    pub fn add_peer(&mut self, addr: &str) -> Result<()> {
+        let cfg = fs::read_to_string(&self.config)?;
+        fs::write(
+            &self.config,
+            cfg.replacen("peers = [", &format!("peers = [{addr:?}, "), 1),
+        )?;
+        self.stop();
+        self.restart()
+    }
+
     pub fn node_id(&self) -> Result<String> {
         Ok(self.json(&["info", "--json"])?["node_id"]
             .as_str()

@@ -277,8 +277,15 @@ fn a_source_that_changes_before_it_is_fetched_fails_the_item_saying_so() {
 #[test]
 fn a_lone_converter_converts_its_own_offers_and_stops_cleanly() {
     let lab = Lab::new().unwrap();
-    let mut desktop =
-        Node::start(&lab, "desktop", NodeOpts { converter: true, ..Default::default() }).unwrap();
+    let mut desktop = Node::start(
+        &lab,
+        "desktop",
+        NodeOpts {
+            converter: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let png = lab.path("photo.png");
     make_png(&png).unwrap();
     let id = desktop.offer(&png, "webp").unwrap();
@@ -287,7 +294,11 @@ fn a_lone_converter_converts_its_own_offers_and_stops_cleanly() {
     assert_eq!(s["server_id"], s["client_id"]);
     // Nothing is left in the work dir once the result is delivered.
     std::thread::sleep(Duration::from_secs(2));
-    assert!(Node::files_in(&desktop.work_dir).is_empty(), "{:?}", Node::files_in(&desktop.work_dir));
+    assert!(
+        Node::files_in(&desktop.work_dir).is_empty(),
+        "{:?}",
+        Node::files_in(&desktop.work_dir)
+    );
     // SIGTERM: a clean exit with status 0.
     assert_eq!(desktop.stop(), Some(0));
 }
