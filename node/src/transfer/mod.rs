@@ -2,6 +2,7 @@
 //! requests ([`serve`]), and pulling a file into a verified, resumable `.part` ([`pull`]).
 
 pub mod hash;
+mod pace;
 mod part_file;
 pub mod pull;
 pub mod serve;

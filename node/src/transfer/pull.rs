@@ -17,6 +17,7 @@ use libp2p::PeerId;
 use sha2::{Digest, Sha512};
 
 use super::hash::manifest_hash;
+use super::pace::Pacer;
 use super::part_file::{chunk_len, expected_hash, finish, verify_existing, write_verified};
 use crate::net::{NetClient, NetError};
 
@@ -31,6 +32,8 @@ pub struct PullOptions {
     pub retries_per_chunk: u32,
     /// Hashes asked for per manifest request.
     pub manifest_page: u32,
+    /// Pace chunk requests to at most this many bytes per second (`None`: unlimited).
+    pub max_rate: Option<u64>,
 }
 
 impl Default for PullOptions {
@@ -40,6 +43,7 @@ impl Default for PullOptions {
             writes_in_flight: 2,
             retries_per_chunk: 3,
             manifest_page: 16_384,
+            max_rate: None,
         }
     }
 }
@@ -330,12 +334,19 @@ async fn fetch_chunks(
     let mut attempts: HashMap<u64, u32> = HashMap::new();
     let mut requests: FuturesUnordered<ChunkFuture> = FuturesUnordered::new();
     let mut writes: FuturesUnordered<WriteFuture> = FuturesUnordered::new();
+    let mut pacer = Pacer::new(opts.max_rate);
 
     let outcome: Result<(), PullError> = loop {
+        let mut paced_until = None;
         while requests.len() < in_flight {
-            let Some(index) = queue.pop_front() else {
+            let Some(&index) = queue.front() else {
                 break;
             };
+            if let Some(at) = pacer.admit(chunk_len(size, chunk_size, index) as u64) {
+                paced_until = Some(at);
+                break;
+            }
+            queue.pop_front();
             stats.chunk_requests += 1;
             let net = net.clone();
             requests.push(Box::pin(async move {
@@ -354,10 +365,13 @@ async fn fetch_chunks(
                 )
             }));
         }
-        if requests.is_empty() && writes.is_empty() {
+        if requests.is_empty() && writes.is_empty() && paced_until.is_none() {
             break Ok(());
         }
+        let pace_wait =
+            tokio::time::sleep_until(paced_until.unwrap_or_else(tokio::time::Instant::now));
         tokio::select! {
+            _ = pace_wait, if paced_until.is_some() => {}
             Some((index, resp)) = requests.next(), if !requests.is_empty() && writes.len() < max_writes => {
                 let data = match resp {
                     Ok(Response::Chunk { index: got, data }) if got == index => data,

@@ -356,3 +356,36 @@ async fn an_empty_file_and_a_missing_role_are_handled() {
         other => panic!("expected Refused NotFound, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rate_paces_the_chunk_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(2 * MIB, 11);
+    let (src, hashed, info) = write_source(dir.path(), "paced.bin", &data, 64 << 10);
+    let files = HashMap::from([(FileRole::Source, ServedFile::from_hashed(src, &hashed))]);
+    let (server, client) = setup(files, Behaviour::default()).await;
+
+    let part = dir.path().join("paced.bin.part");
+    let opts = PullOptions {
+        max_rate: Some(4 * MIB as u64),
+        ..PullOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let stats = pull_file_with(
+        &client,
+        server.peer,
+        ItemId::from_random([3; 16]),
+        FileRole::Source,
+        1,
+        &info,
+        &part,
+        &opts,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    // 32 requests of 64 KiB at 4 MiB/s: the last one may not go out before 31/64 s.
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(stats.chunks_fetched, 32);
+    assert!(std::fs::read(&part).unwrap() == data);
+}
