@@ -18,10 +18,9 @@ static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 pub fn take(len: usize) -> Vec<u8> {
     let reused = {
         let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-        match pool.iter().rposition(|b| b.capacity() >= len) {
-            Some(i) => Some(pool.swap_remove(i)),
-            None => None,
-        }
+        pool.iter()
+            .rposition(|b| b.capacity() >= len)
+            .map(|i| pool.swap_remove(i))
     };
     match reused {
         Some(mut buf) => {

@@ -88,7 +88,7 @@ impl PartWriter {
         chunk_size: u32,
     ) -> io::Result<Self> {
         reserve(&file, size)?;
-        let direct = if chunk_size as usize % DIRECT_ALIGN == 0 {
+        let direct = if (chunk_size as usize).is_multiple_of(DIRECT_ALIGN) {
             open_direct(path)
         } else {
             None
@@ -115,7 +115,7 @@ impl PartWriter {
         }
         let offset = index * self.chunk_size as u64;
         if let Some(direct) = self.direct.as_ref() {
-            if data.len() % DIRECT_ALIGN == 0 && self.direct_ok.load(Ordering::Relaxed) {
+            if data.len().is_multiple_of(DIRECT_ALIGN) && self.direct_ok.load(Ordering::Relaxed) {
                 return self.write_direct(direct, offset, expected, data);
             }
         }
