@@ -231,3 +231,53 @@ pub(crate) fn finish(part: &File, size: u64) -> io::Result<()> {
     part.set_len(size)?;
     part.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    /// Writes every chunk of `data` through a `PartWriter` (the last one first, and one chunk
+    /// once corrupted) and reads the `.part` back.
+    fn round_trip(chunk_size: u32, data: &[u8]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.part");
+        let file = Arc::new(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .unwrap(),
+        );
+        let size = data.len() as u64;
+        let w = PartWriter::new(file.clone(), &path, size, chunk_size).unwrap();
+        let chunks: Vec<&[u8]> = data.chunks(chunk_size as usize).collect();
+        let hashes: Vec<[u8; 32]> = chunks.iter().map(|c| *blake3::hash(c).as_bytes()).collect();
+        let mut bad = chunks[0].to_vec();
+        bad[0] ^= 1;
+        assert!(!w.write_verified(0, &hashes[0], &bad).unwrap());
+        assert!(!w.write_verified(0, &hashes[0], &chunks[0][1..]).unwrap());
+        for i in (0..chunks.len()).rev() {
+            assert!(w.write_verified(i as u64, &hashes[i], chunks[i]).unwrap());
+        }
+        finish(&file, size).unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    #[test]
+    fn aligned_and_unaligned_chunk_sizes_write_the_same_bytes() {
+        // 64 KiB chunks (direct writes where the file system has them) with a short last chunk,
+        // and 5000-byte chunks (always through the page cache).
+        let data = bytes(5 * (64 << 10) + 1234, 3);
+        assert!(round_trip(64 << 10, &data) == data);
+        let data = bytes(7 * 5000 + 17, 9);
+        assert!(round_trip(5000, &data) == data);
+    }
+}
