@@ -183,7 +183,8 @@ where
     let prefix = &prefix[..plen];
     if let Some((index, off, data_len)) = parse_chunk_prefix(prefix) {
         if off.checked_add(data_len) == Some(len) {
-            let mut data = vec![0u8; data_len];
+            // A recycled buffer: no zeroing or page faults for each megabyte received.
+            let mut data = super::chunk_pool::take(data_len);
             let have = plen - off;
             data[..have].copy_from_slice(&prefix[off..]);
             io.read_exact(&mut data[have..]).await?;
@@ -270,6 +271,7 @@ impl libp2p::request_response::Codec for WireCodec {
             let head = chunk_header(index, data.len(), MAX_RESPONSE_BYTES)?;
             io.write_all(&head).await?;
             io.write_all(&data).await?;
+            super::chunk_pool::give(data);
             return io.flush().await;
         }
         let hint = response_hint(&resp);

@@ -2,6 +2,7 @@
 //! cloneable [`NetClient`]; inbound requests and connection changes arrive as [`NetEvent`]s.
 
 mod behaviour;
+pub mod chunk_pool;
 mod client;
 pub mod codec;
 mod event_loop;

@@ -24,9 +24,7 @@ impl Pacer {
 
     /// `None` if a request may go now (and is counted), else the moment to try again.
     pub(crate) fn admit(&mut self, bytes: u64) -> Option<Instant> {
-        let Some(rate) = self.rate else {
-            return None;
-        };
+        let rate = self.rate?;
         let now = Instant::now();
         if self.next > now {
             return Some(self.next);

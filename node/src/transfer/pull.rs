@@ -18,7 +18,7 @@ use sha2::{Digest, Sha512};
 
 use super::hash::manifest_hash;
 use super::pace::Pacer;
-use super::part_file::{chunk_len, expected_hash, finish, verify_existing, write_verified};
+use super::part_file::{chunk_len, expected_hash, finish, verify_existing, PartWriter};
 use crate::net::{NetClient, NetError};
 
 /// Tunables of a pull.
@@ -40,7 +40,7 @@ impl Default for PullOptions {
     fn default() -> Self {
         PullOptions {
             in_flight: 16,
-            writes_in_flight: 2,
+            writes_in_flight: 4,
             retries_per_chunk: 3,
             manifest_page: 16_384,
             max_rate: None,
@@ -192,6 +192,14 @@ pub async fn pull_file_with(
         }
     }
     progress(done, size);
+    let writer = {
+        let (part, path) = (part.clone(), part_path.to_path_buf());
+        tokio::task::spawn_blocking(move || PartWriter::new(part, &path, size, chunk_size))
+            .await
+            .map_err(|e| PullError::Io(format!("preparing {} failed: {e}", part_path.display())))?
+            .map_err(|e| io_error("reserve space for", part_path, e))?
+    };
+    let writer = Arc::new(writer);
     if stats.chunks_reused > 0 {
         tracing::debug!(part = %part_path.display(), reused = stats.chunks_reused, "resuming pull");
     }
@@ -203,7 +211,7 @@ pub async fn pull_file_with(
         role,
         epoch,
         expected,
-        &part,
+        &writer,
         part_path,
         &hashes,
         queue,
@@ -318,7 +326,7 @@ async fn fetch_chunks(
     role: FileRole,
     epoch: Epoch,
     expected: &FileInfo,
-    part: &Arc<File>,
+    writer: &Arc<PartWriter>,
     part_path: &Path,
     hashes: &Arc<Vec<u8>>,
     mut queue: VecDeque<u64>,
@@ -382,10 +390,11 @@ async fn fetch_chunks(
                     Ok(other) => break Err(PullError::Protocol(format!("expected a chunk, got {}", kind(&other)))),
                     Err(e) => break Err(PullError::Net(e)),
                 };
-                let (part, hashes) = (part.clone(), hashes.clone());
+                let (writer, hashes) = (writer.clone(), hashes.clone());
                 writes.push(tokio::task::spawn_blocking(move || {
                     let len = data.len();
-                    let r = write_verified(&part, size, chunk_size, index, expected_hash(&hashes, index), &data);
+                    let r = writer.write_verified(index, expected_hash(&hashes, index), &data);
+                    crate::net::chunk_pool::give(data);
                     (index, len, r)
                 }));
             }

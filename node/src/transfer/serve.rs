@@ -164,7 +164,7 @@ pub fn read_chunk(file: &ServedFile, index: u64) -> Response {
     };
     let offset = index * file.chunk_size as u64;
     let len = (file.file_size - offset).min(file.chunk_size as u64) as usize;
-    let mut data = vec![0u8; len];
+    let mut data = crate::net::chunk_pool::take(len);
     match f.read_exact_at(&mut data, offset) {
         Ok(()) => Response::Chunk { index, data },
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => file.changed(),
