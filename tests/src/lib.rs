@@ -5,5 +5,5 @@
 pub mod media;
 pub mod node;
 
-pub use media::{ffprobe_streams, make_clip, make_png, sha512_hex};
+pub use media::{ffprobe_streams, make_clip, make_noisy_clip, make_png, sha512_hex};
 pub use node::{dmc_bin, wait_until, Lab, Node, NodeOpts};

@@ -46,6 +46,32 @@ pub fn make_clip(path: &Path, secs: u32, size: &str) -> Result<()> {
     ])
 }
 
+/// A video of moving noise that does not compress: about 2.5 MB per second of 640x360, so
+/// transfers and conversions take long enough to be interrupted.
+pub fn make_noisy_clip(path: &Path, secs: u32) -> Result<()> {
+    let d = secs.to_string();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=duration={d}:size=640x360:rate=25,noise=alls=30:allf=t"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=frequency=440:duration={d}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        path.to_str().context("path")?,
+    ])
+}
+
 /// A PNG test pattern.
 pub fn make_png(path: &Path) -> Result<()> {
     ffmpeg(&[

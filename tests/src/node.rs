@@ -311,6 +311,11 @@ impl Node {
         c.wait().ok().and_then(|s| s.code())
     }
 
+    /// Everything the node process logged so far.
+    pub fn log_text(&self) -> String {
+        self_log(&self.log)
+    }
+
     pub fn log_tail(&self) -> String {
         let s = self_log(&self.log);
         let lines: Vec<&str> = s.lines().collect();

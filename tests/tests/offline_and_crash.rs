@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dmc_tests::{make_clip, wait_until, Lab, Node, NodeOpts};
+use dmc_tests::{make_clip, make_noisy_clip, wait_until, Lab, Node, NodeOpts};
 
 const LONG: Duration = Duration::from_secs(300);
 
@@ -66,10 +66,10 @@ fn kill_9_right_after_an_offer_was_accepted_loses_nothing() {
     assert_eq!(s["status"], "to_do");
 }
 
-/// Converter and laptop with the converter on a fixed port, a transfer limited in rate so it
-/// can be interrupted, and a clip large enough to take a while to convert.
+/// Converter and laptop with the converter on a fixed port, and transfers limited to 4 MiB/s
+/// so that a transfer of a noisy clip (about 20 MB) can be interrupted.
 fn slow_pair(lab: &Lab) -> (Node, Node) {
-    let slow = "[transfer]\nmax_rate = \"2MiB\"\n";
+    let slow = "[transfer]\nmax_rate = \"4MiB\"\n";
     let mut converter = Node::start(
         lab,
         "converter",
@@ -133,7 +133,7 @@ fn kill_9_of_the_converter_mid_transfer_resumes_and_completes_once() {
     let lab = Lab::new().unwrap();
     let (laptop, mut converter) = slow_pair(&lab);
     let clip = lab.path("clip.mp4");
-    make_clip(&clip, 20, "640x360").unwrap();
+    make_noisy_clip(&clip, 8).unwrap();
     let id = laptop.offer(&clip, "mkv-x264").unwrap();
 
     laptop.wait_phase(&id, &["transferring"], LONG).unwrap();
@@ -156,7 +156,7 @@ fn kill_9_of_the_laptop_mid_transfer_resumes_and_completes_once() {
     let lab = Lab::new().unwrap();
     let (mut laptop, converter) = slow_pair(&lab);
     let clip = lab.path("clip.mp4");
-    make_clip(&clip, 20, "640x360").unwrap();
+    make_noisy_clip(&clip, 8).unwrap();
     let id = laptop.offer(&clip, "mkv-x264").unwrap();
 
     laptop.wait_phase(&id, &["transferring"], LONG).unwrap();
@@ -171,7 +171,7 @@ fn kill_9_of_either_node_mid_conversion_completes_once() {
     let lab = Lab::new().unwrap();
     let (mut laptop, mut converter) = slow_pair(&lab);
     let clip = lab.path("clip.mp4");
-    make_clip(&clip, 12, "640x360").unwrap();
+    make_noisy_clip(&clip, 8).unwrap();
     let id = laptop.offer(&clip, "mkv-x265").unwrap();
 
     laptop.wait_phase(&id, &["converting"], LONG).unwrap();

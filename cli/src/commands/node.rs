@@ -17,6 +17,10 @@ pub async fn run(data_dir: &Path, config: Option<PathBuf>) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
     let config = match config {
         Some(c) => Some(

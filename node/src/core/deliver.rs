@@ -22,6 +22,7 @@ pub(crate) struct DeliverCtx {
     output_dir: PathBuf,
     /// The result on this node, when this node converted it.
     local_result: Option<PathBuf>,
+    pull_options: transfer::PullOptions,
     net: NetClient,
     store: Store,
     internal: mpsc::Sender<Internal>,
@@ -46,6 +47,7 @@ impl DeliverCtx {
             result,
             output_dir: core.config.node.output_dir.clone(),
             local_result,
+            pull_options: core.pull_options(),
             net: core.net.clone(),
             store: core.store.clone(),
             internal: core.internal.clone(),
@@ -108,7 +110,7 @@ impl DeliverCtx {
                     })?;
                 let internal = self.internal.clone();
                 let item_id = self.item_id;
-                transfer::pull::pull_file(
+                transfer::pull::pull_file_with(
                     &self.net,
                     peer,
                     self.item_id,
@@ -116,6 +118,7 @@ impl DeliverCtx {
                     self.epoch,
                     &self.result,
                     &part,
+                    &self.pull_options,
                     move |done, total| {
                         let fraction = if total == 0 {
                             1.0

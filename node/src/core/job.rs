@@ -88,6 +88,7 @@ pub(crate) struct JobCtx {
     dir: PathBuf,
     /// The source on this node, when the origin is this node.
     local_source: Option<PathBuf>,
+    pull_options: transfer::PullOptions,
     internal: mpsc::Sender<Internal>,
     cancel: ffmpeg::CancelToken,
 }
@@ -112,6 +113,7 @@ impl JobCtx {
             net: core.net.clone(),
             dir,
             local_source,
+            pull_options: core.pull_options(),
             internal: core.internal.clone(),
             cancel,
         }
@@ -293,7 +295,7 @@ impl JobCtx {
             .await;
         let (ptx, mut prx) = mpsc::channel::<(u64, u64)>(4);
         let started = Instant::now();
-        let pull = transfer::pull::pull_file(
+        let pull = transfer::pull::pull_file_with(
             &self.net,
             peer,
             offer.item_id,
@@ -301,6 +303,7 @@ impl JobCtx {
             self.epoch,
             &offer.file,
             &part,
+            &self.pull_options,
             move |done, total| {
                 let _ = ptx.try_send((done, total));
             },
@@ -324,7 +327,13 @@ impl JobCtx {
             }
         };
         match result {
-            Ok(_) => {}
+            Ok(stats) => tracing::info!(
+                item = %offer.item_id,
+                "source fetched: {} of {} chunks transferred, {} kept from an earlier attempt",
+                stats.chunks_fetched,
+                stats.chunks_total,
+                stats.chunks_reused
+            ),
             Err(PullError::SourceChanged(m)) => {
                 let _ = tokio::fs::remove_file(&part).await;
                 return Err(JobOutcome::Failed(format!(

@@ -210,6 +210,14 @@ impl Core {
         }
     }
 
+    /// How this node pulls files (`[transfer]` settings).
+    pub(crate) fn pull_options(&self) -> crate::transfer::PullOptions {
+        crate::transfer::PullOptions {
+            max_rate: self.config.transfer.max_rate,
+            ..Default::default()
+        }
+    }
+
     pub(crate) fn add_local_file(&mut self, f: LocalFile) {
         let key = (f.item_id, f.role, f.epoch);
         self.served.insert(
