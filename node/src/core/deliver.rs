@@ -9,7 +9,7 @@ use libp2p::PeerId;
 use tokio::sync::mpsc;
 
 use super::names::{rename_noreplace, safe_file_name, sync_dir, unique_path};
-use super::task::{Core, DeliverFailure, Internal};
+use super::task::{Core, Internal};
 use crate::net::NetClient;
 use crate::store::Store;
 use crate::transfer;
@@ -37,7 +37,7 @@ impl DeliverCtx {
     ) -> Option<Self> {
         let result = item.result.clone()?;
         let local_result = core
-            .local_paths
+            .files
             .get(&(item.item_id(), FileRole::Result, epoch))
             .map(|f| f.path.clone());
         Some(DeliverCtx {
@@ -55,7 +55,7 @@ impl DeliverCtx {
     }
 
     pub(crate) async fn run(self) {
-        let outcome = self.work().await.map_err(DeliverFailure::Retry);
+        let outcome = self.work().await;
         let _ = self
             .internal
             .send(Internal::DeliverDone {

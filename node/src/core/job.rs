@@ -103,7 +103,7 @@ impl JobCtx {
     ) -> JobCtx {
         let dir = job_dir(&core.config.converter.work_dir, item.item_id(), epoch);
         let local_source = core
-            .local_paths
+            .files
             .get(&(item.item_id(), FileRole::Source, 0))
             .map(|f| f.path.clone());
         JobCtx {

@@ -1,7 +1,6 @@
 //! Offering a file: read it once (SHA-512, BLAKE3 and chunk hashes in one pass), find its media
 //! type, and turn it into an offer record, or find the item that already has it.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use dmc_protocol::engine::{Event, Local};
@@ -118,7 +117,7 @@ async fn prepare(path: &Path, profile: Option<String>) -> Result<(Offer, LocalFi
     let after = tokio::fs::metadata(path)
         .await
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
-    if after.len() != hashed.size || mtime_ns(&after) != hashed.mtime_ns {
+    if after.len() != hashed.size || transfer::mtime_ns(&after) != hashed.mtime_ns {
         return Err(bad(format!(
             "{} changed while it was being read; offer it again",
             path.display()
@@ -147,9 +146,4 @@ async fn prepare(path: &Path, profile: Option<String>) -> Result<(Offer, LocalFi
         hashes: hashed.hashes,
     };
     Ok((offer, local))
-}
-
-/// Modification time in nanoseconds, as recorded for served files.
-pub(crate) fn mtime_ns(m: &std::fs::Metadata) -> i64 {
-    m.mtime() * 1_000_000_000 + m.mtime_nsec()
 }

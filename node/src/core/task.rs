@@ -77,7 +77,8 @@ pub(crate) enum Internal {
     DeliverDone {
         item_id: ItemId,
         epoch: Epoch,
-        outcome: Result<(String, String), DeliverFailure>,
+        /// The output path and SHA-512, or why it must be tried again.
+        outcome: Result<(String, String), String>,
     },
     SourceChanged {
         item_id: ItemId,
@@ -95,15 +96,6 @@ pub(crate) enum JobOutcome {
     Cancelled,
 }
 
-/// Why a delivery did not complete.
-pub(crate) enum DeliverFailure {
-    Retry(String),
-}
-
-struct RunningJob {
-    cancel: crate::ffmpeg::CancelToken,
-}
-
 pub(crate) struct Core {
     pub(crate) engine: Engine,
     pub(crate) store: Store,
@@ -111,9 +103,10 @@ pub(crate) struct Core {
     pub(crate) config: Arc<Config>,
     pub(crate) data_dir: PathBuf,
     pub(crate) runnable_profiles: Vec<String>,
-    pub(crate) served: HashMap<(ItemId, FileRole, Epoch), Arc<ServedFile>>,
-    pub(crate) local_paths: HashMap<(ItemId, FileRole, Epoch), LocalFile>,
-    jobs: HashMap<(ItemId, Epoch), RunningJob>,
+    /// Files this node holds for items: its own sources (epoch 0) and results it made.
+    pub(crate) files: HashMap<(ItemId, FileRole, Epoch), Arc<ServedFile>>,
+    /// Running converter jobs, with the token that stops each.
+    jobs: HashMap<(ItemId, Epoch), crate::ffmpeg::CancelToken>,
     evaluating: HashSet<(ItemId, Epoch)>,
     pub(crate) delivering: HashMap<ItemId, f64>,
     retry_at: HashMap<(ItemId, Epoch), Millis>,
@@ -138,8 +131,7 @@ pub fn spawn_core(
         config: parts.config,
         data_dir: parts.data_dir,
         runnable_profiles: parts.runnable_profiles,
-        served: HashMap::new(),
-        local_paths: HashMap::new(),
+        files: HashMap::new(),
         jobs: HashMap::new(),
         evaluating: HashSet::new(),
         delivering: HashMap::new(),
@@ -206,7 +198,7 @@ impl Core {
 
     fn stop_all_jobs(&mut self) {
         for job in self.jobs.values() {
-            job.cancel.cancel();
+            job.cancel();
         }
     }
 
@@ -220,17 +212,14 @@ impl Core {
 
     pub(crate) fn add_local_file(&mut self, f: LocalFile) {
         let key = (f.item_id, f.role, f.epoch);
-        self.served.insert(
-            key,
-            Arc::new(ServedFile::new(
-                f.path.clone(),
-                f.file_size,
-                f.mtime_ns,
-                f.chunk_size,
-                Arc::new(f.hashes.clone()),
-            )),
+        let file = ServedFile::new(
+            f.path,
+            f.file_size,
+            f.mtime_ns,
+            f.chunk_size,
+            Arc::new(f.hashes),
         );
-        self.local_paths.insert(key, f);
+        self.files.insert(key, Arc::new(file));
     }
 
     /// Feeds an event to the engine and carries out what it asks.
@@ -307,7 +296,7 @@ impl Core {
         for key in unwanted {
             if let Some(job) = self.jobs.get(&key) {
                 info!(item = %key.0, "stopping job: the item no longer needs it");
-                job.cancel.cancel();
+                job.cancel();
             }
         }
         self.drop_unneeded_results().await;
@@ -333,9 +322,7 @@ impl Core {
             let needed = self.jobs.contains_key(&(item, epoch))
                 || self.engine.job_wanted(&item, epoch)
                 || self.engine.result_wanted(&item, epoch)
-                || self
-                    .local_paths
-                    .contains_key(&(item, FileRole::Result, epoch));
+                || self.files.contains_key(&(item, FileRole::Result, epoch));
             if !needed {
                 info!(item = %item, "removing leftover job folder {}", entry.path().display());
                 if let Err(e) = std::fs::remove_dir_all(entry.path()) {
@@ -348,7 +335,7 @@ impl Core {
     /// Deletes results this converter kept once the origin has them (or nobody wants them).
     async fn drop_unneeded_results(&mut self) {
         let done: Vec<(ItemId, FileRole, Epoch)> = self
-            .local_paths
+            .files
             .keys()
             .filter(|(item, role, epoch)| {
                 *role == FileRole::Result
@@ -362,8 +349,7 @@ impl Core {
             .copied()
             .collect();
         for key in done {
-            if let Some(f) = self.local_paths.remove(&key) {
-                self.served.remove(&key);
+            if let Some(f) = self.files.remove(&key) {
                 info!(item = %key.0, "the origin has the result: removing {}", f.path.display());
                 let _ = std::fs::remove_file(&f.path);
                 if let Some(dir) = f.path.parent() {
@@ -495,7 +481,7 @@ impl Core {
             });
         }
         let key = (item_id, role, if source { 0 } else { epoch });
-        self.served.get(&key).cloned().ok_or(Response::Error {
+        self.files.get(&key).cloned().ok_or(Response::Error {
             code: ErrorCode::NotFound,
             message: format!("item {item_id}: no such file here"),
         })
@@ -622,7 +608,7 @@ impl Core {
                         }))
                         .await;
                     }
-                    Err(DeliverFailure::Retry(why)) => {
+                    Err(why) => {
                         info!(item = %item_id, "delivery interrupted, will retry: {why}");
                         self.retry_at
                             .insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
@@ -675,7 +661,7 @@ impl Core {
         };
         let cancel = crate::ffmpeg::CancelToken::new();
         let ctx = super::job::JobCtx::new(self, item, epoch, origin, cancel.clone());
-        self.jobs.insert(key, RunningJob { cancel });
+        self.jobs.insert(key, cancel);
         info!(item = %item_id, epoch, "starting job");
         tokio::spawn(ctx.run());
     }
