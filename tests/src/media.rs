@@ -23,52 +23,28 @@ fn ffmpeg(args: &[&str]) -> Result<()> {
 
 /// A video with a test pattern and a sine tone, H.264 and AAC in MP4.
 pub fn make_clip(path: &Path, secs: u32, size: &str) -> Result<()> {
-    let d = secs.to_string();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("testsrc=duration={d}:size={size}:rate=25"),
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("sine=frequency=440:duration={d}"),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-shortest",
-        path.to_str().context("path")?,
-    ])
+    video_with_tone(
+        path,
+        secs,
+        &format!("testsrc=duration={secs}:size={size}:rate=25"),
+    )
 }
 
 /// A video of moving noise that does not compress: about 2.5 MB per second of 640x360, so
 /// transfers and conversions take long enough to be interrupted.
 pub fn make_noisy_clip(path: &Path, secs: u32) -> Result<()> {
-    let d = secs.to_string();
+    let source = format!("testsrc2=duration={secs}:size=640x360:rate=25,noise=alls=30:allf=t");
+    video_with_tone(path, secs, &source)
+}
+
+/// Encodes the lavfi video `source` with a 440 Hz tone as H.264 and AAC.
+#[rustfmt::skip]
+fn video_with_tone(path: &Path, secs: u32, source: &str) -> Result<()> {
+    let tone = format!("sine=frequency=440:duration={secs}");
+    let out = path.to_str().context("path")?;
     ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("testsrc2=duration={d}:size=640x360:rate=25,noise=alls=30:allf=t"),
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("sine=frequency=440:duration={d}"),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-shortest",
-        path.to_str().context("path")?,
+        "-f", "lavfi", "-i", source, "-f", "lavfi", "-i", &tone, "-c:v", "libx264", "-preset",
+        "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", out,
     ])
 }
 

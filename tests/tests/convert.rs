@@ -158,25 +158,7 @@ fn offering_the_same_content_again_returns_the_existing_item() {
 fn an_offer_that_no_converter_can_take_says_why_it_waits() {
     let lab = Lab::new().unwrap();
     // This converter takes images only: a video must wait, and say why.
-    let converter = Node::start(
-        &lab,
-        "converter",
-        NodeOpts {
-            converter: true,
-            extra: "media_types = [\"image\"]\n".into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let laptop = Node::start(
-        &lab,
-        "laptop",
-        NodeOpts {
-            peers: vec![converter.addr().unwrap()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (laptop, _converter) = pair_with(&lab, "media_types = [\"image\"]\n").unwrap();
     let clip = lab.path("clip.mp4");
     make_clip(&clip, 2, "160x120").unwrap();
     let id = laptop.offer(&clip, "mkv-x264").unwrap();
@@ -194,25 +176,7 @@ fn an_offer_that_no_converter_can_take_says_why_it_waits() {
 fn a_converter_without_room_rejects_and_status_says_why() {
     let lab = Lab::new().unwrap();
     // A converter that must keep 1000 TiB free can take nothing.
-    let converter = Node::start(
-        &lab,
-        "converter",
-        NodeOpts {
-            converter: true,
-            extra: "reserve_bytes = 1099511627776000\n".into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let laptop = Node::start(
-        &lab,
-        "laptop",
-        NodeOpts {
-            peers: vec![converter.addr().unwrap()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (laptop, _converter) = pair_with(&lab, "reserve_bytes = 1099511627776000\n").unwrap();
     let clip = lab.path("clip.mp4");
     make_clip(&clip, 2, "160x120").unwrap();
     let id = laptop.offer(&clip, "mkv-x264").unwrap();
