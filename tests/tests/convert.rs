@@ -9,11 +9,17 @@ const LONG: Duration = Duration::from_secs(240);
 
 /// Starts a converter and a laptop that knows the converter's address.
 fn pair(lab: &Lab) -> anyhow::Result<(Node, Node)> {
+    pair_with(lab, "")
+}
+
+/// Same, with extra `[converter]` settings for the converter.
+fn pair_with(lab: &Lab, converter_extra: &str) -> anyhow::Result<(Node, Node)> {
     let converter = Node::start(
         lab,
         "converter",
         NodeOpts {
             converter: true,
+            extra: converter_extra.into(),
             ..Default::default()
         },
     )?;
