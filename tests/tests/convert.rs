@@ -272,3 +272,27 @@ fn a_lone_converter_converts_its_own_offers_and_stops_cleanly() {
     // SIGTERM: a clean exit with status 0.
     assert_eq!(desktop.stop(), Some(0));
 }
+
+#[test]
+fn a_converter_never_converts_its_own_source_after_it_changed() {
+    let lab = Lab::new().unwrap();
+    let mut desktop = Node::start(&lab, "desktop", NodeOpts::default()).unwrap();
+    let png = lab.path("photo.png");
+    make_png(&png).unwrap();
+    let id = desktop.offer(&png, "webp").unwrap();
+    // The file changes, then the node becomes a converter and finds its own item.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&png, b"not the picture that was offered").unwrap();
+    desktop.stop();
+    let cfg = std::fs::read_to_string(&desktop.config).unwrap();
+    std::fs::write(
+        &desktop.config,
+        cfg.replace("enabled = false", "enabled = true"),
+    )
+    .unwrap();
+    desktop.restart().unwrap();
+    let s = desktop.wait_final(&id, LONG).unwrap();
+    assert_eq!(s["status"], "finished_with_errors", "{s:#}");
+    assert!(s["errors"].to_string().contains("changed"), "{s:#}");
+    assert!(Node::files_in(&desktop.output_dir).is_empty());
+}

@@ -143,31 +143,28 @@ impl DeliverCtx {
         }
         let name = safe_file_name(&self.result.file_name);
         let dir = self.output_dir.clone();
-        let final_path = tokio::task::spawn_blocking({
-            let store = self.store.clone();
-            let marker = marker.clone();
-            let part = part.clone();
-            move || -> Result<PathBuf, String> {
-                loop {
-                    let target = unique_path(&dir, &name);
-                    // Remember where it goes before it gets there, so a crash in between
-                    // cannot deliver it twice.
-                    let t = target.to_string_lossy().into_owned();
-                    futures::executor::block_on(store.set_meta(marker.clone(), t.clone()))
-                        .map_err(|e| format!("cannot record delivery: {e}"))?;
-                    match rename_noreplace(&part, &target) {
-                        Ok(()) => {
-                            let _ = sync_dir(&dir);
-                            return Ok(target);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                        Err(e) => return Err(format!("cannot move the result into place: {e}")),
-                    }
-                }
+        let final_path = loop {
+            let target = unique_path(&dir, &name);
+            // Remember where it goes before it gets there, so a crash in between cannot
+            // deliver it twice.
+            let t = target.to_string_lossy().into_owned();
+            self.store
+                .set_meta(marker.clone(), t)
+                .await
+                .map_err(|e| format!("cannot record delivery: {e}"))?;
+            let (from, to, d) = (part.clone(), target.clone(), dir.clone());
+            let moved = tokio::task::spawn_blocking(move || {
+                rename_noreplace(&from, &to)?;
+                sync_dir(&d)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            match moved {
+                Ok(()) => break target,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("cannot move the result into place: {e}")),
             }
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        };
         Ok((final_path.to_string_lossy().into_owned(), sha))
     }
 }

@@ -87,7 +87,7 @@ pub(crate) struct JobCtx {
     net: NetClient,
     dir: PathBuf,
     /// The source on this node, when the origin is this node.
-    local_source: Option<PathBuf>,
+    local_source: Option<std::sync::Arc<crate::transfer::ServedFile>>,
     pull_options: transfer::PullOptions,
     internal: mpsc::Sender<Internal>,
     cancel: ffmpeg::CancelToken,
@@ -105,7 +105,7 @@ impl JobCtx {
         let local_source = core
             .files
             .get(&(item.item_id(), FileRole::Source, 0))
-            .map(|f| f.path.clone());
+            .cloned();
         JobCtx {
             item,
             epoch,
@@ -173,7 +173,12 @@ impl JobCtx {
         }
         // 1. The source.
         let input = match &self.local_source {
-            Some(p) => p.clone(),
+            Some(f) => {
+                if let Err(o) = self.check_local_source().await {
+                    return o;
+                }
+                f.path.clone()
+            }
             None => match self.fetch_source().await {
                 Ok(p) => p,
                 Err(o) => return o,
@@ -232,6 +237,11 @@ impl JobCtx {
                 return JobOutcome::Failed(e.to_string());
             }
         }
+        // A source read in place must not have changed while ffmpeg read it.
+        if let Err(o) = self.check_local_source().await {
+            let _ = tokio::fs::remove_file(&part).await;
+            return o;
+        }
         // 3. Check the output before it counts.
         if let Err(e) = ffmpeg::verify_output(&part, profile, offer.duration_ms).await {
             let _ = tokio::fs::remove_file(&part).await;
@@ -272,6 +282,21 @@ impl JobCtx {
             hashes: hashed.hashes,
         };
         JobOutcome::Converted(info, local)
+    }
+
+    /// For a source on this node (read in place, not fetched): fails the job if the file is no
+    /// longer the one offered, as a fetch would.
+    async fn check_local_source(&self) -> Result<(), JobOutcome> {
+        let Some(f) = self.local_source.clone() else {
+            return Ok(());
+        };
+        match tokio::task::spawn_blocking(move || f.check_unchanged()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(m)) => Err(JobOutcome::Failed(format!(
+                "source changed at its origin: {m}"
+            ))),
+            Err(e) => Err(JobOutcome::Retry(format!("checking the source: {e}"))),
+        }
     }
 
     /// Pulls the source from the origin into `<dir>/source`, verified.

@@ -314,6 +314,7 @@ impl Core {
         let Ok(entries) = std::fs::read_dir(work_dir) else {
             return;
         };
+        let mut leftovers = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some((item, epoch)) = name.to_str().and_then(super::job::parse_job_dir) else {
@@ -325,10 +326,18 @@ impl Core {
                 || self.files.contains_key(&(item, FileRole::Result, epoch));
             if !needed {
                 info!(item = %item, "removing leftover job folder {}", entry.path().display());
-                if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                    warn!("cannot remove {}: {e}", entry.path().display());
-                }
+                leftovers.push(entry.path());
             }
+        }
+        // Deleting a large source takes a while: keep it off the core task.
+        if !leftovers.is_empty() {
+            tokio::task::spawn_blocking(move || {
+                for dir in leftovers {
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        warn!("cannot remove {}: {e}", dir.display());
+                    }
+                }
+            });
         }
     }
 

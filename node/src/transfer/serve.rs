@@ -65,6 +65,16 @@ impl ServedFile {
             .unwrap_or_else(|| "the file".into())
     }
 
+    /// Whether the file is still the one that was hashed (same size, mtime and inode); the
+    /// error says what changed. For a node that reads its own source without serving it.
+    pub fn check_unchanged(&self) -> Result<(), String> {
+        match self.checked_file() {
+            Ok(_) => Ok(()),
+            Err(Response::Error { message, .. }) => Err(message),
+            Err(_) => Err(format!("{} cannot be checked", self.name())),
+        }
+    }
+
     /// The open file, checked to be the one at `path` with the recorded size and mtime.
     fn checked_file(&self) -> Result<Arc<File>, Response> {
         let meta = match std::fs::metadata(&self.path) {
