@@ -1,7 +1,10 @@
 //! The node's configuration: a TOML file (every key optional), its defaults, validation, and
 //! errors that name the file, line and key at fault.
 
+mod duration;
 mod span;
+
+pub use duration::{format_duration, parse_duration};
 
 use std::fmt;
 use std::io;
@@ -24,6 +27,12 @@ pub const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/4747";
 pub const DEFAULT_OUTPUT_DIR: &str = "~/dmc/converted";
 /// Default free disk space a converter keeps in reserve (1 GiB).
 pub const DEFAULT_RESERVE_BYTES: u64 = 1 << 30;
+/// Default `[node] lease`.
+pub const DEFAULT_LEASE: &str = "2m";
+/// Shortest lease accepted: a few converter heartbeats.
+pub const MIN_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Default `[converter] retention`.
+pub const DEFAULT_RETENTION: &str = "30d";
 /// Most concurrent conversions a converter may run (records refuse more).
 pub const MAX_WORKERS: u32 = 1024;
 /// Largest configuration file read.
@@ -62,6 +71,9 @@ pub struct NodeConfig {
     pub listen: Vec<Multiaddr>,
     /// Where results of this node's own offers land.
     pub output_dir: PathBuf,
+    /// How long this node waits without word from the converter of one of its items before
+    /// giving the item to another converter.
+    pub lease: std::time::Duration,
 }
 
 /// `[discovery]`
@@ -88,6 +100,8 @@ pub struct ConverterConfig {
     pub profiles: Vec<String>,
     /// Free disk space to keep in `work_dir`, in bytes; jobs that would eat into it are refused.
     pub reserve_bytes: u64,
+    /// How long a finished result waits for its origin to fetch it before it is deleted.
+    pub retention: std::time::Duration,
 }
 
 /// Why a configuration was refused. Messages name the file, line and key, and what to do.
@@ -192,6 +206,7 @@ struct RawNode {
     name: Option<String>,
     listen: Vec<String>,
     output_dir: String,
+    lease: String,
 }
 
 impl Default for RawNode {
@@ -200,6 +215,7 @@ impl Default for RawNode {
             name: None,
             listen: vec![DEFAULT_LISTEN.to_string()],
             output_dir: DEFAULT_OUTPUT_DIR.to_string(),
+            lease: DEFAULT_LEASE.to_string(),
         }
     }
 }
@@ -229,6 +245,7 @@ struct RawConverter {
     work_dir: String,
     profiles: Vec<String>,
     reserve_bytes: u64,
+    retention: String,
 }
 
 impl Default for RawConverter {
@@ -240,6 +257,7 @@ impl Default for RawConverter {
             work_dir: String::new(),
             profiles: Vec::new(),
             reserve_bytes: DEFAULT_RESERVE_BYTES,
+            retention: DEFAULT_RETENTION.to_string(),
         }
     }
 }
@@ -336,6 +354,7 @@ impl Config {
                         name: FALLBACK_NAME.into(),
                         listen: Vec::new(),
                         output_dir: data_dir.join("converted"),
+                        lease: std::time::Duration::from_secs(120),
                     },
                     discovery: DiscoveryConfig {
                         mdns: false,
@@ -348,6 +367,7 @@ impl Config {
                         work_dir: data_dir.join("work"),
                         profiles: Vec::new(),
                         reserve_bytes: DEFAULT_RESERVE_BYTES,
+                        retention: std::time::Duration::from_secs(30 * 86400),
                     },
                     transfer: TransferConfig { max_rate: None },
                 }
@@ -532,6 +552,19 @@ fn resolve(
         resolve_path(&c.work_dir, data_dir, home)
             .map_err(|m| fault("converter.work_dir", None, m))?
     };
+    let lease = parse_duration(&raw.node.lease).map_err(|m| fault("node.lease", None, m))?;
+    if lease < MIN_LEASE {
+        return Err(fault(
+            "node.lease",
+            None,
+            format!(
+                "must be at least {}: converters report every few seconds",
+                format_duration(MIN_LEASE)
+            ),
+        ));
+    }
+    let retention =
+        parse_duration(&c.retention).map_err(|m| fault("converter.retention", None, m))?;
     let max_rate =
         parse_rate(&raw.transfer.max_rate).map_err(|m| fault("transfer.max_rate", None, m))?;
     Ok(Config {
@@ -542,6 +575,7 @@ fn resolve(
             name,
             listen,
             output_dir,
+            lease,
         },
         discovery: DiscoveryConfig {
             mdns: raw.discovery.mdns,
@@ -554,6 +588,7 @@ fn resolve(
             work_dir,
             profiles,
             reserve_bytes: c.reserve_bytes,
+            retention,
         },
     })
 }

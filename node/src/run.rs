@@ -116,6 +116,8 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
             me: me.clone(),
             name: config.node.name.clone(),
             converter,
+            lease: config.node.lease.as_millis() as u64,
+            retention: config.converter.retention.as_millis() as u64,
         },
         records,
     );

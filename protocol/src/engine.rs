@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
 use crate::item::{ItemState, Phase};
-use crate::record::{ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody};
+use crate::record::{
+    ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody, Stage,
+};
 use crate::replica::{Inserted, PageLimit, Replica, Summary};
 use crate::schedule::{occupies_converter, pick_converter, Candidate};
 use crate::wire::{Request, Response, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_PER_MESSAGE};
@@ -20,7 +22,33 @@ pub struct EngineConfig {
     pub name: String,
     /// Present when this node converts.
     pub converter: Option<ConverterAd>,
+    /// Origin: an item whose converter has not been heard from for this long, while this
+    /// node is online, goes to another converter with a higher epoch.
+    pub lease: Millis,
+    /// Converter: how long a finished result is kept for an origin that does not come back.
+    pub retention: Millis,
 }
+
+impl EngineConfig {
+    /// A node with the default lease and retention.
+    pub fn new(me: NodeId, name: impl Into<String>, converter: Option<ConverterAd>) -> Self {
+        EngineConfig {
+            me,
+            name: name.into(),
+            converter,
+            lease: DEFAULT_LEASE_MS,
+            retention: DEFAULT_RETENTION_MS,
+        }
+    }
+}
+
+/// Default lease: two minutes without word from a converter.
+pub const DEFAULT_LEASE_MS: Millis = 2 * 60 * 1000;
+/// Default retention of an unfetched result: 30 days.
+pub const DEFAULT_RETENTION_MS: Millis = 30 * 24 * 3600 * 1000;
+/// A converter reports on each item it holds at least this often while the origin is
+/// connected, even when nothing moved (queued, or a stalled transfer).
+pub const HEARTBEAT_MS: Millis = 5_000;
 
 /// Inputs to the engine.
 #[derive(Clone, Debug)]
@@ -112,6 +140,15 @@ pub enum Effect {
     },
     /// A record from a peer was refused.
     Refused { from: NodeId, reason: String },
+    /// Origin: the converter of an item was silent for longer than the lease; the item went
+    /// to another converter (already recorded; this is for the log).
+    LeaseExpired {
+        item_id: ItemId,
+        silent: NodeId,
+        silent_ms: Millis,
+        next: NodeId,
+        epoch: Epoch,
+    },
 }
 
 /// The state machine.
@@ -123,6 +160,14 @@ pub struct Engine {
     connected: BTreeSet<NodeId>,
     /// When we last asked each connected peer for what we lack.
     last_sync: BTreeMap<NodeId, Millis>,
+    /// Origin: when we last heard from the current converter of each of our items.
+    heard: BTreeMap<ItemId, Millis>,
+    /// Lease clocks count from no earlier than this: the start, the last time this node came
+    /// back online, or woke from sleep. An offline origin reassigns nothing.
+    lease_base: Millis,
+    /// When we last made a record about each item (converter heartbeats).
+    reported: BTreeMap<ItemId, Millis>,
+    last_tick: Option<Millis>,
 }
 
 /// Connected peers are asked for what we lack at least this often (anti-entropy), so a
@@ -149,6 +194,10 @@ impl Engine {
             next_seq,
             connected: BTreeSet::new(),
             last_sync: BTreeMap::new(),
+            heard: BTreeMap::new(),
+            lease_base: 0,
+            reported: BTreeMap::new(),
+            last_tick: None,
         }
     }
 
@@ -228,6 +277,7 @@ impl Engine {
         let mut fx = Vec::new();
         match event {
             Event::Start => {
+                self.lease_base = now;
                 let want = NodeInfo {
                     name: self.cfg.name.clone(),
                     converter: self.cfg.converter.clone(),
@@ -238,6 +288,15 @@ impl Engine {
                 self.schedule(now, &mut fx);
             }
             Event::PeerConnected(peer) => {
+                if self.connected.is_empty() {
+                    // Back online: converters get a whole lease to be heard from again.
+                    self.lease_base = now;
+                }
+                for item in self.replica.items() {
+                    if item.origin == self.cfg.me && item.converter() == Some(&peer) {
+                        self.heard.insert(item.item_id(), now);
+                    }
+                }
                 self.connected.insert(peer.clone());
                 self.ask_sync(peer, now, &mut fx);
                 self.schedule(now, &mut fx);
@@ -251,13 +310,21 @@ impl Engine {
                 records,
                 sync_more,
             } => {
-                self.receive(&from, records, &mut fx);
+                self.receive(&from, records, now, &mut fx);
                 if sync_more == Some(true) && self.connected.contains(&from) {
                     self.ask_sync(from, now, &mut fx);
                 }
                 self.schedule(now, &mut fx);
             }
             Event::Tick => {
+                if self
+                    .last_tick
+                    .is_some_and(|t| now.saturating_sub(t) > self.cfg.lease / 2)
+                {
+                    // The machine slept (or the node stalled): nobody could be heard.
+                    self.lease_base = now;
+                }
+                self.last_tick = Some(now);
                 let due: Vec<NodeId> = self
                     .connected
                     .iter()
@@ -271,6 +338,7 @@ impl Engine {
                 for peer in due {
                     self.ask_sync(peer, now, &mut fx);
                 }
+                self.timers(now, &mut fx);
                 self.schedule(now, &mut fx)
             }
             Event::Local(local) => {
@@ -300,6 +368,9 @@ impl Engine {
             body,
         };
         self.next_seq += 1;
+        if let Some(id) = record.body.item_id() {
+            self.reported.insert(id, now);
+        }
         self.replica.insert(record.clone());
         fx.push(Effect::Persist(vec![record.clone()]));
         for peer in &self.connected {
@@ -312,7 +383,7 @@ impl Engine {
         }
     }
 
-    fn receive(&mut self, from: &NodeId, records: Vec<Record>, fx: &mut Vec<Effect>) {
+    fn receive(&mut self, from: &NodeId, records: Vec<Record>, now: Millis, fx: &mut Vec<Effect>) {
         let mut new = Vec::new();
         for r in records.into_iter().take(MAX_RECORDS_PER_MESSAGE) {
             if let Err(e) = r.validate() {
@@ -333,6 +404,16 @@ impl Engine {
         }
         if new.is_empty() {
             return;
+        }
+        for r in &new {
+            let Some(id) = r.body.item_id() else { continue };
+            if self
+                .replica
+                .item(&id)
+                .is_some_and(|i| i.origin == self.cfg.me && i.converter() == Some(&r.author))
+            {
+                self.heard.insert(id, now);
+            }
         }
         fx.push(Effect::Persist(new.clone()));
         // Relay to every other connected peer.
@@ -446,45 +527,160 @@ impl Engine {
         self.author(body, now, fx);
     }
 
+    /// Converters that may be assigned to now: connected ones that advertise, and ourselves,
+    /// each with its current load.
+    fn candidates(&self) -> Vec<Candidate<'_>> {
+        let mut load: BTreeMap<&NodeId, usize> = BTreeMap::new();
+        for i in self.replica.items().filter(|i| occupies_converter(i)) {
+            if let Some(c) = i.converter() {
+                *load.entry(c).or_default() += 1;
+            }
+        }
+        self.replica
+            .nodes()
+            .filter(|(id, _, _)| self.connected.contains(*id) || **id == self.cfg.me)
+            .filter_map(|(id, _, info)| {
+                let ad = info.converter.as_ref()?;
+                Some(Candidate {
+                    id,
+                    ad,
+                    load: load.get(id).copied().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// Time-driven duties, run on `Tick`: leases (origin), heartbeats and retention
+    /// (converter).
+    fn timers(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        let me = self.cfg.me.clone();
+        let online = !self.connected.is_empty();
+        let mut reassign: Vec<(ItemId, Epoch, NodeId, NodeId, Millis)> = Vec::new();
+        let mut heartbeats: Vec<(ItemId, Epoch, ProgressInfo)> = Vec::new();
+        let mut expired: Vec<(ItemId, Epoch)> = Vec::new();
+        {
+            let mut candidates = self.candidates();
+            for item in self.replica.items() {
+                let id = item.item_id();
+                let Some((epoch, converter)) = item.assignment.as_ref() else {
+                    continue;
+                };
+                let held = occupies_converter(item);
+                if item.origin == me && held && *converter != me && online {
+                    let since = self
+                        .heard
+                        .get(&id)
+                        .copied()
+                        .unwrap_or(0)
+                        .max(self.lease_base);
+                    let silent_ms = now.saturating_sub(since);
+                    if silent_ms >= self.cfg.lease {
+                        let others: Vec<Candidate> = candidates
+                            .iter()
+                            .filter(|c| c.id != converter)
+                            .cloned()
+                            .collect();
+                        if let Some(next) = pick_converter(item, &others, now) {
+                            reassign.push((
+                                id,
+                                next_epoch(item),
+                                converter.clone(),
+                                next.clone(),
+                                silent_ms,
+                            ));
+                            if let Some(c) = candidates.iter_mut().find(|c| c.id == next) {
+                                c.load += 1;
+                            }
+                        }
+                    }
+                }
+                if *converter == me && item.origin != me {
+                    if held
+                        && item.phase != Phase::Assigned
+                        && self.connected.contains(&item.origin)
+                        && self
+                            .reported
+                            .get(&id)
+                            .is_none_or(|t| now.saturating_sub(*t) >= HEARTBEAT_MS)
+                    {
+                        let progress = item.progress.unwrap_or(ProgressInfo {
+                            stage: Stage::Queued,
+                            fraction: 0.0,
+                            fps: None,
+                            speed: None,
+                            eta_secs: None,
+                        });
+                        heartbeats.push((id, *epoch, progress));
+                    }
+                    if item.phase == Phase::Converted
+                        && item
+                            .converted_at
+                            .is_some_and(|t| now.saturating_sub(t) >= self.cfg.retention)
+                    {
+                        expired.push((id, *epoch));
+                    }
+                }
+            }
+        }
+        for (item_id, epoch, silent, next, silent_ms) in reassign {
+            self.heard.insert(item_id, now);
+            self.author(
+                RecordBody::Assign {
+                    item_id,
+                    epoch,
+                    converter: next.clone(),
+                },
+                now,
+                fx,
+            );
+            fx.push(Effect::LeaseExpired {
+                item_id,
+                silent,
+                silent_ms,
+                next,
+                epoch,
+            });
+        }
+        for (item_id, epoch, progress) in heartbeats {
+            self.author(
+                RecordBody::Progress {
+                    item_id,
+                    epoch,
+                    progress,
+                },
+                now,
+                fx,
+            );
+        }
+        for (item_id, epoch) in expired {
+            let days = self.cfg.retention / (24 * 3600 * 1000);
+            self.author(
+                RecordBody::Failed {
+                    item_id,
+                    epoch: Some(epoch),
+                    error: format!(
+                        "the converter deleted its result: the origin did not fetch it within \
+                         the retention time ({days} days)"
+                    ),
+                },
+                now,
+                fx,
+            );
+        }
+    }
+
     /// Re-derives, from the records, what this node should be doing now.
     fn schedule(&mut self, now: Millis, fx: &mut Vec<Effect>) {
         let me = self.cfg.me.clone();
         let mut assign: Vec<(ItemId, Epoch, NodeId)> = Vec::new();
         {
-            // Converters that may be assigned to: connected ones that advertise, and ourselves.
-            let mut load: std::collections::BTreeMap<&NodeId, usize> = Default::default();
-            for i in self.replica.items().filter(|i| occupies_converter(i)) {
-                if let Some(c) = i.converter() {
-                    *load.entry(c).or_default() += 1;
-                }
-            }
-            let mut candidates: Vec<Candidate> = self
-                .replica
-                .nodes()
-                .filter(|(id, _, _)| self.connected.contains(*id) || **id == me)
-                .filter_map(|(id, _, info)| {
-                    let ad = info.converter.as_ref()?;
-                    Some(Candidate {
-                        id,
-                        ad,
-                        load: load.get(id).copied().unwrap_or(0),
-                    })
-                })
-                .collect();
+            let mut candidates = self.candidates();
             for item in self.replica.items() {
                 let current_epoch = item.epoch();
                 match item.phase {
                     Phase::Offered | Phase::Rejected if item.origin == me => {
                         if let Some(c) = pick_converter(item, &candidates, now) {
-                            let epoch = item
-                                .rejections
-                                .iter()
-                                .map(|r| r.epoch)
-                                .chain(current_epoch)
-                                .max()
-                                .unwrap_or(0)
-                                + 1;
-                            assign.push((item.item_id(), epoch, c.clone()));
+                            assign.push((item.item_id(), next_epoch(item), c.clone()));
                             if let Some(cand) = candidates.iter_mut().find(|x| x.id == c) {
                                 cand.load += 1;
                             }
@@ -523,6 +719,7 @@ impl Engine {
             }
         }
         for (item_id, epoch, converter) in assign {
+            self.heard.insert(item_id, now);
             self.author(
                 RecordBody::Assign {
                     item_id,
@@ -534,4 +731,15 @@ impl Engine {
             );
         }
     }
+}
+
+/// The epoch of an item's next assignment: above every epoch it has had.
+fn next_epoch(item: &ItemState) -> Epoch {
+    item.rejections
+        .iter()
+        .map(|r| r.epoch)
+        .chain(item.epoch())
+        .max()
+        .unwrap_or(0)
+        + 1
 }

@@ -109,6 +109,8 @@ pub struct ItemState {
     pub progress: Option<ProgressInfo>,
     pub result: Option<FileInfo>,
     pub output_path: Option<String>,
+    /// While `Converted`: when the converter made its result (the converter's clock).
+    pub converted_at: Option<Millis>,
     pub errors: Vec<String>,
     pub rejections: Vec<Rejection>,
     /// How many distinct records the item has: grows with every change.
@@ -219,6 +221,7 @@ impl ItemState {
                     results.push((epoch, output.clone()));
                     if is_current {
                         current.converted = true;
+                        current.converted_at = Some(r.created_at);
                     }
                 }
                 RecordBody::Accept { .. } if is_current => current.accepted = true,
@@ -251,6 +254,7 @@ impl ItemState {
                 Some(_) if current.rejected => Phase::Rejected,
                 Some(_) => match current.progress {
                     Some(p) if p.stage == Stage::Converting => Phase::Converting,
+                    Some(p) if p.stage == Stage::Queued => Phase::Accepted,
                     Some(_) => Phase::Transferring,
                     None if current.accepted => Phase::Accepted,
                     None => Phase::Assigned,
@@ -279,6 +283,7 @@ impl ItemState {
             progress,
             result,
             output_path: delivered.map(|(_, p)| p),
+            converted_at: current.converted_at.filter(|_| phase == Phase::Converted),
             errors,
             rejections,
             version: recs.len() as u64,
@@ -370,6 +375,7 @@ struct CurrentEpoch {
     rejected: bool,
     failed: bool,
     converted: bool,
+    converted_at: Option<Millis>,
     progress: Option<ProgressInfo>,
 }
 

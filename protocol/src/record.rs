@@ -177,6 +177,8 @@ pub struct ProgressInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
+    /// Accepted, waiting for a free worker (reported so the origin knows the converter lives).
+    Queued,
     Transferring,
     Converting,
 }

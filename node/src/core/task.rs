@@ -253,6 +253,18 @@ impl Core {
                 Effect::Refused { from, reason } => {
                     warn!(peer = %from, "refused a record: {reason}")
                 }
+                Effect::LeaseExpired {
+                    item_id,
+                    silent,
+                    silent_ms,
+                    next,
+                    epoch,
+                } => warn!(
+                    item = %item_id,
+                    converter = %silent,
+                    "no word from the converter for {} s: item reassigned to {next} (attempt {epoch})",
+                    silent_ms / 1000
+                ),
             }
         }
     }

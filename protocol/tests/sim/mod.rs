@@ -72,6 +72,11 @@ pub enum Op {
 impl Sim {
     /// `n` nodes; the first `converters` of them convert video.
     pub fn new(n: usize, converters: usize) -> Sim {
+        Sim::with(n, converters, |_| {})
+    }
+
+    /// Like [`Sim::new`], with each engine's configuration adjusted by `tune`.
+    pub fn with(n: usize, converters: usize, tune: impl Fn(&mut EngineConfig)) -> Sim {
         let engines = (0..n)
             .map(|i| {
                 let converter = (i < converters).then(|| ConverterAd {
@@ -79,14 +84,9 @@ impl Sim {
                     profiles: vec!["mkv-x264".into()],
                     workers: 1,
                 });
-                Engine::new(
-                    EngineConfig {
-                        me: node_id(i),
-                        name: format!("n{i}"),
-                        converter,
-                    },
-                    [],
-                )
+                let mut cfg = EngineConfig::new(node_id(i), format!("n{i}"), converter);
+                tune(&mut cfg);
+                Engine::new(cfg, [])
             })
             .collect();
         let mut sim = Sim {
@@ -134,7 +134,7 @@ impl Sim {
                     item_id,
                     epoch,
                 }),
-                Effect::Persist(_) | Effect::Refused { .. } => {}
+                Effect::Persist(_) | Effect::Refused { .. } | Effect::LeaseExpired { .. } => {}
             }
         }
         // Keep the pending list bounded: the engine repeats level-triggered actions.
@@ -344,6 +344,31 @@ impl Sim {
             steps += 1;
             assert!(steps < 1_000_000, "replication did not quiesce");
         }
+    }
+
+    /// Delivers every in-flight request.
+    pub fn drain(&mut self) {
+        let mut steps = 0;
+        while !self.queue.is_empty() {
+            self.deliver(0);
+            steps += 1;
+            assert!(steps < 1_000_000, "replication did not quiesce");
+        }
+    }
+
+    /// Lets `ms` pass, then ticks node `i`.
+    pub fn tick_after(&mut self, i: usize, ms: u64) {
+        self.now += ms;
+        self.feed(i, Event::Tick);
+    }
+
+    /// Node `i`'s view of one item.
+    pub fn item(&self, i: usize, id: &ItemId) -> ItemState {
+        self.engines[i]
+            .replica()
+            .item(id)
+            .cloned()
+            .expect("the node knows the item")
     }
 
     pub fn states(&self, i: usize) -> BTreeMap<ItemId, ItemState> {
