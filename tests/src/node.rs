@@ -77,6 +77,8 @@ pub struct NodeOpts {
     pub peers: Vec<String>,
     /// Extra TOML appended to the config file.
     pub extra: String,
+    /// `[node] lease`, e.g. `"6s"`; the default (2 minutes) when `None`.
+    pub lease: Option<String>,
 }
 
 /// A running (or stopped) `dmc node` process.
@@ -103,10 +105,14 @@ impl Node {
         fs::write(
             &config,
             format!(
-                "[node]\nname = {name:?}\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\noutput_dir = {:?}\n\n\
+                "[node]\nname = {name:?}\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\noutput_dir = {:?}\n{}\n\
                  [discovery]\nmdns = false\npeers = [{}]\n\n\
                  [converter]\nenabled = {}\nworkers = 1\nwork_dir = {:?}\n{}\n",
                 output_dir.display().to_string(),
+                opts.lease
+                    .as_ref()
+                    .map(|l| format!("lease = {l:?}"))
+                    .unwrap_or_default(),
                 peers.join(", "),
                 opts.converter,
                 work_dir.display().to_string(),
