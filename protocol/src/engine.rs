@@ -272,6 +272,43 @@ impl Engine {
         }
     }
 
+    /// Origin: why one of our items in someone else's hands is not moving, if we can tell:
+    /// its converter is offline or silent. For `status`.
+    pub fn lease_note(&self, item: &ItemState, now: Millis) -> Option<String> {
+        let (_, converter) = item.assignment.as_ref()?;
+        if item.origin != self.cfg.me || *converter == self.cfg.me || item.phase.is_final() {
+            return None;
+        }
+        let who = converter.short();
+        if item.phase == Phase::Converted {
+            return (!self.connected.contains(converter)).then(|| {
+                format!("converter {who} holds the result but is offline; waiting for it to return")
+            });
+        }
+        if !occupies_converter(item) {
+            return None;
+        }
+        if self.connected.is_empty() {
+            return Some(format!(
+                "this node is offline; converter {who} keeps the item until it returns"
+            ));
+        }
+        let since = self
+            .heard
+            .get(&item.item_id())
+            .copied()
+            .unwrap_or(0)
+            .max(self.lease_base);
+        let silent = now.saturating_sub(since);
+        (silent >= 3 * HEARTBEAT_MS).then(|| {
+            format!(
+                "no word from converter {who} for {} s; it goes to another converter after {} s",
+                silent / 1000,
+                self.cfg.lease / 1000
+            )
+        })
+    }
+
     /// Feeds one event at time `now`; returns what to do.
     pub fn handle(&mut self, event: Event, now: Millis) -> Vec<Effect> {
         let mut fx = Vec::new();

@@ -326,3 +326,23 @@ fn random_schedules_do_reassign() {
         "no lease ever expired (lease {DEFAULT_LEASE_MS} ms)"
     );
 }
+
+#[test]
+fn status_says_why_an_item_does_not_move() {
+    let (mut sim, id) = assigned_to_node0();
+    sim.link(1, ORIGIN);
+    sim.cut(0, ORIGIN);
+    pass_time(&mut sim, 1, 20_000);
+    let item = sim.item(ORIGIN, &id);
+    let note = sim.engines[ORIGIN]
+        .lease_note(&item, sim.now)
+        .expect("a note");
+    assert!(note.contains("no word from converter"), "{note}");
+    assert!(note.contains("after 120 s"), "{note}");
+    // Fully offline, the origin says so instead.
+    sim.cut(1, ORIGIN);
+    let note = sim.engines[ORIGIN]
+        .lease_note(&item, sim.now)
+        .expect("a note");
+    assert!(note.contains("this node is offline"), "{note}");
+}

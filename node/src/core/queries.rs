@@ -18,6 +18,9 @@ impl Core {
                 v.progress = *f;
             }
         }
+        if v.waiting_reason.is_none() && v.phase != Phase::Delivering {
+            v.waiting_reason = self.engine.lease_note(item, super::now_ms());
+        }
         v
     }
 
