@@ -16,6 +16,15 @@ pub(crate) fn merge_addr(addrs: &mut Vec<String>, addr: String) {
     }
 }
 
+/// `addr` as text without a trailing `/p2p/<id>` (the id is stored beside it).
+pub(crate) fn without_p2p(addr: &Multiaddr) -> String {
+    let mut a = addr.clone();
+    if matches!(a.iter().last(), Some(Protocol::P2p(_))) {
+        a.pop();
+    }
+    a.to_string()
+}
+
 /// The stored peers worth redialling, with their parseable TCP addresses. Rows with a bad
 /// id or no usable address are skipped.
 pub fn dialable(rows: &[PeerRow]) -> Vec<(PeerId, Vec<Multiaddr>)> {
@@ -48,6 +57,13 @@ mod tests {
         assert_eq!(v.len(), KNOWN_ADDRS_MAX);
         assert_eq!(v.last().map(String::as_str), Some("/ip4/10.0.0.15/tcp/1"));
         assert!(!v.contains(&"/ip4/10.0.0.0/tcp/1".to_string()));
+    }
+
+    #[test]
+    fn p2p_suffix_is_dropped() {
+        let peer = PeerId::random();
+        let a: Multiaddr = format!("/ip4/10.0.0.1/tcp/1/p2p/{peer}").parse().unwrap();
+        assert_eq!(without_p2p(&a), "/ip4/10.0.0.1/tcp/1");
     }
 
     #[test]

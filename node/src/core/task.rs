@@ -381,7 +381,7 @@ impl Core {
                 // Only dialable addresses are kept: an inbound connection's is the remote's
                 // ephemeral port.
                 if dialed {
-                    super::peers::merge_addr(&mut entry.0, addr.to_string());
+                    super::peers::merge_addr(&mut entry.0, super::peers::without_p2p(&addr));
                 }
                 entry.1 = now;
                 let addrs = entry.0.clone();
