@@ -235,7 +235,7 @@ pub fn item_block(i: &ItemView) -> String {
 
 /// The `peers` table.
 pub fn peers_table(peers: &[PeerView]) -> String {
-    let mut t = Table::new(&["NAME", "ID", "ADDRESSES", "SEEN", "ROLE", "WORKERS"]);
+    let mut t = Table::new(&["NAME", "ID", "ADDRESSES", "SEEN", "ROLE", "FREE"]);
     for p in peers {
         let seen = if p.online {
             "online".to_string()
@@ -252,9 +252,11 @@ pub fn peers_table(peers: &[PeerView]) -> String {
             },
             seen,
             p.role.clone(),
-            p.workers
-                .map(|w| w.to_string())
-                .unwrap_or_else(|| "-".into()),
+            match (p.free_slots, p.workers) {
+                (Some(free), Some(w)) => format!("{free}/{w}"),
+                (None, Some(w)) => format!("?/{w}"),
+                _ => "-".into(),
+            },
         ]);
     }
     t.render()
@@ -463,11 +465,20 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             media_types: vec![],
             profiles: vec![],
             workers: None,
+            free_slots: None,
         };
         assert_eq!(
-            peers_table(&[p]),
-            "NAME  ID            ADDRESSES                SEEN   ROLE    WORKERS\n-     12D3KooWPeer  /ip4/127.0.0.1/tcp/4001  never  client  -\n"
+            peers_table(std::slice::from_ref(&p)),
+            "NAME  ID            ADDRESSES                SEEN   ROLE    FREE\n-     12D3KooWPeer  /ip4/127.0.0.1/tcp/4001  never  client  -\n"
         );
+        let conv = PeerView {
+            online: true,
+            role: "converter".into(),
+            workers: Some(4),
+            free_slots: Some(3),
+            ..p
+        };
+        assert!(peers_table(&[conv]).contains("online  converter  3/4"));
         let pr = ProfileView {
             name: "mp3".into(),
             media_types: vec![MediaType::Audio],

@@ -83,7 +83,18 @@ pub struct DiscoveryConfig {
     pub mdns: bool,
     /// Peers to dial at start and keep dialing.
     pub peers: Vec<Multiaddr>,
+    /// Interfaces mDNS and the interface watcher use; empty = every multicast-capable one
+    /// except loopback.
+    pub interfaces: Vec<String>,
+    /// Also use loopback interfaces, and dial loopback and link-local addresses found by
+    /// mDNS (tests on one host).
+    pub loopback: bool,
 }
+
+/// Most entries in `[discovery] interfaces`.
+pub const MAX_INTERFACES: usize = 64;
+/// Longest interface name on Linux (IFNAMSIZ - 1).
+pub const MAX_INTERFACE_NAME: usize = 15;
 
 /// `[converter]`
 #[derive(Clone, Debug, PartialEq)]
@@ -225,6 +236,8 @@ impl Default for RawNode {
 struct RawDiscovery {
     mdns: bool,
     peers: Vec<String>,
+    interfaces: Vec<String>,
+    loopback: bool,
 }
 
 impl Default for RawDiscovery {
@@ -232,6 +245,8 @@ impl Default for RawDiscovery {
         RawDiscovery {
             mdns: true,
             peers: Vec::new(),
+            interfaces: Vec::new(),
+            loopback: false,
         }
     }
 }
@@ -359,6 +374,8 @@ impl Config {
                     discovery: DiscoveryConfig {
                         mdns: false,
                         peers: Vec::new(),
+                        interfaces: Vec::new(),
+                        loopback: false,
                     },
                     converter: ConverterConfig {
                         enabled: false,
@@ -467,6 +484,39 @@ fn multiaddrs(key: &'static str, raw: &[String]) -> Result<Vec<Multiaddr>, Fault
         .collect()
 }
 
+fn interface_names(raw: &[String]) -> Result<Vec<String>, Fault> {
+    const KEY: &str = "discovery.interfaces";
+    if raw.len() > MAX_INTERFACES {
+        return Err(fault(
+            KEY,
+            None,
+            format!("at most {MAX_INTERFACES} interfaces"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, name) in raw.iter().enumerate() {
+        let ok = !name.is_empty()
+            && name.len() <= MAX_INTERFACE_NAME
+            && name
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '/' && c != ':');
+        if !ok {
+            return Err(fault(
+                KEY,
+                Some(i),
+                format!(
+                    "`{name}` is not an interface name (1 to {MAX_INTERFACE_NAME} printable \
+                     characters, no `/` or `:`); see `ip link` for names, e.g. \"eth0\""
+                ),
+            ));
+        }
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    Ok(out)
+}
+
 fn resolve(
     raw: RawConfig,
     data_dir: &Path,
@@ -501,6 +551,7 @@ fn resolve(
     let output_dir = resolve_path(&raw.node.output_dir, data_dir, home)
         .map_err(|m| fault("node.output_dir", None, m))?;
     let peers = multiaddrs("discovery.peers", &raw.discovery.peers)?;
+    let interfaces = interface_names(&raw.discovery.interfaces)?;
 
     let c = raw.converter;
     if c.workers == 0 {
@@ -580,6 +631,8 @@ fn resolve(
         discovery: DiscoveryConfig {
             mdns: raw.discovery.mdns,
             peers,
+            interfaces,
+            loopback: raw.discovery.loopback,
         },
         converter: ConverterConfig {
             enabled: c.enabled,

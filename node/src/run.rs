@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::core::{spawn_core, CoreParts};
+use crate::discovery::{self, txt::Role, watch::IfFilter, DiscoveryOptions};
 use crate::{control, ffmpeg, identity, net, store};
 
 /// How `dmc node` was invoked.
@@ -39,6 +40,8 @@ pub enum RunError {
     Converter(String),
     #[error("network: {0}")]
     Net(String),
+    #[error(transparent)]
+    Discovery(#[from] discovery::DiscoveryError),
     #[error("control socket: {0}")]
     Control(String),
     #[error("{0}")]
@@ -62,9 +65,6 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
         info!(node_id = %me, "created a new node identity");
     }
     info!(node_id = %me, name = %config.node.name, data_dir = %data_dir.display(), "starting dmc node");
-    if config.discovery.mdns {
-        info!("mDNS discovery is not implemented in this version; using static peers only");
-    }
 
     let store = store::Store::open(&data_dir).await?;
     let records = store.load_records().await?;
@@ -128,7 +128,34 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     )
     .map_err(|e| RunError::Net(e.to_string()))?;
 
+    // Peers seen before are redialled (with backoff) until they answer: static peers and
+    // networks where mDNS is blocked keep working.
+    for (peer, addrs) in crate::core::peers::dialable(&known_peers) {
+        net_client.add_known_peer(peer, addrs).await;
+    }
+
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let _discovery = discovery::spawn_discovery(
+        DiscoveryOptions {
+            me: net_client.local_peer_id(),
+            name: config.node.name.clone(),
+            role: if config.converter.enabled {
+                Role::Converter
+            } else {
+                Role::Client
+            },
+            mdns: config.discovery.mdns,
+            filter: IfFilter {
+                names: config.discovery.interfaces.clone(),
+                loopback: config.discovery.loopback,
+            },
+        },
+        net_client.clone(),
+        shutdown_rx.clone(),
+    )?;
+    if config.discovery.mdns {
+        info!("mDNS discovery on");
+    }
     let config = Arc::new(config);
     let (core, core_join) = spawn_core(
         CoreParts {

@@ -305,3 +305,27 @@ fn transfer_rate_parses_units_and_refuses_nonsense() {
         crate::config::Config::from_toml(dir, "[transfer]\nmax_rate = \"2MiB\"\n", None).unwrap();
     assert_eq!(ok.transfer.max_rate, Some(2 << 20));
 }
+
+#[test]
+fn discovery_interfaces_and_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[discovery]\ninterfaces = [\"eth0\", \"veth1\", \"eth0\"]\nloopback = true\n";
+    write(dir.path(), CONFIG_FILE_NAME, text);
+    let c = Config::load(dir.path(), None).unwrap();
+    assert_eq!(c.discovery.interfaces, vec!["eth0", "veth1"]);
+    assert!(c.discovery.loopback);
+    let d = Config::default_for(dir.path());
+    assert!(d.discovery.interfaces.is_empty());
+    assert!(!d.discovery.loopback);
+}
+
+#[test]
+fn bad_interface_name_names_element_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[discovery]\ninterfaces = [\n  \"eth0\",\n  \"a/b\",\n]\n";
+    write(dir.path(), CONFIG_FILE_NAME, text);
+    let (line, key, message) = invalid(Config::load(dir.path(), None).unwrap_err());
+    assert_eq!(line, Some(4));
+    assert_eq!(key.as_deref(), Some("discovery.interfaces"));
+    assert!(message.contains("a/b"), "{message}");
+}

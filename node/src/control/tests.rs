@@ -119,6 +119,7 @@ fn scripted_core() -> CoreHandle {
                         media_types: vec![MediaType::Video],
                         profiles: vec!["mkv-x265".into()],
                         workers: Some(2),
+                        free_slots: Some(1),
                     }]));
                 }
                 Command::Profiles { reply } => {
@@ -302,6 +303,7 @@ async fn routes_answer_with_the_core_views() {
     assert_eq!(st, 200);
     assert_eq!(peers[0]["role"], "converter");
     assert_eq!(peers[0]["workers"], 2);
+    assert_eq!(peers[0]["free_slots"], 1);
 
     let (st, profiles) = call(&sock, "GET", "/v1/profiles", None).await;
     assert_eq!(st, 200);

@@ -6,6 +6,7 @@ pub mod handle;
 mod job;
 mod names;
 mod offer;
+pub(crate) mod peers;
 mod queries;
 mod task;
 pub mod views;

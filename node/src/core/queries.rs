@@ -153,12 +153,23 @@ impl Core {
             .collect();
         ids.sort();
         ids.dedup();
-        ids.into_iter()
+        let mut load: std::collections::HashMap<&NodeId, u32> = Default::default();
+        for item in self
+            .engine
+            .replica()
+            .items()
+            .filter(|i| dmc_protocol::schedule::occupies_converter(i))
+        {
+            if let Some(c) = item.converter() {
+                *load.entry(c).or_default() += 1;
+            }
+        }
+        ids.iter()
             .map(|id| {
-                let info = self.engine.replica().node(&id);
+                let info = self.engine.replica().node(id);
                 let ad = info.and_then(|i| i.converter.as_ref());
-                let (addresses, last) = self.peer_addrs.get(&id).cloned().unwrap_or_default();
-                let online = self.engine.connected().contains(&id);
+                let (addresses, last) = self.peer_addrs.get(id).cloned().unwrap_or_default();
+                let online = self.engine.connected().contains(id);
                 PeerView {
                     name: info.map(|i| i.name.clone()),
                     addresses,
@@ -168,7 +179,9 @@ impl Core {
                     media_types: ad.map(|a| a.media_types.clone()).unwrap_or_default(),
                     profiles: ad.map(|a| a.profiles.clone()).unwrap_or_default(),
                     workers: ad.map(|a| a.workers),
-                    node_id: id,
+                    free_slots: ad
+                        .map(|a| a.workers.saturating_sub(load.get(id).copied().unwrap_or(0))),
+                    node_id: id.clone(),
                 }
             })
             .collect()

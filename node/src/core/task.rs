@@ -385,14 +385,15 @@ impl Core {
 
     async fn net_event(&mut self, ev: NetEvent) {
         match ev {
-            NetEvent::Connected { peer, addr } => {
+            NetEvent::Connected { peer, addr, dialed } => {
                 let id = NodeId::new(peer.to_base58());
                 info!(peer = %id, %addr, "peer connected");
                 let now = now_ms();
                 let entry = self.peer_addrs.entry(id.clone()).or_default();
-                let a = addr.to_string();
-                if !entry.0.contains(&a) {
-                    entry.0.push(a);
+                // Only dialable addresses are kept: an inbound connection's is the remote's
+                // ephemeral port.
+                if dialed {
+                    super::peers::merge_addr(&mut entry.0, super::peers::without_p2p(&addr));
                 }
                 entry.1 = now;
                 let addrs = entry.0.clone();

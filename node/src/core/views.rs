@@ -25,6 +25,9 @@ pub struct PeerView {
     pub media_types: Vec<MediaType>,
     pub profiles: Vec<String>,
     pub workers: Option<u32>,
+    /// Workers not taken by items assigned to it (converters only).
+    #[serde(default)]
+    pub free_slots: Option<u32>,
 }
 
 /// One profile, as `dmc profiles` shows it.

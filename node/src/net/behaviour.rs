@@ -1,5 +1,5 @@
-//! The swarm's network behaviour: request-response with the wire codec, plus ping to keep
-//! connections observed.
+//! The swarm's network behaviour: request-response with the wire codec, plus ping, whose failure
+//! closes the connection (liveness comes from the connection, not from mDNS).
 
 use std::time::Duration;
 
@@ -21,6 +21,10 @@ pub struct NetConfig {
     pub event_capacity: usize,
     /// Capacity of the command channel from handles.
     pub command_capacity: usize,
+    /// How often each connection is pinged.
+    pub ping_interval: Duration,
+    /// A ping unanswered this long closes the connection (the peer is gone or its link is).
+    pub ping_timeout: Duration,
 }
 
 impl Default for NetConfig {
@@ -31,6 +35,8 @@ impl Default for NetConfig {
             idle_timeout: Duration::from_secs(3600),
             event_capacity: 256,
             command_capacity: 256,
+            ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -52,7 +58,11 @@ impl Behaviour {
                 [(PROTOCOL, request_response::ProtocolSupport::Full)],
                 rr_cfg,
             ),
-            ping: ping::Behaviour::new(ping::Config::new()),
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(cfg.ping_interval)
+                    .with_timeout(cfg.ping_timeout),
+            ),
         }
     }
 }

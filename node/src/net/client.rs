@@ -26,6 +26,13 @@ pub(crate) enum Command {
         peer: PeerId,
         addr: Multiaddr,
     },
+    AddKnown {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    },
+    NetworkChanged {
+        close: bool,
+    },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
@@ -78,6 +85,19 @@ impl NetClient {
     /// Remembers an address of `peer`, used when a request needs a new connection.
     pub async fn add_address(&self, peer: PeerId, addr: Multiaddr) {
         let _ = self.send(Command::AddAddress { peer, addr }).await;
+    }
+
+    /// Remembers dialable addresses of `peer` and keeps dialling it while it is not
+    /// connected, with capped backoff (at once if due).
+    pub async fn add_known_peer(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let _ = self.send(Command::AddKnown { peer, addrs }).await;
+    }
+
+    /// The host's network changed: redial every known and static peer now. With `close`
+    /// (a link went down or an address went away), existing connections are closed first,
+    /// as they may be dead but still open.
+    pub async fn network_changed(&self, close: bool) {
+        let _ = self.send(Command::NetworkChanged { close }).await;
     }
 
     /// The addresses the swarm actually listens on (port 0 resolved). Waits until every

@@ -1,5 +1,6 @@
 //! The task that owns the swarm: runs commands from [`NetClient`](super::NetClient)s, turns
-//! swarm events into [`NetEvent`]s and redials static peers with capped exponential backoff.
+//! swarm events into [`NetEvent`]s, redials static and known peers with capped exponential
+//! backoff, and closes connections that fail their pings or that a newer one replaced.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use tokio::time::Instant;
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::client::{Command, Responder};
-use super::{NetError, NetEvent, BACKOFF_MAX, BACKOFF_MIN};
+use super::{NetError, NetEvent, BACKOFF_MAX, BACKOFF_MIN, KNOWN_ADDRS_MAX, SUPERSEDE_AFTER};
 
 /// Events held while the core is slow; past this the swarm is not polled (backpressure).
 const MAX_PENDING_EVENTS: usize = 1024;
@@ -36,6 +37,41 @@ struct StaticPeer {
     next_attempt: Instant,
 }
 
+/// A peer seen before, with the addresses it was dialled at (or advertised by mDNS).
+struct KnownPeer {
+    addrs: Vec<Multiaddr>,
+    dialing: Option<ConnectionId>,
+    backoff: Duration,
+    next_attempt: Instant,
+}
+
+impl KnownPeer {
+    fn new(now: Instant) -> Self {
+        KnownPeer {
+            addrs: Vec::new(),
+            dialing: None,
+            backoff: BACKOFF_MIN,
+            next_attempt: now,
+        }
+    }
+
+    /// Adds `addr` (most recent last), keeping at most [`KNOWN_ADDRS_MAX`].
+    fn merge(&mut self, addr: Multiaddr) {
+        self.addrs.retain(|a| a != &addr);
+        self.addrs.push(addr);
+        if self.addrs.len() > KNOWN_ADDRS_MAX {
+            self.addrs.remove(0);
+        }
+    }
+}
+
+/// One open connection.
+struct Conn {
+    id: ConnectionId,
+    addr: Multiaddr,
+    since: Instant,
+}
+
 #[derive(Default)]
 struct Listener {
     addrs: Vec<Multiaddr>,
@@ -53,8 +89,9 @@ pub(crate) struct EventLoop {
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>)>,
     listeners: HashMap<ListenerId, Listener>,
     listen_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
-    connections: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
+    connections: HashMap<PeerId, Vec<Conn>>,
     statics: Vec<StaticPeer>,
+    known: HashMap<PeerId, KnownPeer>,
 }
 
 impl EventLoop {
@@ -91,6 +128,7 @@ impl EventLoop {
                     next_attempt: now,
                 })
                 .collect(),
+            known: HashMap::new(),
         }
     }
 
@@ -179,6 +217,21 @@ impl EventLoop {
                 }
             }
             Command::AddAddress { peer, addr } => self.swarm.add_peer_address(peer, addr),
+            Command::AddKnown { peer, addrs } => {
+                if peer == *self.swarm.local_peer_id() {
+                    return;
+                }
+                let now = Instant::now();
+                let known = self
+                    .known
+                    .entry(peer)
+                    .or_insert_with(|| KnownPeer::new(now));
+                for addr in addrs {
+                    known.merge(addr);
+                }
+                self.redial_due();
+            }
+            Command::NetworkChanged { close } => self.network_changed(close),
             Command::ListenAddrs { reply } => {
                 self.listen_waiters.push(reply);
                 self.answer_listen_waiters();
@@ -187,7 +240,7 @@ impl EventLoop {
                 let list = self
                     .connections
                     .iter()
-                    .map(|(p, conns)| (*p, conns.iter().map(|(_, a)| a.clone()).collect()))
+                    .map(|(p, conns)| (*p, conns.iter().map(|c| c.addr.clone()).collect()))
                     .collect();
                 let _ = reply.send(list);
             }
@@ -230,7 +283,7 @@ impl EventLoop {
             let opts = match s.peer {
                 Some(p) => DialOpts::peer_id(p)
                     .addresses(vec![s.addr.clone()])
-                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .condition(PeerCondition::Disconnected)
                     .build(),
                 None => DialOpts::unknown_peer_id().address(s.addr.clone()).build(),
             };
@@ -248,6 +301,84 @@ impl EventLoop {
                 }
             }
         }
+        self.redial_known();
+    }
+
+    /// Dials known peers that are not connected and are due, all their addresses at once.
+    fn redial_known(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(PeerId, Vec<Multiaddr>)> = self
+            .known
+            .iter()
+            .filter(|(p, k)| {
+                k.dialing.is_none()
+                    && k.next_attempt <= now
+                    && !k.addrs.is_empty()
+                    && !self.is_connected(p)
+            })
+            .map(|(p, k)| (*p, k.addrs.clone()))
+            .collect();
+        for (peer, addrs) in due {
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .condition(PeerCondition::Disconnected)
+                .build();
+            let id = opts.connection_id();
+            match self.swarm.dial(opts) {
+                Ok(()) => {
+                    tracing::debug!(%peer, "dialling known peer");
+                    if let Some(k) = self.known.get_mut(&peer) {
+                        k.dialing = Some(id);
+                    }
+                }
+                Err(DialError::DialPeerConditionFalse(_)) => {}
+                Err(e) => {
+                    tracing::debug!(%peer, "cannot dial known peer: {e}");
+                    self.known_failed(&peer);
+                }
+            }
+        }
+    }
+
+    fn known_failed(&mut self, peer: &PeerId) {
+        if let Some(k) = self.known.get_mut(peer) {
+            k.dialing = None;
+            k.next_attempt = Instant::now() + k.backoff;
+            k.backoff = (k.backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// The host's interfaces changed: closes connections if asked (they may be dead but
+    /// open), forgets dials in flight (they may hang on a gone route) and redials at once.
+    fn network_changed(&mut self, close: bool) {
+        if close {
+            let ids: Vec<ConnectionId> = self
+                .connections
+                .values()
+                .flat_map(|c| c.iter().map(|c| c.id))
+                .collect();
+            if !ids.is_empty() {
+                tracing::info!(
+                    connections = ids.len(),
+                    "network changed: closing connections that may be dead, redialling"
+                );
+            }
+            for id in ids {
+                self.swarm.close_connection(id);
+            }
+        }
+        let now = Instant::now();
+        for s in &mut self.statics {
+            s.dialing = None;
+            s.backoff = BACKOFF_MIN;
+            s.next_attempt = now;
+        }
+        for k in self.known.values_mut() {
+            k.dialing = None;
+            k.backoff = BACKOFF_MIN;
+            k.next_attempt = now;
+        }
+        self.redial_due();
     }
 
     fn static_failed(&mut self, i: usize) {
@@ -262,7 +393,9 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.on_rr_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ev)) => {
                 if let Err(e) = ev.result {
-                    tracing::debug!(peer = %ev.peer, "ping failed: {e}");
+                    // Ping no longer closes connections itself; a dead one would swallow requests.
+                    tracing::info!(peer = %ev.peer, "ping failed ({e}): closing the connection");
+                    self.swarm.close_connection(ev.connection);
                 }
             }
             SwarmEvent::NewListenAddr {
@@ -306,11 +439,38 @@ impl EventLoop {
                 ..
             } => {
                 let addr = endpoint.get_remote_address().clone();
-                tracing::debug!(peer = %peer_id, %addr, "connection established");
-                self.connections
+                let dialed = endpoint.is_dialer();
+                tracing::debug!(peer = %peer_id, %addr, dialed, "connection established");
+                let now = Instant::now();
+                let conns = self.connections.entry(peer_id).or_default();
+                // The peer (or we) dialled again: older connections are stale.
+                let stale: Vec<ConnectionId> = conns
+                    .iter()
+                    .filter(|c| now.duration_since(c.since) >= SUPERSEDE_AFTER)
+                    .map(|c| c.id)
+                    .collect();
+                conns.retain(|c| !stale.contains(&c.id));
+                conns.push(Conn {
+                    id: connection_id,
+                    addr: addr.clone(),
+                    since: now,
+                });
+                let replaced = !stale.is_empty() && conns.len() == 1;
+                for id in stale {
+                    tracing::info!(peer = %peer_id, "a new connection replaces an older one: closing the old one");
+                    self.swarm.close_connection(id);
+                }
+                let known = self
+                    .known
                     .entry(peer_id)
-                    .or_default()
-                    .push((connection_id, addr.clone()));
+                    .or_insert_with(|| KnownPeer::new(now));
+                if known.dialing == Some(connection_id) {
+                    known.dialing = None;
+                }
+                known.backoff = BACKOFF_MIN;
+                if dialed {
+                    known.merge(addr.clone());
+                }
                 if let Some((_, reply)) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
@@ -321,10 +481,15 @@ impl EventLoop {
                         s.backoff = BACKOFF_MIN;
                     }
                 }
-                if num_established.get() == 1 {
+                if replaced {
+                    // Let the core see a fresh connection (it re-syncs on connect).
+                    self.emit(NetEvent::Disconnected { peer: peer_id });
+                }
+                if num_established.get() == 1 || replaced {
                     self.emit(NetEvent::Connected {
                         peer: peer_id,
                         addr,
+                        dialed,
                     });
                 }
             }
@@ -337,7 +502,7 @@ impl EventLoop {
             } => {
                 tracing::debug!(peer = %peer_id, "connection closed: {cause:?}");
                 if let Some(conns) = self.connections.get_mut(&peer_id) {
-                    conns.retain(|(c, _)| *c != connection_id);
+                    conns.retain(|c| c.id != connection_id);
                     if conns.is_empty() {
                         self.connections.remove(&peer_id);
                     }
@@ -346,6 +511,9 @@ impl EventLoop {
                     let now = Instant::now();
                     for s in self.statics.iter_mut().filter(|s| s.peer == Some(peer_id)) {
                         s.next_attempt = now + s.backoff;
+                    }
+                    if let Some(k) = self.known.get_mut(&peer_id) {
+                        k.next_attempt = now + k.backoff;
                     }
                     self.emit(NetEvent::Disconnected { peer: peer_id });
                 }
@@ -368,6 +536,15 @@ impl EventLoop {
                 {
                     tracing::debug!(addr = %self.statics[i].addr, ?peer_id, "static peer unreachable: {error}");
                     self.static_failed(i);
+                }
+                let failed_known: Option<PeerId> = self
+                    .known
+                    .iter()
+                    .find(|(_, k)| k.dialing == Some(connection_id))
+                    .map(|(p, _)| *p);
+                if let Some(p) = failed_known {
+                    tracing::debug!(peer = %p, "known peer unreachable: {error}");
+                    self.known_failed(&p);
                 }
             }
             SwarmEvent::IncomingConnectionError {

@@ -22,8 +22,14 @@ use event_loop::EventLoop;
 /// What the network tells the core.
 #[derive(Debug)]
 pub enum NetEvent {
-    /// The first connection to `peer` is up.
-    Connected { peer: PeerId, addr: Multiaddr },
+    /// The first connection to `peer` is up (or a new one replaced stale ones: then a
+    /// `Disconnected` comes just before). `dialed`: we dialled `addr`, so it can be dialled
+    /// again; otherwise `addr` is the remote's ephemeral source port.
+    Connected {
+        peer: PeerId,
+        addr: Multiaddr,
+        dialed: bool,
+    },
     /// The last connection to `peer` closed.
     Disconnected { peer: PeerId },
     /// A peer asks something; answer through `responder` (dropping it refuses the request).
@@ -123,6 +129,11 @@ pub fn spawn_net_with(
 pub(crate) const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// Longest delay between redials of a static peer.
 pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Most addresses remembered per known peer (newest kept).
+pub const KNOWN_ADDRS_MAX: usize = 8;
+/// A new connection to a peer closes its connections older than this: the peer dialled
+/// again because it lost them (link down, restart), so they are dead even if still open.
+pub(crate) const SUPERSEDE_AFTER: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests;
