@@ -296,7 +296,7 @@ impl World {
         self.now += 60_000;
         let at = self.now;
         // The same sizes and hashes whatever the history before.
-        self.rng = Rng::new(0xc4a9_6ed);
+        self.rng = Rng::new(0x0c4a_96ed);
         let mut made = Vec::new();
         for p in std::mem::take(&mut self.in_flight) {
             made.push(self.authors[2].rec(
