@@ -48,6 +48,8 @@ pub struct Replica {
     by_item: BTreeMap<ItemId, BTreeSet<(NodeId, Seq)>>,
     /// Folded items (only those whose offer is known).
     items: BTreeMap<ItemId, ItemState>,
+    /// Items whose phase is not final: the only ones scheduling can act on.
+    open: BTreeSet<ItemId>,
     /// Latest node record per author: (seq, info).
     nodes: BTreeMap<NodeId, (Seq, NodeInfo)>,
 }
@@ -92,9 +94,15 @@ impl Replica {
         let state = ItemState::fold(keys.iter().filter_map(|k| self.records.get(k)));
         match state {
             Some(s) => {
+                if s.phase.is_final() {
+                    self.open.remove(&item);
+                } else {
+                    self.open.insert(item);
+                }
                 self.items.insert(item, s);
             }
             None => {
+                self.open.remove(&item);
                 self.items.remove(&item);
             }
         }
@@ -161,6 +169,13 @@ impl Replica {
         self.items.values()
     }
 
+    /// Items not in a final phase (delivered, failed, cancelled), in item order: the same as
+    /// `items()` filtered on `!phase.is_final()`, without visiting the finished ones, which
+    /// are nearly all of them on a node that has run for a while.
+    pub fn open_items(&self) -> impl Iterator<Item = &ItemState> {
+        self.open.iter().filter_map(|id| self.items.get(id))
+    }
+
     /// The records of one item, in (author, seq) order.
     pub fn item_records(&self, id: &ItemId) -> Vec<&Record> {
         self.by_item
@@ -176,5 +191,96 @@ impl Replica {
     /// Latest node record of every author, with its sequence number.
     pub fn nodes(&self) -> impl Iterator<Item = (&NodeId, Seq, &NodeInfo)> {
         self.nodes.iter().map(|(id, (s, n))| (id, *s, n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::MediaType;
+    use crate::record::{FileInfo, Offer};
+
+    fn rec(author: &str, seq: Seq, body: RecordBody) -> Record {
+        Record {
+            author: NodeId::new(author),
+            seq,
+            created_at: 1,
+            body,
+        }
+    }
+
+    fn offer(item_id: ItemId) -> RecordBody {
+        RecordBody::Offer(Offer {
+            item_id,
+            file: FileInfo {
+                file_name: "a.mov".into(),
+                file_size: 10,
+                sha512: "0".repeat(128),
+                blake3: "0".repeat(64),
+                chunk_size: 1 << 20,
+                manifest_hash: "0".repeat(64),
+            },
+            media_type: MediaType::Video,
+            profile: "mkv-x264".into(),
+            duration_ms: None,
+        })
+    }
+
+    fn open_ids(r: &Replica) -> Vec<ItemId> {
+        r.open_items().map(|i| i.item_id()).collect()
+    }
+
+    fn filtered_ids(r: &Replica) -> Vec<ItemId> {
+        r.items()
+            .filter(|i| !i.phase.is_final())
+            .map(|i| i.item_id())
+            .collect()
+    }
+
+    #[test]
+    fn open_items_are_the_items_not_final() {
+        let (x, y) = (ItemId::from_random([1; 16]), ItemId::from_random([2; 16]));
+        let mut r = Replica::new();
+        // A cancel before its offer: no item yet, nothing open.
+        r.insert(rec("O", 3, RecordBody::Cancel { item_id: y }));
+        assert!(open_ids(&r).is_empty());
+        r.insert(rec("O", 1, offer(x)));
+        r.insert(rec("O", 2, offer(y)));
+        assert_eq!(open_ids(&r), vec![x]);
+        assert_eq!(open_ids(&r), filtered_ids(&r));
+        r.insert(rec("O", 4, RecordBody::Cancel { item_id: x }));
+        assert!(open_ids(&r).is_empty());
+        assert_eq!(open_ids(&r), filtered_ids(&r));
+    }
+
+    #[test]
+    fn missing_pages_by_records_and_bytes() {
+        let mut r = Replica::new();
+        for s in 1..=10 {
+            r.insert(rec("A", s, offer(ItemId::from_random([s as u8; 16]))));
+        }
+        let one = crate::wire::record_size_estimate(r.get(&NodeId::new("A"), 1).unwrap());
+        let theirs = Summary(vec![(NodeId::new("A"), 2)]);
+        let (page, more) = r.missing(
+            &theirs,
+            PageLimit {
+                records: 100,
+                bytes: one * 3,
+            },
+        );
+        assert_eq!(
+            page.iter().map(|p| p.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        assert!(more);
+        let (page, more) = r.missing(
+            &theirs,
+            PageLimit {
+                records: 100,
+                bytes: usize::MAX,
+            },
+        );
+        assert_eq!(page.len(), 8);
+        assert!(!more);
     }
 }
