@@ -64,8 +64,16 @@ pub enum Event {
         records: Vec<Record>,
         sync_more: Option<bool>,
     },
+    /// A peer's summary, answering our `SyncDigest` when our summaries differ.
+    PeerSummary {
+        from: NodeId,
+        summary: Summary,
+    },
     /// Time passes: re-derive what should run.
     Tick,
+    /// The node was frozen or the machine slept (the runtime saw time jump): nobody could be
+    /// heard meanwhile, so lease clocks start again.
+    Resumed,
     /// Local decisions and results, each becoming a record of ours.
     Local(Local),
 }
@@ -167,7 +175,6 @@ pub struct Engine {
     lease_base: Millis,
     /// When we last made a record about each item (converter heartbeats).
     reported: BTreeMap<ItemId, Millis>,
-    last_tick: Option<Millis>,
 }
 
 /// Connected peers are asked for what we lack at least this often (anti-entropy), so a
@@ -197,7 +204,6 @@ impl Engine {
             heard: BTreeMap::new(),
             lease_base: 0,
             reported: BTreeMap::new(),
-            last_tick: None,
         }
     }
 
@@ -230,6 +236,16 @@ impl Engine {
                 && i.offer.profile == profile
                 && !matches!(i.phase, Phase::Failed | Phase::Cancelled)
         })
+    }
+
+    /// Answers a peer's `SyncDigest`: `InSync` if our summaries match, else our summary.
+    pub fn answer_digest(&self, digest: &[u8]) -> Response {
+        let mine = self.replica.summary();
+        if mine.digest() == digest {
+            Response::InSync
+        } else {
+            Response::Summary { summary: mine }
+        }
     }
 
     /// Answers a peer's `Sync`: a page of the records it lacks.
@@ -329,7 +345,7 @@ impl Engine {
                     // Back online: converters get a whole lease to be heard from again.
                     self.lease_base = now;
                 }
-                for item in self.replica.items() {
+                for item in self.replica.open_items() {
                     if item.origin == self.cfg.me && item.converter() == Some(&peer) {
                         self.heard.insert(item.item_id(), now);
                     }
@@ -349,19 +365,18 @@ impl Engine {
             } => {
                 self.receive(&from, records, now, &mut fx);
                 if sync_more == Some(true) && self.connected.contains(&from) {
-                    self.ask_sync(from, now, &mut fx);
+                    self.ask_records(from, now, &mut fx);
                 }
                 self.schedule(now, &mut fx);
             }
-            Event::Tick => {
-                if self
-                    .last_tick
-                    .is_some_and(|t| now.saturating_sub(t) > self.cfg.lease / 2)
+            Event::Resumed => self.lease_base = now,
+            Event::PeerSummary { from, summary } => {
+                if self.connected.contains(&from) && summary.has_more_than(&self.replica.summary())
                 {
-                    // The machine slept (or the node stalled): nobody could be heard.
-                    self.lease_base = now;
+                    self.ask_records(from, now, &mut fx);
                 }
-                self.last_tick = Some(now);
+            }
+            Event::Tick => {
                 let due: Vec<NodeId> = self
                     .connected
                     .iter()
@@ -386,7 +401,20 @@ impl Engine {
         fx
     }
 
+    /// Checks with a peer whether we lack anything: a digest first, so that a peer with the
+    /// same records answers in a few bytes.
     fn ask_sync(&mut self, peer: NodeId, now: Millis, fx: &mut Vec<Effect>) {
+        self.last_sync.insert(peer.clone(), now);
+        fx.push(Effect::Send {
+            to: peer,
+            request: Request::SyncDigest {
+                digest: self.replica.summary().digest(),
+            },
+        });
+    }
+
+    /// Asks a peer for a page of the records we lack.
+    fn ask_records(&mut self, peer: NodeId, now: Millis, fx: &mut Vec<Effect>) {
         self.last_sync.insert(peer.clone(), now);
         fx.push(Effect::Send {
             to: peer,
@@ -568,7 +596,7 @@ impl Engine {
     /// each with its current load.
     fn candidates(&self) -> Vec<Candidate<'_>> {
         let mut load: BTreeMap<&NodeId, usize> = BTreeMap::new();
-        for i in self.replica.items().filter(|i| occupies_converter(i)) {
+        for i in self.replica.open_items().filter(|i| occupies_converter(i)) {
             if let Some(c) = i.converter() {
                 *load.entry(c).or_default() += 1;
             }
@@ -597,7 +625,7 @@ impl Engine {
         let mut expired: Vec<(ItemId, Epoch)> = Vec::new();
         {
             let mut candidates = self.candidates();
-            for item in self.replica.items() {
+            for item in self.replica.open_items() {
                 let id = item.item_id();
                 let Some((epoch, converter)) = item.assignment.as_ref() else {
                     continue;
@@ -712,7 +740,7 @@ impl Engine {
         let mut assign: Vec<(ItemId, Epoch, NodeId)> = Vec::new();
         {
             let mut candidates = self.candidates();
-            for item in self.replica.items() {
+            for item in self.replica.open_items() {
                 let current_epoch = item.epoch();
                 match item.phase {
                     Phase::Offered | Phase::Rejected if item.origin == me => {

@@ -14,6 +14,22 @@ use crate::record::{NodeInfo, Record, RecordBody};
 pub struct Summary(pub Vec<(NodeId, Seq)>);
 
 impl Summary {
+    /// A digest of the summary: equal digests mean equal summaries (BLAKE3, truncated to
+    /// [`crate::wire::DIGEST_BYTES`]).
+    pub fn digest(&self) -> Vec<u8> {
+        let hash = blake3::hash(&crate::wire::encode(self));
+        hash.as_bytes()[..crate::wire::DIGEST_BYTES].to_vec()
+    }
+
+    /// Whether the holder of `self` has records that the holder of `mine` lacks.
+    pub fn has_more_than(&self, mine: &Summary) -> bool {
+        let mine: std::collections::HashMap<&NodeId, Seq> =
+            mine.0.iter().map(|(a, s)| (a, *s)).collect();
+        self.0
+            .iter()
+            .any(|(a, s)| *s > mine.get(a).copied().unwrap_or(0))
+    }
+
     pub fn get(&self, author: &NodeId) -> Seq {
         self.0
             .iter()

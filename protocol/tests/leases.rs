@@ -3,7 +3,7 @@
 
 mod sim;
 
-use dmc_protocol::engine::{Event, Local, DEFAULT_LEASE_MS, HEARTBEAT_MS};
+use dmc_protocol::engine::{Event, Local, HEARTBEAT_MS};
 use dmc_protocol::{ItemId, Phase, ProgressInfo, RecordBody, Stage};
 use proptest::prelude::*;
 use sim::{file, node_id, Op, Sim};
@@ -250,6 +250,11 @@ fn an_unfetched_result_is_dropped_after_the_retention_time() {
     );
 }
 
+/// Leases of two ticks of the simulation (31 s each), so random schedules expire many.
+fn short_lease(c: &mut dmc_protocol::engine::EngineConfig) {
+    c.lease = 40_000;
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => (0..8usize).prop_map(Op::Offer),
@@ -269,7 +274,7 @@ proptest! {
     /// and once healed all nodes agree on who holds each item.
     #[test]
     fn leases_never_deliver_twice(ops in prop::collection::vec(op(), 1..300)) {
-        let mut sim = Sim::new(5, 3);
+        let mut sim = Sim::with(5, 3, short_lease);
         for op in &ops {
             sim.run(op);
         }
@@ -310,7 +315,7 @@ fn random_schedules_do_reassign() {
             .new_tree(&mut runner)
             .expect("strategy")
             .current();
-        let mut sim = Sim::new(5, 3);
+        let mut sim = Sim::with(5, 3, short_lease);
         for o in &ops {
             sim.run(o);
         }
@@ -321,10 +326,8 @@ fn random_schedules_do_reassign() {
             .filter(|i| i.epoch().unwrap_or(0) > 1 && i.rejections.is_empty())
             .count();
     }
-    assert!(
-        reassigned > 0,
-        "no lease ever expired (lease {DEFAULT_LEASE_MS} ms)"
-    );
+    eprintln!("{reassigned} items reassigned after a lease expired");
+    assert!(reassigned > 0, "no lease ever expired");
 }
 
 #[test]

@@ -265,10 +265,8 @@ impl World {
         }
         let now = T0 + 1_000 + items as Millis * 60_000;
         let shared_records = records.len();
-        let cfg = |k: usize, a: &Author| EngineConfig {
-            me: a.id.clone(),
-            name: format!("node{k}"),
-            converter: (k > 0).then(converter_ad),
+        let cfg = |k: usize, a: &Author| {
+            EngineConfig::new(a.id.clone(), format!("node{k}"), (k > 0).then(converter_ad))
         };
         let a = Engine::new(cfg(0, &authors[0]), records.iter().cloned());
         let b = Engine::new(cfg(1, &authors[1]), records);
@@ -380,6 +378,7 @@ impl World {
                 let request = decode_request(&frame[4..]).expect("request decodes");
                 let response = match request {
                     Request::Sync { summary } => self.engines[to].answer_sync(&summary),
+                    Request::SyncDigest { digest } => self.engines[to].answer_digest(&digest),
                     Request::Push { records } => {
                         t.records[from] += records.len();
                         let fx = self.engines[to].handle(
@@ -399,19 +398,30 @@ impl World {
                 let frame = encode_frame(&response, 4096, MAX_RESPONSE_BYTES, "response")
                     .expect("response encodes");
                 t.sent[to] += frame.len();
-                if let Response::Records { records, more } =
-                    decode_response(&frame[4..]).expect("response decodes")
-                {
-                    t.records[to] += records.len();
-                    let fx = self.engines[from].handle(
-                        Event::Records {
-                            from: ids[to].clone(),
-                            records,
-                            sync_more: Some(more),
-                        },
-                        now,
-                    );
-                    t.take(from, &ids, fx, &mut next);
+                match decode_response(&frame[4..]).expect("response decodes") {
+                    Response::Records { records, more } => {
+                        t.records[to] += records.len();
+                        let fx = self.engines[from].handle(
+                            Event::Records {
+                                from: ids[to].clone(),
+                                records,
+                                sync_more: Some(more),
+                            },
+                            now,
+                        );
+                        t.take(from, &ids, fx, &mut next);
+                    }
+                    Response::Summary { summary } => {
+                        let fx = self.engines[from].handle(
+                            Event::PeerSummary {
+                                from: ids[to].clone(),
+                                summary,
+                            },
+                            now,
+                        );
+                        t.take(from, &ids, fx, &mut next);
+                    }
+                    _ => {}
                 }
             }
             flight = next;

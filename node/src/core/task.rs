@@ -21,6 +21,8 @@ use crate::transfer::serve::ServedFile;
 
 /// How often the engine re-derives what should run.
 const TICK: Duration = Duration::from_secs(1);
+/// A gap between ticks longer than this means the machine slept or the node was frozen.
+const RESUME_GAP_MS: Millis = 15_000;
 /// After a delivery or a job failed for a passing reason, wait this long before trying again.
 const RETRY_AFTER_MS: Millis = 5_000;
 
@@ -45,6 +47,11 @@ pub(crate) enum Internal {
         from: NodeId,
         records: Vec<dmc_protocol::Record>,
         more: bool,
+    },
+    /// A peer's summary, answering our digest: it differs from ours.
+    PeerSummary {
+        from: NodeId,
+        summary: dmc_protocol::Summary,
     },
     OfferPrepared {
         prepared: Result<(Offer, LocalFile), CoreError>,
@@ -115,6 +122,9 @@ pub(crate) struct Core {
     pub(crate) internal: mpsc::Sender<Internal>,
     fatal: Option<String>,
     ticks: u64,
+    /// Wall-clock time of the last tick: a jump far beyond the tick interval means the
+    /// machine slept or the process was frozen.
+    last_tick_at: Millis,
 }
 
 /// Starts the core task; returns its handle and a future that ends when the node stops.
@@ -141,6 +151,7 @@ pub fn spawn_core(
         internal: int_tx,
         fatal: None,
         ticks: 0,
+        last_tick_at: now_ms(),
     };
     for p in parts.known_peers {
         core.peer_addrs.insert(p.node_id, (p.addrs, p.last_seen));
@@ -287,6 +298,11 @@ impl Core {
                         })
                         .await;
                 }
+                Ok(Response::Summary { summary }) => {
+                    let _ = internal
+                        .send(Internal::PeerSummary { from: to, summary })
+                        .await;
+                }
                 Ok(Response::Error { code, message }) => {
                     debug!(peer = %to, ?code, "peer refused our request: {message}")
                 }
@@ -297,6 +313,15 @@ impl Core {
     }
 
     async fn tick(&mut self) {
+        let now = now_ms();
+        if now.saturating_sub(self.last_tick_at) > RESUME_GAP_MS {
+            info!(
+                "resumed after {} s without ticks (sleep or freeze): converters get a whole lease again",
+                now.saturating_sub(self.last_tick_at) / 1000
+            );
+            self.feed(Event::Resumed).await;
+        }
+        self.last_tick_at = now;
         self.feed(Event::Tick).await;
         // Stop jobs the records no longer want (cancelled, reassigned).
         let unwanted: Vec<(ItemId, Epoch)> = self
@@ -429,6 +454,9 @@ impl Core {
                     Request::Sync { summary } => {
                         responder.respond(self.engine.answer_sync(&summary));
                     }
+                    Request::SyncDigest { digest } => {
+                        responder.respond(self.engine.answer_digest(&digest));
+                    }
                     Request::Push { records } => {
                         responder.respond(Response::Ack);
                         self.feed(Event::Records {
@@ -522,6 +550,9 @@ impl Core {
                     sync_more: Some(more),
                 })
                 .await
+            }
+            Internal::PeerSummary { from, summary } => {
+                self.feed(Event::PeerSummary { from, summary }).await
             }
             Internal::OfferPrepared { prepared, reply } => {
                 let result = self.finish_offer(prepared).await;

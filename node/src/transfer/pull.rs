@@ -309,6 +309,8 @@ fn kind(r: &Response) -> &'static str {
     match r {
         Response::Records { .. } => "records",
         Response::Ack => "ack",
+        Response::InSync => "in-sync",
+        Response::Summary { .. } => "a summary",
         Response::Manifest { .. } => "a manifest page",
         Response::Chunk { .. } => "a chunk",
         Response::Error { .. } => "an error",

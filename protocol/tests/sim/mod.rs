@@ -196,6 +196,17 @@ impl Sim {
                     );
                 }
             }
+            Request::SyncDigest { digest } => {
+                if let Response::Summary { summary } = self.engines[to].answer_digest(&digest) {
+                    self.feed(
+                        from,
+                        Event::PeerSummary {
+                            from: to_id,
+                            summary,
+                        },
+                    );
+                }
+            }
             Request::Push { records } => self.feed(
                 to,
                 Event::Records {
