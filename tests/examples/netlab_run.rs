@@ -56,7 +56,19 @@ fn run() -> Result<u8> {
         c.env(format!("LAB_NS{k}"), lab.ns(k))
             .env(format!("LAB_IP{k}"), lab.ip(k));
     }
-    let status = c.status().with_context(|| format!("running {program}"))?;
+    let mut child = c.spawn().with_context(|| format!("running {program}"))?;
+    // Ctrl-C reaches the command too; outlive it so the lab is still deleted. (Set after the
+    // spawn: an ignored signal would be inherited by the command.)
+    // SAFETY: signal(2) with SIG_IGN installs no handler code.
+    unsafe { signal(SIGINT, SIG_IGN) };
+    let status = child.wait().context("waiting for the command")?;
     drop(lab);
     Ok(status.code().map_or(1, |c| c.clamp(0, 255) as u8))
+}
+
+const SIGINT: i32 = 2;
+const SIG_IGN: usize = 1;
+
+extern "C" {
+    fn signal(sig: i32, handler: usize) -> usize;
 }
