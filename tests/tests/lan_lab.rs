@@ -122,7 +122,7 @@ fn static_peers_convert_across_hosts_and_wait_out_a_cut_link() {
             ..Default::default()
         },
     );
-    // The converter is reached on its LAN address, not through loopback.
+    // The converter listens on its LAN address (the laptop, in another namespace, dials it).
     assert!(converter.addr_on(&net.ip(1)).is_ok());
     wait_sees(&laptop, &[id_of(&converter)], FIND);
 
