@@ -1,9 +1,12 @@
 //! Helpers for dmc's end-to-end tests: real `dmc node` processes on 127.0.0.1 with mDNS off,
-//! each in its own temporary data dir, driven through the real `dmc` CLI. Media is made at
-//! test time with ffmpeg's lavfi sources.
+//! or in the network namespaces of a LAN lab ([`NetLab`]), each in its own temporary data dir,
+//! driven through the real `dmc` CLI.
+//! Media is made at test time with ffmpeg's lavfi sources.
 
 pub mod media;
+pub mod netlab;
 pub mod node;
 
 pub use media::{ffprobe_streams, make_clip, make_noisy_clip, make_png, sha512_hex};
+pub use netlab::NetLab;
 pub use node::{dmc_bin, wait_until, Lab, Node, NodeOpts};

@@ -77,8 +77,14 @@ pub struct NodeOpts {
     pub peers: Vec<String>,
     /// Extra TOML appended to the config file.
     pub extra: String,
-    /// `[node] lease`, e.g. `"6s"`; the default (2 minutes) when `None`.
-    pub lease: Option<String>,
+    /// Extra TOML lines inside the `[node]` table (e.g. `lease = "10s"`).
+    pub node_extra: String,
+    /// Network namespace to run the node in (see `NetLab::ns`); `None` = this one.
+    pub netns: Option<String>,
+    /// Listen multiaddr; default `/ip4/127.0.0.1/tcp/0`.
+    pub listen: Option<String>,
+    /// `[discovery] mdns`; only allowed inside a namespace (no multicast on real interfaces).
+    pub mdns: bool,
 }
 
 /// A running (or stopped) `dmc node` process.
@@ -90,11 +96,16 @@ pub struct Node {
     pub work_dir: PathBuf,
     child: Option<Child>,
     log: PathBuf,
+    netns: Option<String>,
 }
 
 impl Node {
     /// Writes a config and starts the node; returns once its control socket answers.
     pub fn start(lab: &Lab, name: &str, opts: NodeOpts) -> Result<Node> {
+        if opts.mdns && opts.netns.is_none() {
+            bail!("node {name}: mDNS is only allowed inside a lab namespace");
+        }
+        let listen = opts.listen.as_deref().unwrap_or("/ip4/127.0.0.1/tcp/0");
         let root = lab.path(name);
         let data_dir = root.join("data");
         let output_dir = root.join("out");
@@ -105,14 +116,12 @@ impl Node {
         fs::write(
             &config,
             format!(
-                "[node]\nname = {name:?}\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\noutput_dir = {:?}\n{}\n\
-                 [discovery]\nmdns = false\npeers = [{}]\n\n\
+                "[node]\nname = {name:?}\nlisten = [{listen:?}]\noutput_dir = {:?}\n{}\n\n\
+                 [discovery]\nmdns = {}\npeers = [{}]\n\n\
                  [converter]\nenabled = {}\nworkers = 1\nwork_dir = {:?}\n{}\n",
                 output_dir.display().to_string(),
-                opts.lease
-                    .as_ref()
-                    .map(|l| format!("lease = {l:?}"))
-                    .unwrap_or_default(),
+                opts.node_extra,
+                opts.mdns,
                 peers.join(", "),
                 opts.converter,
                 work_dir.display().to_string(),
@@ -127,6 +136,7 @@ impl Node {
             output_dir,
             work_dir,
             child: None,
+            netns: opts.netns,
         };
         node.restart()?;
         Ok(node)
@@ -138,7 +148,16 @@ impl Node {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new(dmc_bin())
+        let mut cmd = match &self.netns {
+            // `ip netns exec` execs dmc, so the child's pid is dmc's.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(dmc_bin());
+                c
+            }
+            None => Command::new(dmc_bin()),
+        };
+        let child = cmd
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("node")
@@ -175,16 +194,22 @@ impl Node {
 
     /// The node's 127.0.0.1 TCP address, for other nodes' `peers`.
     pub fn addr(&self) -> Result<String> {
+        self.addr_on("127.0.0.1")
+    }
+
+    /// The node's TCP listen address on IPv4 address `ip` (e.g. its lab LAN address).
+    pub fn addr_on(&self, ip: &str) -> Result<String> {
         let info = self.json(&["info", "--json"])?;
+        let prefix = format!("/ip4/{ip}/tcp/");
         info["listen_addrs"]
             .as_array()
             .and_then(|a| {
                 a.iter()
                     .filter_map(|v| v.as_str())
-                    .find(|s| s.starts_with("/ip4/127.0.0.1/tcp/"))
+                    .find(|s| s.starts_with(&prefix))
             })
             .map(str::to_string)
-            .context("node has no 127.0.0.1 listen address")
+            .with_context(|| format!("node {} has no {ip} listen address", self.name))
     }
 
     /// Rewrites the config so the node listens on the port it has now, and restarts it, so

@@ -28,7 +28,7 @@ fn a_converter_killed_mid_conversion_loses_the_item_to_another_after_the_lease()
         "laptop",
         NodeOpts {
             peers: vec![a_addr],
-            lease: Some("6s".into()),
+            node_extra: "lease = \"6s\"".into(),
             ..Default::default()
         },
     )
