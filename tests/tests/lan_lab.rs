@@ -292,6 +292,32 @@ fn converter_cut_mid_conversion_second_converter_takes_over_after_lease() {
         Some(conv_ids[1 - cut].as_str()),
         "{s:#}"
     );
+
+    // It stops its job and leaves nothing in its work dir.
+    wait_until(
+        &format!("{} to clean its work dir", back.name),
+        LONG,
+        || Node::files_in(&back.work_dir).is_empty().then_some(()),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}: {:?}", Node::files_in(&back.work_dir)));
+
+    // All three nodes converge on the same state of the item: same phase, same version.
+    let everyone = [&laptop, &converters[0], &converters[1]];
+    wait_until("the three nodes to agree on the item", LONG, || {
+        let views: Vec<(Value, Value, Value)> = everyone
+            .iter()
+            .map(|n| {
+                let v = n.status(&id).ok()?;
+                Some((
+                    v["phase"].clone(),
+                    v["version"].clone(),
+                    v["server_id"].clone(),
+                ))
+            })
+            .collect::<Option<_>>()?;
+        views.iter().all(|v| *v == views[0]).then_some(())
+    })
+    .unwrap();
 }
 
 /// python-zeroconf, an mDNS implementation that is not ours, browses `_dmc._tcp` from a third
