@@ -94,6 +94,12 @@ pub enum Local {
         epoch: Epoch,
         reason: String,
     },
+    /// Give back an item this converter holds, without failing it (shutting down).
+    Release {
+        item_id: ItemId,
+        epoch: Epoch,
+        reason: String,
+    },
     Progress {
         item_id: ItemId,
         epoch: Epoch,
@@ -521,6 +527,20 @@ impl Engine {
             } => match self.replica.item(&item_id) {
                 Some(i) if assigned_to_me(i, epoch) && i.phase == Phase::Assigned => {
                     RecordBody::Reject {
+                        item_id,
+                        epoch,
+                        reason,
+                    }
+                }
+                _ => return,
+            },
+            Local::Release {
+                item_id,
+                epoch,
+                reason,
+            } => match self.replica.item(&item_id) {
+                Some(i) if assigned_to_me(i, epoch) && occupies_converter(i) => {
+                    RecordBody::Release {
                         item_id,
                         epoch,
                         reason,

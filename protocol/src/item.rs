@@ -87,6 +87,9 @@ impl Status {
     }
 }
 
+/// A converter giving an item back: (converter, reason, when by its clock).
+pub type Release = (NodeId, String, Millis);
+
 /// A converter's refusal, kept so `status` can say why an item waits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
@@ -111,6 +114,8 @@ pub struct ItemState {
     pub output_path: Option<String>,
     /// While `Converted`: when the converter made its result (the converter's clock).
     pub converted_at: Option<Millis>,
+    /// While `Offered` after a converter gave the item back: who, why and when (its clock).
+    pub released: Option<Release>,
     pub errors: Vec<String>,
     pub rejections: Vec<Rejection>,
     /// How many distinct records the item has: grows with every change.
@@ -188,6 +193,7 @@ impl ItemState {
             let (epoch, body) = match &r.body {
                 RecordBody::Accept { epoch, .. }
                 | RecordBody::Reject { epoch, .. }
+                | RecordBody::Release { epoch, .. }
                 | RecordBody::Progress { epoch, .. }
                 | RecordBody::Converted { epoch, .. } => (*epoch, &r.body),
                 RecordBody::Failed {
@@ -224,6 +230,9 @@ impl ItemState {
                         current.converted_at = Some(r.created_at);
                     }
                 }
+                RecordBody::Release { reason, .. } if is_current => {
+                    current.released = Some((r.author.clone(), reason.clone(), r.created_at));
+                }
                 RecordBody::Accept { .. } if is_current => current.accepted = true,
                 RecordBody::Progress { progress, .. } if is_current => {
                     // Records of one author are sorted by seq: the last one is the newest.
@@ -252,6 +261,7 @@ impl ItemState {
                 Some(_) if current.failed => Phase::Failed,
                 Some(_) if current.converted => Phase::Converted,
                 Some(_) if current.rejected => Phase::Rejected,
+                Some(_) if current.released.is_some() => Phase::Offered,
                 Some(_) => match current.progress {
                     Some(p) if p.stage == Stage::Converting => Phase::Converting,
                     Some(p) if p.stage == Stage::Queued => Phase::Accepted,
@@ -284,6 +294,7 @@ impl ItemState {
             result,
             output_path: delivered.map(|(_, p)| p),
             converted_at: current.converted_at.filter(|_| phase == Phase::Converted),
+            released: current.released.filter(|_| phase == Phase::Offered),
             errors,
             rejections,
             version: recs.len() as u64,
@@ -317,7 +328,13 @@ impl ItemState {
     /// Why an item waits, for `status`.
     pub fn waiting_reason(&self) -> Option<String> {
         match self.phase {
-            Phase::Offered => Some("waiting for a converter that accepts this item".into()),
+            Phase::Offered => Some(match &self.released {
+                Some((by, reason, _)) => format!(
+                    "converter {} gave it back ({reason}); waiting for a converter",
+                    by.short()
+                ),
+                None => "waiting for a converter that accepts this item".into(),
+            }),
             Phase::Rejected => self
                 .rejections
                 .iter()
@@ -376,6 +393,7 @@ struct CurrentEpoch {
     failed: bool,
     converted: bool,
     converted_at: Option<Millis>,
+    released: Option<Release>,
     progress: Option<ProgressInfo>,
 }
 

@@ -51,6 +51,13 @@ pub enum RecordBody {
         epoch: Epoch,
         reason: String,
     },
+    /// The assigned converter gives the item back without failing it (it is shutting down):
+    /// the item is to do again, for any converter, this one included once it is back.
+    Release {
+        item_id: ItemId,
+        epoch: Epoch,
+        reason: String,
+    },
     /// The assigned converter reports progress.
     Progress {
         item_id: ItemId,
@@ -161,6 +168,9 @@ pub struct Offer {
     pub profile: String,
     /// Source duration in milliseconds, when ffprobe gave one.
     pub duration_ms: Option<u64>,
+    /// Higher runs first on a converter's queue (then older offers first); default 0.
+    #[serde(default)]
+    pub priority: i32,
 }
 
 /// Where an assigned converter is with an item.
@@ -192,6 +202,7 @@ impl RecordBody {
             RecordBody::Assign { item_id, .. }
             | RecordBody::Accept { item_id, .. }
             | RecordBody::Reject { item_id, .. }
+            | RecordBody::Release { item_id, .. }
             | RecordBody::Progress { item_id, .. }
             | RecordBody::Converted { item_id, .. }
             | RecordBody::Delivered { item_id, .. }
@@ -207,6 +218,7 @@ impl RecordBody {
             RecordBody::Assign { .. } => "assign",
             RecordBody::Accept { .. } => "accept",
             RecordBody::Reject { .. } => "reject",
+            RecordBody::Release { .. } => "release",
             RecordBody::Progress { .. } => "progress",
             RecordBody::Converted { .. } => "converted",
             RecordBody::Delivered { .. } => "delivered",
@@ -328,7 +340,9 @@ impl Record {
             }
             RecordBody::Assign { converter, .. } => node_id("server_id", converter)?,
             RecordBody::Accept { .. } | RecordBody::Cancel { .. } => {}
-            RecordBody::Reject { reason, .. } => text("reason", reason, MAX_TEXT)?,
+            RecordBody::Reject { reason, .. } | RecordBody::Release { reason, .. } => {
+                text("reason", reason, MAX_TEXT)?
+            }
             RecordBody::Progress { progress, .. } => {
                 let ok = |v: Option<f32>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
                 let fraction_ok =

@@ -239,6 +239,7 @@ mod tests {
             media_type: MediaType::Video,
             profile: "mkv-x264".into(),
             duration_ms: None,
+            priority: 0,
         })
     }
 

@@ -6,6 +6,9 @@ use crate::record::ConverterAd;
 
 /// After refusing an item, a converter is asked again only once this much time has passed.
 pub const REJECT_COOLDOWN_MS: Millis = 10 * 60 * 1000;
+/// After giving an item back (shutting down), a converter is not given it again for this long,
+/// so the item goes to another converter while this one stops.
+pub const RELEASE_COOLDOWN_MS: Millis = 60 * 1000;
 
 /// A converter the origin could assign to.
 #[derive(Clone, Debug)]
@@ -34,6 +37,11 @@ pub fn pick_converter<'a>(
                 .rejections
                 .iter()
                 .any(|r| &r.server_id == c.id && now < r.at.saturating_add(REJECT_COOLDOWN_MS))
+        })
+        .filter(|c| {
+            !item.released.as_ref().is_some_and(|(by, _, at)| {
+                by == c.id && now < at.saturating_add(RELEASE_COOLDOWN_MS)
+            })
         })
         .min_by(|a, b| {
             // Compare load/workers as a fraction without floats: a.load * b.workers vs …

@@ -349,3 +349,30 @@ fn status_says_why_an_item_does_not_move() {
         .expect("a note");
     assert!(note.contains("this node is offline"), "{note}");
 }
+
+#[test]
+fn a_released_item_goes_to_another_converter_at_once() {
+    let (mut sim, id) = assigned_to_node0();
+    sim.link(1, ORIGIN);
+    sim.drain();
+    sim.feed(
+        0,
+        Event::Local(Local::Release {
+            item_id: id,
+            epoch: 1,
+            reason: "converter shutting down".into(),
+        }),
+    );
+    sim.drain();
+    assert!(
+        !sim.engines[0].job_wanted(&id, 1),
+        "the releasing converter stops"
+    );
+    let item = sim.item(ORIGIN, &id);
+    assert_eq!(item.assignment, Some((2, node_id(1))), "{item:?}");
+    assert!(
+        item.errors.is_empty(),
+        "a release is not a failure: {:?}",
+        item.errors
+    );
+}

@@ -140,6 +140,7 @@ fn offer_records(
         media_type: MediaType::Video,
         profile: "mkv-x264".into(),
         duration_ms: Some(60_000 + rng.below(3_600_000)),
+        priority: 0,
     };
     let epoch: Epoch = 1;
     let conv = authors[plan.converter].id.clone();

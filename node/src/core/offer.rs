@@ -134,6 +134,7 @@ async fn prepare(path: &Path, profile: Option<String>) -> Result<(Offer, LocalFi
         media_type,
         profile,
         duration_ms: probe.duration_ms,
+        priority: 0,
     };
     let local = LocalFile {
         item_id,

@@ -66,6 +66,7 @@ fn sample() -> Vec<Record> {
                 media_type: MediaType::Video,
                 profile: "mkv-x264".into(),
                 duration_ms: Some(4000),
+                priority: 0,
             }),
         ),
         rec(

@@ -230,6 +230,7 @@ impl Sim {
             media_type: MediaType::Video,
             profile: "mkv-x264".into(),
             duration_ms: Some(4000),
+            priority: 0,
         };
         self.feed(i, Event::Local(Local::Offer(offer)));
     }
