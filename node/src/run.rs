@@ -118,6 +118,8 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
             converter,
             lease: config.node.lease.as_millis() as u64,
             retention: config.converter.retention.as_millis() as u64,
+            max_attempts: config.node.max_attempts,
+            retry_backoff: config.node.retry_backoff.as_millis() as u64,
         },
         records,
     );

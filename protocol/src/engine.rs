@@ -27,6 +27,10 @@ pub struct EngineConfig {
     pub lease: Millis,
     /// Converter: how long a finished result is kept for an origin that does not come back.
     pub retention: Millis,
+    /// Origin: after this many failed attempts (by converters) an item fails for good.
+    pub max_attempts: u32,
+    /// Origin: the wait after a failed attempt before the next; doubles with each failure.
+    pub retry_backoff: Millis,
 }
 
 impl EngineConfig {
@@ -38,9 +42,25 @@ impl EngineConfig {
             converter,
             lease: DEFAULT_LEASE_MS,
             retention: DEFAULT_RETENTION_MS,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry_backoff: DEFAULT_RETRY_BACKOFF_MS,
         }
     }
+
+    /// The wait before the attempt after `failed` failed attempts: the backoff, doubled for
+    /// each failure after the first.
+    pub fn backoff_after(&self, failed: usize) -> Millis {
+        let doublings = failed.saturating_sub(1).min(16) as u32;
+        self.retry_backoff.saturating_mul(1 << doublings)
+    }
 }
+
+/// Default number of attempts before an item fails for good.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Default wait after the first failed attempt.
+pub const DEFAULT_RETRY_BACKOFF_MS: Millis = 30_000;
+/// Weight of the newest sample in a converter's measured speed (moving average).
+const SPEED_WEIGHT: f32 = 0.25;
 
 /// Default lease: two minutes without word from a converter.
 pub const DEFAULT_LEASE_MS: Millis = 2 * 60 * 1000;
@@ -181,6 +201,11 @@ pub struct Engine {
     lease_base: Millis,
     /// When we last made a record about each item (converter heartbeats).
     reported: BTreeMap<ItemId, Millis>,
+    /// Origin: for each of our items waiting to be retried, how many attempts had failed and
+    /// since when (our clock) we have known it. The backoff counts from then.
+    retry_since: BTreeMap<ItemId, (usize, Millis)>,
+    /// Each converter's measured speed: a moving average of the realtime factor it reports.
+    speeds: BTreeMap<NodeId, f32>,
 }
 
 /// Connected peers are asked for what we lack at least this often (anti-entropy), so a
@@ -197,7 +222,9 @@ impl Engine {
     /// Builds the engine from the records this node has stored.
     pub fn new(cfg: EngineConfig, stored: impl IntoIterator<Item = Record>) -> Self {
         let mut replica = Replica::new();
+        let mut speeds = BTreeMap::new();
         for r in stored {
+            note_speed(&mut speeds, &r);
             replica.insert(r);
         }
         let next_seq = replica.max_seq(&cfg.me) + 1;
@@ -210,6 +237,8 @@ impl Engine {
             heard: BTreeMap::new(),
             lease_base: 0,
             reported: BTreeMap::new(),
+            retry_since: BTreeMap::new(),
+            speeds,
         }
     }
 
@@ -331,6 +360,34 @@ impl Engine {
         })
     }
 
+    /// A converter's measured speed (realtime factor, moving average), if it has reported one.
+    pub fn measured_speed(&self, converter: &NodeId) -> Option<f32> {
+        self.speeds.get(converter).copied()
+    }
+
+    /// Origin: why one of our items waits to be retried, with the time left, for `status`.
+    pub fn retry_note(&self, item: &ItemState, now: Millis) -> Option<String> {
+        if item.origin != self.cfg.me || item.phase != Phase::Retrying {
+            return None;
+        }
+        let note = item.last_failure_note()?;
+        let failed = item.failures.len();
+        if failed >= self.cfg.max_attempts as usize {
+            return Some(format!("{note}; giving up"));
+        }
+        let due = match self.retry_since.get(&item.item_id()) {
+            Some((n, since)) if *n == failed => {
+                since.saturating_add(self.cfg.backoff_after(failed))
+            }
+            _ => now.saturating_add(self.cfg.backoff_after(failed)),
+        };
+        Some(if now < due {
+            format!("{note}; retrying in {} s", (due - now).div_ceil(1000))
+        } else {
+            format!("{note}; waiting for a converter")
+        })
+    }
+
     /// Feeds one event at time `now`; returns what to do.
     pub fn handle(&mut self, event: Event, now: Millis) -> Vec<Effect> {
         let mut fx = Vec::new();
@@ -442,6 +499,7 @@ impl Engine {
         if let Some(id) = record.body.item_id() {
             self.reported.insert(id, now);
         }
+        note_speed(&mut self.speeds, &record);
         self.replica.insert(record.clone());
         fx.push(Effect::Persist(vec![record.clone()]));
         for peer in &self.connected {
@@ -470,6 +528,7 @@ impl Engine {
                 self.next_seq = self.next_seq.max(r.seq + 1);
             }
             if self.replica.insert(r.clone()) == Inserted::New {
+                note_speed(&mut self.speeds, &r);
                 new.push(r);
             }
         }
@@ -630,6 +689,7 @@ impl Engine {
                     id,
                     ad,
                     load: load.get(id).copied().unwrap_or(0),
+                    speed: self.speeds.get(id).copied(),
                 })
             })
             .collect()
@@ -758,11 +818,39 @@ impl Engine {
     fn schedule(&mut self, now: Millis, fx: &mut Vec<Effect>) {
         let me = self.cfg.me.clone();
         let mut assign: Vec<(ItemId, Epoch, NodeId)> = Vec::new();
+        let mut give_up: Vec<(ItemId, usize)> = Vec::new();
+        // Our items waiting to be retried: when each became due.
+        let mut retrying: BTreeMap<ItemId, (usize, Millis)> = BTreeMap::new();
+        for item in self.replica.open_items() {
+            if item.origin == me && item.phase == Phase::Retrying {
+                let failed = item.failures.len();
+                let since = match self.retry_since.get(&item.item_id()) {
+                    Some((n, since)) if *n == failed => *since,
+                    _ => now,
+                };
+                retrying.insert(item.item_id(), (failed, since));
+            }
+        }
         {
             let mut candidates = self.candidates();
             for item in self.replica.open_items() {
                 let current_epoch = item.epoch();
                 match item.phase {
+                    Phase::Retrying if item.origin == me => {
+                        let Some((failed, since)) = retrying.get(&item.item_id()).copied() else {
+                            continue;
+                        };
+                        if failed >= self.cfg.max_attempts as usize {
+                            give_up.push((item.item_id(), failed));
+                        } else if now >= since.saturating_add(self.cfg.backoff_after(failed)) {
+                            if let Some(c) = pick_converter(item, &candidates, now) {
+                                assign.push((item.item_id(), next_epoch(item), c.clone()));
+                                if let Some(cand) = candidates.iter_mut().find(|x| x.id == c) {
+                                    cand.load += 1;
+                                }
+                            }
+                        }
+                    }
                     Phase::Offered | Phase::Rejected if item.origin == me => {
                         if let Some(c) = pick_converter(item, &candidates, now) {
                             assign.push((item.item_id(), next_epoch(item), c.clone()));
@@ -803,8 +891,10 @@ impl Engine {
                 }
             }
         }
+        self.retry_since = retrying;
         for (item_id, epoch, converter) in assign {
             self.heard.insert(item_id, now);
+            self.retry_since.remove(&item_id);
             self.author(
                 RecordBody::Assign {
                     item_id,
@@ -815,7 +905,34 @@ impl Engine {
                 fx,
             );
         }
+        for (item_id, failed) in give_up {
+            self.retry_since.remove(&item_id);
+            self.author(
+                RecordBody::Failed {
+                    item_id,
+                    epoch: None,
+                    error: format!("gave up after {failed} attempts"),
+                },
+                now,
+                fx,
+            );
+        }
     }
+}
+
+/// Folds a converter's reported speed into its moving average.
+fn note_speed(speeds: &mut BTreeMap<NodeId, f32>, r: &Record) {
+    let RecordBody::Progress { progress, .. } = &r.body else {
+        return;
+    };
+    let Some(s) = progress.speed else { return };
+    if progress.stage != Stage::Converting || !s.is_finite() || s <= 0.0 || s > 10_000.0 {
+        return;
+    }
+    speeds
+        .entry(r.author.clone())
+        .and_modify(|avg| *avg += SPEED_WEIGHT * (s - *avg))
+        .or_insert(s);
 }
 
 /// The epoch of an item's next assignment: above every epoch it has had.
