@@ -206,6 +206,9 @@ pub struct Engine {
     retry_since: BTreeMap<ItemId, (usize, Millis)>,
     /// Each converter's measured speed: a moving average of the realtime factor it reports.
     speeds: BTreeMap<NodeId, f32>,
+    /// Origin: items given back by a converter that has connected again since (it restarted):
+    /// it may have them again at once, without the release cool-down.
+    back_after_release: BTreeSet<(ItemId, Epoch)>,
 }
 
 /// Connected peers are asked for what we lack at least this often (anti-entropy), so a
@@ -239,6 +242,7 @@ impl Engine {
             reported: BTreeMap::new(),
             retry_since: BTreeMap::new(),
             speeds,
+            back_after_release: BTreeSet::new(),
         }
     }
 
@@ -411,6 +415,11 @@ impl Engine {
                 for item in self.replica.open_items() {
                     if item.origin == self.cfg.me && item.converter() == Some(&peer) {
                         self.heard.insert(item.item_id(), now);
+                        if item.released.as_ref().is_some_and(|(by, _, _)| *by == peer) {
+                            if let Some(epoch) = item.epoch() {
+                                self.back_after_release.insert((item.item_id(), epoch));
+                            }
+                        }
                     }
                 }
                 self.connected.insert(peer.clone());
@@ -852,7 +861,18 @@ impl Engine {
                         }
                     }
                     Phase::Offered | Phase::Rejected if item.origin == me => {
-                        if let Some(c) = pick_converter(item, &candidates, now) {
+                        let back = item.epoch().is_some_and(|e| {
+                            self.back_after_release.contains(&(item.item_id(), e))
+                        });
+                        let picked = if back {
+                            // Its converter gave it back and has restarted since.
+                            let mut again = item.clone();
+                            again.released = None;
+                            pick_converter(&again, &candidates, now)
+                        } else {
+                            pick_converter(item, &candidates, now)
+                        };
+                        if let Some(c) = picked {
                             assign.push((item.item_id(), next_epoch(item), c.clone()));
                             if let Some(cand) = candidates.iter_mut().find(|x| x.id == c) {
                                 cand.load += 1;
@@ -892,6 +912,14 @@ impl Engine {
             }
         }
         self.retry_since = retrying;
+        if !self.back_after_release.is_empty() {
+            let replica = &self.replica;
+            self.back_after_release.retain(|(id, e)| {
+                replica
+                    .item(id)
+                    .is_some_and(|i| i.phase == Phase::Offered && i.epoch() == Some(*e))
+            });
+        }
         for (item_id, epoch, converter) in assign {
             self.heard.insert(item_id, now);
             self.retry_since.remove(&item_id);

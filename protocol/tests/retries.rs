@@ -206,3 +206,46 @@ fn the_origin_measures_converter_speed_from_progress_records() {
     assert!((measured - 4.0).abs() < 0.01, "{measured}");
     assert_eq!(sim.engines[ORIGIN].measured_speed(&node_id(1 - c)), None);
 }
+
+#[test]
+fn an_item_given_back_goes_to_its_converter_again_once_it_has_restarted() {
+    let mut sim = Sim::new(2, 1);
+    sim.link(0, 1);
+    sim.drain();
+    sim.offer(1);
+    sim.drain();
+    let id = sim.engines[1]
+        .replica()
+        .items()
+        .next()
+        .expect("offered")
+        .item_id();
+    sim.feed(
+        0,
+        Event::Local(Local::Accept {
+            item_id: id,
+            epoch: 1,
+        }),
+    );
+    sim.feed(
+        0,
+        Event::Local(Local::Release {
+            item_id: id,
+            epoch: 1,
+            reason: "converter shutting down".into(),
+        }),
+    );
+    sim.drain();
+    // While it stops, the converter is not given the item again.
+    sim.tick_after(1, 1_000);
+    sim.drain();
+    let item = sim.item(1, &id);
+    assert_eq!(item.phase, Phase::Offered);
+    assert_eq!(item.phase.status(), Status::ToDo);
+    assert!(item.waiting_reason().unwrap().contains("gave it back"));
+    // It restarts (connects again): the item is its again at once, with a new epoch.
+    sim.cut(0, 1);
+    sim.link(0, 1);
+    sim.drain();
+    assert_eq!(sim.item(1, &id).assignment, Some((2, node_id(0))));
+}
