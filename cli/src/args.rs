@@ -32,6 +32,14 @@ pub enum Command {
         /// Conversion profile (`dmc profiles` lists them) [default: the node's choice per media type]
         #[arg(long, value_name = "PROFILE")]
         profile: Option<String>,
+        /// Higher runs first on a converter's queue (then older offers first); may be negative
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = 0,
+            allow_negative_numbers = true
+        )]
+        priority: i32,
         /// Wait until every item is delivered or has failed; exit 1 if any failed
         #[arg(long)]
         wait: bool,
@@ -133,17 +141,21 @@ mod tests {
             "mkv-x265",
             "--wait",
             "--json",
+            "--priority",
+            "-3",
         ]);
         assert_eq!(cli.data_dir, Some(PathBuf::from("/d")));
         match cli.command {
             Command::Offer {
                 files,
                 profile,
+                priority,
                 wait,
                 json,
             } => {
                 assert_eq!(files, vec![PathBuf::from("a.mp4"), PathBuf::from("b.mp4")]);
                 assert_eq!(profile.as_deref(), Some("mkv-x265"));
+                assert_eq!(priority, -3);
                 assert!(wait && json);
             }
             other => panic!("{other:?}"),

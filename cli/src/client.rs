@@ -67,7 +67,12 @@ impl Client {
     }
 
     /// Offers one file; `path` must be absolute.
-    pub async fn offer(&self, path: &Path, profile: Option<&str>) -> Result<OfferOutcome> {
+    pub async fn offer(
+        &self,
+        path: &Path,
+        profile: Option<&str>,
+        priority: i32,
+    ) -> Result<OfferOutcome> {
         let path = path.to_str().ok_or_else(|| {
             anyhow!(
                 "{} is not valid UTF-8; rename it to offer it",
@@ -77,6 +82,7 @@ impl Client {
         let body = OfferRequest {
             path: path.to_owned(),
             profile: profile.map(str::to_owned),
+            priority,
         };
         self.call(Method::POST, "/v1/offer", Some(&body), LONG_TIMEOUT)
             .await
@@ -326,7 +332,7 @@ mod tests {
         let answer = serde_json::json!({"existing": true, "item": item}).to_string();
         let server = serve_once(dir.path(), Some(("200 OK", answer)));
         let out = Client::new(dir.path())
-            .offer(Path::new("/media/clip.mp4"), Some("mkv-x265"))
+            .offer(Path::new("/media/clip.mp4"), Some("mkv-x265"), 0)
             .await
             .unwrap();
         assert!(out.existing);

@@ -31,6 +31,12 @@ pub const DEFAULT_RESERVE_BYTES: u64 = 1 << 30;
 pub const DEFAULT_LEASE: &str = "2m";
 /// Shortest lease accepted: a few converter heartbeats.
 pub const MIN_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Default `[node] max_attempts`.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Largest `[node] max_attempts`.
+pub const MAX_MAX_ATTEMPTS: u32 = 100;
+/// Default `[node] retry_backoff`.
+pub const DEFAULT_RETRY_BACKOFF: &str = "30s";
 /// Default `[converter] retention`.
 pub const DEFAULT_RETENTION: &str = "30d";
 /// Most concurrent conversions a converter may run (records refuse more).
@@ -74,6 +80,10 @@ pub struct NodeConfig {
     /// How long this node waits without word from the converter of one of its items before
     /// giving the item to another converter.
     pub lease: std::time::Duration,
+    /// Failed conversion attempts (on converters) before one of this node's items fails.
+    pub max_attempts: u32,
+    /// Wait after a failed attempt before the next one; doubles with each failure.
+    pub retry_backoff: std::time::Duration,
 }
 
 /// `[discovery]`
@@ -218,6 +228,8 @@ struct RawNode {
     listen: Vec<String>,
     output_dir: String,
     lease: String,
+    max_attempts: i64,
+    retry_backoff: String,
 }
 
 impl Default for RawNode {
@@ -227,6 +239,8 @@ impl Default for RawNode {
             listen: vec![DEFAULT_LISTEN.to_string()],
             output_dir: DEFAULT_OUTPUT_DIR.to_string(),
             lease: DEFAULT_LEASE.to_string(),
+            max_attempts: DEFAULT_MAX_ATTEMPTS as i64,
+            retry_backoff: DEFAULT_RETRY_BACKOFF.to_string(),
         }
     }
 }
@@ -370,6 +384,8 @@ impl Config {
                         listen: Vec::new(),
                         output_dir: data_dir.join("converted"),
                         lease: std::time::Duration::from_secs(120),
+                        max_attempts: DEFAULT_MAX_ATTEMPTS,
+                        retry_backoff: std::time::Duration::from_secs(30),
                     },
                     discovery: DiscoveryConfig {
                         mdns: false,
@@ -614,6 +630,18 @@ fn resolve(
             ),
         ));
     }
+    let max_attempts = u32::try_from(raw.node.max_attempts)
+        .ok()
+        .filter(|n| (1..=MAX_MAX_ATTEMPTS).contains(n))
+        .ok_or_else(|| {
+            fault(
+                "node.max_attempts",
+                None,
+                format!("must be between 1 and {MAX_MAX_ATTEMPTS}"),
+            )
+        })?;
+    let retry_backoff = parse_duration(&raw.node.retry_backoff)
+        .map_err(|m| fault("node.retry_backoff", None, m))?;
     let retention =
         parse_duration(&c.retention).map_err(|m| fault("converter.retention", None, m))?;
     let max_rate =
@@ -627,6 +655,8 @@ fn resolve(
             listen,
             output_dir,
             lease,
+            max_attempts,
+            retry_backoff,
         },
         discovery: DiscoveryConfig {
             mdns: raw.discovery.mdns,

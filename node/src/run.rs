@@ -118,6 +118,8 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
             converter,
             lease: config.node.lease.as_millis() as u64,
             retention: config.converter.retention.as_millis() as u64,
+            max_attempts: config.node.max_attempts,
+            retry_backoff: config.node.retry_backoff.as_millis() as u64,
         },
         records,
     );
@@ -204,7 +206,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     };
     let _ = shutdown_tx.send(true);
     if !core_join.is_finished() {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(6), core_join).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(8), core_join).await;
     }
     let _ = std::fs::remove_file(&socket);
     info!("stopped");

@@ -27,6 +27,10 @@ pub struct EngineConfig {
     pub lease: Millis,
     /// Converter: how long a finished result is kept for an origin that does not come back.
     pub retention: Millis,
+    /// Origin: after this many failed attempts (by converters) an item fails for good.
+    pub max_attempts: u32,
+    /// Origin: the wait after a failed attempt before the next; doubles with each failure.
+    pub retry_backoff: Millis,
 }
 
 impl EngineConfig {
@@ -38,9 +42,25 @@ impl EngineConfig {
             converter,
             lease: DEFAULT_LEASE_MS,
             retention: DEFAULT_RETENTION_MS,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry_backoff: DEFAULT_RETRY_BACKOFF_MS,
         }
     }
+
+    /// The wait before the attempt after `failed` failed attempts: the backoff, doubled for
+    /// each failure after the first.
+    pub fn backoff_after(&self, failed: usize) -> Millis {
+        let doublings = failed.saturating_sub(1).min(16) as u32;
+        self.retry_backoff.saturating_mul(1 << doublings)
+    }
 }
+
+/// Default number of attempts before an item fails for good.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Default wait after the first failed attempt.
+pub const DEFAULT_RETRY_BACKOFF_MS: Millis = 30_000;
+/// Weight of the newest sample in a converter's measured speed (moving average).
+const SPEED_WEIGHT: f32 = 0.25;
 
 /// Default lease: two minutes without word from a converter.
 pub const DEFAULT_LEASE_MS: Millis = 2 * 60 * 1000;
@@ -181,6 +201,14 @@ pub struct Engine {
     lease_base: Millis,
     /// When we last made a record about each item (converter heartbeats).
     reported: BTreeMap<ItemId, Millis>,
+    /// Origin: for each of our items waiting to be retried, how many attempts had failed and
+    /// since when (our clock) we have known it. The backoff counts from then.
+    retry_since: BTreeMap<ItemId, (usize, Millis)>,
+    /// Each converter's measured speed: a moving average of the realtime factor it reports.
+    speeds: BTreeMap<NodeId, f32>,
+    /// Origin: items given back by a converter that has connected again since (it restarted):
+    /// it may have them again at once, without the release cool-down.
+    back_after_release: BTreeSet<(ItemId, Epoch)>,
 }
 
 /// Connected peers are asked for what we lack at least this often (anti-entropy), so a
@@ -197,7 +225,9 @@ impl Engine {
     /// Builds the engine from the records this node has stored.
     pub fn new(cfg: EngineConfig, stored: impl IntoIterator<Item = Record>) -> Self {
         let mut replica = Replica::new();
+        let mut speeds = BTreeMap::new();
         for r in stored {
+            note_speed(&mut speeds, &r);
             replica.insert(r);
         }
         let next_seq = replica.max_seq(&cfg.me) + 1;
@@ -210,6 +240,9 @@ impl Engine {
             heard: BTreeMap::new(),
             lease_base: 0,
             reported: BTreeMap::new(),
+            retry_since: BTreeMap::new(),
+            speeds,
+            back_after_release: BTreeSet::new(),
         }
     }
 
@@ -331,6 +364,34 @@ impl Engine {
         })
     }
 
+    /// A converter's measured speed (realtime factor, moving average), if it has reported one.
+    pub fn measured_speed(&self, converter: &NodeId) -> Option<f32> {
+        self.speeds.get(converter).copied()
+    }
+
+    /// Origin: why one of our items waits to be retried, with the time left, for `status`.
+    pub fn retry_note(&self, item: &ItemState, now: Millis) -> Option<String> {
+        if item.origin != self.cfg.me || item.phase != Phase::Retrying {
+            return None;
+        }
+        let note = item.last_failure_note()?;
+        let failed = item.failures.len();
+        if failed >= self.cfg.max_attempts as usize {
+            return Some(format!("{note}; giving up"));
+        }
+        let due = match self.retry_since.get(&item.item_id()) {
+            Some((n, since)) if *n == failed => {
+                since.saturating_add(self.cfg.backoff_after(failed))
+            }
+            _ => now.saturating_add(self.cfg.backoff_after(failed)),
+        };
+        Some(if now < due {
+            format!("{note}; retrying in {} s", (due - now).div_ceil(1000))
+        } else {
+            format!("{note}; waiting for a converter")
+        })
+    }
+
     /// Feeds one event at time `now`; returns what to do.
     pub fn handle(&mut self, event: Event, now: Millis) -> Vec<Effect> {
         let mut fx = Vec::new();
@@ -354,6 +415,11 @@ impl Engine {
                 for item in self.replica.open_items() {
                     if item.origin == self.cfg.me && item.converter() == Some(&peer) {
                         self.heard.insert(item.item_id(), now);
+                        if item.released.as_ref().is_some_and(|(by, _, _)| *by == peer) {
+                            if let Some(epoch) = item.epoch() {
+                                self.back_after_release.insert((item.item_id(), epoch));
+                            }
+                        }
                     }
                 }
                 self.connected.insert(peer.clone());
@@ -442,6 +508,7 @@ impl Engine {
         if let Some(id) = record.body.item_id() {
             self.reported.insert(id, now);
         }
+        note_speed(&mut self.speeds, &record);
         self.replica.insert(record.clone());
         fx.push(Effect::Persist(vec![record.clone()]));
         for peer in &self.connected {
@@ -470,6 +537,7 @@ impl Engine {
                 self.next_seq = self.next_seq.max(r.seq + 1);
             }
             if self.replica.insert(r.clone()) == Inserted::New {
+                note_speed(&mut self.speeds, &r);
                 new.push(r);
             }
         }
@@ -630,6 +698,7 @@ impl Engine {
                     id,
                     ad,
                     load: load.get(id).copied().unwrap_or(0),
+                    speed: self.speeds.get(id).copied(),
                 })
             })
             .collect()
@@ -758,13 +827,52 @@ impl Engine {
     fn schedule(&mut self, now: Millis, fx: &mut Vec<Effect>) {
         let me = self.cfg.me.clone();
         let mut assign: Vec<(ItemId, Epoch, NodeId)> = Vec::new();
+        let mut give_up: Vec<(ItemId, usize)> = Vec::new();
+        // Our items waiting to be retried: when each became due.
+        let mut retrying: BTreeMap<ItemId, (usize, Millis)> = BTreeMap::new();
+        for item in self.replica.open_items() {
+            if item.origin == me && item.phase == Phase::Retrying {
+                let failed = item.failures.len();
+                let since = match self.retry_since.get(&item.item_id()) {
+                    Some((n, since)) if *n == failed => *since,
+                    _ => now,
+                };
+                retrying.insert(item.item_id(), (failed, since));
+            }
+        }
         {
             let mut candidates = self.candidates();
             for item in self.replica.open_items() {
                 let current_epoch = item.epoch();
                 match item.phase {
+                    Phase::Retrying if item.origin == me => {
+                        let Some((failed, since)) = retrying.get(&item.item_id()).copied() else {
+                            continue;
+                        };
+                        if failed >= self.cfg.max_attempts as usize {
+                            give_up.push((item.item_id(), failed));
+                        } else if now >= since.saturating_add(self.cfg.backoff_after(failed)) {
+                            if let Some(c) = pick_converter(item, &candidates, now) {
+                                assign.push((item.item_id(), next_epoch(item), c.clone()));
+                                if let Some(cand) = candidates.iter_mut().find(|x| x.id == c) {
+                                    cand.load += 1;
+                                }
+                            }
+                        }
+                    }
                     Phase::Offered | Phase::Rejected if item.origin == me => {
-                        if let Some(c) = pick_converter(item, &candidates, now) {
+                        let back = item.epoch().is_some_and(|e| {
+                            self.back_after_release.contains(&(item.item_id(), e))
+                        });
+                        let picked = if back {
+                            // Its converter gave it back and has restarted since.
+                            let mut again = item.clone();
+                            again.released = None;
+                            pick_converter(&again, &candidates, now)
+                        } else {
+                            pick_converter(item, &candidates, now)
+                        };
+                        if let Some(c) = picked {
                             assign.push((item.item_id(), next_epoch(item), c.clone()));
                             if let Some(cand) = candidates.iter_mut().find(|x| x.id == c) {
                                 cand.load += 1;
@@ -803,8 +911,18 @@ impl Engine {
                 }
             }
         }
+        self.retry_since = retrying;
+        if !self.back_after_release.is_empty() {
+            let replica = &self.replica;
+            self.back_after_release.retain(|(id, e)| {
+                replica
+                    .item(id)
+                    .is_some_and(|i| i.phase == Phase::Offered && i.epoch() == Some(*e))
+            });
+        }
         for (item_id, epoch, converter) in assign {
             self.heard.insert(item_id, now);
+            self.retry_since.remove(&item_id);
             self.author(
                 RecordBody::Assign {
                     item_id,
@@ -815,7 +933,34 @@ impl Engine {
                 fx,
             );
         }
+        for (item_id, failed) in give_up {
+            self.retry_since.remove(&item_id);
+            self.author(
+                RecordBody::Failed {
+                    item_id,
+                    epoch: None,
+                    error: format!("gave up after {failed} attempts"),
+                },
+                now,
+                fx,
+            );
+        }
     }
+}
+
+/// Folds a converter's reported speed into its moving average.
+fn note_speed(speeds: &mut BTreeMap<NodeId, f32>, r: &Record) {
+    let RecordBody::Progress { progress, .. } = &r.body else {
+        return;
+    };
+    let Some(s) = progress.speed else { return };
+    if progress.stage != Stage::Converting || !s.is_finite() || s <= 0.0 || s > 10_000.0 {
+        return;
+    }
+    speeds
+        .entry(r.author.clone())
+        .and_modify(|avg| *avg += SPEED_WEIGHT * (s - *avg))
+        .or_insert(s);
 }
 
 /// The epoch of an item's next assignment: above every epoch it has had.

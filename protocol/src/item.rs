@@ -26,6 +26,9 @@ pub enum Phase {
     Offered,
     /// Refused by the assigned converter; waiting for another.
     Rejected,
+    /// The current attempt failed on its converter; the origin tries another converter after
+    /// a backoff, or gives up after its `max_attempts`.
+    Retrying,
     Assigned,
     Accepted,
     Transferring,
@@ -42,7 +45,7 @@ pub enum Phase {
 impl Phase {
     pub fn status(self) -> Status {
         match self {
-            Phase::Offered | Phase::Rejected => Status::ToDo,
+            Phase::Offered | Phase::Rejected | Phase::Retrying => Status::ToDo,
             Phase::Assigned
             | Phase::Accepted
             | Phase::Transferring
@@ -58,6 +61,7 @@ impl Phase {
         match self {
             Phase::Offered => "offered",
             Phase::Rejected => "rejected",
+            Phase::Retrying => "retrying",
             Phase::Assigned => "assigned",
             Phase::Accepted => "accepted",
             Phase::Transferring => "transferring",
@@ -90,6 +94,16 @@ impl Status {
 /// A converter giving an item back: (converter, reason, when by its clock).
 pub type Release = (NodeId, String, Millis);
 
+/// A converter's failed attempt at an item: one per epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedAttempt {
+    pub epoch: Epoch,
+    pub converter: NodeId,
+    pub error: String,
+    /// When the converter reported it (its clock).
+    pub at: Millis,
+}
+
 /// A converter's refusal, kept so `status` can say why an item waits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
@@ -118,6 +132,8 @@ pub struct ItemState {
     pub released: Option<Release>,
     pub errors: Vec<String>,
     pub rejections: Vec<Rejection>,
+    /// Failed attempts by converters, in epoch order (refusals are not attempts).
+    pub failures: Vec<FailedAttempt>,
     /// How many distinct records the item has: grows with every change.
     pub version: u64,
     /// The newest record's time.
@@ -185,7 +201,7 @@ impl ItemState {
             })
         };
 
-        let mut errors = Vec::new();
+        let mut failures: Vec<FailedAttempt> = Vec::new();
         let mut rejections = Vec::new();
         let mut results: Vec<(Epoch, FileInfo)> = Vec::new();
         let mut current = CurrentEpoch::default();
@@ -218,7 +234,12 @@ impl ItemState {
                     }
                 }
                 RecordBody::Failed { error, .. } => {
-                    errors.push(format!("attempt {epoch} on {}: {error}", r.author.short()));
+                    failures.push(FailedAttempt {
+                        epoch,
+                        converter: r.author.clone(),
+                        error: error.clone(),
+                        at: r.created_at,
+                    });
                     if is_current {
                         current.failed = true;
                     }
@@ -241,6 +262,14 @@ impl ItemState {
                 _ => {}
             }
         }
+        // One attempt per epoch (the first report counts), numbered in epoch order.
+        failures.sort_by_key(|f| f.epoch);
+        failures.dedup_by_key(|f| f.epoch);
+        let mut errors: Vec<String> = failures
+            .iter()
+            .enumerate()
+            .map(|(n, f)| format!("attempt {} on {}: {}", n + 1, f.converter.short(), f.error))
+            .collect();
         if let Some(e) = &origin_failure {
             errors.push(e.clone());
         }
@@ -258,7 +287,7 @@ impl ItemState {
             match &assignment {
                 None if rejections.is_empty() => Phase::Offered,
                 None => Phase::Rejected,
-                Some(_) if current.failed => Phase::Failed,
+                Some(_) if current.failed => Phase::Retrying,
                 Some(_) if current.converted => Phase::Converted,
                 Some(_) if current.rejected => Phase::Rejected,
                 Some(_) if current.released.is_some() => Phase::Offered,
@@ -297,6 +326,7 @@ impl ItemState {
             released: current.released.filter(|_| phase == Phase::Offered),
             errors,
             rejections,
+            failures,
             version: recs.len() as u64,
             updated_at: recs
                 .iter()
@@ -346,8 +376,23 @@ impl ItemState {
                         r.reason
                     )
                 }),
+            Phase::Retrying => self
+                .last_failure_note()
+                .map(|n| format!("{n}; waiting for a converter")),
             _ => None,
         }
+    }
+
+    /// "attempt N failed on <converter>: <error>" for the latest failed attempt.
+    pub fn last_failure_note(&self) -> Option<String> {
+        self.failures.last().map(|f| {
+            format!(
+                "attempt {} failed on {}: {}",
+                self.failures.len(),
+                f.converter.short(),
+                f.error
+            )
+        })
     }
 
     /// The JSON view that `status` and `list` print.

@@ -14,7 +14,7 @@ pub mod time;
 pub mod wire;
 
 pub use ids::{Epoch, ItemId, Millis, NodeId, Seq};
-pub use item::{ItemState, ItemView, Phase, Status};
+pub use item::{FailedAttempt, ItemState, ItemView, Phase, Status};
 pub use media::{builtin_profile, MediaType, Profile, BUILTIN_PROFILES};
 pub use record::{ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody, Stage};
 pub use replica::{Replica, Summary};

@@ -17,10 +17,33 @@ pub struct Candidate<'a> {
     pub ad: &'a ConverterAd,
     /// Items currently assigned to it and not finished.
     pub load: usize,
+    /// Its measured speed (moving average of ffmpeg's realtime factor), if it has converted.
+    pub speed: Option<f32>,
 }
 
-/// Picks the converter for `item`: one that supports its media type and profile, has not
-/// refused it within the cool-down, and has the most free capacity; ties go to the smaller id.
+impl Candidate<'_> {
+    /// Workers not busy with an item.
+    pub fn free_slots(&self) -> usize {
+        (self.ad.workers as usize).saturating_sub(self.load)
+    }
+
+    /// Items waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.load.saturating_sub(self.ad.workers as usize)
+    }
+
+    /// The speed used for ranking: a converter never measured counts as realtime (1.0).
+    fn rank_speed(&self) -> f32 {
+        self.speed
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .unwrap_or(1.0)
+    }
+}
+
+/// Picks the converter for `item` among those that support its media type and profile and
+/// have not refused it (or given it back) within the cool-down. Preference, in order: one that
+/// has not failed this item, more free slots, a shorter queue, a higher measured speed, the
+/// smaller id. A converter that failed the item is still picked when no other can take it.
 pub fn pick_converter<'a>(
     item: &ItemState,
     candidates: &[Candidate<'a>],
@@ -44,12 +67,20 @@ pub fn pick_converter<'a>(
             })
         })
         .min_by(|a, b| {
-            // Compare load/workers as a fraction without floats: a.load * b.workers vs …
-            let wa = a.ad.workers.max(1) as u64;
-            let wb = b.ad.workers.max(1) as u64;
-            ((a.load as u64) * wb, a.id).cmp(&((b.load as u64) * wa, b.id))
+            rank(item, a).cmp(&rank(item, b)).then_with(|| {
+                b.rank_speed()
+                    .total_cmp(&a.rank_speed())
+                    .then_with(|| a.id.cmp(b.id))
+            })
         })
         .map(|c| c.id)
+}
+
+/// The integer part of a candidate's rank (smaller is better): failed this item before, then
+/// fewer free slots, then a longer queue.
+fn rank(item: &ItemState, c: &Candidate<'_>) -> (bool, std::cmp::Reverse<usize>, usize) {
+    let failed_here = item.failures.iter().any(|f| &f.converter == c.id);
+    (failed_here, std::cmp::Reverse(c.free_slots()), c.queued())
 }
 
 /// Whether an item occupies its converter (counts towards its load).
@@ -84,5 +115,111 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ItemId;
+    use crate::item::FailedAttempt;
+    use crate::media::MediaType;
+    use crate::record::{FileInfo, Offer, Record, RecordBody};
+
+    fn item() -> ItemState {
+        let offer = Offer {
+            item_id: ItemId::from_random([9; 16]),
+            file: FileInfo {
+                file_name: "a.mp4".into(),
+                file_size: 1,
+                sha512: format!("{:0128x}", 1),
+                blake3: format!("{:064x}", 1),
+                chunk_size: 1 << 20,
+                manifest_hash: format!("{:064x}", 2),
+            },
+            media_type: MediaType::Video,
+            profile: "mkv-x264".into(),
+            duration_ms: None,
+            priority: 0,
+        };
+        let r = Record {
+            author: NodeId::new("Origin"),
+            seq: 1,
+            created_at: 1,
+            body: RecordBody::Offer(offer),
+        };
+        ItemState::fold([&r]).expect("an item")
+    }
+
+    fn ad(workers: u32) -> ConverterAd {
+        ConverterAd {
+            media_types: vec![MediaType::Video],
+            profiles: vec!["mkv-x264".into()],
+            workers,
+        }
+    }
+
+    fn pick(item: &ItemState, cands: &[(&NodeId, &ConverterAd, usize, Option<f32>)]) -> String {
+        let cs: Vec<Candidate> = cands
+            .iter()
+            .map(|(id, ad, load, speed)| Candidate {
+                id,
+                ad,
+                load: *load,
+                speed: *speed,
+            })
+            .collect();
+        pick_converter(item, &cs, 10).expect("a pick").to_string()
+    }
+
+    #[test]
+    fn more_free_slots_win_over_a_lower_load() {
+        let (a, b) = (NodeId::new("A"), NodeId::new("B"));
+        let (one, four) = (ad(1), ad(4));
+        // A: idle, 1 slot free. B: 2 busy of 4, 2 free.
+        let i = item();
+        assert_eq!(pick(&i, &[(&a, &one, 0, None), (&b, &four, 2, None)]), "B");
+    }
+
+    #[test]
+    fn with_no_free_slot_the_shorter_queue_wins() {
+        let (a, b) = (NodeId::new("A"), NodeId::new("B"));
+        let (one, two) = (ad(1), ad(2));
+        // A: 3 queued behind 1 worker. B: 1 queued behind 2.
+        let i = item();
+        assert_eq!(pick(&i, &[(&a, &one, 4, None), (&b, &two, 3, None)]), "B");
+    }
+
+    #[test]
+    fn measured_speed_breaks_ties_and_unknown_counts_as_realtime() {
+        let (a, b, c) = (NodeId::new("A"), NodeId::new("B"), NodeId::new("C"));
+        let w = ad(1);
+        let i = item();
+        assert_eq!(
+            pick(&i, &[(&a, &w, 0, Some(1.2)), (&b, &w, 0, Some(3.5))]),
+            "B"
+        );
+        assert_eq!(pick(&i, &[(&a, &w, 0, Some(0.5)), (&c, &w, 0, None)]), "C");
+        assert_eq!(pick(&i, &[(&a, &w, 0, None), (&b, &w, 0, None)]), "A");
+        // Speed never beats a free slot.
+        assert_eq!(
+            pick(&i, &[(&a, &w, 1, Some(9.0)), (&b, &w, 0, Some(0.1))]),
+            "B"
+        );
+    }
+
+    #[test]
+    fn a_converter_that_failed_the_item_comes_last_but_is_still_used() {
+        let (a, b) = (NodeId::new("A"), NodeId::new("B"));
+        let w = ad(4);
+        let mut i = item();
+        i.failures.push(FailedAttempt {
+            epoch: 1,
+            converter: a.clone(),
+            error: "boom".into(),
+            at: 5,
+        });
+        assert_eq!(pick(&i, &[(&a, &w, 0, Some(5.0)), (&b, &w, 3, None)]), "B");
+        assert_eq!(pick(&i, &[(&a, &w, 0, None)]), "A");
     }
 }

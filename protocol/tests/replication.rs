@@ -156,7 +156,8 @@ fn random_schedules_cover_the_lifecycle() {
             .new_tree(&mut runner)
             .unwrap()
             .current();
-        let mut sim = Sim::new(5, 3);
+        // Two attempts, so that random schedules both retry items and give up on some.
+        let mut sim = Sim::with(5, 3, |c| c.max_attempts = 2);
         for o in &ops {
             sim.run(o);
         }
@@ -172,6 +173,7 @@ fn random_schedules_cover_the_lifecycle() {
         "delivered",
         "converted",
         "failed",
+        "retrying",
         "cancelled",
         "rejected",
         "converting",

@@ -20,9 +20,10 @@ pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
         Command::Offer {
             files,
             profile,
+            priority,
             wait,
             json,
-        } => offer::run(&client, &files, profile.as_deref(), wait, json).await,
+        } => offer::run(&client, &files, profile.as_deref(), priority, wait, json).await,
         Command::Status {
             item: Some(item),
             json,

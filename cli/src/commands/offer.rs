@@ -1,4 +1,4 @@
-//! `offer FILE... [--profile P] [--wait] [--json]`.
+//! `offer FILE... [--profile P] [--priority N] [--wait] [--json]`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ pub async fn run(
     client: &Client,
     files: &[PathBuf],
     profile: Option<&str>,
+    priority: i32,
     wait: bool,
     as_json: bool,
 ) -> Result<()> {
@@ -24,7 +25,7 @@ pub async fn run(
         let outcome = async {
             let abs = std::path::absolute(file)
                 .with_context(|| format!("cannot make {label} absolute"))?;
-            client.offer(&abs, profile).await
+            client.offer(&abs, profile, priority).await
         }
         .await;
         match outcome {

@@ -329,3 +329,49 @@ fn bad_interface_name_names_element_line() {
     assert_eq!(key.as_deref(), Some("discovery.interfaces"));
     assert!(message.contains("a/b"), "{message}");
 }
+
+#[test]
+fn retry_settings_default_and_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config::load(dir.path(), None).unwrap();
+    assert_eq!(c.node.max_attempts, 3);
+    assert_eq!(c.node.retry_backoff, std::time::Duration::from_secs(30));
+    write(
+        dir.path(),
+        CONFIG_FILE_NAME,
+        "[node]\nmax_attempts = 5\nretry_backoff = \"2m\"\n",
+    );
+    let c = Config::load(dir.path(), None).unwrap();
+    assert_eq!(c.node.max_attempts, 5);
+    assert_eq!(c.node.retry_backoff, std::time::Duration::from_secs(120));
+}
+
+#[test]
+fn max_attempts_out_of_range_is_refused_with_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["0", "101", "-1"] {
+        write(
+            dir.path(),
+            CONFIG_FILE_NAME,
+            &format!("[node]\nname = \"x\"\nmax_attempts = {bad}\n"),
+        );
+        let (line, key, message) = invalid(Config::load(dir.path(), None).unwrap_err());
+        assert_eq!(line, Some(3), "{bad}");
+        assert_eq!(key.as_deref(), Some("node.max_attempts"));
+        assert_eq!(message, "must be between 1 and 100");
+    }
+}
+
+#[test]
+fn bad_retry_backoff_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        CONFIG_FILE_NAME,
+        "[node]\nretry_backoff = \"soon\"\n",
+    );
+    let (line, key, message) = invalid(Config::load(dir.path(), None).unwrap_err());
+    assert_eq!(line, Some(2));
+    assert_eq!(key.as_deref(), Some("node.retry_backoff"));
+    assert!(message.contains("not a duration"), "{message}");
+}

@@ -18,6 +18,9 @@ pub struct OfferRequest {
     /// A profile name; `None` lets the node pick its default for the file's media type.
     #[serde(default)]
     pub profile: Option<String>,
+    /// Higher runs first on a converter's queue (then older offers first); default 0.
+    #[serde(default)]
+    pub priority: i32,
 }
 
 /// `POST /v1/items/{item_id}/fetch`.

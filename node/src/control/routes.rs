@@ -54,7 +54,7 @@ async fn offer(
         }
         p => p,
     };
-    Ok(Json(core.offer(path, profile).await?))
+    Ok(Json(core.offer(path, profile, req.priority).await?))
 }
 
 async fn list(

@@ -64,6 +64,7 @@ fn scripted_core() -> CoreHandle {
                     path,
                     profile,
                     reply,
+                    ..
                 } => {
                     let r = if profile.as_deref() == Some("nope") {
                         Err(CoreError::BadRequest("unknown profile nope".into()))

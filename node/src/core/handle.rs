@@ -29,6 +29,7 @@ pub(crate) enum Command {
     Offer {
         path: PathBuf,
         profile: Option<String>,
+        priority: i32,
         reply: Reply<OfferOutcome>,
     },
     Status {
@@ -76,14 +77,17 @@ impl CoreHandle {
     }
 
     /// Offers one file (an absolute path readable by the node). Hashes and probes it first.
+    /// `priority`: higher runs first on a converter's queue (then older offers first).
     pub async fn offer(
         &self,
         path: PathBuf,
         profile: Option<String>,
+        priority: i32,
     ) -> Result<OfferOutcome, CoreError> {
         self.ask(|reply| Command::Offer {
             path,
             profile,
+            priority,
             reply,
         })
         .await

@@ -8,6 +8,7 @@ mod names;
 mod offer;
 pub(crate) mod peers;
 mod queries;
+mod shutdown;
 mod task;
 pub mod views;
 

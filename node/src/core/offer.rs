@@ -22,11 +22,12 @@ impl Core {
         &self,
         path: PathBuf,
         profile: Option<String>,
+        priority: i32,
         reply: tokio::sync::oneshot::Sender<Result<OfferOutcome, CoreError>>,
     ) {
         let internal = self.internal.clone();
         tokio::spawn(async move {
-            let prepared = prepare(&path, profile).await;
+            let prepared = prepare(&path, profile, priority).await;
             let _ = internal
                 .send(Internal::OfferPrepared { prepared, reply })
                 .await;
@@ -64,7 +65,11 @@ impl Core {
     }
 }
 
-async fn prepare(path: &Path, profile: Option<String>) -> Result<(Offer, LocalFile), CoreError> {
+async fn prepare(
+    path: &Path,
+    profile: Option<String>,
+    priority: i32,
+) -> Result<(Offer, LocalFile), CoreError> {
     let bad = |m: String| CoreError::BadRequest(m);
     if !path.is_absolute() {
         return Err(bad(format!("{}: give an absolute path", path.display())));
@@ -134,7 +139,7 @@ async fn prepare(path: &Path, profile: Option<String>) -> Result<(Offer, LocalFi
         media_type,
         profile,
         duration_ms: probe.duration_ms,
-        priority: 0,
+        priority,
     };
     let local = LocalFile {
         item_id,

@@ -18,6 +18,9 @@ impl Core {
                 v.progress = *f;
             }
         }
+        if let Some(note) = self.engine.retry_note(item, super::now_ms()) {
+            v.waiting_reason = Some(note);
+        }
         if v.waiting_reason.is_none() && v.phase != Phase::Delivering {
             v.waiting_reason = self.engine.lease_note(item, super::now_ms());
         }
@@ -36,8 +39,9 @@ impl Core {
             Command::Offer {
                 path,
                 profile,
+                priority,
                 reply,
-            } => self.begin_offer(path, profile, reply),
+            } => self.begin_offer(path, profile, priority, reply),
             Command::Status { item, reply } => {
                 let _ = reply.send(self.item_view(&item));
             }

@@ -113,7 +113,7 @@ pub(crate) struct Core {
     /// Files this node holds for items: its own sources (epoch 0) and results it made.
     pub(crate) files: HashMap<(ItemId, FileRole, Epoch), Arc<ServedFile>>,
     /// Running converter jobs, with the token that stops each.
-    jobs: HashMap<(ItemId, Epoch), crate::ffmpeg::CancelToken>,
+    pub(crate) jobs: HashMap<(ItemId, Epoch), crate::ffmpeg::CancelToken>,
     evaluating: HashSet<(ItemId, Epoch)>,
     pub(crate) delivering: HashMap<ItemId, f64>,
     retry_at: HashMap<(ItemId, Epoch), Millis>,
@@ -121,6 +121,10 @@ pub(crate) struct Core {
     pub(crate) peer_addrs: HashMap<NodeId, (Vec<String>, Millis)>,
     pub(crate) internal: mpsc::Sender<Internal>,
     fatal: Option<String>,
+    /// Shutting down: start no job, evaluation or delivery.
+    pub(crate) stopping: bool,
+    /// While stopping: requests under way, awaited briefly before exit.
+    pub(crate) pending_sends: Vec<tokio::task::JoinHandle<()>>,
     ticks: u64,
     /// Wall-clock time of the last tick: a jump far beyond the tick interval means the
     /// machine slept or the process was frozen.
@@ -150,6 +154,8 @@ pub fn spawn_core(
         peer_addrs: HashMap::new(),
         internal: int_tx,
         fatal: None,
+        stopping: false,
+        pending_sends: Vec::new(),
         ticks: 0,
         last_tick_at: now_ms(),
     };
@@ -188,22 +194,7 @@ impl Core {
                 _ = shutdown.changed() => break,
             }
         }
-        info!("stopping: cancelling running jobs");
-        self.stop_all_jobs();
-        // Give jobs a moment to kill ffmpeg and remove partial outputs.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while tokio::time::Instant::now() < deadline {
-            match tokio::time::timeout_at(deadline, internal.recv()).await {
-                Ok(Some(Internal::JobDone { item_id, epoch, .. })) => {
-                    self.jobs.remove(&(item_id, epoch));
-                    if self.jobs.is_empty() {
-                        break;
-                    }
-                }
-                Ok(Some(_)) => {}
-                _ => break,
-            }
-        }
+        self.shut_down(&mut internal).await;
         Ok(())
     }
 
@@ -280,14 +271,14 @@ impl Core {
         }
     }
 
-    fn send(&self, to: NodeId, request: Request) {
+    fn send(&mut self, to: NodeId, request: Request) {
         let Ok(peer) = to.as_str().parse::<PeerId>() else {
             return;
         };
         let net = self.net.clone();
         let internal = self.internal.clone();
         let is_sync = matches!(request, Request::Sync { .. });
-        tokio::spawn(async move {
+        let handle = tokio::spawn(async move {
             match net.request(peer, request).await {
                 Ok(Response::Records { records, more }) if is_sync => {
                     let _ = internal
@@ -310,6 +301,9 @@ impl Core {
                 Err(e) => debug!(peer = %to, "request failed: {e}"),
             }
         });
+        if self.stopping {
+            self.pending_sends.push(handle);
+        }
     }
 
     async fn tick(&mut self) {
@@ -537,7 +531,7 @@ impl Core {
         })
     }
 
-    async fn internal(&mut self, msg: Internal) {
+    pub(crate) async fn internal(&mut self, msg: Internal) {
         match msg {
             Internal::SyncPage {
                 from,
@@ -626,6 +620,20 @@ impl Core {
                     JobOutcome::Failed(error) => {
                         warn!(item = %item_id, "conversion failed: {error}");
                         self.sweep_work_dir();
+                        // Our own source changed: no converter can do better, fail for good
+                        // instead of retrying.
+                        let me = self.engine.me().clone();
+                        let own_source_changed =
+                            self.engine.item(&item_id).is_some_and(|i| i.origin == me)
+                                && self
+                                    .files
+                                    .get(&(item_id, FileRole::Source, 0))
+                                    .is_some_and(|f| f.check_unchanged().is_err());
+                        if own_source_changed {
+                            self.feed(Event::Local(Local::OriginFailed { item_id, error }))
+                                .await;
+                            return;
+                        }
                         self.feed(Event::Local(Local::ConvertFailed {
                             item_id,
                             epoch,
@@ -681,7 +689,7 @@ impl Core {
     }
 
     fn evaluate(&mut self, item_id: ItemId, epoch: Epoch) {
-        if !self.evaluating.insert((item_id, epoch)) {
+        if self.stopping || !self.evaluating.insert((item_id, epoch)) {
             return;
         }
         let Some(item) = self.engine.item(&item_id) else {
@@ -703,7 +711,7 @@ impl Core {
 
     fn start_job(&mut self, item_id: ItemId, epoch: Epoch, origin: NodeId) {
         let key = (item_id, epoch);
-        if self.jobs.contains_key(&key) || !self.retry_due(&key) {
+        if self.stopping || self.jobs.contains_key(&key) || !self.retry_due(&key) {
             return;
         }
         if self.jobs.len() >= self.config.converter.workers as usize {
@@ -721,7 +729,7 @@ impl Core {
 
     fn start_delivery(&mut self, item_id: ItemId, epoch: Epoch, converter: NodeId) {
         let key = (item_id, epoch);
-        if self.delivering.contains_key(&item_id) || !self.retry_due(&key) {
+        if self.stopping || self.delivering.contains_key(&item_id) || !self.retry_due(&key) {
             return;
         }
         let Some(item) = self.engine.item(&item_id).cloned() else {

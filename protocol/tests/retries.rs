@@ -1,0 +1,251 @@
+//! Retries: a failed attempt sends the item, after a backoff, to a converter that has not
+//! failed it; after `max_attempts` failed attempts the origin gives up and lists every error.
+
+mod sim;
+
+use dmc_protocol::engine::{Event, Local};
+use dmc_protocol::{ItemId, NodeId, Phase, Status};
+use sim::{node_id, Sim};
+
+const ORIGIN: usize = 2;
+
+/// Nodes 0 and 1 convert, node 2 offers one item; all linked.
+fn farm(max_attempts: u32, backoff: u64) -> (Sim, ItemId) {
+    let mut sim = Sim::with(3, 2, |c| {
+        c.max_attempts = max_attempts;
+        c.retry_backoff = backoff;
+    });
+    sim.link(0, ORIGIN);
+    sim.link(1, ORIGIN);
+    sim.link(0, 1);
+    sim.drain();
+    sim.offer(ORIGIN);
+    sim.drain();
+    let id = sim.engines[ORIGIN]
+        .replica()
+        .items()
+        .next()
+        .expect("offered")
+        .item_id();
+    (sim, id)
+}
+
+fn idx(id: &NodeId) -> usize {
+    (0..2).find(|i| node_id(*i) == *id).expect("a converter")
+}
+
+/// The current converter accepts the item and fails it.
+fn fail_current(sim: &mut Sim, id: ItemId, error: &str) -> (u32, usize) {
+    let (epoch, conv) = sim
+        .item(ORIGIN, &id)
+        .assignment
+        .expect("the item is assigned");
+    let c = idx(&conv);
+    sim.feed(c, Event::Local(Local::Accept { item_id: id, epoch }));
+    sim.feed(
+        c,
+        Event::Local(Local::ConvertFailed {
+            item_id: id,
+            epoch,
+            error: error.into(),
+        }),
+    );
+    sim.drain();
+    (epoch, c)
+}
+
+#[test]
+fn a_failed_attempt_is_retried_on_the_other_converter_after_the_backoff() {
+    let (mut sim, id) = farm(3, 10_000);
+    let (epoch, first) = fail_current(&mut sim, id, "ffmpeg exited 1");
+    let item = sim.item(ORIGIN, &id);
+    assert_eq!(item.phase, Phase::Retrying);
+    assert_eq!(item.phase.status(), Status::ToDo);
+    assert_eq!(item.failures.len(), 1);
+    let note = sim.engines[ORIGIN]
+        .retry_note(&item, sim.now)
+        .expect("a note");
+    assert!(note.starts_with("attempt 1 failed on"), "{note}");
+    assert!(note.contains("ffmpeg exited 1; retrying in"), "{note}");
+    // Within the backoff nothing is reassigned.
+    sim.tick_after(ORIGIN, 5_000);
+    sim.drain();
+    assert_eq!(sim.item(ORIGIN, &id).assignment.map(|a| a.0), Some(epoch));
+    assert_eq!(sim.item(ORIGIN, &id).phase, Phase::Retrying);
+    // After it, the item goes to the converter that has not failed it.
+    sim.tick_after(ORIGIN, 6_000);
+    sim.drain();
+    let item = sim.item(ORIGIN, &id);
+    let (next_epoch, next) = item.assignment.clone().expect("reassigned");
+    assert!(next_epoch > epoch);
+    assert_eq!(idx(&next), 1 - first);
+    assert_eq!(item.phase, Phase::Assigned);
+    // Everyone agrees.
+    assert_eq!(sim.item(first, &id), item);
+}
+
+#[test]
+fn the_origin_gives_up_after_max_attempts_listing_every_error() {
+    let (mut sim, id) = farm(3, 1_000);
+    let mut used = Vec::new();
+    for n in 1..=3u64 {
+        let (_, c) = fail_current(&mut sim, id, &format!("failure {n}"));
+        used.push(c);
+        if n < 3 {
+            // The backoff doubles: 1 s after the first failure, 2 s after the second.
+            let wait = 1_000 << (n - 1);
+            sim.tick_after(ORIGIN, wait - 500);
+            sim.drain();
+            assert_eq!(sim.item(ORIGIN, &id).phase, Phase::Retrying, "attempt {n}");
+            sim.tick_after(ORIGIN, 600);
+            sim.drain();
+            assert_eq!(sim.item(ORIGIN, &id).phase, Phase::Assigned, "attempt {n}");
+        }
+    }
+    // Consecutive attempts go to different converters.
+    assert_ne!(used[0], used[1]);
+    assert_ne!(used[1], used[2]);
+    let item = sim.item(ORIGIN, &id);
+    assert_eq!(item.phase, Phase::Failed);
+    assert_eq!(item.phase.status(), Status::FinishedWithErrors);
+    assert_eq!(item.errors.len(), 4, "{:?}", item.errors);
+    for n in 1..=3 {
+        let line = &item.errors[n - 1];
+        assert!(line.starts_with(&format!("attempt {n} on ")), "{line}");
+        assert!(line.ends_with(&format!("failure {n}")), "{line}");
+    }
+    assert_eq!(item.errors[3], "gave up after 3 attempts");
+    // No more assignments after giving up.
+    sim.tick_after(ORIGIN, 60_000);
+    sim.drain();
+    assert_eq!(sim.item(ORIGIN, &id), item);
+    assert_eq!(sim.item(0, &id), item);
+}
+
+#[test]
+fn a_lone_converter_that_failed_is_tried_again() {
+    let mut sim = Sim::with(2, 1, |c| c.retry_backoff = 1_000);
+    sim.link(0, 1);
+    sim.drain();
+    sim.offer(1);
+    sim.drain();
+    let id = sim.engines[1]
+        .replica()
+        .items()
+        .next()
+        .expect("offered")
+        .item_id();
+    sim.feed(
+        0,
+        Event::Local(Local::Accept {
+            item_id: id,
+            epoch: 1,
+        }),
+    );
+    sim.feed(
+        0,
+        Event::Local(Local::ConvertFailed {
+            item_id: id,
+            epoch: 1,
+            error: "out of memory".into(),
+        }),
+    );
+    sim.drain();
+    sim.tick_after(1, 2_000);
+    sim.drain();
+    assert_eq!(sim.item(1, &id).assignment, Some((2, node_id(0))));
+}
+
+#[test]
+fn refusals_are_not_attempts() {
+    let (mut sim, id) = farm(1, 1_000);
+    let (epoch, conv) = sim.item(ORIGIN, &id).assignment.expect("assigned");
+    sim.feed(
+        idx(&conv),
+        Event::Local(Local::Reject {
+            item_id: id,
+            epoch,
+            reason: "insufficient disk".into(),
+        }),
+    );
+    sim.drain();
+    let item = sim.item(ORIGIN, &id);
+    assert!(item.failures.is_empty());
+    assert!(!item.phase.is_final());
+    // The other converter gets it; its failure is the one attempt allowed.
+    fail_current(&mut sim, id, "boom");
+    let item = sim.item(ORIGIN, &id);
+    assert_eq!(item.phase, Phase::Failed);
+    assert_eq!(item.errors.len(), 2, "{:?}", item.errors);
+}
+
+#[test]
+fn the_origin_measures_converter_speed_from_progress_records() {
+    let (mut sim, id) = farm(3, 1_000);
+    let (epoch, conv) = sim.item(ORIGIN, &id).assignment.expect("assigned");
+    let c = idx(&conv);
+    sim.feed(c, Event::Local(Local::Accept { item_id: id, epoch }));
+    for speed in [4.0, 4.0] {
+        sim.feed(
+            c,
+            Event::Local(Local::Progress {
+                item_id: id,
+                epoch,
+                progress: dmc_protocol::ProgressInfo {
+                    stage: dmc_protocol::Stage::Converting,
+                    fraction: 0.5,
+                    fps: Some(100.0),
+                    speed: Some(speed),
+                    eta_secs: Some(1),
+                },
+            }),
+        );
+    }
+    sim.drain();
+    let measured = sim.engines[ORIGIN].measured_speed(&conv).expect("measured");
+    assert!((measured - 4.0).abs() < 0.01, "{measured}");
+    assert_eq!(sim.engines[ORIGIN].measured_speed(&node_id(1 - c)), None);
+}
+
+#[test]
+fn an_item_given_back_goes_to_its_converter_again_once_it_has_restarted() {
+    let mut sim = Sim::new(2, 1);
+    sim.link(0, 1);
+    sim.drain();
+    sim.offer(1);
+    sim.drain();
+    let id = sim.engines[1]
+        .replica()
+        .items()
+        .next()
+        .expect("offered")
+        .item_id();
+    sim.feed(
+        0,
+        Event::Local(Local::Accept {
+            item_id: id,
+            epoch: 1,
+        }),
+    );
+    sim.feed(
+        0,
+        Event::Local(Local::Release {
+            item_id: id,
+            epoch: 1,
+            reason: "converter shutting down".into(),
+        }),
+    );
+    sim.drain();
+    // While it stops, the converter is not given the item again.
+    sim.tick_after(1, 1_000);
+    sim.drain();
+    let item = sim.item(1, &id);
+    assert_eq!(item.phase, Phase::Offered);
+    assert_eq!(item.phase.status(), Status::ToDo);
+    assert!(item.waiting_reason().unwrap().contains("gave it back"));
+    // It restarts (connects again): the item is its again at once, with a new epoch.
+    sim.cut(0, 1);
+    sim.link(0, 1);
+    sim.drain();
+    assert_eq!(sim.item(1, &id).assignment, Some((2, node_id(0))));
+}
