@@ -10,6 +10,7 @@ mod names;
 mod offer;
 pub(crate) mod peers;
 mod queries;
+mod queue;
 mod reserve;
 mod task;
 pub mod views;

@@ -54,7 +54,7 @@ impl Reservations {
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &JobKey> {
-        self.held.iter().map(|(k, _)| k)
+        self.held.keys()
     }
 
     /// Bytes reserved by all jobs.

@@ -287,40 +287,13 @@ impl Core {
         }
     }
 
-    /// Puts the `RunJob` effects in queue order, priority first (higher first), then offer
-    /// time (older first), in the places the `RunJob`s had: when fewer workers are free than
-    /// items wait, the first in the queue start.
-    fn order_jobs(&self, mut effects: Vec<Effect>) -> Vec<Effect> {
-        let slots: Vec<usize> = effects
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| matches!(e, Effect::RunJob { .. }))
-            .map(|(i, _)| i)
-            .collect();
-        if slots.len() < 2 {
-            return effects;
-        }
-        let mut runs: Vec<(_, Effect)> = slots
-            .iter()
-            .map(|i| {
-                let e = effects[*i].clone();
-                let item = match &e {
-                    Effect::RunJob { item_id, .. } => self.engine.item(item_id),
-                    _ => None,
-                };
-                let key = (
-                    std::cmp::Reverse(item.map_or(0, |i| i.offer.priority)),
-                    item.map_or(Millis::MAX, |i| i.created_at),
-                    item.map(|i| i.item_id()),
-                );
-                (key, e)
-            })
-            .collect();
-        runs.sort_by(|a, b| a.0.cmp(&b.0));
-        for (slot, (_, run)) in slots.into_iter().zip(runs) {
-            effects[slot] = run;
-        }
-        effects
+    /// Puts the `RunJob` effects in queue order (see [`super::queue::order_run_jobs`]).
+    fn order_jobs(&self, effects: Vec<Effect>) -> Vec<Effect> {
+        super::queue::order_run_jobs(effects, |id| {
+            self.engine
+                .item(id)
+                .map(|i| (i.offer.priority, i.created_at))
+        })
     }
 
     fn send(&self, to: NodeId, request: Request) {
