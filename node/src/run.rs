@@ -123,6 +123,21 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
         },
         records,
     );
+    // What the previous run left behind (its ffmpeg processes, partial files) goes before
+    // this run starts any job.
+    crate::core::cleanup::at_start(
+        &store,
+        &engine,
+        &crate::core::cleanup::CleanupDirs {
+            work_dir: config
+                .converter
+                .enabled
+                .then(|| config.converter.work_dir.clone()),
+            output_dir: config.node.output_dir.clone(),
+        },
+        &local_files,
+    )
+    .await;
     let (net_client, net_events) = net::spawn_net(
         keypair,
         config.node.listen.clone(),

@@ -5,20 +5,36 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dmc_protocol::schedule::disk_refusal;
 use dmc_protocol::wire::FileRole;
 use dmc_protocol::{builtin_profile, Epoch, ItemState, NodeId, ProgressInfo, Stage};
 use libp2p::PeerId;
 use tokio::sync::mpsc;
 
+use super::reserve;
 use super::task::{Core, Internal, JobOutcome};
 use crate::ffmpeg;
 use crate::net::NetClient;
 use crate::store::LocalFile;
 use crate::transfer::{self, pull::PullError};
 
-/// Why this converter must refuse an item, if it must (support, then disk room).
-pub(crate) fn refusal(core: &Core, item: &ItemState) -> impl Future<Output = Option<String>> {
+/// Bytes the job of `item` needs in the work dir (see [`reserve::need`]).
+pub(crate) fn disk_need(core: &Core, item: &ItemState) -> u64 {
+    reserve::need(
+        item.offer.file.file_size,
+        item.origin == *core.engine.me(),
+        core.config.converter.reserve_bytes,
+    )
+}
+
+/// Why this converter must refuse an item for `epoch`, if it must: support, then disk room
+/// (it needs `need` bytes of the free space less what its other accepted jobs reserved and
+/// have not written yet).
+pub(crate) fn refusal(
+    core: &Core,
+    item: &ItemState,
+    epoch: Epoch,
+    need: u64,
+) -> impl Future<Output = Option<String>> {
     let unsupported = match core.engine.config().converter.as_ref() {
         None => Some("unsupported conversion: this node is not a converter".to_string()),
         Some(ad) => ad
@@ -33,28 +49,48 @@ pub(crate) fn refusal(core: &Core, item: &ItemState) -> impl Future<Output = Opt
             }),
     };
     let work_dir = core.config.converter.work_dir.clone();
-    let reserve = core.config.converter.reserve_bytes;
-    let source_size = item.offer.file.file_size;
-    let local = item.origin == *core.engine.me();
+    let others: Vec<(PathBuf, u64)> = core
+        .reservations
+        .others(&(item.item_id(), epoch))
+        .into_iter()
+        .map(|((i, e), bytes)| (job_dir(&work_dir, i, e), bytes))
+        .collect();
     async move {
         if unsupported.is_some() {
             return unsupported;
         }
-        // The source (unless it is already here) plus an output at most as large, plus the
-        // free space this converter must keep.
-        let need = (if local { 0 } else { source_size })
-            .saturating_add(source_size)
-            .saturating_add(reserve);
-        let have = tokio::task::spawn_blocking(move || free_space(&work_dir))
-            .await
-            .ok()?;
-        match have {
-            Ok(have) => disk_refusal(need, have),
+        let measured = tokio::task::spawn_blocking(move || {
+            let free = free_space(&work_dir)?;
+            let used: Vec<(u64, u64)> = others
+                .iter()
+                .map(|(dir, bytes)| (*bytes, reserve::disk_usage(dir)))
+                .collect();
+            Ok::<_, std::io::Error>((free, reserve::outstanding(&used)))
+        })
+        .await
+        .ok()?;
+        match measured {
+            Ok((free, outstanding)) => reserve::refusal(need, free, outstanding),
             Err(e) => Some(format!(
                 "insufficient disk: cannot read free space of the work dir: {e}"
             )),
         }
     }
+}
+
+/// Whether an error says the disk is full (ENOSPC from a write, ffmpeg's "No space left on
+/// device", or the transfer's "disk … is full").
+pub(crate) fn is_disk_full(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("no space left on device") || m.contains("os error 28") || m.contains(" is full")
+}
+
+/// The failure recorded when the disk filled up during a job.
+pub(crate) fn disk_full_error(work_dir: &Path, stage: &str) -> String {
+    format!(
+        "no space left on device in {} while {stage}; freed the partial file",
+        work_dir.display()
+    )
 }
 
 /// The folder of one job: `<work_dir>/<item_id>.<epoch>`.
@@ -85,6 +121,8 @@ pub(crate) struct JobCtx {
     epoch: Epoch,
     origin: NodeId,
     net: NetClient,
+    /// The converter's work dir (for messages).
+    work_dir: PathBuf,
     dir: PathBuf,
     /// The source on this node, when the origin is this node.
     local_source: Option<std::sync::Arc<crate::transfer::ServedFile>>,
@@ -111,6 +149,7 @@ impl JobCtx {
             epoch,
             origin,
             net: core.net.clone(),
+            work_dir: core.config.converter.work_dir.clone(),
             dir,
             local_source,
             pull_options: core.pull_options(),
@@ -234,7 +273,12 @@ impl JobCtx {
             }
             Err(e) => {
                 let _ = tokio::fs::remove_file(&part).await;
-                return JobOutcome::Failed(e.to_string());
+                let m = e.to_string();
+                if is_disk_full(&m) {
+                    tracing::warn!(item = %offer.item_id, "disk full while converting: {m}");
+                    return JobOutcome::Failed(disk_full_error(&self.work_dir, "converting"));
+                }
+                return JobOutcome::Failed(m);
             }
         }
         // A source read in place must not have changed while ffmpeg read it.
@@ -248,6 +292,10 @@ impl JobCtx {
             return JobOutcome::Failed(e.to_string());
         }
         if let Err(e) = tokio::fs::rename(&part, &final_path).await {
+            if is_disk_full(&e.to_string()) {
+                let _ = tokio::fs::remove_file(&part).await;
+                return JobOutcome::Failed(disk_full_error(&self.work_dir, "converting"));
+            }
             return JobOutcome::Retry(format!("cannot keep the result: {e}"));
         }
         // 4. Hash it for the origin, and drop the fetched source.
@@ -374,6 +422,14 @@ impl JobCtx {
                 let _ = tokio::fs::remove_file(&part).await;
                 return Err(JobOutcome::Failed(format!(
                     "source does not match its offer: {m}"
+                )));
+            }
+            Err(e) if is_disk_full(&e.to_string()) => {
+                tracing::warn!(item = %offer.item_id, "disk full while transferring: {e}");
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(JobOutcome::Failed(disk_full_error(
+                    &self.work_dir,
+                    "transferring",
                 )));
             }
             Err(e) => return Err(JobOutcome::Retry(format!("fetching the source: {e}"))),

@@ -1,6 +1,8 @@
 //! The core task: owns the protocol engine, feeds it events from the swarm, the control API,
 //! workers and timers, and carries out its effects.
 
+mod awake;
+pub mod cleanup;
 mod deliver;
 pub mod handle;
 mod job;
@@ -8,6 +10,8 @@ mod names;
 mod offer;
 pub(crate) mod peers;
 mod queries;
+mod queue;
+mod reserve;
 mod shutdown;
 mod task;
 pub mod views;

@@ -114,6 +114,10 @@ pub(crate) struct Core {
     pub(crate) files: HashMap<(ItemId, FileRole, Epoch), Arc<ServedFile>>,
     /// Running converter jobs, with the token that stops each.
     pub(crate) jobs: HashMap<(ItemId, Epoch), crate::ffmpeg::CancelToken>,
+    /// Disk room promised to accepted jobs.
+    pub(crate) reservations: super::reserve::Reservations,
+    /// Keeps the host awake while jobs run.
+    awake: super::awake::Awake,
     evaluating: HashSet<(ItemId, Epoch)>,
     pub(crate) delivering: HashMap<ItemId, f64>,
     retry_at: HashMap<(ItemId, Epoch), Millis>,
@@ -147,6 +151,8 @@ pub fn spawn_core(
         runnable_profiles: parts.runnable_profiles,
         files: HashMap::new(),
         jobs: HashMap::new(),
+        reservations: Default::default(),
+        awake: Default::default(),
         evaluating: HashSet::new(),
         delivering: HashMap::new(),
         retry_at: HashMap::new(),
@@ -231,6 +237,7 @@ impl Core {
     }
 
     async fn carry_out(&mut self, effects: Vec<Effect>) {
+        let effects = self.order_jobs(effects);
         for effect in effects {
             match effect {
                 Effect::Persist(records) => {
@@ -269,6 +276,15 @@ impl Core {
                 ),
             }
         }
+    }
+
+    /// Puts the `RunJob` effects in queue order (see [`super::queue::order_run_jobs`]).
+    fn order_jobs(&self, effects: Vec<Effect>) -> Vec<Effect> {
+        super::queue::order_run_jobs(effects, |id| {
+            self.engine
+                .item(id)
+                .map(|i| (i.offer.priority, i.created_at))
+        })
     }
 
     fn send(&mut self, to: NodeId, request: Request) {
@@ -330,10 +346,31 @@ impl Core {
                 job.cancel();
             }
         }
+        self.release_unneeded_reservations();
         self.drop_unneeded_results().await;
+        self.awake.update(self.jobs.len());
         self.ticks += 1;
         if self.ticks % 30 == 1 {
             self.sweep_work_dir();
+        }
+    }
+
+    /// Ends the reservations of items this converter no longer evaluates, runs or wants to run.
+    fn release_unneeded_reservations(&mut self) {
+        let stale: Vec<(ItemId, Epoch)> = self
+            .reservations
+            .keys()
+            .filter(|k| {
+                !self.jobs.contains_key(k)
+                    && !self.evaluating.contains(k)
+                    && !self.engine.job_wanted(&k.0, k.1)
+            })
+            .copied()
+            .collect();
+        for key in stale {
+            if let Some(bytes) = self.reservations.release(&key) {
+                debug!(item = %key.0, "released {bytes} reserved bytes");
+            }
         }
     }
 
@@ -560,10 +597,15 @@ impl Core {
                 self.evaluating.remove(&(item_id, epoch));
                 let local = match refusal {
                     None => {
-                        info!(item = %item_id, "accepting item");
+                        info!(
+                            item = %item_id,
+                            "accepting item ({} of disk reserved for accepted jobs)",
+                            dmc_protocol::schedule::human_bytes(self.reservations.total())
+                        );
                         Local::Accept { item_id, epoch }
                     }
                     Some(reason) => {
+                        self.reservations.release(&(item_id, epoch));
                         info!(item = %item_id, "rejecting item: {reason}");
                         Local::Reject {
                             item_id,
@@ -591,7 +633,14 @@ impl Core {
                 epoch,
                 pid,
             } => {
-                if let Err(e) = self.store.job_started(item_id, epoch, pid, now_ms()).await {
+                let row = crate::store::JobRow {
+                    item_id,
+                    epoch,
+                    pid,
+                    proc_start: super::cleanup::proc_start_time(pid),
+                    started_at: now_ms(),
+                };
+                if let Err(e) = self.store.job_spawned(row).await {
                     warn!("cannot record job: {e}");
                 }
             }
@@ -602,6 +651,10 @@ impl Core {
             } => {
                 self.jobs.remove(&(item_id, epoch));
                 let _ = self.store.job_ended(item_id, epoch).await;
+                if !matches!(outcome, JobOutcome::Retry(_)) {
+                    self.reservations.release(&(item_id, epoch));
+                }
+                self.awake.update(self.jobs.len());
                 match outcome {
                     JobOutcome::Converted(output, local) => {
                         if let Err(e) = self.store.put_local_file(local.clone()).await {
@@ -695,7 +748,10 @@ impl Core {
         let Some(item) = self.engine.item(&item_id) else {
             return;
         };
-        let refusal = super::job::refusal(self, item);
+        let need = super::job::disk_need(self, item);
+        let refusal = super::job::refusal(self, item, epoch, need);
+        // Held from now, so items evaluated at the same time cannot promise the same room.
+        self.reservations.reserve((item_id, epoch), need);
         let internal = self.internal.clone();
         tokio::spawn(async move {
             let refusal = refusal.await;
@@ -720,9 +776,15 @@ impl Core {
         let Some(item) = self.engine.item(&item_id).cloned() else {
             return;
         };
+        if !self.reservations.contains(&key) {
+            // Accepted before a restart: hold its room again.
+            let need = super::job::disk_need(self, &item);
+            self.reservations.reserve(key, need);
+        }
         let cancel = crate::ffmpeg::CancelToken::new();
         let ctx = super::job::JobCtx::new(self, item, epoch, origin, cancel.clone());
         self.jobs.insert(key, cancel);
+        self.awake.update(self.jobs.len());
         info!(item = %item_id, epoch, "starting job");
         tokio::spawn(ctx.run());
     }

@@ -1,5 +1,6 @@
-//! The `jobs` table: conversions running here and their ffmpeg process ids, so a restarted
-//! node can find and stop processes it left behind.
+//! The `jobs` table: conversions running here, their ffmpeg process ids and the processes'
+//! start times, so a restarted node can find and stop processes it left behind (and only
+//! those: a pid reused by another process has another start time).
 
 use dmc_protocol::{Epoch, ItemId, Millis};
 use rusqlite::{params, Connection};
@@ -12,21 +13,33 @@ pub struct JobRow {
     pub item_id: ItemId,
     pub epoch: Epoch,
     pub pid: u32,
+    /// The process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), when
+    /// it could be read.
+    pub proc_start: Option<u64>,
     pub started_at: Millis,
 }
 
-pub(super) fn started(
-    conn: &mut Connection,
-    item_id: ItemId,
-    epoch: Epoch,
-    pid: u32,
-    started_at: Millis,
-) -> Result<(), StoreError> {
-    let started_at = i64::try_from(started_at)
-        .map_err(|_| StoreError::Invalid(format!("job start time {started_at} is out of range")))?;
+pub(super) fn started(conn: &mut Connection, row: &JobRow) -> Result<(), StoreError> {
+    let started_at = i64::try_from(row.started_at).map_err(|_| {
+        StoreError::Invalid(format!("job start time {} is out of range", row.started_at))
+    })?;
+    let proc_start =
+        match row.proc_start {
+            Some(t) => Some(i64::try_from(t).map_err(|_| {
+                StoreError::Invalid(format!("process start time {t} is out of range"))
+            })?),
+            None => None,
+        };
     conn.execute(
-        "INSERT OR REPLACE INTO jobs (item_id, epoch, pid, started_at) VALUES (?1, ?2, ?3, ?4)",
-        params![item_id.to_string(), epoch, pid, started_at],
+        "INSERT OR REPLACE INTO jobs (item_id, epoch, pid, started_at, proc_start) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            row.item_id.to_string(),
+            row.epoch,
+            row.pid,
+            started_at,
+            proc_start
+        ],
     )
     .ctx("saving a job")?;
     Ok(())
@@ -48,7 +61,7 @@ pub(super) fn ended(
 
 pub(super) fn all(conn: &mut Connection) -> Result<Vec<JobRow>, StoreError> {
     let mut stmt = conn
-        .prepare("SELECT item_id, epoch, pid, started_at FROM jobs ORDER BY started_at")
+        .prepare("SELECT item_id, epoch, pid, started_at, proc_start FROM jobs ORDER BY started_at")
         .ctx("preparing to load jobs")?;
     let mut rows = stmt.query([]).ctx("loading jobs")?;
     let mut out = Vec::new();
@@ -58,10 +71,15 @@ pub(super) fn all(conn: &mut Connection) -> Result<Vec<JobRow>, StoreError> {
             let epoch = Epoch::try_from(row.get::<_, i64>(1).ok()?).ok()?;
             let pid = u32::try_from(row.get::<_, i64>(2).ok()?).ok()?;
             let started_at = Millis::try_from(row.get::<_, i64>(3).ok()?).ok()?;
+            let proc_start = match row.get::<_, Option<i64>>(4).ok()? {
+                Some(t) => Some(u64::try_from(t).ok()?),
+                None => None,
+            };
             Some(JobRow {
                 item_id,
                 epoch,
                 pid,
+                proc_start,
                 started_at,
             })
         })();

@@ -260,8 +260,19 @@ impl Store {
         pid: u32,
         started_at: Millis,
     ) -> Result<(), StoreError> {
-        self.call(move |c| jobs::started(c, item_id, epoch, pid, started_at))
-            .await
+        self.job_spawned(JobRow {
+            item_id,
+            epoch,
+            pid,
+            proc_start: None,
+            started_at,
+        })
+        .await
+    }
+
+    /// Records a conversion's ffmpeg process with its start time (see [`JobRow`]).
+    pub async fn job_spawned(&self, row: JobRow) -> Result<(), StoreError> {
+        self.call(move |c| jobs::started(c, &row)).await
     }
 
     /// Forgets a conversion's process; returns whether it was known.

@@ -64,6 +64,11 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     ",
+    // 2: the start time of each job's ffmpeg process (clock ticks since boot, field 22 of
+    // /proc/<pid>/stat), so a restarted node kills only its own processes, never a reused pid.
+    "
+    ALTER TABLE jobs ADD COLUMN proc_start INTEGER;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -280,6 +280,7 @@ async fn reopen_keeps_everything() {
             item_id: item(3),
             epoch: 1,
             pid: 4242,
+            proc_start: None,
             started_at: 77
         }]
     );
