@@ -130,6 +130,7 @@ fn scripted_core() -> CoreHandle {
                         extension: "mkv".into(),
                         local: false,
                         converters: vec![],
+                        converter_names: vec![],
                     }]));
                 }
                 Command::Info { reply } => {
