@@ -316,3 +316,37 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(name: &str, media: &[MediaType]) -> KnownProfile {
+        KnownProfile {
+            name: name.into(),
+            media_types: media.to_vec(),
+            encoder: "-".into(),
+            extension: "-".into(),
+        }
+    }
+
+    #[test]
+    fn offer_profile_must_be_known_and_fit_the_media() {
+        let k = [
+            known("mkv-x265", &[MediaType::Video]),
+            known("opus", &[MediaType::Audio]),
+            known("flac", &[MediaType::Audio]),
+        ];
+        assert!(check_offer_profile(&k, "flac", MediaType::Audio).is_ok());
+        let e = check_offer_profile(&k, "flac", MediaType::Video).unwrap_err();
+        assert_eq!(
+            e,
+            "profile `flac` does not convert video; for this file choose one of: mkv-x265"
+        );
+        let e = check_offer_profile(&k, "wav", MediaType::Audio).unwrap_err();
+        assert!(
+            e.starts_with("unknown profile `wav`; for this audio file choose one of: opus, flac"),
+            "{e}"
+        );
+    }
+}

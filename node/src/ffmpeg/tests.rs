@@ -486,3 +486,52 @@ fn convert_future_is_send(job: ConvertJob) {
     fn is_send<T: Send>(_: T) {}
     is_send(convert(job, |_| {}, |_| {}));
 }
+
+#[tokio::test]
+async fn custom_profile_from_the_config_converts_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"[[converter.custom_profiles]]
+name = "flac"
+media_types = ["audio"]
+encoder = "flac"
+args = ["-map", "0:a:0", "-vn", "-c:a", "flac", "-compression_level", "5"]
+extension = "flac"
+codec = "flac"
+container = "flac"
+"#;
+    let config = crate::config::Config::from_toml(dir.path(), text, None).unwrap();
+    let encoders = available_encoders().await.unwrap();
+    let runnable = converter_profiles(&encoders, &config.converter.custom_profiles).unwrap();
+    assert!(runnable.iter().any(|p| p.name == "flac"));
+    let p = config.converter.profile("flac").unwrap().clone();
+
+    let input = make(
+        dir.path(),
+        "tone.ogg",
+        &["-f", "lavfi", "-i", "sine=duration=3", "-c:a", "libopus"],
+    );
+    let part = dir.path().join("result.flac.part");
+    convert(
+        job(&input, part.clone(), p.clone(), Some(3000)),
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let decode = VerifyOptions {
+        mode: VerifyMode::Decode,
+        allow_larger: true,
+        source_size: Some(std::fs::metadata(&input).unwrap().len()),
+        ..VerifyOptions::default()
+    };
+    let out = verify_output(&part, &p, Some(3000), &decode).await.unwrap();
+    assert_eq!(out.audio_codec(), Some("flac"));
+
+    // An encoder this ffmpeg lacks refuses the configuration at start.
+    let missing = text
+        .replace("encoder = \"flac\"", "encoder = \"libnothing\"")
+        .replace("\"-c:a\", \"flac\"", "\"-c:a\", \"libnothing\"");
+    let config = crate::config::Config::from_toml(dir.path(), &missing, None).unwrap();
+    let err = converter_profiles(&encoders, &config.converter.custom_profiles).unwrap_err();
+    assert!(err.contains("`libnothing`"), "{err}");
+}
