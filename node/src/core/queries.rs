@@ -282,7 +282,7 @@ impl Core {
                     .filter(|(_, _, info)| {
                         info.converter
                             .as_ref()
-                            .is_some_and(|a| a.profiles.iter().any(|n| *n == p.name))
+                            .is_some_and(|a| a.profiles.contains(&p.name))
                     })
                     .map(|(id, _, info)| (id.clone(), info.name.clone()))
                     .unzip();
@@ -292,7 +292,7 @@ impl Core {
                         .config()
                         .converter
                         .as_ref()
-                        .is_some_and(|a| a.profiles.iter().any(|n| *n == p.name)),
+                        .is_some_and(|a| a.profiles.contains(&p.name)),
                     name: p.name,
                     media_types: p.media_types,
                     encoder: p.encoder,
