@@ -178,6 +178,12 @@ pub fn item_block(i: &ItemView) -> String {
             ),
         ),
         ("profile", i.conversion_type.clone()),
+        (
+            "duration",
+            i.duration_ms
+                .map(|ms| duration(u32::try_from(ms / 1000).unwrap_or(u32::MAX)))
+                .unwrap_or_else(none),
+        ),
         ("status", i.status.as_str().to_string()),
         ("phase", i.phase.as_str().to_string()),
         ("progress", progress),
@@ -276,10 +282,147 @@ pub fn profiles_table(profiles: &[ProfileView]) -> String {
             p.encoder.clone(),
             p.extension.clone(),
             if p.local { "yes" } else { "no" }.into(),
-            p.converters.len().to_string(),
+            converters_cell(p),
         ]);
     }
     t.render()
+}
+
+/// The converters that run a profile, by name (short id when a name is missing).
+fn converters_cell(p: &ProfileView) -> String {
+    if p.converters.is_empty() {
+        return "-".into();
+    }
+    let names: Vec<String> = p
+        .converters
+        .iter()
+        .enumerate()
+        .map(|(i, id)| match p.converter_names.get(i) {
+            Some(n) if !n.is_empty() => n.clone(),
+            _ => id.short().to_string(),
+        })
+        .collect();
+    truncate(&names.join(", "), 60)
+}
+
+/// Speeds assumed when no converting item reports one.
+const ASSUMED_SPEEDS: (f64, f64) = (0.25, 2.0);
+/// Wall time assumed for an image, or a source without a known duration, in seconds.
+const ASSUMED_ITEM_SECS: f64 = 2.0;
+
+/// When the queue of `items` should be done, as a range of seconds from now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueEstimate {
+    /// Items not finished (delivered, failed or cancelled).
+    pub to_do: usize,
+    /// (soonest, latest) in seconds; `None` when there is nothing to base it on.
+    pub secs: Option<(u64, u64)>,
+    /// Whether the speeds were assumed (no item reported one).
+    pub assumed_speed: bool,
+}
+
+/// Estimates the queue: each unfinished item's remaining media time (its duration × (1 −
+/// conversion progress)) over the range of speeds items report (or [`ASSUMED_SPEEDS`]), shared
+/// by `converters` online converters; never sooner than the longest single item.
+pub fn queue_estimate(items: &[ItemView], converters: usize) -> QueueEstimate {
+    let pending: Vec<&ItemView> = items.iter().filter(|i| !i.phase.is_final()).collect();
+    let speeds: Vec<f64> = pending
+        .iter()
+        .filter(|i| i.phase == dmc_protocol::Phase::Converting)
+        .filter_map(|i| i.speed.map(f64::from))
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .collect();
+    let assumed_speed = speeds.is_empty();
+    let (slow, fast) = if assumed_speed {
+        ASSUMED_SPEEDS
+    } else {
+        speeds
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), s| (lo.min(*s), hi.max(*s)))
+    };
+    let mut media = 0.0f64; // seconds of media still to convert
+    let mut fixed = 0.0f64; // wall seconds of items without a duration
+    let mut longest = 0.0f64;
+    let mut basis = false;
+    for i in &pending {
+        let done = match i.phase {
+            dmc_protocol::Phase::Converting => i.progress.clamp(0.0, 1.0),
+            dmc_protocol::Phase::Converted | dmc_protocol::Phase::Delivering => 1.0,
+            _ => 0.0,
+        };
+        match i.duration_ms {
+            Some(ms) if i.media_type != dmc_protocol::MediaType::Image => {
+                let left = ms as f64 / 1000.0 * (1.0 - done);
+                media += left;
+                longest = longest.max(left);
+                basis = true;
+            }
+            _ if i.media_type == dmc_protocol::MediaType::Image => {
+                fixed += ASSUMED_ITEM_SECS * (1.0 - done);
+                basis = true;
+            }
+            _ => fixed += ASSUMED_ITEM_SECS * (1.0 - done),
+        }
+    }
+    let secs = (basis && converters > 0).then(|| {
+        let n = converters as f64;
+        let soon = ((media / fast + fixed) / n).max(longest / fast);
+        let late = ((media / slow + fixed) / n).max(longest / slow);
+        (soon.ceil() as u64, late.ceil() as u64)
+    });
+    QueueEstimate {
+        to_do: pending.len(),
+        secs,
+        assumed_speed,
+    }
+}
+
+/// A rough span: seconds under 90 s, minutes under 90 min, else hours.
+fn rough(secs: u64) -> (u64, &'static str) {
+    if secs < 90 {
+        (secs, "s")
+    } else if secs < 90 * 60 {
+        ((secs + 30) / 60, "min")
+    } else {
+        ((secs + 1800) / 3600, "h")
+    }
+}
+
+/// The `queue:` line under the items table; `None` when nothing is left to do.
+/// `converters` is the number of converters online, `None` when unknown.
+pub fn queue_line(items: &[ItemView], converters: Option<usize>) -> Option<String> {
+    let e = queue_estimate(items, converters.unwrap_or(1));
+    if e.to_do == 0 {
+        return None;
+    }
+    let what = format!(
+        "queue: {} item{} to do",
+        e.to_do,
+        if e.to_do == 1 { "" } else { "s" }
+    );
+    if converters == Some(0) {
+        return Some(format!("{what}, no converter online\n"));
+    }
+    let when = match e.secs {
+        None => return Some(format!("{what}, finish time unknown\n")),
+        Some((lo, hi)) => {
+            let ((a, ua), (b, ub)) = (rough(lo), rough(hi));
+            let span = if (a, ua) == (b, ub) {
+                format!("{a} {ua}")
+            } else if ua == ub {
+                format!("{a}–{b} {ub}")
+            } else {
+                format!("{a} {ua}–{b} {ub}")
+            };
+            let guess = if e.assumed_speed {
+                " (no speed measured yet: assumed 0.25x–2x)"
+            } else {
+                ""
+            };
+            format!("about {span}{guess}")
+        }
+    };
+    Some(format!("{what}, done in {when}\n"))
 }
 
 /// The `info` block.
@@ -323,6 +466,7 @@ pub(crate) mod tests {
             conversion_type: "mkv-x265".into(),
             sha512_checksum: "ab".repeat(64),
             file_size: 5 * 1024 * 1024,
+            duration_ms: Some(60_000),
             status: phase.status(),
             phase,
             progress,
@@ -486,7 +630,89 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             extension: "mp3".into(),
             local: true,
             converters: vec![],
+            converter_names: vec![],
         };
-        assert!(profiles_table(&[pr]).contains("mp3   audio  libmp3lame  mp3  yes    0"));
+        assert!(profiles_table(std::slice::from_ref(&pr))
+            .contains("mp3   audio  libmp3lame  mp3  yes    -"));
+        let two = ProfileView {
+            converters: vec![
+                NodeId::new("12D3KooWAAAAbbbbccccdddd"),
+                NodeId::new("12D3KooWNoName123456"),
+            ],
+            converter_names: vec!["attic".into()],
+            ..pr
+        };
+        let t = profiles_table(&[two]);
+        assert!(t.contains("yes    attic, "), "{t}");
+        assert!(
+            t.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(NodeId::new("12D3KooWNoName123456").short()),
+            "{t}"
+        );
+    }
+
+    fn queued(
+        phase: Phase,
+        progress: f64,
+        duration_ms: Option<u64>,
+        speed: Option<f32>,
+    ) -> ItemView {
+        let mut i = sample(
+            "7f1c2a90-1111-4222-8333-444455556666",
+            "clip.mp4",
+            phase,
+            progress,
+        );
+        i.duration_ms = duration_ms;
+        i.speed = speed;
+        i
+    }
+
+    #[test]
+    fn queue_estimate_uses_remaining_duration_speeds_and_converters() {
+        // 60 s half done at 2x and 0.5x, plus a 120 s item waiting; two converters.
+        let items = [
+            queued(Phase::Converting, 0.5, Some(60_000), Some(2.0)),
+            queued(Phase::Converting, 0.5, Some(60_000), Some(0.5)),
+            queued(Phase::Offered, 0.0, Some(120_000), None),
+            queued(Phase::Delivered, 1.0, Some(600_000), None),
+        ];
+        let e = queue_estimate(&items, 2);
+        assert_eq!(e.to_do, 3);
+        assert!(!e.assumed_speed);
+        // 180 s of media: soonest (180/2)/2 = 45 s but never under 120/2 = 60 s; latest
+        // (180/0.5)/2 = 180 s, never under 120/0.5 = 240 s.
+        assert_eq!(e.secs, Some((60, 240)));
+        assert_eq!(
+            queue_line(&items, Some(2)).unwrap(),
+            "queue: 3 items to do, done in about 60 s–4 min\n"
+        );
+        assert_eq!(
+            queue_line(&items, Some(0)).unwrap(),
+            "queue: 3 items to do, no converter online\n"
+        );
+        // Nothing left: no line.
+        assert_eq!(queue_line(&items[3..], Some(2)), None);
+    }
+
+    #[test]
+    fn queue_estimate_assumes_speeds_or_says_unknown() {
+        let waiting = [queued(Phase::Offered, 0.0, Some(600_000), None)];
+        let e = queue_estimate(&waiting, 1);
+        assert!(e.assumed_speed);
+        assert_eq!(e.secs, Some((300, 2400)));
+        assert_eq!(
+            queue_line(&waiting, Some(1)).unwrap(),
+            "queue: 1 item to do, done in about 5–40 min (no speed measured yet: assumed 0.25x–2x)\n"
+        );
+        // A video without a known duration: nothing to base it on.
+        let unknown = [queued(Phase::Offered, 0.0, None, None)];
+        assert_eq!(queue_estimate(&unknown, 1).secs, None);
+        assert_eq!(
+            queue_line(&unknown, None).unwrap(),
+            "queue: 1 item to do, finish time unknown\n"
+        );
     }
 }

@@ -90,22 +90,32 @@ pub fn bar_line(label: &str, item: &ItemView) -> String {
     };
     let filled = (fraction * BAR_WIDTH as f64).round() as usize;
     let bar: String = "#".repeat(filled) + &"-".repeat(BAR_WIDTH - filled);
-    let detail = detail(item);
-    let line = format!(
-        "{:<20} [{bar}] {:>4} {:<12} {detail}",
-        truncate(label, 20),
-        percent(fraction),
-        item.phase.as_str()
-    );
-    truncate(line.trim_end(), LINE_WIDTH)
+    let line = |detail: String| {
+        format!(
+            "{:<20} [{bar}] {:>4} {:<12} {detail}",
+            truncate(label, 20),
+            percent(fraction),
+            item.phase.as_str()
+        )
+    };
+    let mut full = line(detail(item, true));
+    if full.trim_end().chars().count() > LINE_WIDTH {
+        // Speed and ETA matter more than fps on a narrow line.
+        full = line(detail(item, false));
+    }
+    truncate(full.trim_end(), LINE_WIDTH)
 }
 
-fn detail(item: &ItemView) -> String {
+/// What to show after the phase; `with_fps` adds the frame rate to speed and ETA.
+fn detail(item: &ItemView, with_fps: bool) -> String {
     match item.phase {
         Phase::Transferring | Phase::Converting => {
             let mut parts = Vec::new();
-            if let Some(fps) = item.fps {
+            if let Some(fps) = item.fps.filter(|_| with_fps) {
                 parts.push(format!("{fps:.0} fps"));
+            }
+            if let Some(speed) = item.speed.filter(|s| s.is_finite() && *s > 0.0) {
+                parts.push(format!("{speed:.1}x"));
             }
             if let Some(eta) = item.eta_secs {
                 parts.push(format!("ETA {}", output::duration(eta)));
@@ -135,7 +145,7 @@ pub fn line_update(last: &mut Option<(Phase, u8)>, label: &str, item: &ItemView)
         item.phase.as_str(),
         percent(item.progress)
     );
-    let detail = detail(item);
+    let detail = detail(item, true);
     if !detail.is_empty() {
         line.push_str(&format!(" ({detail})"));
     }
@@ -186,7 +196,7 @@ mod tests {
         let l = bar_line("clip.mp4", &i);
         assert_eq!(
             l,
-            "clip.mp4             [##########----------]  50% converting   87 fps ETA 1m23s"
+            "clip.mp4             [##########----------]  50% converting   3.5x ETA 1m23s"
         );
         assert!(l.chars().count() <= LINE_WIDTH);
         let mut w = sample(ID, "clip.mp4", Phase::Offered, 0.0);

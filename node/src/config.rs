@@ -10,12 +10,14 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use dmc_protocol::{builtin_profile, MediaType};
+use dmc_protocol::{builtin_profile, MediaType, Profile};
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 use serde::Deserialize;
 
 use span::SpanIndex;
+
+pub use crate::ffmpeg::VerifyMode;
 
 /// Name of the configuration file looked for in the data directory.
 pub const CONFIG_FILE_NAME: &str = "config.toml";
@@ -37,6 +39,14 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const MAX_MAX_ATTEMPTS: u32 = 100;
 /// Default `[node] retry_backoff`.
 pub const DEFAULT_RETRY_BACKOFF: &str = "30s";
+/// Most `-threads` a converter may give ffmpeg's encoders.
+pub const MAX_THREADS: u32 = 256;
+/// Most `[[converter.custom_profiles]]`.
+pub const MAX_CUSTOM_PROFILES: usize = 64;
+/// Most ffmpeg arguments of one custom profile.
+pub const MAX_PROFILE_ARGS: usize = 128;
+/// Longest single ffmpeg argument of a custom profile, in bytes.
+pub const MAX_PROFILE_ARG_BYTES: usize = 1024;
 /// Default `[converter] retention`.
 pub const DEFAULT_RETENTION: &str = "30d";
 /// Most concurrent conversions a converter may run (records refuse more).
@@ -117,8 +127,18 @@ pub struct ConverterConfig {
     pub workers: u32,
     /// Where sources and outputs of conversions are kept while in progress.
     pub work_dir: PathBuf,
-    /// Built-in profiles offered; empty means every built-in profile the local ffmpeg can run.
+    /// Profiles offered (built-in or custom); empty means every profile the local ffmpeg can
+    /// run.
     pub profiles: Vec<String>,
+    /// ffmpeg `-threads` for the encoders; 0 leaves it to ffmpeg.
+    pub threads: u32,
+    /// How outputs are checked before they count.
+    pub verify: VerifyMode,
+    /// Whether an output larger than its source counts as a success.
+    pub allow_larger: bool,
+    /// Profiles defined in `[[converter.custom_profiles]]`. Built once at load and kept for the
+    /// life of the process, like the built-in ones (`&'static`).
+    pub custom_profiles: Vec<&'static Profile>,
     /// Free disk space to keep in `work_dir`, in bytes; jobs that would eat into it are refused.
     pub reserve_bytes: u64,
     /// How long a finished result waits for its origin to fetch it before it is deleted.
@@ -275,6 +295,32 @@ struct RawConverter {
     profiles: Vec<String>,
     reserve_bytes: u64,
     retention: String,
+    threads: u32,
+    verify: String,
+    allow_larger: bool,
+    custom_profiles: Vec<RawProfile>,
+}
+
+/// One `[[converter.custom_profiles]]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    name: String,
+    media_types: Vec<MediaType>,
+    encoder: String,
+    args: Vec<String>,
+    extension: String,
+    /// ffprobe `codec_name` the output's first video (or, for audio-only profiles, audio)
+    /// stream must have.
+    codec: String,
+    /// A name in ffprobe's `format_name` of the output, e.g. `matroska`, `mp4`, `ogg`.
+    container: String,
+    /// ffmpeg muxer (`-f`); defaults to `container`.
+    #[serde(default)]
+    muxer: Option<String>,
+    /// Whether the output's duration must match the source's; default: unless image-only.
+    #[serde(default)]
+    check_duration: Option<bool>,
 }
 
 impl Default for RawConverter {
@@ -287,6 +333,10 @@ impl Default for RawConverter {
             profiles: Vec::new(),
             reserve_bytes: DEFAULT_RESERVE_BYTES,
             retention: DEFAULT_RETENTION.to_string(),
+            threads: 0,
+            verify: "probe".into(),
+            allow_larger: false,
+            custom_profiles: Vec::new(),
         }
     }
 }
@@ -399,6 +449,10 @@ impl Config {
                         workers: 1,
                         work_dir: data_dir.join("work"),
                         profiles: Vec::new(),
+                        threads: 0,
+                        verify: VerifyMode::Probe,
+                        allow_larger: false,
+                        custom_profiles: Vec::new(),
                         reserve_bytes: DEFAULT_RESERVE_BYTES,
                         retention: std::time::Duration::from_secs(30 * 86400),
                     },
@@ -593,18 +647,31 @@ fn resolve(
             "an enabled converter needs at least one of \"audio\", \"image\", \"video\"",
         ));
     }
+    if c.threads > MAX_THREADS {
+        return Err(fault(
+            "converter.threads",
+            None,
+            format!("must be at most {MAX_THREADS} (0 lets ffmpeg choose)"),
+        ));
+    }
+    let verify: VerifyMode = c
+        .verify
+        .parse()
+        .map_err(|m| fault("converter.verify", None, m))?;
+    let custom_profiles = custom_profiles(c.custom_profiles)?;
     let mut profiles: Vec<String> = Vec::new();
     for (i, p) in c.profiles.into_iter().enumerate() {
-        if builtin_profile(&p).is_none() {
+        if builtin_profile(&p).is_none() && !custom_profiles.iter().any(|c| c.name == p) {
             let known: Vec<&str> = dmc_protocol::BUILTIN_PROFILES
                 .iter()
+                .chain(custom_profiles.iter().copied())
                 .map(|p| p.name)
                 .collect();
             return Err(fault(
                 "converter.profiles",
                 Some(i),
                 format!(
-                    "unknown profile `{p}`; built-in profiles: {}",
+                    "unknown profile `{p}`; known profiles: {}",
                     known.join(", ")
                 ),
             ));
@@ -670,10 +737,164 @@ fn resolve(
             workers: c.workers,
             work_dir,
             profiles,
+            threads: c.threads,
+            verify,
+            allow_larger: c.allow_larger,
+            custom_profiles,
             reserve_bytes: c.reserve_bytes,
             retention,
         },
     })
+}
+
+impl ConverterConfig {
+    /// The profile called `name`: built in, or defined in this configuration.
+    pub fn profile(&self, name: &str) -> Option<&'static Profile> {
+        builtin_profile(name).or_else(|| {
+            self.custom_profiles
+                .iter()
+                .copied()
+                .find(|p| p.name == name)
+        })
+    }
+}
+
+/// Whether `s` is a plain token for an encoder, codec, container or muxer name.
+fn token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// ffmpeg options a profile must not set: dmc chooses input, output, muxer and progress.
+const RESERVED_ARGS: &[&str] = &["-i", "-f", "-y", "-n", "-progress", "-nostdin", "-threads"];
+
+/// Validates `[[converter.custom_profiles]]` and builds their profiles.
+fn custom_profiles(raw: Vec<RawProfile>) -> Result<Vec<&'static Profile>, Fault> {
+    const KEY: &str = "converter.custom_profiles";
+    if raw.len() > MAX_CUSTOM_PROFILES {
+        return Err(fault(
+            KEY,
+            None,
+            format!("at most {MAX_CUSTOM_PROFILES} custom profiles"),
+        ));
+    }
+    let mut out: Vec<&'static Profile> = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let bad = |m: String| fault(KEY, Some(i), m);
+        if !dmc_protocol::media::valid_profile_name(&r.name) {
+            return Err(bad(format!(
+                "name `{}` is not a profile name: 1 to {} ASCII letters, digits, `-`, `_` or \
+                 `.`, starting with a letter or digit",
+                r.name,
+                dmc_protocol::media::MAX_PROFILE_NAME
+            )));
+        }
+        if builtin_profile(&r.name).is_some() {
+            return Err(bad(format!(
+                "name `{}` is a built-in profile; give the custom profile another name",
+                r.name
+            )));
+        }
+        if out.iter().any(|p| p.name == r.name) {
+            return Err(bad(format!("profile `{}` is defined twice", r.name)));
+        }
+        let mut media_types: Vec<MediaType> = Vec::new();
+        for m in r.media_types {
+            if !media_types.contains(&m) {
+                media_types.push(m);
+            }
+        }
+        if media_types.is_empty() {
+            return Err(bad(format!(
+                "profile `{}`: media_types needs at least one of \"audio\", \"image\", \"video\"",
+                r.name
+            )));
+        }
+        for (what, v) in [
+            ("encoder", &r.encoder),
+            ("codec", &r.codec),
+            ("container", &r.container),
+        ] {
+            if !token(v) {
+                return Err(bad(format!(
+                    "profile `{}`: {what} `{v}` must be 1 to 64 ASCII letters, digits, `_`, `-` \
+                     or `.` (as `ffmpeg -encoders` / ffprobe print it)",
+                    r.name
+                )));
+            }
+        }
+        let muxer = r.muxer.unwrap_or_else(|| r.container.clone());
+        if !token(&muxer) {
+            return Err(bad(format!(
+                "profile `{}`: muxer `{muxer}` is not a muxer name (see `ffmpeg -muxers`)",
+                r.name
+            )));
+        }
+        let ext_ok = !r.extension.is_empty()
+            && r.extension.len() <= 16
+            && r.extension.chars().all(|c| c.is_ascii_alphanumeric());
+        if !ext_ok {
+            return Err(bad(format!(
+                "profile `{}`: extension `{}` must be 1 to 16 ASCII letters or digits, without \
+                 the dot",
+                r.name, r.extension
+            )));
+        }
+        if r.args.is_empty() || r.args.len() > MAX_PROFILE_ARGS {
+            return Err(bad(format!(
+                "profile `{}`: args needs 1 to {MAX_PROFILE_ARGS} ffmpeg output arguments, e.g. \
+                 [\"-c:v\", \"{}\"]",
+                r.name, r.encoder
+            )));
+        }
+        for a in &r.args {
+            if a.is_empty() || a.len() > MAX_PROFILE_ARG_BYTES || a.chars().any(char::is_control) {
+                return Err(bad(format!(
+                    "profile `{}`: argument `{a}` must be 1 to {MAX_PROFILE_ARG_BYTES} bytes \
+                     without control characters",
+                    r.name
+                )));
+            }
+            if RESERVED_ARGS.contains(&a.as_str()) {
+                return Err(bad(format!(
+                    "profile `{}`: argument `{a}` is set by dmc (input, output, muxer, progress, \
+                     [converter] threads); remove it",
+                    r.name
+                )));
+            }
+        }
+        if !r.args.iter().any(|a| a == &r.encoder) {
+            return Err(bad(format!(
+                "profile `{}`: args never select the encoder `{}`; add e.g. \"-c:v\", \"{}\"",
+                r.name, r.encoder, r.encoder
+            )));
+        }
+        let audio_only = media_types.iter().all(|m| *m == MediaType::Audio);
+        let image_only = media_types.iter().all(|m| *m == MediaType::Image);
+        let codec: &'static str = leak(r.codec);
+        let args: Vec<&'static str> = r.args.into_iter().map(leak).collect();
+        let profile = Profile {
+            name: leak(r.name),
+            media_types: Vec::leak(media_types),
+            encoder: leak(r.encoder),
+            args: Vec::leak(args),
+            muxer: leak(muxer),
+            extension: leak(r.extension),
+            expect_format: leak(r.container),
+            expect_video_codec: (!audio_only).then_some(codec),
+            expect_audio_codec: audio_only.then_some(codec),
+            check_duration: r.check_duration.unwrap_or(!image_only),
+        };
+        out.push(Box::leak(Box::new(profile)));
+    }
+    Ok(out)
+}
+
+/// Keeps `s` for the life of the process (custom profiles are read once, at start).
+fn leak(s: String) -> &'static str {
+    String::leak(s)
 }
 
 /// The host name from /etc/hostname or gethostname(2), or `dmc-node`.

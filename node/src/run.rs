@@ -77,16 +77,18 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
         let encoders = ffmpeg::available_encoders()
             .await
             .map_err(|e| RunError::Converter(e.to_string()))?;
-        runnable_profiles = ffmpeg::runnable_profiles(&encoders)
-            .into_iter()
-            .map(|p| p.name.to_string())
-            .collect();
+        runnable_profiles =
+            ffmpeg::converter_profiles(&encoders, &config.converter.custom_profiles)
+                .map_err(RunError::Converter)?
+                .into_iter()
+                .map(|p| p.name.to_string())
+                .collect();
         let wanted = &config.converter.profiles;
         let profiles: Vec<String> = runnable_profiles
             .iter()
             .filter(|p| wanted.is_empty() || wanted.contains(p))
             .filter(|p| {
-                dmc_protocol::builtin_profile(p).is_some_and(|prof| {
+                config.converter.profile(p).is_some_and(|prof| {
                     prof.media_types
                         .iter()
                         .any(|m| config.converter.media_types.contains(m))

@@ -409,6 +409,7 @@ impl ItemState {
             conversion_type: self.offer.profile.clone(),
             sha512_checksum: self.offer.file.sha512.clone(),
             file_size: self.offer.file.file_size,
+            duration_ms: self.offer.duration_ms,
             status: phase.status(),
             phase,
             progress: match phase {
@@ -455,6 +456,9 @@ pub struct ItemView {
     pub conversion_type: String,
     pub sha512_checksum: String,
     pub file_size: u64,
+    /// The source's duration from the origin's probe (video and audio).
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
     pub status: Status,
     pub phase: Phase,
     pub progress: f64,

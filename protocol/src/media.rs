@@ -121,6 +121,31 @@ pub const BUILTIN_PROFILES: &[Profile] = &[
         check_duration: true,
     },
     Profile {
+        name: "mkv-av1",
+        media_types: &[MediaType::Video],
+        encoder: "libsvtav1",
+        args: &[
+            "-map",
+            "0:v:0",
+            "-map",
+            "0:a?",
+            "-c:a",
+            "copy",
+            "-c:v",
+            "libsvtav1",
+            "-crf",
+            "35",
+            "-preset",
+            "8",
+        ],
+        muxer: "matroska",
+        extension: "mkv",
+        expect_format: "matroska",
+        expect_video_codec: Some("av1"),
+        expect_audio_codec: None,
+        check_duration: true,
+    },
+    Profile {
         name: "webp",
         media_types: &[MediaType::Image],
         encoder: "libwebp",
@@ -155,7 +180,38 @@ pub const BUILTIN_PROFILES: &[Profile] = &[
     },
 ];
 
+/// Longest profile name, in bytes.
+pub const MAX_PROFILE_NAME: usize = 64;
+
+/// Whether `name` can name a profile: 1 to [`MAX_PROFILE_NAME`] bytes of ASCII letters, digits,
+/// `-`, `_` and `.`, starting with a letter or digit.
+pub fn valid_profile_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_PROFILE_NAME
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Finds a built-in profile by name.
 pub fn builtin_profile(name: &str) -> Option<&'static Profile> {
     BUILTIN_PROFILES.iter().find(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_names_are_valid_and_unique() {
+        for (i, p) in BUILTIN_PROFILES.iter().enumerate() {
+            assert!(valid_profile_name(p.name), "{}", p.name);
+            assert!(BUILTIN_PROFILES[..i].iter().all(|q| q.name != p.name));
+        }
+        assert!(builtin_profile("mkv-av1").is_some_and(|p| p.encoder == "libsvtav1"));
+        for bad in ["", "-x", "a b", "a/b", &"x".repeat(65)] {
+            assert!(!valid_profile_name(bad), "{bad}");
+        }
+    }
 }

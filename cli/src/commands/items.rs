@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::client::Client;
-use crate::output::{emit, item_block, items_table, json};
+use crate::output::{emit, item_block, items_table, json, queue_line};
 use crate::resolve::resolve_item;
 
 pub async fn status(client: &Client, item: &str, as_json: bool) -> Result<()> {
@@ -31,7 +31,21 @@ pub async fn list(client: &Client, all: bool, as_json: bool) -> Result<()> {
         };
         return emit(&format!("no items{hint}\n"));
     }
-    emit(&items_table(&items))
+    let mut text = items_table(&items);
+    text.extend(queue_line(&items, online_converters(client).await));
+    emit(&text)
+}
+
+/// Converters online, this node included; `None` when the node cannot say.
+async fn online_converters(client: &Client) -> Option<usize> {
+    let me = usize::from(client.info().await.ok()?.converter);
+    let peers = client.peers().await.ok()?;
+    Some(
+        me + peers
+            .iter()
+            .filter(|p| p.online && p.role == "converter")
+            .count(),
+    )
 }
 
 pub async fn fetch(

@@ -375,3 +375,157 @@ fn bad_retry_backoff_names_key_and_line() {
     assert_eq!(key.as_deref(), Some("node.retry_backoff"));
     assert!(message.contains("not a duration"), "{message}");
 }
+
+const FLAC: &str = r#"[converter]
+threads = 1
+verify = "decode"
+allow_larger = true
+profiles = ["flac", "opus"]
+
+[[converter.custom_profiles]]
+name = "flac"
+media_types = ["audio"]
+encoder = "flac"
+args = ["-map", "0:a:0", "-vn", "-c:a", "flac"]
+extension = "flac"
+codec = "flac"
+container = "flac"
+"#;
+
+#[test]
+fn verification_threads_and_custom_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config::from_toml(dir.path(), FLAC, None).unwrap();
+    assert_eq!(c.converter.threads, 1);
+    assert_eq!(c.converter.verify, VerifyMode::Decode);
+    assert!(c.converter.allow_larger);
+    assert_eq!(c.converter.profiles, vec!["flac", "opus"]);
+    let flac = c.converter.profile("flac").unwrap();
+    assert_eq!(flac.media_types, &[MediaType::Audio]);
+    assert_eq!(flac.muxer, "flac");
+    assert_eq!(flac.expect_audio_codec, Some("flac"));
+    assert_eq!(flac.expect_video_codec, None);
+    assert!(flac.check_duration);
+    assert_eq!(c.converter.profile("mkv-av1").unwrap().encoder, "libsvtav1");
+    assert!(c.converter.profile("gif").is_none());
+
+    let d = Config::default_for(dir.path());
+    assert_eq!(d.converter.threads, 0);
+    assert_eq!(d.converter.verify, VerifyMode::Probe);
+    assert!(!d.converter.allow_larger);
+    assert!(d.converter.custom_profiles.is_empty());
+}
+
+#[test]
+fn bad_verification_keys_are_refused_with_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, key, line, needle) in [
+        (
+            "[converter]\n\nverify = \"full\"\n",
+            "converter.verify",
+            3,
+            "unknown verify mode `full`",
+        ),
+        (
+            "[converter]\nthreads = 999\n",
+            "converter.threads",
+            2,
+            "at most 256",
+        ),
+        (
+            "[converter]\nallow_larger = \"yes\"\n",
+            "converter.allow_larger",
+            2,
+            "bool",
+        ),
+    ] {
+        let (l, k, message) = invalid(Config::from_toml(dir.path(), text, None).unwrap_err());
+        assert_eq!(k.as_deref(), Some(key), "{text}");
+        assert_eq!(l, Some(line), "{text}");
+        assert!(message.contains(needle), "{text}: {message}");
+    }
+}
+
+#[test]
+fn bad_custom_profiles_name_the_table_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &str); 9] = [
+        (
+            "name = \"flac\"",
+            "name = \"opus\"",
+            "is a built-in profile",
+        ),
+        (
+            "name = \"flac\"",
+            "name = \"fl ac\"",
+            "is not a profile name",
+        ),
+        (
+            "media_types = [\"audio\"]",
+            "media_types = []",
+            "needs at least one",
+        ),
+        (
+            "encoder = \"flac\"",
+            "encoder = \"fl;ac\"",
+            "encoder `fl;ac`",
+        ),
+        (
+            "extension = \"flac\"",
+            "extension = \".flac\"",
+            "without the dot",
+        ),
+        (
+            "args = [\"-map\", \"0:a:0\", \"-vn\", \"-c:a\", \"flac\"]",
+            "args = [\"-c:a\", \"flac\", \"-f\", \"wav\"]",
+            "`-f` is set by dmc",
+        ),
+        (
+            "args = [\"-map\", \"0:a:0\", \"-vn\", \"-c:a\", \"flac\"]",
+            "args = [\"-vn\"]",
+            "never select the encoder `flac`",
+        ),
+        (
+            "args = [\"-map\", \"0:a:0\", \"-vn\", \"-c:a\", \"flac\"]",
+            "args = []",
+            "args needs 1 to",
+        ),
+        ("container = \"flac\"", "container = \"\"", "container ``"),
+    ];
+    for (from, to, needle) in cases {
+        let text = FLAC.replace(from, to);
+        assert_ne!(text, FLAC);
+        let (line, key, message) = invalid(Config::from_toml(dir.path(), &text, None).unwrap_err());
+        assert_eq!(key.as_deref(), Some("converter.custom_profiles"), "{to}");
+        assert!(message.contains(needle), "{to}: {message}");
+        // The `[[converter.custom_profiles]]` header or a line of that table.
+        assert!(
+            line.is_some_and(|l| (7..=15).contains(&l)),
+            "{to}: {line:?}"
+        );
+    }
+
+    // Two tables with one name: the second is at fault.
+    let twice = format!("{FLAC}\n{}", &FLAC[FLAC.find("[[").unwrap()..]);
+    let (line, _, message) = invalid(Config::from_toml(dir.path(), &twice, None).unwrap_err());
+    assert!(message.contains("defined twice"), "{message}");
+    assert!(line.is_some_and(|l| l > 15), "{line:?}");
+
+    // A missing field and an unknown one are named by serde.
+    let missing = FLAC.replace("codec = \"flac\"\n", "");
+    let (_, _, message) = invalid(Config::from_toml(dir.path(), &missing, None).unwrap_err());
+    assert!(message.contains("codec"), "{message}");
+    let unknown = FLAC.replace("codec = \"flac\"", "codek = \"flac\"");
+    let (line, key, message) = invalid(Config::from_toml(dir.path(), &unknown, None).unwrap_err());
+    assert_eq!(line, Some(13), "{key:?}");
+    assert!(message.contains("unknown field `codek`"), "{message}");
+
+    // `profiles` may name custom profiles, not unknown ones.
+    let unknown = FLAC.replace("[\"flac\", \"opus\"]", "[\"flac\", \"wav\"]");
+    let (_, key, message) = invalid(Config::from_toml(dir.path(), &unknown, None).unwrap_err());
+    assert_eq!(key.as_deref(), Some("converter.profiles"));
+    assert!(
+        message.contains("wav") && message.contains("flac"),
+        "{message}"
+    );
+}

@@ -36,6 +36,7 @@ fn sample_item(id: ItemId, phase: Phase) -> ItemView {
         conversion_type: "mkv-x265".into(),
         sha512_checksum: "ab".repeat(64),
         file_size: 12345,
+        duration_ms: None,
         status: phase.status(),
         phase,
         progress: 0.0,
@@ -131,6 +132,7 @@ fn scripted_core() -> CoreHandle {
                         extension: "mkv".into(),
                         local: false,
                         converters: vec![],
+                        converter_names: vec![],
                     }]));
                 }
                 Command::Info { reply } => {

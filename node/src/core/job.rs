@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{builtin_profile, Epoch, ItemState, NodeId, ProgressInfo, Stage};
+use dmc_protocol::{Epoch, ItemState, NodeId, Profile, ProgressInfo, Stage};
 use libp2p::PeerId;
 use tokio::sync::mpsc;
 
@@ -44,6 +44,16 @@ pub(crate) fn refusal(
                     format!(
                         "unsupported conversion: ffmpeg here cannot run profile `{}`",
                         item.offer.profile
+                    )
+                })
+            })
+            .or_else(|| {
+                // A custom profile's media types are known here, not in the advert.
+                let p = core.config.converter.profile(&item.offer.profile)?;
+                (!p.media_types.contains(&item.offer.media_type)).then(|| {
+                    format!(
+                        "unsupported conversion: profile `{}` does not convert {}",
+                        p.name, item.offer.media_type
                     )
                 })
             }),
@@ -129,6 +139,11 @@ pub(crate) struct JobCtx {
     pull_options: transfer::PullOptions,
     internal: mpsc::Sender<Internal>,
     cancel: ffmpeg::CancelToken,
+    /// The offer's profile as this converter defines it (built in or custom).
+    profile: Option<&'static Profile>,
+    threads: u32,
+    verify: ffmpeg::VerifyMode,
+    allow_larger: bool,
 }
 
 impl JobCtx {
@@ -144,6 +159,7 @@ impl JobCtx {
             .files
             .get(&(item.item_id(), FileRole::Source, 0))
             .cloned();
+        let profile = core.config.converter.profile(&item.offer.profile);
         JobCtx {
             item,
             epoch,
@@ -155,6 +171,10 @@ impl JobCtx {
             pull_options: core.pull_options(),
             internal: core.internal.clone(),
             cancel,
+            profile,
+            threads: core.config.converter.threads,
+            verify: core.config.converter.verify,
+            allow_larger: core.config.converter.allow_larger,
         }
     }
 
@@ -198,7 +218,7 @@ impl JobCtx {
 
     async fn work(&self) -> JobOutcome {
         let offer = &self.item.offer;
-        let Some(profile) = builtin_profile(&offer.profile) else {
+        let Some(profile) = self.profile else {
             return JobOutcome::Failed(format!(
                 "unsupported conversion: unknown profile `{}`",
                 offer.profile
@@ -240,6 +260,7 @@ impl JobCtx {
             profile: profile.clone(),
             duration_ms: offer.duration_ms,
             cancel: self.cancel.clone(),
+            threads: self.threads,
         };
         let internal = self.internal.clone();
         let (item_id, epoch) = (self.item.item_id(), self.epoch);
@@ -287,8 +308,17 @@ impl JobCtx {
             return o;
         }
         // 3. Check the output before it counts.
-        if let Err(e) = ffmpeg::verify_output(&part, profile, offer.duration_ms).await {
+        let checks = ffmpeg::VerifyOptions {
+            mode: self.verify,
+            source_size: Some(offer.file.file_size),
+            allow_larger: self.allow_larger,
+            cancel: self.cancel.clone(),
+        };
+        if let Err(e) = ffmpeg::verify_output(&part, profile, offer.duration_ms, &checks).await {
             let _ = tokio::fs::remove_file(&part).await;
+            if matches!(e, ffmpeg::FfmpegError::Cancelled) {
+                return JobOutcome::Cancelled;
+            }
             return JobOutcome::Failed(e.to_string());
         }
         if let Err(e) = tokio::fs::rename(&part, &final_path).await {

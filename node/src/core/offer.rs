@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use dmc_protocol::engine::{Event, Local};
 use dmc_protocol::record::{CHUNK_SIZE, MAX_FILE_SIZE};
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{builtin_profile, ItemId, Offer, BUILTIN_PROFILES};
+use dmc_protocol::{ItemId, Offer};
 use tracing::info;
 
 use super::handle::CoreError;
@@ -26,8 +26,9 @@ impl Core {
         reply: tokio::sync::oneshot::Sender<Result<OfferOutcome, CoreError>>,
     ) {
         let internal = self.internal.clone();
+        let known = self.known_profiles();
         tokio::spawn(async move {
-            let prepared = prepare(&path, profile, priority).await;
+            let prepared = prepare(&path, profile, priority, &known).await;
             let _ = internal
                 .send(Internal::OfferPrepared { prepared, reply })
                 .await;
@@ -69,6 +70,7 @@ async fn prepare(
     path: &Path,
     profile: Option<String>,
     priority: i32,
+    known: &[super::queries::KnownProfile],
 ) -> Result<(Offer, LocalFile), CoreError> {
     let bad = |m: String| CoreError::BadRequest(m);
     if !path.is_absolute() {
@@ -94,24 +96,7 @@ async fn prepare(
         ))
     })?;
     let profile = profile.unwrap_or_else(|| media_type.default_profile().to_string());
-    let p = builtin_profile(&profile).ok_or_else(|| {
-        let names: Vec<&str> = BUILTIN_PROFILES.iter().map(|p| p.name).collect();
-        bad(format!(
-            "unknown profile `{profile}`; choose one of: {}",
-            names.join(", ")
-        ))
-    })?;
-    if !p.media_types.contains(&media_type) {
-        let fits: Vec<&str> = BUILTIN_PROFILES
-            .iter()
-            .filter(|p| p.media_types.contains(&media_type))
-            .map(|p| p.name)
-            .collect();
-        return Err(bad(format!(
-            "profile `{profile}` does not convert {media_type}; for this file choose one of: {}",
-            fits.join(", ")
-        )));
-    }
+    super::queries::check_offer_profile(known, &profile, media_type).map_err(bad)?;
     let p2 = path.to_path_buf();
     let hashed =
         tokio::task::spawn_blocking(move || transfer::hash::hash_file(&p2, CHUNK_SIZE, |_| {}))

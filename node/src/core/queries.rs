@@ -1,13 +1,95 @@
 //! Answers to the control API: items, peers, profiles, this node.
 
-use dmc_protocol::{ItemId, ItemState, ItemView, NodeId, Phase, BUILTIN_PROFILES};
+use dmc_protocol::{ItemId, ItemState, ItemView, MediaType, NodeId, Phase, BUILTIN_PROFILES};
 
 use super::handle::{Command, CoreError};
 use super::task::Core;
 use super::views::{NodeView, PeerView, ProfileView};
 use dmc_protocol::time::rfc3339;
 
+/// A profile this node may offer items with: built in, defined in its own config, or
+/// advertised by a converter it knows.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct KnownProfile {
+    pub name: String,
+    /// For a profile only advertised by others: the media types of the converters advertising
+    /// it (adverts carry profile names only).
+    pub media_types: Vec<MediaType>,
+    /// "-" when only advertised by others.
+    pub encoder: String,
+    pub extension: String,
+}
+
+/// Checks an offer's `profile` for a file of `media` against what this node knows; the error
+/// lists the profiles that fit.
+pub(crate) fn check_offer_profile(
+    known: &[KnownProfile],
+    profile: &str,
+    media: MediaType,
+) -> Result<(), String> {
+    let fits = || {
+        let v: Vec<&str> = known
+            .iter()
+            .filter(|k| k.media_types.contains(&media))
+            .map(|k| k.name.as_str())
+            .collect();
+        v.join(", ")
+    };
+    match known.iter().find(|k| k.name == profile) {
+        None => Err(format!(
+            "unknown profile `{profile}`; for this {media} file choose one of: {} (`dmc profiles` \
+             lists every profile and the converters that run it)",
+            fits()
+        )),
+        Some(k) if !k.media_types.contains(&media) => Err(format!(
+            "profile `{profile}` does not convert {media}; for this file choose one of: {}",
+            fits()
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 impl Core {
+    /// Every profile this node may offer with: built-in ones, its own custom ones, then names
+    /// known converters advertise.
+    pub(crate) fn known_profiles(&self) -> Vec<KnownProfile> {
+        let mut out: Vec<KnownProfile> = BUILTIN_PROFILES
+            .iter()
+            .chain(self.config.converter.custom_profiles.iter().copied())
+            .map(|p| KnownProfile {
+                name: p.name.into(),
+                media_types: p.media_types.to_vec(),
+                encoder: p.encoder.into(),
+                extension: p.extension.into(),
+            })
+            .collect();
+        let local = out.len();
+        for (_, _, info) in self.engine.replica().nodes() {
+            let Some(ad) = info.converter.as_ref() else {
+                continue;
+            };
+            for name in &ad.profiles {
+                if let Some(k) = out.iter_mut().skip(local).find(|k| &k.name == name) {
+                    for m in &ad.media_types {
+                        if !k.media_types.contains(m) {
+                            k.media_types.push(*m);
+                        }
+                    }
+                } else if !out[..local].iter().any(|k| &k.name == name)
+                    && dmc_protocol::media::valid_profile_name(name)
+                {
+                    out.push(KnownProfile {
+                        name: name.clone(),
+                        media_types: ad.media_types.clone(),
+                        encoder: "-".into(),
+                        extension: "-".into(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// An item's view, with what only this node knows (a delivery under way).
     pub(crate) fn view(&self, item: &ItemState) -> ItemView {
         let mut v = item.view();
@@ -193,10 +275,10 @@ impl Core {
 
     fn profiles(&self) -> Vec<ProfileView> {
         let me = self.engine.me();
-        BUILTIN_PROFILES
-            .iter()
+        self.known_profiles()
+            .into_iter()
             .map(|p| {
-                let converters = self
+                let (converters, converter_names): (Vec<NodeId>, Vec<String>) = self
                     .engine
                     .replica()
                     .nodes()
@@ -204,22 +286,23 @@ impl Core {
                     .filter(|(_, _, info)| {
                         info.converter
                             .as_ref()
-                            .is_some_and(|a| a.profiles.iter().any(|n| n == p.name))
+                            .is_some_and(|a| a.profiles.contains(&p.name))
                     })
-                    .map(|(id, _, _)| id.clone())
-                    .collect();
+                    .map(|(id, _, info)| (id.clone(), info.name.clone()))
+                    .unzip();
                 ProfileView {
-                    name: p.name.into(),
-                    media_types: p.media_types.to_vec(),
-                    encoder: p.encoder.into(),
-                    extension: p.extension.into(),
                     local: self
                         .engine
                         .config()
                         .converter
                         .as_ref()
-                        .is_some_and(|a| a.profiles.iter().any(|n| n == p.name)),
+                        .is_some_and(|a| a.profiles.contains(&p.name)),
+                    name: p.name,
+                    media_types: p.media_types,
+                    encoder: p.encoder,
+                    extension: p.extension,
                     converters,
+                    converter_names,
                 }
             })
             .collect()
@@ -235,5 +318,39 @@ impl Core {
             converter: self.engine.config().converter.is_some(),
             output_dir: self.config.node.output_dir.display().to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(name: &str, media: &[MediaType]) -> KnownProfile {
+        KnownProfile {
+            name: name.into(),
+            media_types: media.to_vec(),
+            encoder: "-".into(),
+            extension: "-".into(),
+        }
+    }
+
+    #[test]
+    fn offer_profile_must_be_known_and_fit_the_media() {
+        let k = [
+            known("mkv-x265", &[MediaType::Video]),
+            known("opus", &[MediaType::Audio]),
+            known("flac", &[MediaType::Audio]),
+        ];
+        assert!(check_offer_profile(&k, "flac", MediaType::Audio).is_ok());
+        let e = check_offer_profile(&k, "flac", MediaType::Video).unwrap_err();
+        assert_eq!(
+            e,
+            "profile `flac` does not convert video; for this file choose one of: mkv-x265"
+        );
+        let e = check_offer_profile(&k, "wav", MediaType::Audio).unwrap_err();
+        assert!(
+            e.starts_with("unknown profile `wav`; for this audio file choose one of: opus, flac"),
+            "{e}"
+        );
     }
 }

@@ -41,6 +41,9 @@ pub struct ProfileView {
     pub local: bool,
     /// Online converters that advertise it.
     pub converters: Vec<NodeId>,
+    /// Their names, in the same order.
+    #[serde(default)]
+    pub converter_names: Vec<String>,
 }
 
 /// This node, as `dmc info` shows it.

@@ -31,6 +31,8 @@ pub struct ConvertJob {
     pub duration_ms: Option<u64>,
     /// Cancelling it kills ffmpeg and removes `output_part`.
     pub cancel: CancelToken,
+    /// `-threads` for the encoders (`[converter] threads`); 0 leaves it to ffmpeg.
+    pub threads: u32,
 }
 
 /// Progress of a running conversion (at most about once a second).
@@ -71,6 +73,13 @@ fn ffmpeg_args(job: &ConvertJob) -> Vec<OsString> {
     .collect();
     args.push(file_arg(&job.input));
     args.extend(job.profile.args.iter().map(OsString::from));
+    if job.threads > 0 {
+        // An output option: it applies to the encoders of this output.
+        args.extend([
+            OsString::from("-threads"),
+            OsString::from(job.threads.to_string()),
+        ]);
+    }
     args.extend(["-f", job.profile.muxer, "-progress", "pipe:1", "-nostats"].map(OsString::from));
     args.push(file_arg(&job.output_part));
     args
@@ -240,5 +249,41 @@ async fn remove_part(path: &Path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!("could not remove partial output {}: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(threads: u32) -> ConvertJob {
+        ConvertJob {
+            input: "/in/clip.mp4".into(),
+            output_part: "/work/result.mkv.part".into(),
+            profile: dmc_protocol::builtin_profile("mkv-x264")
+                .cloned()
+                .unwrap_or_else(|| dmc_protocol::BUILTIN_PROFILES[0].clone()),
+            duration_ms: None,
+            cancel: CancelToken::new(),
+            threads,
+        }
+    }
+
+    #[test]
+    fn threads_become_an_output_option_only_when_set() {
+        let args: Vec<String> = ffmpeg_args(&job(1))
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let at = args.iter().position(|a| a == "-threads").unwrap();
+        assert_eq!(args[at + 1], "1");
+        // After the input and the profile's encoder choice, before the muxer and output.
+        assert!(at > args.iter().position(|a| a == "libx264").unwrap());
+        assert!(at < args.iter().position(|a| a == "-f").unwrap());
+        assert_eq!(
+            args.last().map(String::as_str),
+            Some("file:/work/result.mkv.part")
+        );
+        assert!(!ffmpeg_args(&job(0)).iter().any(|a| a == "-threads"));
     }
 }

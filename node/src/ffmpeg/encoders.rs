@@ -1,4 +1,5 @@
-//! Which encoders the local ffmpeg has, and which built-in profiles it can therefore run.
+//! Which encoders the local ffmpeg has, and which profiles (built-in and custom) it can
+//! therefore run.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -61,6 +62,28 @@ pub fn runnable_profiles(encoders: &HashSet<String>) -> Vec<&'static Profile> {
         .collect()
 }
 
+/// The profiles this converter can run: the built-in ones whose encoder `encoders` lists, then
+/// every custom one. A custom profile whose encoder is missing is an error naming it (the
+/// operator asked for it explicitly), where a missing built-in is silently left out.
+pub fn converter_profiles(
+    encoders: &HashSet<String>,
+    custom: &[&'static Profile],
+) -> Result<Vec<&'static Profile>, String> {
+    let mut out = runnable_profiles(encoders);
+    for p in custom {
+        if !encoders.contains(p.encoder) {
+            return Err(format!(
+                "custom profile `{}` needs the ffmpeg encoder `{}`, which this ffmpeg lacks \
+                 (see `ffmpeg -encoders`); install an ffmpeg that has it, or remove the profile \
+                 from [[converter.custom_profiles]]",
+                p.name, p.encoder
+            ));
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +100,24 @@ mod tests {
         let names: Vec<_> = runnable_profiles(&enc).iter().map(|p| p.name).collect();
         assert_eq!(names, vec!["mkv-x264", "opus"]);
         assert!(parse_encoders("no separator here\n V..... x y").is_empty());
+
+        let flac: &'static Profile = Box::leak(Box::new(Profile {
+            name: "flac",
+            encoder: "flac",
+            ..BUILTIN_PROFILES[0].clone()
+        }));
+        let err = converter_profiles(&enc, &[flac]).unwrap_err();
+        assert!(
+            err.contains("`flac` needs the ffmpeg encoder `flac`"),
+            "{err}"
+        );
+        let mut with_flac = enc.clone();
+        with_flac.insert("flac".into());
+        let names: Vec<_> = converter_profiles(&with_flac, &[flac])
+            .unwrap()
+            .iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(names, vec!["mkv-x264", "opus", "flac"]);
     }
 }

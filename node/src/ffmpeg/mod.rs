@@ -17,8 +17,8 @@ mod tests;
 
 pub use cancel::CancelToken;
 pub use convert::{convert, ConvertJob, ConvertOutcome, ConvertProgress};
-pub use encoders::{available_encoders, parse_encoders, runnable_profiles};
+pub use encoders::{available_encoders, converter_profiles, parse_encoders, runnable_profiles};
 pub use error::FfmpegError;
 pub use probe::{probe, Probe, StreamInfo};
 pub use stderr_tail::StderrTail;
-pub use verify::{check_output, verify_output};
+pub use verify::{check_output, check_size, verify_output, VerifyMode, VerifyOptions};

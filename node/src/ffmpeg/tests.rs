@@ -83,6 +83,7 @@ fn job(
         profile,
         duration_ms,
         cancel: CancelToken::new(),
+        threads: 0,
     }
 }
 
@@ -133,14 +134,17 @@ async fn probe_of_text_file_errors_clearly() {
 #[tokio::test]
 async fn encoders_cover_all_builtin_profiles() {
     let encoders = available_encoders().await.unwrap();
-    for enc in ["libx264", "libx265", "libwebp", "libopus"] {
+    for enc in ["libx264", "libx265", "libsvtav1", "libwebp", "libopus"] {
         assert!(encoders.contains(enc), "{enc} missing");
     }
     let names: Vec<_> = runnable_profiles(&encoders)
         .iter()
         .map(|p| p.name)
         .collect();
-    assert_eq!(names, vec!["mkv-x264", "mkv-x265", "webp", "opus"]);
+    assert_eq!(
+        names,
+        vec!["mkv-x264", "mkv-x265", "mkv-av1", "webp", "opus"]
+    );
 }
 
 /// Converts `input` with `profile_name` and checks the result; returns the output probe.
@@ -160,7 +164,9 @@ async fn convert_and_verify(dir: &Path, input: &Path, profile_name: &str) -> Pro
     assert_eq!(outcome.output, part);
     assert!(outcome.size_bytes > 0);
     assert_eq!(fractions.lock().unwrap().last(), Some(&1.0));
-    verify_output(&part, &p, source.duration_ms).await.unwrap()
+    verify_output(&part, &p, source.duration_ms, &VerifyOptions::default())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -291,7 +297,7 @@ async fn corrupt_input_fails_with_stderr_and_leaves_no_output() {
 async fn verify_refuses_wrong_codec_and_duration() {
     let dir = tempfile::tempdir().unwrap();
     let h264 = video(dir.path(), "clip.mkv", 2);
-    let err = verify_output(&h264, &profile("mkv-x265"), Some(2000))
+    let err = verify_output(&h264, &profile("mkv-x265"), Some(2000), &probe_only())
         .await
         .unwrap_err();
     assert!(matches!(err, FfmpegError::OutputCheck(_)));
@@ -300,18 +306,18 @@ async fn verify_refuses_wrong_codec_and_duration() {
         "output check failed: expected video codec hevc, found h264"
     );
 
-    let err = verify_output(&h264, &profile("mkv-x264"), Some(10_000))
+    let err = verify_output(&h264, &profile("mkv-x264"), Some(10_000), &probe_only())
         .await
         .unwrap_err();
     assert!(
         err.to_string().contains("expected a duration of 10000 ms"),
         "{err}"
     );
-    verify_output(&h264, &profile("mkv-x264"), Some(2000))
+    verify_output(&h264, &profile("mkv-x264"), Some(2000), &probe_only())
         .await
         .unwrap();
 
-    let err = verify_output(&h264, &profile("opus"), None)
+    let err = verify_output(&h264, &profile("opus"), None, &probe_only())
         .await
         .unwrap_err();
     assert!(
@@ -322,7 +328,7 @@ async fn verify_refuses_wrong_codec_and_duration() {
 
     let text = dir.path().join("out.webp.part");
     std::fs::write(&text, b"not an image").unwrap();
-    let err = verify_output(&text, &profile("webp"), None)
+    let err = verify_output(&text, &profile("webp"), None, &probe_only())
         .await
         .unwrap_err();
     assert!(
@@ -332,9 +338,200 @@ async fn verify_refuses_wrong_codec_and_duration() {
     );
 }
 
+fn probe_only() -> VerifyOptions {
+    VerifyOptions::default()
+}
+
+#[tokio::test]
+async fn mkv_av1_converts_with_one_thread_and_keeps_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = video(dir.path(), "clip.mp4", 2);
+    let source = probe(&input).await.unwrap();
+    let p = profile("mkv-av1");
+    let part = dir.path().join("result.mkv.part");
+    let mut j = job(&input, part.clone(), p.clone(), source.duration_ms);
+    j.threads = 1;
+    convert(j, |_| {}, |_| {}).await.unwrap();
+    let opts = VerifyOptions {
+        mode: VerifyMode::Decode,
+        ..VerifyOptions::default()
+    };
+    let out = verify_output(&part, &p, source.duration_ms, &opts)
+        .await
+        .unwrap();
+    assert_eq!(out.video_codec(), Some("av1"));
+    assert_eq!(out.audio_codec(), Some("aac"));
+}
+
+#[tokio::test]
+async fn decode_pass_finds_a_truncated_output_that_ffprobe_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = video(dir.path(), "clip.mp4", 4);
+    let p = profile("mkv-x264");
+    let part = dir.path().join("result.mkv.part");
+    convert(
+        job(&input, part.clone(), p.clone(), Some(4000)),
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let bytes = std::fs::read(&part).unwrap();
+    let cut = dir.path().join("cut.mkv");
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    // The Matroska header still claims 4 s: the probe alone is fooled.
+    verify_output(&cut, &p, Some(4000), &probe_only())
+        .await
+        .unwrap();
+    let decode = VerifyOptions {
+        mode: VerifyMode::Decode,
+        ..VerifyOptions::default()
+    };
+    let err = verify_output(&cut, &p, Some(4000), &decode)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FfmpegError::OutputCheck(_)), "{err:?}");
+    assert!(err.to_string().contains("does not decode cleanly"), "{err}");
+    // The whole output decodes cleanly.
+    verify_output(&part, &p, Some(4000), &decode).await.unwrap();
+
+    // A cancelled token stops the decode pass.
+    let cancelled = VerifyOptions {
+        mode: VerifyMode::Decode,
+        ..VerifyOptions::default()
+    };
+    cancelled.cancel.cancel();
+    let err = verify_output(&part, &p, Some(4000), &cancelled)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FfmpegError::Cancelled), "{err:?}");
+}
+
+#[tokio::test]
+async fn output_larger_than_source_fails_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3 s of sine at 6 kbit/s: opus at 128 kbit/s is many times larger.
+    let input = make(
+        dir.path(),
+        "small.ogg",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=3",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "6k",
+        ],
+    );
+    let source_size = std::fs::metadata(&input).unwrap().len();
+    let p = profile("opus");
+    let part = dir.path().join("result.opus.part");
+    let outcome = convert(
+        job(&input, part.clone(), p.clone(), Some(3000)),
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(outcome.size_bytes > source_size);
+    let strict = VerifyOptions {
+        source_size: Some(source_size),
+        ..VerifyOptions::default()
+    };
+    let err = verify_output(&part, &p, Some(3000), &strict)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FfmpegError::OutputCheck(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("output larger than source"),
+        "{err}"
+    );
+    let lenient = VerifyOptions {
+        allow_larger: true,
+        ..strict
+    };
+    verify_output(&part, &p, Some(3000), &lenient)
+        .await
+        .unwrap();
+    // A source at least as large passes without the allowance.
+    let big_source = VerifyOptions {
+        source_size: Some(outcome.size_bytes),
+        ..VerifyOptions::default()
+    };
+    verify_output(&part, &p, Some(3000), &big_source)
+        .await
+        .unwrap();
+}
+
+#[test]
+fn size_check_and_verify_mode_parse() {
+    assert!(check_size(10, 10, false).is_ok());
+    assert!(check_size(11, 10, false)
+        .unwrap_err()
+        .starts_with("output larger than source (11 bytes from 10)"));
+    assert!(check_size(11, 10, true).is_ok());
+    assert_eq!("probe".parse::<VerifyMode>(), Ok(VerifyMode::Probe));
+    assert_eq!("decode".parse::<VerifyMode>(), Ok(VerifyMode::Decode));
+    assert!("full"
+        .parse::<VerifyMode>()
+        .unwrap_err()
+        .contains("unknown verify mode `full`"));
+}
+
 /// The node spawns conversions on tokio tasks: the future must be `Send`.
 #[allow(dead_code)]
 fn convert_future_is_send(job: ConvertJob) {
     fn is_send<T: Send>(_: T) {}
     is_send(convert(job, |_| {}, |_| {}));
+}
+
+#[tokio::test]
+async fn custom_profile_from_the_config_converts_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"[[converter.custom_profiles]]
+name = "flac"
+media_types = ["audio"]
+encoder = "flac"
+args = ["-map", "0:a:0", "-vn", "-c:a", "flac", "-compression_level", "5"]
+extension = "flac"
+codec = "flac"
+container = "flac"
+"#;
+    let config = crate::config::Config::from_toml(dir.path(), text, None).unwrap();
+    let encoders = available_encoders().await.unwrap();
+    let runnable = converter_profiles(&encoders, &config.converter.custom_profiles).unwrap();
+    assert!(runnable.iter().any(|p| p.name == "flac"));
+    let p = config.converter.profile("flac").unwrap().clone();
+
+    let input = make(
+        dir.path(),
+        "tone.ogg",
+        &["-f", "lavfi", "-i", "sine=duration=3", "-c:a", "libopus"],
+    );
+    let part = dir.path().join("result.flac.part");
+    convert(
+        job(&input, part.clone(), p.clone(), Some(3000)),
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let decode = VerifyOptions {
+        mode: VerifyMode::Decode,
+        allow_larger: true,
+        source_size: Some(std::fs::metadata(&input).unwrap().len()),
+        ..VerifyOptions::default()
+    };
+    let out = verify_output(&part, &p, Some(3000), &decode).await.unwrap();
+    assert_eq!(out.audio_codec(), Some("flac"));
+
+    // An encoder this ffmpeg lacks refuses the configuration at start.
+    let missing = text
+        .replace("encoder = \"flac\"", "encoder = \"libnothing\"")
+        .replace("\"-c:a\", \"flac\"", "\"-c:a\", \"libnothing\"");
+    let config = crate::config::Config::from_toml(dir.path(), &missing, None).unwrap();
+    let err = converter_profiles(&encoders, &config.converter.custom_profiles).unwrap_err();
+    assert!(err.contains("`libnothing`"), "{err}");
 }
