@@ -1,0 +1,111 @@
+//! Retries across a farm: a job that fails on one converter is tried on the other, and after
+//! `max_attempts` the item ends with errors, one per attempt.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use dmc_tests::{Lab, Node, NodeOpts};
+
+const LONG: Duration = Duration::from_secs(300);
+
+/// An MP4 whose index (moved to the front) promises 4 s, cut to half its size: ffprobe accepts
+/// it, but ffmpeg decodes only part of it, so the converter's duration check fails.
+fn make_truncated_clip(path: &Path) {
+    let full = path.with_extension("full.mp4");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=duration=4:size=320x240:rate=25")
+        .args(["-f", "lavfi", "-i", "sine=duration=4"])
+        .args(["-c:v", "libx264", "-c:a", "aac", "-shortest"])
+        .args(["-movflags", "+faststart"])
+        .arg(&full)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&full).unwrap();
+    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+}
+
+#[test]
+fn a_failing_job_is_retried_on_the_other_converter_then_given_up() {
+    let lab = Lab::new().unwrap();
+    let converter = |name: &str| {
+        Node::start(
+            &lab,
+            name,
+            NodeOpts {
+                converter: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let (c1, c2) = (converter("c1"), converter("c2"));
+    let laptop = Node::start(
+        &lab,
+        "laptop",
+        NodeOpts {
+            peers: vec![c1.addr().unwrap(), c2.addr().unwrap()],
+            node_extra: "max_attempts = 2\nretry_backoff = \"1s\"".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Both converters are known before the offer, so either may get the first attempt.
+    let ids = [c1.node_id().unwrap(), c2.node_id().unwrap()];
+    dmc_tests::wait_until("both converters connected", LONG, || {
+        let peers = laptop.json(&["peers", "--json"]).ok()?;
+        let ready = |id: &String| {
+            peers.as_array().is_some_and(|a| {
+                a.iter().any(|p| {
+                    p["node_id"] == id.as_str()
+                        && p["online"] == true
+                        && p["role"] == "converter"
+                        && !p["profiles"].as_array().is_none_or(|v| v.is_empty())
+                })
+            })
+        };
+        ids.iter().all(ready).then_some(())
+    })
+    .unwrap();
+
+    let clip = lab.path("broken.mp4");
+    make_truncated_clip(&clip);
+    let id = laptop.offer(&clip, "mkv-x264").unwrap();
+    let s = laptop.wait_final(&id, LONG).unwrap();
+    assert_eq!(
+        s["status"],
+        "finished_with_errors",
+        "{s:#}\n{}\n{}",
+        c1.log_tail(),
+        c2.log_tail()
+    );
+    let errors: Vec<String> = s["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(errors.len(), 3, "two attempts and the verdict: {errors:?}");
+    assert!(errors[0].starts_with("attempt 1 on "), "{errors:?}");
+    assert!(errors[1].starts_with("attempt 2 on "), "{errors:?}");
+    assert_eq!(errors[2], "gave up after 2 attempts");
+    for e in &errors[..2] {
+        assert!(e.contains("duration"), "the converter's check failed: {e}");
+    }
+    // One attempt on each converter.
+    let on = |e: &str| {
+        e.split(' ')
+            .nth(3)
+            .unwrap_or_default()
+            .trim_end_matches(':')
+            .to_string()
+    };
+    assert_ne!(on(&errors[0]), on(&errors[1]), "{errors:?}");
+    assert!(Node::files_in(&laptop.output_dir).is_empty());
+}
