@@ -341,7 +341,7 @@ mod tests {
         let body = req.split_once("\r\n\r\n").unwrap().1;
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(body).unwrap(),
-            serde_json::json!({"path": "/media/clip.mp4", "profile": "mkv-x265"})
+            serde_json::json!({"path": "/media/clip.mp4", "profile": "mkv-x265", "priority": 0})
         );
     }
 
