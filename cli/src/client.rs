@@ -332,7 +332,7 @@ mod tests {
         let answer = serde_json::json!({"existing": true, "item": item}).to_string();
         let server = serve_once(dir.path(), Some(("200 OK", answer)));
         let out = Client::new(dir.path())
-            .offer(Path::new("/media/clip.mp4"), Some("mkv-x265"), 0)
+            .offer(Path::new("/media/clip.mp4"), Some("mkv-x265"), 7)
             .await
             .unwrap();
         assert!(out.existing);
@@ -341,7 +341,7 @@ mod tests {
         let body = req.split_once("\r\n\r\n").unwrap().1;
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(body).unwrap(),
-            serde_json::json!({"path": "/media/clip.mp4", "profile": "mkv-x265", "priority": 0})
+            serde_json::json!({"path": "/media/clip.mp4", "profile": "mkv-x265", "priority": 7})
         );
     }
 
