@@ -89,10 +89,12 @@ pub(crate) fn refusal(
 }
 
 /// Whether an error says the disk is full (ENOSPC from a write, ffmpeg's "No space left on
-/// device", or the transfer's "disk … is full").
+/// device", or the transfer's "the disk holding … is full").
 pub(crate) fn is_disk_full(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("no space left on device") || m.contains("os error 28") || m.contains(" is full")
+    m.contains("no space left on device")
+        || m.contains("os error 28")
+        || (m.contains("the disk holding") && m.contains(" is full"))
 }
 
 /// The failure recorded when the disk filled up during a job.
@@ -484,5 +486,29 @@ impl JobCtx {
             return Err(JobOutcome::Retry(format!("keeping the source: {e}")));
         }
         Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_full_is_recognised_and_told_clearly() {
+        let enospc = std::io::Error::from_raw_os_error(libc::ENOSPC).to_string();
+        assert!(is_disk_full(&enospc));
+        assert!(is_disk_full(
+            "ffmpeg failed (exit status: 1) converting x; its last messages:\n\
+             av_interleaved_write_frame(): No space left on device"
+        ));
+        assert!(is_disk_full(
+            "the disk holding /w/a.1/source.part is full: free some space; the transfer resumes"
+        ));
+        assert!(!is_disk_full("the peer refused (Busy): queue is full"));
+        assert!(!is_disk_full("ffmpeg failed: Invalid data found"));
+        assert_eq!(
+            disk_full_error(Path::new("/srv/work"), "converting"),
+            "no space left on device in /srv/work while converting; freed the partial file"
+        );
     }
 }
