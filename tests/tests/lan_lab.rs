@@ -188,14 +188,29 @@ fn three_hosts_find_each_other_with_nothing_configured() {
             .map(|(_, id)| id.clone())
             .collect();
         wait_sees(node, &others, FIND);
-        // And the plain `dmc peers` table names them.
-        let out = node.dmc(&["peers"]).unwrap();
-        let table = String::from_utf8_lossy(&out.stdout);
-        for j in (0..3).filter(|j| *j != k) {
-            assert!(
-                table.contains(&format!("host{j}")),
-                "`dmc peers` on host{k} does not list host{j}:\n{table}"
-            );
+        // And the plain `dmc peers` table names them, with an address and "online", once
+        // their node records have arrived (they follow the connection by a moment).
+        let named = wait_until(
+            &format!("`dmc peers` on host{k} to name the others"),
+            FIND,
+            || {
+                let out = node.dmc(&["peers"]).ok()?;
+                let table = String::from_utf8_lossy(&out.stdout).to_string();
+                (0..3)
+                    .filter(|j| *j != k)
+                    .all(|j| {
+                        table.lines().any(|l| {
+                            l.starts_with(&format!("host{j} "))
+                                && l.contains("online")
+                                && l.contains(&format!("/ip4/{}/", net.ip(j)))
+                        })
+                    })
+                    .then_some(table)
+            },
+        );
+        if let Err(e) = named {
+            let out = node.dmc(&["peers"]).unwrap();
+            panic!("{e:#}:\n{}", String::from_utf8_lossy(&out.stdout));
         }
     }
 }

@@ -254,8 +254,14 @@ impl Core {
             .map(|id| {
                 let info = self.engine.replica().node(id);
                 let ad = info.and_then(|i| i.converter.as_ref());
-                let (addresses, last) = self.peer_addrs.get(id).cloned().unwrap_or_default();
+                let (mut addresses, last) = self.peer_addrs.get(id).cloned().unwrap_or_default();
                 let online = self.engine.connected().contains(id);
+                // A peer that dialled us has no stored address; show its connection's.
+                if let Some(a) = self.conn_addrs.get(id).filter(|_| online) {
+                    if !addresses.contains(a) {
+                        addresses.push(a.clone());
+                    }
+                }
                 PeerView {
                     name: info.map(|i| i.name.clone()),
                     addresses,

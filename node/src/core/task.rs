@@ -123,6 +123,8 @@ pub(crate) struct Core {
     retry_at: HashMap<(ItemId, Epoch), Millis>,
     pub(crate) listen_addrs: Vec<Multiaddr>,
     pub(crate) peer_addrs: HashMap<NodeId, (Vec<String>, Millis)>,
+    /// The address of each connected peer's first connection, as seen from here.
+    pub(crate) conn_addrs: HashMap<NodeId, String>,
     pub(crate) internal: mpsc::Sender<Internal>,
     fatal: Option<String>,
     /// Shutting down: start no job, evaluation or delivery.
@@ -157,6 +159,7 @@ pub fn spawn_core(
         delivering: HashMap::new(),
         retry_at: HashMap::new(),
         listen_addrs: Vec::new(),
+        conn_addrs: HashMap::new(),
         peer_addrs: HashMap::new(),
         internal: int_tx,
         fatal: None,
@@ -444,6 +447,8 @@ impl Core {
             NetEvent::Connected { peer, addr, dialed } => {
                 let id = NodeId::new(peer.to_base58());
                 info!(peer = %id, %addr, "peer connected");
+                self.conn_addrs
+                    .insert(id.clone(), super::peers::without_p2p(&addr));
                 let now = now_ms();
                 let entry = self.peer_addrs.entry(id.clone()).or_default();
                 // Only dialable addresses are kept: an inbound connection's is the remote's
@@ -461,6 +466,7 @@ impl Core {
             NetEvent::Disconnected { peer } => {
                 let id = NodeId::new(peer.to_base58());
                 info!(peer = %id, "peer disconnected");
+                self.conn_addrs.remove(&id);
                 let now = now_ms();
                 if let Some(entry) = self.peer_addrs.get_mut(&id) {
                     entry.1 = now;
