@@ -1,5 +1,7 @@
 //! Transfer benchmark: one process serves a file over dmc's libp2p protocol, another pulls it;
-//! plain TCP send/receive modes give the baseline. Driven by `bench/transfer`.
+//! plain TCP send/receive modes give the baseline. Driven by `bench/transfer`, and by
+//! `bench/lan-transfer` across the hosts of a LAN lab: there `BENCH_IP` is the address the
+//! serving side and the TCP receiver bind, and the TCP sender dials (default 127.0.0.1).
 //!
 //! Modes:
 //!   serve <file> <chunk_size> <info_out>       hash, listen on 127.0.0.1:0, write address + FileInfo
@@ -68,6 +70,7 @@ async fn serve(args: &[String]) -> Result<(), BoxError> {
     let path = PathBuf::from(arg(args, 2, "file")?);
     let chunk_size: u32 = arg(args, 3, "chunk_size")?.parse()?;
     let info_out = PathBuf::from(arg(args, 4, "info_out")?);
+    let ip = bench_ip()?;
     let t = Instant::now();
     let p = path.clone();
     let hashed = tokio::task::spawn_blocking(move || hash_file(&p, chunk_size, |_| {})).await??;
@@ -81,7 +84,7 @@ async fn serve(args: &[String]) -> Result<(), BoxError> {
     let served = ServedFile::from_hashed(path, &hashed);
     drop(hashed);
 
-    let listen: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse()?;
+    let listen: Multiaddr = format!("/ip4/{ip}/tcp/0").parse()?;
     let (net, mut rx) = spawn_net(Keypair::generate_ed25519(), vec![listen], vec![])?;
     let addr = net
         .listen_addrs()
@@ -171,7 +174,7 @@ async fn pull(args: &[String]) -> Result<(), BoxError> {
 fn tcp_recv(args: &[String]) -> Result<(), BoxError> {
     let port_out = PathBuf::from(arg(args, 2, "port_out")?);
     let dest = PathBuf::from(arg(args, 3, "dest")?);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let listener = std::net::TcpListener::bind((bench_ip()?, 0))?;
     let tmp = port_out.with_extension("tmp");
     std::fs::write(&tmp, listener.local_addr()?.port().to_string())?;
     std::fs::rename(&tmp, &port_out)?;
@@ -200,7 +203,7 @@ fn tcp_recv(args: &[String]) -> Result<(), BoxError> {
 fn tcp_send(args: &[String]) -> Result<(), BoxError> {
     let file = PathBuf::from(arg(args, 2, "file")?);
     let port: u16 = arg(args, 3, "port")?.parse()?;
-    let mut sock = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    let mut sock = std::net::TcpStream::connect((bench_ip()?, port))?;
     let mut f = std::fs::File::open(file)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -213,4 +216,11 @@ fn tcp_send(args: &[String]) -> Result<(), BoxError> {
     sock.shutdown(std::net::Shutdown::Write)?;
     println!("tcp_send_vmhwm_kib={}", vm_hwm_kib());
     Ok(())
+}
+
+/// The IPv4 address to bind or dial: `BENCH_IP`, default 127.0.0.1.
+fn bench_ip() -> Result<std::net::Ipv4Addr, BoxError> {
+    Ok(std::env::var("BENCH_IP")
+        .unwrap_or_else(|_| "127.0.0.1".into())
+        .parse()?)
 }
