@@ -83,6 +83,8 @@ pub struct NodeOpts {
     pub netns: Option<String>,
     /// Listen multiaddr; default `/ip4/127.0.0.1/tcp/0`.
     pub listen: Option<String>,
+    /// A folder put first on the node's PATH (e.g. with an `ffmpeg` of another build).
+    pub path_prefix: Option<PathBuf>,
     /// `[discovery] mdns`; only allowed inside a namespace (no multicast on real interfaces).
     pub mdns: bool,
 }
@@ -97,6 +99,7 @@ pub struct Node {
     child: Option<Child>,
     log: PathBuf,
     netns: Option<String>,
+    path_prefix: Option<PathBuf>,
 }
 
 impl Node {
@@ -137,6 +140,7 @@ impl Node {
             work_dir,
             child: None,
             netns: opts.netns,
+            path_prefix: opts.path_prefix,
         };
         node.restart()?;
         Ok(node)
@@ -164,6 +168,7 @@ impl Node {
             .arg("--config")
             .arg(&self.config)
             .env("DMC_LOG", "info,dmc_node=debug")
+            .env("PATH", self.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -243,6 +248,19 @@ impl Node {
             .as_str()
             .unwrap_or_default()
             .to_string())
+    }
+
+    /// The node process's PATH: `path_prefix` first, if any.
+    fn path(&self) -> std::ffi::OsString {
+        let base = std::env::var_os("PATH").unwrap_or_default();
+        match &self.path_prefix {
+            Some(dir) => {
+                let mut dirs = vec![dir.clone()];
+                dirs.extend(std::env::split_paths(&base));
+                std::env::join_paths(dirs).unwrap_or(base)
+            }
+            None => base,
+        }
     }
 
     /// Runs `dmc --data-dir <this node> ARGS`.
