@@ -103,7 +103,11 @@ pub async fn convert(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        // Its own process group: a Ctrl-C in the terminal running `dmc node` reaches the node,
+        // which stops the job and gives the item back, instead of killing ffmpeg first and
+        // turning a shutdown into a failed attempt.
+        .process_group(0);
     // If the node dies (even by SIGKILL), the kernel kills its ffmpeg too: no orphan keeps
     // writing into the work dir.
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
