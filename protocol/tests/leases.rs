@@ -16,14 +16,8 @@ fn assigned_to_node0() -> (Sim, ItemId) {
     let mut sim = Sim::new(3, 2);
     sim.link(0, ORIGIN);
     sim.drain();
-    sim.offer(ORIGIN);
+    let id = sim.offer(ORIGIN);
     sim.drain();
-    let id = sim.engines[ORIGIN]
-        .replica()
-        .items()
-        .next()
-        .expect("offered")
-        .item_id();
     assert_eq!(sim.item(ORIGIN, &id).assignment, Some((1, node_id(0))));
     sim.feed(
         0,
@@ -166,14 +160,8 @@ fn a_converter_that_reports_keeps_its_item_even_while_queued() {
     let mut sim = Sim::new(2, 1);
     sim.link(0, 1);
     sim.drain();
-    sim.offer(1);
+    let id = sim.offer(1);
     sim.drain();
-    let id = sim.engines[1]
-        .replica()
-        .items()
-        .next()
-        .expect("offered")
-        .item_id();
     sim.feed(
         0,
         Event::Local(Local::Accept {
@@ -214,14 +202,8 @@ fn an_unfetched_result_is_dropped_after_the_retention_time() {
     });
     sim.link(0, 1);
     sim.drain();
-    sim.offer(1);
+    let id = sim.offer(1);
     sim.drain();
-    let id = sim.engines[1]
-        .replica()
-        .items()
-        .next()
-        .expect("offered")
-        .item_id();
     sim.feed(
         0,
         Event::Local(Local::Accept {

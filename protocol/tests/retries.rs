@@ -19,14 +19,8 @@ fn farm(max_attempts: u32, backoff: u64) -> (Sim, ItemId) {
     sim.link(1, ORIGIN);
     sim.link(0, 1);
     sim.drain();
-    sim.offer(ORIGIN);
+    let id = sim.offer(ORIGIN);
     sim.drain();
-    let id = sim.engines[ORIGIN]
-        .replica()
-        .items()
-        .next()
-        .expect("offered")
-        .item_id();
     (sim, id)
 }
 
@@ -127,14 +121,8 @@ fn a_lone_converter_that_failed_is_tried_again() {
     let mut sim = Sim::with(2, 1, |c| c.retry_backoff = 1_000);
     sim.link(0, 1);
     sim.drain();
-    sim.offer(1);
+    let id = sim.offer(1);
     sim.drain();
-    let id = sim.engines[1]
-        .replica()
-        .items()
-        .next()
-        .expect("offered")
-        .item_id();
     sim.feed(
         0,
         Event::Local(Local::Accept {
@@ -212,14 +200,8 @@ fn an_item_given_back_goes_to_its_converter_again_once_it_has_restarted() {
     let mut sim = Sim::new(2, 1);
     sim.link(0, 1);
     sim.drain();
-    sim.offer(1);
+    let id = sim.offer(1);
     sim.drain();
-    let id = sim.engines[1]
-        .replica()
-        .items()
-        .next()
-        .expect("offered")
-        .item_id();
     sim.feed(
         0,
         Event::Local(Local::Accept {

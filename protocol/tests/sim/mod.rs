@@ -219,7 +219,8 @@ impl Sim {
         }
     }
 
-    pub fn offer(&mut self, i: usize) {
+    /// Node `i` offers a new video; returns its id.
+    pub fn offer(&mut self, i: usize) -> ItemId {
         self.offers = self.offers.wrapping_add(1);
         let n = self.offers;
         let item_id =
@@ -233,6 +234,7 @@ impl Sim {
             priority: 0,
         };
         self.feed(i, Event::Local(Local::Offer(offer)));
+        item_id
     }
 
     /// Carries out a pending action with a choice (accept or reject, convert or fail, …).
@@ -322,7 +324,9 @@ impl Sim {
     pub fn run(&mut self, op: &Op) {
         let n = self.engines.len();
         match *op {
-            Op::Offer(i) => self.offer(i % n),
+            Op::Offer(i) => {
+                self.offer(i % n);
+            }
             Op::Cancel(i, k) => self.cancel(i % n, k),
             Op::Tick(i) => {
                 self.now += 31_000;
