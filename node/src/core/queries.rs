@@ -243,7 +243,7 @@ impl Core {
         for item in self
             .engine
             .replica()
-            .items()
+            .open_items()
             .filter(|i| dmc_protocol::schedule::occupies_converter(i))
         {
             if let Some(c) = item.converter() {
