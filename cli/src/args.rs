@@ -104,6 +104,31 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The network key: only machines holding the same key talk to each other
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Print this network's join code (to run `dmc network join CODE` on another machine)
+    Show {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make this machine a member of the network whose join code is CODE
+    Join {
+        /// The code `dmc network show` printed on a machine of that network
+        code: String,
+    },
+    /// Create a new key: this machine leaves its network and starts a new one (to rotate the
+    /// key, then join the other machines with the new code)
+    New {
+        /// Replace an existing key
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 impl Cli {

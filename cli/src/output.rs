@@ -243,7 +243,9 @@ pub fn item_block(i: &ItemView) -> String {
 pub fn peers_table(peers: &[PeerView]) -> String {
     let mut t = Table::new(&["NAME", "ID", "ADDRESSES", "SEEN", "ROLE", "FREE"]);
     for p in peers {
-        let seen = if p.online {
+        let seen = if let Some(r) = &p.rejected {
+            r.clone()
+        } else if p.online {
             "online".to_string()
         } else {
             p.last_seen.clone().unwrap_or_else(|| "never".into())
@@ -610,6 +612,7 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             profiles: vec![],
             workers: None,
             free_slots: None,
+            rejected: None,
         };
         assert_eq!(
             peers_table(std::slice::from_ref(&p)),
@@ -620,6 +623,7 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             role: "converter".into(),
             workers: Some(4),
             free_slots: Some(3),
+            rejected: None,
             ..p
         };
         assert!(peers_table(&[conv]).contains("online  converter  3/4"));

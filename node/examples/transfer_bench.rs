@@ -85,7 +85,12 @@ async fn serve(args: &[String]) -> Result<(), BoxError> {
     drop(hashed);
 
     let listen: Multiaddr = format!("/ip4/{ip}/tcp/0").parse()?;
-    let (net, mut rx) = spawn_net(Keypair::generate_ed25519(), vec![listen], vec![])?;
+    let (net, mut rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![listen],
+        vec![],
+        bench_access(),
+    )?;
     let addr = net
         .listen_addrs()
         .await
@@ -140,7 +145,7 @@ async fn pull(args: &[String]) -> Result<(), BoxError> {
     let writes: usize = arg(args, 5, "writes")?.parse()?;
     let addr: Multiaddr = doc["addr"].as_str().ok_or("no addr")?.parse()?;
     let info: FileInfo = serde_json::from_value(doc["info"].clone())?;
-    let (net, mut rx) = spawn_net(Keypair::generate_ed25519(), vec![], vec![])?;
+    let (net, mut rx) = spawn_net(Keypair::generate_ed25519(), vec![], vec![], bench_access())?;
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let peer = net.dial(addr).await?;
     let opts = PullOptions {
@@ -223,4 +228,16 @@ fn bench_ip() -> Result<std::net::Ipv4Addr, BoxError> {
     Ok(std::env::var("BENCH_IP")
         .unwrap_or_else(|_| "127.0.0.1".into())
         .parse()?)
+}
+
+/// Access as a node has it: the Noise prologue of a network key. `BENCH_NO_KEY=1` runs Noise
+/// without one, the baseline for what the key costs.
+fn bench_access() -> dmc_node::net::Access {
+    if std::env::var_os("BENCH_NO_KEY").is_some() {
+        return dmc_node::net::Access::default();
+    }
+    dmc_node::net::Access {
+        prologue: dmc_node::network_key::NetworkKey::from_bytes([9; 32]).noise_prologue(),
+        allowed_peers: None,
+    }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use dmc_protocol::{builtin_profile, MediaType, Profile};
+use dmc_protocol::{builtin_profile, MediaType, NodeId, Profile};
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 use serde::Deserialize;
@@ -69,7 +69,18 @@ pub struct Config {
     pub discovery: DiscoveryConfig,
     pub converter: ConverterConfig,
     pub transfer: TransferConfig,
+    pub network: NetworkConfig,
 }
+
+/// `[network]`: who may talk to this node besides holding the network key.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NetworkConfig {
+    /// When not empty, only these node ids (peer ids) may connect, even with the key.
+    pub allowed_peers: Vec<NodeId>,
+}
+
+/// Most entries in `[network] allowed_peers`.
+pub const MAX_ALLOWED_PEERS: usize = 1024;
 
 /// `[transfer]`: how files move between nodes.
 #[derive(Clone, Debug, PartialEq)]
@@ -200,6 +211,43 @@ struct RawConfig {
     discovery: RawDiscovery,
     converter: RawConverter,
     transfer: RawTransfer,
+    network: RawNetwork,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawNetwork {
+    allowed_peers: Vec<String>,
+}
+
+/// Checks `[network] allowed_peers`: each a peer id (what `dmc info` prints as node id).
+fn allowed_peers(raw: &[String]) -> Result<Vec<NodeId>, Fault> {
+    const KEY: &str = "network.allowed_peers";
+    if raw.len() > MAX_ALLOWED_PEERS {
+        return Err(fault(
+            KEY,
+            None,
+            format!("more than {MAX_ALLOWED_PEERS} entries"),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, s) in raw.iter().enumerate() {
+        if s.parse::<libp2p::PeerId>().is_err() {
+            return Err(fault(
+                KEY,
+                Some(i),
+                format!(
+                    "`{}` is not a node id; `dmc info` on that machine prints its node id",
+                    s.chars().take(80).collect::<String>()
+                ),
+            ));
+        }
+        let id = NodeId::new(s.clone());
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize)]
@@ -427,6 +475,7 @@ impl Config {
             Err(f) => {
                 tracing::error!("built-in default `{}` is invalid: {}", f.key, f.message);
                 Config {
+                    network: NetworkConfig::default(),
                     data_dir: data_dir.to_path_buf(),
                     source: None,
                     node: NodeConfig {
@@ -713,7 +762,11 @@ fn resolve(
         parse_duration(&c.retention).map_err(|m| fault("converter.retention", None, m))?;
     let max_rate =
         parse_rate(&raw.transfer.max_rate).map_err(|m| fault("transfer.max_rate", None, m))?;
+    let network = NetworkConfig {
+        allowed_peers: allowed_peers(&raw.network.allowed_peers)?,
+    };
     Ok(Config {
+        network,
         transfer: TransferConfig { max_rate },
         data_dir: data_dir.to_path_buf(),
         source: file.map(Path::to_path_buf),

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod ffmpeg;
 pub mod identity;
 pub mod net;
+pub mod network_key;
 pub mod run;
 pub mod store;
 pub mod transfer;

@@ -40,6 +40,8 @@ pub enum RunError {
     Converter(String),
     #[error("network: {0}")]
     Net(String),
+    #[error("network key: {0}")]
+    Network(String),
     #[error(transparent)]
     Discovery(#[from] discovery::DiscoveryError),
     #[error("control socket: {0}")]
@@ -63,6 +65,19 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let me = NodeId::new(keypair.public().to_peer_id().to_base58());
     if created {
         info!(node_id = %me, "created a new node identity");
+    }
+    let (network_key, key_created) = crate::network_key::load_or_create(&data_dir)
+        .map_err(|e| RunError::Network(e.to_string()))?;
+    if key_created {
+        info!(
+            fingerprint = %network_key.fingerprint(),
+            "created a new network key: this node forms a network of its own; to join this \
+             machine to another network run `dmc network join CODE` with the code that \
+             `dmc network show` prints there, or run `dmc network show` here and join the \
+             others to this one"
+        );
+    } else {
+        info!(fingerprint = %network_key.fingerprint(), "network key loaded");
     }
     info!(node_id = %me, name = %config.node.name, data_dir = %data_dir.display(), "starting dmc node");
 
@@ -116,6 +131,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let engine = Engine::new(
         EngineConfig {
             me: me.clone(),
+            signer: dmc_protocol::Signer::new(keypair.clone()),
             name: config.node.name.clone(),
             converter,
             lease: config.node.lease.as_millis() as u64,
@@ -144,6 +160,17 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
         keypair,
         config.node.listen.clone(),
         config.discovery.peers.clone(),
+        net::Access {
+            prologue: network_key.noise_prologue(),
+            allowed_peers: (!config.network.allowed_peers.is_empty()).then(|| {
+                config
+                    .network
+                    .allowed_peers
+                    .iter()
+                    .filter_map(|id| id.as_str().parse().ok())
+                    .collect()
+            }),
+        },
     )
     .map_err(|e| RunError::Net(e.to_string()))?;
 
@@ -164,6 +191,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
                 Role::Client
             },
             mdns: config.discovery.mdns,
+            network_fingerprint: network_key.fingerprint(),
             filter: IfFilter {
                 names: config.discovery.interfaces.clone(),
                 loopback: config.discovery.loopback,

@@ -13,12 +13,15 @@ use crate::record::{
 };
 use crate::replica::{Inserted, PageLimit, Replica, Summary};
 use crate::schedule::{occupies_converter, pick_converter, Candidate};
+use crate::sign::{Signature, Signer};
 use crate::wire::{Request, Response, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_PER_MESSAGE};
 
 /// What a node is.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     pub me: NodeId,
+    /// Signs this node's records; its node id is `me`.
+    pub signer: Signer,
     pub name: String,
     /// Present when this node converts.
     pub converter: Option<ConverterAd>,
@@ -35,9 +38,10 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// A node with the default lease and retention.
-    pub fn new(me: NodeId, name: impl Into<String>, converter: Option<ConverterAd>) -> Self {
+    pub fn new(signer: Signer, name: impl Into<String>, converter: Option<ConverterAd>) -> Self {
         EngineConfig {
-            me,
+            me: signer.node_id().clone(),
+            signer,
             name: name.into(),
             converter,
             lease: DEFAULT_LEASE_MS,
@@ -226,8 +230,12 @@ impl Engine {
     pub fn new(cfg: EngineConfig, stored: impl IntoIterator<Item = Record>) -> Self {
         let mut replica = Replica::new();
         let mut speeds = BTreeMap::new();
-        for r in stored {
+        for mut r in stored {
             note_speed(&mut speeds, &r);
+            // Records of ours stored by a version that did not sign them get signed now.
+            if r.author == cfg.me && r.sig.0.is_empty() {
+                cfg.signer.sign(&mut r);
+            }
             replica.insert(r);
         }
         let next_seq = replica.max_seq(&cfg.me) + 1;
@@ -498,12 +506,14 @@ impl Engine {
 
     /// Makes a record of ours, stores it and sends it to every connected peer.
     fn author(&mut self, body: RecordBody, now: Millis, fx: &mut Vec<Effect>) {
-        let record = Record {
+        let mut record = Record {
             author: self.cfg.me.clone(),
             seq: self.next_seq,
             created_at: now,
             body,
+            sig: Signature::default(),
         };
+        self.cfg.signer.sign(&mut record);
         self.next_seq += 1;
         if let Some(id) = record.body.item_id() {
             self.reported.insert(id, now);
@@ -524,10 +534,19 @@ impl Engine {
     fn receive(&mut self, from: &NodeId, records: Vec<Record>, now: Millis, fx: &mut Vec<Effect>) {
         let mut new = Vec::new();
         for r in records.into_iter().take(MAX_RECORDS_PER_MESSAGE) {
-            if let Err(e) = r.validate() {
+            // A record we hold already, byte for byte, needs no second check.
+            if self.replica.get(&r.author, r.seq) == Some(&r) {
+                continue;
+            }
+            let checked = r
+                .validate()
+                .and_then(|()| crate::sign::verify(&r))
+                .map_err(|e| e.to_string())
+                .and_then(|()| self.replica.authority(&r));
+            if let Err(reason) = checked {
                 fx.push(Effect::Refused {
                     from: from.clone(),
-                    reason: e.to_string(),
+                    reason,
                 });
                 continue;
             }

@@ -48,6 +48,17 @@ impl ItemId {
     pub fn from_random(bytes: [u8; 16]) -> Self {
         ItemId(uuid::Builder::from_random_bytes(bytes).into_uuid())
     }
+    /// The item id an origin makes from 16 random bytes: a hash of both, so that an offer
+    /// for the item can be checked to come from its origin.
+    pub fn for_origin(origin: &NodeId, nonce: &[u8; 16]) -> Self {
+        let mut h = blake3::Hasher::new_derive_key("dmc item id v1");
+        h.update(&(origin.0.len() as u64).to_le_bytes());
+        h.update(origin.0.as_bytes());
+        h.update(nonce);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        ItemId::from_random(bytes)
+    }
     pub fn parse(s: &str) -> Option<Self> {
         uuid::Uuid::parse_str(s).ok().map(ItemId)
     }

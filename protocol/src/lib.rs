@@ -10,6 +10,7 @@ pub mod progress;
 pub mod record;
 pub mod replica;
 pub mod schedule;
+pub mod sign;
 pub mod time;
 pub mod wire;
 
@@ -18,3 +19,4 @@ pub use item::{FailedAttempt, ItemState, ItemView, Phase, Status};
 pub use media::{builtin_profile, MediaType, Profile, BUILTIN_PROFILES};
 pub use record::{ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody, Stage};
 pub use replica::{Replica, Summary};
+pub use sign::{Signature, Signer};

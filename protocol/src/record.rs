@@ -27,6 +27,9 @@ pub struct Record {
     /// When the author made it (milliseconds since the Unix epoch, the author's clock).
     pub created_at: Millis,
     pub body: RecordBody,
+    /// The author's signature over all of the above ([`crate::sign`]).
+    #[serde(default)]
+    pub sig: crate::sign::Signature,
 }
 
 /// What a record says.
@@ -162,7 +165,11 @@ pub fn chunk_count(size: u64, chunk_size: u32) -> u64 {
 /// An offer: the origin's file and what to make of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offer {
+    /// Derived from the origin's node id and `nonce` ([`ItemId::for_origin`]): only the
+    /// origin can make a valid offer for an item.
     pub item_id: ItemId,
+    /// The random part of the item id.
+    pub nonce: [u8; 16],
     pub file: FileInfo,
     pub media_type: MediaType,
     pub profile: String,
@@ -237,6 +244,8 @@ pub enum InvalidRecord {
     Seq,
     #[error("record field `{field}` is invalid: {why}")]
     Field { field: &'static str, why: String },
+    #[error("bad signature: {0}")]
+    Signature(String),
 }
 
 fn text(field: &'static str, s: &str, max: usize) -> Result<(), InvalidRecord> {
@@ -335,6 +344,14 @@ impl Record {
                 }
             }
             RecordBody::Offer(o) => {
+                if o.item_id != ItemId::for_origin(&self.author, &o.nonce) {
+                    return Err(InvalidRecord::Field {
+                        field: "item_id",
+                        why: "not derived from the author's node id: only an item's origin \
+                              can offer it"
+                            .into(),
+                    });
+                }
                 o.file.validate()?;
                 text("conversion_type", &o.profile, MAX_PROFILE_NAME)?;
             }

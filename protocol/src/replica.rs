@@ -124,6 +124,68 @@ impl Replica {
         }
     }
 
+    /// Whether `r`'s author may make it, as far as the records held tell: offers, assignments,
+    /// cancels, deliveries and the origin's failures only from the item's origin; accepts,
+    /// rejects, releases, progress, results and a converter's failures only from the converter
+    /// the origin assigned for that epoch. A record that cannot be judged yet (its offer or
+    /// assignment not held) passes; the fold ignores it if it turns out out of turn.
+    pub fn authority(&self, r: &Record) -> Result<(), String> {
+        let Some(item_id) = r.body.item_id() else {
+            return Ok(());
+        };
+        let Some(item) = self.items.get(&item_id) else {
+            return Ok(());
+        };
+        let epoch = match &r.body {
+            RecordBody::Node(_) => return Ok(()),
+            RecordBody::Offer(_)
+            | RecordBody::Assign { .. }
+            | RecordBody::Cancel { .. }
+            | RecordBody::Delivered { .. }
+            | RecordBody::Failed { epoch: None, .. } => {
+                if r.author == item.origin {
+                    return Ok(());
+                }
+                return Err(format!(
+                    "out-of-turn {} record for item {item_id} from {}: only its origin {} may \
+                     make it",
+                    r.body.kind(),
+                    r.author.short(),
+                    item.origin.short()
+                ));
+            }
+            RecordBody::Accept { epoch, .. }
+            | RecordBody::Reject { epoch, .. }
+            | RecordBody::Release { epoch, .. }
+            | RecordBody::Progress { epoch, .. }
+            | RecordBody::Converted { epoch, .. }
+            | RecordBody::Failed {
+                epoch: Some(epoch), ..
+            } => *epoch,
+        };
+        let holder = self
+            .item_records(&item_id)
+            .into_iter()
+            .find_map(|a| match &a.body {
+                RecordBody::Assign {
+                    epoch: e,
+                    converter,
+                    ..
+                } if a.author == item.origin && *e == epoch => Some(converter),
+                _ => None,
+            });
+        match holder {
+            Some(c) if *c != r.author => Err(format!(
+                "out-of-turn {} record for item {item_id} epoch {epoch} from {}: the item is \
+                 assigned to {} for that epoch",
+                r.body.kind(),
+                r.author.short(),
+                c.short()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn get(&self, author: &NodeId, seq: Seq) -> Option<&Record> {
         self.records.get(&(author.clone(), seq))
     }
@@ -222,12 +284,14 @@ mod tests {
             seq,
             created_at: 1,
             body,
+            sig: Default::default(),
         }
     }
 
     fn offer(item_id: ItemId) -> RecordBody {
         RecordBody::Offer(Offer {
             item_id,
+            nonce: [0; 16],
             file: FileInfo {
                 file_name: "a.mov".into(),
                 file_size: 10,

@@ -129,6 +129,7 @@ mod tests {
     fn item() -> ItemState {
         let offer = Offer {
             item_id: ItemId::from_random([9; 16]),
+            nonce: [0; 16],
             file: FileInfo {
                 file_name: "a.mp4".into(),
                 file_size: 1,
@@ -147,6 +148,7 @@ mod tests {
             seq: 1,
             created_at: 1,
             body: RecordBody::Offer(offer),
+            sig: Default::default(),
         };
         ItemState::fold([&r]).expect("an item")
     }

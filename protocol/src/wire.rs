@@ -9,7 +9,7 @@ use crate::record::Record;
 use crate::replica::Summary;
 
 /// Name of the request-response protocol, with its version.
-pub const PROTOCOL_NAME: &str = "/dmc/req/2";
+pub const PROTOCOL_NAME: &str = "/dmc/req/3";
 /// Largest request frame.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Largest response frame (a chunk of at most 1 MiB plus headers, or a page of records).
@@ -278,6 +278,7 @@ mod tests {
             body: crate::RecordBody::Cancel {
                 item_id: ItemId::from_random([3; 16]),
             },
+            sig: crate::Signature(vec![7; 64]),
         };
         assert_eq!(record_size_estimate(&record), encode(&record).len());
     }

@@ -53,16 +53,34 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
     }
 }
 
-/// A temporary folder holding the nodes and files of one test.
+/// A temporary folder holding the nodes and files of one test, and the network key its nodes
+/// share (made with `dmc network new`).
 pub struct Lab {
     pub dir: tempfile::TempDir,
 }
 
 impl Lab {
     pub fn new() -> Result<Lab> {
-        Ok(Lab {
+        let lab = Lab {
             dir: tempfile::Builder::new().prefix("dmc-test-").tempdir()?,
-        })
+        };
+        let out = Command::new(dmc_bin())
+            .arg("--data-dir")
+            .arg(lab.path("network"))
+            .args(["network", "new"])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "dmc network new failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(lab)
+    }
+
+    /// The lab network's key file, copied into each node's data dir.
+    pub fn network_key(&self) -> PathBuf {
+        self.path("network").join("network.key")
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -87,6 +105,9 @@ pub struct NodeOpts {
     pub path_prefix: Option<PathBuf>,
     /// `[discovery] mdns`; only allowed inside a namespace (no multicast on real interfaces).
     pub mdns: bool,
+    /// Leave out the lab's network key: the node makes a key of its own on first start (a
+    /// machine of another network).
+    pub own_network: bool,
 }
 
 /// A running (or stopped) `dmc node` process.
@@ -114,6 +135,11 @@ impl Node {
         let output_dir = root.join("out");
         let work_dir = root.join("work");
         fs::create_dir_all(&root)?;
+        if !opts.own_network {
+            fs::create_dir_all(&data_dir)?;
+            fs::copy(lab.network_key(), data_dir.join("network.key"))
+                .context("copying the lab's network key")?;
+        }
         let peers: Vec<String> = opts.peers.iter().map(|p| format!("{p:?}")).collect();
         let config = root.join(format!("{name}.toml"));
         fs::write(

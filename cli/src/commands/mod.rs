@@ -2,6 +2,7 @@
 
 pub mod items;
 pub mod network;
+pub mod network_key;
 pub mod node;
 pub mod offer;
 
@@ -17,6 +18,7 @@ pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
     let client = Client::new(data_dir);
     match command {
         Command::Node { .. } => unreachable!("`node` is run by main, not as a client"),
+        Command::Network(cmd) => network_key::run(&client, cmd, data_dir).await,
         Command::Offer {
             files,
             profile,

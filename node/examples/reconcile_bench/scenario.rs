@@ -11,7 +11,7 @@ use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event};
 use dmc_protocol::wire::{Request, Response, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 use dmc_protocol::{
     ConverterAd, Epoch, FileInfo, ItemId, MediaType, Millis, NodeId, NodeInfo, Offer, ProgressInfo,
-    Record, RecordBody, Seq, Stage,
+    Record, RecordBody, Seq, Signer, Stage,
 };
 
 /// When the shared history starts (milliseconds since the Unix epoch).
@@ -50,30 +50,34 @@ impl Rng {
     }
 }
 
-/// A base58 Ed25519 peer id has 52 characters and starts with `12D3KooW`.
-fn peer_id(rng: &mut Rng) -> NodeId {
-    const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-    let tail: String = (0..44)
-        .map(|_| B58[rng.below(B58.len() as u64) as usize] as char)
-        .collect();
-    NodeId::new(format!("12D3KooW{tail}"))
+/// A node key drawn from `rng` (records are signed, as nodes sign them).
+fn signer(rng: &mut Rng) -> Signer {
+    let mut seed = [0u8; 32];
+    for c in seed.chunks_mut(8) {
+        c.copy_from_slice(&rng.next().to_le_bytes());
+    }
+    Signer::from_seed(seed)
 }
 
 /// One author's next records.
 struct Author {
     id: NodeId,
+    signer: Signer,
     seq: Seq,
 }
 
 impl Author {
     fn rec(&mut self, at: Millis, body: RecordBody) -> Record {
         self.seq += 1;
-        Record {
+        let mut r = Record {
             author: self.id.clone(),
             seq: self.seq,
             created_at: at,
             body,
-        }
+            sig: Default::default(),
+        };
+        self.signer.sign(&mut r);
+        r
     }
 }
 
@@ -109,6 +113,7 @@ fn progress(stage: Stage, fraction: f32) -> ProgressInfo {
 /// The records of one node's work on an item, in order of making.
 struct ItemPlan {
     item_id: ItemId,
+    nonce: [u8; 16],
     name: String,
     converter: usize,
 }
@@ -136,6 +141,7 @@ fn offer_records(
 ) -> Vec<Record> {
     let offer = Offer {
         item_id: plan.item_id,
+        nonce: plan.nonce,
         file: file_info(rng, plan.name.clone()),
         media_type: MediaType::Video,
         profile: "mkv-x264".into(),
@@ -211,7 +217,7 @@ fn finish_records(
     ]
 }
 
-fn plan(rng: &mut Rng, i: usize, converter: usize) -> ItemPlan {
+fn plan(rng: &mut Rng, origin: &NodeId, i: usize, converter: usize) -> ItemPlan {
     // Of one length, so that which items are in flight does not change the byte counts.
     const PLACES: [&str; 6] = [
         "holiday", "concert", "wedding", "balcony", "harbour", "meadows",
@@ -228,7 +234,8 @@ fn plan(rng: &mut Rng, i: usize, converter: usize) -> ItemPlan {
     b[..8].copy_from_slice(&rng.next().to_le_bytes());
     b[8..].copy_from_slice(&rng.next().to_le_bytes());
     ItemPlan {
-        item_id: ItemId::from_random(b),
+        item_id: ItemId::for_origin(origin, &b),
+        nonce: b,
         name,
         converter,
     }
@@ -240,9 +247,13 @@ impl World {
     /// delivered (those are still converting on the third node). 7 records per finished item.
     pub fn build(items: usize) -> World {
         let mut rng = Rng::new(0x5eed);
-        let mut authors = [0, 1, 2].map(|_| Author {
-            id: peer_id(&mut rng),
-            seq: 0,
+        let mut authors = [0, 1, 2].map(|_| {
+            let signer = signer(&mut rng);
+            Author {
+                id: signer.node_id().clone(),
+                signer,
+                seq: 0,
+            }
         });
         let mut records = Vec::with_capacity(items * 7 + 3);
         for (k, a) in authors.iter_mut().enumerate() {
@@ -256,7 +267,12 @@ impl World {
         for i in 0..items {
             let at = T0 + 1_000 + i as Millis * 60_000;
             let last = i + IN_FLIGHT >= items;
-            let p = plan(&mut rng, i, if last { 2 } else { 1 + i % 2 });
+            let p = plan(
+                &mut rng,
+                &authors[0].id,
+                i,
+                if last { 2 } else { 1 + i % 2 },
+            );
             records.extend(offer_records(&mut rng, &mut authors, &p, at));
             if last {
                 in_flight.push(p);
@@ -267,7 +283,11 @@ impl World {
         let now = T0 + 1_000 + items as Millis * 60_000;
         let shared_records = records.len();
         let cfg = |k: usize, a: &Author| {
-            EngineConfig::new(a.id.clone(), format!("node{k}"), (k > 0).then(converter_ad))
+            EngineConfig::new(
+                a.signer.clone(),
+                format!("node{k}"),
+                (k > 0).then(converter_ad),
+            )
         };
         let a = Engine::new(cfg(0, &authors[0]), records.iter().cloned());
         let b = Engine::new(cfg(1, &authors[1]), records);
@@ -314,7 +334,7 @@ impl World {
             ));
         }
         for k in 0..NEW_OFFERS {
-            let p = plan(&mut self.rng, 1_000_000 + k, 2);
+            let p = plan(&mut self.rng, &self.authors[0].id.clone(), 1_000_000 + k, 2);
             made.extend(offer_records(
                 &mut self.rng,
                 &mut self.authors,

@@ -122,6 +122,7 @@ fn scripted_core() -> CoreHandle {
                         profiles: vec!["mkv-x265".into()],
                         workers: Some(2),
                         free_slots: Some(1),
+                        rejected: None,
                     }]));
                 }
                 Command::Profiles { reply } => {

@@ -39,7 +39,11 @@ impl Core {
         &mut self,
         prepared: Result<(Offer, LocalFile), CoreError>,
     ) -> Result<OfferOutcome, CoreError> {
-        let (offer, mut local) = prepared?;
+        let (mut offer, mut local) = prepared?;
+        // The item id is bound to this node's id, so only this node can offer it.
+        getrandom::fill(&mut offer.nonce)
+            .map_err(|e| CoreError::Internal(format!("cannot draw random bytes: {e}")))?;
+        offer.item_id = ItemId::for_origin(self.engine.me(), &offer.nonce);
         if let Some(existing) = self.engine.find_offer(&offer.file.sha512, &offer.profile) {
             return Ok(OfferOutcome {
                 existing: true,
@@ -117,9 +121,11 @@ async fn prepare(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "unnamed".into());
-    let item_id = ItemId(uuid::Uuid::new_v4());
+    // Bound to the origin's id in `finish_offer`.
+    let item_id = ItemId(uuid::Uuid::nil());
     let offer = Offer {
         item_id,
+        nonce: [0; 16],
         file: hashed.file_info(super::names::safe_file_name(&file_name)),
         media_type,
         profile,

@@ -6,6 +6,36 @@ use libp2p::{Multiaddr, PeerId};
 use crate::net::KNOWN_ADDRS_MAX;
 use crate::store::PeerRow;
 
+/// Most refused peers remembered for `dmc peers`.
+pub const MAX_REJECTED: usize = 64;
+
+/// A peer this node refused to talk to, for `dmc peers`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RejectedPeer {
+    /// Known when we dialled it by id or mDNS advertised it.
+    pub node_id: Option<dmc_protocol::NodeId>,
+    pub addr: Option<String>,
+    /// "rejected: different network", …
+    pub reason: &'static str,
+    /// When (ms since the epoch).
+    pub at: u64,
+}
+
+/// Remembers a refused peer: one entry per node id (or per address when the id is unknown),
+/// newest last, at most [`MAX_REJECTED`].
+pub(crate) fn note_rejected(list: &mut Vec<RejectedPeer>, r: RejectedPeer) {
+    list.retain(|o| match (&o.node_id, &r.node_id) {
+        (Some(a), Some(b)) => a != b,
+        (None, None) => o.addr != r.addr,
+        _ => true,
+    });
+    list.push(r);
+    if list.len() > MAX_REJECTED {
+        let extra = list.len() - MAX_REJECTED;
+        list.drain(..extra);
+    }
+}
+
 /// Adds `addr` to `addrs` (most recent last), keeping at most [`KNOWN_ADDRS_MAX`].
 pub(crate) fn merge_addr(addrs: &mut Vec<String>, addr: String) {
     addrs.retain(|a| a != &addr);

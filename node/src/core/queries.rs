@@ -273,9 +273,32 @@ impl Core {
                     workers: ad.map(|a| a.workers),
                     free_slots: ad
                         .map(|a| a.workers.saturating_sub(load.get(id).copied().unwrap_or(0))),
+                    rejected: self
+                        .rejected
+                        .iter()
+                        .find(|r| !online && r.node_id.as_ref() == Some(id))
+                        .map(|r| r.reason.to_string()),
                     node_id: id.clone(),
                 }
             })
+            .chain(
+                self.rejected
+                    .iter()
+                    .filter(|r| r.node_id.as_ref().is_none_or(|id| !ids.contains(id)))
+                    .map(|r| PeerView {
+                        node_id: r.node_id.clone().unwrap_or_else(|| NodeId::new("unknown")),
+                        name: None,
+                        addresses: r.addr.iter().cloned().collect(),
+                        online: false,
+                        last_seen: Some(rfc3339(r.at)),
+                        role: "-".into(),
+                        media_types: Vec::new(),
+                        profiles: Vec::new(),
+                        workers: None,
+                        free_slots: None,
+                        rejected: Some(r.reason.to_string()),
+                    }),
+            )
             .collect()
     }
 

@@ -125,6 +125,8 @@ pub(crate) struct Core {
     pub(crate) peer_addrs: HashMap<NodeId, (Vec<String>, Millis)>,
     /// The address of each connected peer's first connection, as seen from here.
     pub(crate) conn_addrs: HashMap<NodeId, String>,
+    /// Peers refused (another network key, not in `allowed_peers`), newest last, bounded.
+    pub(crate) rejected: Vec<super::peers::RejectedPeer>,
     pub(crate) internal: mpsc::Sender<Internal>,
     fatal: Option<String>,
     /// Shutting down: start no job, evaluation or delivery.
@@ -160,6 +162,7 @@ pub fn spawn_core(
         retry_at: HashMap::new(),
         listen_addrs: Vec::new(),
         conn_addrs: HashMap::new(),
+        rejected: Vec::new(),
         peer_addrs: HashMap::new(),
         internal: int_tx,
         fatal: None,
@@ -474,6 +477,17 @@ impl Core {
                     let _ = self.store.put_peer(id.clone(), addrs, now).await;
                 }
                 self.feed(Event::PeerDisconnected(id)).await;
+            }
+            NetEvent::Rejected { peer, addr, reason } => {
+                super::peers::note_rejected(
+                    &mut self.rejected,
+                    super::peers::RejectedPeer {
+                        node_id: peer.map(|p| NodeId::new(p.to_base58())),
+                        addr: addr.as_ref().map(super::peers::without_p2p),
+                        reason: reason.as_str(),
+                        at: now_ms(),
+                    },
+                );
             }
             NetEvent::NewListenAddr(addr) => {
                 info!(%addr, "listening");

@@ -28,6 +28,10 @@ pub struct PeerView {
     /// Workers not taken by items assigned to it (converters only).
     #[serde(default)]
     pub free_slots: Option<u32>,
+    /// Set when this node refuses the peer: "rejected: different network" (another network
+    /// key) or "rejected: not in allowed_peers". Nothing is exchanged with it.
+    #[serde(default)]
+    pub rejected: Option<String>,
 }
 
 /// One profile, as `dmc profiles` shows it.

@@ -8,7 +8,7 @@ use libp2p::{Multiaddr, PeerId};
 use mdns_sd::{IfKind, IfPredicate, Receiver, ServiceDaemon, ServiceEvent, ServiceInfo};
 use tracing::{debug, info};
 
-use super::txt::{dial_addrs, Advert};
+use super::txt::{dial_addrs, Advert, TxtError};
 use super::watch::IfFilter;
 use super::DiscoveryError;
 
@@ -25,6 +25,8 @@ pub struct Found {
     pub peer: PeerId,
     pub advert: Advert,
     pub addrs: Vec<Multiaddr>,
+    /// It advertises another network (another key): not to be dialled, only reported.
+    pub other_network: bool,
 }
 
 /// The running mDNS daemon with our service and browse.
@@ -111,8 +113,14 @@ impl Mdns {
                 return None;
             }
         };
-        let peer = match advert.check(&self.ours) {
-            Ok(p) => p,
+        let (peer, other_network) = match advert.check(&self.ours) {
+            Ok(p) => (p, false),
+            Err(TxtError::OtherNetwork(_)) if advert.id != self.ours.id => {
+                match advert.id.parse::<PeerId>() {
+                    Ok(p) => (p, true),
+                    Err(_) => return None,
+                }
+            }
             Err(e) => {
                 debug!(service = %r.fullname, "mDNS: ignoring service: {e}");
                 return None;
@@ -128,6 +136,7 @@ impl Mdns {
             peer,
             advert,
             addrs,
+            other_network,
         })
     }
 

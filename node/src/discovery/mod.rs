@@ -27,6 +27,8 @@ pub struct DiscoveryOptions {
     pub role: Role,
     /// Whether to run mDNS at all (false: no mDNS socket; the watcher still runs).
     pub mdns: bool,
+    /// Fingerprint of the network key, advertised and compared with peers' adverts.
+    pub network_fingerprint: String,
     pub filter: IfFilter,
 }
 
@@ -46,7 +48,7 @@ pub fn spawn_discovery(
     net: NetClient,
     mut shutdown: tokio_watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, DiscoveryError> {
-    let ours = Advert::ours(opts.me, opts.role);
+    let ours = Advert::ours(opts.me, opts.role, opts.network_fingerprint.clone());
     let mut mdns = if opts.mdns {
         Some(mdns::Mdns::start(ours, &opts.name, opts.filter.clone())?)
     } else {
@@ -54,6 +56,8 @@ pub fn spawn_discovery(
     };
     let filter = opts.filter;
     Ok(tokio::spawn(async move {
+        // Peers of other networks already reported (mDNS resolves them again and again).
+        let mut reported = std::collections::HashSet::new();
         let mut last = watch::snapshot(&filter);
         if let Some(m) = &mut mdns {
             let listen = net.listen_addrs().await;
@@ -75,6 +79,12 @@ pub fn spawn_discovery(
                 ev = next_event => match (ev, &mdns) {
                     (Some(ev), Some(m)) => {
                         if let Some(found) = m.found(ev) {
+                            if found.other_network {
+                                if reported.len() < 1024 && reported.insert(found.peer) {
+                                    net.note_rejected(found.peer, found.addrs).await;
+                                }
+                                continue;
+                            }
                             info!(peer = %found.peer, role = found.advert.role.as_str(), addrs = ?found.addrs, "mDNS: found a dmc node");
                             net.add_known_peer(found.peer, found.addrs).await;
                         }

@@ -8,7 +8,8 @@ use dmc_protocol::wire::PROTOCOL_NAME;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 
-/// The network every node belongs to until network keys exist.
+/// A network name for tests of the fingerprint check (real nodes advertise the fingerprint
+/// of their network key, [`crate::network_key::NetworkKey::fingerprint`]).
 pub const DEFAULT_NETWORK: &str = "dmc-default";
 /// Longest TXT value read, in bytes (a peer id is about 52).
 pub const MAX_TXT_VALUE: usize = 128;
@@ -70,11 +71,12 @@ pub fn network_fingerprint(network: &str) -> String {
 }
 
 impl Advert {
-    /// This node's advert in the default network with the current protocol version.
-    pub fn ours(me: PeerId, role: Role) -> Advert {
+    /// This node's advert in the network of fingerprint `net`, with the current protocol
+    /// version.
+    pub fn ours(me: PeerId, role: Role, net: String) -> Advert {
         Advert {
             id: me.to_base58(),
-            net: network_fingerprint(DEFAULT_NETWORK),
+            net,
             ver: PROTOCOL_NAME.to_string(),
             role,
         }
@@ -164,7 +166,11 @@ mod tests {
     use super::*;
 
     fn ours() -> Advert {
-        Advert::ours(PeerId::random(), Role::Client)
+        Advert::ours(
+            PeerId::random(),
+            Role::Client,
+            network_fingerprint(DEFAULT_NETWORK),
+        )
     }
 
     fn decode_map(m: &HashMap<String, String>) -> Result<Advert, TxtError> {
@@ -173,7 +179,11 @@ mod tests {
 
     #[test]
     fn round_trip_and_accept() {
-        let a = Advert::ours(PeerId::random(), Role::Converter);
+        let a = Advert::ours(
+            PeerId::random(),
+            Role::Converter,
+            network_fingerprint(DEFAULT_NETWORK),
+        );
         let back = decode_map(&a.encode()).unwrap();
         assert_eq!(back, a);
         assert_eq!(back.check(&ours()).unwrap().to_base58(), a.id);
@@ -183,13 +193,25 @@ mod tests {
     fn refuses_ourselves_other_network_other_version_bad_id() {
         let me = ours();
         assert_eq!(me.check(&me), Err(TxtError::Ourselves));
-        let mut other = Advert::ours(PeerId::random(), Role::Client);
+        let mut other = Advert::ours(
+            PeerId::random(),
+            Role::Client,
+            network_fingerprint(DEFAULT_NETWORK),
+        );
         other.net = network_fingerprint("someone-else");
         assert!(matches!(other.check(&me), Err(TxtError::OtherNetwork(_))));
-        let mut old = Advert::ours(PeerId::random(), Role::Client);
+        let mut old = Advert::ours(
+            PeerId::random(),
+            Role::Client,
+            network_fingerprint(DEFAULT_NETWORK),
+        );
         old.ver = "/dmc/req/0".into();
         assert!(matches!(old.check(&me), Err(TxtError::OtherVersion(_))));
-        let mut bad = Advert::ours(PeerId::random(), Role::Client);
+        let mut bad = Advert::ours(
+            PeerId::random(),
+            Role::Client,
+            network_fingerprint(DEFAULT_NETWORK),
+        );
         bad.id = "not-a-peer-id".into();
         assert_eq!(bad.check(&me), Err(TxtError::BadId));
     }

@@ -39,6 +39,11 @@ pub(crate) enum Command {
     Connected {
         reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
     },
+    /// Discovery saw a peer of another network: report it like a refused connection.
+    NoteRejected {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    },
 }
 
 /// A cloneable handle to the swarm task. The task stops when every handle is dropped.
@@ -73,6 +78,11 @@ impl NetClient {
         })
         .await?;
         rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Reports a peer that discovery found advertising another network (it is not dialled).
+    pub async fn note_rejected(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let _ = self.send(Command::NoteRejected { peer, addrs }).await;
     }
 
     /// Dials `addr` and waits until the connection is up; returns the peer's id.

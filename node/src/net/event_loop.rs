@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::client::{Command, Responder};
+use super::reject::{is_key_mismatch, RejectReason};
 use super::{NetError, NetEvent, BACKOFF_MAX, BACKOFF_MIN, KNOWN_ADDRS_MAX, SUPERSEDE_AFTER};
 
 /// Events held while the core is slow; past this the swarm is not polled (backpressure).
@@ -80,6 +81,8 @@ struct Listener {
 
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
+    /// `[network] allowed_peers`, when set.
+    allowed: Option<std::collections::HashSet<PeerId>>,
     commands: mpsc::Receiver<Command>,
     /// Weak, so that the task ends when every client is gone.
     responder_tx: mpsc::WeakSender<Command>,
@@ -102,9 +105,11 @@ impl EventLoop {
         events: mpsc::Sender<NetEvent>,
         listeners: Vec<ListenerId>,
         static_peers: Vec<Multiaddr>,
+        allowed: Option<std::collections::HashSet<PeerId>>,
     ) -> Self {
         let now = Instant::now();
         EventLoop {
+            allowed,
             swarm,
             commands,
             responder_tx,
@@ -232,6 +237,14 @@ impl EventLoop {
                 self.redial_due();
             }
             Command::NetworkChanged { close } => self.network_changed(close),
+            Command::NoteRejected { peer, addrs } => {
+                tracing::warn!(%peer, ?addrs, "not connecting to a dmc node found by mDNS: {}", RejectReason::DifferentNetwork.hint());
+                self.emit(NetEvent::Rejected {
+                    peer: Some(peer),
+                    addr: addrs.into_iter().next(),
+                    reason: RejectReason::DifferentNetwork,
+                });
+            }
             Command::ListenAddrs { reply } => {
                 self.listen_waiters.push(reply);
                 self.answer_listen_waiters();
@@ -350,6 +363,10 @@ impl EventLoop {
 
     /// The host's interfaces changed: closes connections if asked (they may be dead but
     /// open), forgets dials in flight (they may hang on a gone route) and redials at once.
+    fn is_allowed(&self, peer: &PeerId) -> bool {
+        self.allowed.as_ref().is_none_or(|a| a.contains(peer))
+    }
+
     fn network_changed(&mut self, close: bool) {
         if close {
             let ids: Vec<ConnectionId> = self
@@ -440,6 +457,22 @@ impl EventLoop {
             } => {
                 let addr = endpoint.get_remote_address().clone();
                 let dialed = endpoint.is_dialer();
+                if !self.is_allowed(&peer_id) {
+                    tracing::warn!(peer = %peer_id, %addr, "refused a connection: {}", RejectReason::NotAllowed.hint());
+                    self.swarm.close_connection(connection_id);
+                    if let Some((_, reply)) = self.dials.remove(&connection_id) {
+                        let _ = reply.send(Err(NetError::Dial {
+                            target: addr.to_string(),
+                            why: RejectReason::NotAllowed.as_str().into(),
+                        }));
+                    }
+                    self.emit(NetEvent::Rejected {
+                        peer: Some(peer_id),
+                        addr: Some(addr),
+                        reason: RejectReason::NotAllowed,
+                    });
+                    return;
+                }
                 tracing::debug!(peer = %peer_id, %addr, dialed, "connection established");
                 let now = Instant::now();
                 let conns = self.connections.entry(peer_id).or_default();
@@ -523,6 +556,15 @@ impl EventLoop {
                 peer_id,
                 error,
             } => {
+                if is_key_mismatch(&error) {
+                    let addr = self.dials.get(&connection_id).map(|(a, _)| a.clone());
+                    tracing::warn!(peer = ?peer_id, addr = ?addr, "refused a connection: {}", RejectReason::DifferentNetwork.hint());
+                    self.emit(NetEvent::Rejected {
+                        peer: peer_id,
+                        addr,
+                        reason: RejectReason::DifferentNetwork,
+                    });
+                }
                 if let Some((addr, reply)) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Err(NetError::Dial {
                         target: addr.to_string(),
@@ -552,7 +594,16 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                tracing::debug!(%send_back_addr, "incoming connection failed: {error}");
+                if is_key_mismatch(&error) {
+                    tracing::warn!(%send_back_addr, "refused a connection: {}", RejectReason::DifferentNetwork.hint());
+                    self.emit(NetEvent::Rejected {
+                        peer: None,
+                        addr: Some(send_back_addr),
+                        reason: RejectReason::DifferentNetwork,
+                    });
+                } else {
+                    tracing::debug!(%send_back_addr, "incoming connection failed: {error}");
+                }
             }
             _ => {}
         }
@@ -564,6 +615,10 @@ impl EventLoop {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
+                    if !self.is_allowed(&peer) {
+                        // Dropping the channel refuses the request.
+                        return;
+                    }
                     // Without a live client there is no one to answer; dropping refuses it.
                     if let Some(tx) = self.responder_tx.upgrade() {
                         let responder = Responder::new(channel, tx);

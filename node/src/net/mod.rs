@@ -6,6 +6,7 @@ pub mod chunk_pool;
 mod client;
 pub mod codec;
 mod event_loop;
+pub mod reject;
 
 use std::time::Duration;
 
@@ -40,6 +41,13 @@ pub enum NetEvent {
     },
     /// The swarm listens on a new address.
     NewListenAddr(Multiaddr),
+    /// A peer was refused (another network key, or not in `allowed_peers`); nothing was
+    /// exchanged with it. `peer` is known when we dialled it by id or it was advertised.
+    Rejected {
+        peer: Option<PeerId>,
+        addr: Option<Multiaddr>,
+        reason: reject::RejectReason,
+    },
 }
 
 /// Network failures; each says what to do next.
@@ -72,8 +80,19 @@ pub fn spawn_net(
     keypair: Keypair,
     listen: Vec<Multiaddr>,
     static_peers: Vec<Multiaddr>,
+    access: Access,
 ) -> Result<(NetClient, mpsc::Receiver<NetEvent>), NetError> {
-    spawn_net_with(keypair, listen, static_peers, NetConfig::default())
+    spawn_net_with(keypair, listen, static_peers, access, NetConfig::default())
+}
+
+/// Who may connect: holders of the network key (its Noise prologue), optionally only the
+/// listed peers.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// The Noise prologue derived from the network key ([`crate::network_key`]).
+    pub prologue: Vec<u8>,
+    /// When set, only these peers (besides the key check).
+    pub allowed_peers: Option<std::collections::HashSet<PeerId>>,
 }
 
 /// Starts the swarm task: listens on `listen` (port 0 allowed; [`NetClient::listen_addrs`]
@@ -83,17 +102,19 @@ pub fn spawn_net_with(
     keypair: Keypair,
     listen: Vec<Multiaddr>,
     static_peers: Vec<Multiaddr>,
+    access: Access,
     cfg: NetConfig,
 ) -> Result<(NetClient, mpsc::Receiver<NetEvent>), NetError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| NetError::NoRuntime)?;
     let local_peer_id = keypair.public().to_peer_id();
     let behaviour = Behaviour::new(&cfg);
     let idle = cfg.idle_timeout;
+    let prologue = access.prologue.clone();
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
             tcp::Config::default(),
-            noise::Config::new,
+            move |k: &Keypair| noise::Config::new(k).map(|c| c.with_prologue(prologue)),
             yamux::Config::default,
         )
         .map_err(|e| NetError::Transport(e.to_string()))?
@@ -120,6 +141,7 @@ pub fn spawn_net_with(
         ev_tx,
         listeners,
         static_peers,
+        access.allowed_peers,
     );
     runtime.spawn(event_loop.run());
     Ok((NetClient::new(cmd_tx, local_peer_id), ev_rx))

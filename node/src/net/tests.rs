@@ -43,7 +43,13 @@ fn connected_to(ev: &NetEvent) -> Option<PeerId> {
 
 #[tokio::test]
 async fn static_peer_connects_and_requests_are_answered() {
-    let (a, mut a_rx) = spawn_net(Keypair::generate_ed25519(), vec![loopback()], vec![]).unwrap();
+    let (a, mut a_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![loopback()],
+        vec![],
+        Default::default(),
+    )
+    .unwrap();
     let a_addrs = a.listen_addrs().await;
     assert_eq!(a_addrs.len(), 1);
     assert!(
@@ -56,6 +62,7 @@ async fn static_peer_connects_and_requests_are_answered() {
         Keypair::generate_ed25519(),
         vec![loopback()],
         a_addrs.clone(),
+        Default::default(),
     )
     .unwrap();
     assert_eq!(wait_for(&mut b_rx, connected_to).await, a.local_peer_id());
@@ -139,8 +146,20 @@ async fn static_peer_connects_and_requests_are_answered() {
 
 #[tokio::test]
 async fn dial_returns_the_peer_and_a_dropped_responder_fails_the_request() {
-    let (a, mut a_rx) = spawn_net(Keypair::generate_ed25519(), vec![loopback()], vec![]).unwrap();
-    let (b, _b_rx) = spawn_net(Keypair::generate_ed25519(), vec![], vec![]).unwrap();
+    let (a, mut a_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![loopback()],
+        vec![],
+        Default::default(),
+    )
+    .unwrap();
+    let (b, _b_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![],
+        vec![],
+        Default::default(),
+    )
+    .unwrap();
     let addr = a.listen_addrs().await.remove(0);
     assert_eq!(b.dial(addr).await.unwrap(), a.local_peer_id());
 
@@ -171,17 +190,34 @@ async fn static_peer_that_starts_late_is_redialled() {
         .unwrap()
         .port();
     let a_addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
-    let (_b, mut b_rx) =
-        spawn_net(Keypair::generate_ed25519(), vec![], vec![a_addr.clone()]).unwrap();
+    let (_b, mut b_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![],
+        vec![a_addr.clone()],
+        Default::default(),
+    )
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (a, _a_rx) = spawn_net(Keypair::generate_ed25519(), vec![a_addr], vec![]).unwrap();
+    let (a, _a_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![a_addr],
+        vec![],
+        Default::default(),
+    )
+    .unwrap();
     assert_eq!(wait_for(&mut b_rx, connected_to).await, a.local_peer_id());
 }
 
 #[tokio::test]
 async fn listening_on_a_bad_address_is_an_error() {
     let addr: Multiaddr = "/ip4/203.0.113.7/tcp/0".parse().unwrap();
-    let err = spawn_net(Keypair::generate_ed25519(), vec![addr], vec![]).unwrap_err();
+    let err = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![addr],
+        vec![],
+        Default::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, NetError::Listen { .. }) || err.to_string().contains("listen"),
         "{err}"

@@ -38,6 +38,7 @@ fn rec(author: u8, seq: u64, body: RecordBody) -> Record {
         seq,
         created_at: 1_700_000_000_000u64.wrapping_add(seq % 1000),
         body,
+        sig: Default::default(),
     }
 }
 
@@ -62,6 +63,7 @@ fn sample() -> Vec<Record> {
             2,
             RecordBody::Offer(Offer {
                 item_id: it,
+                nonce: [0; 16],
                 file: file_info(),
                 media_type: MediaType::Video,
                 profile: "mkv-x264".into(),

@@ -47,7 +47,13 @@ struct Server {
 /// Starts a node serving `files` for item `item` and a puller connected to it.
 async fn setup(files: HashMap<FileRole, ServedFile>, behaviour: Behaviour) -> (Server, NetClient) {
     let listen: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-    let (server, mut rx) = spawn_net(Keypair::generate_ed25519(), vec![listen], vec![]).unwrap();
+    let (server, mut rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![listen],
+        vec![],
+        Default::default(),
+    )
+    .unwrap();
     let chunk_requests = Arc::new(AtomicU64::new(0));
     let counter = chunk_requests.clone();
     tokio::spawn(async move {
@@ -99,7 +105,13 @@ async fn setup(files: HashMap<FileRole, ServedFile>, behaviour: Behaviour) -> (S
         }
     });
     let addr = server.listen_addrs().await.remove(0);
-    let (client, _rx) = spawn_net(Keypair::generate_ed25519(), vec![], vec![]).unwrap();
+    let (client, _rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![],
+        vec![],
+        Default::default(),
+    )
+    .unwrap();
     let peer = client.dial(addr).await.unwrap();
     assert_eq!(peer, server.local_peer_id());
     // Keep the client's event receiver alive by leaking it into a task that drains it.

@@ -8,11 +8,16 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event, Local};
 use dmc_protocol::wire::{Request, Response};
 use dmc_protocol::{
-    ConverterAd, FileInfo, ItemId, ItemState, MediaType, NodeId, Offer, ProgressInfo, Stage,
+    ConverterAd, FileInfo, ItemId, ItemState, MediaType, NodeId, Offer, ProgressInfo, Signer, Stage,
 };
 
+/// Node `i`'s key (a fixed seed per node, so runs are repeatable).
+pub fn signer(i: usize) -> Signer {
+    Signer::from_seed([i as u8 + 1; 32])
+}
+
 pub fn node_id(i: usize) -> NodeId {
-    NodeId::new(format!("Node{i}"))
+    signer(i).node_id().clone()
 }
 
 pub fn file(name: &str, n: u8) -> FileInfo {
@@ -84,7 +89,7 @@ impl Sim {
                     profiles: vec!["mkv-x264".into()],
                     workers: 1,
                 });
-                let mut cfg = EngineConfig::new(node_id(i), format!("n{i}"), converter);
+                let mut cfg = EngineConfig::new(signer(i), format!("n{i}"), converter);
                 tune(&mut cfg);
                 Engine::new(cfg, [])
             })
@@ -223,10 +228,11 @@ impl Sim {
     pub fn offer(&mut self, i: usize) -> ItemId {
         self.offers = self.offers.wrapping_add(1);
         let n = self.offers;
-        let item_id =
-            ItemId::from_random([n, i as u8, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        let nonce = [n, i as u8, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+        let item_id = ItemId::for_origin(&node_id(i), &nonce);
         let offer = Offer {
             item_id,
+            nonce,
             file: file(&format!("clip{n}.mp4"), n),
             media_type: MediaType::Video,
             profile: "mkv-x264".into(),

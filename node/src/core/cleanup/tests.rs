@@ -4,12 +4,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dmc_protocol::engine::{Engine, EngineConfig};
-use dmc_protocol::{ItemId, NodeId};
+use dmc_protocol::ItemId;
 
 use super::*;
 
 fn engine() -> Engine {
-    Engine::new(EngineConfig::new(NodeId::new("me"), "test", None), [])
+    Engine::new(
+        EngineConfig::new(dmc_protocol::Signer::from_seed([1; 32]), "test", None),
+        [],
+    )
 }
 
 fn item(n: u8) -> ItemId {

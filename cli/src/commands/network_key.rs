@@ -1,0 +1,114 @@
+//! `network show` and `network join`: the network key, read and written in the data dir
+//! directly, so both work whether or not the node runs.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use dmc_node::network_key::{self, NetworkKey, NetworkKeyError};
+
+use crate::args::NetworkCommand;
+use crate::client::Client;
+use crate::output::emit;
+
+pub async fn run(client: &Client, cmd: NetworkCommand, data_dir: &Path) -> Result<()> {
+    match cmd {
+        NetworkCommand::Show { json } => show(data_dir, json),
+        NetworkCommand::Join { code } => join(client, data_dir, &code).await,
+        NetworkCommand::New { force } => new(client, data_dir, force).await,
+    }
+}
+
+async fn new(client: &Client, data_dir: &Path, force: bool) -> Result<()> {
+    if load(data_dir)?.is_some() && !force {
+        bail!(
+            "{} already holds a network key; `dmc network new --force` replaces it (this \
+             machine then leaves its network until the others join the new one)",
+            data_dir.display()
+        );
+    }
+    let key = NetworkKey::generate()?;
+    install(client, data_dir, &key, "created network").await
+}
+
+/// Writes `key` and says what happens next.
+async fn install(client: &Client, data_dir: &Path, key: &NetworkKey, what: &str) -> Result<()> {
+    network_key::store(data_dir, key).with_context(|| {
+        format!(
+            "installing the key in {} (for the system service run this with sudo)",
+            data_dir.display()
+        )
+    })?;
+    let running = client.info().await.is_ok();
+    let mut msg = format!(
+        "{what} {}: the key is in {}\n",
+        key.fingerprint(),
+        network_key::key_path(data_dir).display()
+    );
+    if running {
+        msg.push_str(
+            "the running node still uses the old key: restart it to use the new one \
+             (`systemctl restart dmc`, `systemctl --user restart dmc`, or stop and start \
+             `dmc node`)\n",
+        );
+    } else {
+        msg.push_str("the node uses it from its next start\n");
+    }
+    if what == "created network" {
+        msg.push_str(&format!(
+            "join the other machines with: dmc network join {}\n",
+            key.join_code()
+        ));
+    }
+    emit(&msg)
+}
+
+fn load(data_dir: &Path) -> Result<Option<NetworkKey>> {
+    network_key::load(data_dir).map_err(|e| match e {
+        NetworkKeyError::Read { ref source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            anyhow::anyhow!(
+                "{e}; the key belongs to the user the node runs as: for the system service run \
+                 `sudo dmc --data-dir {} network …`",
+                data_dir.display()
+            )
+        }
+        e => e.into(),
+    })
+}
+
+fn show(data_dir: &Path, json: bool) -> Result<()> {
+    let Some(key) = load(data_dir)? else {
+        bail!(
+            "no network key in {} yet: a node creates one on its first start (`dmc node`), or \
+             join an existing network with `dmc network join CODE`",
+            data_dir.display()
+        );
+    };
+    if json {
+        return emit(&format!(
+            "{}\n",
+            serde_json::json!({
+                "fingerprint": key.fingerprint(),
+                "join_code": key.join_code(),
+            })
+        ));
+    }
+    emit(&format!(
+        "network fingerprint: {}\njoin code:           {}\n\nOn each machine that should join this network, run:\n  dmc network join {}\nKeep the code secret: whoever has it can join.\n",
+        key.fingerprint(),
+        key.join_code(),
+        key.join_code()
+    ))
+}
+
+async fn join(client: &Client, data_dir: &Path, code: &str) -> Result<()> {
+    let key = NetworkKey::from_join_code(code)?;
+    if load(data_dir)?.as_ref() == Some(&key) {
+        return emit(&format!(
+            "this machine is already in network {}\n",
+            key.fingerprint()
+        ));
+    }
+    install(client, data_dir, &key, "joined network").await
+}

@@ -1,0 +1,57 @@
+//! Telling why a connection was refused: a peer holding another network key (its Noise
+//! handshake fails to authenticate), or a peer outside `allowed_peers`.
+
+use std::error::Error;
+
+/// Why a peer was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectReason {
+    /// It holds another network key (or none).
+    DifferentNetwork,
+    /// It holds the key but is not in `[network] allowed_peers`.
+    NotAllowed,
+}
+
+impl RejectReason {
+    /// What `dmc peers` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::DifferentNetwork => "rejected: different network",
+            RejectReason::NotAllowed => "rejected: not in allowed_peers",
+        }
+    }
+
+    /// The next step, for the log.
+    pub fn hint(self) -> &'static str {
+        match self {
+            RejectReason::DifferentNetwork => {
+                "it holds another network key; if it should join, run `dmc network show` on a \
+                 machine of this network and `dmc network join CODE` on it"
+            }
+            RejectReason::NotAllowed => {
+                "it holds the network key but is not in [network] allowed_peers; add its node \
+                 id there to let it in"
+            }
+        }
+    }
+}
+
+/// Whether a failed connection's error is a Noise handshake that did not authenticate: what a
+/// peer with another network key (another prologue) produces on the dialling side.
+pub fn is_key_mismatch(err: &(dyn Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn Error + 'static)> = Some(err);
+    // Errors from the transport upgrade nest; their text is the dependable part.
+    let mut depth = 0;
+    while let Some(e) = cur {
+        let dbg = format!("{e:?}");
+        if dbg.contains("Decrypt") || dbg.contains("AuthenticationFailed") {
+            return true;
+        }
+        depth += 1;
+        if depth > 16 {
+            break;
+        }
+        cur = e.source();
+    }
+    false
+}
