@@ -39,7 +39,9 @@ impl fmt::Display for NoNode {
         let dir = self.data_dir.display();
         write!(
             f,
-            "no dmc node is running with data dir {dir} (socket {}). Start one with: dmc --data-dir {dir} node",
+            "no dmc node is running with data dir {dir} (socket {}). Start one with: dmc --data-dir {dir} node \
+             (or, where dmc is installed as a service: systemctl --user start dmc, or for the system \
+             node sudo systemctl start dmc and pass --data-dir /var/lib/dmc)",
             self.socket.display()
         )
     }
@@ -169,7 +171,9 @@ impl Client {
                 Err(self.no_node().into())
             }
             Ok(Err(e)) if e.kind() == io::ErrorKind::PermissionDenied => bail!(
-                "cannot connect to {}: permission denied (is the node running as another user?)",
+                "cannot connect to {}: permission denied; the node runs as another user. For the system \
+                 service join its group (sudo usermod -aG dmc $USER, then log in again), or run dmc as \
+                 the node's user",
                 self.socket.display()
             ),
             Ok(Err(e)) => {
@@ -261,10 +265,12 @@ mod tests {
     #[test]
     fn no_node_message_says_how_to_start_one() {
         let c = Client::new(Path::new("/x"));
-        assert_eq!(
-            c.no_node().to_string(),
-            "no dmc node is running with data dir /x (socket /x/control.sock). Start one with: dmc --data-dir /x node"
+        let msg = c.no_node().to_string();
+        assert!(
+            msg.starts_with("no dmc node is running with data dir /x (socket /x/control.sock). Start one with: dmc --data-dir /x node"),
+            "{msg}"
         );
+        assert!(msg.contains("systemctl --user start dmc"), "{msg}");
     }
 
     /// Answers one request on the data dir's socket with `answer` (None: hang up) and returns

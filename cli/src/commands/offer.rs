@@ -39,7 +39,12 @@ pub async fn run(
             Err(e) if e.downcast_ref::<NoNode>().is_some() => return Err(e),
             Err(e) => {
                 failed_offers += 1;
-                eprintln!("error: {label}: {e:#}");
+                let tag = crate::style::paint(
+                    "error:",
+                    crate::style::Colour::Red,
+                    crate::style::stderr(),
+                );
+                eprintln!("{tag} {label}: {e:#}");
             }
         }
     }
