@@ -70,7 +70,7 @@ if [ "$PURGE" = 1 ]; then
   case "$DATA_DIR" in /*/*) ;; *) dmc_die "refusing to remove data dir '$DATA_DIR'" ;; esac
   if [ -d "$DESTDIR$DATA_DIR" ]; then
     rm -rf -- "$DESTDIR$DATA_DIR"
-    echo "    removed    $DATA_DIR (the node's identity, database and results in it)"
+    echo "    removed    $DATA_DIR (everything the node kept there)"
   fi
   if [ "$MODE" = system ] && [ -z "$DESTDIR" ] && getent passwd dmc >/dev/null; then
     userdel dmc
