@@ -47,7 +47,9 @@ fi
 
 # The binary: given, or built from this checkout.
 if [ -n "$BINARY" ]; then
-  [ -f "$BINARY" ] && [ -x "$BINARY" ] || dmc_die "--binary $BINARY is not an executable file"
+  if [ ! -f "$BINARY" ] || [ ! -x "$BINARY" ]; then
+    dmc_die "--binary $BINARY is not an executable file; build one with cargo build --release -p dmc"
+  fi
 else
   command -v cargo >/dev/null \
     || dmc_die "cargo is missing: install Rust (https://rustup.rs) or pass --binary PATH"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared by install.sh, uninstall.sh and quickstart.sh: where each file of a dmc install goes.
 # Sourced, not run. Inputs: MODE (system|user), DESTDIR (staging root, may be empty), PREFIX
 # (may be empty: /usr/local for system, ~/.local for user). Sets the path variables below.
@@ -26,7 +27,7 @@ dmc_paths() {
       local config_home=${XDG_CONFIG_HOME:-$HOME/.config}
       UNIT_FILE="$config_home/systemd/user/dmc.service"
       CONFIG_FILE="$config_home/dmc/config.toml"
-      DATA_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/dmc"
+      DATA_DIR="$HOME/.local/share/dmc" # the dmc CLI's default data dir
       SHARE="$PREFIX/share"
       FISH_COMP="$SHARE/fish/vendor_completions.d/dmc.fish"
       SYSUSERS_FILE=""
