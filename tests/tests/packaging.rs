@@ -168,8 +168,8 @@ fn uninstall_keeps_config_and_data_and_purge_removes_them() {
     let r = root.path();
     install(r, home.path(), &[]);
     fs::write(r.join("var/lib/dmc/identity.key"), b"key").unwrap();
-    let out = String::from_utf8_lossy(&script("uninstall.sh", r, home.path(), &[]).stdout)
-        .into_owned();
+    let out =
+        String::from_utf8_lossy(&script("uninstall.sh", r, home.path(), &[]).stdout).into_owned();
     assert!(out.contains("--purge removes them"), "{out}");
     assert_eq!(
         files(r),
@@ -207,7 +207,9 @@ fn user_install_goes_to_the_home_and_uninstalls_cleanly() {
     assert_eq!(mode(&r.join(h).join(".local/share/dmc")), 0o700);
     let unit = fs::read_to_string(r.join(h).join(".config/systemd/user/dmc.service")).unwrap();
     assert!(
-        unit.contains("\nExecStart=/home/dmc-test-user/.local/bin/dmc node --config %E/dmc/config.toml\n"),
+        unit.contains(
+            "\nExecStart=/home/dmc-test-user/.local/bin/dmc node --config %E/dmc/config.toml\n"
+        ),
         "{unit}"
     );
     assert_eq!(
@@ -237,7 +239,10 @@ fn install_refuses_a_missing_binary_and_says_what_to_do() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--binary /nonexistent/dmc is not an executable file"), "{err}");
+    assert!(
+        err.contains("--binary /nonexistent/dmc is not an executable file"),
+        "{err}"
+    );
     assert_eq!(files(root.path()), Vec::<String>::new());
 }
 
@@ -267,8 +272,18 @@ fn verify(unit_text: &str, exec_prefix: &str, user: bool) {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "systemd-analyze verify failed:\n{err}");
-    for bad in ["Unknown", "ignoring", "Invalid", "Failed", "not executable", "rror"] {
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed:\n{err}"
+    );
+    for bad in [
+        "Unknown",
+        "ignoring",
+        "Invalid",
+        "Failed",
+        "not executable",
+        "rror",
+    ] {
         assert!(!err.contains(bad), "systemd-analyze verify warned:\n{err}");
     }
 }
@@ -299,8 +314,7 @@ fn both_units_pass_systemd_analyze_verify() {
     let home = Path::new("/home/dmc-test-user");
     install(root.path(), home, &[]);
     install(root.path(), home, &["--user"]);
-    let system =
-        fs::read_to_string(root.path().join("etc/systemd/system/dmc.service")).unwrap();
+    let system = fs::read_to_string(root.path().join("etc/systemd/system/dmc.service")).unwrap();
     verify(&system, "/usr/local/bin/dmc", false);
     let user = fs::read_to_string(
         root.path()
@@ -359,18 +373,31 @@ fn man_page_has_name_and_synopsis() {
     let out = dmc(&["man"]);
     assert!(out.status.success());
     let page = String::from_utf8_lossy(&out.stdout);
-    for needle in [".TH dmc 1", ".SH NAME", ".SH SYNOPSIS", "dmc offer", ".SH FILES"] {
+    for needle in [
+        ".TH dmc 1",
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        "dmc offer",
+        ".SH FILES",
+    ] {
         assert!(page.contains(needle), "missing {needle}");
     }
     // Hidden from the help.
     let help = String::from_utf8_lossy(&dmc(&["--help"]).stdout).into_owned();
-    assert!(help.contains("completions") && !help.contains("  man "), "{help}");
+    assert!(
+        help.contains("completions") && !help.contains("  man "),
+        "{help}"
+    );
 }
 
 /// Runs `dmc --data-dir DIR status` (no node there: it fails) on a pseudo-terminal with
 /// `script`, with NO_COLOR set to `no_color`; returns what the terminal showed.
 fn on_a_terminal(dir: &Path, no_color: Option<&str>) -> Option<String> {
-    let cmd = format!("{} --data-dir {} status", dmc_bin().display(), dir.display());
+    let cmd = format!(
+        "{} --data-dir {} status",
+        dmc_bin().display(),
+        dir.display()
+    );
     let mut c = Command::new("script");
     c.args(["-qec", &cmd, "/dev/null"]).env_remove("NO_COLOR");
     if let Some(v) = no_color {

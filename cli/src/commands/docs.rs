@@ -73,7 +73,6 @@ fn roff_escape_keep(text: &str) -> String {
     }
 }
 
-
 /// Prints the man page to stdout.
 pub fn man() -> Result<()> {
     emit(&man_page()?)
@@ -111,9 +110,19 @@ mod tests {
     #[test]
     fn man_page_has_the_usual_sections_and_every_subcommand() {
         let page = man_page().unwrap();
-        for needle in [".SH NAME", ".SH SYNOPSIS", ".SH FILES", "dmc offer", "dmc node", "--priority"] {
+        for needle in [
+            ".SH NAME",
+            ".SH SYNOPSIS",
+            ".SH FILES",
+            "dmc offer",
+            "dmc node",
+            "--priority",
+        ] {
             assert!(page.contains(needle), "missing {needle}");
         }
-        assert!(!page.contains("dmc man\""), "the hidden command is not documented");
+        assert!(
+            !page.contains("dmc man\""),
+            "the hidden command is not documented"
+        );
     }
 }
