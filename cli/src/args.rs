@@ -204,6 +204,25 @@ mod tests {
     }
 
     #[test]
+    fn clients_fall_back_to_the_system_node_only_when_the_user_has_none() {
+        let user = tempfile::tempdir().unwrap();
+        let system = tempfile::tempdir().unwrap();
+        assert!(!prefer_system(user.path(), system.path()));
+        let _sys =
+            std::os::unix::net::UnixListener::bind(dmc_node::control::socket_path(system.path()))
+                .unwrap();
+        assert!(prefer_system(user.path(), system.path()));
+        // A regular file is not a socket.
+        std::fs::write(dmc_node::control::socket_path(user.path()), b"").unwrap();
+        assert!(prefer_system(user.path(), system.path()));
+        std::fs::remove_file(dmc_node::control::socket_path(user.path())).unwrap();
+        let _own =
+            std::os::unix::net::UnixListener::bind(dmc_node::control::socket_path(user.path()))
+                .unwrap();
+        assert!(!prefer_system(user.path(), system.path()));
+    }
+
+    #[test]
     fn offer_needs_a_file() {
         assert!(Cli::try_parse_from(["dmc", "offer"]).is_err());
     }
