@@ -52,7 +52,9 @@ if [ -n "$BINARY" ]; then
   fi
 else
   command -v cargo >/dev/null \
-    || dmc_die "cargo is missing: install Rust (https://rustup.rs) or pass --binary PATH"
+    || dmc_die "cargo is not on PATH (under sudo it often is not): build first with
+  cargo build --release --locked -p dmc
+then pass --binary target/release/dmc (or install Rust: https://rustup.rs)"
   dmc_say "building dmc (release)"
   (cd "$HERE/.." && cargo build --release --locked -p dmc)
   BINARY="$HERE/../target/release/dmc"
