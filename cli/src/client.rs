@@ -180,7 +180,8 @@ impl Client {
                 Err(e).with_context(|| format!("cannot connect to {}", self.socket.display()))
             }
             Err(_) => bail!(
-                "the node on {} did not accept a connection within {}s; is it stuck?",
+                "the node on {} did not accept a connection within {}s; it may be stuck: check its \
+             log (journalctl -u dmc) or restart it",
                 self.socket.display(),
                 CONNECT_TIMEOUT.as_secs()
             ),
@@ -225,18 +226,26 @@ impl Client {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 return Err(e.context(format!(
-                    "{method} {target} on {} failed (did the node stop?)",
+                    "{method} {target} on {} failed (did the node stop? its log says why: \
+                     journalctl -u dmc, journalctl --user -u dmc, or the terminal running dmc node)",
                     self.socket.display()
                 )))
             }
             Err(_) => bail!(
-                "the node did not answer {method} {target} within {}s",
+                "the node did not answer {method} {target} within {}s; it may be overloaded or \
+                 stuck: check its log (journalctl -u dmc) and try again",
                 timeout.as_secs()
             ),
         };
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .with_context(|| format!("the node's answer to {method} {target} is not what this dmc expects (version mismatch?)"));
+            return serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "the node's answer to {method} {target} is not what this dmc expects; \
+                    the node probably runs another version: restart it with this dmc ({}), e.g. \
+                    systemctl restart dmc",
+                    env!("CARGO_PKG_VERSION")
+                )
+            });
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(e) => Err(anyhow!(e.error)),
