@@ -177,5 +177,8 @@ else
     *":$BIN_DIR:"*) ;;
     *) echo "    note: $BIN_DIR is not on PATH; add it (e.g. in ~/.profile)" ;;
   esac
+  if command -v zsh >/dev/null 2>&1; then
+    echo "    zsh: completions need fpath+=($(dirname "$ZSH_COMP")) in ~/.zshrc"
+  fi
   dmc_say "done. Configuration: $CONFIG_FILE; try: dmc info"
 fi
