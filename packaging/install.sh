@@ -106,7 +106,7 @@ else
 fi
 grep -q "^ExecStart=$BIN_DIR/dmc " "$WORK/dmc.service" || dmc_die "could not set ExecStart in the unit"
 put "$WORK/dmc.service" "$UNIT_FILE" 0644
-[ -z "$SYSUSERS_FILE" ] || put "$HERE/systemd/dmc.sysusers" "$SYSUSERS_FILE" 0644
+[ -z "$SYSUSERS_FILE" ] || put "$HERE/sysusers.d/dmc.conf" "$SYSUSERS_FILE" 0644
 
 # Completions and the man page, from the binary itself.
 "$BINARY" completions bash > "$WORK/dmc.bash"
