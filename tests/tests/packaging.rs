@@ -436,3 +436,25 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(plain.contains("error: no dmc node is running"), "{plain:?}");
     assert!(!plain.contains('\x1b'), "{plain:?}");
 }
+
+/// packaging/check-system-unit.sh: the installed dmc.service, booted under systemd in a
+/// throwaway container on this machine's /usr (own network namespace, loopback only), converts
+/// a clip with ffmpeg under its hardening as user dmc.
+#[test]
+fn the_hardened_system_unit_converts_a_clip_as_user_dmc() {
+    let out = Command::new("bash")
+        .arg(repo().join("packaging/check-system-unit.sh"))
+        .arg(dmc_bin())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match out.status.code() {
+        Some(0) => assert!(text.contains("OK: dmc.service converted a clip"), "{text}"),
+        Some(77) => println!("{}", text.trim_end()),
+        _ => panic!("check-system-unit.sh failed:\n{text}"),
+    }
+}
