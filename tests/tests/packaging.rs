@@ -437,9 +437,10 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(!plain.contains('\x1b'), "{plain:?}");
 }
 
-/// packaging/check-system-unit.sh: the installed dmc.service, booted under systemd in a
-/// throwaway container on this machine's /usr (own network namespace, loopback only), converts
-/// a clip with ffmpeg under its hardening as user dmc.
+/// packaging/check-system-unit.sh: inside a throwaway systemd container booted on this
+/// machine's /usr (own network namespace, loopback only), install.sh enables and starts
+/// dmc.service, which converts a clip with ffmpeg under its hardening as user dmc; a second
+/// install.sh changes nothing; uninstall.sh keeps config and data, --purge removes them.
 #[test]
 fn the_hardened_system_unit_converts_a_clip_as_user_dmc() {
     let out = Command::new("bash")
@@ -453,7 +454,7 @@ fn the_hardened_system_unit_converts_a_clip_as_user_dmc() {
         String::from_utf8_lossy(&out.stderr)
     );
     match out.status.code() {
-        Some(0) => assert!(text.contains("OK: dmc.service converted a clip"), "{text}"),
+        Some(0) => assert!(text.contains("OK: install.sh set up dmc.service"), "{text}"),
         Some(77) => println!("{}", text.trim_end()),
         _ => panic!("check-system-unit.sh failed:\n{text}"),
     }
