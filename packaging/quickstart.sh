@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs a dmc node on a fresh Debian machine: installs ffmpeg and build tools,
-# a Rust toolchain when cargo is missing or too old, builds dmc and starts `dmc node`.
+# a Rust toolchain when cargo is missing or too old, then builds and installs dmc with
+# install.sh and starts the node: as the system service (root, systemd running), as a user
+# service (systemctl --user), or, where no systemd manager is reachable, in the foreground.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,11 +31,24 @@ if ! rust_ok; then
   . "$HOME/.cargo/env"
 fi
 
-echo "==> building dmc (release)"
-cargo build --release --locked -p dmc
-mkdir -p "$HOME/.local/bin"
-install -m 0755 target/release/dmc "$HOME/.local/bin/dmc"
-echo "==> installed $HOME/.local/bin/dmc"
-
-echo "==> starting the node (Ctrl-C stops it); in another terminal: dmc peers, dmc offer FILE"
-exec "$HOME/.local/bin/dmc" node
+# shellcheck source=packaging/lib.sh
+. packaging/lib.sh
+DESTDIR=""
+PREFIX=""
+MODE=system
+if [ "$(id -u)" -eq 0 ] && dmc_can_manage >/dev/null; then
+  bash packaging/install.sh
+  echo "==> the node runs as the system service: systemctl status dmc, journalctl -u dmc -f"
+  echo "    in a shell: dmc peers, dmc offer FILE (members of group dmc, or root)"
+  exit 0
+fi
+MODE=user
+dmc_paths
+bash packaging/install.sh --user
+if dmc_can_manage >/dev/null; then
+  echo "==> the node runs as your user service: systemctl --user status dmc, journalctl --user -u dmc -f"
+  echo "    in a shell: dmc peers, dmc offer FILE"
+  exit 0
+fi
+echo "==> starting the node in the foreground (Ctrl-C stops it); in another terminal: dmc peers, dmc offer FILE"
+exec "$BIN_DIR/dmc" node --config "$CONFIG_FILE"

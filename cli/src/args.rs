@@ -107,6 +107,15 @@ pub enum Command {
     /// The network key: only machines holding the same key talk to each other
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Print a shell completion script (e.g. `dmc completions bash > /etc/bash_completion.d/dmc`)
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,18 +140,50 @@ pub enum NetworkCommand {
     },
 }
 
+/// The data dir of the system service (`packaging/systemd/dmc.service`, `StateDirectory=dmc`).
+pub const SYSTEM_DATA_DIR: &str = "/var/lib/dmc";
+
 impl Cli {
     /// The data dir: `--data-dir`, else `$DMC_DATA_DIR`, else `$HOME/.local/share/dmc`; absolute.
+    ///
+    /// For commands that talk to a node (not `dmc node`): when neither is given, no node listens
+    /// in `$HOME/.local/share/dmc` and the system service's socket exists in
+    /// [`SYSTEM_DATA_DIR`], that one is used, so members of group `dmc` reach the system node.
     pub fn data_dir(&self) -> Result<PathBuf> {
-        let dir = match &self.data_dir {
-            Some(d) if !d.as_os_str().is_empty() => d.clone(),
-            _ => match std::env::var_os("HOME") {
-                Some(home) if !home.is_empty() => PathBuf::from(home).join(".local/share/dmc"),
-                _ => bail!("HOME is not set, so there is no default data dir; pass --data-dir DIR"),
-            },
+        let explicit = match &self.data_dir {
+            Some(d) if !d.as_os_str().is_empty() => Some(d.clone()),
+            _ => None,
+        };
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+        let dir = match explicit {
+            Some(d) => d,
+            None => {
+                let user = home.map(|h| PathBuf::from(h).join(".local/share/dmc"));
+                let system = PathBuf::from(SYSTEM_DATA_DIR);
+                let is_client = !matches!(self.command, Command::Node { .. });
+                match user {
+                    Some(u) if !is_client || !prefer_system(&u, &system) => u,
+                    _ if is_client && has_socket(&system) => system,
+                    Some(u) => u,
+                    None => bail!(
+                        "HOME is not set, so there is no default data dir; pass --data-dir DIR"
+                    ),
+                }
+            }
         };
         std::path::absolute(&dir).with_context(|| format!("cannot make {} absolute", dir.display()))
     }
+}
+
+/// Whether `dir` holds a node's control socket (a live node or a stale socket file).
+fn has_socket(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(dmc_node::control::socket_path(dir)).is_ok_and(|m| m.file_type().is_socket())
+}
+
+/// Whether a client should talk to the system node rather than the user's own data dir.
+fn prefer_system(user: &std::path::Path, system: &std::path::Path) -> bool {
+    !has_socket(user) && has_socket(system)
 }
 
 #[cfg(test)]
@@ -185,6 +226,25 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn clients_fall_back_to_the_system_node_only_when_the_user_has_none() {
+        let user = tempfile::tempdir().unwrap();
+        let system = tempfile::tempdir().unwrap();
+        assert!(!prefer_system(user.path(), system.path()));
+        let _sys =
+            std::os::unix::net::UnixListener::bind(dmc_node::control::socket_path(system.path()))
+                .unwrap();
+        assert!(prefer_system(user.path(), system.path()));
+        // A regular file is not a socket.
+        std::fs::write(dmc_node::control::socket_path(user.path()), b"").unwrap();
+        assert!(prefer_system(user.path(), system.path()));
+        std::fs::remove_file(dmc_node::control::socket_path(user.path())).unwrap();
+        let _own =
+            std::os::unix::net::UnixListener::bind(dmc_node::control::socket_path(user.path()))
+                .unwrap();
+        assert!(!prefer_system(user.path(), system.path()));
     }
 
     #[test]
@@ -253,5 +313,13 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["dmc", "fetch"]).is_err());
         assert!(Cli::try_parse_from(["dmc", "bogus"]).is_err());
+        assert!(matches!(
+            parse(&["dmc", "completions", "fish"]).command,
+            Command::Completions {
+                shell: clap_complete::Shell::Fish
+            }
+        ));
+        assert!(Cli::try_parse_from(["dmc", "completions", "tcsh"]).is_err());
+        assert!(matches!(parse(&["dmc", "man"]).command, Command::Man));
     }
 }

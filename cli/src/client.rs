@@ -39,7 +39,9 @@ impl fmt::Display for NoNode {
         let dir = self.data_dir.display();
         write!(
             f,
-            "no dmc node is running with data dir {dir} (socket {}). Start one with: dmc --data-dir {dir} node",
+            "no dmc node is running with data dir {dir} (socket {}). Start one with: dmc --data-dir {dir} node \
+             (or, where dmc is installed as a service: systemctl --user start dmc, or for the system \
+             node sudo systemctl start dmc and pass --data-dir /var/lib/dmc)",
             self.socket.display()
         )
     }
@@ -169,14 +171,17 @@ impl Client {
                 Err(self.no_node().into())
             }
             Ok(Err(e)) if e.kind() == io::ErrorKind::PermissionDenied => bail!(
-                "cannot connect to {}: permission denied (is the node running as another user?)",
+                "cannot connect to {}: permission denied; the node runs as another user. For the system \
+                 service join its group (sudo usermod -aG dmc $USER, then log in again), or run dmc as \
+                 the node's user",
                 self.socket.display()
             ),
             Ok(Err(e)) => {
                 Err(e).with_context(|| format!("cannot connect to {}", self.socket.display()))
             }
             Err(_) => bail!(
-                "the node on {} did not accept a connection within {}s; is it stuck?",
+                "the node on {} did not accept a connection within {}s; it may be stuck: check its \
+             log (journalctl -u dmc) or restart it",
                 self.socket.display(),
                 CONNECT_TIMEOUT.as_secs()
             ),
@@ -221,18 +226,26 @@ impl Client {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 return Err(e.context(format!(
-                    "{method} {target} on {} failed (did the node stop?)",
+                    "{method} {target} on {} failed (did the node stop? its log says why: \
+                     journalctl -u dmc, journalctl --user -u dmc, or the terminal running dmc node)",
                     self.socket.display()
                 )))
             }
             Err(_) => bail!(
-                "the node did not answer {method} {target} within {}s",
+                "the node did not answer {method} {target} within {}s; it may be overloaded or \
+                 stuck: check its log (journalctl -u dmc) and try again",
                 timeout.as_secs()
             ),
         };
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .with_context(|| format!("the node's answer to {method} {target} is not what this dmc expects (version mismatch?)"));
+            return serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "the node's answer to {method} {target} is not what this dmc expects; \
+                    the node probably runs another version: restart it with this dmc ({}), e.g. \
+                    systemctl restart dmc",
+                    env!("CARGO_PKG_VERSION")
+                )
+            });
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(e) => Err(anyhow!(e.error)),
@@ -261,10 +274,12 @@ mod tests {
     #[test]
     fn no_node_message_says_how_to_start_one() {
         let c = Client::new(Path::new("/x"));
-        assert_eq!(
-            c.no_node().to_string(),
-            "no dmc node is running with data dir /x (socket /x/control.sock). Start one with: dmc --data-dir /x node"
+        let msg = c.no_node().to_string();
+        assert!(
+            msg.starts_with("no dmc node is running with data dir /x (socket /x/control.sock). Start one with: dmc --data-dir /x node"),
+            "{msg}"
         );
+        assert!(msg.contains("systemctl --user start dmc"), "{msg}");
     }
 
     /// Answers one request on the data dir's socket with `answer` (None: hang up) and returns

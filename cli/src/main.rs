@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod output;
 mod resolve;
+mod style;
 mod wait;
 
 use std::process::ExitCode;
@@ -19,13 +20,19 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let label = style::paint("error:", style::Colour::Red, style::stderr());
+            eprintln!("{label} {e:#}");
             ExitCode::from(1)
         }
     }
 }
 
 fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Completions { shell } => return commands::docs::completions(shell),
+        Command::Man => return commands::docs::man(),
+        _ => {}
+    }
     let data_dir = cli.data_dir()?;
     match cli.command {
         Command::Node { config } => tokio::runtime::Builder::new_multi_thread()

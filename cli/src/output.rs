@@ -27,6 +27,8 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
 pub struct Table {
     headers: Vec<&'static str>,
     rows: Vec<Vec<String>>,
+    /// Columns whose words get their phase colour ([`crate::style::of_phase`]).
+    painted: Vec<usize>,
 }
 
 impl Table {
@@ -34,6 +36,14 @@ impl Table {
         Table {
             headers: headers.to_vec(),
             rows: Vec::new(),
+            painted: Vec::new(),
+        }
+    }
+
+    /// Colours the phase words of column `col` in data rows when `on`.
+    pub fn paint_column(&mut self, col: usize, on: bool) {
+        if on {
+            self.painted.push(col);
         }
     }
 
@@ -51,13 +61,18 @@ impl Table {
         }
         let mut out = String::new();
         let header: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
+        for (r, row) in std::iter::once(&header).chain(&self.rows).enumerate() {
             let mut line = String::new();
             for (i, cell) in row.iter().take(n).enumerate() {
                 if i > 0 {
                     line.push_str("  ");
                 }
-                line.push_str(cell);
+                match crate::style::of_phase(cell) {
+                    Some(c) if r > 0 && self.painted.contains(&i) => {
+                        line.push_str(&crate::style::paint(cell, c, true))
+                    }
+                    _ => line.push_str(cell),
+                }
                 let pad = widths[i].saturating_sub(cell.chars().count());
                 line.extend(std::iter::repeat_n(' ', pad));
             }
@@ -118,11 +133,13 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
-/// The `list` table.
-pub fn items_table(items: &[ItemView]) -> String {
+/// The `list` table; `colour` paints the status and phase words.
+pub fn items_table(items: &[ItemView], colour: bool) -> String {
     let mut t = Table::new(&[
         "ID", "FILE", "PROFILE", "STATUS", "PHASE", "PROGRESS", "SERVER",
     ]);
+    t.paint_column(3, colour);
+    t.paint_column(4, colour);
     for i in items {
         t.row(vec![
             short_item(&i.item_id),
@@ -503,7 +520,7 @@ pub(crate) mod tests {
                 1.0,
             ),
         ];
-        let t = items_table(&items);
+        let t = items_table(&items, false);
         let expected = "\
 ID        FILE                    PROFILE   STATUS               PHASE       PROGRESS  SERVER
 7f1c2a90  clip.mp4                mkv-x265  in_progress          converting  46%       BBBBBBxyz123
@@ -513,8 +530,23 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
     }
 
     #[test]
+    fn painted_table_keeps_its_alignment() {
+        let items = [sample(
+            "7f1c2a90-1111-4222-8333-444455556666",
+            "clip.mp4",
+            Phase::Failed,
+            0.0,
+        )];
+        let plain = items_table(&items, false);
+        let painted = items_table(&items, true);
+        assert!(painted.contains("\x1b[1;31mfailed\x1b[0m"), "{painted:?}");
+        let stripped = painted.replace("\x1b[1;31m", "").replace("\x1b[0m", "");
+        assert_eq!(stripped, plain);
+    }
+
+    #[test]
     fn empty_table_has_only_headers() {
-        assert_eq!(items_table(&[]).lines().count(), 1);
+        assert_eq!(items_table(&[], false).lines().count(), 1);
     }
 
     #[test]

@@ -16,12 +16,11 @@ fn assert_no_node(out: &std::process::Output, data_dir: &std::path::Path) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let dir = data_dir.display();
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
-    assert_eq!(
-        stderr.trim_end(),
-        format!(
-            "error: no dmc node is running with data dir {dir} (socket {dir}/control.sock). Start one with: dmc --data-dir {dir} node"
-        )
+    let expected = format!(
+        "error: no dmc node is running with data dir {dir} (socket {dir}/control.sock). Start one with: dmc --data-dir {dir} node"
     );
+    assert!(stderr.starts_with(&expected), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
     assert!(
         out.stdout.is_empty(),
         "stdout: {}",

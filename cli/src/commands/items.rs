@@ -31,7 +31,7 @@ pub async fn list(client: &Client, all: bool, as_json: bool) -> Result<()> {
         };
         return emit(&format!("no items{hint}\n"));
     }
-    let mut text = items_table(&items);
+    let mut text = items_table(&items, crate::style::stdout());
     text.extend(queue_line(&items, online_converters(client).await));
     emit(&text)
 }

@@ -1,5 +1,6 @@
 //! One module per group of subcommands; `run_client` dispatches every command but `node`.
 
+pub mod docs;
 pub mod items;
 pub mod network;
 pub mod network_key;
@@ -17,7 +18,9 @@ use crate::client::Client;
 pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
     let client = Client::new(data_dir);
     match command {
-        Command::Node { .. } => unreachable!("`node` is run by main, not as a client"),
+        Command::Node { .. } | Command::Completions { .. } | Command::Man => {
+            unreachable!("`node`, `completions` and `man` are run by main, not as a client")
+        }
         Command::Network(cmd) => network_key::run(&client, cmd, data_dir).await,
         Command::Offer {
             files,

@@ -10,6 +10,20 @@ use crate::client::{Client, NoNode};
 use crate::output::{emit, json};
 use crate::wait::{self, Mode, Tracked};
 
+/// What to do about a file the node could not read, from its error text ("" when nothing
+/// more can be said).
+fn next_step(error: &str) -> &'static str {
+    if error.contains("No such file or directory") {
+        "; check the path (relative paths start in the current folder)"
+    } else if error.contains("Permission denied") {
+        "; the node reads the file itself: when it runs as another user (the system service runs \
+         as dmc), make the file readable by it (e.g. chgrp dmc FILE; chmod g+r FILE, and g+x on \
+         its folders) or copy it to a folder it can read"
+    } else {
+        ""
+    }
+}
+
 pub async fn run(
     client: &Client,
     files: &[PathBuf],
@@ -39,7 +53,12 @@ pub async fn run(
             Err(e) if e.downcast_ref::<NoNode>().is_some() => return Err(e),
             Err(e) => {
                 failed_offers += 1;
-                eprintln!("error: {label}: {e:#}");
+                let tag = crate::style::paint(
+                    "error:",
+                    crate::style::Colour::Red,
+                    crate::style::stderr(),
+                );
+                eprintln!("{tag} {label}: {e:#}{}", next_step(&format!("{e:#}")));
             }
         }
     }
@@ -116,6 +135,16 @@ mod tests {
 
     use super::*;
     use crate::output::tests::sample;
+
+    #[test]
+    fn unreadable_files_get_a_next_step() {
+        assert!(
+            next_step("cannot read /x: No such file or directory (os error 2)")
+                .contains("check the path")
+        );
+        assert!(next_step("cannot read /x: Permission denied (os error 13)").contains("chgrp dmc"));
+        assert_eq!(next_step("/x is not a media file ffprobe understands"), "");
+    }
 
     #[test]
     fn offer_lines() {
