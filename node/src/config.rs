@@ -3,8 +3,10 @@
 
 mod duration;
 mod span;
+mod watch;
 
 pub use duration::{format_duration, parse_duration};
+pub use watch::{AfterDelivery, NotifyConfig, WatchConfig};
 
 use std::fmt;
 use std::io;
@@ -69,6 +71,10 @@ pub struct Config {
     pub discovery: DiscoveryConfig,
     pub converter: ConverterConfig,
     pub transfer: TransferConfig,
+    /// `[[watch]]`: folders whose new media files this node offers.
+    pub watch: Vec<WatchConfig>,
+    /// `[notify]`: what runs when one of this node's items ends.
+    pub notify: NotifyConfig,
 }
 
 /// `[transfer]`: how files move between nodes.
@@ -200,6 +206,8 @@ struct RawConfig {
     discovery: RawDiscovery,
     converter: RawConverter,
     transfer: RawTransfer,
+    watch: Vec<watch::RawWatch>,
+    notify: watch::RawNotify,
 }
 
 #[derive(Debug, Deserialize)]
@@ -457,6 +465,8 @@ impl Config {
                         retention: std::time::Duration::from_secs(30 * 86400),
                     },
                     transfer: TransferConfig { max_rate: None },
+                    watch: Vec::new(),
+                    notify: NotifyConfig::default(),
                 }
             }
         }
@@ -713,8 +723,25 @@ fn resolve(
         parse_duration(&c.retention).map_err(|m| fault("converter.retention", None, m))?;
     let max_rate =
         parse_rate(&raw.transfer.max_rate).map_err(|m| fault("transfer.max_rate", None, m))?;
+    let known: Vec<&str> = dmc_protocol::BUILTIN_PROFILES
+        .iter()
+        .chain(custom_profiles.iter().copied())
+        .map(|p| p.name)
+        .collect();
+    let watches = watch::resolve_watches(
+        raw.watch,
+        data_dir,
+        home,
+        |name| {
+            builtin_profile(name).or_else(|| custom_profiles.iter().copied().find(|p| p.name == name))
+        },
+        &known,
+    )?;
+    let notify = watch::resolve_notify(raw.notify)?;
     Ok(Config {
         transfer: TransferConfig { max_rate },
+        watch: watches,
+        notify,
         data_dir: data_dir.to_path_buf(),
         source: file.map(Path::to_path_buf),
         node: NodeConfig {
