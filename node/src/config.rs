@@ -733,7 +733,8 @@ fn resolve(
         data_dir,
         home,
         |name| {
-            builtin_profile(name).or_else(|| custom_profiles.iter().copied().find(|p| p.name == name))
+            builtin_profile(name)
+                .or_else(|| custom_profiles.iter().copied().find(|p| p.name == name))
         },
         &known,
     )?;

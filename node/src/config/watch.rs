@@ -123,7 +123,9 @@ impl DurationValue {
     fn parse(&self) -> Result<Duration, String> {
         match self {
             DurationValue::Secs(n) if *n >= 0 => parse_duration(&n.to_string()),
-            DurationValue::Secs(n) => Err(format!("`{n}` is negative; give seconds or e.g. \"5s\"")),
+            DurationValue::Secs(n) => {
+                Err(format!("`{n}` is negative; give seconds or e.g. \"5s\""))
+            }
             DurationValue::Text(s) => parse_duration(s),
         }
     }
@@ -163,7 +165,11 @@ pub(super) fn resolve_notify(raw: RawNotify) -> Result<NotifyConfig, Fault> {
         .parse()
         .map_err(|m| fault("notify.timeout", None, m))?;
     if timeout.is_zero() {
-        return Err(fault("notify.timeout", None, "must be more than 0, e.g. \"30s\""));
+        return Err(fault(
+            "notify.timeout",
+            None,
+            "must be more than 0, e.g. \"30s\"",
+        ));
     }
     Ok(NotifyConfig {
         on_done,
@@ -183,13 +189,19 @@ pub(super) fn resolve_watches(
 ) -> Result<Vec<WatchConfig>, Fault> {
     const KEY: &str = "watch";
     if raw.len() > MAX_WATCHES {
-        return Err(fault(KEY, None, format!("at most {MAX_WATCHES} [[watch]] entries")));
+        return Err(fault(
+            KEY,
+            None,
+            format!("at most {MAX_WATCHES} [[watch]] entries"),
+        ));
     }
     let mut out: Vec<WatchConfig> = Vec::new();
     for (i, w) in raw.into_iter().enumerate() {
         let bad = |m: String| fault(KEY, Some(i), m);
         if w.path.trim().is_empty() {
-            return Err(bad("path must not be empty; give the folder to watch".into()));
+            return Err(bad(
+                "path must not be empty; give the folder to watch".into()
+            ));
         }
         let path = resolve_path(&w.path, data_dir, home).map_err(|m| bad(format!("path: {m}")))?;
         if out.iter().any(|o| o.path == path) {

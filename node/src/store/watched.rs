@@ -91,7 +91,10 @@ pub(super) fn put(conn: &mut Connection, row: &WatchedRow) -> Result<bool, Store
     Ok(n > 0)
 }
 
-pub(super) fn by_item(conn: &mut Connection, item: ItemId) -> Result<Option<WatchedRow>, StoreError> {
+pub(super) fn by_item(
+    conn: &mut Connection,
+    item: ItemId,
+) -> Result<Option<WatchedRow>, StoreError> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM watched WHERE item_id = ?1 LIMIT 1"),
         params![item.to_string()],
