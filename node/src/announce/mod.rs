@@ -27,3 +27,6 @@ pub fn item_ended(cfg: &NotifyConfig, item: ItemView) {
         tokio::spawn(async move { notify_desktop(&item).await });
     }
 }
+
+#[cfg(test)]
+mod tests;
