@@ -186,12 +186,18 @@ fn a_watched_folder_offers_each_new_file_once_and_announces_the_end() {
     })
     .unwrap();
     assert_eq!(notes_now.len(), 2, "{notes_now:?}");
-    let failed: Vec<&Value> = notes_now.iter().filter(|v| v["item_id"] == bad_id.as_str()).collect();
+    let failed: Vec<&Value> = notes_now
+        .iter()
+        .filter(|v| v["item_id"] == bad_id.as_str())
+        .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["status"], "finished_with_errors");
     // The delivered item was not announced again after the restart.
     assert_eq!(
-        notes_now.iter().filter(|v| v["item_id"] == id.as_str()).count(),
+        notes_now
+            .iter()
+            .filter(|v| v["item_id"] == id.as_str())
+            .count(),
         1
     );
     // A failed item's source stays where it is.
@@ -212,5 +218,8 @@ fn a_watched_folder_offers_each_new_file_once_and_announces_the_end() {
             .any(|l| l.contains("movie.mp4") && l.contains("offered before")),
         "{log}"
     );
+    if std::env::var_os("DMC_SHOW_LOG").is_some() {
+        eprintln!("{log}");
+    }
     drop(conv);
 }

@@ -68,7 +68,11 @@ fn hidden_partial_and_own_files_are_ignored() {
     let all = MediaType::ALL;
     assert!(wanted(&dir.path().join("a.mp4"), &all, &excl));
     assert!(!wanted(&out.join("a.mkv"), &all, &excl));
-    assert!(!wanted(&dir.path().join("a.mp4"), &[MediaType::Audio], &excl));
+    assert!(!wanted(
+        &dir.path().join("a.mp4"),
+        &[MediaType::Audio],
+        &excl
+    ));
 }
 
 #[test]
@@ -174,7 +178,14 @@ async fn watched_files_are_remembered_across_reopening() {
     assert_eq!(pending.len(), 1);
     store.watched_after_done(item).await.unwrap();
     assert!(store.watched_pending_after().await.unwrap().is_empty());
-    assert!(store.watched_by_item(item).await.unwrap().unwrap().after_done);
+    assert!(
+        store
+            .watched_by_item(item)
+            .await
+            .unwrap()
+            .unwrap()
+            .after_done
+    );
 }
 
 #[test]
