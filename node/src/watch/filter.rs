@@ -83,3 +83,22 @@ pub fn wanted(path: &Path, media: &[MediaType], excl: &Exclusions) -> bool {
         && media_by_extension(path).is_some_and(|m| media.contains(&m))
         && !excl.excludes(path)
 }
+
+/// Whether a file at `p` belongs to a watch of `dir`: directly in it, or with `recursive` in a
+/// sub-folder a scan would enter (not hidden, at most [`super::scan::MAX_DEPTH`] deep).
+pub fn in_scope(dir: &Path, recursive: bool, p: &Path) -> bool {
+    if !recursive {
+        return p.parent() == Some(dir);
+    }
+    let Ok(rel) = p.strip_prefix(dir) else {
+        return false;
+    };
+    let dirs: Vec<_> = rel
+        .parent()
+        .map(|d| d.components().collect())
+        .unwrap_or_default();
+    dirs.len() <= super::scan::MAX_DEPTH
+        && dirs
+            .iter()
+            .all(|c| c.as_os_str().to_str().is_some_and(|n| !ignored_name(n)))
+}

@@ -11,7 +11,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::filter::{wanted, Exclusions};
+use super::filter::{in_scope, wanted, Exclusions};
 use super::scan::{file_key, scan};
 use super::settle::Settler;
 use super::{describe, WatchCmd};
@@ -152,7 +152,9 @@ impl WatchTask {
                 }
                 continue;
             }
-            if !self.in_scope(&p) || !wanted(&p, &self.cfg.media_types, &self.excl) {
+            if !in_scope(&self.cfg.path, self.cfg.recursive, &p)
+                || !wanted(&p, &self.cfg.media_types, &self.excl)
+            {
                 continue;
             }
             let key = file_key(&p);
@@ -160,15 +162,6 @@ impl WatchTask {
                 continue;
             }
             self.settler.observe(&p, key, now);
-        }
-    }
-
-    /// Whether `p` is in the watched folder (directly, unless recursive).
-    fn in_scope(&self, p: &std::path::Path) -> bool {
-        if self.cfg.recursive {
-            p.starts_with(&self.cfg.path)
-        } else {
-            p.parent() == Some(self.cfg.path.as_path())
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use dmc_protocol::{ItemId, MediaType};
 
 use super::after::{apply, move_into};
-use super::filter::{ignored_name, media_by_extension, wanted, Exclusions};
+use super::filter::{ignored_name, in_scope, media_by_extension, wanted, Exclusions};
 use super::scan::{file_key, scan};
 use super::settle::Settler;
 use crate::config::{AfterDelivery, Config, ConfigError};
@@ -73,6 +73,16 @@ fn hidden_partial_and_own_files_are_ignored() {
         &[MediaType::Audio],
         &excl
     ));
+}
+
+#[test]
+fn events_count_only_where_a_scan_would_look() {
+    let w = Path::new("/in");
+    assert!(in_scope(w, false, Path::new("/in/a.mp4")));
+    assert!(!in_scope(w, false, Path::new("/in/sub/a.mp4")));
+    assert!(in_scope(w, true, Path::new("/in/sub/a.mp4")));
+    assert!(!in_scope(w, true, Path::new("/in/.git/a.mp4")));
+    assert!(!in_scope(w, true, Path::new("/elsewhere/a.mp4")));
 }
 
 #[test]
