@@ -158,6 +158,7 @@ fn a_watched_folder_offers_each_new_file_once_and_announces_the_end() {
     assert_eq!(notes_now[0]["phase"], "delivered");
     assert_eq!(notes_now[0]["status"], "finished_successful");
     assert_eq!(notes_now[0]["output_path"], s["output_path"]);
+    assert_eq!(notes_now[0], laptop.status(&id).unwrap());
 
     // Only the movie was offered: hidden, `.part`, empty and non-media files never are.
     let all = items(&laptop);
@@ -192,6 +193,7 @@ fn a_watched_folder_offers_each_new_file_once_and_announces_the_end() {
         .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["status"], "finished_with_errors");
+    assert_eq!(*failed[0], laptop.status(&bad_id).unwrap());
     // The delivered item was not announced again after the restart.
     assert_eq!(
         notes_now

@@ -24,7 +24,9 @@ pub enum OnDoneError {
 
 /// Runs `cmd` for `item` and waits for it, at most `timeout`.
 pub async fn run_on_done(cmd: &str, item: &ItemView, timeout: Duration) -> Result<(), OnDoneError> {
-    let json = serde_json::to_vec_pretty(item).unwrap_or_default();
+    // As `dmc status --json` prints it.
+    let mut json = serde_json::to_vec_pretty(item).unwrap_or_default();
+    json.push(b'\n');
     let mut c = Command::new("sh");
     c.arg("-c")
         .arg(cmd)
