@@ -1,8 +1,8 @@
 //! Observed folders and `[notify] on_done`, end to end with real nodes on 127.0.0.1: a clip
 //! copied slowly into a watched folder is offered once it has settled, converted, delivered,
 //! its source moved away, and announced once; hidden and `.part` files are never offered; a
-//! restart offers nothing again and announces nothing again; an item failing for good is
-//! announced too.
+//! restart offers nothing again and announces nothing again, but offers what arrived while
+//! the node was down; an item failing for good is announced too.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -168,7 +168,17 @@ fn a_watched_folder_offers_each_new_file_once_and_announces_the_end() {
     // and mtime). After the restart it is not offered again.
     assert_eq!(laptop.stop(), Some(0));
     std::fs::rename(&moved, &movie).unwrap();
+    // And a new file arrives while it is down: the start-up scan finds it.
+    let late = inbox.join("late.mp4");
+    make_clip(&late, 1, "160x120").unwrap();
     laptop.restart().unwrap();
+    let found = wait_until("late.mp4 to be offered", LONG, || {
+        item_named(&laptop, "late.mp4")
+    })
+    .unwrap();
+    let late_id = found["item_id"].as_str().unwrap().to_string();
+    let s = laptop.wait_final(&late_id, LONG).unwrap();
+    assert_eq!(s["phase"], "delivered", "{s}");
 
     // A file that cannot be converted: offered, fails for good (max_attempts = 1), announced.
     let broken = inbox.join("broken.mp4");
@@ -183,10 +193,10 @@ fn a_watched_folder_offers_each_new_file_once_and_announces_the_end() {
     assert_eq!(s["phase"], "failed", "{s}");
     let notes_now = wait_until("on_done to run for the failure", LONG, || {
         let a = announced(&notes);
-        (a.len() >= 2).then_some(a)
+        (a.len() >= 3).then_some(a)
     })
     .unwrap();
-    assert_eq!(notes_now.len(), 2, "{notes_now:?}");
+    assert_eq!(notes_now.len(), 3, "{notes_now:?}");
     let failed: Vec<&Value> = notes_now
         .iter()
         .filter(|v| v["item_id"] == bad_id.as_str())
@@ -206,8 +216,8 @@ fn a_watched_folder_offers_each_new_file_once_and_announces_the_end() {
     assert!(broken.exists());
 
     // The movie that came back was seen at start and not offered again (not even as the
-    // same content): still two items, and the log says it was offered once.
-    assert_eq!(items(&laptop).len(), 2);
+    // same content): three items in all, and the log says it was offered once.
+    assert_eq!(items(&laptop).len(), 3);
     assert!(movie.exists());
     let log = laptop.log_text();
     let offered_lines = log
