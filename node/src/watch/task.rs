@@ -37,6 +37,8 @@ pub(super) struct WatchTask {
     events_rx: mpsc::Receiver<Vec<PathBuf>>,
     /// Set when inotify lost events (queue overflow, error): a full scan is due.
     overflow: Arc<AtomicBool>,
+    /// The folder's last problem was logged (not repeated every rescan while it lasts).
+    warned: bool,
 }
 
 impl WatchTask {
@@ -53,6 +55,7 @@ impl WatchTask {
             events_tx,
             events_rx,
             overflow: Arc::new(AtomicBool::new(false)),
+            warned: false,
         }
     }
 
@@ -131,7 +134,11 @@ impl WatchTask {
         let made = notify::recommended_watcher(handler)
             .and_then(|mut w| w.watch(&self.cfg.path, mode).map(|()| w));
         match made {
-            Ok(w) => self.watcher = Some(w),
+            Ok(w) => {
+                self.watcher = Some(w);
+                self.warned = false;
+            }
+            Err(e) if self.warned => debug!("cannot watch {}: {e}", self.cfg.path.display()),
             Err(e) => warn!(
                 "cannot watch {} ({e}); it is scanned every {} instead. Create the folder or \
                  fix [[watch]] path; for inotify limits raise fs.inotify.max_user_watches",
@@ -144,6 +151,12 @@ impl WatchTask {
     fn on_paths(&mut self, paths: Vec<PathBuf>) {
         let now = Instant::now();
         for p in paths {
+            if p == self.cfg.path && !p.is_dir() {
+                // The folder itself went away: its inotify watch is gone with it; the next
+                // rescan sets up a new one once it is back.
+                self.watcher = None;
+                continue;
+            }
             if p.is_dir() {
                 // A folder appeared (or moved in) under a recursive watch: its files may
                 // predate the new inotify watch.
@@ -177,10 +190,14 @@ impl WatchTask {
         let files = match found {
             Ok(Ok(f)) => f,
             Ok(Err(e)) => {
-                warn!(
-                    "cannot scan watched folder {}: {e}",
-                    self.cfg.path.display()
-                );
+                if !self.warned {
+                    warn!(
+                        "cannot scan watched folder {}: {e}; trying again every {}",
+                        self.cfg.path.display(),
+                        crate::config::format_duration(self.cfg.rescan)
+                    );
+                }
+                self.warned = true;
                 return;
             }
             Err(e) => {
