@@ -235,3 +235,74 @@ fn a_watched_folder_offers_each_new_file_once_and_announces_the_end() {
     }
     drop(conv);
 }
+
+/// A WAV file with a sine tone.
+fn make_wav(path: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=2"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_folder_made_after_start_is_watched_recursively_and_sources_deleted() {
+    let lab = Lab::new().unwrap();
+    let music = lab.path("music");
+    let conv = Node::start(
+        &lab,
+        "conv",
+        NodeOpts {
+            converter: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let watch = format!(
+        "\n[[watch]]\npath = {:?}\nprofile = \"opus\"\nrecursive = true\nsettle = 1\n\
+         rescan = \"2s\"\nafter_delivery = \"delete\"\n\n[notify]\ndesktop = false\n",
+        music.display().to_string()
+    );
+    let laptop = Node::start(
+        &lab,
+        "laptop",
+        NodeOpts {
+            peers: vec![conv.addr().unwrap()],
+            extra: watch,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // The folder does not exist yet when the node starts; it is made later, with a file in a
+    // sub-folder, a video the opus profile does not take, and a hidden sub-folder.
+    let song = music.join("album/song.wav");
+    std::fs::create_dir_all(song.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(music.join(".cache")).unwrap();
+    make_wav(&lab.path("song.wav"));
+    std::fs::copy(lab.path("song.wav"), music.join(".cache/other.wav")).unwrap();
+    make_clip(&music.join("video.mp4"), 1, "160x120").unwrap();
+    std::fs::rename(lab.path("song.wav"), &song).unwrap();
+
+    let found = wait_until("song.wav to be offered", LONG, || {
+        item_named(&laptop, "song.wav")
+    })
+    .unwrap();
+    let id = found["item_id"].as_str().unwrap().to_string();
+    let s = laptop.wait_final(&id, LONG).unwrap();
+    assert_eq!(s["phase"], "delivered", "{s}\n{}", laptop.log_tail());
+    assert!(s["output_path"].as_str().unwrap().ends_with("song.opus"));
+    wait_until("the source to be deleted", LONG, || {
+        (!song.exists()).then_some(())
+    })
+    .unwrap();
+    // Only the song: not the video (not audio), not the file in the hidden folder.
+    assert_eq!(items(&laptop).len(), 1, "{:?}", items(&laptop));
+    assert!(music.join("video.mp4").exists());
+    assert!(music.join(".cache/other.wav").exists());
+    drop(conv);
+}
