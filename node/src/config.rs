@@ -2,11 +2,13 @@
 //! errors that name the file, line and key at fault.
 
 mod duration;
+mod notify;
 mod span;
 mod watch;
 
 pub use duration::{format_duration, parse_duration};
-pub use watch::{AfterDelivery, NotifyConfig, WatchConfig};
+pub use notify::NotifyConfig;
+pub use watch::{AfterDelivery, WatchConfig};
 
 use std::fmt;
 use std::io;
@@ -207,7 +209,7 @@ struct RawConfig {
     converter: RawConverter,
     transfer: RawTransfer,
     watch: Vec<watch::RawWatch>,
-    notify: watch::RawNotify,
+    notify: notify::RawNotify,
 }
 
 #[derive(Debug, Deserialize)]
@@ -738,7 +740,7 @@ fn resolve(
         },
         &known,
     )?;
-    let notify = watch::resolve_notify(raw.notify)?;
+    let notify = notify::resolve_notify(raw.notify)?;
     Ok(Config {
         transfer: TransferConfig { max_rate },
         watch: watches,
