@@ -80,7 +80,11 @@ impl WatchTask {
                 break;
             }
             tokio::select! {
-                _ = shutdown.changed() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
                 Some(cmd) = cmds.recv() => match cmd {
                     WatchCmd::Rescan(reply) => {
                         self.ensure_watcher();
