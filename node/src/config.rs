@@ -2,9 +2,13 @@
 //! errors that name the file, line and key at fault.
 
 mod duration;
+mod notify;
 mod span;
+mod watch;
 
 pub use duration::{format_duration, parse_duration};
+pub use notify::NotifyConfig;
+pub use watch::{AfterDelivery, WatchConfig};
 
 use std::fmt;
 use std::io;
@@ -70,6 +74,10 @@ pub struct Config {
     pub converter: ConverterConfig,
     pub transfer: TransferConfig,
     pub network: NetworkConfig,
+    /// `[[watch]]`: folders whose new media files this node offers.
+    pub watch: Vec<WatchConfig>,
+    /// `[notify]`: what runs when one of this node's items ends.
+    pub notify: NotifyConfig,
 }
 
 /// `[network]`: who may talk to this node besides holding the network key.
@@ -212,6 +220,8 @@ struct RawConfig {
     converter: RawConverter,
     transfer: RawTransfer,
     network: RawNetwork,
+    watch: Vec<watch::RawWatch>,
+    notify: notify::RawNotify,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -506,6 +516,8 @@ impl Config {
                         retention: std::time::Duration::from_secs(30 * 86400),
                     },
                     transfer: TransferConfig { max_rate: None },
+                    watch: Vec::new(),
+                    notify: NotifyConfig::default(),
                 }
             }
         }
@@ -765,9 +777,27 @@ fn resolve(
     let network = NetworkConfig {
         allowed_peers: allowed_peers(&raw.network.allowed_peers)?,
     };
+    let known: Vec<&str> = dmc_protocol::BUILTIN_PROFILES
+        .iter()
+        .chain(custom_profiles.iter().copied())
+        .map(|p| p.name)
+        .collect();
+    let watches = watch::resolve_watches(
+        raw.watch,
+        data_dir,
+        home,
+        |name| {
+            builtin_profile(name)
+                .or_else(|| custom_profiles.iter().copied().find(|p| p.name == name))
+        },
+        &known,
+    )?;
+    let notify = notify::resolve_notify(raw.notify)?;
     Ok(Config {
         network,
         transfer: TransferConfig { max_rate },
+        watch: watches,
+        notify,
         data_dir: data_dir.to_path_buf(),
         source: file.map(Path::to_path_buf),
         node: NodeConfig {

@@ -1,6 +1,7 @@
 //! dmc-node: the runtime that drives `dmc-protocol`. One task owns each resource (the swarm,
 //! the store, each worker) and is reached through a cloneable handle over bounded channels.
 
+pub mod announce;
 pub mod config;
 pub mod control;
 pub mod core;
@@ -12,3 +13,4 @@ pub mod network_key;
 pub mod run;
 pub mod store;
 pub mod transfer;
+pub mod watch;

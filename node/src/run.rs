@@ -219,6 +219,10 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
         shutdown_rx.clone(),
     );
 
+    // Observed folders offer through the core like `dmc offer`.
+    let _watches =
+        crate::watch::spawn_watches(&config, core.clone(), store.clone(), shutdown_rx.clone());
+
     let socket = control::socket_path(&data_dir);
     let mut ctl_shutdown = shutdown_rx.clone();
     let control_task = {

@@ -4,6 +4,7 @@
 mod awake;
 pub mod cleanup;
 mod deliver;
+mod finished;
 pub mod handle;
 mod job;
 mod names;

@@ -247,10 +247,14 @@ impl Core {
         for effect in effects {
             match effect {
                 Effect::Persist(records) => {
+                    let ended = self.ended_by(&records);
                     if let Err(e) = self.store.put_records(records).await {
                         // Never send or act on a record we could not store.
                         self.fatal = Some(format!("cannot store records: {e}"));
                         return;
+                    }
+                    for item_id in ended {
+                        self.item_ended(item_id);
                     }
                 }
                 Effect::Send { to, request } => self.send(to, request),

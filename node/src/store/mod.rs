@@ -7,6 +7,7 @@ mod jobs;
 mod peers;
 mod records;
 mod schema;
+mod watched;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -22,6 +23,7 @@ pub use files::{LocalFile, Transfer};
 pub use jobs::JobRow;
 pub use peers::PeerRow;
 pub use schema::SCHEMA_VERSION;
+pub use watched::{FileKey, WatchedRow};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE_NAME: &str = "dmc.sqlite";
@@ -282,6 +284,34 @@ impl Store {
 
     pub async fn jobs(&self) -> Result<Vec<JobRow>, StoreError> {
         self.call(jobs::all).await
+    }
+
+    // ---- watched folders -----------------------------------------------------------------
+
+    /// Whether this version of a file (device, inode, size, mtime) was already taken from a
+    /// watched folder.
+    pub async fn watched_seen(&self, key: FileKey) -> Result<bool, StoreError> {
+        self.call(move |c| watched::seen(c, &key)).await
+    }
+
+    /// Records a file taken from a watched folder; false when it was already recorded.
+    pub async fn put_watched(&self, row: WatchedRow) -> Result<bool, StoreError> {
+        self.call(move |c| watched::put(c, &row)).await
+    }
+
+    /// The watched file an item was offered from, if any.
+    pub async fn watched_by_item(&self, item: ItemId) -> Result<Option<WatchedRow>, StoreError> {
+        self.call(move |c| watched::by_item(c, item)).await
+    }
+
+    /// Watched files whose `after_delivery` (move or delete) is still to be carried out.
+    pub async fn watched_pending_after(&self) -> Result<Vec<WatchedRow>, StoreError> {
+        self.call(watched::pending_after).await
+    }
+
+    /// Records that an item's `after_delivery` was carried out.
+    pub async fn watched_after_done(&self, item: ItemId) -> Result<(), StoreError> {
+        self.call(move |c| watched::mark_after_done(c, item)).await
     }
 
     // ---- meta ----------------------------------------------------------------------------

@@ -69,6 +69,25 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE jobs ADD COLUMN proc_start INTEGER;
     ",
+    // 3: files offered from watched folders (`[[watch]]`), by device, inode, size and mtime,
+    // so none is offered twice across restarts, and what to do with each source once its
+    // result is delivered.
+    "
+    CREATE TABLE watched (
+        dev        INTEGER NOT NULL,
+        ino        INTEGER NOT NULL,
+        file_size  INTEGER NOT NULL,
+        mtime_ns   INTEGER NOT NULL,
+        path       TEXT    NOT NULL,
+        watch_dir  TEXT    NOT NULL,
+        item_id    TEXT,
+        after      TEXT    NOT NULL,
+        offered_at INTEGER NOT NULL,
+        after_done INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (dev, ino, file_size, mtime_ns)
+    );
+    CREATE INDEX watched_item ON watched(item_id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,32 @@
+//! Telling the user that one of this node's items ended (delivered, or failed for good): the
+//! `[notify] on_done` command and a desktop notification. Both run off the core task; their
+//! failures are logged, never fatal.
+
+mod command;
+mod desktop;
+
+use dmc_protocol::ItemView;
+
+use crate::config::NotifyConfig;
+
+pub use command::{run_on_done, OnDoneError};
+pub use desktop::{desktop_available, notify_desktop};
+
+/// Runs what `[notify]` asks for `item`, in the background.
+pub fn item_ended(cfg: &NotifyConfig, item: ItemView) {
+    if let Some(cmd) = cfg.on_done.clone() {
+        let (timeout, item) = (cfg.timeout, item.clone());
+        tokio::spawn(async move {
+            match run_on_done(&cmd, &item, timeout).await {
+                Ok(()) => tracing::debug!(item = %item.item_id, "on_done ran"),
+                Err(e) => tracing::warn!(item = %item.item_id, "[notify] on_done: {e}"),
+            }
+        });
+    }
+    if cfg.desktop {
+        tokio::spawn(async move { notify_desktop(&item).await });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,308 @@
+//! Observed folders and `[notify] on_done`, end to end with real nodes on 127.0.0.1: a clip
+//! copied slowly into a watched folder is offered once it has settled, converted, delivered,
+//! its source moved away, and announced once; hidden and `.part` files are never offered; a
+//! restart offers nothing again and announces nothing again, but offers what arrived while
+//! the node was down; an item failing for good is announced too.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use dmc_tests::{make_clip, sha512_hex, wait_until, Lab, Node, NodeOpts};
+use serde_json::Value;
+
+const LONG: Duration = Duration::from_secs(300);
+
+/// An MP4 whose index promises 4 s, cut to half its size: ffprobe accepts it (so it is
+/// offered), but the conversion fails its duration check.
+fn make_truncated_clip(path: &Path) {
+    let full = path.with_extension("full.mp4");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=duration=4:size=320x240:rate=25")
+        .args(["-f", "lavfi", "-i", "sine=duration=4"])
+        .args(["-c:v", "libx264", "-c:a", "aac", "-shortest"])
+        .args(["-movflags", "+faststart"])
+        .arg(&full)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&full).unwrap();
+    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::remove_file(&full).unwrap();
+}
+
+/// The JSON documents `on_done` wrote, one file each.
+fn announced(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        // A file being written right now may still be partial: only whole documents count.
+        if let Ok(v) = serde_json::from_str::<Value>(&text) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn items(node: &Node) -> Vec<Value> {
+    node.json(&["list", "--json"])
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn item_named(node: &Node, name: &str) -> Option<Value> {
+    items(node).into_iter().find(|i| i["file_name"] == name)
+}
+
+#[test]
+fn a_watched_folder_offers_each_new_file_once_and_announces_the_end() {
+    let lab = Lab::new().unwrap();
+    let inbox = lab.path("inbox");
+    let done = lab.path("done");
+    let notes = lab.path("notes");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::create_dir_all(&notes).unwrap();
+
+    // Files that must never be offered, there before the node starts.
+    let clip = lab.path("clip.mp4");
+    make_clip(&clip, 2, "320x240").unwrap();
+    std::fs::copy(&clip, inbox.join(".hidden.mp4")).unwrap();
+    std::fs::copy(&clip, inbox.join("copying.mp4.part")).unwrap();
+    std::fs::write(inbox.join("notes.txt"), b"not media").unwrap();
+    std::fs::write(inbox.join("empty.mp4"), b"").unwrap();
+
+    let conv = Node::start(
+        &lab,
+        "conv",
+        NodeOpts {
+            converter: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let watch = format!(
+        "\n[[watch]]\npath = {:?}\nprofile = \"mkv-x264\"\nsettle = \"3s\"\n\
+         after_delivery = \"move:{}\"\n\n\
+         [notify]\non_done = \"cat > \\\"$(mktemp {}/done.XXXXXX)\\\"\"\ndesktop = false\n",
+        inbox.display().to_string(),
+        done.display(),
+        notes.display()
+    );
+    let mut laptop = Node::start(
+        &lab,
+        "laptop",
+        NodeOpts {
+            peers: vec![conv.addr().unwrap()],
+            node_extra: "max_attempts = 1".into(),
+            extra: watch,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+
+    // Copy a clip in slowly: two parts with a pause shorter than `settle`.
+    let movie_src = lab.path("movie-src.mp4");
+    make_clip(&movie_src, 3, "320x240").unwrap();
+    let bytes = std::fs::read(&movie_src).unwrap();
+    let movie = inbox.join("movie.mp4");
+    {
+        let mut f = std::fs::File::create(&movie).unwrap();
+        f.write_all(&bytes[..bytes.len() / 2]).unwrap();
+        f.sync_all().unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        f.write_all(&bytes[bytes.len() / 2..]).unwrap();
+        f.sync_all().unwrap();
+    }
+
+    let found = wait_until("movie.mp4 to be offered", LONG, || {
+        item_named(&laptop, "movie.mp4")
+    })
+    .unwrap();
+    let id = found["item_id"].as_str().unwrap().to_string();
+    // Offered whole, after the copy ended.
+    assert_eq!(found["file_size"], bytes.len() as u64);
+    let s = laptop.wait_final(&id, LONG).unwrap();
+    assert_eq!(s["phase"], "delivered", "{s}\n{}", laptop.log_tail());
+
+    // Delivered into the output folder, verified.
+    let out = PathBuf::from(s["output_path"].as_str().unwrap());
+    assert!(out.starts_with(&laptop.output_dir));
+    assert_eq!(
+        sha512_hex(&out).unwrap(),
+        s["output_sha512_checksum"].as_str().unwrap()
+    );
+    // The source moved to `done`.
+    let moved = done.join("movie.mp4");
+    wait_until("the source to be moved", LONG, || {
+        (moved.exists() && !movie.exists()).then_some(())
+    })
+    .unwrap();
+    assert_eq!(std::fs::read(&moved).unwrap(), bytes);
+
+    // on_done ran once, with the item's JSON as `dmc status --json` prints it.
+    let notes_now = wait_until("on_done to run", LONG, || {
+        let a = announced(&notes);
+        (!a.is_empty()).then_some(a)
+    })
+    .unwrap();
+    assert_eq!(notes_now.len(), 1);
+    assert_eq!(notes_now[0]["item_id"], id.as_str());
+    assert_eq!(notes_now[0]["phase"], "delivered");
+    assert_eq!(notes_now[0]["status"], "finished_successful");
+    assert_eq!(notes_now[0]["output_path"], s["output_path"]);
+    assert_eq!(notes_now[0], laptop.status(&id).unwrap());
+
+    // Only the movie was offered: hidden, `.part`, empty and non-media files never are.
+    let all = items(&laptop);
+    assert_eq!(all.len(), 1, "{all:?}");
+
+    // While the node is down, the moved source comes back (the same file: same inode, size
+    // and mtime). After the restart it is not offered again.
+    assert_eq!(laptop.stop(), Some(0));
+    std::fs::rename(&moved, &movie).unwrap();
+    // And a new file arrives while it is down: the start-up scan finds it.
+    let late = inbox.join("late.mp4");
+    make_clip(&late, 1, "160x120").unwrap();
+    laptop.restart().unwrap();
+    let found = wait_until("late.mp4 to be offered", LONG, || {
+        item_named(&laptop, "late.mp4")
+    })
+    .unwrap();
+    let late_id = found["item_id"].as_str().unwrap().to_string();
+    let s = laptop.wait_final(&late_id, LONG).unwrap();
+    assert_eq!(s["phase"], "delivered", "{s}");
+
+    // A file that cannot be converted: offered, fails for good (max_attempts = 1), announced.
+    let broken = inbox.join("broken.mp4");
+    make_truncated_clip(&lab.path("broken-src.mp4"));
+    std::fs::rename(lab.path("broken-src.mp4"), &broken).unwrap();
+    let found = wait_until("broken.mp4 to be offered", LONG, || {
+        item_named(&laptop, "broken.mp4")
+    })
+    .unwrap();
+    let bad_id = found["item_id"].as_str().unwrap().to_string();
+    let s = laptop.wait_final(&bad_id, LONG).unwrap();
+    assert_eq!(s["phase"], "failed", "{s}");
+    let notes_now = wait_until("on_done to run for the failure", LONG, || {
+        let a = announced(&notes);
+        (a.len() >= 3).then_some(a)
+    })
+    .unwrap();
+    assert_eq!(notes_now.len(), 3, "{notes_now:?}");
+    let failed: Vec<&Value> = notes_now
+        .iter()
+        .filter(|v| v["item_id"] == bad_id.as_str())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["status"], "finished_with_errors");
+    assert_eq!(*failed[0], laptop.status(&bad_id).unwrap());
+    // The delivered item was not announced again after the restart.
+    assert_eq!(
+        notes_now
+            .iter()
+            .filter(|v| v["item_id"] == id.as_str())
+            .count(),
+        1
+    );
+    // A failed item's source stays where it is.
+    assert!(broken.exists());
+
+    // The movie that came back was seen at start and not offered again (not even as the
+    // same content): three items in all, and the log says it was offered once.
+    assert_eq!(items(&laptop).len(), 3);
+    assert!(movie.exists());
+    let log = laptop.log_text();
+    let offered_lines = log
+        .lines()
+        .filter(|l| l.contains("offered watched file") && l.contains("movie.mp4"))
+        .count();
+    assert_eq!(offered_lines, 1, "{log}");
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("movie.mp4") && l.contains("offered before")),
+        "{log}"
+    );
+    if std::env::var_os("DMC_SHOW_LOG").is_some() {
+        eprintln!("{log}");
+    }
+    drop(conv);
+}
+
+/// A WAV file with a sine tone.
+fn make_wav(path: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=2"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_folder_made_after_start_is_watched_recursively_and_sources_deleted() {
+    let lab = Lab::new().unwrap();
+    let music = lab.path("music");
+    let conv = Node::start(
+        &lab,
+        "conv",
+        NodeOpts {
+            converter: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let watch = format!(
+        "\n[[watch]]\npath = {:?}\nprofile = \"opus\"\nrecursive = true\nsettle = 1\n\
+         rescan = \"2s\"\nafter_delivery = \"delete\"\n\n[notify]\ndesktop = false\n",
+        music.display().to_string()
+    );
+    let laptop = Node::start(
+        &lab,
+        "laptop",
+        NodeOpts {
+            peers: vec![conv.addr().unwrap()],
+            extra: watch,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // The folder does not exist yet when the node starts; it is made later, with a file in a
+    // sub-folder, a video the opus profile does not take, and a hidden sub-folder.
+    let song = music.join("album/song.wav");
+    std::fs::create_dir_all(song.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(music.join(".cache")).unwrap();
+    make_wav(&lab.path("song.wav"));
+    std::fs::copy(lab.path("song.wav"), music.join(".cache/other.wav")).unwrap();
+    make_clip(&music.join("video.mp4"), 1, "160x120").unwrap();
+    std::fs::rename(lab.path("song.wav"), &song).unwrap();
+
+    let found = wait_until("song.wav to be offered", LONG, || {
+        item_named(&laptop, "song.wav")
+    })
+    .unwrap();
+    let id = found["item_id"].as_str().unwrap().to_string();
+    let s = laptop.wait_final(&id, LONG).unwrap();
+    assert_eq!(s["phase"], "delivered", "{s}\n{}", laptop.log_tail());
+    assert!(s["output_path"].as_str().unwrap().ends_with("song.opus"));
+    wait_until("the source to be deleted", LONG, || {
+        (!song.exists()).then_some(())
+    })
+    .unwrap();
+    // Only the song: not the video (not audio), not the file in the hidden folder.
+    assert_eq!(items(&laptop).len(), 1, "{:?}", items(&laptop));
+    assert!(music.join("video.mp4").exists());
+    assert!(music.join(".cache/other.wav").exists());
+    drop(conv);
+}
