@@ -6,6 +6,7 @@
 pub mod media;
 pub mod netlab;
 pub mod node;
+pub mod rogue;
 
 pub use media::{ffprobe_streams, make_clip, make_noisy_clip, make_png, sha512_hex};
 pub use netlab::NetLab;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use dmc_protocol::wire::Response;
 use futures::StreamExt;
 use libp2p::core::transport::ListenerId;
-use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
+use libp2p::request_response::{self, InboundFailure, OutboundFailure, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm};
@@ -19,6 +19,11 @@ use super::behaviour::{Behaviour, BehaviourEvent};
 use super::client::{Command, Responder};
 use super::reject::{is_key_mismatch, RejectReason};
 use super::{NetError, NetEvent, BACKOFF_MAX, BACKOFF_MIN, KNOWN_ADDRS_MAX, SUPERSEDE_AFTER};
+
+/// How long a peer that sent an invalid request (over a limit, malformed) is kept out.
+const MISBEHAVIOUR_BAN: Duration = Duration::from_secs(60);
+/// Most peers remembered as banned (oldest bans dropped first).
+const MAX_BANNED: usize = 1024;
 
 /// Events held while the core is slow; past this the swarm is not polled (backpressure).
 const MAX_PENDING_EVENTS: usize = 1024;
@@ -83,6 +88,8 @@ pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
     /// `[network] allowed_peers`, when set.
     allowed: Option<std::collections::HashSet<PeerId>>,
+    /// Peers that sent invalid requests, kept out until the instant given.
+    banned: HashMap<PeerId, Instant>,
     commands: mpsc::Receiver<Command>,
     /// Weak, so that the task ends when every client is gone.
     responder_tx: mpsc::WeakSender<Command>,
@@ -110,6 +117,7 @@ impl EventLoop {
         let now = Instant::now();
         EventLoop {
             allowed,
+            banned: HashMap::new(),
             swarm,
             commands,
             responder_tx,
@@ -363,8 +371,27 @@ impl EventLoop {
 
     /// The host's interfaces changed: closes connections if asked (they may be dead but
     /// open), forgets dials in flight (they may hang on a gone route) and redials at once.
-    fn is_allowed(&self, peer: &PeerId) -> bool {
-        self.allowed.as_ref().is_none_or(|a| a.contains(peer))
+    fn is_allowed(&mut self, peer: &PeerId) -> bool {
+        self.refusal(peer).is_none()
+    }
+
+    /// Why `peer` is not to be talked to, if it is not: kept out for invalid requests, or not
+    /// in `allowed_peers`.
+    fn refusal(&mut self, peer: &PeerId) -> Option<RejectReason> {
+        let now = Instant::now();
+        if self.banned.len() > MAX_BANNED {
+            self.banned.retain(|_, until| *until > now);
+        }
+        if let Some(until) = self.banned.get(peer) {
+            if *until > now {
+                return Some(RejectReason::Misbehaved);
+            }
+            self.banned.remove(peer);
+        }
+        if self.allowed.as_ref().is_some_and(|a| !a.contains(peer)) {
+            return Some(RejectReason::NotAllowed);
+        }
+        None
     }
 
     fn network_changed(&mut self, close: bool) {
@@ -457,19 +484,19 @@ impl EventLoop {
             } => {
                 let addr = endpoint.get_remote_address().clone();
                 let dialed = endpoint.is_dialer();
-                if !self.is_allowed(&peer_id) {
-                    tracing::warn!(peer = %peer_id, %addr, "refused a connection: {}", RejectReason::NotAllowed.hint());
+                if let Some(reason) = self.refusal(&peer_id) {
+                    tracing::warn!(peer = %peer_id, %addr, "refused a connection: {}", reason.hint());
                     self.swarm.close_connection(connection_id);
                     if let Some((_, reply)) = self.dials.remove(&connection_id) {
                         let _ = reply.send(Err(NetError::Dial {
                             target: addr.to_string(),
-                            why: RejectReason::NotAllowed.as_str().into(),
+                            why: reason.as_str().into(),
                         }));
                     }
                     self.emit(NetEvent::Rejected {
                         peer: Some(peer_id),
                         addr: Some(addr),
-                        reason: RejectReason::NotAllowed,
+                        reason,
                     });
                     return;
                 }
@@ -662,7 +689,21 @@ impl EventLoop {
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, "inbound request failed: {error}");
+                let invalid = matches!(&error, InboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData);
+                if invalid {
+                    // Over a limit or malformed: the peer is broken or hostile. It is cut off
+                    // and kept out for a while, so it cannot make us decode again and again.
+                    tracing::warn!(%peer, "peer sent an invalid request ({error}); disconnecting it for {}s", MISBEHAVIOUR_BAN.as_secs());
+                    self.banned.insert(peer, Instant::now() + MISBEHAVIOUR_BAN);
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                    self.emit(NetEvent::Rejected {
+                        peer: Some(peer),
+                        addr: None,
+                        reason: RejectReason::Misbehaved,
+                    });
+                } else {
+                    tracing::debug!(%peer, "inbound request failed: {error}");
+                }
             }
             request_response::Event::ResponseSent { .. } => {}
         }

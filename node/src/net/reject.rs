@@ -10,6 +10,8 @@ pub enum RejectReason {
     DifferentNetwork,
     /// It holds the key but is not in `[network] allowed_peers`.
     NotAllowed,
+    /// It sent an invalid request (over a limit, malformed) and is kept out for a while.
+    Misbehaved,
 }
 
 impl RejectReason {
@@ -18,6 +20,7 @@ impl RejectReason {
         match self {
             RejectReason::DifferentNetwork => "rejected: different network",
             RejectReason::NotAllowed => "rejected: not in allowed_peers",
+            RejectReason::Misbehaved => "rejected: sent invalid requests",
         }
     }
 
@@ -31,6 +34,10 @@ impl RejectReason {
             RejectReason::NotAllowed => {
                 "it holds the network key but is not in [network] allowed_peers; add its node \
                  id there to let it in"
+            }
+            RejectReason::Misbehaved => {
+                "it sent a request over a limit or malformed (a broken or hostile node, or \
+                 another dmc version); it is kept out for a minute"
             }
         }
     }

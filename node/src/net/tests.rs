@@ -223,3 +223,32 @@ async fn listening_on_a_bad_address_is_an_error() {
         "{err}"
     );
 }
+
+fn access(key: u8) -> Access {
+    Access {
+        prologue: crate::network_key::NetworkKey::from_bytes([key; 32]).noise_prologue(),
+        allowed_peers: None,
+    }
+}
+
+#[tokio::test]
+async fn a_peer_with_another_network_key_fails_the_handshake_and_is_reported() {
+    let (a, _a_rx) = spawn_net(Keypair::generate_ed25519(), vec![loopback()], vec![], access(1))
+        .unwrap();
+    let (b, mut b_rx) = spawn_net(Keypair::generate_ed25519(), vec![], vec![], access(2)).unwrap();
+    let addr = a.listen_addrs().await.remove(0);
+    let err = b.dial(addr).await.unwrap_err();
+    eprintln!("dial error: {err}");
+    let reason = wait_for(&mut b_rx, |ev| match ev {
+        NetEvent::Rejected { reason, .. } => Some(*reason),
+        NetEvent::Connected { .. } => panic!("connected across networks"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, reject::RejectReason::DifferentNetwork);
+
+    // The same key connects.
+    let (c, _c_rx) = spawn_net(Keypair::generate_ed25519(), vec![], vec![], access(1)).unwrap();
+    let addr = a.listen_addrs().await.remove(0);
+    assert_eq!(c.dial(addr).await.unwrap(), a.local_peer_id());
+}
