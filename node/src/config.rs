@@ -765,7 +765,11 @@ fn resolve(
                 ),
             )
         })?;
-    let time_limit = time_limit(c.time_limit_factor, &c.time_limit_min, &c.time_limit_unknown)?;
+    let time_limit = time_limit(
+        c.time_limit_factor,
+        &c.time_limit_min,
+        &c.time_limit_unknown,
+    )?;
     let control = ControlConfig {
         group: raw.control.group.map(group_name).transpose()?,
     };

@@ -537,7 +537,10 @@ fn ffmpeg_priority_time_limits_and_control_group() {
     assert_eq!(d.converter.nice, 10);
     assert_eq!(d.converter.time_limit, crate::ffmpeg::TimeLimit::default());
     assert_eq!(d.converter.time_limit.factor, 20);
-    assert_eq!(d.converter.time_limit.min, std::time::Duration::from_secs(600));
+    assert_eq!(
+        d.converter.time_limit.min,
+        std::time::Duration::from_secs(600)
+    );
     assert_eq!(
         d.converter.time_limit.unknown,
         std::time::Duration::from_secs(6 * 3600)

@@ -12,8 +12,8 @@ use tokio::process::{Child, ChildStdout, Command};
 
 use super::cancel::CancelToken;
 use super::error::FfmpegError;
-use super::stderr_tail::StderrTail;
 use super::limits::{check_output_place, child_nice, kill_group, TimeLimit};
+use super::stderr_tail::StderrTail;
 use super::tool::{file_arg, input_guard, spawn_error, FFMPEG};
 
 /// Least time between two progress callbacks.

@@ -102,9 +102,8 @@ pub(crate) fn check_output_place(output: &Path, work_dir: &Path) -> Result<(), F
         _ => return Err(outside()),
     };
     let canon = |p: &Path| {
-        std::fs::canonicalize(p).map_err(|e| {
-            FfmpegError::io(format!("resolve {} (output folder)", p.display()), e)
-        })
+        std::fs::canonicalize(p)
+            .map_err(|e| FfmpegError::io(format!("resolve {} (output folder)", p.display()), e))
     };
     // Resolved, so a symlink in the work dir cannot point ffmpeg elsewhere.
     if !canon(parent)?.starts_with(canon(work_dir)?) {
@@ -156,7 +155,10 @@ mod tests {
         assert_eq!(t.for_media(Some(u64::MAX)), Duration::from_millis(u64::MAX));
         let m = t.exceeded(Some(90_000));
         assert!(m.contains("30m 0s") && m.contains("1m 30s"), "{m}");
-        assert!(m.contains("time_limit_factor") && m.contains("time_limit_min"), "{m}");
+        assert!(
+            m.contains("time_limit_factor") && m.contains("time_limit_min"),
+            "{m}"
+        );
         assert!(t.exceeded(None).contains("time_limit_unknown"));
     }
 

@@ -584,11 +584,19 @@ fn every_run_on_media_whitelists_file_input_before_dash_i() {
 fn url_like_names_become_absolute_file_urls() {
     let cwd = std::env::current_dir().unwrap();
     for name in ["http://x/clip.mp4", "concat:a.mp4|b.mp4", "-i", "pipe:0"] {
-        let arg = tool::file_arg(Path::new(name)).to_string_lossy().into_owned();
+        let arg = tool::file_arg(Path::new(name))
+            .to_string_lossy()
+            .into_owned();
         // `std::path::absolute` folds `//` into `/`: still the same local file.
-        let want = format!("file:{}", std::path::absolute(cwd.join(name)).unwrap().display());
+        let want = format!(
+            "file:{}",
+            std::path::absolute(cwd.join(name)).unwrap().display()
+        );
         assert_eq!(arg, want);
-        assert!(arg.starts_with(&format!("file:{}/", cwd.display())), "{arg}");
+        assert!(
+            arg.starts_with(&format!("file:{}/", cwd.display())),
+            "{arg}"
+        );
     }
 }
 

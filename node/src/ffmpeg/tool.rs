@@ -22,7 +22,10 @@ pub(crate) const INPUT_PROTOCOLS: &str = "file";
 
 /// The input options every ffmpeg/ffprobe run on media starts with, before `-i`.
 pub(crate) fn input_guard() -> [&'static OsStr; 2] {
-    [OsStr::new("-protocol_whitelist"), OsStr::new(INPUT_PROTOCOLS)]
+    [
+        OsStr::new("-protocol_whitelist"),
+        OsStr::new(INPUT_PROTOCOLS),
+    ]
 }
 
 /// A path as an ffmpeg URL with the `file:` protocol and an absolute path, so names starting
