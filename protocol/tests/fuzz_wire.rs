@@ -323,6 +323,30 @@ fn seeds_decode_and_are_within_limits() {
     for s in seeds() {
         check_all(s);
     }
+    // `DMC_FUZZ_SEED_DIR=fuzz/corpus` writes the seeds as starting corpora of the cargo-fuzz
+    // targets (fuzz/README.md).
+    if let Some(dir) = std::env::var_os("DMC_FUZZ_SEED_DIR") {
+        write_corpora(std::path::Path::new(&dir));
+    }
+}
+
+/// `record_validate` takes the bytes as they are; `wire_decode` a mode byte first (0/1: a
+/// request/response body, 2/3: a request/response frame with its length header).
+fn write_corpora(dir: &std::path::Path) {
+    let (rec, wire_dir) = (dir.join("record_validate"), dir.join("wire_decode"));
+    std::fs::create_dir_all(&rec).unwrap();
+    std::fs::create_dir_all(&wire_dir).unwrap();
+    for (i, s) in seeds().iter().enumerate() {
+        std::fs::write(rec.join(format!("seed-{i}")), s).unwrap();
+        for mode in 0u8..4 {
+            let mut b = vec![mode];
+            if mode >= 2 {
+                b.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            }
+            b.extend_from_slice(s);
+            std::fs::write(wire_dir.join(format!("seed-{i}-{mode}")), b).unwrap();
+        }
+    }
 }
 
 /// A header claiming far more than the message holds is refused before anything that large is
