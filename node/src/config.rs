@@ -22,6 +22,10 @@ use serde::Deserialize;
 use span::SpanIndex;
 
 pub use crate::ffmpeg::VerifyMode;
+use crate::ffmpeg::{
+    TimeLimit, DEFAULT_NICE, DEFAULT_TIME_LIMIT_FACTOR, DEFAULT_TIME_LIMIT_MIN,
+    DEFAULT_TIME_LIMIT_UNKNOWN, MAX_NICE,
+};
 
 /// Name of the configuration file looked for in the data directory.
 pub const CONFIG_FILE_NAME: &str = "config.toml";
@@ -53,6 +57,10 @@ pub const MAX_PROFILE_ARGS: usize = 128;
 pub const MAX_PROFILE_ARG_BYTES: usize = 1024;
 /// Default `[converter] retention`.
 pub const DEFAULT_RETENTION: &str = "30d";
+/// Largest `[converter] time_limit_factor`.
+pub const MAX_TIME_LIMIT_FACTOR: u32 = 10_000;
+/// Shortest `[converter] time_limit_min` and `time_limit_unknown`.
+pub const MIN_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Most concurrent conversions a converter may run (records refuse more).
 pub const MAX_WORKERS: u32 = 1024;
 /// Largest configuration file read.
@@ -78,6 +86,15 @@ pub struct Config {
     pub watch: Vec<WatchConfig>,
     /// `[notify]`: what runs when one of this node's items ends.
     pub notify: NotifyConfig,
+    pub control: ControlConfig,
+}
+
+/// `[control]`: the local control socket.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ControlConfig {
+    /// A system group whose members may use the control socket (it is then mode 0660 and
+    /// owned by that group); `None`: only the node's own user (mode 0600).
+    pub group: Option<String>,
 }
 
 /// `[network]`: who may talk to this node besides holding the network key.
@@ -162,6 +179,10 @@ pub struct ConverterConfig {
     pub reserve_bytes: u64,
     /// How long a finished result waits for its origin to fetch it before it is deleted.
     pub retention: std::time::Duration,
+    /// Nice value of ffmpeg (0 normal .. 19 lowest CPU priority).
+    pub nice: u8,
+    /// How long one conversion may run before it is stopped and the item failed.
+    pub time_limit: TimeLimit,
 }
 
 /// Why a configuration was refused. Messages name the file, line and key, and what to do.
@@ -222,6 +243,13 @@ struct RawConfig {
     network: RawNetwork,
     watch: Vec<watch::RawWatch>,
     notify: notify::RawNotify,
+    control: RawControl,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawControl {
+    group: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -357,6 +385,10 @@ struct RawConverter {
     verify: String,
     allow_larger: bool,
     custom_profiles: Vec<RawProfile>,
+    nice: i64,
+    time_limit_factor: i64,
+    time_limit_min: String,
+    time_limit_unknown: String,
 }
 
 /// One `[[converter.custom_profiles]]` table as written.
@@ -395,6 +427,10 @@ impl Default for RawConverter {
             verify: "probe".into(),
             allow_larger: false,
             custom_profiles: Vec::new(),
+            nice: DEFAULT_NICE as i64,
+            time_limit_factor: DEFAULT_TIME_LIMIT_FACTOR as i64,
+            time_limit_min: format_duration(DEFAULT_TIME_LIMIT_MIN),
+            time_limit_unknown: format_duration(DEFAULT_TIME_LIMIT_UNKNOWN),
         }
     }
 }
@@ -514,10 +550,13 @@ impl Config {
                         custom_profiles: Vec::new(),
                         reserve_bytes: DEFAULT_RESERVE_BYTES,
                         retention: std::time::Duration::from_secs(30 * 86400),
+                        nice: DEFAULT_NICE,
+                        time_limit: TimeLimit::default(),
                     },
                     transfer: TransferConfig { max_rate: None },
                     watch: Vec::new(),
                     notify: NotifyConfig::default(),
+                    control: ControlConfig::default(),
                 }
             }
         }
@@ -793,11 +832,33 @@ fn resolve(
         &known,
     )?;
     let notify = notify::resolve_notify(raw.notify)?;
+    let nice = u8::try_from(c.nice)
+        .ok()
+        .filter(|n| *n <= MAX_NICE)
+        .ok_or_else(|| {
+            fault(
+                "converter.nice",
+                None,
+                format!(
+                    "must be between 0 (normal CPU priority) and {MAX_NICE} (lowest), not {}",
+                    c.nice
+                ),
+            )
+        })?;
+    let time_limit = time_limit(
+        c.time_limit_factor,
+        &c.time_limit_min,
+        &c.time_limit_unknown,
+    )?;
+    let control = ControlConfig {
+        group: raw.control.group.map(group_name).transpose()?,
+    };
     Ok(Config {
         network,
         transfer: TransferConfig { max_rate },
         watch: watches,
         notify,
+        control,
         data_dir: data_dir.to_path_buf(),
         source: file.map(Path::to_path_buf),
         node: NodeConfig {
@@ -826,8 +887,64 @@ fn resolve(
             custom_profiles,
             reserve_bytes: c.reserve_bytes,
             retention,
+            nice,
+            time_limit,
         },
     })
+}
+
+/// `[converter] time_limit_factor`, `time_limit_min`, `time_limit_unknown`.
+fn time_limit(factor: i64, min: &str, unknown: &str) -> Result<TimeLimit, Fault> {
+    let factor = u32::try_from(factor)
+        .ok()
+        .filter(|f| (1..=MAX_TIME_LIMIT_FACTOR).contains(f))
+        .ok_or_else(|| {
+            fault(
+                "converter.time_limit_factor",
+                None,
+                format!(
+                    "must be between 1 and {MAX_TIME_LIMIT_FACTOR} (times the media's duration \
+                     a conversion may take)"
+                ),
+            )
+        })?;
+    let at_least_1s = |key: &'static str, text: &str| {
+        let d = parse_duration(text).map_err(|m| fault(key, None, m))?;
+        if d < MIN_TIME_LIMIT {
+            return Err(fault(
+                key,
+                None,
+                format!("must be at least {}", format_duration(MIN_TIME_LIMIT)),
+            ));
+        }
+        Ok(d)
+    };
+    Ok(TimeLimit {
+        factor,
+        min: at_least_1s("converter.time_limit_min", min)?,
+        unknown: at_least_1s("converter.time_limit_unknown", unknown)?,
+    })
+}
+
+/// `[control] group`: a plain system group name (whether it exists is checked when the
+/// socket is made).
+fn group_name(g: String) -> Result<String, Fault> {
+    let ok = !g.is_empty()
+        && g.len() <= 32
+        && !g.starts_with('-')
+        && g.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok {
+        return Err(fault(
+            "control.group",
+            None,
+            format!(
+                "`{g}` is not a group name (letters, digits, `_`, `-`, `.`, at most 32, not \
+                 starting with `-`); remove the key to allow only this node's user"
+            ),
+        ));
+    }
+    Ok(g)
 }
 
 impl ConverterConfig {

@@ -227,8 +227,9 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let mut ctl_shutdown = shutdown_rx.clone();
     let control_task = {
         let socket = socket.clone();
+        let group = config.control.group.clone();
         tokio::spawn(async move {
-            control::serve(&socket, core, async move {
+            control::serve_for(&socket, group.as_deref(), core, async move {
                 let _ = ctl_shutdown.changed().await;
             })
             .await

@@ -529,3 +529,85 @@ fn bad_custom_profiles_name_the_table_and_line() {
         "{message}"
     );
 }
+
+#[test]
+fn ffmpeg_priority_time_limits_and_control_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Config::from_toml(dir.path(), "", None).unwrap();
+    assert_eq!(d.converter.nice, 10);
+    assert_eq!(d.converter.time_limit, crate::ffmpeg::TimeLimit::default());
+    assert_eq!(d.converter.time_limit.factor, 20);
+    assert_eq!(
+        d.converter.time_limit.min,
+        std::time::Duration::from_secs(600)
+    );
+    assert_eq!(
+        d.converter.time_limit.unknown,
+        std::time::Duration::from_secs(6 * 3600)
+    );
+    assert_eq!(d.control.group, None);
+    assert_eq!(Config::default_for(dir.path()).converter.nice, 10);
+
+    let text = "[converter]\nnice = 0\ntime_limit_factor = 3\ntime_limit_min = \"90s\"\n\
+                time_limit_unknown = \"2h\"\n[control]\ngroup = \"dmc-users\"\n";
+    let c = Config::from_toml(dir.path(), text, None).unwrap();
+    assert_eq!(c.converter.nice, 0);
+    assert_eq!(
+        c.converter.time_limit,
+        crate::ffmpeg::TimeLimit {
+            factor: 3,
+            min: std::time::Duration::from_secs(90),
+            unknown: std::time::Duration::from_secs(7200),
+        }
+    );
+    assert_eq!(c.control.group.as_deref(), Some("dmc-users"));
+}
+
+#[test]
+fn bad_priority_time_limit_and_group_keys_are_refused_with_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, key, line, needle) in [
+        (
+            "[converter]\nnice = 20\n",
+            "converter.nice",
+            2,
+            "between 0 (normal CPU priority) and 19",
+        ),
+        ("[converter]\nnice = -5\n", "converter.nice", 2, "not -5"),
+        (
+            "[converter]\n\ntime_limit_factor = 0\n",
+            "converter.time_limit_factor",
+            3,
+            "between 1 and 10000",
+        ),
+        (
+            "[converter]\ntime_limit_min = \"500ms\"\n",
+            "converter.time_limit_min",
+            2,
+            "at least 1s",
+        ),
+        (
+            "[converter]\ntime_limit_unknown = \"forever\"\n",
+            "converter.time_limit_unknown",
+            2,
+            "not a duration",
+        ),
+        (
+            "[control]\ngroup = \"\"\n",
+            "control.group",
+            2,
+            "is not a group name",
+        ),
+        (
+            "[control]\ngroup = \"-x\"\n",
+            "control.group",
+            2,
+            "not starting with `-`",
+        ),
+    ] {
+        let (l, k, message) = invalid(Config::from_toml(dir.path(), text, None).unwrap_err());
+        assert_eq!(k.as_deref(), Some(key), "{text}");
+        assert_eq!(l, Some(line), "{text}");
+        assert!(message.contains(needle), "{text}: {message}");
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod api;
 mod error;
+mod group;
 mod routes;
 mod socket;
 #[cfg(test)]
@@ -31,7 +32,19 @@ pub async fn serve(
     core: CoreHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ControlError> {
-    let bound = socket::bind(socket_path).await?;
+    serve_for(socket_path, None, core, shutdown).await
+}
+
+/// [`serve`], with `group` (`[control] group`) also allowed to use the socket: it is then mode
+/// 0660 and owned by that group, and its directory gets the group and `g+x`. A group that does
+/// not exist is refused with [`ControlError::NoSuchGroup`].
+pub async fn serve_for(
+    socket_path: &Path,
+    group: Option<&str>,
+    core: CoreHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControlError> {
+    let bound = socket::bind(socket_path, group).await?;
     tracing::info!(socket = %socket_path.display(), "control API listening");
     let router = routes::router(core);
     let result = axum::serve(bound.listener, router)

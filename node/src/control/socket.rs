@@ -1,4 +1,5 @@
-//! Creating the control socket: refuse a live one, clear a stale one, bind with mode 0600.
+//! Creating the control socket: refuse a live one, clear a stale one, bind with mode 0600
+//! (0660 and the configured group with `[control] group`).
 
 use std::fs::{self, DirBuilder, Permissions};
 use std::io;
@@ -28,6 +29,21 @@ pub enum ControlError {
         .0.display(), .0.as_os_str().len(), MAX_SOCKET_PATH - 10
     )]
     PathTooLong(PathBuf),
+    #[error(
+        "[control] group `{0}` does not exist; create it (`groupadd {0}`) and add the users who \
+         may run dmc commands (`usermod -aG {0} USER`), or remove the key"
+    )]
+    NoSuchGroup(String),
+    #[error(
+        "[control] group `{group}`: {action} failed: {source}; the node's user must own the data \
+         dir and be a member of the group (`usermod -aG {group} USER`)"
+    )]
+    Group {
+        group: String,
+        action: &'static str,
+        #[source]
+        source: io::Error,
+    },
     #[error("control socket {}: {action} failed: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -84,15 +100,31 @@ impl Drop for SocketGuard {
     }
 }
 
-/// Binds the control socket at `path` with mode 0600.
+/// Binds the control socket at `path` with mode 0600, or with `group`: mode 0660, owned by
+/// that group, whose members may then search the socket's directory.
 ///
-/// The socket is bound in a fresh private (0700) directory next to `path`, set to 0600 there,
-/// then hard-linked into place: no one else can connect before the mode is set, and the link
-/// fails rather than replaces if another node created `path` meanwhile.
-pub(crate) async fn bind(path: &Path) -> Result<Bound, ControlError> {
+/// The socket is bound in a fresh private (0700) directory next to `path`, given its mode (and
+/// group) there, then hard-linked into place: no one else can connect before the mode is set,
+/// and the link fails rather than replaces if another node created `path` meanwhile.
+pub(crate) async fn bind(path: &Path, group: Option<&str>) -> Result<Bound, ControlError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
+    };
+    let access = match group {
+        Some(name) => {
+            let gid = super::group::gid_of(name)?;
+            super::group::open_dir_to(dir, name, gid)?;
+            for (blocking, mode) in super::group::blocking_ancestors(dir, gid) {
+                tracing::warn!(
+                    "members of group `{name}` cannot reach the control socket: {} (mode {mode:04o}) \
+                     does not let them through; `chmod o+x` it or move the data dir",
+                    blocking.display()
+                );
+            }
+            Access::Group { gid }
+        }
+        None => Access::Owner,
     };
     let tmp_dir = dir.join(format!(".cs{}", std::process::id()));
     let tmp = tmp_dir.join("s");
@@ -110,7 +142,7 @@ pub(crate) async fn bind(path: &Path) -> Result<Bound, ControlError> {
         .mode(0o700)
         .create(&tmp_dir)
         .map_err(io_err(&tmp_dir, "creating a private directory"))?;
-    let linked = bind_and_link(path, &tmp);
+    let linked = bind_and_link(path, &tmp, access, group);
     let _ = fs::remove_file(&tmp);
     let _ = fs::remove_dir(&tmp_dir);
     let listener = match linked {
@@ -133,13 +165,37 @@ pub(crate) async fn bind(path: &Path) -> Result<Bound, ControlError> {
     Ok(Bound { listener, guard })
 }
 
+/// Who may connect to the socket.
+#[derive(Clone, Copy)]
+enum Access {
+    /// The node's user only: mode 0600.
+    Owner,
+    /// Also the members of a group: mode 0660 and that group.
+    Group { gid: u32 },
+}
+
 fn bind_and_link(
     path: &Path,
     tmp: &Path,
+    access: Access,
+    group: Option<&str>,
 ) -> Result<std::os::unix::net::UnixListener, ControlError> {
     let listener = std::os::unix::net::UnixListener::bind(tmp).map_err(io_err(tmp, "binding"))?;
-    fs::set_permissions(tmp, Permissions::from_mode(0o600))
-        .map_err(io_err(tmp, "setting mode 0600"))?;
+    match access {
+        Access::Owner => fs::set_permissions(tmp, Permissions::from_mode(0o600))
+            .map_err(io_err(tmp, "setting mode 0600"))?,
+        Access::Group { gid } => {
+            std::os::unix::fs::chown(tmp, None, Some(gid)).map_err(|source| {
+                ControlError::Group {
+                    group: group.unwrap_or_default().to_string(),
+                    action: "giving the socket to the group",
+                    source,
+                }
+            })?;
+            fs::set_permissions(tmp, Permissions::from_mode(0o660))
+                .map_err(io_err(tmp, "setting mode 0660"))?;
+        }
+    }
     listener
         .set_nonblocking(true)
         .map_err(io_err(tmp, "setting non-blocking"))?;

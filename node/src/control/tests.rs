@@ -1,7 +1,7 @@
 //! Tests of the control API over a real Unix socket, with a small scripted core task behind
 //! the handle (the HTTP layer is what is under test here).
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use dmc_protocol::{ItemId, ItemView, MediaType, NodeId, Phase};
@@ -11,7 +11,7 @@ use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{serve, socket_path, ControlError};
+use super::{serve, serve_for, socket_path, ControlError};
 use crate::core::handle::Command;
 use crate::core::views::{NodeView, OfferOutcome, PeerView, ProfileView};
 use crate::core::{CoreError, CoreHandle};
@@ -161,10 +161,14 @@ struct Server {
 
 impl Server {
     async fn start(socket: PathBuf, core: CoreHandle) -> Server {
+        Server::start_for(socket, None, core).await
+    }
+
+    async fn start_for(socket: PathBuf, group: Option<String>, core: CoreHandle) -> Server {
         let (stop, stopped) = oneshot::channel::<()>();
         let s = socket.clone();
         let task = tokio::spawn(async move {
-            serve(&s, core, async move {
+            serve_for(&s, group.as_deref(), core, async move {
                 let _ = stopped.await;
             })
             .await
@@ -514,4 +518,94 @@ async fn a_too_long_socket_path_is_refused() {
     let err = serve(&long, scripted_core(), async {}).await.unwrap_err();
     assert!(matches!(err, ControlError::PathTooLong(_)), "{err:?}");
     assert!(err.to_string().contains("shorter --data-dir"));
+}
+
+/// A system group made for one test with `groupadd`, deleted again on drop.
+struct TempGroup {
+    name: String,
+}
+
+impl TempGroup {
+    /// `None` (and a SKIPPED line) when not root or without `groupadd`.
+    fn create(tag: &str) -> Option<TempGroup> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("SKIPPED {tag}: needs root to create a group");
+            return None;
+        }
+        let name = format!("dmct{}{tag}", std::process::id() % 100_000);
+        let _ = std::process::Command::new("groupdel").arg(&name).status();
+        match std::process::Command::new("groupadd").arg(&name).status() {
+            Ok(s) if s.success() => Some(TempGroup { name }),
+            other => {
+                println!("SKIPPED {tag}: groupadd {name} failed: {other:?}");
+                None
+            }
+        }
+    }
+
+    fn gid(&self) -> u32 {
+        super::group::gid_of(&self.name).unwrap()
+    }
+}
+
+impl Drop for TempGroup {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("groupdel")
+            .arg(&self.name)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn with_a_group_the_socket_is_0660_that_group_and_reachable() {
+    let Some(group) = TempGroup::create("sock") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let srv = Server::start_for(
+        socket_path(&data),
+        Some(group.name.clone()),
+        scripted_core(),
+    )
+    .await;
+    let meta = std::fs::symlink_metadata(&srv.socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), group.gid());
+    // The data dir lets the group through to the socket, and nothing more.
+    let d = std::fs::metadata(&data).unwrap();
+    assert_eq!(d.gid(), group.gid());
+    assert_eq!(d.permissions().mode() & 0o777, 0o710);
+    let (st, _) = call(&srv.socket, "GET", "/v1/info", None).await;
+    assert_eq!(st, 200);
+    srv.stop().await.unwrap();
+
+    // Without the key, the same data dir gets a 0600 socket of the node's own group.
+    let srv = Server::start(socket_path(&data), scripted_core()).await;
+    let meta = std::fs::symlink_metadata(&srv.socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // SAFETY: getegid has no preconditions.
+    assert_eq!(meta.gid(), unsafe { libc::getegid() });
+    srv.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_group_is_refused_saying_how_to_create_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = socket_path(dir.path());
+    let err = serve_for(&sock, Some("dmc-no-such-group"), scripted_core(), async {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ControlError::NoSuchGroup(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`dmc-no-such-group` does not exist")
+            && msg.contains("groupadd dmc-no-such-group"),
+        "{msg}"
+    );
+    assert!(!sock.exists());
 }

@@ -144,6 +144,8 @@ pub(crate) struct JobCtx {
     /// The offer's profile as this converter defines it (built in or custom).
     profile: Option<&'static Profile>,
     threads: u32,
+    nice: u8,
+    time_limit: ffmpeg::TimeLimit,
     verify: ffmpeg::VerifyMode,
     allow_larger: bool,
 }
@@ -175,6 +177,8 @@ impl JobCtx {
             cancel,
             profile,
             threads: core.config.converter.threads,
+            nice: core.config.converter.nice,
+            time_limit: core.config.converter.time_limit,
             verify: core.config.converter.verify,
             allow_larger: core.config.converter.allow_larger,
         }
@@ -259,10 +263,13 @@ impl JobCtx {
         let job = ffmpeg::ConvertJob {
             input: input.clone(),
             output_part: part.clone(),
+            work_dir: self.work_dir.clone(),
             profile: profile.clone(),
             duration_ms: offer.duration_ms,
             cancel: self.cancel.clone(),
             threads: self.threads,
+            nice: self.nice,
+            time_limit: self.time_limit,
         };
         let internal = self.internal.clone();
         let (item_id, epoch) = (self.item.item_id(), self.epoch);

@@ -12,8 +12,9 @@ use tokio::process::{Child, ChildStdout, Command};
 
 use super::cancel::CancelToken;
 use super::error::FfmpegError;
+use super::limits::{check_output_place, child_nice, kill_group, TimeLimit};
 use super::stderr_tail::StderrTail;
-use super::tool::{file_arg, spawn_error, FFMPEG};
+use super::tool::{file_arg, input_guard, spawn_error, FFMPEG};
 
 /// Least time between two progress callbacks.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -24,8 +25,11 @@ pub struct ConvertJob {
     /// The local source file.
     pub input: PathBuf,
     /// Where ffmpeg writes, e.g. `work/<item>/result.mkv.part`; the caller renames it after
-    /// checking it. Its folder must exist.
+    /// checking it. Its folder must exist and lie in `work_dir`.
     pub output_part: PathBuf,
+    /// The converter's work dir (`[converter] work_dir`): ffmpeg is not started for an output
+    /// anywhere else.
+    pub work_dir: PathBuf,
     pub profile: Profile,
     /// The source duration from the probe, for the completed fraction and ETA.
     pub duration_ms: Option<u64>,
@@ -33,6 +37,10 @@ pub struct ConvertJob {
     pub cancel: CancelToken,
     /// `-threads` for the encoders (`[converter] threads`); 0 leaves it to ffmpeg.
     pub threads: u32,
+    /// Nice value ffmpeg runs at (`[converter] nice`, 0..=19), never below the node's own.
+    pub nice: u8,
+    /// When ffmpeg is stopped and the item failed (`[converter] time_limit_*`).
+    pub time_limit: TimeLimit,
 }
 
 /// Progress of a running conversion (at most about once a second).
@@ -58,19 +66,15 @@ pub struct ConvertOutcome {
     pub stderr_tail: Vec<String>,
 }
 
-/// The ffmpeg arguments for `job`.
-fn ffmpeg_args(job: &ConvertJob) -> Vec<OsString> {
-    let mut args: Vec<OsString> = [
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-protocol_whitelist",
-        "file,pipe",
-        "-i",
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .collect();
+/// The ffmpeg arguments for `job`: no stdin, and input options (the protocol whitelist) before
+/// `-i`, where they apply to the input.
+pub(crate) fn ffmpeg_args(job: &ConvertJob) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["-hide_banner", "-nostdin", "-y"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    args.extend(input_guard().map(OsString::from));
+    args.push(OsString::from("-i"));
     args.push(file_arg(&job.input));
     args.extend(job.profile.args.iter().map(OsString::from));
     if job.threads > 0 {
@@ -86,8 +90,9 @@ fn ffmpeg_args(job: &ConvertJob) -> Vec<OsString> {
 }
 
 /// Runs the conversion. `on_start` gets ffmpeg's pid once it runs; `progress` gets updates at
-/// most about once a second, with a final fraction of 1 on success. On failure or cancel the
-/// partial output is removed.
+/// most about once a second, with a final fraction of 1 on success. On failure, cancel or time
+/// limit, ffmpeg's process group is killed and the partial output removed. ffmpeg runs at a
+/// lower CPU priority (`job.nice`) and only writes inside `job.work_dir`.
 pub async fn convert(
     job: ConvertJob,
     on_start: impl FnOnce(u32),
@@ -96,8 +101,15 @@ pub async fn convert(
     if job.cancel.is_cancelled() {
         return Err(FfmpegError::Cancelled);
     }
+    check_output_place(&job.output_part, &job.work_dir)?;
     let started = Instant::now();
-    tracing::debug!(input = %job.input.display(), profile = job.profile.name, "starting ffmpeg");
+    let limit = job.time_limit.for_media(job.duration_ms);
+    tracing::debug!(
+        input = %job.input.display(),
+        profile = job.profile.name,
+        limit_secs = limit.as_secs(),
+        "starting ffmpeg"
+    );
     let mut cmd = Command::new(FFMPEG);
     cmd.args(ffmpeg_args(&job))
         .stdin(Stdio::null())
@@ -108,12 +120,19 @@ pub async fn convert(
         // which stops the job and gives the item back, instead of killing ffmpeg first and
         // turning a shutdown into a failed attempt.
         .process_group(0);
+    // Computed before the fork: the child only makes syscalls.
+    let nice = child_nice(job.nice);
     // If the node dies (even by SIGKILL), the kernel kills its ffmpeg too: no orphan keeps
-    // writing into the work dir.
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
+    // writing into the work dir. ffmpeg also runs at a lower CPU priority than the node, so
+    // a conversion never starves replication, transfers or the control API.
+    // SAFETY: prctl and setpriority are async-signal-safe syscalls, and the closure allocates
+    // nothing; nothing else runs between fork and exec here.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if nice != 0 && libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -123,17 +142,30 @@ pub async fn convert(
     if let Some(pid) = child.id() {
         on_start(pid);
     }
+    let now = tokio::time::Instant::now();
+    // A limit beyond what the clock can hold is as good as none (30 years).
+    let deadline = now
+        .checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400));
     let stderr_task = child
         .stderr
         .take()
         .map(|s| tokio::spawn(StderrTail::drain(s, StderrTail::DEFAULT_LINES)));
     let stdout = child.stdout.take();
 
-    let run = drive(&mut child, stdout, &job, &mut progress, started).await;
+    let run = drive(&mut child, stdout, &job, &mut progress, started, deadline).await;
     let status = match run {
         Ok(status) => status,
         Err(e) => {
-            // Cancelled or a pipe error: make sure ffmpeg is gone before removing its output.
+            // Cancelled, out of time or a pipe error: make sure ffmpeg (and anything it
+            // started) is gone before removing its output. Not yet reaped, so its pid still
+            // names its process group.
+            if let Some(pid) = child.id() {
+                kill_group(pid);
+            }
+            if matches!(e, FfmpegError::TimeLimit(_)) {
+                tracing::warn!(input = %job.input.display(), "{e}");
+            }
             let _ = child.start_kill();
             let _ = child.wait().await;
             if let Some(t) = stderr_task {
@@ -184,7 +216,11 @@ async fn drive(
     job: &ConvertJob,
     progress: &mut impl FnMut(ConvertProgress),
     started: Instant,
+    deadline: tokio::time::Instant,
 ) -> Result<ExitStatus, FfmpegError> {
+    let out_of_time = tokio::time::sleep_until(deadline);
+    tokio::pin!(out_of_time);
+    let timed_out = || FfmpegError::TimeLimit(job.time_limit.exceeded(job.duration_ms));
     let total_us = job.duration_ms.map(|ms| ms.saturating_mul(1000));
     let mut parser = ProgressParser::new();
     let mut last_emit: Option<Instant> = None;
@@ -195,6 +231,7 @@ async fn drive(
             let n = tokio::select! {
                 biased; // a pending cancel wins over more output
                 _ = job.cancel.cancelled() => return Err(FfmpegError::Cancelled),
+                _ = &mut out_of_time => return Err(timed_out()),
                 read = stdout.read(&mut buf) => {
                     read.map_err(|e| FfmpegError::io("read ffmpeg progress", e))?
                 }
@@ -227,6 +264,7 @@ async fn drive(
     tokio::select! {
         biased;
         _ = job.cancel.cancelled() => Err(FfmpegError::Cancelled),
+        _ = &mut out_of_time => Err(timed_out()),
         status = child.wait() => status.map_err(|e| FfmpegError::io("wait for ffmpeg", e)),
     }
 }
@@ -264,12 +302,15 @@ mod tests {
         ConvertJob {
             input: "/in/clip.mp4".into(),
             output_part: "/work/result.mkv.part".into(),
+            work_dir: "/work".into(),
             profile: dmc_protocol::builtin_profile("mkv-x264")
                 .cloned()
                 .unwrap_or_else(|| dmc_protocol::BUILTIN_PROFILES[0].clone()),
             duration_ms: None,
             cancel: CancelToken::new(),
             threads,
+            nice: 10,
+            time_limit: TimeLimit::default(),
         }
     }
 

@@ -31,6 +31,16 @@ pub enum FfmpegError {
         status: String,
         stderr: Vec<String>,
     },
+    /// The conversion ran past its time limit; ffmpeg's process group was killed and the
+    /// partial output removed. The message says how long, for how much media, which key to raise.
+    #[error("{0}")]
+    TimeLimit(String),
+    /// The output path is not inside the converter's work dir; ffmpeg was not started.
+    #[error(
+        "refusing to let ffmpeg write {} outside the work dir {}; this is a bug in the caller",
+        output.display(), work_dir.display()
+    )]
+    OutsideWorkDir { output: PathBuf, work_dir: PathBuf },
     /// The conversion was cancelled; ffmpeg was killed and the partial output removed.
     #[error("conversion cancelled")]
     Cancelled,

@@ -9,7 +9,7 @@ use dmc_protocol::MediaType;
 use serde::Deserialize;
 
 use super::error::FfmpegError;
-use super::tool::{file_arg, run_capture, FFPROBE};
+use super::tool::{file_arg, input_guard, run_capture, FFPROBE};
 
 /// Most JSON accepted from ffprobe.
 const MAX_PROBE_OUTPUT: usize = 4 * 1024 * 1024;
@@ -167,22 +167,30 @@ impl Probe {
     }
 }
 
+/// The ffprobe arguments for `input` (a `file:` URL): the protocol whitelist comes before
+/// `-i`, where it applies to the input.
+pub(crate) fn probe_args(input: &OsStr) -> Vec<&OsStr> {
+    let mut args = vec![OsStr::new("-v"), OsStr::new("error")];
+    args.extend(input_guard());
+    args.extend(
+        [
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            "-i",
+        ]
+        .map(OsStr::new),
+    );
+    args.push(input);
+    args
+}
+
 /// Runs ffprobe on a local file. Fails with [`FfmpegError::NotMedia`] when ffprobe cannot read
 /// it or finds no audio, video or image in it.
 pub async fn probe(path: &Path) -> Result<Probe, FfmpegError> {
     let input = file_arg(path);
-    let args: [&OsStr; 10] = [
-        OsStr::new("-v"),
-        OsStr::new("error"),
-        OsStr::new("-protocol_whitelist"),
-        OsStr::new("file"),
-        OsStr::new("-print_format"),
-        OsStr::new("json"),
-        OsStr::new("-show_format"),
-        OsStr::new("-show_streams"),
-        OsStr::new("-i"),
-        &input,
-    ];
+    let args = probe_args(&input);
     let out = run_capture(FFPROBE, &args, MAX_PROBE_OUTPUT, PROBE_TIME_LIMIT).await?;
     let not_media = |detail: String| FfmpegError::NotMedia {
         path: path.to_path_buf(),

@@ -77,13 +77,20 @@ fn job(
     profile: Profile,
     duration_ms: Option<u64>,
 ) -> ConvertJob {
+    let work_dir = output_part
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     ConvertJob {
         input: input.to_path_buf(),
         output_part,
+        work_dir,
         profile,
         duration_ms,
         cancel: CancelToken::new(),
         threads: 0,
+        nice: DEFAULT_NICE,
+        time_limit: TimeLimit::default(),
     }
 }
 
@@ -534,4 +541,199 @@ container = "flac"
     let config = crate::config::Config::from_toml(dir.path(), &missing, None).unwrap();
     let err = converter_profiles(&encoders, &config.converter.custom_profiles).unwrap_err();
     assert!(err.contains("`libnothing`"), "{err}");
+}
+
+fn strings(args: &[impl AsRef<std::ffi::OsStr>]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The input options every run on media must have, before `-i`; the input is a `file:` URL
+/// with an absolute path.
+fn assert_guarded(args: &[String], nostdin: bool) {
+    let i = args.iter().position(|a| a == "-i").expect("an -i");
+    let w = args
+        .iter()
+        .position(|a| a == "-protocol_whitelist")
+        .expect("a protocol whitelist");
+    assert!(w < i, "whitelist after -i: {args:?}");
+    assert_eq!(args[w + 1], "file", "{args:?}");
+    assert!(args[i + 1].starts_with("file:/"), "{args:?}");
+    if nostdin {
+        let n = args.iter().position(|a| a == "-nostdin").expect("-nostdin");
+        assert!(n < i, "{args:?}");
+    }
+}
+
+#[test]
+fn every_run_on_media_whitelists_file_input_before_dash_i() {
+    let j = job(
+        Path::new("/in/clip.mp4"),
+        "/work/r.mkv.part".into(),
+        profile("mkv-x264"),
+        None,
+    );
+    assert_guarded(&strings(&convert::ffmpeg_args(&j)), true);
+    let input = tool::file_arg(Path::new("/in/clip.mp4"));
+    assert_guarded(&strings(&probe::probe_args(&input)), false);
+    assert_guarded(&strings(&verify::decode_args(&input)), true);
+}
+
+#[test]
+fn url_like_names_become_absolute_file_urls() {
+    let cwd = std::env::current_dir().unwrap();
+    for name in ["http://x/clip.mp4", "concat:a.mp4|b.mp4", "-i", "pipe:0"] {
+        let arg = tool::file_arg(Path::new(name))
+            .to_string_lossy()
+            .into_owned();
+        // `std::path::absolute` folds `//` into `/`: still the same local file.
+        let want = format!(
+            "file:{}",
+            std::path::absolute(cwd.join(name)).unwrap().display()
+        );
+        assert_eq!(arg, want);
+        assert!(
+            arg.starts_with(&format!("file:{}/", cwd.display())),
+            "{arg}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn url_like_inputs_are_read_as_local_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9; a network read would fail differently from a missing file.
+    let err = probe(Path::new("http://127.0.0.1:9/clip.mp4"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FfmpegError::NotMedia { .. }) && err.to_string().contains("No such file"),
+        "{err}"
+    );
+    let part = dir.path().join("r.mkv.part");
+    let err = convert(
+        job(
+            Path::new("concat:/etc/hostname|/etc/passwd"),
+            part.clone(),
+            profile("mkv-x264"),
+            None,
+        ),
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, FfmpegError::Failed { .. }) && err.to_string().contains("No such file"),
+        "{err}"
+    );
+    assert!(!part.exists());
+    // A real file whose name looks like a protocol is converted like any other.
+    let clip = video(dir.path(), "clip.mp4", 1);
+    let odd = dir.path().join("concat:clip.mp4");
+    std::fs::rename(&clip, &odd).unwrap();
+    let out = convert(
+        job(&odd, part.clone(), profile("mkv-x264"), Some(1000)),
+        |_| {},
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(out.size_bytes > 0);
+}
+
+#[tokio::test]
+async fn output_outside_the_work_dir_is_refused_before_ffmpeg_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let input = audio(dir.path(), "a.wav");
+    let part = dir.path().join("r.opus.part");
+    let mut j = job(&input, part.clone(), profile("opus"), None);
+    j.work_dir = work;
+    let err = convert(j, |_| panic!("ffmpeg started"), |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FfmpegError::OutsideWorkDir { .. }), "{err}");
+    assert!(err.to_string().contains("outside the work dir"), "{err}");
+    assert!(!part.exists());
+}
+
+/// Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat.
+fn stat_field(pid: u32, n: usize) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(n - 3).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn ffmpeg_runs_niced_in_its_own_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = video(dir.path(), "clip.mp4", 10);
+    let part = dir.path().join("r.mkv.part");
+    let mut j = job(&input, part.clone(), profile("mkv-x265"), Some(10_000));
+    j.nice = 13;
+    let cancel = j.cancel.clone();
+    let seen = Arc::new(Mutex::new(None));
+    let seen2 = seen.clone();
+    // Read while ffmpeg is certainly alive (or at least not reaped): right after the spawn.
+    let err = convert(
+        j,
+        move |pid| {
+            *seen2.lock().unwrap() = Some((pid, stat_field(pid, 5), stat_field(pid, 19)));
+            cancel.cancel();
+        },
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, FfmpegError::Cancelled), "{err}");
+    let (pid, pgrp, nice) = seen.lock().unwrap().expect("ffmpeg started");
+    assert_eq!(pgrp, pid as i64, "ffmpeg leads its own process group");
+    // SAFETY: getpriority has no memory effects.
+    let own = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) } as i64;
+    assert_eq!(nice, own.max(13));
+    assert!(!part.exists());
+}
+
+#[tokio::test]
+async fn conversion_over_its_time_limit_is_killed_and_fails_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = video(dir.path(), "long.mp4", 30);
+    for duration_ms in [Some(30_000), None] {
+        let part = dir.path().join("r.mkv.part");
+        let mut j = job(&input, part.clone(), profile("mkv-x265"), duration_ms);
+        // 0 × the duration, at least 200 ms: far less than encoding 30 s of x265 takes.
+        j.time_limit = TimeLimit {
+            factor: 0,
+            min: std::time::Duration::from_millis(200),
+            unknown: std::time::Duration::from_millis(200),
+        };
+        let pid = Arc::new(Mutex::new(None));
+        let pid_seen = pid.clone();
+        let err = convert(j, move |p| *pid_seen.lock().unwrap() = Some(p), |_| {})
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, FfmpegError::TimeLimit(_)), "{err:?}");
+        assert!(msg.contains("exceeded the time limit of 200ms"), "{msg}");
+        match duration_ms {
+            Some(_) => assert!(
+                msg.contains("for 30.0s of media") && msg.contains("time_limit_factor"),
+                "{msg}"
+            ),
+            None => assert!(
+                msg.contains("unknown duration") && msg.contains("time_limit_unknown"),
+                "{msg}"
+            ),
+        }
+        assert!(!part.exists(), "partial output left behind");
+        let pid = pid.lock().unwrap().expect("pid reported");
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "ffmpeg {pid} still running"
+        );
+    }
 }

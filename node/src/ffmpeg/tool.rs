@@ -15,11 +15,29 @@ use super::stderr_tail::StderrTail;
 pub(crate) const FFMPEG: &str = "ffmpeg";
 pub(crate) const FFPROBE: &str = "ffprobe";
 
-/// A path as an ffmpeg URL with the `file:` protocol, so names starting with `-` or holding a
-/// `:` are never read as options or other protocols.
+/// The only protocol ffmpeg and ffprobe may use to read media (`-protocol_whitelist`, an
+/// input option): local files. Nothing a file names (playlists, `concat` lists, references
+/// in containers) can reach the network, a pipe or another protocol.
+pub(crate) const INPUT_PROTOCOLS: &str = "file";
+
+/// The input options every ffmpeg/ffprobe run on media starts with, before `-i`.
+pub(crate) fn input_guard() -> [&'static OsStr; 2] {
+    [
+        OsStr::new("-protocol_whitelist"),
+        OsStr::new(INPUT_PROTOCOLS),
+    ]
+}
+
+/// A path as an ffmpeg URL with the `file:` protocol and an absolute path, so names starting
+/// with `-` or holding a `:` (`http://x`, `concat:a|b`) are never read as options or other
+/// protocols: they name local files.
 pub(crate) fn file_arg(path: &Path) -> OsString {
     let mut arg = OsString::from("file:");
-    arg.push(path.as_os_str());
+    match std::path::absolute(path) {
+        Ok(abs) => arg.push(abs.as_os_str()),
+        // Only for an empty path or an unreadable working directory: still a `file:` URL.
+        Err(_) => arg.push(path.as_os_str()),
+    }
     arg
 }
 
@@ -47,6 +65,7 @@ pub(crate) async fn run_capture(
     max_stdout: usize,
     limit: Duration,
 ) -> Result<Captured, FfmpegError> {
+    tracing::trace!(tool, ?args, "running");
     let mut child = Command::new(tool)
         .args(args)
         .stdin(Stdio::null())

@@ -11,7 +11,7 @@ use dmc_protocol::Profile;
 use super::cancel::CancelToken;
 use super::error::FfmpegError;
 use super::probe::{probe, Probe};
-use super::tool::{file_arg, run_capture, FFMPEG};
+use super::tool::{file_arg, input_guard, run_capture, FFMPEG};
 
 /// Least duration difference always tolerated, in milliseconds.
 const DURATION_SLACK_MS: u64 = 500;
@@ -105,17 +105,7 @@ pub fn check_size(output: u64, source: u64, allow_larger: bool) -> Result<(), St
 /// fails the check.
 async fn decode(path: &Path, limit: Duration) -> Result<(), FfmpegError> {
     let input = file_arg(path);
-    let args = [
-        OsStr::new("-hide_banner"),
-        OsStr::new("-nostdin"),
-        OsStr::new("-v"),
-        OsStr::new("error"),
-        OsStr::new("-i"),
-        input.as_os_str(),
-        OsStr::new("-f"),
-        OsStr::new("null"),
-        OsStr::new("-"),
-    ];
+    let args = decode_args(&input);
     let out = run_capture(FFMPEG, &args, 64 * 1024, limit).await?;
     let errors: Vec<&String> = out.stderr.iter().filter(|l| !l.trim().is_empty()).collect();
     if !out.status.success() || !errors.is_empty() {
@@ -138,6 +128,18 @@ async fn decode(path: &Path, limit: Duration) -> Result<(), FfmpegError> {
         )));
     }
     Ok(())
+}
+
+/// The ffmpeg arguments of a decode pass over `input` (a `file:` URL): no stdin, the protocol
+/// whitelist before `-i`, output to the null muxer.
+pub(crate) fn decode_args(input: &OsStr) -> Vec<&OsStr> {
+    let mut args: Vec<&OsStr> = ["-hide_banner", "-nostdin", "-v", "error"]
+        .map(OsStr::new)
+        .to_vec();
+    args.extend(input_guard());
+    args.extend([OsStr::new("-i"), input]);
+    args.extend(["-f", "null", "-"].map(OsStr::new));
+    args
 }
 
 /// The checks of [`verify_output`] on an existing probe; the error says expected vs found.
