@@ -11,7 +11,6 @@ use crate::discovery::watch::IfFilter;
 
 const IFF_UP: u32 = 0x1;
 const IFF_POINTOPOINT: u32 = 0x10;
-const IFF_RUNNING: u32 = 0x40;
 const IFF_MULTICAST: u32 = 0x1000;
 /// Most interfaces looked at.
 const MAX_INTERFACES: usize = 1024;
@@ -28,8 +27,10 @@ const STATIC_PEERS: &str = "Wi-Fi access points, guest networks and VPNs often b
 pub struct IfInfo {
     pub name: String,
     pub addrs: Vec<IpAddr>,
-    /// `IFF_*` flags; `None` when unreadable.
+    /// `IFF_*` flags (administrative: `IFF_UP`, `IFF_MULTICAST`, …); `None` when unreadable.
     pub flags: Option<u32>,
+    /// Whether the link is operational (`operstate` up, or unknown as for loopback).
+    pub link: bool,
     /// A Wi-Fi interface.
     pub wireless: bool,
 }
@@ -46,6 +47,13 @@ fn read_flags(dir: &Path) -> Option<u32> {
     u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()
 }
 
+/// Whether `operstate` says the link works (`unknown`: drivers that do not report it).
+fn read_link(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("operstate"))
+        .map(|s| matches!(s.trim(), "up" | "unknown"))
+        .unwrap_or(true)
+}
+
 /// The host's interfaces, their addresses and flags, sorted by name.
 pub fn read_interfaces() -> Vec<IfInfo> {
     let mut out: Vec<IfInfo> = Vec::new();
@@ -55,6 +63,7 @@ pub fn read_interfaces() -> Vec<IfInfo> {
             let dir = e.path();
             out.push(IfInfo {
                 flags: read_flags(&dir),
+                link: read_link(&dir),
                 wireless: dir.join("wireless").exists() || dir.join("phy80211").exists(),
                 addrs: Vec::new(),
                 name,
@@ -71,6 +80,7 @@ pub fn read_interfaces() -> Vec<IfInfo> {
             None => out.push(IfInfo {
                 addrs: vec![a.ip()],
                 flags: None,
+                link: a.is_oper_up(),
                 wireless: false,
                 name: a.name,
             }),
@@ -95,7 +105,7 @@ fn interface_check(i: &IfInfo, used: &[IpAddr]) -> Check {
     if i.flags.is_none() {
         return Check::ok(name, format!("{addrs} (flags unreadable; assumed usable)"));
     }
-    if !i.flag(IFF_UP) || !i.flag(IFF_RUNNING) {
+    if !i.flag(IFF_UP) || !i.link {
         return Check::warn(
             name,
             format!("{addrs}: the interface is down (no link)"),
@@ -202,16 +212,20 @@ mod tests {
             .discovery
     }
 
+    /// Bit of `iface` flags standing for the link (operstate), not a kernel flag.
+    const LINK: u32 = 1 << 31;
+
     fn iface(name: &str, ip: &str, flags: u32, wireless: bool) -> IfInfo {
         IfInfo {
             name: name.into(),
             addrs: vec![ip.parse().expect("ip")],
-            flags: Some(flags),
+            flags: Some(flags & !LINK),
+            link: flags & LINK != 0,
             wireless,
         }
     }
 
-    const UP_MC: u32 = IFF_UP | IFF_RUNNING | IFF_MULTICAST;
+    const UP_MC: u32 = IFF_UP | LINK | IFF_MULTICAST;
 
     #[test]
     fn off_in_the_config_says_so() {
@@ -235,14 +249,9 @@ mod tests {
         let ifaces = [
             iface("eth0", "10.0.0.5", UP_MC, false),
             iface("eth1", "10.1.0.5", IFF_MULTICAST, false),
-            iface("lo", "127.0.0.1", IFF_UP | IFF_RUNNING | 0x8, false),
-            iface(
-                "tun0",
-                "10.8.0.2",
-                IFF_UP | IFF_RUNNING | IFF_POINTOPOINT,
-                false,
-            ),
-            iface("wg0", "10.9.0.2", IFF_UP | IFF_RUNNING, false),
+            iface("lo", "127.0.0.1", IFF_UP | LINK | 0x8, false),
+            iface("tun0", "10.8.0.2", IFF_UP | LINK | IFF_POINTOPOINT, false),
+            iface("wg0", "10.9.0.2", IFF_UP | LINK, false),
             iface("wlan0", "192.168.1.7", UP_MC, true),
         ];
         let c = checks(&discovery(""), &ifaces);
@@ -269,7 +278,7 @@ mod tests {
     fn named_interfaces_missing_or_unusable() {
         let ifaces = [
             iface("eth0", "10.0.0.5", UP_MC, false),
-            iface("wg0", "10.9.0.2", IFF_UP | IFF_RUNNING, false),
+            iface("wg0", "10.9.0.2", IFF_UP | LINK, false),
         ];
         let c = checks(
             &discovery("[discovery]\ninterfaces = [\"wg0\", \"eth9\"]\n"),
