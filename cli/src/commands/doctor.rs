@@ -22,8 +22,12 @@ pub async fn run(
     json: bool,
 ) -> Result<()> {
     let opts = DoctorOptions::new(data_dir.to_path_buf(), config);
-    let mut checks = doctor::local_checks(&opts).await;
-    checks.extend(node_checks(client, data_dir).await);
+    let local = doctor::local_checks(&opts).await;
+    let mut checks = local.checks;
+    // The group that should own the socket: `[control] group` is not in this branch's config
+    // yet; once it is, pass `local.config.control.group.as_deref()`.
+    let group: Option<&str> = None;
+    checks.extend(node_checks(client, data_dir, group).await);
     if json {
         emit(&to_json(&checks)?)?;
     } else {
@@ -40,8 +44,9 @@ pub async fn run(
     Ok(())
 }
 
-/// The checks that ask the running node: its socket, then its peers.
-async fn node_checks(client: &Client, data_dir: &Path) -> Vec<Check> {
+/// The checks that ask the running node: its socket (owned by `group`, if one is configured),
+/// then its peers.
+async fn node_checks(client: &Client, data_dir: &Path, group: Option<&str>) -> Vec<Check> {
     let answer = match client.info().await {
         Ok(v) => NodeAnswer::Answered {
             name: v.name,
@@ -50,7 +55,7 @@ async fn node_checks(client: &Client, data_dir: &Path) -> Vec<Check> {
         Err(e) if e.downcast_ref::<NoNode>().is_some() => NodeAnswer::NoNode,
         Err(e) => NodeAnswer::Failed(format!("{e:#}")),
     };
-    let mut out = vec![socket::check(data_dir, &answer)];
+    let mut out = vec![socket::check(data_dir, &answer, group)];
     match answer {
         NodeAnswer::Answered { .. } => match client.peers().await {
             Ok(p) => out.extend(peers::checks(&p)),

@@ -104,10 +104,18 @@ impl DoctorOptions {
     }
 }
 
+/// What the local checks found, and the configuration they used.
+#[derive(Clone, Debug)]
+pub struct LocalReport {
+    /// The loaded configuration, or the built-in defaults when it does not load.
+    pub config: crate::config::Config,
+    pub checks: Vec<Check>,
+}
+
 /// The checks that need no running node: config, ffmpeg and profiles, disk space, network key
 /// and mDNS interfaces. A config that does not load is reported and the built-in defaults are
 /// used for the other checks.
-pub async fn local_checks(opts: &DoctorOptions) -> Vec<Check> {
+pub async fn local_checks(opts: &DoctorOptions) -> LocalReport {
     let (config, mut checks) = config_file::check(&opts.data_dir, opts.config.as_deref());
     checks.extend(tools::checks(&config, &opts.path).await);
     let dirs = config.clone();
@@ -121,5 +129,5 @@ pub async fn local_checks(opts: &DoctorOptions) -> Vec<Check> {
     }
     checks.push(key::check(&opts.data_dir));
     checks.extend(mdns::checks(&config.discovery, &mdns::read_interfaces()));
-    checks
+    LocalReport { config, checks }
 }

@@ -49,9 +49,10 @@ fn start_fix(data_dir: &Path) -> String {
     )
 }
 
-/// The socket of the node with `data_dir`, given what asking it gave. No node running is a
-/// failure: nothing (offers, peers, conversions) works without one.
-pub fn check(data_dir: &Path, answer: &NodeAnswer) -> Check {
+/// The socket of the node with `data_dir`, given what asking it gave, and the group that
+/// should own it (`[control] group`, where the config has it). No node running is a failure:
+/// nothing (offers, peers, conversions) works without one.
+pub fn check(data_dir: &Path, answer: &NodeAnswer, expected_group: Option<&str>) -> Check {
     let path = socket_path(data_dir);
     let meta = match std::fs::symlink_metadata(&path) {
         Ok(m) => m,
@@ -97,7 +98,16 @@ pub fn check(data_dir: &Path, answer: &NodeAnswer) -> Check {
                 "node {name} (dmc {version}) answers on {} ({access})",
                 path.display()
             );
-            if mode & 0o007 != 0 {
+            if let Some(want) = expected_group.filter(|g| *g != group) {
+                Check::warn(
+                    NAME,
+                    format!("{detail}, but [control] group is {want}"),
+                    format!(
+                        "restart the node so it gives the socket to group {want}; check that \
+                         the group exists (getent group {want}) and the node's user is in it"
+                    ),
+                )
+            } else if mode & 0o007 != 0 {
                 Check::warn(
                     NAME,
                     format!("{detail}: every user of this machine can control the node"),
@@ -131,7 +141,7 @@ mod tests {
     #[test]
     fn no_socket_is_no_node_with_how_to_start_one() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let c = check(dir.path(), &NodeAnswer::NoNode);
+        let c = check(dir.path(), &NodeAnswer::NoNode, None);
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(c.detail.starts_with("no node running"), "{c:?}");
         assert!(
@@ -146,19 +156,35 @@ mod tests {
         let path = socket_path(dir.path());
         let _l = std::os::unix::net::UnixListener::bind(&path).expect("bind");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        let c = check(dir.path(), &answered());
+        let c = check(dir.path(), &answered(), None);
         assert_eq!(c.status, Status::Ok, "{c:?}");
         assert!(c.detail.contains("mode 0600, group "), "{c:?}");
 
+        // The group the config names must own it.
+        let gid = std::fs::metadata(&path).expect("stat").gid();
+        let own = group_name(gid).unwrap_or_else(|| gid.to_string());
+        let c = check(dir.path(), &answered(), Some(&own));
+        assert_eq!(c.status, Status::Ok, "{c:?}");
+        let c = check(dir.path(), &answered(), Some("dmc-nobody"));
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(
+            c.detail.ends_with("but [control] group is dmc-nobody"),
+            "{c:?}"
+        );
+
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
-        let c = check(dir.path(), &answered());
+        let c = check(dir.path(), &answered(), None);
         assert_eq!(c.status, Status::Warn, "{c:?}");
 
-        let c = check(dir.path(), &NodeAnswer::NoNode);
+        let c = check(dir.path(), &NodeAnswer::NoNode, None);
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(c.detail.contains("left from an earlier node"), "{c:?}");
 
-        let c = check(dir.path(), &NodeAnswer::Failed("permission denied".into()));
+        let c = check(
+            dir.path(),
+            &NodeAnswer::Failed("permission denied".into()),
+            None,
+        );
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(c.detail.contains("permission denied"), "{c:?}");
     }
@@ -167,7 +193,7 @@ mod tests {
     fn a_plain_file_is_not_a_socket() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(socket_path(dir.path()), b"").expect("write");
-        let c = check(dir.path(), &NodeAnswer::NoNode);
+        let c = check(dir.path(), &NodeAnswer::NoNode, None);
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(c.detail.contains("not a socket"), "{c:?}");
         assert_eq!(group_name(0).as_deref(), Some("root"));
