@@ -166,3 +166,44 @@ fn doctor_without_a_node_reports_the_socket_and_its_fix() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn doctor_on_a_converter_without_ffmpeg_says_to_install_it() {
+    let lab = Lab::new().unwrap();
+    let data_dir = lab.path("conv");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let config = lab.path("conv.toml");
+    std::fs::write(
+        &config,
+        "[discovery]\nmdns = false\n\n[converter]\nenabled = true\n",
+    )
+    .unwrap();
+    // A PATH with ffprobe but no ffmpeg.
+    let bin = lab.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let ffprobe = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("ffprobe"))
+        .find(|p| p.is_file())
+        .expect("ffprobe on PATH");
+    std::os::unix::fs::symlink(ffprobe, bin.join("ffprobe")).unwrap();
+    let out = Command::new(dmc_bin())
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["doctor", "--json", "--config"])
+        .arg(&config)
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let checks: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let ffmpeg = find(&checks, "ffmpeg");
+    assert_eq!(ffmpeg["status"], "fail", "{ffmpeg:#}");
+    assert!(
+        ffmpeg["fix"]
+            .as_str()
+            .unwrap()
+            .contains("apt install ffmpeg"),
+        "{ffmpeg:#}"
+    );
+    assert_eq!(find(&checks, "ffprobe")["status"], "ok");
+}
