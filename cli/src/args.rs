@@ -116,6 +116,16 @@ pub enum Command {
     /// Print the man page (roff) to stdout
     #[command(hide = true)]
     Man,
+    /// Check this machine's setup (ffmpeg, disk, network key, node, mDNS, peers) and say how to
+    /// fix each problem; exit 1 if a check failed
+    Doctor {
+        /// Config file the node uses [default: <data dir>/config.toml, else built-in defaults]
+        #[arg(long, env = "DMC_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print JSON: an array of {check, status: ok|warn|fail, detail, fix}
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -321,5 +331,12 @@ mod tests {
         ));
         assert!(Cli::try_parse_from(["dmc", "completions", "tcsh"]).is_err());
         assert!(matches!(parse(&["dmc", "man"]).command, Command::Man));
+        match parse(&["dmc", "doctor", "--json", "--config", "/c.toml"]).command {
+            Command::Doctor { config, json } => {
+                assert_eq!(config, Some(PathBuf::from("/c.toml")));
+                assert!(json);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

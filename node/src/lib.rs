@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod discovery;
+pub mod doctor;
 pub mod ffmpeg;
 pub mod identity;
 pub mod net;

@@ -1,6 +1,7 @@
 //! One module per group of subcommands; `run_client` dispatches every command but `node`.
 
 pub mod docs;
+pub mod doctor;
 pub mod items;
 pub mod network;
 pub mod network_key;
@@ -47,5 +48,6 @@ pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
         Command::Peers { json } => network::peers(&client, json).await,
         Command::Profiles { json } => network::profiles(&client, json).await,
         Command::Info { json } => network::info(&client, json).await,
+        Command::Doctor { config, json } => doctor::run(&client, data_dir, config, json).await,
     }
 }

@@ -18,6 +18,8 @@ mod task;
 pub mod views;
 
 pub use handle::{CoreError, CoreHandle};
+/// Free space as a converter measures it (the doctor reports it too).
+pub(crate) use job::free_space;
 pub use names::{safe_file_name, unique_path};
 pub use task::{spawn_core, CoreParts};
 

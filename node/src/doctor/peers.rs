@@ -1,0 +1,149 @@
+//! The peers check: each peer the running node knows, online, offline or rejected (another
+//! network, or not in `[network] allowed_peers`), from the node's own peer list.
+
+use super::Check;
+use crate::core::views::PeerView;
+
+/// The checks when no node runs to ask.
+pub fn no_node() -> Check {
+    Check::warn(
+        "peers",
+        "not checked: no node running to ask",
+        "start the node (see the control socket check), then run dmc doctor again",
+    )
+}
+
+/// The checks when asking the node for its peers failed.
+pub fn failed(error: &str) -> Check {
+    Check::warn(
+        "peers",
+        format!("the node did not list its peers: {error}"),
+        "try `dmc peers`; check the node's log (journalctl -u dmc)",
+    )
+}
+
+/// How a peer is named in the checklist: its name and a short id.
+fn label(p: &PeerView) -> String {
+    let id = p.node_id.to_string();
+    let short: String = id
+        .chars()
+        .rev()
+        .take(8)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    match &p.name {
+        Some(n) => format!("peer {} ({short})", n.chars().take(64).collect::<String>()),
+        None => format!("peer {short}"),
+    }
+}
+
+/// One check per known peer; a warning when there is none.
+pub fn checks(peers: &[PeerView]) -> Vec<Check> {
+    if peers.is_empty() {
+        return vec![Check::warn(
+            "peers",
+            "the node knows no peer yet",
+            "start dmc on the other machines with the same network key (`dmc network show` \
+             here, `dmc network join CODE` there); where mDNS does not reach them, list them \
+             in [discovery] peers, e.g. \"/ip4/192.168.1.20/tcp/4747\"",
+        )];
+    }
+    peers
+        .iter()
+        .map(|p| {
+            let name = label(p);
+            let addrs = if p.addresses.is_empty() {
+                "no known address".to_string()
+            } else {
+                p.addresses
+                    .iter()
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if let Some(why) = &p.rejected {
+                let fix = if why.contains("allowed_peers") {
+                    format!(
+                        "add its node id {} to [network] allowed_peers here if it belongs",
+                        p.node_id
+                    )
+                } else {
+                    "different network: run `dmc network show` here and `dmc network join \
+                     CODE` there (or the other way round) if it should be one of yours"
+                        .to_string()
+                };
+                Check::warn(name, format!("{why} ({addrs})"), fix)
+            } else if p.online {
+                Check::ok(name, format!("online, {} ({addrs})", p.role))
+            } else {
+                let seen = p
+                    .last_seen
+                    .as_deref()
+                    .map(|t| format!("last seen {t}"))
+                    .unwrap_or_else(|| "never reached".into());
+                Check::warn(
+                    name,
+                    format!("offline, {seen} ({addrs})"),
+                    "check that the machine is on and runs dmc node, and that TCP port 4747 \
+                     (its [node] listen) is reachable from here (firewall, VPN, Wi-Fi client \
+                     isolation)",
+                )
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::Status;
+    use dmc_protocol::NodeId;
+
+    fn peer(name: &str, online: bool, rejected: Option<&str>) -> PeerView {
+        PeerView {
+            node_id: NodeId::new(format!("12D3KooW{name}xxxxxxxxxxx")),
+            name: Some(name.into()),
+            addresses: vec!["/ip4/10.0.0.2/tcp/4747".into()],
+            online,
+            last_seen: Some("2026-11-26T01:00:00Z".into()),
+            role: "converter".into(),
+            media_types: vec![],
+            profiles: vec![],
+            workers: None,
+            free_slots: None,
+            rejected: rejected.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn online_offline_rejected_and_none() {
+        let c = checks(&[
+            peer("box", true, None),
+            peer("nas", false, None),
+            peer("neighbour", false, Some("rejected: different network")),
+            peer("stranger", true, Some("rejected: not in allowed_peers")),
+        ]);
+        assert_eq!(c.len(), 4);
+        assert_eq!(c[0].status, Status::Ok, "{c:?}");
+        assert!(c[0].check.starts_with("peer box ("), "{c:?}");
+        assert_eq!(c[1].status, Status::Warn);
+        assert!(c[1].detail.contains("last seen 2026-11-26"), "{c:?}");
+        assert_eq!(c[2].status, Status::Warn);
+        assert!(c[2]
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("dmc network join")));
+        assert!(c[3]
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("allowed_peers")));
+
+        let none = checks(&[]);
+        assert_eq!(none.len(), 1);
+        assert_eq!(none[0].status, Status::Warn);
+        assert_eq!(no_node().status, Status::Warn);
+    }
+}
