@@ -26,7 +26,7 @@ pub async fn run(
     let mut checks = local.checks;
     // The group that should own the socket: `[control] group` is not in this branch's config
     // yet; once it is, pass `local.config.control.group.as_deref()`.
-    let group: Option<&str> = None;
+    let group: Option<&str> = local.config.control.group.as_deref();
     checks.extend(node_checks(client, data_dir, group).await);
     if json {
         emit(&to_json(&checks)?)?;
