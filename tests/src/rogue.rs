@@ -80,7 +80,9 @@ impl Rogue {
         let addr: Multiaddr = addr.parse()?;
         let net = self.net.clone();
         self.rt
-            .block_on(async move { tokio::time::timeout(Duration::from_secs(10), net.dial(addr)).await })
+            .block_on(
+                async move { tokio::time::timeout(Duration::from_secs(10), net.dial(addr)).await },
+            )
             .map_err(|_| anyhow!("dial timed out"))?
             .map_err(|e| anyhow!("{e}"))
     }

@@ -35,9 +35,10 @@ fn rejected_at(node: &Node, addr: &str) -> Option<String> {
     peers(node)
         .into_iter()
         .find(|p| {
-            p["addresses"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|x| addr.starts_with(x))))
+            p["addresses"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str().is_some_and(|x| addr.starts_with(x)))
+            })
         })
         .and_then(|p| p["rejected"].as_str().map(str::to_string))
 }
@@ -109,7 +110,10 @@ fn allowed_peers_narrows_the_network_to_named_nodes() -> anyhow::Result<()> {
         &lab,
         "node",
         NodeOpts {
-            extra: format!("\n[network]\nallowed_peers = [{:?}]\n", friend.node_id().as_str()),
+            extra: format!(
+                "\n[network]\nallowed_peers = [{:?}]\n",
+                friend.node_id().as_str()
+            ),
             ..Default::default()
         },
     )?;
@@ -125,7 +129,10 @@ fn allowed_peers_narrows_the_network_to_named_nodes() -> anyhow::Result<()> {
                 digest: vec![0; 16],
             },
         );
-        assert!(!matches!(asked, Ok(Response::Summary { .. } | Response::InSync)));
+        assert!(!matches!(
+            asked,
+            Ok(Response::Summary { .. } | Response::InSync)
+        ));
     }
     let why = wait_until("the node to list the unlisted member", LONG, || {
         rejected_as(&node, member.node_id().as_str())
@@ -139,7 +146,10 @@ fn allowed_peers_narrows_the_network_to_named_nodes() -> anyhow::Result<()> {
             digest: vec![0; 16],
         },
     )?;
-    assert!(matches!(answer, Response::Summary { .. } | Response::InSync), "{answer:?}");
+    assert!(
+        matches!(answer, Response::Summary { .. } | Response::InSync),
+        "{answer:?}"
+    );
     Ok(())
 }
 
@@ -353,6 +363,8 @@ fn oversized_and_invalid_messages_are_refused_without_a_crash() -> anyhow::Resul
     let info = node.json(&["info", "--json"])?;
     assert!(info["node_id"].is_string());
     assert!(items(&node).is_empty());
-    assert!(peers(&node).iter().all(|p| p["name"] != "x".repeat(900_000)));
+    assert!(peers(&node)
+        .iter()
+        .all(|p| p["name"] != "x".repeat(900_000)));
     Ok(())
 }

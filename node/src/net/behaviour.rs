@@ -6,7 +6,8 @@ use std::time::Duration;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{ping, request_response};
 
-use super::codec::{WireCodec, PROTOCOL};
+use super::codec::PROTOCOL;
+use super::guard::GuardCodec;
 
 /// Tunables of the swarm; defaults suit a LAN.
 #[derive(Clone, Debug)]
@@ -43,7 +44,7 @@ impl Default for NetConfig {
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
-    pub(crate) rr: request_response::Behaviour<WireCodec>,
+    pub(crate) rr: request_response::Behaviour<GuardCodec>,
     pub(crate) ping: ping::Behaviour,
 }
 
@@ -54,7 +55,7 @@ impl Behaviour {
             .with_max_concurrent_streams(cfg.max_concurrent_streams);
         Behaviour {
             rr: request_response::Behaviour::with_codec(
-                WireCodec,
+                GuardCodec,
                 [(PROTOCOL, request_response::ProtocolSupport::Full)],
                 rr_cfg,
             ),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use dmc_protocol::wire::Response;
 use futures::StreamExt;
 use libp2p::core::transport::ListenerId;
-use libp2p::request_response::{self, InboundFailure, OutboundFailure, OutboundRequestId};
+use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm};
@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::client::{Command, Responder};
+use super::guard::Inbound;
 use super::reject::{is_key_mismatch, RejectReason};
 use super::{NetError, NetEvent, BACKOFF_MAX, BACKOFF_MIN, KNOWN_ADDRS_MAX, SUPERSEDE_AFTER};
 
@@ -200,7 +201,11 @@ impl EventLoop {
                 request,
                 reply,
             } => {
-                let id = self.swarm.behaviour_mut().rr.send_request(&peer, request);
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .rr
+                    .send_request(&peer, Inbound::Valid(request));
                 self.requests.insert(id, reply);
             }
             Command::Respond { channel, response } => {
@@ -371,6 +376,19 @@ impl EventLoop {
 
     /// The host's interfaces changed: closes connections if asked (they may be dead but
     /// open), forgets dials in flight (they may hang on a gone route) and redials at once.
+    /// A peer sent a request over a limit or malformed: it is broken or hostile. It is cut off
+    /// and kept out for a while, so it cannot make us decode again and again.
+    fn misbehaved(&mut self, peer: PeerId, why: &str) {
+        tracing::warn!(%peer, "peer sent an invalid request ({why}); disconnecting it for {}s", MISBEHAVIOUR_BAN.as_secs());
+        self.banned.insert(peer, Instant::now() + MISBEHAVIOUR_BAN);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        self.emit(NetEvent::Rejected {
+            peer: Some(peer),
+            addr: None,
+            reason: RejectReason::Misbehaved,
+        });
+    }
+
     fn is_allowed(&mut self, peer: &PeerId) -> bool {
         self.refusal(peer).is_none()
     }
@@ -584,10 +602,26 @@ impl EventLoop {
                 error,
             } => {
                 if is_key_mismatch(&error) {
-                    let addr = self.dials.get(&connection_id).map(|(a, _)| a.clone());
-                    tracing::warn!(peer = ?peer_id, addr = ?addr, "refused a connection: {}", RejectReason::DifferentNetwork.hint());
+                    // Who it was: a dial by address, a static peer, or a known peer by id.
+                    let addr = self
+                        .dials
+                        .get(&connection_id)
+                        .map(|(a, _)| a.clone())
+                        .or_else(|| {
+                            self.statics
+                                .iter()
+                                .find(|s| s.dialing == Some(connection_id))
+                                .map(|s| s.addr.clone())
+                        });
+                    let peer = peer_id.or_else(|| {
+                        self.known
+                            .iter()
+                            .find(|(_, k)| k.dialing == Some(connection_id))
+                            .map(|(p, _)| *p)
+                    });
+                    tracing::warn!(peer = ?peer, addr = ?addr, "refused a connection: {}", RejectReason::DifferentNetwork.hint());
                     self.emit(NetEvent::Rejected {
-                        peer: peer_id,
+                        peer,
                         addr,
                         reason: RejectReason::DifferentNetwork,
                     });
@@ -636,7 +670,7 @@ impl EventLoop {
         }
     }
 
-    fn on_rr_event(&mut self, ev: request_response::Event<dmc_protocol::wire::Request, Response>) {
+    fn on_rr_event(&mut self, ev: request_response::Event<Inbound, Response>) {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
@@ -646,6 +680,13 @@ impl EventLoop {
                         // Dropping the channel refuses the request.
                         return;
                     }
+                    let request = match request {
+                        Inbound::Valid(r) => r,
+                        Inbound::Invalid(why) => {
+                            self.misbehaved(peer, &why);
+                            return;
+                        }
+                    };
                     // Without a live client there is no one to answer; dropping refuses it.
                     if let Some(tx) = self.responder_tx.upgrade() {
                         let responder = Responder::new(channel, tx);
@@ -689,21 +730,7 @@ impl EventLoop {
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
-                let invalid = matches!(&error, InboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData);
-                if invalid {
-                    // Over a limit or malformed: the peer is broken or hostile. It is cut off
-                    // and kept out for a while, so it cannot make us decode again and again.
-                    tracing::warn!(%peer, "peer sent an invalid request ({error}); disconnecting it for {}s", MISBEHAVIOUR_BAN.as_secs());
-                    self.banned.insert(peer, Instant::now() + MISBEHAVIOUR_BAN);
-                    let _ = self.swarm.disconnect_peer_id(peer);
-                    self.emit(NetEvent::Rejected {
-                        peer: Some(peer),
-                        addr: None,
-                        reason: RejectReason::Misbehaved,
-                    });
-                } else {
-                    tracing::debug!(%peer, "inbound request failed: {error}");
-                }
+                tracing::debug!(%peer, "inbound request failed: {error}");
             }
             request_response::Event::ResponseSent { .. } => {}
         }

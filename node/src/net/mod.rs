@@ -6,6 +6,7 @@ pub mod chunk_pool;
 mod client;
 pub mod codec;
 mod event_loop;
+mod guard;
 pub mod reject;
 
 use std::time::Duration;

@@ -233,8 +233,13 @@ fn access(key: u8) -> Access {
 
 #[tokio::test]
 async fn a_peer_with_another_network_key_fails_the_handshake_and_is_reported() {
-    let (a, _a_rx) = spawn_net(Keypair::generate_ed25519(), vec![loopback()], vec![], access(1))
-        .unwrap();
+    let (a, _a_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![loopback()],
+        vec![],
+        access(1),
+    )
+    .unwrap();
     let (b, mut b_rx) = spawn_net(Keypair::generate_ed25519(), vec![], vec![], access(2)).unwrap();
     let addr = a.listen_addrs().await.remove(0);
     let err = b.dial(addr).await.unwrap_err();
