@@ -16,6 +16,9 @@ pub const MAX_PROFILE_NAME: usize = 64;
 pub const MAX_ADVERTISED: usize = 64;
 /// Largest file dmc moves (1 TiB).
 pub const MAX_FILE_SIZE: u64 = 1 << 40;
+/// Longest media duration an offer may claim (7 days): converters size ffmpeg's time limit
+/// by it, so an origin must not be able to claim an endless one.
+pub const MAX_DURATION_MS: u64 = 7 * 24 * 3600 * 1000;
 /// Size of the chunks files are moved and verified in.
 pub const CHUNK_SIZE: u32 = 1 << 20;
 
@@ -354,6 +357,12 @@ impl Record {
                 }
                 o.file.validate()?;
                 text("conversion_type", &o.profile, MAX_PROFILE_NAME)?;
+                if o.duration_ms.is_some_and(|d| d > MAX_DURATION_MS) {
+                    return Err(InvalidRecord::Field {
+                        field: "duration_ms",
+                        why: format!("longer than {MAX_DURATION_MS} ms (7 days)"),
+                    });
+                }
             }
             RecordBody::Assign { converter, .. } => node_id("server_id", converter)?,
             RecordBody::Accept { .. } | RecordBody::Cancel { .. } => {}

@@ -368,3 +368,19 @@ fn oversized_and_invalid_messages_are_refused_without_a_crash() -> anyhow::Resul
         .all(|p| p["name"] != "x".repeat(900_000)));
     Ok(())
 }
+
+#[test]
+fn the_nodes_own_files_cannot_be_offered() -> anyhow::Result<()> {
+    // Whoever may use the control socket must not get the node's keys sent to a converter.
+    let lab = Lab::new()?;
+    let node = Node::start(&lab, "node", NodeOpts::default())?;
+    for secret in ["identity.key", "network.key", "dmc.sqlite"] {
+        let path = node.data_dir.join(secret);
+        let out = node.dmc(&["offer", path.to_str().unwrap_or_default()])?;
+        assert!(!out.status.success(), "{secret} was offered");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot be offered"), "{err}");
+    }
+    assert!(items(&node).is_empty());
+    Ok(())
+}

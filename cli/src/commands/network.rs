@@ -11,7 +11,7 @@ pub async fn peers(client: &Client, as_json: bool) -> Result<()> {
         return emit(&json(&peers)?);
     }
     if peers.is_empty() {
-        return emit("no peers known yet; peers are listed in the config's bootstrap addresses\n");
+        return emit("no peers known yet: nodes with the same network key are found by mDNS on the LAN, or listed in [discovery] peers\n");
     }
     emit(&peers_table(&peers))
 }

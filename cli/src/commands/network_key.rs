@@ -32,9 +32,19 @@ async fn new(client: &Client, data_dir: &Path, force: bool) -> Result<()> {
 
 /// Writes `key` and says what happens next.
 async fn install(client: &Client, data_dir: &Path, key: &NetworkKey, what: &str) -> Result<()> {
+    // The data dir holds the node's secrets: when this makes it, it is private, as the node
+    // makes it.
+    if !data_dir.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+    }
     network_key::store(data_dir, key).with_context(|| {
         format!(
-            "installing the key in {} (for the system service run this with sudo)",
+            "installing the key in {} (for the system service run this as its user: sudo -u dmc dmc --data-dir /var/lib/dmc network …)",
             data_dir.display()
         )
     })?;
@@ -69,7 +79,7 @@ fn load(data_dir: &Path) -> Result<Option<NetworkKey>> {
         {
             anyhow::anyhow!(
                 "{e}; the key belongs to the user the node runs as: for the system service run \
-                 `sudo dmc --data-dir {} network …`",
+                 `sudo -u dmc dmc --data-dir {} network …`",
                 data_dir.display()
             )
         }

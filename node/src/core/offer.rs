@@ -27,8 +27,13 @@ impl Core {
     ) {
         let internal = self.internal.clone();
         let known = self.known_profiles();
+        let data_dir = self.data_dir.clone();
+        let output_dir = self.config.node.output_dir.clone();
         tokio::spawn(async move {
-            let prepared = prepare(&path, profile, priority, &known).await;
+            let prepared = match refuse_private(&path, &data_dir, &output_dir).await {
+                Err(e) => Err(e),
+                Ok(()) => prepare(&path, profile, priority, &known).await,
+            };
             let _ = internal
                 .send(Internal::OfferPrepared { prepared, reply })
                 .await;
@@ -68,6 +73,31 @@ impl Core {
             item: self.view(item),
         })
     }
+}
+
+/// Refuses files inside the node's data dir (its keys, database, work files; results in an
+/// output dir placed there are fine): whoever may use the control socket must not get them
+/// sent to a converter.
+async fn refuse_private(path: &Path, data_dir: &Path, output_dir: &Path) -> Result<(), CoreError> {
+    let (Ok(file), Ok(dir)) = (
+        tokio::fs::canonicalize(path).await,
+        tokio::fs::canonicalize(data_dir).await,
+    ) else {
+        // A path that does not resolve fails later with its own error.
+        return Ok(());
+    };
+    let in_output = match tokio::fs::canonicalize(output_dir).await {
+        Ok(out) => file.starts_with(out),
+        Err(_) => false,
+    };
+    if file.starts_with(&dir) && !in_output {
+        return Err(CoreError::BadRequest(format!(
+            "{}: files inside the node's data dir ({}) cannot be offered",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 async fn prepare(
