@@ -5,8 +5,10 @@
 //!
 //! `DMC_FUZZ_CASES=N` runs N cases per property instead of the default (docs/fuzzing.md).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "../../protocol/tests/alloc_count/mod.rs"]
+mod alloc_count;
+
+use alloc_count::peak_of;
 
 use dmc_node::net::codec::{
     chunk_header, decode_request, decode_response, encode_frame, WireCodec, PROTOCOL,
@@ -19,44 +21,6 @@ use futures::executor::block_on;
 use futures::io::Cursor;
 use libp2p::request_response::Codec;
 use proptest::prelude::*;
-
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<usize> = const { Cell::new(0) };
-    static PEAK: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the counters are const-initialised thread locals
-// without destructors, so touching them never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let _ = LIVE.try_with(|l| {
-                let now = l.get() + layout.size();
-                l.set(now);
-                let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
-            });
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        let _ = LIVE.try_with(|l| l.set(l.get().saturating_sub(layout.size())));
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    let out = f();
-    (out, PEAK.with(Cell::get).saturating_sub(base))
-}
 
 /// Most heap reading one frame of `n` input bytes may use: the frame limit (a body buffer is
 /// sized by a header within it), plus a multiple of the input for the decoded values.
