@@ -21,6 +21,8 @@ struct Spec<'a> {
     mdns: bool,
     peers: Vec<String>,
     node_extra: &'a str,
+    /// A key of its own: a machine of another dmc network on the same LAN.
+    own_network: bool,
 }
 
 /// Starts node `name` in host `host` of `net`, listening on all of the host's addresses.
@@ -35,6 +37,7 @@ fn lab_node(lab: &Lab, net: &NetLab, host: usize, name: &str, spec: Spec) -> Nod
             netns: Some(net.ns(host).into()),
             listen: Some(format!("/ip4/0.0.0.0/tcp/{PORT}")),
             mdns: spec.mdns,
+            own_network: spec.own_network,
             ..Default::default()
         },
     )
@@ -337,6 +340,64 @@ fn converter_cut_mid_conversion_second_converter_takes_over_after_lease() {
 
 /// python-zeroconf, an mDNS implementation that is not ours, browses `_dmc._tcp` from a third
 /// host and sees both nodes with their TXT fields. Needs mDNS discovery.
+#[test]
+fn a_neighbours_network_on_the_same_lan_is_seen_and_refused() {
+    let test = "a_neighbours_network_on_the_same_lan_is_seen_and_refused";
+    let Some(net) = NetLab::new_or_skip(2, test) else {
+        return;
+    };
+    let lab = Lab::new().unwrap();
+    let converter = lab_node(
+        &lab,
+        &net,
+        0,
+        "converter",
+        Spec {
+            mdns: true,
+            converter: true,
+            ..Default::default()
+        },
+    );
+    // The neighbour's laptop runs dmc too, with its own key, and offers a clip.
+    let neighbour = lab_node(
+        &lab,
+        &net,
+        1,
+        "neighbour",
+        Spec {
+            mdns: true,
+            own_network: true,
+            ..Default::default()
+        },
+    );
+    let clip = lab.path("neighbour.mp4");
+    make_clip(&clip, 2, "320x240").unwrap();
+    let item = neighbour.offer(&clip, "mkv-x264").unwrap();
+    // Each sees the other's advert, with another network's fingerprint: listed, never dialled.
+    for (node, other) in [(&converter, &neighbour), (&neighbour, &converter)] {
+        let other_id = id_of(other);
+        let why = wait_until(
+            &format!("{} to list {} as rejected", node.name, other.name),
+            FIND,
+            || {
+                let v = node.json(&["peers", "--json"]).ok()?;
+                v.as_array()?
+                    .iter()
+                    .find(|p| p["node_id"] == other_id.as_str())
+                    .and_then(|p| p["rejected"].as_str().map(str::to_string))
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", node.log_tail()));
+        assert_eq!(why, "rejected: different network");
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(online_peers(&converter).is_empty());
+    assert!(online_peers(&neighbour).is_empty());
+    let items = converter.json(&["list", "--all", "--json"]).unwrap();
+    assert_eq!(items.as_array().map(Vec::len), Some(0), "{items:#}");
+    assert_eq!(neighbour.status(&item).unwrap()["status"], "to_do");
+}
+
 #[test]
 fn python_zeroconf_sees_the_nodes_with_their_txt_fields() {
     let test = "python_zeroconf_sees_the_nodes_with_their_txt_fields";
