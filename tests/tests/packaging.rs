@@ -459,3 +459,34 @@ fn the_hardened_system_unit_converts_a_clip_as_user_dmc() {
         _ => panic!("check-system-unit.sh failed:\n{text}"),
     }
 }
+
+#[test]
+fn the_scripts_pass_shellcheck() {
+    let Ok(version) = Command::new("shellcheck").arg("--version").output() else {
+        println!("SKIPPED: shellcheck is not installed (.ci/run installs it)");
+        return;
+    };
+    assert!(version.status.success());
+    let root = repo();
+    let out = Command::new("shellcheck")
+        .arg("-x")
+        .args([
+            "packaging/install.sh",
+            "packaging/uninstall.sh",
+            "packaging/lib.sh",
+            "packaging/quickstart.sh",
+            "packaging/check-system-unit.sh",
+            "packaging/debian/postinst",
+            "packaging/debian/postrm",
+            "packaging/debian/build.sh",
+        ])
+        .current_dir(&root)
+        .output()
+        .expect("running shellcheck");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
