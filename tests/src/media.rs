@@ -21,6 +21,36 @@ fn ffmpeg(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// An MP4 whose index (moved to the front) promises 4 s, cut to half its size: ffprobe
+/// accepts it (so it can be offered), but ffmpeg decodes only part of it, so the converter's
+/// duration check fails the conversion.
+pub fn make_truncated_clip(path: &Path) -> Result<()> {
+    let full = path.with_extension("full.mp4");
+    let full_s = full.to_str().context("path")?;
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=duration=4:size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=4",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        "-shortest",
+        "-movflags",
+        "+faststart",
+        full_s,
+    ])?;
+    let bytes = std::fs::read(&full)?;
+    std::fs::write(path, &bytes[..bytes.len() / 2])?;
+    std::fs::remove_file(&full)?;
+    Ok(())
+}
+
 /// A video with a test pattern and a sine tone, H.264 and AAC in MP4.
 pub fn make_clip(path: &Path, secs: u32, size: &str) -> Result<()> {
     video_with_tone(

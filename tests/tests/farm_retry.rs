@@ -1,35 +1,11 @@
 //! Retries across a farm: a job that fails on one converter is tried on the other, and after
 //! `max_attempts` the item ends with errors, one per attempt.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use dmc_tests::{Lab, Node, NodeOpts};
+use dmc_tests::{make_truncated_clip, Lab, Node, NodeOpts};
 
 const LONG: Duration = Duration::from_secs(300);
-
-/// An MP4 whose index (moved to the front) promises 4 s, cut to half its size: ffprobe accepts
-/// it, but ffmpeg decodes only part of it, so the converter's duration check fails.
-fn make_truncated_clip(path: &Path) {
-    let full = path.with_extension("full.mp4");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc=duration=4:size=320x240:rate=25")
-        .args(["-f", "lavfi", "-i", "sine=duration=4"])
-        .args(["-c:v", "libx264", "-c:a", "aac", "-shortest"])
-        .args(["-movflags", "+faststart"])
-        .arg(&full)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bytes = std::fs::read(&full).unwrap();
-    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
-}
 
 #[test]
 fn a_failing_job_is_retried_on_the_other_converter_then_given_up() {
@@ -75,7 +51,7 @@ fn a_failing_job_is_retried_on_the_other_converter_then_given_up() {
     .unwrap();
 
     let clip = lab.path("broken.mp4");
-    make_truncated_clip(&clip);
+    make_truncated_clip(&clip).unwrap();
     let id = laptop.offer(&clip, "mkv-x264").unwrap();
     let s = laptop.wait_final(&id, LONG).unwrap();
     assert_eq!(

@@ -9,33 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use dmc_tests::{make_clip, sha512_hex, wait_until, Lab, Node, NodeOpts};
+use dmc_tests::{make_clip, make_truncated_clip, sha512_hex, wait_until, Lab, Node, NodeOpts};
 use serde_json::Value;
 
 const LONG: Duration = Duration::from_secs(300);
-
-/// An MP4 whose index promises 4 s, cut to half its size: ffprobe accepts it (so it is
-/// offered), but the conversion fails its duration check.
-fn make_truncated_clip(path: &Path) {
-    let full = path.with_extension("full.mp4");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc=duration=4:size=320x240:rate=25")
-        .args(["-f", "lavfi", "-i", "sine=duration=4"])
-        .args(["-c:v", "libx264", "-c:a", "aac", "-shortest"])
-        .args(["-movflags", "+faststart"])
-        .arg(&full)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bytes = std::fs::read(&full).unwrap();
-    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
-    std::fs::remove_file(&full).unwrap();
-}
 
 /// The JSON documents `on_done` wrote, one file each.
 fn announced(dir: &Path) -> Vec<Value> {
@@ -182,7 +159,7 @@ fn a_watched_folder_offers_each_new_file_once_and_announces_the_end() {
 
     // A file that cannot be converted: offered, fails for good (max_attempts = 1), announced.
     let broken = inbox.join("broken.mp4");
-    make_truncated_clip(&lab.path("broken-src.mp4"));
+    make_truncated_clip(&lab.path("broken-src.mp4")).unwrap();
     std::fs::rename(lab.path("broken-src.mp4"), &broken).unwrap();
     let found = wait_until("broken.mp4 to be offered", LONG, || {
         item_named(&laptop, "broken.mp4")
