@@ -130,7 +130,6 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
 
     let engine = Engine::new(
         EngineConfig {
-            me: me.clone(),
             signer: dmc_protocol::Signer::new(keypair.clone()),
             name: config.node.name.clone(),
             converter,

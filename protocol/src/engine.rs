@@ -19,8 +19,7 @@ use crate::wire::{Request, Response, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_P
 /// What a node is.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    pub me: NodeId,
-    /// Signs this node's records; its node id is `me`.
+    /// Signs this node's records; its node id is this node's id ([`EngineConfig::me`]).
     pub signer: Signer,
     pub name: String,
     /// Present when this node converts.
@@ -37,10 +36,14 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// This node's id: its signing key's.
+    pub fn me(&self) -> &NodeId {
+        self.signer.node_id()
+    }
+
     /// A node with the default lease and retention.
     pub fn new(signer: Signer, name: impl Into<String>, converter: Option<ConverterAd>) -> Self {
         EngineConfig {
-            me: signer.node_id().clone(),
             signer,
             name: name.into(),
             converter,
@@ -233,12 +236,12 @@ impl Engine {
         for mut r in stored {
             note_speed(&mut speeds, &r);
             // Records of ours stored by a version that did not sign them get signed now.
-            if r.author == cfg.me && r.sig.0.is_empty() {
+            if r.author == *cfg.me() && r.sig.0.is_empty() {
                 cfg.signer.sign(&mut r);
             }
             replica.insert(r);
         }
-        let next_seq = replica.max_seq(&cfg.me) + 1;
+        let next_seq = replica.max_seq(cfg.me()) + 1;
         Engine {
             cfg,
             replica,
@@ -255,7 +258,7 @@ impl Engine {
     }
 
     pub fn me(&self) -> &NodeId {
-        &self.cfg.me
+        self.cfg.me()
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -278,7 +281,7 @@ impl Engine {
     /// in failure or was cancelled (then a new offer makes a new item).
     pub fn find_offer(&self, sha512: &str, profile: &str) -> Option<&ItemState> {
         self.replica.items().find(|i| {
-            i.origin == self.cfg.me
+            i.origin == *self.cfg.me()
                 && i.offer.file.sha512 == sha512
                 && i.offer.profile == profile
                 && !matches!(i.phase, Phase::Failed | Phase::Cancelled)
@@ -304,7 +307,7 @@ impl Engine {
     /// Whether this converter should still be running the job for (item, epoch).
     pub fn job_wanted(&self, item_id: &ItemId, epoch: Epoch) -> bool {
         self.replica.item(item_id).is_some_and(|i| {
-            i.assignment.as_ref() == Some(&(epoch, self.cfg.me.clone()))
+            i.assignment.as_ref() == Some(&(epoch, self.cfg.me().clone()))
                 && matches!(
                     i.phase,
                     Phase::Accepted | Phase::Transferring | Phase::Converting
@@ -315,7 +318,7 @@ impl Engine {
     /// Whether this converter must keep its result of (item, epoch) for the origin to fetch.
     pub fn result_wanted(&self, item_id: &ItemId, epoch: Epoch) -> bool {
         self.replica.item(item_id).is_some_and(|i| {
-            i.assignment.as_ref() == Some(&(epoch, self.cfg.me.clone()))
+            i.assignment.as_ref() == Some(&(epoch, self.cfg.me().clone()))
                 && i.phase == Phase::Converted
         })
     }
@@ -327,10 +330,10 @@ impl Engine {
             return false;
         };
         if source {
-            i.origin == self.cfg.me && i.converter() == Some(peer) && !i.phase.is_final()
+            i.origin == *self.cfg.me() && i.converter() == Some(peer) && !i.phase.is_final()
         } else {
             &i.origin == peer
-                && i.assignment.as_ref() == Some(&(epoch, self.cfg.me.clone()))
+                && i.assignment.as_ref() == Some(&(epoch, self.cfg.me().clone()))
                 && i.phase == Phase::Converted
         }
     }
@@ -339,7 +342,7 @@ impl Engine {
     /// its converter is offline or silent. For `status`.
     pub fn lease_note(&self, item: &ItemState, now: Millis) -> Option<String> {
         let (_, converter) = item.assignment.as_ref()?;
-        if item.origin != self.cfg.me || *converter == self.cfg.me || item.phase.is_final() {
+        if item.origin != *self.cfg.me() || *converter == *self.cfg.me() || item.phase.is_final() {
             return None;
         }
         let who = converter.short();
@@ -379,7 +382,7 @@ impl Engine {
 
     /// Origin: why one of our items waits to be retried, with the time left, for `status`.
     pub fn retry_note(&self, item: &ItemState, now: Millis) -> Option<String> {
-        if item.origin != self.cfg.me || item.phase != Phase::Retrying {
+        if item.origin != *self.cfg.me() || item.phase != Phase::Retrying {
             return None;
         }
         let note = item.last_failure_note()?;
@@ -410,7 +413,7 @@ impl Engine {
                     name: self.cfg.name.clone(),
                     converter: self.cfg.converter.clone(),
                 };
-                if self.replica.node(&self.cfg.me) != Some(&want) {
+                if self.replica.node(self.cfg.me()) != Some(&want) {
                     self.author(RecordBody::Node(want), now, &mut fx);
                 }
                 self.schedule(now, &mut fx);
@@ -421,7 +424,7 @@ impl Engine {
                     self.lease_base = now;
                 }
                 for item in self.replica.open_items() {
-                    if item.origin == self.cfg.me && item.converter() == Some(&peer) {
+                    if item.origin == *self.cfg.me() && item.converter() == Some(&peer) {
                         self.heard.insert(item.item_id(), now);
                         if item.released.as_ref().is_some_and(|(by, _, _)| *by == peer) {
                             if let Some(epoch) = item.epoch() {
@@ -507,7 +510,7 @@ impl Engine {
     /// Makes a record of ours, stores it and sends it to every connected peer.
     fn author(&mut self, body: RecordBody, now: Millis, fx: &mut Vec<Effect>) {
         let mut record = Record {
-            author: self.cfg.me.clone(),
+            author: self.cfg.me().clone(),
             seq: self.next_seq,
             created_at: now,
             body,
@@ -550,7 +553,7 @@ impl Engine {
                 });
                 continue;
             }
-            if r.author == self.cfg.me {
+            if r.author == *self.cfg.me() {
                 // Our own record coming back (perhaps after our store was restored from an
                 // older copy): never reuse its sequence number.
                 self.next_seq = self.next_seq.max(r.seq + 1);
@@ -568,7 +571,7 @@ impl Engine {
             if self
                 .replica
                 .item(&id)
-                .is_some_and(|i| i.origin == self.cfg.me && i.converter() == Some(&r.author))
+                .is_some_and(|i| i.origin == *self.cfg.me() && i.converter() == Some(&r.author))
             {
                 self.heard.insert(id, now);
             }
@@ -586,7 +589,7 @@ impl Engine {
     }
 
     fn local(&mut self, local: Local, now: Millis, fx: &mut Vec<Effect>) {
-        let me = self.cfg.me.clone();
+        let me = self.cfg.me().clone();
         let mine = |i: &ItemState| i.origin == me;
         let assigned_to_me =
             |i: &ItemState, epoch: Epoch| i.assignment.as_ref() == Some(&(epoch, me.clone()));
@@ -710,7 +713,7 @@ impl Engine {
         }
         self.replica
             .nodes()
-            .filter(|(id, _, _)| self.connected.contains(*id) || **id == self.cfg.me)
+            .filter(|(id, _, _)| self.connected.contains(*id) || **id == *self.cfg.me())
             .filter_map(|(id, _, info)| {
                 let ad = info.converter.as_ref()?;
                 Some(Candidate {
@@ -726,7 +729,7 @@ impl Engine {
     /// Time-driven duties, run on `Tick`: leases (origin), heartbeats and retention
     /// (converter).
     fn timers(&mut self, now: Millis, fx: &mut Vec<Effect>) {
-        let me = self.cfg.me.clone();
+        let me = self.cfg.me().clone();
         let online = !self.connected.is_empty();
         let mut reassign: Vec<(ItemId, Epoch, NodeId, NodeId, Millis)> = Vec::new();
         let mut heartbeats: Vec<(ItemId, Epoch, ProgressInfo)> = Vec::new();
@@ -844,7 +847,7 @@ impl Engine {
 
     /// Re-derives, from the records, what this node should be doing now.
     fn schedule(&mut self, now: Millis, fx: &mut Vec<Effect>) {
-        let me = self.cfg.me.clone();
+        let me = self.cfg.me().clone();
         let mut assign: Vec<(ItemId, Epoch, NodeId)> = Vec::new();
         let mut give_up: Vec<(ItemId, usize)> = Vec::new();
         // Our items waiting to be retried: when each became due.

@@ -50,27 +50,34 @@ fn items(node: &Node) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-#[test]
-fn nodes_with_different_keys_exchange_nothing() -> anyhow::Result<()> {
-    let lab = Lab::new()?;
+/// A converter, and a laptop that has it as a static peer; `own_network`: the laptop holds a
+/// key of its own instead of the lab's.
+fn converter_and_laptop(lab: &Lab, own_network: bool) -> anyhow::Result<(Node, Node)> {
     let converter = Node::start(
-        &lab,
+        lab,
         "converter",
         NodeOpts {
             converter: true,
             ..Default::default()
         },
     )?;
-    // The laptop made a key of its own: another network, though it knows the address.
     let laptop = Node::start(
-        &lab,
+        lab,
         "laptop",
         NodeOpts {
-            own_network: true,
+            own_network,
             peers: vec![converter.addr()?],
             ..Default::default()
         },
     )?;
+    Ok((converter, laptop))
+}
+
+#[test]
+fn nodes_with_different_keys_exchange_nothing() -> anyhow::Result<()> {
+    let lab = Lab::new()?;
+    // The laptop made a key of its own: another network, though it knows the address.
+    let (converter, laptop) = converter_and_laptop(&lab, true)?;
     let clip = lab.path("holiday.mp4");
     make_clip(&clip, 2, "320x240")?;
     let item = laptop.offer(&clip, "mkv-x264")?;
@@ -156,22 +163,7 @@ fn allowed_peers_narrows_the_network_to_named_nodes() -> anyhow::Result<()> {
 #[test]
 fn a_forged_record_relayed_by_a_third_node_changes_nothing() -> anyhow::Result<()> {
     let lab = Lab::new()?;
-    let converter = Node::start(
-        &lab,
-        "converter",
-        NodeOpts {
-            converter: true,
-            ..Default::default()
-        },
-    )?;
-    let laptop = Node::start(
-        &lab,
-        "laptop",
-        NodeOpts {
-            peers: vec![converter.addr()?],
-            ..Default::default()
-        },
-    )?;
+    let (converter, laptop) = converter_and_laptop(&lab, false)?;
     let clip = lab.path("holiday.mp4");
     make_clip(&clip, 3, "320x240")?;
     let item = laptop.offer(&clip, "mkv-x264")?;

@@ -27,11 +27,18 @@ async fn new(client: &Client, data_dir: &Path, force: bool) -> Result<()> {
         );
     }
     let key = NetworkKey::generate()?;
-    install(client, data_dir, &key, "created network").await
+    install(client, data_dir, &key, Installed::Created).await
+}
+
+/// How this machine got the key it installs.
+#[derive(PartialEq)]
+enum Installed {
+    Created,
+    Joined,
 }
 
 /// Writes `key` and says what happens next.
-async fn install(client: &Client, data_dir: &Path, key: &NetworkKey, what: &str) -> Result<()> {
+async fn install(client: &Client, data_dir: &Path, key: &NetworkKey, how: Installed) -> Result<()> {
     // The data dir holds the node's secrets: when this makes it, it is private, as the node
     // makes it.
     if !data_dir.exists() {
@@ -49,6 +56,10 @@ async fn install(client: &Client, data_dir: &Path, key: &NetworkKey, what: &str)
         )
     })?;
     let running = client.info().await.is_ok();
+    let what = match how {
+        Installed::Created => "created network",
+        Installed::Joined => "joined network",
+    };
     let mut msg = format!(
         "{what} {}: the key is in {}\n",
         key.fingerprint(),
@@ -63,7 +74,7 @@ async fn install(client: &Client, data_dir: &Path, key: &NetworkKey, what: &str)
     } else {
         msg.push_str("the node uses it from its next start\n");
     }
-    if what == "created network" {
+    if how == Installed::Created {
         msg.push_str(&format!(
             "join the other machines with: dmc network join {}\n",
             key.join_code()
@@ -120,5 +131,5 @@ async fn join(client: &Client, data_dir: &Path, code: &str) -> Result<()> {
             key.fingerprint()
         ));
     }
-    install(client, data_dir, &key, "joined network").await
+    install(client, data_dir, &key, Installed::Joined).await
 }

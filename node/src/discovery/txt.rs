@@ -8,9 +8,6 @@ use dmc_protocol::wire::PROTOCOL_NAME;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 
-/// A network name for tests of the fingerprint check (real nodes advertise the fingerprint
-/// of their network key, [`crate::network_key::NetworkKey::fingerprint`]).
-pub const DEFAULT_NETWORK: &str = "dmc-default";
 /// Longest TXT value read, in bytes (a peer id is about 52).
 pub const MAX_TXT_VALUE: usize = 128;
 /// Most addresses taken from one advert.
@@ -37,7 +34,7 @@ impl Role {
 pub struct Advert {
     /// Its libp2p peer id.
     pub id: String,
-    /// Fingerprint of its network ([`network_fingerprint`]).
+    /// Fingerprint of its network key ([`crate::network_key::NetworkKey::fingerprint`]).
     pub net: String,
     /// Its wire protocol version.
     pub ver: String,
@@ -61,13 +58,6 @@ pub enum TxtError {
     OtherVersion(String),
     #[error("our own advert")]
     Ourselves,
-}
-
-/// A short hex fingerprint of a network name: what `net` carries (the name itself is not
-/// sent).
-pub fn network_fingerprint(network: &str) -> String {
-    let hash = blake3::hash(format!("dmc-network:{network}").as_bytes());
-    hex::encode(&hash.as_bytes()[..8])
 }
 
 impl Advert {
@@ -165,12 +155,13 @@ fn is_link_local(ip: &IpAddr) -> bool {
 mod tests {
     use super::*;
 
+    /// The fingerprint of network `n`'s key.
+    fn net(n: u8) -> String {
+        crate::network_key::NetworkKey::from_bytes([n; 32]).fingerprint()
+    }
+
     fn ours() -> Advert {
-        Advert::ours(
-            PeerId::random(),
-            Role::Client,
-            network_fingerprint(DEFAULT_NETWORK),
-        )
+        Advert::ours(PeerId::random(), Role::Client, net(1))
     }
 
     fn decode_map(m: &HashMap<String, String>) -> Result<Advert, TxtError> {
@@ -179,11 +170,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_accept() {
-        let a = Advert::ours(
-            PeerId::random(),
-            Role::Converter,
-            network_fingerprint(DEFAULT_NETWORK),
-        );
+        let a = Advert::ours(PeerId::random(), Role::Converter, net(1));
         let back = decode_map(&a.encode()).unwrap();
         assert_eq!(back, a);
         assert_eq!(back.check(&ours()).unwrap().to_base58(), a.id);
@@ -193,25 +180,13 @@ mod tests {
     fn refuses_ourselves_other_network_other_version_bad_id() {
         let me = ours();
         assert_eq!(me.check(&me), Err(TxtError::Ourselves));
-        let mut other = Advert::ours(
-            PeerId::random(),
-            Role::Client,
-            network_fingerprint(DEFAULT_NETWORK),
-        );
-        other.net = network_fingerprint("someone-else");
+        let mut other = Advert::ours(PeerId::random(), Role::Client, net(1));
+        other.net = net(2);
         assert!(matches!(other.check(&me), Err(TxtError::OtherNetwork(_))));
-        let mut old = Advert::ours(
-            PeerId::random(),
-            Role::Client,
-            network_fingerprint(DEFAULT_NETWORK),
-        );
+        let mut old = Advert::ours(PeerId::random(), Role::Client, net(1));
         old.ver = "/dmc/req/0".into();
         assert!(matches!(old.check(&me), Err(TxtError::OtherVersion(_))));
-        let mut bad = Advert::ours(
-            PeerId::random(),
-            Role::Client,
-            network_fingerprint(DEFAULT_NETWORK),
-        );
+        let mut bad = Advert::ours(PeerId::random(), Role::Client, net(1));
         bad.id = "not-a-peer-id".into();
         assert_eq!(bad.check(&me), Err(TxtError::BadId));
     }
@@ -230,14 +205,6 @@ mod tests {
         let mut m = ours().encode();
         m.insert("extra".into(), "ignored".into());
         assert!(decode_map(&m).is_ok());
-    }
-
-    #[test]
-    fn fingerprint_is_short_stable_hex() {
-        let f = network_fingerprint(DEFAULT_NETWORK);
-        assert_eq!(f.len(), 16);
-        assert_eq!(f, network_fingerprint(DEFAULT_NETWORK));
-        assert_ne!(f, network_fingerprint("other"));
     }
 
     #[test]
