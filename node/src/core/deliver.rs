@@ -67,9 +67,8 @@ impl DeliverCtx {
     }
 
     async fn work(&self) -> Result<(String, String), String> {
-        let marker = format!("delivered:{}:{}", self.item_id, self.epoch);
         // A previous run may have renamed the file into place and stopped before recording it.
-        if let Ok(Some(path)) = self.store.get_meta(marker.clone()).await {
+        if let Ok(Some(path)) = self.store.delivery_target(self.item_id, self.epoch).await {
             let p = PathBuf::from(&path);
             let expected = self.result.sha512.clone();
             let ok = tokio::task::spawn_blocking(move || transfer::sha512_file(&p))
@@ -149,7 +148,7 @@ impl DeliverCtx {
             // deliver it twice.
             let t = target.to_string_lossy().into_owned();
             self.store
-                .set_meta(marker.clone(), t)
+                .record_delivery_target(self.item_id, self.epoch, t)
                 .await
                 .map_err(|e| format!("cannot record delivery: {e}"))?;
             let (from, to, d) = (part.clone(), target.clone(), dir.clone());

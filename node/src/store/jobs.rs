@@ -3,8 +3,9 @@
 //! those: a pid reused by another process has another start time).
 
 use dmc_protocol::{Epoch, ItemId, Millis};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, Row};
 
+use super::sql::{int, load_rows, to_i64};
 use super::{Ctx, StoreError};
 
 /// One running conversion.
@@ -20,16 +21,11 @@ pub struct JobRow {
 }
 
 pub(super) fn started(conn: &mut Connection, row: &JobRow) -> Result<(), StoreError> {
-    let started_at = i64::try_from(row.started_at).map_err(|_| {
-        StoreError::Invalid(format!("job start time {} is out of range", row.started_at))
-    })?;
-    let proc_start =
-        match row.proc_start {
-            Some(t) => Some(i64::try_from(t).map_err(|_| {
-                StoreError::Invalid(format!("process start time {t} is out of range"))
-            })?),
-            None => None,
-        };
+    let started_at = to_i64(row.started_at, "job start time")?;
+    let proc_start = row
+        .proc_start
+        .map(|t| to_i64(t, "process start time"))
+        .transpose()?;
     conn.execute(
         "INSERT OR REPLACE INTO jobs (item_id, epoch, pid, started_at, proc_start) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -60,33 +56,25 @@ pub(super) fn ended(
 }
 
 pub(super) fn all(conn: &mut Connection) -> Result<Vec<JobRow>, StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT item_id, epoch, pid, started_at, proc_start FROM jobs ORDER BY started_at")
-        .ctx("preparing to load jobs")?;
-    let mut rows = stmt.query([]).ctx("loading jobs")?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().ctx("loading jobs")? {
-        let parsed = (|| {
-            let item_id = ItemId::parse(&row.get::<_, String>(0).ok()?)?;
-            let epoch = Epoch::try_from(row.get::<_, i64>(1).ok()?).ok()?;
-            let pid = u32::try_from(row.get::<_, i64>(2).ok()?).ok()?;
-            let started_at = Millis::try_from(row.get::<_, i64>(3).ok()?).ok()?;
-            let proc_start = match row.get::<_, Option<i64>>(4).ok()? {
-                Some(t) => Some(u64::try_from(t).ok()?),
-                None => None,
-            };
-            Some(JobRow {
-                item_id,
-                epoch,
-                pid,
-                proc_start,
-                started_at,
-            })
-        })();
-        match parsed {
-            Some(j) => out.push(j),
-            None => tracing::warn!("skipping a malformed row of the jobs table"),
-        }
-    }
-    Ok(out)
+    load_rows(
+        conn,
+        "SELECT item_id, epoch, pid, started_at, proc_start FROM jobs ORDER BY started_at",
+        "jobs",
+        "loading jobs",
+        job_of,
+    )
+}
+
+fn job_of(row: &Row<'_>) -> Option<JobRow> {
+    let proc_start = match row.get::<_, Option<i64>>(4).ok()? {
+        Some(t) => Some(u64::try_from(t).ok()?),
+        None => None,
+    };
+    Some(JobRow {
+        item_id: ItemId::parse(&row.get::<_, String>(0).ok()?)?,
+        epoch: int(row, 1)?,
+        pid: int(row, 2)?,
+        proc_start,
+        started_at: int(row, 3)?,
+    })
 }

@@ -2,11 +2,13 @@
 //! cloneable [`Store`] handle sends it work over a bounded channel and awaits the reply, which
 //! comes only once the work's transaction is committed and on disk.
 
+mod deliveries;
 mod files;
 mod jobs;
 mod peers;
 mod records;
 mod schema;
+mod sql;
 mod watched;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -15,11 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{Epoch, ItemId, Millis, NodeId, Record, Seq};
+use dmc_protocol::{Epoch, ItemId, Millis, NodeId, Record};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-pub use files::{LocalFile, Transfer};
+pub use files::LocalFile;
 pub use jobs::JobRow;
 pub use peers::PeerRow;
 pub use schema::SCHEMA_VERSION;
@@ -181,11 +183,6 @@ impl Store {
         self.call(records::load).await
     }
 
-    /// The highest sequence stored for `author`.
-    pub async fn last_seq(&self, author: NodeId) -> Result<Option<Seq>, StoreError> {
-        self.call(move |c| records::last_seq(c, &author)).await
-    }
-
     // ---- local files ---------------------------------------------------------------------
 
     /// Saves (or replaces) a file this node serves or holds.
@@ -208,28 +205,6 @@ impl Store {
             .await
     }
 
-    // ---- transfers -----------------------------------------------------------------------
-
-    /// Records (or replaces) a download in progress into a `.part` file.
-    pub async fn put_transfer(&self, transfer: Transfer) -> Result<(), StoreError> {
-        self.call(move |c| files::put_transfer(c, &transfer)).await
-    }
-
-    pub async fn transfers(&self) -> Result<Vec<Transfer>, StoreError> {
-        self.call(files::transfers).await
-    }
-
-    /// Forgets a download; returns whether it was known.
-    pub async fn delete_transfer(
-        &self,
-        item_id: ItemId,
-        role: FileRole,
-        epoch: Epoch,
-    ) -> Result<bool, StoreError> {
-        self.call(move |c| files::delete_transfer(c, item_id, role, epoch))
-            .await
-    }
-
     // ---- peers ---------------------------------------------------------------------------
 
     /// Saves (or replaces) what is known of a peer.
@@ -247,30 +222,7 @@ impl Store {
         self.call(peers::all).await
     }
 
-    /// Forgets a peer; returns whether it was known.
-    pub async fn delete_peer(&self, node_id: NodeId) -> Result<bool, StoreError> {
-        self.call(move |c| peers::delete(c, &node_id)).await
-    }
-
     // ---- jobs ----------------------------------------------------------------------------
-
-    /// Records that an ffmpeg process `pid` runs the conversion of `item_id` for `epoch`.
-    pub async fn job_started(
-        &self,
-        item_id: ItemId,
-        epoch: Epoch,
-        pid: u32,
-        started_at: Millis,
-    ) -> Result<(), StoreError> {
-        self.job_spawned(JobRow {
-            item_id,
-            epoch,
-            pid,
-            proc_start: None,
-            started_at,
-        })
-        .await
-    }
 
     /// Records a conversion's ffmpeg process with its start time (see [`JobRow`]).
     pub async fn job_spawned(&self, row: JobRow) -> Result<(), StoreError> {
@@ -314,14 +266,30 @@ impl Store {
         self.call(move |c| watched::mark_after_done(c, item)).await
     }
 
-    // ---- meta ----------------------------------------------------------------------------
+    // ---- deliveries --------------------------------------------------------------------
 
-    pub async fn get_meta(&self, key: String) -> Result<Option<String>, StoreError> {
-        self.call(move |c| peers::get_meta(c, &key)).await
+    /// Where the result of `item_id`'s `epoch` was being moved into the output folder, if a
+    /// delivery of it got that far (see [`Store::record_delivery_target`]).
+    pub async fn delivery_target(
+        &self,
+        item_id: ItemId,
+        epoch: Epoch,
+    ) -> Result<Option<String>, StoreError> {
+        self.call(move |c| deliveries::target(c, item_id, epoch))
+            .await
     }
 
-    pub async fn set_meta(&self, key: String, value: String) -> Result<(), StoreError> {
-        self.call(move |c| peers::set_meta(c, &key, &value)).await
+    /// Records where a delivery is about to move its result, before it moves it, so a restart
+    /// in between cannot deliver it twice. Forgotten once the item's `delivered` record is
+    /// stored.
+    pub async fn record_delivery_target(
+        &self,
+        item_id: ItemId,
+        epoch: Epoch,
+        path: String,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| deliveries::set_target(c, item_id, epoch, &path))
+            .await
     }
 }
 

@@ -1,8 +1,9 @@
-//! The `peers` table (peers seen, their addresses and when) and the `meta` key-value table.
+//! The `peers` table: peers seen, their addresses and when.
 
 use dmc_protocol::{Millis, NodeId};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, Row};
 
+use super::sql::{int, load_rows, to_i64};
 use super::{Ctx, StoreError};
 
 /// A peer as last seen.
@@ -21,9 +22,7 @@ pub(super) fn put(
     addrs: &[String],
     last_seen: Millis,
 ) -> Result<(), StoreError> {
-    let last_seen = i64::try_from(last_seen).map_err(|_| {
-        StoreError::Invalid(format!("peer last-seen time {last_seen} is out of range"))
-    })?;
+    let last_seen = to_i64(last_seen, "peer last-seen time")?;
     let addrs = serde_json::to_string(addrs)
         .map_err(|e| StoreError::Invalid(format!("cannot encode peer addresses: {e}")))?;
     conn.execute(
@@ -35,48 +34,19 @@ pub(super) fn put(
 }
 
 pub(super) fn all(conn: &mut Connection) -> Result<Vec<PeerRow>, StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT node_id, addrs, last_seen FROM peers ORDER BY node_id")
-        .ctx("preparing to load peers")?;
-    let mut rows = stmt.query([]).ctx("loading peers")?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().ctx("loading peers")? {
-        let parsed = (|| {
-            let node_id = NodeId::new(row.get::<_, String>(0).ok()?);
-            let addrs = serde_json::from_str(&row.get::<_, String>(1).ok()?).ok()?;
-            let last_seen = Millis::try_from(row.get::<_, i64>(2).ok()?).ok()?;
-            Some(PeerRow {
-                node_id,
-                addrs,
-                last_seen,
-            })
-        })();
-        match parsed {
-            Some(p) => out.push(p),
-            None => tracing::warn!("skipping a malformed row of the peers table"),
-        }
-    }
-    Ok(out)
-}
-
-pub(super) fn delete(conn: &mut Connection, node_id: &NodeId) -> Result<bool, StoreError> {
-    let n = conn
-        .execute("DELETE FROM peers WHERE node_id = ?1", [node_id.as_str()])
-        .ctx("deleting a peer")?;
-    Ok(n > 0)
-}
-
-pub(super) fn get_meta(conn: &mut Connection, key: &str) -> Result<Option<String>, StoreError> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()
-        .ctx("reading a meta value")
-}
-
-pub(super) fn set_meta(conn: &mut Connection, key: &str, value: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-        [key, value],
+    load_rows(
+        conn,
+        "SELECT node_id, addrs, last_seen FROM peers ORDER BY node_id",
+        "peers",
+        "loading peers",
+        peer_of,
     )
-    .ctx("saving a meta value")?;
-    Ok(())
+}
+
+fn peer_of(row: &Row<'_>) -> Option<PeerRow> {
+    Some(PeerRow {
+        node_id: NodeId::new(row.get::<_, String>(0).ok()?),
+        addrs: serde_json::from_str(&row.get::<_, String>(1).ok()?).ok()?,
+        last_seen: int(row, 2)?,
+    })
 }

@@ -1,12 +1,14 @@
 //! The `records` table: every record this node knows, stored as its wire encoding.
 
 use dmc_protocol::wire::{self, MAX_RECORD_BYTES_PER_MESSAGE};
-use dmc_protocol::{NodeId, Record, Seq};
+use dmc_protocol::{Record, RecordBody};
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use super::{Ctx, StoreError};
+use super::{deliveries, Ctx, StoreError};
 
-/// Inserts the records not yet stored, in one transaction; returns how many were new.
+/// Inserts the records not yet stored, in one transaction; returns how many were new. A
+/// `delivered` record also forgets its item's delivery targets (see `deliveries`), in the same
+/// transaction, since nothing will deliver that item again.
 pub(super) fn put(conn: &mut Connection, records: &[Record]) -> Result<usize, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -31,7 +33,7 @@ pub(super) fn put(conn: &mut Connection, records: &[Record]) -> Result<usize, St
             };
             let item_id = r.body.item_id().map(|i| i.to_string());
             let body = wire::encode(r);
-            inserted += stmt
+            let new = stmt
                 .execute(params![
                     r.author.as_str(),
                     seq,
@@ -41,6 +43,10 @@ pub(super) fn put(conn: &mut Connection, records: &[Record]) -> Result<usize, St
                     body
                 ])
                 .ctx("saving a record")?;
+            if let (1.., RecordBody::Delivered { item_id, .. }) = (new, &r.body) {
+                deliveries::forget(&tx, *item_id)?;
+            }
+            inserted += new;
         }
     }
     tx.commit().ctx("committing records")?;
@@ -74,16 +80,4 @@ pub(super) fn load(conn: &mut Connection) -> Result<Vec<Record>, StoreError> {
         }
     }
     Ok(out)
-}
-
-/// The highest sequence stored for `author`.
-pub(super) fn last_seq(conn: &mut Connection, author: &NodeId) -> Result<Option<Seq>, StoreError> {
-    let max: Option<i64> = conn
-        .query_row(
-            "SELECT MAX(seq) FROM records WHERE author = ?1",
-            [author.as_str()],
-            |r| r.get(0),
-        )
-        .ctx("reading the last sequence of an author")?;
-    Ok(max.and_then(|m| Seq::try_from(m).ok()))
 }

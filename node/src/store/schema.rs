@@ -10,7 +10,7 @@ use super::{Ctx, StoreError};
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`. Never edit one
 /// that has shipped: append a new one.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: records, files, peers, transfers, jobs, meta.
     "
     CREATE TABLE records (
@@ -87,6 +87,38 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (dev, ino, file_size, mtime_ns)
     );
     CREATE INDEX watched_item ON watched(item_id);
+    ",
+    // 4: where each delivery moves its result (recorded before the move, so a restart cannot
+    // deliver twice) gets its own table, `deliveries`, instead of `delivered:<item>:<epoch>`
+    // keys in `meta` that were never deleted. Markers of items whose `delivered` record is
+    // stored are not needed any more and are not carried over. The `transfers` table, never
+    // used, goes.
+    "
+    CREATE TABLE deliveries (
+        item_id TEXT    NOT NULL,
+        epoch   INTEGER NOT NULL,
+        path    TEXT    NOT NULL,
+        PRIMARY KEY (item_id, epoch)
+    ) WITHOUT ROWID;
+
+    WITH marker(rest, path) AS (
+        SELECT substr(key, length('delivered:') + 1), value FROM meta
+        WHERE key GLOB 'delivered:*'
+    ),
+    parsed(item_id, epoch, path) AS (
+        SELECT substr(rest, 1, instr(rest, ':') - 1),
+               CAST(substr(rest, instr(rest, ':') + 1) AS INTEGER),
+               path
+        FROM marker WHERE instr(rest, ':') > 1
+    )
+    INSERT OR REPLACE INTO deliveries (item_id, epoch, path)
+    SELECT item_id, epoch, path FROM parsed
+    WHERE NOT EXISTS (
+        SELECT 1 FROM records WHERE records.item_id = parsed.item_id AND kind = 'delivered'
+    );
+    DELETE FROM meta WHERE key GLOB 'delivered:*';
+
+    DROP TABLE transfers;
     ",
 ];
 

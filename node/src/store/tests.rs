@@ -130,6 +130,29 @@ fn sorted(mut v: Vec<Record>) -> Vec<Record> {
     v
 }
 
+fn job(item_id: ItemId, epoch: u32, pid: u32, started_at: u64) -> JobRow {
+    JobRow {
+        item_id,
+        epoch,
+        pid,
+        proc_start: None,
+        started_at,
+    }
+}
+
+fn delivered(author: u8, seq: u64, item_id: ItemId, epoch: u32) -> Record {
+    rec(
+        author,
+        seq,
+        RecordBody::Delivered {
+            item_id,
+            epoch,
+            output_path: "/out/clip.mkv".into(),
+            sha512: "a".repeat(128),
+        },
+    )
+}
+
 fn raw(dir: &Path) -> Connection {
     Connection::open(dir.join(DB_FILE_NAME)).unwrap()
 }
@@ -140,9 +163,6 @@ async fn records_round_trip() {
     let store = Store::open(dir.path()).await.unwrap();
     assert_eq!(store.put_records(sample()).await.unwrap(), sample().len());
     assert_eq!(store.load_records().await.unwrap(), sorted(sample()));
-    assert_eq!(store.last_seq(node(1)).await.unwrap(), Some(5));
-    assert_eq!(store.last_seq(node(2)).await.unwrap(), Some(3));
-    assert_eq!(store.last_seq(node(9)).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -203,6 +223,136 @@ async fn migrations_run_once() {
     assert_eq!(v, SCHEMA_VERSION);
 }
 
+/// A database of schema version 3 (the last with a `transfers` table and delivery markers in
+/// `meta`), with a row in every table, written as that version wrote them.
+fn version_3_database(dir: &Path, records: &[Record]) -> Connection {
+    let conn = raw(dir);
+    for sql in &schema::MIGRATIONS[..3] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 3).unwrap();
+    for r in records {
+        conn.execute(
+            "INSERT INTO records (author, seq, item_id, kind, created_at, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                r.author.as_str(),
+                r.seq as i64,
+                r.body.item_id().map(|i| i.to_string()),
+                r.body.kind(),
+                r.created_at as i64,
+                dmc_protocol::wire::encode(r)
+            ],
+        )
+        .unwrap();
+    }
+    let it = |n: u8| item(n).to_string();
+    let rows: &[(&str, Vec<String>)] = &[
+        (
+            "INSERT INTO local_files VALUES (?1, 'source', 0, '/media/clip.mp4', 64, 7, 32, zeroblob(64))",
+            vec![it(1)],
+        ),
+        (
+            "INSERT INTO peers VALUES (?1, '[\"/ip4/10.0.0.2/tcp/4748\"]', 99)",
+            vec![node(2).as_str().to_string()],
+        ),
+        ("INSERT INTO jobs VALUES (?1, 1, 4242, 77, 123456)", vec![it(3)]),
+        (
+            "INSERT INTO watched VALUES (1, 2, 3, 4, '/in/a.mp4', '/in', ?1, 'delete', 5, 0)",
+            vec![it(4)],
+        ),
+        (
+            "INSERT INTO transfers VALUES (?1, 'result', 2, '/data/x.part', 42)",
+            vec![it(5)],
+        ),
+        ("INSERT INTO meta VALUES ('delivered:' || ?1 || ':2', '/out/kept.mkv')", vec![it(6)]),
+        ("INSERT INTO meta VALUES ('delivered:' || ?1 || ':1', '/out/done.mkv')", vec![it(9)]),
+        ("INSERT INTO meta VALUES ('other', 'x')", vec![]),
+    ];
+    for (sql, args) in rows {
+        conn.execute(sql, rusqlite::params_from_iter(args)).unwrap();
+    }
+    conn
+}
+
+#[tokio::test]
+async fn version_3_migrates_with_nothing_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = sample();
+    records.push(delivered(1, 6, item(9), 1));
+    drop(version_3_database(dir.path(), &records));
+
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.load_records().await.unwrap(), sorted(records));
+    let files = store.local_files().await.unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].path, PathBuf::from("/media/clip.mp4"));
+    assert_eq!(files[0].hashes, vec![0u8; 64]);
+    assert_eq!(
+        store.peers().await.unwrap(),
+        vec![PeerRow {
+            node_id: node(2),
+            addrs: vec!["/ip4/10.0.0.2/tcp/4748".into()],
+            last_seen: 99
+        }]
+    );
+    let jobs = store.jobs().await.unwrap();
+    assert_eq!(
+        jobs,
+        vec![JobRow {
+            proc_start: Some(123456),
+            ..job(item(3), 1, 4242, 77)
+        }]
+    );
+    let watched = store.watched_by_item(item(4)).await.unwrap().unwrap();
+    assert_eq!(
+        (watched.path.as_str(), watched.after.as_str()),
+        ("/in/a.mp4", "delete")
+    );
+    assert_eq!(store.watched_pending_after().await.unwrap(), vec![watched]);
+    // The marker of an item still to be delivered is carried over; that of a delivered item
+    // is not needed any more.
+    assert_eq!(
+        store.delivery_target(item(6), 2).await.unwrap().as_deref(),
+        Some("/out/kept.mkv")
+    );
+    assert_eq!(store.delivery_target(item(9), 1).await.unwrap(), None);
+    store.close().await.unwrap();
+
+    let conn = raw(dir.path());
+    let version: u32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        tables,
+        [
+            "deliveries",
+            "jobs",
+            "local_files",
+            "meta",
+            "peers",
+            "records",
+            "watched"
+        ]
+    );
+    let meta: Vec<(String, String)> = conn
+        .prepare("SELECT key, value FROM meta")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(meta, vec![("other".to_string(), "x".to_string())]);
+}
+
 #[tokio::test]
 async fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,30 +394,24 @@ async fn reopen_keeps_everything() {
         chunk_size: 1 << 20,
         hashes: vec![7u8; 3 * 32],
     };
-    let transfer = Transfer {
-        item_id: item(2),
-        role: FileRole::Result,
-        epoch: 2,
-        part_path: PathBuf::from("/data/work/x.part"),
-        started_at: 42,
-    };
     {
         let store = Store::open(dir.path()).await.unwrap();
         store.put_records(sample()).await.unwrap();
         store.put_local_file(file.clone()).await.unwrap();
-        store.put_transfer(transfer.clone()).await.unwrap();
         store
             .put_peer(node(2), vec!["/ip4/127.0.0.1/tcp/4748".into()], 99)
             .await
             .unwrap();
-        store.job_started(item(3), 1, 4242, 77).await.unwrap();
-        store.set_meta("k".into(), "v".into()).await.unwrap();
+        store.job_spawned(job(item(3), 1, 4242, 77)).await.unwrap();
+        store
+            .record_delivery_target(item(2), 2, "/out/x.mkv".into())
+            .await
+            .unwrap();
         // Dropped without close: the thread ends once the last handle is gone.
     }
     let store = Store::open(dir.path()).await.unwrap();
     assert_eq!(store.load_records().await.unwrap(), sorted(sample()));
     assert_eq!(store.local_files().await.unwrap(), vec![file]);
-    assert_eq!(store.transfers().await.unwrap(), vec![transfer]);
     assert_eq!(
         store.peers().await.unwrap(),
         vec![PeerRow {
@@ -276,19 +420,10 @@ async fn reopen_keeps_everything() {
             last_seen: 99
         }]
     );
+    assert_eq!(store.jobs().await.unwrap(), vec![job(item(3), 1, 4242, 77)]);
     assert_eq!(
-        store.jobs().await.unwrap(),
-        vec![JobRow {
-            item_id: item(3),
-            epoch: 1,
-            pid: 4242,
-            proc_start: None,
-            started_at: 77
-        }]
-    );
-    assert_eq!(
-        store.get_meta("k".into()).await.unwrap().as_deref(),
-        Some("v")
+        store.delivery_target(item(2), 2).await.unwrap().as_deref(),
+        Some("/out/x.mkv")
     );
 }
 
@@ -342,31 +477,23 @@ async fn local_files_put_replace_delete() {
 }
 
 #[tokio::test]
-async fn transfers_jobs_peers_meta() {
+async fn jobs_and_peers_replace() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    let t = Transfer {
-        item_id: item(4),
-        role: FileRole::Source,
-        epoch: 1,
-        part_path: PathBuf::from("/w/a.part"),
-        started_at: 5,
+    store.job_spawned(job(item(5), 2, 100, 1)).await.unwrap();
+    let respawned = JobRow {
+        proc_start: Some(u64::from(u32::MAX) + 1),
+        ..job(item(5), 2, 101, 2)
     };
-    store.put_transfer(t.clone()).await.unwrap();
-    assert_eq!(store.transfers().await.unwrap(), vec![t]);
-    assert!(store
-        .delete_transfer(item(4), FileRole::Source, 1)
-        .await
-        .unwrap());
-    assert!(store.transfers().await.unwrap().is_empty());
-
-    store.job_started(item(5), 2, 100, 1).await.unwrap();
-    store.job_started(item(5), 2, 101, 2).await.unwrap();
-    assert_eq!(store.jobs().await.unwrap().len(), 1);
-    assert_eq!(store.jobs().await.unwrap()[0].pid, 101);
+    store.job_spawned(respawned.clone()).await.unwrap();
+    assert_eq!(store.jobs().await.unwrap(), vec![respawned]);
     assert!(store.job_ended(item(5), 2).await.unwrap());
     assert!(!store.job_ended(item(5), 2).await.unwrap());
     assert!(store.jobs().await.unwrap().is_empty());
+    assert!(matches!(
+        store.job_spawned(job(item(6), 1, 1, u64::MAX)).await,
+        Err(StoreError::Invalid(_))
+    ));
 
     store.put_peer(node(1), vec![], 1).await.unwrap();
     store
@@ -376,15 +503,53 @@ async fn transfers_jobs_peers_meta() {
     let peers = store.peers().await.unwrap();
     assert_eq!(peers.len(), 1);
     assert_eq!(peers[0].last_seen, 2);
-    assert!(store.delete_peer(node(1)).await.unwrap());
-    assert!(store.peers().await.unwrap().is_empty());
+}
 
-    assert_eq!(store.get_meta("x".into()).await.unwrap(), None);
-    store.set_meta("x".into(), "1".into()).await.unwrap();
-    store.set_meta("x".into(), "2".into()).await.unwrap();
+#[tokio::test]
+async fn delivery_targets_last_until_the_item_is_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.delivery_target(item(1), 1).await.unwrap(), None);
+    store
+        .record_delivery_target(item(1), 1, "/out/a.mkv".into())
+        .await
+        .unwrap();
+    // A name taken in between: the delivery picks another and records it instead.
+    store
+        .record_delivery_target(item(1), 1, "/out/a (1).mkv".into())
+        .await
+        .unwrap();
+    store
+        .record_delivery_target(item(1), 2, "/out/b.mkv".into())
+        .await
+        .unwrap();
+    store
+        .record_delivery_target(item(2), 1, "/out/c.mkv".into())
+        .await
+        .unwrap();
     assert_eq!(
-        store.get_meta("x".into()).await.unwrap().as_deref(),
-        Some("2")
+        store.delivery_target(item(1), 1).await.unwrap().as_deref(),
+        Some("/out/a (1).mkv")
+    );
+
+    // Other records of the item, and a record that clashes with a stored one (so is not
+    // stored), leave the targets alone.
+    store.put_records(sample()).await.unwrap();
+    let mut clash = sample()[0].clone();
+    clash.body = delivered(1, 1, item(1), 1).body;
+    assert_eq!(store.put_records(vec![clash]).await.unwrap(), 0);
+    assert!(store.delivery_target(item(1), 1).await.unwrap().is_some());
+
+    // Its `delivered` record forgets every epoch of that item, and only that item.
+    store
+        .put_records(vec![delivered(1, 6, item(1), 1)])
+        .await
+        .unwrap();
+    assert_eq!(store.delivery_target(item(1), 1).await.unwrap(), None);
+    assert_eq!(store.delivery_target(item(1), 2).await.unwrap(), None);
+    assert_eq!(
+        store.delivery_target(item(2), 1).await.unwrap().as_deref(),
+        Some("/out/c.mkv")
     );
 }
 
@@ -420,11 +585,17 @@ async fn corrupt_rows_are_skipped() {
             [],
         )
         .unwrap();
+        conn.execute(
+            "INSERT INTO jobs (item_id, epoch, pid, started_at) VALUES (?1, 1, -1, 1)",
+            [item(1).to_string()],
+        )
+        .unwrap();
     }
     let store = Store::open(dir.path()).await.unwrap();
     assert_eq!(store.load_records().await.unwrap(), sorted(sample()));
     assert!(store.peers().await.unwrap().is_empty());
     assert!(store.local_files().await.unwrap().is_empty());
+    assert!(store.jobs().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,7 +618,7 @@ async fn concurrent_callers() {
                 // Each record is sent twice; only one copy may count.
                 new += store.put_records(vec![r.clone(), r]).await.unwrap();
                 store
-                    .set_meta(format!("last-{author}"), seq.to_string())
+                    .record_delivery_target(item(author), 1, seq.to_string())
                     .await
                     .unwrap();
             }
@@ -459,12 +630,18 @@ async fn concurrent_callers() {
         total += t.await.unwrap();
     }
     assert_eq!(total, 8 * 25);
-    assert_eq!(store.load_records().await.unwrap().len(), 8 * 25);
+    let records = store.load_records().await.unwrap();
+    assert_eq!(records.len(), 8 * 25);
     for author in 0..8u8 {
-        assert_eq!(store.last_seq(node(author)).await.unwrap(), Some(25));
+        let last = records
+            .iter()
+            .filter(|r| r.author == node(author))
+            .map(|r| r.seq)
+            .max();
+        assert_eq!(last, Some(25));
         assert_eq!(
             store
-                .get_meta(format!("last-{author}"))
+                .delivery_target(item(author), 1)
                 .await
                 .unwrap()
                 .as_deref(),
