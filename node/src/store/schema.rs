@@ -91,8 +91,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 4: where each delivery moves its result (recorded before the move, so a restart cannot
     // deliver twice) gets its own table, `deliveries`, instead of `delivered:<item>:<epoch>`
     // keys in `meta` that were never deleted. Markers of items whose `delivered` record is
-    // stored are not needed any more and are not carried over. The `transfers` table, never
-    // used, goes.
+    // stored are not needed any more and are not carried over. `meta` held nothing else that
+    // is read, and the `transfers` table was never used: both go.
     "
     CREATE TABLE deliveries (
         item_id TEXT    NOT NULL,
@@ -116,8 +116,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     WHERE NOT EXISTS (
         SELECT 1 FROM records WHERE records.item_id = parsed.item_id AND kind = 'delivered'
     );
-    DELETE FROM meta WHERE key GLOB 'delivered:*';
-
+    DROP TABLE meta;
     DROP TABLE transfers;
     ",
 ];

@@ -337,20 +337,11 @@ async fn version_3_migrates_with_nothing_lost() {
             "deliveries",
             "jobs",
             "local_files",
-            "meta",
             "peers",
             "records",
             "watched"
         ]
     );
-    let meta: Vec<(String, String)> = conn
-        .prepare("SELECT key, value FROM meta")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(meta, vec![("other".to_string(), "x".to_string())]);
 }
 
 #[tokio::test]
