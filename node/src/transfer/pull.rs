@@ -80,14 +80,17 @@ pub enum PullError {
     BadOffer(String),
     #[error("{0}")]
     Io(String),
+    /// Writing the `.part` failed with ENOSPC.
+    #[error(
+        "the disk holding {} is full: free some space; the transfer resumes where it stopped",
+        .0.display()
+    )]
+    DiskFull(PathBuf),
 }
 
 fn io_error(what: &str, path: &Path, e: io::Error) -> PullError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
-        PullError::Io(format!(
-            "the disk holding {} is full: free some space; the transfer resumes where it stopped",
-            path.display()
-        ))
+        PullError::DiskFull(path.to_path_buf())
     } else {
         PullError::Io(format!("cannot {what} {}: {e}", path.display()))
     }
