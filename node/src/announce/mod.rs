@@ -25,7 +25,9 @@ pub fn spawn_announcer(cfg: NotifyConfig, mut ended: EndedReceiver) -> tokio::ta
             match ended.recv().await {
                 Ok(e) => item_ended(&cfg, e.item),
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!("[notify]: {missed} ended item(s) were not announced (fell behind)")
+                    tracing::warn!(
+                        "[notify]: {missed} ended item(s) were not announced (fell behind)"
+                    )
                 }
                 Err(RecvError::Closed) => break,
             }

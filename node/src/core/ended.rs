@@ -4,10 +4,8 @@
 //! node authors (delivered, or failed for good), which is new exactly once, so an item that
 //! ended before a restart is not sent again.
 
-use dmc_protocol::{ItemId, ItemView, Phase, Record, RecordBody};
+use dmc_protocol::{ItemId, ItemView, Record, RecordBody};
 use tokio::sync::broadcast;
-
-use super::task::Core;
 
 /// Ended items a slow subscriber may fall behind by before it misses some. Items end one
 /// conversion at a time and subscribers only start background work per item, so this is
@@ -46,22 +44,4 @@ pub(super) fn ended_by(me: &dmc_protocol::NodeId, records: &[Record]) -> Vec<Ite
             _ => None,
         })
         .collect()
-}
-
-impl Core {
-    /// Sends an ended item of this node to the subscribers.
-    pub(super) fn item_ended(&self, item_id: ItemId) {
-        let Some(item) = self.engine.item(&item_id) else {
-            return;
-        };
-        if !matches!(item.phase, Phase::Delivered | Phase::Failed)
-            || &item.origin != self.engine.me()
-        {
-            return;
-        }
-        let view = self.view(item);
-        tracing::info!(item = %item_id, phase = view.phase.as_str(), "item ended");
-        // No subscriber (a node without them, or shutting down): nobody to tell.
-        let _ = self.ended.send(ItemEnded { item: view });
-    }
 }

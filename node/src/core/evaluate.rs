@@ -75,4 +75,3 @@ pub(crate) fn disk_refusal(
         }
     }
 }
-

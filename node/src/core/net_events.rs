@@ -25,7 +25,7 @@ impl Core {
             }
             NetEvent::Disconnected { peer } => self.on_disconnected(peer).await,
             NetEvent::Rejected { peer, addr, reason } => note_rejected(
-                &mut self.rejected,
+                &mut self.peer_book.rejected,
                 RejectedPeer {
                     node_id: peer.map(|p| NodeId::new(p.to_base58())),
                     addr: addr.as_ref().map(without_p2p),
@@ -35,8 +35,8 @@ impl Core {
             ),
             NetEvent::NewListenAddr(addr) => {
                 info!(%addr, "listening");
-                if !self.listen_addrs.contains(&addr) {
-                    self.listen_addrs.push(addr);
+                if !self.peer_book.listen_addrs.contains(&addr) {
+                    self.peer_book.listen_addrs.push(addr);
                 }
             }
             NetEvent::Inbound {
@@ -50,9 +50,11 @@ impl Core {
     async fn on_connected(&mut self, peer: PeerId, addr: Multiaddr, dialed: bool) {
         let id = NodeId::new(peer.to_base58());
         info!(peer = %id, %addr, "peer connected");
-        self.conn_addrs.insert(id.clone(), without_p2p(&addr));
+        self.peer_book
+            .conn_addrs
+            .insert(id.clone(), without_p2p(&addr));
         let now = now_ms();
-        let entry = self.peer_addrs.entry(id.clone()).or_default();
+        let entry = self.peer_book.addrs.entry(id.clone()).or_default();
         // Only dialable addresses are kept: an inbound connection's is the remote's
         // ephemeral port.
         if dialed {
@@ -69,9 +71,9 @@ impl Core {
     async fn on_disconnected(&mut self, peer: PeerId) {
         let id = NodeId::new(peer.to_base58());
         info!(peer = %id, "peer disconnected");
-        self.conn_addrs.remove(&id);
+        self.peer_book.conn_addrs.remove(&id);
         let now = now_ms();
-        if let Some(entry) = self.peer_addrs.get_mut(&id) {
+        if let Some(entry) = self.peer_book.addrs.get_mut(&id) {
             entry.1 = now;
             let addrs = entry.0.clone();
             let _ = self.store.put_peer(id.clone(), addrs, now).await;
@@ -107,9 +109,8 @@ impl Core {
             } => match self.authorize(&from, item_id, role, epoch) {
                 Ok(file) => {
                     tokio::task::spawn_blocking(move || {
-                        responder.respond(crate::transfer::serve::manifest_page(
-                            &file, first, count,
-                        ))
+                        responder
+                            .respond(crate::transfer::serve::manifest_page(&file, first, count))
                     });
                 }
                 Err(resp) => responder.respond(resp),

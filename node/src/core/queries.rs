@@ -124,7 +124,7 @@ impl Core {
             .replica()
             .nodes()
             .map(|(id, _, _)| id.clone())
-            .chain(self.peer_addrs.keys().cloned())
+            .chain(self.peer_book.addrs.keys().cloned())
             .chain(self.engine.connected().iter().cloned())
             .filter(|id| id != me)
             .collect();
@@ -145,10 +145,11 @@ impl Core {
             .map(|id| {
                 let info = self.engine.replica().node(id);
                 let ad = info.and_then(|i| i.converter.as_ref());
-                let (mut addresses, last) = self.peer_addrs.get(id).cloned().unwrap_or_default();
+                let (mut addresses, last) =
+                    self.peer_book.addrs.get(id).cloned().unwrap_or_default();
                 let online = self.engine.connected().contains(id);
                 // A peer that dialled us has no stored address; show its connection's.
-                if let Some(a) = self.conn_addrs.get(id).filter(|_| online) {
+                if let Some(a) = self.peer_book.conn_addrs.get(id).filter(|_| online) {
                     if !addresses.contains(a) {
                         addresses.push(a.clone());
                     }
@@ -165,6 +166,7 @@ impl Core {
                     free_slots: ad
                         .map(|a| a.workers.saturating_sub(load.get(id).copied().unwrap_or(0))),
                     rejected: self
+                        .peer_book
                         .rejected
                         .iter()
                         .find(|r| !online && r.node_id.as_ref() == Some(id))
@@ -173,7 +175,8 @@ impl Core {
                 }
             })
             .chain(
-                self.rejected
+                self.peer_book
+                    .rejected
                     .iter()
                     .filter(|r| r.node_id.as_ref().is_none_or(|id| !ids.contains(id)))
                     .map(|r| PeerView {
@@ -234,7 +237,12 @@ impl Core {
             name: self.engine.config().name.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
             data_dir: self.data_dir.display().to_string(),
-            listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            listen_addrs: self
+                .peer_book
+                .listen_addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
             converter: self.engine.config().converter.is_some(),
             output_dir: self.config.node.output_dir.display().to_string(),
         }

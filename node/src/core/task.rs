@@ -9,17 +9,18 @@ use std::time::Duration;
 
 use dmc_protocol::engine::{Effect, Engine, Event};
 use dmc_protocol::wire::{FileRole, Request, Response};
-use dmc_protocol::{Epoch, ItemId, Millis, NodeId};
-use libp2p::{Multiaddr, PeerId};
+use dmc_protocol::{Epoch, ItemId, Millis, NodeId, Phase};
+use libp2p::PeerId;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::deliver::DeliverEnv;
-use super::ended::EndedSender;
+use super::ended::{EndedSender, ItemEnded};
 use super::handle::{Command, CoreHandle};
 use super::job::JobEnv;
 use super::msg::Internal;
 use super::now_ms;
+use super::peers::PeerBook;
 use crate::config::Config;
 use crate::net::{NetClient, NetEvent};
 use crate::store::{LocalFile, Store};
@@ -77,12 +78,8 @@ pub(crate) struct Core {
     pub(super) delivering: HashMap<ItemId, f64>,
     /// When a job or delivery interrupted for a passing reason may start again.
     pub(super) retry_at: HashMap<(ItemId, Epoch), Millis>,
-    pub(super) listen_addrs: Vec<Multiaddr>,
-    pub(super) peer_addrs: HashMap<NodeId, (Vec<String>, Millis)>,
-    /// The address of each connected peer's first connection, as seen from here.
-    pub(super) conn_addrs: HashMap<NodeId, String>,
-    /// Peers refused (another network key, not in `allowed_peers`), newest last, bounded.
-    pub(super) rejected: Vec<super::peers::RejectedPeer>,
+    /// Where this node listens, and what it knows of its peers' addresses and refusals.
+    pub(super) peer_book: PeerBook,
     pub(super) internal: mpsc::Sender<Internal>,
     /// Set when the core cannot go on (the store failed): the loop ends with it.
     pub(super) fatal: Option<String>,
@@ -145,7 +142,12 @@ pub fn spawn_core(
     let (int_tx, int_rx) = mpsc::channel(1024);
     let mut core = Core {
         job_env: Arc::new(job_env(&parts.config, &parts.net, &int_tx)),
-        deliver_env: Arc::new(deliver_env(&parts.config, &parts.net, &parts.store, &int_tx)),
+        deliver_env: Arc::new(deliver_env(
+            &parts.config,
+            &parts.net,
+            &parts.store,
+            &int_tx,
+        )),
         ended: parts.ended,
         engine: parts.engine,
         store: parts.store,
@@ -160,10 +162,7 @@ pub fn spawn_core(
         evaluating: HashSet::new(),
         delivering: HashMap::new(),
         retry_at: HashMap::new(),
-        listen_addrs: Vec::new(),
-        conn_addrs: HashMap::new(),
-        rejected: Vec::new(),
-        peer_addrs: HashMap::new(),
+        peer_book: PeerBook::default(),
         internal: int_tx,
         fatal: None,
         stopping: false,
@@ -172,7 +171,9 @@ pub fn spawn_core(
         last_tick_at: now_ms(),
     };
     for p in parts.known_peers {
-        core.peer_addrs.insert(p.node_id, (p.addrs, p.last_seen));
+        core.peer_book
+            .addrs
+            .insert(p.node_id, (p.addrs, p.last_seen));
     }
     for f in parts.local_files {
         core.add_local_file(f);
@@ -278,6 +279,22 @@ impl Core {
                 ),
             }
         }
+    }
+
+    /// Sends an ended item of this node to the subscribers.
+    fn item_ended(&self, item_id: ItemId) {
+        let Some(item) = self.engine.item(&item_id) else {
+            return;
+        };
+        if !matches!(item.phase, Phase::Delivered | Phase::Failed)
+            || &item.origin != self.engine.me()
+        {
+            return;
+        }
+        let view = self.view(item);
+        tracing::info!(item = %item_id, phase = view.phase.as_str(), "item ended");
+        // No subscriber (a node without them, or shutting down): nobody to tell.
+        let _ = self.ended.send(ItemEnded { item: view });
     }
 
     /// Puts the `RunJob` effects in queue order (see [`super::queue::order_run_jobs`]).
