@@ -1,6 +1,7 @@
-//! Where the core keeps things on disk: the job folders of the work dir and the files in them,
-//! the `.dmc-*.part` files of the output dir, and how free space is measured. Every path rule
-//! of those folders is here, so the jobs, the deliveries and the clean-ups agree on them.
+//! Where dmc keeps things on disk: the job folders of the work dir and the files in them, the
+//! `.dmc-*.part` files it writes (deliveries in the output dir, moves of watched sources),
+//! and how free space is measured. Every path rule of those folders is here, so the jobs, the
+//! deliveries and the clean-ups agree on them.
 
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,13 @@ pub(crate) fn parse_delivery_part(name: &str) -> Option<(ItemId, Epoch)> {
     let inner = name.strip_prefix(".dmc-")?.strip_suffix(PART)?;
     let (item, epoch) = inner.rsplit_once('-')?;
     Some((ItemId::parse(item)?, epoch.parse().ok()?))
+}
+
+/// The copy a move across file systems writes first into `dir` (the `after_delivery` of a
+/// watched folder), hidden and named like every file dmc is still writing, so no watch offers
+/// it.
+pub(crate) fn move_part(dir: &Path) -> PathBuf {
+    dir.join(format!(".dmc-move-{}{PART}", uuid::Uuid::new_v4()))
 }
 
 /// Free bytes for an unprivileged writer on the filesystem holding `dir` (created if missing).

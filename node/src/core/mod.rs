@@ -15,7 +15,7 @@ pub mod ended;
 mod evaluate;
 pub mod handle;
 mod job;
-mod layout;
+pub(crate) mod layout;
 mod msg;
 mod names;
 mod net_events;

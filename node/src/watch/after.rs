@@ -78,7 +78,7 @@ pub fn move_into(from: &Path, dir: &Path) -> std::io::Result<PathBuf> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-                let part = dir.join(format!(".dmc-move-{}.part", uuid::Uuid::new_v4()));
+                let part = crate::core::layout::move_part(dir);
                 std::fs::copy(from, &part)?;
                 std::fs::File::open(&part)?.sync_all()?;
                 let linked = std::fs::hard_link(&part, &target);
