@@ -103,32 +103,6 @@ fn refused(code: ErrorCode, message: String) -> PullError {
     }
 }
 
-/// Pulls with default [`PullOptions`]; see [`pull_file_with`].
-#[allow(clippy::too_many_arguments)]
-pub async fn pull_file(
-    net: &NetClient,
-    peer: PeerId,
-    item_id: ItemId,
-    role: FileRole,
-    epoch: Epoch,
-    expected: &FileInfo,
-    part_path: &Path,
-    progress: impl FnMut(u64, u64),
-) -> Result<PullStats, PullError> {
-    pull_file_with(
-        net,
-        peer,
-        item_id,
-        role,
-        epoch,
-        expected,
-        part_path,
-        &PullOptions::default(),
-        progress,
-    )
-    .await
-}
-
 /// Pulls the file `expected` describes from `peer` into `part_path` and fsyncs it.
 /// `progress(done_bytes, total_bytes)` follows verified bytes. On error the `.part` keeps every
 /// verified chunk; calling again resumes. The caller checks the SHA-512 and renames.
