@@ -203,6 +203,11 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
         info!("mDNS discovery on");
     }
     let config = Arc::new(config);
+    // Items that end here go out to `[notify]` and to the watch folders' `after_delivery`;
+    // both subscribe before the core starts, so none is missed.
+    let ended = crate::core::ended_channel();
+    crate::announce::spawn_announcer(config.notify.clone(), ended.subscribe());
+    let watch_ended = ended.subscribe();
     let (core, core_join) = spawn_core(
         CoreParts {
             engine,
@@ -214,13 +219,19 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
             runnable_profiles,
             local_files,
             known_peers,
+            ended,
         },
         shutdown_rx.clone(),
     );
 
     // Observed folders offer through the core like `dmc offer`.
-    let _watches =
-        crate::watch::spawn_watches(&config, core.clone(), store.clone(), shutdown_rx.clone());
+    let _watches = crate::watch::spawn_watches(
+        &config,
+        core.clone(),
+        store.clone(),
+        watch_ended,
+        shutdown_rx.clone(),
+    );
 
     let socket = control::socket_path(&data_dir);
     let mut ctl_shutdown = shutdown_rx.clone();

@@ -6,11 +6,34 @@ mod command;
 mod desktop;
 
 use dmc_protocol::ItemView;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::config::NotifyConfig;
+use crate::core::EndedReceiver;
 
 pub use command::{run_on_done, OnDoneError};
 pub use desktop::{desktop_available, notify_desktop};
+
+/// Announces each item that ends on `ended` (the core's channel) until the core stops.
+///
+/// A lag cannot be re-derived (announcements are not recorded), and cannot happen in
+/// practice: this loop only starts background tasks, far faster than items end. Should it
+/// happen, the number of items not announced is logged.
+pub fn spawn_announcer(cfg: NotifyConfig, mut ended: EndedReceiver) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match ended.recv().await {
+                Ok(e) => item_ended(&cfg, e.item),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        "[notify]: {missed} ended item(s) were not announced (fell behind)"
+                    )
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    })
+}
 
 /// Runs what `[notify]` asks for `item`, in the background.
 pub fn item_ended(cfg: &NotifyConfig, item: ItemView) {

@@ -87,3 +87,38 @@ fn no_desktop_without_a_session() {
         assert_eq!(desktop_available(), None);
     }
 }
+
+#[tokio::test]
+async fn the_announcer_runs_on_done_for_each_item_the_core_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ended.txt");
+    let cfg = NotifyConfig {
+        on_done: Some(format!("echo \"$DMC_PHASE\" >> '{}'", log.display())),
+        timeout: Duration::from_secs(20),
+        desktop: false,
+    };
+    let ended = crate::core::ended_channel();
+    let announcer = spawn_announcer(cfg, ended.subscribe());
+    for phase in [Phase::Delivered, Phase::Failed] {
+        ended
+            .send(crate::core::ItemEnded { item: item(phase) })
+            .unwrap();
+    }
+    // The core stopping closes the channel; the announcer ends.
+    drop(ended);
+    tokio::time::timeout(Duration::from_secs(20), announcer)
+        .await
+        .unwrap()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.len() == 2 || std::time::Instant::now() > deadline {
+            lines.sort();
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(lines, ["delivered", "failed"]);
+}

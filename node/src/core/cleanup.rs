@@ -12,7 +12,7 @@ use dmc_protocol::wire::FileRole;
 use dmc_protocol::{Epoch, ItemId, Phase};
 use tracing::{debug, info, warn};
 
-use super::job::{job_dir, parse_job_dir};
+use super::layout::{is_partial_output, job_dir, parse_delivery_part, parse_job_dir};
 use crate::store::{JobRow, LocalFile, Store};
 
 /// How long a killed process may take to go away before the clean-up moves on.
@@ -34,6 +34,43 @@ pub struct CleanupDirs {
     pub work_dir: Option<PathBuf>,
     /// The folder deliveries are written to (their `.dmc-<item>-<epoch>.part` files).
     pub output_dir: PathBuf,
+}
+
+/// Whether the job folder of (item, epoch) is still needed: its job is wanted here, or its
+/// result is kept for the origin. `held`: this node runs the job or holds its result file.
+/// The one rule for both the start-up clean-up and the core's periodic sweep.
+pub(crate) fn job_dir_needed(engine: &Engine, item: &ItemId, epoch: Epoch, held: bool) -> bool {
+    held || engine.job_wanted(item, epoch) || engine.result_wanted(item, epoch)
+}
+
+/// Removes, off the calling task, the job folders in `work_dir` that `needed` does not keep:
+/// what a cancelled, failed or crashed job left behind. Only `<item_id>.<epoch>` folders are
+/// touched.
+pub(crate) fn sweep_work_dir(work_dir: &Path, needed: impl Fn(&ItemId, Epoch) -> bool) {
+    let Ok(entries) = std::fs::read_dir(work_dir) else {
+        return;
+    };
+    let mut leftovers = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((item, epoch)) = name.to_str().and_then(parse_job_dir) else {
+            continue;
+        };
+        if !needed(&item, epoch) {
+            info!(item = %item, "removing leftover job folder {}", entry.path().display());
+            leftovers.push(entry.path());
+        }
+    }
+    // Deleting a large source takes a while: keep it off the core task.
+    if !leftovers.is_empty() {
+        tokio::task::spawn_blocking(move || {
+            for dir in leftovers {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    warn!("cannot remove {}: {e}", dir.display());
+                }
+            }
+        });
+    }
 }
 
 /// Runs the clean-up; call it before the core starts (no job of this run exists yet).
@@ -63,9 +100,7 @@ pub async fn at_start(
         .map(|f| (f.item_id, f.epoch))
         .collect();
     let needed_job = |item: &ItemId, epoch: Epoch| {
-        engine.job_wanted(item, epoch)
-            || engine.result_wanted(item, epoch)
-            || results.contains(&(*item, epoch))
+        job_dir_needed(engine, item, epoch, results.contains(&(*item, epoch)))
     };
     let me = engine.me().clone();
     let needed_delivery = |item: &ItemId, epoch: Epoch| {
@@ -166,7 +201,7 @@ fn clean_work_dir(work_dir: &Path, keep: &HashSet<String>, removed: &mut Vec<Pat
             let Some(fname) = fname.to_str() else {
                 continue;
             };
-            if fname.ends_with(".part") && fname != "source.part" {
+            if is_partial_output(fname) {
                 let p = f.path();
                 match std::fs::remove_file(&p) {
                     Ok(()) => {
@@ -203,13 +238,6 @@ fn clean_output_dir(output_dir: &Path, keep: &HashSet<String>, removed: &mut Vec
             Err(e) => warn!("start-up clean-up: cannot remove {}: {e}", p.display()),
         }
     }
-}
-
-/// The (item, epoch) of a delivery's `.dmc-<item>-<epoch>.part`.
-fn parse_delivery_part(name: &str) -> Option<(ItemId, Epoch)> {
-    let inner = name.strip_prefix(".dmc-")?.strip_suffix(".part")?;
-    let (item, epoch) = inner.rsplit_once('-')?;
-    Some((ItemId::parse(item)?, epoch.parse().ok()?))
 }
 
 /// Kills the job's ffmpeg if it still runs from the previous run; returns its pid if it did.

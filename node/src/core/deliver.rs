@@ -1,62 +1,49 @@
 //! The origin's side of a finished item: fetch the result into the output folder, verify it,
-//! and name it without overwriting anything.
+//! and name it without overwriting anything. What every delivery shares comes in a
+//! [`DeliverEnv`] built once when the core starts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{Epoch, FileInfo, ItemId, ItemState, NodeId};
+use dmc_protocol::{Epoch, FileInfo, ItemId, NodeId};
 use libp2p::PeerId;
 use tokio::sync::mpsc;
 
+use super::layout::delivery_part;
+use super::msg::Internal;
 use super::names::{rename_noreplace, safe_file_name, sync_dir, unique_path};
-use super::task::{Core, Internal};
 use crate::net::NetClient;
 use crate::store::Store;
 use crate::transfer;
 
-pub(crate) struct DeliverCtx {
-    item_id: ItemId,
-    epoch: Epoch,
-    converter: NodeId,
-    result: FileInfo,
-    output_dir: PathBuf,
-    /// The result on this node, when this node converted it.
-    local_result: Option<PathBuf>,
-    pull_options: transfer::PullOptions,
-    net: NetClient,
-    store: Store,
-    internal: mpsc::Sender<Internal>,
+/// What every delivery of this node needs: built once at start.
+pub(crate) struct DeliverEnv {
+    pub(crate) output_dir: PathBuf,
+    pub(crate) pull_options: transfer::PullOptions,
+    pub(crate) net: NetClient,
+    pub(crate) store: Store,
+    /// Where deliveries report progress and how they ended.
+    pub(crate) internal: mpsc::Sender<Internal>,
 }
 
-impl DeliverCtx {
-    pub(crate) fn new(
-        core: &Core,
-        item: ItemState,
-        epoch: Epoch,
-        converter: NodeId,
-    ) -> Option<Self> {
-        let result = item.result.clone()?;
-        let local_result = core
-            .files
-            .get(&(item.item_id(), FileRole::Result, epoch))
-            .map(|f| f.path.clone());
-        Some(DeliverCtx {
-            item_id: item.item_id(),
-            epoch,
-            converter,
-            result,
-            output_dir: core.config.node.output_dir.clone(),
-            local_result,
-            pull_options: core.pull_options(),
-            net: core.net.clone(),
-            store: core.store.clone(),
-            internal: core.internal.clone(),
-        })
-    }
+/// One delivery: the result of an item's attempt `epoch`, made by `converter`.
+pub(crate) struct Delivery {
+    pub(crate) env: Arc<DeliverEnv>,
+    pub(crate) item_id: ItemId,
+    pub(crate) epoch: Epoch,
+    pub(crate) converter: NodeId,
+    pub(crate) result: FileInfo,
+    /// The result on this node, when this node converted it.
+    pub(crate) local_result: Option<PathBuf>,
+}
 
+impl Delivery {
+    /// Delivers and reports how it went.
     pub(crate) async fn run(self) {
         let outcome = self.work().await;
         let _ = self
+            .env
             .internal
             .send(Internal::DeliverDone {
                 item_id: self.item_id,
@@ -66,70 +53,19 @@ impl DeliverCtx {
             .await;
     }
 
+    /// The output path and SHA-512, or why it must be tried again.
     async fn work(&self) -> Result<(String, String), String> {
-        // A previous run may have renamed the file into place and stopped before recording it.
-        if let Ok(Some(path)) = self.store.delivery_target(self.item_id, self.epoch).await {
-            let p = PathBuf::from(&path);
-            let expected = self.result.sha512.clone();
-            let ok = tokio::task::spawn_blocking(move || transfer::sha512_file(&p))
-                .await
-                .ok()
-                .and_then(|r| r.ok())
-                .is_some_and(|s| s == expected);
-            if ok {
-                return Ok((path, self.result.sha512.clone()));
-            }
+        if let Some(path) = self.delivered_before().await {
+            return Ok((path, self.result.sha512.clone()));
         }
-        tokio::fs::create_dir_all(&self.output_dir)
+        let output_dir = &self.env.output_dir;
+        tokio::fs::create_dir_all(output_dir)
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot create output dir {}: {e}",
-                    self.output_dir.display()
-                )
-            })?;
-        let part = self
-            .output_dir
-            .join(format!(".dmc-{}-{}.part", self.item_id, self.epoch));
+            .map_err(|e| format!("cannot create output dir {}: {e}", output_dir.display()))?;
+        let part = delivery_part(output_dir, self.item_id, self.epoch);
         match &self.local_result {
-            Some(src) => {
-                let (src, dst) = (src.clone(), part.clone());
-                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                    std::fs::copy(&src, &dst)?;
-                    std::fs::File::open(&dst)?.sync_all()
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("copying the result: {e}"))?;
-            }
-            None => {
-                let peer: PeerId =
-                    self.converter.as_str().parse().map_err(|_| {
-                        format!("converter id `{}` is not a peer id", self.converter)
-                    })?;
-                let internal = self.internal.clone();
-                let item_id = self.item_id;
-                transfer::pull::pull_file_with(
-                    &self.net,
-                    peer,
-                    self.item_id,
-                    FileRole::Result,
-                    self.epoch,
-                    &self.result,
-                    &part,
-                    &self.pull_options,
-                    move |done, total| {
-                        let fraction = if total == 0 {
-                            1.0
-                        } else {
-                            done as f64 / total as f64
-                        };
-                        let _ = internal.try_send(Internal::DeliverProgress { item_id, fraction });
-                    },
-                )
-                .await
-                .map_err(|e| format!("fetching the result: {e}"))?;
-            }
+            Some(src) => copy_synced(src, &part).await?,
+            None => self.pull_result(&part).await?,
         }
         let p = part.clone();
         let sha = tokio::task::spawn_blocking(move || transfer::sha512_file(&p))
@@ -140,18 +76,76 @@ impl DeliverCtx {
             let _ = tokio::fs::remove_file(&part).await;
             return Err("the fetched result does not match its SHA-512; fetching again".into());
         }
+        let final_path = self.move_into_place(&part).await?;
+        Ok((final_path.to_string_lossy().into_owned(), sha))
+    }
+
+    /// Where a previous run put the result, if it renamed it into place and stopped before
+    /// recording it.
+    async fn delivered_before(&self) -> Option<String> {
+        let store = &self.env.store;
+        if let Ok(Some(path)) = store.delivery_target(self.item_id, self.epoch).await {
+            let p = PathBuf::from(&path);
+            let expected = self.result.sha512.clone();
+            let ok = tokio::task::spawn_blocking(move || transfer::sha512_file(&p))
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .is_some_and(|s| s == expected);
+            if ok {
+                return Some(path);
+            }
+        }
+        None
+    }
+
+    /// Pulls the result from its converter into `part`.
+    async fn pull_result(&self, part: &Path) -> Result<(), String> {
+        let peer: PeerId = self
+            .converter
+            .as_str()
+            .parse()
+            .map_err(|_| format!("converter id `{}` is not a peer id", self.converter))?;
+        let internal = self.env.internal.clone();
+        let item_id = self.item_id;
+        transfer::pull::pull_file_with(
+            &self.env.net,
+            peer,
+            self.item_id,
+            FileRole::Result,
+            self.epoch,
+            &self.result,
+            part,
+            &self.env.pull_options,
+            move |done, total| {
+                let fraction = if total == 0 {
+                    1.0
+                } else {
+                    done as f64 / total as f64
+                };
+                let _ = internal.try_send(Internal::DeliverProgress { item_id, fraction });
+            },
+        )
+        .await
+        .map_err(|e| format!("fetching the result: {e}"))?;
+        Ok(())
+    }
+
+    /// Renames the verified `part` to a free name in the output dir, never overwriting.
+    async fn move_into_place(&self, part: &Path) -> Result<PathBuf, String> {
+        let store = &self.env.store;
         let name = safe_file_name(&self.result.file_name);
-        let dir = self.output_dir.clone();
-        let final_path = loop {
+        let dir = self.env.output_dir.clone();
+        loop {
             let target = unique_path(&dir, &name);
             // Remember where it goes before it gets there, so a crash in between cannot
             // deliver it twice.
             let t = target.to_string_lossy().into_owned();
-            self.store
+            store
                 .record_delivery_target(self.item_id, self.epoch, t)
                 .await
                 .map_err(|e| format!("cannot record delivery: {e}"))?;
-            let (from, to, d) = (part.clone(), target.clone(), dir.clone());
+            let (from, to, d) = (part.to_path_buf(), target.clone(), dir.clone());
             let moved = tokio::task::spawn_blocking(move || {
                 rename_noreplace(&from, &to)?;
                 sync_dir(&d)
@@ -159,11 +153,22 @@ impl DeliverCtx {
             .await
             .map_err(|e| e.to_string())?;
             match moved {
-                Ok(()) => break target,
+                Ok(()) => return Ok(target),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(format!("cannot move the result into place: {e}")),
             }
-        };
-        Ok((final_path.to_string_lossy().into_owned(), sha))
+        }
     }
+}
+
+/// Copies the result this node made to `dst` and fsyncs it.
+async fn copy_synced(src: &Path, dst: &Path) -> Result<(), String> {
+    let (src, dst) = (src.to_path_buf(), dst.to_path_buf());
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::copy(&src, &dst)?;
+        std::fs::File::open(&dst)?.sync_all()
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("copying the result: {e}"))
 }

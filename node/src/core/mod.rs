@@ -1,14 +1,26 @@
 //! The core task: owns the protocol engine, feeds it events from the swarm, the control API,
 //! workers and timers, and carries out its effects.
+//!
+//! `task.rs` is the loop and its state; `commands.rs`, `queries.rs` and `offer.rs` answer the
+//! control API; `net_events.rs` handles the swarm; `msg.rs` and `outcomes.rs` are the reports
+//! of spawned tasks; `work.rs` starts evaluations, jobs (`job.rs`) and deliveries
+//! (`deliver.rs`); `layout.rs` holds the path rules of the work and output dirs; `ended.rs`
+//! sends items that end to their subscribers.
 
 mod awake;
 pub mod cleanup;
+mod commands;
 mod deliver;
-mod finished;
+pub mod ended;
+mod evaluate;
 pub mod handle;
 mod job;
+pub(crate) mod layout;
+mod msg;
 mod names;
+mod net_events;
 mod offer;
+mod outcomes;
 pub(crate) mod peers;
 mod queries;
 mod queue;
@@ -16,10 +28,12 @@ mod reserve;
 mod shutdown;
 mod task;
 pub mod views;
+mod work;
 
+pub use ended::{ended_channel, EndedReceiver, EndedSender, ItemEnded};
 pub use handle::{CoreError, CoreHandle};
 /// Free space as a converter measures it (the doctor reports it too).
-pub(crate) use job::free_space;
+pub(crate) use layout::free_space;
 pub use names::{safe_file_name, unique_path};
 pub use task::{spawn_core, CoreParts};
 

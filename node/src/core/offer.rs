@@ -10,7 +10,8 @@ use dmc_protocol::{ItemId, Offer};
 use tracing::info;
 
 use super::handle::CoreError;
-use super::task::{Core, Internal};
+use super::msg::Internal;
+use super::task::Core;
 use super::views::OfferOutcome;
 use crate::ffmpeg;
 use crate::store::LocalFile;

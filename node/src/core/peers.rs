@@ -1,5 +1,8 @@
 //! Known peers' addresses: merging, bounds, and which stored addresses are worth dialling.
 
+use std::collections::HashMap;
+
+use dmc_protocol::{Millis, NodeId};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 
@@ -8,6 +11,19 @@ use crate::store::PeerRow;
 
 /// Most refused peers remembered for `dmc peers`.
 pub const MAX_REJECTED: usize = 64;
+
+/// What the core knows of the network around it, for `dmc peers` and `dmc info`.
+#[derive(Debug, Default)]
+pub(crate) struct PeerBook {
+    /// Where this node listens.
+    pub(crate) listen_addrs: Vec<Multiaddr>,
+    /// Each peer's dialable addresses (most recent last) and when it was last seen.
+    pub(crate) addrs: HashMap<NodeId, (Vec<String>, Millis)>,
+    /// The address of each connected peer's first connection, as seen from here.
+    pub(crate) conn_addrs: HashMap<NodeId, String>,
+    /// Peers refused (another network key, not in `allowed_peers`), newest last, bounded.
+    pub(crate) rejected: Vec<RejectedPeer>,
+}
 
 /// A peer this node refused to talk to, for `dmc peers`.
 #[derive(Clone, Debug, PartialEq)]

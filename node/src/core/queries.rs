@@ -1,8 +1,9 @@
-//! Answers to the control API: items, peers, profiles, this node.
+//! Read-only answers to the control API: items, peers, profiles, this node; and the profiles
+//! this node may offer with.
 
 use dmc_protocol::{ItemId, ItemState, ItemView, MediaType, NodeId, Phase, BUILTIN_PROFILES};
 
-use super::handle::{Command, CoreError};
+use super::handle::CoreError;
 use super::task::Core;
 use super::views::{NodeView, PeerView, ProfileView};
 use dmc_protocol::time::rfc3339;
@@ -109,131 +110,21 @@ impl Core {
         v
     }
 
-    fn item_view(&self, id: &ItemId) -> Result<ItemView, CoreError> {
+    pub(super) fn item_view(&self, id: &ItemId) -> Result<ItemView, CoreError> {
         self.engine
             .item(id)
             .map(|i| self.view(i))
             .ok_or(CoreError::UnknownItem(*id))
     }
 
-    pub(crate) async fn command(&mut self, cmd: Command) {
-        match cmd {
-            Command::Offer {
-                path,
-                profile,
-                priority,
-                reply,
-            } => self.begin_offer(path, profile, priority, reply),
-            Command::Status { item, reply } => {
-                let _ = reply.send(self.item_view(&item));
-            }
-            Command::List { all, reply } => {
-                let me = self.engine.me().clone();
-                let mut items: Vec<ItemView> = self
-                    .engine
-                    .replica()
-                    .items()
-                    .filter(|i| all || i.origin == me)
-                    .map(|i| self.view(i))
-                    .collect();
-                items.sort_by(|a, b| a.created_at.cmp(&b.created_at));
-                let _ = reply.send(Ok(items));
-            }
-            Command::Cancel { item, reply } => {
-                let r = match self.engine.item(&item) {
-                    None => Err(CoreError::UnknownItem(item)),
-                    Some(i) if i.origin != *self.engine.me() => Err(CoreError::Conflict(format!(
-                        "item {item} was offered by {}; only its origin can cancel it",
-                        i.origin
-                    ))),
-                    Some(i) if i.phase.is_final() => Err(CoreError::Conflict(format!(
-                        "item {item} is already {}",
-                        i.phase.as_str()
-                    ))),
-                    Some(_) => {
-                        self.feed(dmc_protocol::engine::Event::Local(
-                            dmc_protocol::engine::Local::Cancel { item_id: item },
-                        ))
-                        .await;
-                        self.item_view(&item)
-                    }
-                };
-                let _ = reply.send(r);
-            }
-            Command::Fetch {
-                item,
-                output,
-                reply,
-            } => {
-                let r = self.fetch(item, output).await;
-                let _ = reply.send(r);
-            }
-            Command::Peers { reply } => {
-                let _ = reply.send(Ok(self.peers()));
-            }
-            Command::Profiles { reply } => {
-                let _ = reply.send(Ok(self.profiles()));
-            }
-            Command::Info { reply } => {
-                let _ = reply.send(Ok(self.info()));
-            }
-        }
-    }
-
-    /// Copies a delivered result to `output` (a file or a folder).
-    async fn fetch(
-        &mut self,
-        item: ItemId,
-        output: Option<std::path::PathBuf>,
-    ) -> Result<std::path::PathBuf, CoreError> {
-        let i = self
-            .engine
-            .item(&item)
-            .ok_or(CoreError::UnknownItem(item))?;
-        let Some(src) = i
-            .output_path
-            .clone()
-            .filter(|_| i.origin == *self.engine.me())
-        else {
-            return Err(CoreError::Conflict(format!(
-                "item {item} has no result delivered here (it is {}); wait for it with `dmc status {item}`",
-                i.phase.as_str()
-            )));
-        };
-        let src = std::path::PathBuf::from(src);
-        let Some(out) = output else { return Ok(src) };
-        let dest = if out.is_dir() {
-            super::names::unique_path(
-                &out,
-                &src.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            )
-        } else {
-            out
-        };
-        let (s, d) = (src.clone(), dest.clone());
-        tokio::task::spawn_blocking(move || std::fs::copy(&s, &d))
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?
-            .map_err(|e| {
-                CoreError::BadRequest(format!(
-                    "cannot copy {} to {}: {e}",
-                    src.display(),
-                    dest.display()
-                ))
-            })?;
-        Ok(dest)
-    }
-
-    fn peers(&self) -> Vec<PeerView> {
+    pub(super) fn peers(&self) -> Vec<PeerView> {
         let me = self.engine.me();
         let mut ids: Vec<NodeId> = self
             .engine
             .replica()
             .nodes()
             .map(|(id, _, _)| id.clone())
-            .chain(self.peer_addrs.keys().cloned())
+            .chain(self.peer_book.addrs.keys().cloned())
             .chain(self.engine.connected().iter().cloned())
             .filter(|id| id != me)
             .collect();
@@ -254,10 +145,11 @@ impl Core {
             .map(|id| {
                 let info = self.engine.replica().node(id);
                 let ad = info.and_then(|i| i.converter.as_ref());
-                let (mut addresses, last) = self.peer_addrs.get(id).cloned().unwrap_or_default();
+                let (mut addresses, last) =
+                    self.peer_book.addrs.get(id).cloned().unwrap_or_default();
                 let online = self.engine.connected().contains(id);
                 // A peer that dialled us has no stored address; show its connection's.
-                if let Some(a) = self.conn_addrs.get(id).filter(|_| online) {
+                if let Some(a) = self.peer_book.conn_addrs.get(id).filter(|_| online) {
                     if !addresses.contains(a) {
                         addresses.push(a.clone());
                     }
@@ -274,6 +166,7 @@ impl Core {
                     free_slots: ad
                         .map(|a| a.workers.saturating_sub(load.get(id).copied().unwrap_or(0))),
                     rejected: self
+                        .peer_book
                         .rejected
                         .iter()
                         .find(|r| !online && r.node_id.as_ref() == Some(id))
@@ -282,7 +175,8 @@ impl Core {
                 }
             })
             .chain(
-                self.rejected
+                self.peer_book
+                    .rejected
                     .iter()
                     .filter(|r| r.node_id.as_ref().is_none_or(|id| !ids.contains(id)))
                     .map(|r| PeerView {
@@ -302,7 +196,7 @@ impl Core {
             .collect()
     }
 
-    fn profiles(&self) -> Vec<ProfileView> {
+    pub(super) fn profiles(&self) -> Vec<ProfileView> {
         let me = self.engine.me();
         self.known_profiles()
             .into_iter()
@@ -337,13 +231,18 @@ impl Core {
             .collect()
     }
 
-    fn info(&self) -> NodeView {
+    pub(super) fn info(&self) -> NodeView {
         NodeView {
             node_id: self.engine.me().clone(),
             name: self.engine.config().name.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
             data_dir: self.data_dir.display().to_string(),
-            listen_addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            listen_addrs: self
+                .peer_book
+                .listen_addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
             converter: self.engine.config().converter.is_some(),
             output_dir: self.config.node.output_dir.display().to_string(),
         }

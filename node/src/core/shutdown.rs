@@ -9,7 +9,8 @@ use dmc_protocol::{Epoch, ItemId};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::task::{Core, Internal, JobOutcome};
+use super::msg::{Internal, JobOutcome};
+use super::task::Core;
 
 /// Longest wait for running jobs to kill ffmpeg and remove their partial outputs.
 const JOB_STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,12 +38,7 @@ impl Core {
                 })) => {
                     if matches!(outcome, JobOutcome::Converted(..)) {
                         // Finished just in time: keep and report the result.
-                        self.internal(Internal::JobDone {
-                            item_id,
-                            epoch,
-                            outcome,
-                        })
-                        .await;
+                        self.on_job_done(item_id, epoch, outcome).await;
                     } else {
                         self.jobs.remove(&(item_id, epoch));
                         let _ = self.store.job_ended(item_id, epoch).await;
@@ -101,7 +97,7 @@ impl Core {
 
     /// Removes the work folder of a job this node no longer runs (partial source or output).
     fn remove_job_dir(&self, item_id: ItemId, epoch: Epoch) {
-        let dir = super::job::job_dir(&self.config.converter.work_dir, item_id, epoch);
+        let dir = super::layout::job_dir(&self.config.converter.work_dir, item_id, epoch);
         if self.jobs.contains_key(&(item_id, epoch)) || !dir.exists() {
             return;
         }

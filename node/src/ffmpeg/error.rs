@@ -49,7 +49,21 @@ pub enum FfmpegError {
     OutputCheck(String),
 }
 
+/// How ffmpeg words ENOSPC (`strerror`) in its log: its exit status says only "failed", so its
+/// last messages are the one sign that the disk filled up.
+const FFMPEG_ENOSPC: &str = "No space left on device";
+
 impl FfmpegError {
+    /// Whether the disk filled up: a local write failed with ENOSPC, or ffmpeg stopped because
+    /// of it.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            FfmpegError::Io { source, .. } => source.raw_os_error() == Some(libc::ENOSPC),
+            FfmpegError::Failed { stderr, .. } => stderr.iter().any(|l| l.contains(FFMPEG_ENOSPC)),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(action: impl Into<String>, source: std::io::Error) -> Self {
         FfmpegError::Io {
             action: action.into(),

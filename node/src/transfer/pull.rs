@@ -80,14 +80,17 @@ pub enum PullError {
     BadOffer(String),
     #[error("{0}")]
     Io(String),
+    /// Writing the `.part` failed with ENOSPC.
+    #[error(
+        "the disk holding {} is full: free some space; the transfer resumes where it stopped",
+        .0.display()
+    )]
+    DiskFull(PathBuf),
 }
 
 fn io_error(what: &str, path: &Path, e: io::Error) -> PullError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
-        PullError::Io(format!(
-            "the disk holding {} is full: free some space; the transfer resumes where it stopped",
-            path.display()
-        ))
+        PullError::DiskFull(path.to_path_buf())
     } else {
         PullError::Io(format!("cannot {what} {}: {e}", path.display()))
     }
@@ -98,32 +101,6 @@ fn refused(code: ErrorCode, message: String) -> PullError {
         ErrorCode::SourceChanged => PullError::SourceChanged(message),
         code => PullError::Refused { code, message },
     }
-}
-
-/// Pulls with default [`PullOptions`]; see [`pull_file_with`].
-#[allow(clippy::too_many_arguments)]
-pub async fn pull_file(
-    net: &NetClient,
-    peer: PeerId,
-    item_id: ItemId,
-    role: FileRole,
-    epoch: Epoch,
-    expected: &FileInfo,
-    part_path: &Path,
-    progress: impl FnMut(u64, u64),
-) -> Result<PullStats, PullError> {
-    pull_file_with(
-        net,
-        peer,
-        item_id,
-        role,
-        epoch,
-        expected,
-        part_path,
-        &PullOptions::default(),
-        progress,
-    )
-    .await
 }
 
 /// Pulls the file `expected` describes from `peer` into `part_path` and fsyncs it.
@@ -145,90 +122,120 @@ pub async fn pull_file_with(
         .validate()
         .map_err(|e| PullError::BadOffer(e.to_string()))?;
     let size = expected.file_size;
-    let chunk_size = expected.chunk_size;
-    let n = expected.chunk_count();
     let mut stats = PullStats {
-        chunks_total: n,
+        chunks_total: expected.chunk_count(),
         ..PullStats::default()
     };
-
     let hashes = Arc::new(
         fetch_manifest(net, peer, item_id, role, epoch, expected, opts, &mut stats).await?,
     );
-
-    let part = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(part_path)
-        .map_err(|e| io_error("open", part_path, e))?;
-    let part = Arc::new(part);
-
-    // Resume: keep the chunks already good.
-    let have = {
-        let (part, hashes) = (part.clone(), hashes.clone());
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(16);
-        let task = tokio::task::spawn_blocking(move || {
-            verify_existing(&part, size, chunk_size, &hashes, |done| {
-                let _ = tx.try_send(done);
-            })
-        });
-        while let Some(done) = rx.recv().await {
-            progress(done, size);
-        }
-        task.await
-            .map_err(|e| PullError::Io(format!("checking {} failed: {e}", part_path.display())))?
-            .map_err(|e| io_error("read", part_path, e))?
-    };
-    let mut done: u64 = 0;
-    let mut queue = VecDeque::new();
-    for (i, good) in have.iter().enumerate() {
-        if *good {
-            done += chunk_len(size, chunk_size, i as u64) as u64;
-            stats.chunks_reused += 1;
-        } else {
-            queue.push_back(i as u64);
-        }
-    }
+    let part = Arc::new(open_part(part_path)?);
+    let have = verify_part(&part, part_path, expected, &hashes, &mut progress).await?;
+    let (queue, done) = missing_chunks(&have, expected, &mut stats);
     progress(done, size);
-    let writer = {
-        let (part, path) = (part.clone(), part_path.to_path_buf());
-        tokio::task::spawn_blocking(move || PartWriter::new(part, &path, size, chunk_size))
-            .await
-            .map_err(|e| PullError::Io(format!("preparing {} failed: {e}", part_path.display())))?
-            .map_err(|e| io_error("reserve space for", part_path, e))?
-    };
-    let writer = Arc::new(writer);
+    let writer = Arc::new(prepare_writer(&part, part_path, expected).await?);
     if stats.chunks_reused > 0 {
         tracing::debug!(part = %part_path.display(), reused = stats.chunks_reused, "resuming pull");
     }
-
-    let result = fetch_chunks(
+    ChunkPull {
         net,
-        peer,
-        item_id,
-        role,
-        epoch,
+        src: Source {
+            peer,
+            item_id,
+            role,
+            epoch,
+        },
         expected,
-        &writer,
+        writer,
         part_path,
-        &hashes,
+        hashes,
         queue,
         opts,
-        &mut stats,
-        &mut done,
-        &mut progress,
-    )
-    .await;
-    result?;
-
+        stats: &mut stats,
+        done,
+        progress: &mut progress,
+        attempts: HashMap::new(),
+        requests: FuturesUnordered::new(),
+        writes: FuturesUnordered::new(),
+        pacer: Pacer::new(opts.max_rate),
+    }
+    .run()
+    .await?;
     let p = part.clone();
     tokio::task::spawn_blocking(move || finish(&p, size))
         .await
         .map_err(|e| PullError::Io(format!("finishing {} failed: {e}", part_path.display())))?
         .map_err(|e| io_error("finish", part_path, e))?;
     Ok(stats)
+}
+
+/// Opens (or creates) the `.part`, keeping what it holds.
+fn open_part(part_path: &Path) -> Result<File, PullError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(part_path)
+        .map_err(|e| io_error("open", part_path, e))
+}
+
+/// Which chunks the `.part` already holds good (a pull resumes from them), reporting the
+/// bytes checked.
+async fn verify_part(
+    part: &Arc<File>,
+    part_path: &Path,
+    expected: &FileInfo,
+    hashes: &Arc<Vec<u8>>,
+    progress: &mut impl FnMut(u64, u64),
+) -> Result<Vec<bool>, PullError> {
+    let (size, chunk_size) = (expected.file_size, expected.chunk_size);
+    let (part, hashes) = (part.clone(), hashes.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(16);
+    let task = tokio::task::spawn_blocking(move || {
+        verify_existing(&part, size, chunk_size, &hashes, |done| {
+            let _ = tx.try_send(done);
+        })
+    });
+    while let Some(done) = rx.recv().await {
+        progress(done, size);
+    }
+    task.await
+        .map_err(|e| PullError::Io(format!("checking {} failed: {e}", part_path.display())))?
+        .map_err(|e| io_error("read", part_path, e))
+}
+
+/// The chunks still to fetch, and the bytes already there (counted as reused in `stats`).
+fn missing_chunks(
+    have: &[bool],
+    expected: &FileInfo,
+    stats: &mut PullStats,
+) -> (VecDeque<u64>, u64) {
+    let mut done: u64 = 0;
+    let mut queue = VecDeque::new();
+    for (i, good) in have.iter().enumerate() {
+        if *good {
+            done += chunk_len(expected.file_size, expected.chunk_size, i as u64) as u64;
+            stats.chunks_reused += 1;
+        } else {
+            queue.push_back(i as u64);
+        }
+    }
+    (queue, done)
+}
+
+/// Sizes the `.part` and sets up its writer.
+async fn prepare_writer(
+    part: &Arc<File>,
+    part_path: &Path,
+    expected: &FileInfo,
+) -> Result<PartWriter, PullError> {
+    let (size, chunk_size) = (expected.file_size, expected.chunk_size);
+    let (part, path) = (part.clone(), part_path.to_path_buf());
+    tokio::task::spawn_blocking(move || PartWriter::new(part, &path, size, chunk_size))
+        .await
+        .map_err(|e| PullError::Io(format!("preparing {} failed: {e}", part_path.display())))?
+        .map_err(|e| io_error("reserve space for", part_path, e))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -320,46 +327,101 @@ fn kind(r: &Response) -> &'static str {
 type ChunkFuture = Pin<Box<dyn Future<Output = (u64, Result<Response, NetError>)> + Send>>;
 type WriteFuture = tokio::task::JoinHandle<(u64, usize, io::Result<bool>)>;
 
-#[allow(clippy::too_many_arguments)]
-async fn fetch_chunks(
-    net: &NetClient,
+/// The file a pull asks for, and the peer it asks.
+#[derive(Clone, Copy)]
+struct Source {
     peer: PeerId,
     item_id: ItemId,
     role: FileRole,
     epoch: Epoch,
-    expected: &FileInfo,
-    writer: &Arc<PartWriter>,
-    part_path: &Path,
-    hashes: &Arc<Vec<u8>>,
-    mut queue: VecDeque<u64>,
-    opts: &PullOptions,
-    stats: &mut PullStats,
-    done: &mut u64,
-    progress: &mut impl FnMut(u64, u64),
-) -> Result<(), PullError> {
-    let size = expected.file_size;
-    let chunk_size = expected.chunk_size;
-    let in_flight = opts.in_flight.max(1);
-    let max_writes = opts.writes_in_flight.max(1);
-    let mut attempts: HashMap<u64, u32> = HashMap::new();
-    let mut requests: FuturesUnordered<ChunkFuture> = FuturesUnordered::new();
-    let mut writes: FuturesUnordered<WriteFuture> = FuturesUnordered::new();
-    let mut pacer = Pacer::new(opts.max_rate);
+}
 
-    let outcome: Result<(), PullError> = loop {
-        let mut paced_until = None;
-        while requests.len() < in_flight {
-            let Some(&index) = queue.front() else {
-                break;
-            };
-            if let Some(at) = pacer.admit(chunk_len(size, chunk_size, index) as u64) {
-                paced_until = Some(at);
-                break;
+/// The chunk stage of one pull: chunk requests in flight (paced), verified writes in flight,
+/// and the chunks still to ask for.
+struct ChunkPull<'a, P: FnMut(u64, u64)> {
+    net: &'a NetClient,
+    src: Source,
+    expected: &'a FileInfo,
+    writer: Arc<PartWriter>,
+    part_path: &'a Path,
+    hashes: Arc<Vec<u8>>,
+    queue: VecDeque<u64>,
+    opts: &'a PullOptions,
+    stats: &'a mut PullStats,
+    /// Verified bytes in the `.part`.
+    done: u64,
+    progress: &'a mut P,
+    /// Failed verifications per chunk.
+    attempts: HashMap<u64, u32>,
+    requests: FuturesUnordered<ChunkFuture>,
+    writes: FuturesUnordered<WriteFuture>,
+    pacer: Pacer,
+}
+
+/// What one turn of the chunk stage got.
+enum Step {
+    /// The pacer allows the next request.
+    Paced,
+    Answered(u64, Result<Response, NetError>),
+    Written(Result<(u64, usize, io::Result<bool>), tokio::task::JoinError>),
+    Stalled,
+}
+
+impl<P: FnMut(u64, u64)> ChunkPull<'_, P> {
+    async fn run(mut self) -> Result<(), PullError> {
+        let max_writes = self.opts.writes_in_flight.max(1);
+        let outcome = loop {
+            let paced_until = self.send_requests();
+            if self.requests.is_empty() && self.writes.is_empty() && paced_until.is_none() {
+                break Ok(());
             }
-            queue.pop_front();
-            stats.chunk_requests += 1;
-            let net = net.clone();
-            requests.push(Box::pin(async move {
+            let pace_wait =
+                tokio::time::sleep_until(paced_until.unwrap_or_else(tokio::time::Instant::now));
+            let step = tokio::select! {
+                _ = pace_wait, if paced_until.is_some() => Step::Paced,
+                Some((index, resp)) = self.requests.next(), if !self.requests.is_empty() && self.writes.len() < max_writes => Step::Answered(index, resp),
+                Some(joined) = self.writes.next(), if !self.writes.is_empty() => Step::Written(joined),
+                else => Step::Stalled,
+            };
+            let handled = match step {
+                Step::Paced => Ok(()),
+                Step::Answered(index, resp) => self.on_answer(index, resp),
+                Step::Written(joined) => self.on_written(joined),
+                Step::Stalled => Err(PullError::Io(
+                    "internal error: the pull stalled; try again".into(),
+                )),
+            };
+            if let Err(e) = handled {
+                break Err(e);
+            }
+        };
+        if outcome.is_err() {
+            // Let writes already started finish, so nothing touches the .part after we return.
+            self.requests = FuturesUnordered::new();
+            while self.writes.next().await.is_some() {}
+        }
+        outcome
+    }
+
+    /// Asks for queued chunks up to the in-flight limit; returns when the pacer allows the
+    /// next one, if it held one back.
+    fn send_requests(&mut self) -> Option<tokio::time::Instant> {
+        let (size, chunk_size) = (self.expected.file_size, self.expected.chunk_size);
+        while self.requests.len() < self.opts.in_flight.max(1) {
+            let &index = self.queue.front()?;
+            if let Some(at) = self.pacer.admit(chunk_len(size, chunk_size, index) as u64) {
+                return Some(at);
+            }
+            self.queue.pop_front();
+            self.stats.chunk_requests += 1;
+            let net = self.net.clone();
+            let Source {
+                peer,
+                item_id,
+                role,
+                epoch,
+            } = self.src;
+            self.requests.push(Box::pin(async move {
                 (
                     index,
                     net.request(
@@ -375,64 +437,68 @@ async fn fetch_chunks(
                 )
             }));
         }
-        if requests.is_empty() && writes.is_empty() && paced_until.is_none() {
-            break Ok(());
-        }
-        let pace_wait =
-            tokio::time::sleep_until(paced_until.unwrap_or_else(tokio::time::Instant::now));
-        tokio::select! {
-            _ = pace_wait, if paced_until.is_some() => {}
-            Some((index, resp)) = requests.next(), if !requests.is_empty() && writes.len() < max_writes => {
-                let data = match resp {
-                    Ok(Response::Chunk { index: got, data }) if got == index => data,
-                    Ok(Response::Chunk { index: got, .. }) => {
-                        break Err(PullError::Protocol(format!("asked for chunk {index}, got chunk {got}")));
-                    }
-                    Ok(Response::Error { code, message }) => break Err(refused(code, message)),
-                    Ok(other) => break Err(PullError::Protocol(format!("expected a chunk, got {}", kind(&other)))),
-                    Err(e) => break Err(PullError::Net(e)),
-                };
-                let (writer, hashes) = (writer.clone(), hashes.clone());
-                writes.push(tokio::task::spawn_blocking(move || {
-                    let len = data.len();
-                    let r = writer.write_verified(index, expected_hash(&hashes, index), &data);
-                    crate::net::chunk_pool::give(data);
-                    (index, len, r)
-                }));
-            }
-            Some(joined) = writes.next(), if !writes.is_empty() => {
-                let (index, len, r) = match joined {
-                    Ok(v) => v,
-                    Err(e) => break Err(PullError::Io(format!("writing {} failed: {e}", part_path.display()))),
-                };
-                match r {
-                    Ok(true) => {
-                        *done += len as u64;
-                        stats.chunks_fetched += 1;
-                        stats.bytes_fetched += len as u64;
-                        progress(*done, size);
-                    }
-                    Ok(false) => {
-                        let a = attempts.entry(index).or_insert(0);
-                        *a += 1;
-                        tracing::warn!(%peer, index, attempt = *a, "chunk failed verification");
-                        if *a > opts.retries_per_chunk {
-                            break Err(PullError::Corrupt { index, attempts: *a });
-                        }
-                        queue.push_front(index);
-                    }
-                    Err(e) => break Err(io_error("write", part_path, e)),
-                }
-            }
-            else => break Err(PullError::Io("internal error: the pull stalled; try again".into())),
-        }
-    };
-    if outcome.is_err() {
-        // Let writes already started finish, so nothing touches the .part after we return.
-        drop(requests);
-        while writes.next().await.is_some() {}
+        None
     }
-    outcome
+
+    /// A chunk arrived: verify and write it off the task.
+    fn on_answer(&mut self, index: u64, resp: Result<Response, NetError>) -> Result<(), PullError> {
+        let data = match resp {
+            Ok(Response::Chunk { index: got, data }) if got == index => data,
+            Ok(Response::Chunk { index: got, .. }) => {
+                return Err(PullError::Protocol(format!(
+                    "asked for chunk {index}, got chunk {got}"
+                )));
+            }
+            Ok(Response::Error { code, message }) => return Err(refused(code, message)),
+            Ok(other) => {
+                return Err(PullError::Protocol(format!(
+                    "expected a chunk, got {}",
+                    kind(&other)
+                )))
+            }
+            Err(e) => return Err(PullError::Net(e)),
+        };
+        let (writer, hashes) = (self.writer.clone(), self.hashes.clone());
+        self.writes.push(tokio::task::spawn_blocking(move || {
+            let len = data.len();
+            let r = writer.write_verified(index, expected_hash(&hashes, index), &data);
+            crate::net::chunk_pool::give(data);
+            (index, len, r)
+        }));
+        Ok(())
+    }
+
+    /// A write ended: count it, or ask for a chunk that failed verification again.
+    fn on_written(
+        &mut self,
+        joined: Result<(u64, usize, io::Result<bool>), tokio::task::JoinError>,
+    ) -> Result<(), PullError> {
+        let (index, len, r) = joined.map_err(|e| {
+            PullError::Io(format!("writing {} failed: {e}", self.part_path.display()))
+        })?;
+        match r {
+            Ok(true) => {
+                self.done += len as u64;
+                self.stats.chunks_fetched += 1;
+                self.stats.bytes_fetched += len as u64;
+                (self.progress)(self.done, self.expected.file_size);
+            }
+            Ok(false) => {
+                let a = self.attempts.entry(index).or_insert(0);
+                *a += 1;
+                tracing::warn!(peer = %self.src.peer, index, attempt = *a, "chunk failed verification");
+                if *a > self.opts.retries_per_chunk {
+                    return Err(PullError::Corrupt {
+                        index,
+                        attempts: *a,
+                    });
+                }
+                self.queue.push_front(index);
+            }
+            Err(e) => return Err(io_error("write", self.part_path, e)),
+        }
+        Ok(())
+    }
 }
 
 /// SHA-512 of a file, lowercase hex. Blocking.

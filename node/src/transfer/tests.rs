@@ -7,12 +7,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dmc_protocol::wire::{FileRole, Request, Response};
-use dmc_protocol::{FileInfo, ItemId};
+use dmc_protocol::{Epoch, FileInfo, ItemId};
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 
 use super::*;
 use crate::net::{spawn_net, NetClient, NetEvent};
+
+/// Pulls with default [`PullOptions`] (what the node uses, less `max_rate`).
+#[allow(clippy::too_many_arguments)]
+async fn pull_file(
+    net: &NetClient,
+    peer: PeerId,
+    item_id: ItemId,
+    role: FileRole,
+    epoch: Epoch,
+    expected: &FileInfo,
+    part_path: &Path,
+    progress: impl FnMut(u64, u64),
+) -> Result<PullStats, PullError> {
+    pull_file_with(
+        net,
+        peer,
+        item_id,
+        role,
+        epoch,
+        expected,
+        part_path,
+        &PullOptions::default(),
+        progress,
+    )
+    .await
+}
 
 const MIB: usize = 1 << 20;
 

@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use dmc_protocol::{ItemId, Phase};
+use tokio::sync::broadcast::error::RecvError;
 use tracing::{info, warn};
 
 use super::scan::file_key;
 use crate::config::AfterDelivery;
-use crate::core::{unique_path, CoreHandle};
+use crate::core::{unique_path, CoreHandle, EndedReceiver};
 use crate::store::{Store, WatchedRow};
 
 /// Why a source was left where it was.
@@ -77,7 +78,7 @@ pub fn move_into(from: &Path, dir: &Path) -> std::io::Result<PathBuf> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-                let part = dir.join(format!(".dmc-move-{}.part", uuid::Uuid::new_v4()));
+                let part = crate::core::layout::move_part(dir);
                 std::fs::copy(from, &part)?;
                 std::fs::File::open(&part)?.sync_all()?;
                 let linked = std::fs::hard_link(&part, &target);
@@ -125,6 +126,28 @@ pub async fn after_delivered(store: &Store, item: ItemId) {
     if let Err(e) = store.watched_after_done(item).await {
         warn!(item = %item, "cannot record after_delivery: {e}");
     }
+}
+
+/// Carries out the `after_delivery` of each item delivered on `ended` (the core's channel of
+/// ended items), until the core stops. Each runs in its own task, so a slow move does not hold
+/// up the next. After a lag (items missed), the missed ones are found in the store as at start.
+pub fn follow_deliveries(store: Store, core: CoreHandle, mut ended: EndedReceiver) {
+    tokio::spawn(async move {
+        loop {
+            match ended.recv().await {
+                Ok(e) if e.item.phase == Phase::Delivered => {
+                    let (store, item) = (store.clone(), e.item.item_id);
+                    tokio::spawn(async move { after_delivered(&store, item).await });
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    warn!("after_delivery fell behind by {missed} ended item(s): catching up");
+                    catch_up(&store, &core).await;
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
 }
 
 /// At start: carries out the `after_delivery` of items delivered while a previous run had not

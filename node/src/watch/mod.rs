@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::{AfterDelivery, Config, WatchConfig};
-use crate::core::CoreHandle;
+use crate::core::{CoreHandle, EndedReceiver};
 use crate::store::Store;
 
-pub use after::{after_delivered, catch_up};
+pub use after::{after_delivered, catch_up, follow_deliveries};
 pub use filter::{media_by_extension, Exclusions};
 
 /// Requests to a watch task.
@@ -66,12 +66,16 @@ pub fn exclusions(config: &Config) -> Exclusions {
 
 /// Starts one task per `[[watch]]` entry; they stop when `shutdown` turns true. Items
 /// delivered while a previous run had not yet moved or deleted their source are caught up.
+/// The `after_delivery` of items delivered from now on follows `ended` (the core's channel of
+/// ended items), also for items watched by an earlier configuration.
 pub fn spawn_watches(
     config: &Config,
     core: CoreHandle,
     store: Store,
+    ended: EndedReceiver,
     shutdown: watch::Receiver<bool>,
 ) -> WatchHandle {
+    follow_deliveries(store.clone(), core.clone(), ended);
     let excl = exclusions(config);
     let mut handle = WatchHandle::default();
     if config.watch.is_empty() {

@@ -1,0 +1,70 @@
+//! Messages to the core task from the tasks it spawned (peer requests, offers, evaluations,
+//! jobs, deliveries, the file server), and how a converter job ended.
+
+use dmc_protocol::{Epoch, ItemId, NodeId, Offer, ProgressInfo};
+use tokio::sync::oneshot;
+
+use super::handle::CoreError;
+use crate::store::LocalFile;
+
+/// Messages from tasks the core spawned.
+pub(crate) enum Internal {
+    SyncPage {
+        from: NodeId,
+        records: Vec<dmc_protocol::Record>,
+        more: bool,
+    },
+    /// A peer's summary, answering our digest: it differs from ours.
+    PeerSummary {
+        from: NodeId,
+        summary: dmc_protocol::Summary,
+    },
+    OfferPrepared {
+        prepared: Result<(Offer, LocalFile), CoreError>,
+        reply: oneshot::Sender<Result<super::views::OfferOutcome, CoreError>>,
+    },
+    Evaluated {
+        item_id: ItemId,
+        epoch: Epoch,
+        refusal: Option<String>,
+    },
+    JobProgress {
+        item_id: ItemId,
+        epoch: Epoch,
+        progress: ProgressInfo,
+    },
+    JobPid {
+        item_id: ItemId,
+        epoch: Epoch,
+        pid: u32,
+    },
+    JobDone {
+        item_id: ItemId,
+        epoch: Epoch,
+        outcome: JobOutcome,
+    },
+    DeliverProgress {
+        item_id: ItemId,
+        fraction: f64,
+    },
+    DeliverDone {
+        item_id: ItemId,
+        epoch: Epoch,
+        /// The output path and SHA-512, or why it must be tried again.
+        outcome: Result<(String, String), String>,
+    },
+    SourceChanged {
+        item_id: ItemId,
+        error: String,
+    },
+}
+
+/// How a converter job ended.
+pub(crate) enum JobOutcome {
+    Converted(dmc_protocol::FileInfo, LocalFile),
+    /// The item cannot be converted here: report it.
+    Failed(String),
+    /// A passing problem (peer away, …): try again later.
+    Retry(String),
+    Cancelled,
+}

@@ -1,0 +1,181 @@
+//! What the swarm reports to the core: peers connecting and leaving (their addresses are
+//! remembered), peers refused, listen addresses, and peers' requests: sync, pushed records,
+//! and the manifests and chunks of files this node may serve them.
+
+use std::sync::Arc;
+
+use dmc_protocol::engine::Event;
+use dmc_protocol::wire::{ErrorCode, FileRole, Request, Response};
+use dmc_protocol::{Epoch, ItemId, NodeId};
+use libp2p::{Multiaddr, PeerId};
+use tracing::{info, warn};
+
+use super::msg::Internal;
+use super::now_ms;
+use super::peers::{merge_addr, note_rejected, without_p2p, RejectedPeer};
+use super::task::Core;
+use crate::net::{NetEvent, Responder};
+use crate::transfer::serve::ServedFile;
+
+impl Core {
+    pub(super) async fn net_event(&mut self, ev: NetEvent) {
+        match ev {
+            NetEvent::Connected { peer, addr, dialed } => {
+                self.on_connected(peer, addr, dialed).await
+            }
+            NetEvent::Disconnected { peer } => self.on_disconnected(peer).await,
+            NetEvent::Rejected { peer, addr, reason } => note_rejected(
+                &mut self.peer_book.rejected,
+                RejectedPeer {
+                    node_id: peer.map(|p| NodeId::new(p.to_base58())),
+                    addr: addr.as_ref().map(without_p2p),
+                    reason: reason.as_str(),
+                    at: now_ms(),
+                },
+            ),
+            NetEvent::NewListenAddr(addr) => {
+                info!(%addr, "listening");
+                if !self.peer_book.listen_addrs.contains(&addr) {
+                    self.peer_book.listen_addrs.push(addr);
+                }
+            }
+            NetEvent::Inbound {
+                peer,
+                request,
+                responder,
+            } => self.on_request(peer, request, responder).await,
+        }
+    }
+
+    async fn on_connected(&mut self, peer: PeerId, addr: Multiaddr, dialed: bool) {
+        let id = NodeId::new(peer.to_base58());
+        info!(peer = %id, %addr, "peer connected");
+        self.peer_book
+            .conn_addrs
+            .insert(id.clone(), without_p2p(&addr));
+        let now = now_ms();
+        let entry = self.peer_book.addrs.entry(id.clone()).or_default();
+        // Only dialable addresses are kept: an inbound connection's is the remote's
+        // ephemeral port.
+        if dialed {
+            merge_addr(&mut entry.0, without_p2p(&addr));
+        }
+        entry.1 = now;
+        let addrs = entry.0.clone();
+        if let Err(e) = self.store.put_peer(id.clone(), addrs, now).await {
+            warn!("cannot remember peer: {e}");
+        }
+        self.feed(Event::PeerConnected(id)).await;
+    }
+
+    async fn on_disconnected(&mut self, peer: PeerId) {
+        let id = NodeId::new(peer.to_base58());
+        info!(peer = %id, "peer disconnected");
+        self.peer_book.conn_addrs.remove(&id);
+        let now = now_ms();
+        if let Some(entry) = self.peer_book.addrs.get_mut(&id) {
+            entry.1 = now;
+            let addrs = entry.0.clone();
+            let _ = self.store.put_peer(id.clone(), addrs, now).await;
+        }
+        self.feed(Event::PeerDisconnected(id)).await;
+    }
+
+    /// Answers a peer's request; files are read off the core task.
+    async fn on_request(&mut self, peer: PeerId, request: Request, responder: Responder) {
+        let from = NodeId::new(peer.to_base58());
+        match request {
+            Request::Sync { summary } => {
+                responder.respond(self.engine.answer_sync(&summary));
+            }
+            Request::SyncDigest { digest } => {
+                responder.respond(self.engine.answer_digest(&digest));
+            }
+            Request::Push { records } => {
+                responder.respond(Response::Ack);
+                self.feed(Event::Records {
+                    from,
+                    records,
+                    sync_more: None,
+                })
+                .await;
+            }
+            Request::Manifest {
+                item_id,
+                role,
+                epoch,
+                first,
+                count,
+            } => match self.authorize(&from, item_id, role, epoch) {
+                Ok(file) => {
+                    tokio::task::spawn_blocking(move || {
+                        responder
+                            .respond(crate::transfer::serve::manifest_page(&file, first, count))
+                    });
+                }
+                Err(resp) => responder.respond(resp),
+            },
+            Request::Chunk {
+                item_id,
+                role,
+                epoch,
+                index,
+            } => match self.authorize(&from, item_id, role, epoch) {
+                Ok(file) => self.serve_chunk(file, item_id, role, index, responder),
+                Err(resp) => responder.respond(resp),
+            },
+        }
+    }
+
+    /// Sends chunk `index` of `file`; a source that changed since it was offered is reported
+    /// to the core, which fails its item.
+    fn serve_chunk(
+        &self,
+        file: Arc<ServedFile>,
+        item_id: ItemId,
+        role: FileRole,
+        index: u64,
+        responder: Responder,
+    ) {
+        let internal = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let resp = crate::transfer::serve::read_chunk(&file, index);
+            if let (
+                FileRole::Source,
+                Response::Error {
+                    code: ErrorCode::SourceChanged,
+                    message,
+                },
+            ) = (role, &resp)
+            {
+                let _ = internal.blocking_send(Internal::SourceChanged {
+                    item_id,
+                    error: message.clone(),
+                });
+            }
+            responder.respond(resp)
+        });
+    }
+
+    /// Finds the file a peer asks for, if it may have it.
+    fn authorize(
+        &self,
+        peer: &NodeId,
+        item_id: ItemId,
+        role: FileRole,
+        epoch: Epoch,
+    ) -> Result<Arc<ServedFile>, Response> {
+        let source = role == FileRole::Source;
+        if !self.engine.may_fetch(peer, &item_id, source, epoch) {
+            return Err(Response::Error {
+                code: ErrorCode::Forbidden,
+                message: format!("item {item_id}: this file is not yours to fetch"),
+            });
+        }
+        let key = (item_id, role, if source { 0 } else { epoch });
+        self.files.get(&key).cloned().ok_or(Response::Error {
+            code: ErrorCode::NotFound,
+            message: format!("item {item_id}: no such file here"),
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! What the core does with the reports of the tasks it spawned (see [`super::msg`]): sync
+//! pages, offers prepared, evaluations, job progress and outcomes, deliveries, sources that
+//! changed. Each becomes engine events, store writes or a retry later.
+
+use dmc_protocol::engine::{Event, Local};
+use dmc_protocol::wire::FileRole;
+use dmc_protocol::{Epoch, ItemId, Millis};
+use tracing::{info, warn};
+
+use super::msg::{Internal, JobOutcome};
+use super::now_ms;
+use super::task::Core;
+
+/// After a delivery or a job failed for a passing reason, wait this long before trying again.
+const RETRY_AFTER_MS: Millis = 5_000;
+
+impl Core {
+    pub(crate) async fn internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::SyncPage {
+                from,
+                records,
+                more,
+            } => {
+                self.feed(Event::Records {
+                    from,
+                    records,
+                    sync_more: Some(more),
+                })
+                .await
+            }
+            Internal::PeerSummary { from, summary } => {
+                self.feed(Event::PeerSummary { from, summary }).await
+            }
+            Internal::OfferPrepared { prepared, reply } => {
+                let result = self.finish_offer(prepared).await;
+                let _ = reply.send(result);
+            }
+            Internal::Evaluated {
+                item_id,
+                epoch,
+                refusal,
+            } => self.on_evaluated(item_id, epoch, refusal).await,
+            Internal::JobProgress {
+                item_id,
+                epoch,
+                progress,
+            } => {
+                self.feed(Event::Local(Local::Progress {
+                    item_id,
+                    epoch,
+                    progress,
+                }))
+                .await
+            }
+            Internal::JobPid {
+                item_id,
+                epoch,
+                pid,
+            } => self.on_job_pid(item_id, epoch, pid).await,
+            Internal::JobDone {
+                item_id,
+                epoch,
+                outcome,
+            } => self.on_job_done(item_id, epoch, outcome).await,
+            Internal::DeliverProgress { item_id, fraction } => {
+                self.delivering.insert(item_id, fraction);
+            }
+            Internal::DeliverDone {
+                item_id,
+                epoch,
+                outcome,
+            } => self.on_delivery_done(item_id, epoch, outcome).await,
+            Internal::SourceChanged { item_id, error } => {
+                warn!(item = %item_id, "source changed: {error}");
+                self.feed(Event::Local(Local::OriginFailed { item_id, error }))
+                    .await;
+            }
+        }
+    }
+
+    async fn on_evaluated(&mut self, item_id: ItemId, epoch: Epoch, refusal: Option<String>) {
+        self.evaluating.remove(&(item_id, epoch));
+        let local = match refusal {
+            None => {
+                info!(
+                    item = %item_id,
+                    "accepting item ({} of disk reserved for accepted jobs)",
+                    dmc_protocol::schedule::human_bytes(self.reservations.total())
+                );
+                Local::Accept { item_id, epoch }
+            }
+            Some(reason) => {
+                self.reservations.release(&(item_id, epoch));
+                info!(item = %item_id, "rejecting item: {reason}");
+                Local::Reject {
+                    item_id,
+                    epoch,
+                    reason,
+                }
+            }
+        };
+        self.feed(Event::Local(local)).await;
+    }
+
+    /// Records a job's ffmpeg, so a restart can stop it if it outlives this run.
+    async fn on_job_pid(&mut self, item_id: ItemId, epoch: Epoch, pid: u32) {
+        let row = crate::store::JobRow {
+            item_id,
+            epoch,
+            pid,
+            proc_start: super::cleanup::proc_start_time(pid),
+            started_at: now_ms(),
+        };
+        if let Err(e) = self.store.job_spawned(row).await {
+            warn!("cannot record job: {e}");
+        }
+    }
+
+    pub(super) async fn on_job_done(&mut self, item_id: ItemId, epoch: Epoch, outcome: JobOutcome) {
+        self.jobs.remove(&(item_id, epoch));
+        let _ = self.store.job_ended(item_id, epoch).await;
+        if !matches!(outcome, JobOutcome::Retry(_)) {
+            self.reservations.release(&(item_id, epoch));
+        }
+        self.awake.update(self.jobs.len());
+        match outcome {
+            JobOutcome::Converted(output, local) => {
+                if let Err(e) = self.store.put_local_file(local.clone()).await {
+                    self.fatal = Some(format!("cannot store result file: {e}"));
+                    return;
+                }
+                self.add_local_file(local);
+                info!(item = %item_id, "converted: {} ({} bytes)", output.file_name, output.file_size);
+                self.feed(Event::Local(Local::Converted {
+                    item_id,
+                    epoch,
+                    output,
+                }))
+                .await;
+            }
+            JobOutcome::Failed(error) => self.on_job_failed(item_id, epoch, error).await,
+            JobOutcome::Retry(why) => {
+                info!(item = %item_id, "job interrupted, will retry: {why}");
+                self.retry_at
+                    .insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
+            }
+            JobOutcome::Cancelled => self.sweep_work_dir(),
+        }
+    }
+
+    async fn on_job_failed(&mut self, item_id: ItemId, epoch: Epoch, error: String) {
+        warn!(item = %item_id, "conversion failed: {error}");
+        self.sweep_work_dir();
+        // Our own source changed: no converter can do better, fail for good instead of
+        // retrying.
+        let me = self.engine.me().clone();
+        let own_source_changed = self.engine.item(&item_id).is_some_and(|i| i.origin == me)
+            && self
+                .files
+                .get(&(item_id, FileRole::Source, 0))
+                .is_some_and(|f| f.check_unchanged().is_err());
+        if own_source_changed {
+            self.feed(Event::Local(Local::OriginFailed { item_id, error }))
+                .await;
+            return;
+        }
+        self.feed(Event::Local(Local::ConvertFailed {
+            item_id,
+            epoch,
+            error,
+        }))
+        .await;
+    }
+
+    async fn on_delivery_done(
+        &mut self,
+        item_id: ItemId,
+        epoch: Epoch,
+        outcome: Result<(String, String), String>,
+    ) {
+        self.delivering.remove(&item_id);
+        match outcome {
+            Ok((output_path, sha512)) => {
+                info!(item = %item_id, "delivered to {output_path}");
+                self.feed(Event::Local(Local::Delivered {
+                    item_id,
+                    epoch,
+                    output_path,
+                    sha512,
+                }))
+                .await;
+            }
+            Err(why) => {
+                info!(item = %item_id, "delivery interrupted, will retry: {why}");
+                self.retry_at
+                    .insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
+            }
+        }
+    }
+}

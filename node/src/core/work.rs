@@ -1,0 +1,184 @@
+//! Starting and ending the node's work: evaluating assigned items, starting jobs and
+//! deliveries, and what each tick tidies up (reservations, kept results, job folders).
+
+use dmc_protocol::wire::FileRole;
+use dmc_protocol::{Epoch, ItemId, ItemState, NodeId};
+use tracing::{debug, info, warn};
+
+use super::deliver::Delivery;
+use super::evaluate;
+use super::job::Job;
+use super::layout::job_dir;
+use super::msg::Internal;
+use super::now_ms;
+use super::reserve;
+use super::task::Core;
+
+impl Core {
+    /// Ends the reservations of items this converter no longer evaluates, runs or wants to run.
+    pub(super) fn release_unneeded_reservations(&mut self) {
+        let stale: Vec<(ItemId, Epoch)> = self
+            .reservations
+            .keys()
+            .filter(|k| {
+                !self.jobs.contains_key(k)
+                    && !self.evaluating.contains(k)
+                    && !self.engine.job_wanted(&k.0, k.1)
+            })
+            .copied()
+            .collect();
+        for key in stale {
+            if let Some(bytes) = self.reservations.release(&key) {
+                debug!(item = %key.0, "released {bytes} reserved bytes");
+            }
+        }
+    }
+
+    /// Removes job folders in the work dir that no job, and no kept result, needs (see
+    /// [`super::cleanup::job_dir_needed`]).
+    pub(super) fn sweep_work_dir(&self) {
+        super::cleanup::sweep_work_dir(&self.config.converter.work_dir, |item, epoch| {
+            let held = self.jobs.contains_key(&(*item, epoch))
+                || self.files.contains_key(&(*item, FileRole::Result, epoch));
+            super::cleanup::job_dir_needed(&self.engine, item, epoch, held)
+        });
+    }
+
+    /// Deletes results this converter kept once the origin has them (or nobody wants them).
+    pub(super) async fn drop_unneeded_results(&mut self) {
+        let done: Vec<(ItemId, FileRole, Epoch)> = self
+            .files
+            .keys()
+            .filter(|(item, role, epoch)| {
+                *role == FileRole::Result
+                    && !self.engine.result_wanted(item, *epoch)
+                    && !self.jobs.contains_key(&(*item, *epoch))
+                    && self
+                        .engine
+                        .item(item)
+                        .is_none_or(|i| i.phase.is_final() || i.epoch() != Some(*epoch))
+            })
+            .copied()
+            .collect();
+        for key in done {
+            if let Some(f) = self.files.remove(&key) {
+                info!(item = %key.0, "the origin has the result: removing {}", f.path.display());
+                let _ = std::fs::remove_file(&f.path);
+                if let Some(dir) = f.path.parent() {
+                    let _ = std::fs::remove_dir(dir);
+                }
+                if let Err(e) = self.store.delete_local_file(key.0, key.1, key.2).await {
+                    warn!("cannot forget result file: {e}");
+                }
+            }
+        }
+    }
+
+    pub(super) fn retry_due(&self, key: &(ItemId, Epoch)) -> bool {
+        self.retry_at.get(key).is_none_or(|t| now_ms() >= *t)
+    }
+
+    /// Bytes the job of `item` needs in the work dir (see [`reserve::need`]).
+    fn disk_need(&self, item: &ItemState) -> u64 {
+        reserve::need(
+            item.offer.file.file_size,
+            item.origin == *self.engine.me(),
+            self.config.converter.reserve_bytes,
+        )
+    }
+
+    /// Decides off the core task whether to take an assigned item; the answer arrives as
+    /// `Evaluated`.
+    pub(super) fn evaluate(&mut self, item_id: ItemId, epoch: Epoch) {
+        if self.stopping || !self.evaluating.insert((item_id, epoch)) {
+            return;
+        }
+        let Some(item) = self.engine.item(&item_id) else {
+            return;
+        };
+        let key = (item_id, epoch);
+        let need = self.disk_need(item);
+        let unsupported = evaluate::unsupported(
+            self.engine.config().converter.as_ref(),
+            &self.runnable_profiles,
+            &self.config.converter,
+            item,
+        );
+        let work_dir = self.config.converter.work_dir.clone();
+        let room = evaluate::disk_refusal(work_dir, &self.reservations, &key, need);
+        // Held from now, so items evaluated at the same time cannot promise the same room.
+        self.reservations.reserve(key, need);
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let refusal = match unsupported {
+                Some(why) => Some(why),
+                None => room.await,
+            };
+            let _ = internal
+                .send(Internal::Evaluated {
+                    item_id,
+                    epoch,
+                    refusal,
+                })
+                .await;
+        });
+    }
+
+    /// Starts the job of an accepted item, when a worker is free and no retry is pending.
+    pub(super) fn start_job(&mut self, item_id: ItemId, epoch: Epoch, origin: NodeId) {
+        let key = (item_id, epoch);
+        if self.stopping || self.jobs.contains_key(&key) || !self.retry_due(&key) {
+            return;
+        }
+        if self.jobs.len() >= self.config.converter.workers as usize {
+            return;
+        }
+        let Some(item) = self.engine.item(&item_id).cloned() else {
+            return;
+        };
+        if !self.reservations.contains(&key) {
+            // Accepted before a restart: hold its room again.
+            let need = self.disk_need(&item);
+            self.reservations.reserve(key, need);
+        }
+        let cancel = crate::ffmpeg::CancelToken::new();
+        let job = Job {
+            env: self.job_env.clone(),
+            dir: job_dir(&self.config.converter.work_dir, item_id, epoch),
+            local_source: self.files.get(&(item_id, FileRole::Source, 0)).cloned(),
+            profile: self.config.converter.profile(&item.offer.profile),
+            item,
+            epoch,
+            origin,
+            cancel: cancel.clone(),
+        };
+        self.jobs.insert(key, cancel);
+        self.awake.update(self.jobs.len());
+        info!(item = %item_id, epoch, "starting job");
+        tokio::spawn(job.run());
+    }
+
+    /// Starts fetching a converted item's result into the output dir.
+    pub(super) fn start_delivery(&mut self, item_id: ItemId, epoch: Epoch, converter: NodeId) {
+        let key = (item_id, epoch);
+        if self.stopping || self.delivering.contains_key(&item_id) || !self.retry_due(&key) {
+            return;
+        }
+        let Some(result) = self.engine.item(&item_id).and_then(|i| i.result.clone()) else {
+            return;
+        };
+        let delivery = Delivery {
+            env: self.deliver_env.clone(),
+            item_id,
+            epoch,
+            converter,
+            result,
+            local_result: self
+                .files
+                .get(&(item_id, FileRole::Result, epoch))
+                .map(|f| f.path.clone()),
+        };
+        self.delivering.insert(item_id, 0.0);
+        tokio::spawn(delivery.run());
+    }
+}
