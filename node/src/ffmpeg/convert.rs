@@ -310,7 +310,7 @@ mod tests {
             cancel: CancelToken::new(),
             threads,
             nice: 10,
-            time_limit: TimeLimit::default(),
+            time_limit: crate::config::defaults::converter::TIME_LIMIT,
         }
     }
 

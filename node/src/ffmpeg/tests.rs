@@ -89,8 +89,8 @@ fn job(
         duration_ms,
         cancel: CancelToken::new(),
         threads: 0,
-        nice: DEFAULT_NICE,
-        time_limit: TimeLimit::default(),
+        nice: crate::config::defaults::converter::NICE,
+        time_limit: crate::config::defaults::converter::TIME_LIMIT,
     }
 }
 
