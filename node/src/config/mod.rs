@@ -16,6 +16,7 @@ mod load;
 mod network;
 mod node;
 mod notify;
+mod offered;
 mod paths;
 mod raw;
 mod resolve;
@@ -33,6 +34,7 @@ pub use load::{default_data_dir, MAX_CONFIG_BYTES};
 pub use network::MAX_ALLOWED_PEERS;
 pub use node::{MAX_MAX_ATTEMPTS, MAX_NAME_BYTES, MIN_LEASE};
 pub use notify::NotifyConfig;
+pub use offered::ConverterProfiles;
 pub use sections::{
     Config, ControlConfig, ConverterConfig, DiscoveryConfig, NetworkConfig, NodeConfig,
     TransferConfig,

@@ -18,7 +18,9 @@ mod tests;
 
 pub use cancel::CancelToken;
 pub use convert::{convert, ConvertJob, ConvertOutcome, ConvertProgress};
-pub use encoders::{available_encoders, converter_profiles, parse_encoders, runnable_profiles};
+pub use encoders::{
+    available_encoders, converter_profiles, parse_encoders, runnable_profiles, MissingEncoder,
+};
 pub use error::FfmpegError;
 pub use limits::{TimeLimit, MAX_NICE};
 pub use probe::{probe, Probe, StreamInfo};

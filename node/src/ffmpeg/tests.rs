@@ -539,7 +539,9 @@ container = "flac"
         .replace("encoder = \"flac\"", "encoder = \"libnothing\"")
         .replace("\"-c:a\", \"flac\"", "\"-c:a\", \"libnothing\"");
     let config = crate::config::Config::from_toml(dir.path(), &missing, None).unwrap();
-    let err = converter_profiles(&encoders, &config.converter.custom_profiles).unwrap_err();
+    let err = converter_profiles(&encoders, &config.converter.custom_profiles)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`libnothing`"), "{err}");
 }
 

@@ -7,6 +7,7 @@ mod client;
 pub mod codec;
 mod event_loop;
 mod guard;
+mod redial;
 pub mod reject;
 
 use std::time::Duration;
