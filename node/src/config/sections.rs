@@ -125,11 +125,6 @@ impl ConverterConfig {
                 .find(|p| p.name == name)
         })
     }
-
-    /// Every profile this configuration knows, built in then custom.
-    pub fn known_profiles(&self) -> impl Iterator<Item = &'static Profile> + '_ {
-        known_profiles(&self.custom_profiles)
-    }
 }
 
 /// The built-in profiles, then `custom`.

@@ -16,17 +16,13 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::admission::{Admission, MISBEHAVIOUR_BAN};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::client::{Command, Responder};
 use super::guard::Inbound;
 use super::redial::Redials;
 use super::reject::{is_key_mismatch, RejectReason};
 use super::{NetError, NetEvent, SUPERSEDE_AFTER};
-
-/// How long a peer that sent an invalid request (over a limit, malformed) is kept out.
-const MISBEHAVIOUR_BAN: Duration = Duration::from_secs(60);
-/// Most peers remembered as banned (oldest bans dropped first).
-const MAX_BANNED: usize = 1024;
 
 /// Events held while the core is slow; past this the swarm is not polled (backpressure).
 const MAX_PENDING_EVENTS: usize = 1024;
@@ -53,10 +49,8 @@ struct Listener {
 
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
-    /// `[network] allowed_peers`, when set.
-    allowed: Option<std::collections::HashSet<PeerId>>,
-    /// Peers that sent invalid requests, kept out until the instant given.
-    banned: HashMap<PeerId, Instant>,
+    /// `[network] allowed_peers` and peers kept out for invalid requests.
+    admission: Admission,
     commands: mpsc::Receiver<Command>,
     /// Weak, so that the task ends when every client is gone.
     responder_tx: mpsc::WeakSender<Command>,
@@ -83,8 +77,7 @@ impl EventLoop {
     ) -> Self {
         let now = Instant::now();
         EventLoop {
-            allowed,
-            banned: HashMap::new(),
+            admission: Admission::new(allowed),
             swarm,
             commands,
             responder_tx,
@@ -253,36 +246,13 @@ impl EventLoop {
     /// and kept out for a while, so it cannot make us decode again and again.
     fn misbehaved(&mut self, peer: PeerId, why: &str) {
         tracing::warn!(%peer, "peer sent an invalid request ({why}); disconnecting it for {}s", MISBEHAVIOUR_BAN.as_secs());
-        self.banned.insert(peer, Instant::now() + MISBEHAVIOUR_BAN);
+        self.admission.ban(peer);
         let _ = self.swarm.disconnect_peer_id(peer);
         self.emit(NetEvent::Rejected {
             peer: Some(peer),
             addr: None,
             reason: RejectReason::Misbehaved,
         });
-    }
-
-    fn is_allowed(&mut self, peer: &PeerId) -> bool {
-        self.refusal(peer).is_none()
-    }
-
-    /// Why `peer` is not to be talked to, if it is not: kept out for invalid requests, or not
-    /// in `allowed_peers`.
-    fn refusal(&mut self, peer: &PeerId) -> Option<RejectReason> {
-        let now = Instant::now();
-        if self.banned.len() > MAX_BANNED {
-            self.banned.retain(|_, until| *until > now);
-        }
-        if let Some(until) = self.banned.get(peer) {
-            if *until > now {
-                return Some(RejectReason::Misbehaved);
-            }
-            self.banned.remove(peer);
-        }
-        if self.allowed.as_ref().is_some_and(|a| !a.contains(peer)) {
-            return Some(RejectReason::NotAllowed);
-        }
-        None
     }
 
     /// The host's interfaces changed: closes connections if asked (they may be dead but
@@ -416,7 +386,7 @@ impl EventLoop {
     ) {
         let addr = endpoint.get_remote_address().clone();
         let dialed = endpoint.is_dialer();
-        if let Some(reason) = self.refusal(&peer_id) {
+        if let Some(reason) = self.admission.refusal(&peer_id) {
             tracing::warn!(peer = %peer_id, %addr, "refused a connection: {}", reason.hint());
             self.swarm.close_connection(connection_id);
             if let Some((_, reply)) = self.dials.remove(&connection_id) {
@@ -537,7 +507,7 @@ impl EventLoop {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
-                    if !self.is_allowed(&peer) {
+                    if self.admission.refusal(&peer).is_some() {
                         // Dropping the channel refuses the request.
                         return;
                     }

@@ -1,6 +1,7 @@
 //! The network: a libp2p swarm owned by one task ([`event_loop`]) and reached through a
 //! cloneable [`NetClient`]; inbound requests and connection changes arrive as [`NetEvent`]s.
 
+mod admission;
 mod behaviour;
 pub mod chunk_pool;
 mod client;
