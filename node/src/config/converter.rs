@@ -3,15 +3,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use dmc_protocol::{builtin_profile, Profile};
-
 use super::custom_profiles::custom_profiles;
 use super::defaults::converter::WORK_DIR_IN_DATA_DIR;
 use super::error::{fault, Fault};
 use super::paths::resolve_path;
 use super::raw::RawConverter;
 use super::sections::known_profiles;
-use super::{format_duration, parse_duration, ConverterConfig, VerifyMode};
+use super::{
+    builtin_profile, format_duration, parse_duration, ConverterConfig, Profile, VerifyMode,
+};
 use crate::ffmpeg::{TimeLimit, MAX_NICE};
 
 /// Most `-threads` a converter may give ffmpeg's encoders.

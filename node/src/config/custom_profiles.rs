@@ -1,10 +1,11 @@
 //! `[[converter.custom_profiles]]`: the raw tables, their validation, and the profiles built
 //! from them.
 
-use dmc_protocol::{builtin_profile, MediaType, Profile};
+use dmc_protocol::MediaType;
 use serde::Deserialize;
 
 use super::error::{fault, Fault};
+use super::{builtin_profile, Profile};
 
 /// Most `[[converter.custom_profiles]]`.
 pub const MAX_CUSTOM_PROFILES: usize = 64;

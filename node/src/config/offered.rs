@@ -3,9 +3,7 @@
 
 use std::collections::HashSet;
 
-use dmc_protocol::Profile;
-
-use super::ConverterConfig;
+use super::{ConverterConfig, Profile};
 use crate::ffmpeg::{converter_profiles, MissingEncoder};
 
 /// A converter's profiles with a given ffmpeg.

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use dmc_protocol::{builtin_profile, MediaType, NodeId, Profile};
+use dmc_protocol::{MediaType, NodeId};
 use libp2p::Multiaddr;
 
-use super::{NotifyConfig, WatchConfig};
+use super::{builtin_profile, NotifyConfig, Profile, WatchConfig, BUILTIN_PROFILES};
 use crate::ffmpeg::{TimeLimit, VerifyMode};
 
 /// A loaded, validated configuration with every path resolved.
@@ -131,7 +131,5 @@ impl ConverterConfig {
 pub(super) fn known_profiles<'a>(
     custom: &'a [&'static Profile],
 ) -> impl Iterator<Item = &'static Profile> + 'a {
-    dmc_protocol::BUILTIN_PROFILES
-        .iter()
-        .chain(custom.iter().copied())
+    BUILTIN_PROFILES.iter().chain(custom.iter().copied())
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dmc_protocol::{MediaType, Profile};
+use dmc_protocol::MediaType;
 use serde::Deserialize;
 
 use super::defaults::watch as defaults;
@@ -11,6 +11,7 @@ use super::duration::DurationValue;
 use super::error::{fault, Fault};
 use super::format_duration;
 use super::paths::resolve_path;
+use super::Profile;
 
 /// Shortest `rescan` accepted.
 pub const MIN_RESCAN: Duration = Duration::from_secs(1);
