@@ -169,20 +169,6 @@ fn block(lines: &[(&str, String)]) -> String {
 /// The `status ITEM` block: every field of the item.
 pub fn item_block(i: &ItemView) -> String {
     let none = || "-".to_string();
-    let mut progress = percent(i.progress);
-    let mut extra = Vec::new();
-    if let Some(fps) = i.fps {
-        extra.push(format!("{fps:.1} fps"));
-    }
-    if let Some(speed) = i.speed {
-        extra.push(format!("{speed:.2}x"));
-    }
-    if let Some(eta) = i.eta_secs {
-        extra.push(format!("ETA {}", duration(eta)));
-    }
-    if !extra.is_empty() {
-        progress = format!("{progress} ({})", extra.join(", "));
-    }
     let mut lines = vec![
         ("item", i.item_id.to_string()),
         (
@@ -203,7 +189,7 @@ pub fn item_block(i: &ItemView) -> String {
         ),
         ("status", i.status.as_str().to_string()),
         ("phase", i.phase.as_str().to_string()),
-        ("progress", progress),
+        ("progress", progress_line(i)),
         ("waiting", i.waiting_reason.clone().unwrap_or_else(none)),
         ("client", i.client_id.to_string()),
         (
@@ -221,6 +207,36 @@ pub fn item_block(i: &ItemView) -> String {
         ("updated", i.updated_at.clone()),
         ("sha512", i.sha512_checksum.clone()),
         ("version", i.version.to_string()),
+    ];
+    lines.extend(result_lines(i));
+    lines.extend(error_lines(i));
+    block(&lines)
+}
+
+/// The percentage, with fps, speed and ETA when known: `42.0% (24.1 fps, 1.05x, ETA 1m 3s)`.
+fn progress_line(i: &ItemView) -> String {
+    let mut extra = Vec::new();
+    if let Some(fps) = i.fps {
+        extra.push(format!("{fps:.1} fps"));
+    }
+    if let Some(speed) = i.speed {
+        extra.push(format!("{speed:.2}x"));
+    }
+    if let Some(eta) = i.eta_secs {
+        extra.push(format!("ETA {}", duration(eta)));
+    }
+    let progress = percent(i.progress);
+    if extra.is_empty() {
+        progress
+    } else {
+        format!("{progress} ({})", extra.join(", "))
+    }
+}
+
+/// `result`, `result sha512` and `output path`.
+fn result_lines(i: &ItemView) -> Vec<(&'static str, String)> {
+    let none = || "-".to_string();
+    vec![
         (
             "result",
             match (&i.output_file_name, i.output_file_size) {
@@ -234,9 +250,14 @@ pub fn item_block(i: &ItemView) -> String {
             i.output_sha512_checksum.clone().unwrap_or_else(none),
         ),
         ("output path", i.output_path.clone().unwrap_or_else(none)),
-    ];
+    ]
+}
+
+/// `errors` (`-` when none) and `rejections`, one line each, the label on the first only.
+fn error_lines(i: &ItemView) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
     if i.errors.is_empty() {
-        lines.push(("errors", none()));
+        lines.push(("errors", "-".to_string()));
     }
     for (n, e) in i.errors.iter().enumerate() {
         lines.push((if n == 0 { "errors" } else { "" }, e.clone()));
@@ -253,7 +274,7 @@ pub fn item_block(i: &ItemView) -> String {
             ),
         ));
     }
-    block(&lines)
+    lines
 }
 
 /// The `peers` table.

@@ -1,18 +1,25 @@
 //! Starting a node: load config and identity, open the store, start the swarm, the core and
 //! the control socket, and run until SIGINT or SIGTERM.
 
-use std::path::PathBuf;
+mod error;
+
+pub use error::RunError;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dmc_protocol::engine::{Engine, EngineConfig};
 use dmc_protocol::{ConverterAd, NodeId};
+use libp2p::identity::Keypair;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::core::{spawn_core, CoreParts};
 use crate::discovery::{self, txt::Role, watch::IfFilter, DiscoveryOptions};
+use crate::network_key::NetworkKey;
 use crate::{control, ffmpeg, identity, net, store};
 
 /// How `dmc node` was invoked.
@@ -23,155 +30,24 @@ pub struct RunOptions {
     pub config: Option<PathBuf>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("cannot create data dir {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(transparent)]
-    Identity(#[from] identity::IdentityError),
-    #[error(transparent)]
-    Store(#[from] store::StoreError),
-    #[error("converter: {0}")]
-    Converter(String),
-    #[error("network: {0}")]
-    Net(String),
-    #[error("network key: {0}")]
-    Network(String),
-    #[error(transparent)]
-    Discovery(#[from] discovery::DiscoveryError),
-    #[error("control socket: {0}")]
-    Control(String),
-    #[error("{0}")]
-    Core(String),
-    #[error(
-        "another dmc node is already running with data dir {}; stop it first or pass another --data-dir",
-        .0.display()
-    )]
-    AlreadyRunning(PathBuf),
-}
-
 /// Runs a node until SIGINT or SIGTERM.
 pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let data_dir = opts.data_dir.clone();
     create_private_dir(&data_dir)?;
     let _lock = lock_data_dir(&data_dir)?;
     let config = Config::load(&data_dir, opts.config.as_deref())?;
-    let (keypair, created) = identity::load_or_create(&data_dir)?;
-    let me = NodeId::new(keypair.public().to_peer_id().to_base58());
-    if created {
-        info!(node_id = %me, "created a new node identity");
-    }
-    let (network_key, key_created) = crate::network_key::load_or_create(&data_dir)
-        .map_err(|e| RunError::Network(e.to_string()))?;
-    if key_created {
-        info!(
-            fingerprint = %network_key.fingerprint(),
-            "created a new network key: this node forms a network of its own; to join this \
-             machine to another network run `dmc network join CODE` with the code that \
-             `dmc network show` prints there, or run `dmc network show` here and join the \
-             others to this one"
-        );
-    } else {
-        info!(fingerprint = %network_key.fingerprint(), "network key loaded");
-    }
-    info!(node_id = %me, name = %config.node.name, data_dir = %data_dir.display(), "starting dmc node");
+    let keys = load_keys(&data_dir)?;
+    info!(node_id = %keys.me, name = %config.node.name, data_dir = %data_dir.display(), "starting dmc node");
 
     let store = store::Store::open(&data_dir).await?;
     let records = store.load_records().await?;
     let local_files = store.local_files().await?;
     let known_peers = store.peers().await?;
 
-    // A converter advertises only what its ffmpeg can run.
-    let mut runnable_profiles = Vec::new();
-    let converter = if config.converter.enabled {
-        let encoders = ffmpeg::available_encoders()
-            .await
-            .map_err(|e| RunError::Converter(e.to_string()))?;
-        runnable_profiles =
-            ffmpeg::converter_profiles(&encoders, &config.converter.custom_profiles)
-                .map_err(RunError::Converter)?
-                .into_iter()
-                .map(|p| p.name.to_string())
-                .collect();
-        let wanted = &config.converter.profiles;
-        let profiles: Vec<String> = runnable_profiles
-            .iter()
-            .filter(|p| wanted.is_empty() || wanted.contains(p))
-            .filter(|p| {
-                config.converter.profile(p).is_some_and(|prof| {
-                    prof.media_types
-                        .iter()
-                        .any(|m| config.converter.media_types.contains(m))
-                })
-            })
-            .cloned()
-            .collect();
-        if profiles.is_empty() {
-            warn!("this converter can run no profile: check ffmpeg's encoders and [converter] settings");
-        }
-        std::fs::create_dir_all(&config.converter.work_dir).map_err(|e| RunError::DataDir {
-            path: config.converter.work_dir.clone(),
-            source: e,
-        })?;
-        info!(profiles = ?profiles, workers = config.converter.workers, "converter enabled");
-        Some(ConverterAd {
-            media_types: config.converter.media_types.clone(),
-            profiles,
-            workers: config.converter.workers,
-        })
-    } else {
-        None
-    };
-
-    let engine = Engine::new(
-        EngineConfig {
-            signer: dmc_protocol::Signer::new(keypair.clone()),
-            name: config.node.name.clone(),
-            converter,
-            lease: config.node.lease.as_millis() as u64,
-            retention: config.converter.retention.as_millis() as u64,
-            max_attempts: config.node.max_attempts,
-            retry_backoff: config.node.retry_backoff.as_millis() as u64,
-        },
-        records,
-    );
-    // What the previous run left behind (its ffmpeg processes, partial files) goes before
-    // this run starts any job.
-    crate::core::cleanup::at_start(
-        &store,
-        &engine,
-        &crate::core::cleanup::CleanupDirs {
-            work_dir: config
-                .converter
-                .enabled
-                .then(|| config.converter.work_dir.clone()),
-            output_dir: config.node.output_dir.clone(),
-        },
-        &local_files,
-    )
-    .await;
-    let (net_client, net_events) = net::spawn_net(
-        keypair,
-        config.node.listen.clone(),
-        config.discovery.peers.clone(),
-        net::Access {
-            prologue: network_key.noise_prologue(),
-            allowed_peers: (!config.network.allowed_peers.is_empty()).then(|| {
-                config
-                    .network
-                    .allowed_peers
-                    .iter()
-                    .filter_map(|id| id.as_str().parse().ok())
-                    .collect()
-            }),
-        },
-    )
-    .map_err(|e| RunError::Net(e.to_string()))?;
+    let converter = converter_setup(&config).await?;
+    let engine = Engine::new(engine_config(&keys, &config, converter.ad), records);
+    clean_up_previous_run(&store, &engine, &config, &local_files).await;
+    let (net_client, net_events) = start_net(&keys, &config)?;
 
     // Peers seen before are redialled (with backoff) until they answer: static peers and
     // networks where mDNS is blocked keep working.
@@ -180,28 +56,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let _discovery = discovery::spawn_discovery(
-        DiscoveryOptions {
-            me: net_client.local_peer_id(),
-            name: config.node.name.clone(),
-            role: if config.converter.enabled {
-                Role::Converter
-            } else {
-                Role::Client
-            },
-            mdns: config.discovery.mdns,
-            network_fingerprint: network_key.fingerprint(),
-            filter: IfFilter {
-                names: config.discovery.interfaces.clone(),
-                loopback: config.discovery.loopback,
-            },
-        },
-        net_client.clone(),
-        shutdown_rx.clone(),
-    )?;
-    if config.discovery.mdns {
-        info!("mDNS discovery on");
-    }
+    let _discovery = start_discovery(&config, &keys.network, &net_client, &shutdown_rx)?;
     let config = Arc::new(config);
     // Items that end here go out to `[notify]` and to the watch folders' `after_delivery`;
     // both subscribe before the core starts, so none is missed.
@@ -216,7 +71,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
             net_events,
             config: config.clone(),
             data_dir: data_dir.clone(),
-            runnable_profiles,
+            runnable_profiles: converter.runnable,
             local_files,
             known_peers,
             ended,
@@ -234,10 +89,10 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     );
 
     let socket = control::socket_path(&data_dir);
-    let mut ctl_shutdown = shutdown_rx.clone();
     let control_task = {
         let socket = socket.clone();
         let group = config.control.group.clone();
+        let mut ctl_shutdown = shutdown_rx.clone();
         tokio::spawn(async move {
             control::serve_for(&socket, group.as_deref(), core, async move {
                 let _ = ctl_shutdown.changed().await;
@@ -246,24 +101,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
         })
     };
 
-    let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Core(e.to_string()))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| RunError::Core(e.to_string()))?;
-    let mut core_join = core_join;
-    let mut control_task = control_task;
-    let result = tokio::select! {
-        _ = term.recv() => { info!("SIGTERM: shutting down"); Ok(()) }
-        _ = int.recv() => { info!("SIGINT: shutting down"); Ok(()) }
-        r = &mut core_join => match r {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(RunError::Core(e)),
-            Err(e) => Err(RunError::Core(e.to_string())),
-        },
-        r = &mut control_task => match r {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(RunError::Control(e.to_string())),
-            Err(e) => Err(RunError::Control(e.to_string())),
-        },
-    };
+    let (result, core_join) = run_until_stopped(core_join, control_task).await;
     let _ = shutdown_tx.send(true);
     if !core_join.is_finished() {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(8), core_join).await;
@@ -273,7 +111,214 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     result
 }
 
-fn create_private_dir(dir: &std::path::Path) -> Result<(), RunError> {
+/// This node's identity and network key.
+struct Keys {
+    keypair: Keypair,
+    me: NodeId,
+    network: NetworkKey,
+}
+
+/// Loads (or makes, on first start) the node's identity and network key, saying so.
+fn load_keys(data_dir: &Path) -> Result<Keys, RunError> {
+    let (keypair, created) = identity::load_or_create(data_dir)?;
+    let me = NodeId::new(keypair.public().to_peer_id().to_base58());
+    if created {
+        info!(node_id = %me, "created a new node identity");
+    }
+    let (network, key_created) =
+        crate::network_key::load_or_create(data_dir).map_err(RunError::NetworkKey)?;
+    if key_created {
+        info!(
+            fingerprint = %network.fingerprint(),
+            "created a new network key: this node forms a network of its own; to join this \
+             machine to another network run `dmc network join CODE` with the code that \
+             `dmc network show` prints there, or run `dmc network show` here and join the \
+             others to this one"
+        );
+    } else {
+        info!(fingerprint = %network.fingerprint(), "network key loaded");
+    }
+    Ok(Keys {
+        keypair,
+        me,
+        network,
+    })
+}
+
+/// What this node converts: its advert (none when it is not a converter) and the names of
+/// every profile its ffmpeg can run.
+struct ConverterSetup {
+    ad: Option<ConverterAd>,
+    runnable: Vec<String>,
+}
+
+/// A converter advertises only what its ffmpeg can run; it gets its work folder.
+async fn converter_setup(config: &Config) -> Result<ConverterSetup, RunError> {
+    let c = &config.converter;
+    if !c.enabled {
+        return Ok(ConverterSetup {
+            ad: None,
+            runnable: Vec::new(),
+        });
+    }
+    let encoders = ffmpeg::available_encoders()
+        .await
+        .map_err(RunError::Encoders)?;
+    let profiles = c
+        .profiles_with(&encoders)
+        .map_err(RunError::MissingEncoder)?;
+    let advertised: Vec<String> = profiles
+        .advertised
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    if advertised.is_empty() {
+        warn!(
+            "this converter can run no profile: check ffmpeg's encoders and [converter] settings"
+        );
+    }
+    std::fs::create_dir_all(&c.work_dir).map_err(|e| RunError::DataDir {
+        path: c.work_dir.clone(),
+        source: e,
+    })?;
+    info!(profiles = ?advertised, workers = c.workers, "converter enabled");
+    Ok(ConverterSetup {
+        ad: Some(ConverterAd {
+            media_types: c.media_types.clone(),
+            profiles: advertised,
+            workers: c.workers,
+        }),
+        runnable: profiles
+            .runnable
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect(),
+    })
+}
+
+/// The engine's settings: this node's key and name, its advert, and the configured lease,
+/// retention and retries.
+fn engine_config(keys: &Keys, config: &Config, converter: Option<ConverterAd>) -> EngineConfig {
+    EngineConfig {
+        signer: dmc_protocol::Signer::new(keys.keypair.clone()),
+        name: config.node.name.clone(),
+        converter,
+        lease: config.node.lease.as_millis() as u64,
+        retention: config.converter.retention.as_millis() as u64,
+        max_attempts: config.node.max_attempts,
+        retry_backoff: config.node.retry_backoff.as_millis() as u64,
+    }
+}
+
+/// What the previous run left behind (its ffmpeg processes, partial files) goes before this
+/// run starts any job.
+async fn clean_up_previous_run(
+    store: &store::Store,
+    engine: &Engine,
+    config: &Config,
+    local_files: &[store::LocalFile],
+) {
+    crate::core::cleanup::at_start(
+        store,
+        engine,
+        &crate::core::cleanup::CleanupDirs {
+            work_dir: config
+                .converter
+                .enabled
+                .then(|| config.converter.work_dir.clone()),
+            output_dir: config.node.output_dir.clone(),
+        },
+        local_files,
+    )
+    .await;
+}
+
+/// Starts the swarm: listens, dials the static peers, and admits holders of the network key
+/// (and only `[network] allowed_peers`, when set).
+fn start_net(
+    keys: &Keys,
+    config: &Config,
+) -> Result<(net::NetClient, mpsc::Receiver<net::NetEvent>), RunError> {
+    let allowed = &config.network.allowed_peers;
+    net::spawn_net(
+        keys.keypair.clone(),
+        config.node.listen.clone(),
+        config.discovery.peers.clone(),
+        net::Access {
+            prologue: keys.network.noise_prologue(),
+            allowed_peers: (!allowed.is_empty()).then(|| {
+                allowed
+                    .iter()
+                    .filter_map(|id| id.as_str().parse().ok())
+                    .collect()
+            }),
+        },
+    )
+    .map_err(RunError::Swarm)
+}
+
+/// Starts mDNS (when on) and the interface watcher.
+fn start_discovery(
+    config: &Config,
+    network_key: &NetworkKey,
+    net_client: &net::NetClient,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, RunError> {
+    let started = discovery::spawn_discovery(
+        DiscoveryOptions {
+            me: net_client.local_peer_id(),
+            name: config.node.name.clone(),
+            role: if config.converter.enabled {
+                Role::Converter
+            } else {
+                Role::Client
+            },
+            mdns: config.discovery.mdns,
+            network_fingerprint: network_key.fingerprint(),
+            filter: IfFilter {
+                names: config.discovery.interfaces.clone(),
+                loopback: config.discovery.loopback,
+            },
+        },
+        net_client.clone(),
+        shutdown.clone(),
+    )?;
+    if config.discovery.mdns {
+        info!("mDNS discovery on");
+    }
+    Ok(started)
+}
+
+/// Waits for SIGTERM, SIGINT, or the core or the control socket stopping; gives back the
+/// core's task so the caller can let it finish.
+async fn run_until_stopped(
+    mut core_join: JoinHandle<Result<(), String>>,
+    mut control_task: JoinHandle<Result<(), control::ControlError>>,
+) -> (Result<(), RunError>, JoinHandle<Result<(), String>>) {
+    let signals = signal(SignalKind::terminate())
+        .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)));
+    let (mut term, mut int) = match signals {
+        Ok(s) => s,
+        Err(e) => return (Err(RunError::Signals(e)), core_join),
+    };
+    let result = tokio::select! {
+        _ = term.recv() => { info!("SIGTERM: shutting down"); Ok(()) }
+        _ = int.recv() => { info!("SIGINT: shutting down"); Ok(()) }
+        r = &mut core_join => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RunError::Core(e)),
+            Err(e) => Err(RunError::CoreTask(e)),
+        },
+        r = &mut control_task => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RunError::Control(e)),
+            Err(e) => Err(RunError::ControlTask(e)),
+        },
+    };
+    (result, core_join)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), RunError> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());
@@ -290,7 +335,7 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), RunError> {
 
 /// Holds an exclusive lock on `<data_dir>/node.lock` for as long as the node runs, so two
 /// nodes never share one data dir (and so one identity and one store).
-fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, RunError> {
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, RunError> {
     use std::os::fd::AsRawFd;
     let path = dir.join("node.lock");
     let file = std::fs::OpenOptions::new()

@@ -41,16 +41,19 @@ impl EngineConfig {
         self.signer.node_id()
     }
 
-    /// A node with the default lease and retention.
+    /// For tests and simulations: a node with a node's default lease (2 min), retention
+    /// (30 days), attempts (3) and backoff (30 s). A running node takes all four from its
+    /// configuration, whose defaults are dmc-node's `config::defaults` (a test there keeps
+    /// these equal to them).
     pub fn new(signer: Signer, name: impl Into<String>, converter: Option<ConverterAd>) -> Self {
         EngineConfig {
             signer,
             name: name.into(),
             converter,
-            lease: DEFAULT_LEASE_MS,
-            retention: DEFAULT_RETENTION_MS,
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-            retry_backoff: DEFAULT_RETRY_BACKOFF_MS,
+            lease: 2 * 60 * 1000,
+            retention: 30 * 24 * 3600 * 1000,
+            max_attempts: 3,
+            retry_backoff: 30_000,
         }
     }
 
@@ -62,17 +65,9 @@ impl EngineConfig {
     }
 }
 
-/// Default number of attempts before an item fails for good.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-/// Default wait after the first failed attempt.
-pub const DEFAULT_RETRY_BACKOFF_MS: Millis = 30_000;
 /// Weight of the newest sample in a converter's measured speed (moving average).
 const SPEED_WEIGHT: f32 = 0.25;
 
-/// Default lease: two minutes without word from a converter.
-pub const DEFAULT_LEASE_MS: Millis = 2 * 60 * 1000;
-/// Default retention of an unfetched result: 30 days.
-pub const DEFAULT_RETENTION_MS: Millis = 30 * 24 * 3600 * 1000;
 /// A converter reports on each item it holds at least this often while the origin is
 /// connected, even when nothing moved (queued, or a stalled transfer).
 pub const HEARTBEAT_MS: Millis = 5_000;

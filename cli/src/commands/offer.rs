@@ -32,6 +32,42 @@ pub async fn run(
     wait: bool,
     as_json: bool,
 ) -> Result<()> {
+    let (mut offered, failed_offers) =
+        offer_each(client, files, profile, priority, as_json).await?;
+    if wait && !offered.is_empty() {
+        let failed = wait_for_all(client, &mut offered, as_json).await?;
+        if failed > 0 || failed_offers > 0 {
+            bail!(
+                "{} of {} files did not end delivered",
+                failed + failed_offers,
+                files.len()
+            );
+        }
+        return Ok(());
+    }
+
+    if as_json {
+        emit(&json(&outcomes(&offered))?)?;
+    }
+    if failed_offers > 0 {
+        return Err(anyhow!(
+            "{failed_offers} of {} files could not be offered",
+            files.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Offers each file, printing a line for each (unless `as_json`) and an error for each that
+/// could not be offered; the outcomes with their labels, and how many failed. Without a node
+/// it stops at once.
+async fn offer_each(
+    client: &Client,
+    files: &[PathBuf],
+    profile: Option<&str>,
+    priority: i32,
+    as_json: bool,
+) -> Result<(Vec<(String, OfferOutcome)>, usize)> {
     let mut offered: Vec<(String, OfferOutcome)> = Vec::new();
     let mut failed_offers = 0usize;
     for file in files {
@@ -62,49 +98,38 @@ pub async fn run(
             }
         }
     }
+    Ok((offered, failed_offers))
+}
 
-    if wait && !offered.is_empty() {
-        let mode = if as_json {
-            Mode::Quiet
-        } else if std::io::stdout().is_terminal() {
-            Mode::Bars
-        } else {
-            Mode::Lines
-        };
-        let mut tracked: Vec<Tracked> = offered
-            .iter()
-            .map(|(label, o)| Tracked::new(label.clone(), o.item.clone()))
-            .collect();
-        wait::wait_all(client, &mut tracked, mode).await?;
-        for ((_, o), t) in offered.iter_mut().zip(tracked.iter()) {
-            o.item = t.item.clone();
-        }
-        let (text, failed) = wait::summary(&tracked);
-        if as_json {
-            emit(&json(&outcomes(&offered))?)?;
-        } else {
-            emit(&text)?;
-        }
-        if failed > 0 || failed_offers > 0 {
-            bail!(
-                "{} of {} files did not end delivered",
-                failed + failed_offers,
-                files.len()
-            );
-        }
-        return Ok(());
+/// `--wait`: follows the offered items until each ends, updates them, prints the summary
+/// (or the JSON); how many did not end delivered.
+async fn wait_for_all(
+    client: &Client,
+    offered: &mut [(String, OfferOutcome)],
+    as_json: bool,
+) -> Result<usize> {
+    let mode = if as_json {
+        Mode::Quiet
+    } else if std::io::stdout().is_terminal() {
+        Mode::Bars
+    } else {
+        Mode::Lines
+    };
+    let mut tracked: Vec<Tracked> = offered
+        .iter()
+        .map(|(label, o)| Tracked::new(label.clone(), o.item.clone()))
+        .collect();
+    wait::wait_all(client, &mut tracked, mode).await?;
+    for ((_, o), t) in offered.iter_mut().zip(tracked.iter()) {
+        o.item = t.item.clone();
     }
-
+    let (text, failed) = wait::summary(&tracked);
     if as_json {
-        emit(&json(&outcomes(&offered))?)?;
+        emit(&json(&outcomes(offered))?)?;
+    } else {
+        emit(&text)?;
     }
-    if failed_offers > 0 {
-        return Err(anyhow!(
-            "{failed_offers} of {} files could not be offered",
-            files.len()
-        ));
-    }
-    Ok(())
+    Ok(failed)
 }
 
 fn outcomes(offered: &[(String, OfferOutcome)]) -> Vec<&OfferOutcome> {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
+
 /// Longest duration accepted anywhere in the configuration: 10 years.
 const MAX_SECS: u64 = 10 * 365 * 24 * 3600;
 
@@ -46,6 +48,26 @@ pub fn format_duration(d: Duration) -> String {
         }
     }
     format!("{ms}ms")
+}
+
+/// A duration written as a string (`"5s"`) or a number of seconds (`5`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum DurationValue {
+    Secs(i64),
+    Text(String),
+}
+
+impl DurationValue {
+    pub(super) fn parse(&self) -> Result<Duration, String> {
+        match self {
+            DurationValue::Secs(n) if *n >= 0 => parse_duration(&n.to_string()),
+            DurationValue::Secs(n) => {
+                Err(format!("`{n}` is negative; give seconds or e.g. \"5s\""))
+            }
+            DurationValue::Text(s) => parse_duration(s),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::watch::DurationValue;
-use super::{fault, Fault};
+use super::defaults::notify as defaults;
+use super::duration::{format_duration, DurationValue};
+use super::error::{fault, Fault};
 
-/// Default `[notify] timeout`.
-pub const DEFAULT_NOTIFY_TIMEOUT: &str = "30s";
 /// Longest `[notify] on_done` command, in bytes.
 pub const MAX_COMMAND_BYTES: usize = 4096;
 
@@ -25,16 +24,6 @@ pub struct NotifyConfig {
     pub desktop: bool,
 }
 
-impl Default for NotifyConfig {
-    fn default() -> Self {
-        NotifyConfig {
-            on_done: None,
-            timeout: Duration::from_secs(30),
-            desktop: true,
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawNotify {
@@ -47,8 +36,8 @@ impl Default for RawNotify {
     fn default() -> Self {
         RawNotify {
             on_done: None,
-            timeout: DurationValue::Text(DEFAULT_NOTIFY_TIMEOUT.into()),
-            desktop: true,
+            timeout: DurationValue::Text(format_duration(defaults::TIMEOUT)),
+            desktop: defaults::DESKTOP,
         }
     }
 }

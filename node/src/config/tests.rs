@@ -2,6 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use dmc_protocol::MediaType;
+use libp2p::Multiaddr;
+
+use super::defaults::node::LISTEN as DEFAULT_LISTEN;
+use super::paths::{home_dir, resolve_path};
 use super::*;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -535,7 +540,7 @@ fn ffmpeg_priority_time_limits_and_control_group() {
     let dir = tempfile::tempdir().unwrap();
     let d = Config::from_toml(dir.path(), "", None).unwrap();
     assert_eq!(d.converter.nice, 10);
-    assert_eq!(d.converter.time_limit, crate::ffmpeg::TimeLimit::default());
+    assert_eq!(d.converter.time_limit, defaults::converter::TIME_LIMIT);
     assert_eq!(d.converter.time_limit.factor, 20);
     assert_eq!(
         d.converter.time_limit.min,

@@ -3,15 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dmc_protocol::{MediaType, Profile};
+use dmc_protocol::MediaType;
 use serde::Deserialize;
 
-use super::{fault, format_duration, parse_duration, resolve_path, Fault};
+use super::defaults::watch as defaults;
+use super::duration::DurationValue;
+use super::error::{fault, Fault};
+use super::format_duration;
+use super::paths::resolve_path;
+use super::Profile;
 
-/// Default `[[watch]] settle`.
-pub const DEFAULT_SETTLE: &str = "5s";
-/// Default `[[watch]] rescan`.
-pub const DEFAULT_RESCAN: &str = "60s";
 /// Shortest `rescan` accepted.
 pub const MIN_RESCAN: Duration = Duration::from_secs(1);
 /// Most `[[watch]]` entries.
@@ -73,7 +74,7 @@ pub(super) struct RawWatch {
     media_types: Option<Vec<MediaType>>,
     profile: String,
     #[serde(default)]
-    recursive: bool,
+    recursive: Option<bool>,
     #[serde(default)]
     settle: Option<DurationValue>,
     #[serde(default)]
@@ -81,27 +82,7 @@ pub(super) struct RawWatch {
     #[serde(default)]
     after_delivery: Option<String>,
     #[serde(default)]
-    priority: i32,
-}
-
-/// A duration written as a string (`"5s"`) or a number of seconds (`5`).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum DurationValue {
-    Secs(i64),
-    Text(String),
-}
-
-impl DurationValue {
-    pub(super) fn parse(&self) -> Result<Duration, String> {
-        match self {
-            DurationValue::Secs(n) if *n >= 0 => parse_duration(&n.to_string()),
-            DurationValue::Secs(n) => {
-                Err(format!("`{n}` is negative; give seconds or e.g. \"5s\""))
-            }
-            DurationValue::Text(s) => parse_duration(s),
-        }
-    }
+    priority: Option<i32>,
 }
 
 /// Validates the `[[watch]]` entries. `profile_of` finds a profile known to this config (built
@@ -123,96 +104,117 @@ pub(super) fn resolve_watches(
     }
     let mut out: Vec<WatchConfig> = Vec::new();
     for (i, w) in raw.into_iter().enumerate() {
-        let bad = |m: String| fault(KEY, Some(i), m);
-        if w.path.trim().is_empty() {
-            return Err(bad(
-                "path must not be empty; give the folder to watch".into()
-            ));
-        }
-        let path = resolve_path(&w.path, data_dir, home).map_err(|m| bad(format!("path: {m}")))?;
-        if out.iter().any(|o| o.path == path) {
-            return Err(bad(format!("{} is watched twice", path.display())));
-        }
-        let profile = profile_of(&w.profile).ok_or_else(|| {
-            bad(format!(
-                "unknown profile `{}`; known profiles: {}",
-                w.profile,
-                known.join(", ")
-            ))
-        })?;
-        let media_types = match w.media_types {
-            None => profile.media_types.to_vec(),
-            Some(list) => {
-                let mut m: Vec<MediaType> = Vec::new();
-                for t in list {
-                    if !profile.media_types.contains(&t) {
-                        return Err(bad(format!(
-                            "profile `{}` does not convert {t}; drop it from media_types or \
-                             pick another profile",
-                            profile.name
-                        )));
-                    }
-                    if !m.contains(&t) {
-                        m.push(t);
-                    }
-                }
-                if m.is_empty() {
-                    return Err(bad(
-                        "media_types needs at least one of \"audio\", \"image\", \"video\"".into(),
-                    ));
-                }
-                m
-            }
-        };
-        let settle = w
-            .settle
-            .map(|d| d.parse())
-            .unwrap_or_else(|| parse_duration(DEFAULT_SETTLE))
-            .map_err(|m| bad(format!("settle: {m}")))?;
-        let rescan = w
-            .rescan
-            .map(|d| d.parse())
-            .unwrap_or_else(|| parse_duration(DEFAULT_RESCAN))
-            .map_err(|m| bad(format!("rescan: {m}")))?;
-        if rescan < MIN_RESCAN {
-            return Err(bad(format!(
-                "rescan must be at least {}",
-                format_duration(MIN_RESCAN)
-            )));
-        }
-        let after_delivery = match w.after_delivery.as_deref().map(str::trim) {
-            None | Some("keep") => AfterDelivery::Keep,
-            Some("delete") => AfterDelivery::Delete,
-            Some(s) => match s.strip_prefix("move:").map(str::trim) {
-                Some(dir) if !dir.is_empty() => {
-                    let dir = resolve_path(dir, &path, home)
-                        .map_err(|m| bad(format!("after_delivery: {m}")))?;
-                    if dir == path {
-                        return Err(bad(
-                            "after_delivery = \"move:<dir>\" needs a folder other than the \
-                             watched one"
-                                .into(),
-                        ));
-                    }
-                    AfterDelivery::Move(dir)
-                }
-                _ => {
-                    return Err(bad(format!(
-                        "after_delivery `{s}`: use \"keep\", \"delete\" or \"move:<dir>\""
-                    )))
-                }
-            },
-        };
-        out.push(WatchConfig {
-            path,
-            media_types,
-            profile: profile.name.to_string(),
-            recursive: w.recursive,
-            settle,
-            rescan,
-            after_delivery,
-            priority: w.priority,
-        });
+        let entry = resolve_watch(w, data_dir, home, &profile_of, known, &out)
+            .map_err(|m| fault(KEY, Some(i), m))?;
+        out.push(entry);
     }
     Ok(out)
+}
+
+/// One entry, given the entries `before` it; the error is the message for that entry.
+fn resolve_watch(
+    w: RawWatch,
+    data_dir: &Path,
+    home: Option<&Path>,
+    profile_of: impl Fn(&str) -> Option<&'static Profile>,
+    known: &[&str],
+    before: &[WatchConfig],
+) -> Result<WatchConfig, String> {
+    if w.path.trim().is_empty() {
+        return Err("path must not be empty; give the folder to watch".into());
+    }
+    let path = resolve_path(&w.path, data_dir, home).map_err(|m| format!("path: {m}"))?;
+    if before.iter().any(|o| o.path == path) {
+        return Err(format!("{} is watched twice", path.display()));
+    }
+    let profile = profile_of(&w.profile).ok_or_else(|| {
+        format!(
+            "unknown profile `{}`; known profiles: {}",
+            w.profile,
+            known.join(", ")
+        )
+    })?;
+    let media_types = match w.media_types {
+        None => profile.media_types.to_vec(),
+        Some(list) => media_types(list, profile)?,
+    };
+    let settle = w
+        .settle
+        .map_or(Ok(defaults::SETTLE), |d| d.parse())
+        .map_err(|m| format!("settle: {m}"))?;
+    let rescan = w
+        .rescan
+        .map_or(Ok(defaults::RESCAN), |d| d.parse())
+        .map_err(|m| format!("rescan: {m}"))?;
+    if rescan < MIN_RESCAN {
+        return Err(format!(
+            "rescan must be at least {}",
+            format_duration(MIN_RESCAN)
+        ));
+    }
+    let after_delivery = after_delivery(w.after_delivery.as_deref(), &path, home)?;
+    Ok(WatchConfig {
+        path,
+        media_types,
+        profile: profile.name.to_string(),
+        recursive: w.recursive.unwrap_or(defaults::RECURSIVE),
+        settle,
+        rescan,
+        after_delivery,
+        priority: w.priority.unwrap_or(defaults::PRIORITY),
+    })
+}
+
+/// `media_types` of an entry: types `profile` converts, duplicates dropped, at least one.
+fn media_types(list: Vec<MediaType>, profile: &Profile) -> Result<Vec<MediaType>, String> {
+    let mut m: Vec<MediaType> = Vec::new();
+    for t in list {
+        if !profile.media_types.contains(&t) {
+            return Err(format!(
+                "profile `{}` does not convert {t}; drop it from media_types or pick another \
+                 profile",
+                profile.name
+            ));
+        }
+        if !m.contains(&t) {
+            m.push(t);
+        }
+    }
+    if m.is_empty() {
+        return Err("media_types needs at least one of \"audio\", \"image\", \"video\"".into());
+    }
+    Ok(m)
+}
+
+/// `after_delivery` of the entry watching `path`: `keep`, `delete` or `move:<dir>` (relative
+/// to `path`, and not `path` itself).
+fn after_delivery(
+    raw: Option<&str>,
+    path: &Path,
+    home: Option<&Path>,
+) -> Result<AfterDelivery, String> {
+    let Some(s) = raw.map(str::trim) else {
+        return Ok(defaults::AFTER_DELIVERY);
+    };
+    match s {
+        "keep" => Ok(AfterDelivery::Keep),
+        "delete" => Ok(AfterDelivery::Delete),
+        _ => match s.strip_prefix("move:").map(str::trim) {
+            Some(dir) if !dir.is_empty() => {
+                let dir =
+                    resolve_path(dir, path, home).map_err(|m| format!("after_delivery: {m}"))?;
+                if dir == path {
+                    return Err(
+                        "after_delivery = \"move:<dir>\" needs a folder other than the watched \
+                         one"
+                        .into(),
+                    );
+                }
+                Ok(AfterDelivery::Move(dir))
+            }
+            _ => Err(format!(
+                "after_delivery `{s}`: use \"keep\", \"delete\" or \"move:<dir>\""
+            )),
+        },
+    }
 }

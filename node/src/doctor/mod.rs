@@ -56,12 +56,7 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
-        Check {
-            check: check.into(),
-            status: Status::Warn,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Check::with_fix(Status::Warn, check.into(), detail.into(), fix.into())
     }
 
     pub fn fail(
@@ -69,11 +64,15 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
+        Check::with_fix(Status::Fail, check.into(), detail.into(), fix.into())
+    }
+
+    fn with_fix(status: Status, check: String, detail: String, fix: String) -> Check {
         Check {
-            check: check.into(),
-            status: Status::Fail,
-            detail: detail.into(),
-            fix: Some(fix.into()),
+            check,
+            status,
+            detail,
+            fix: Some(fix),
         }
     }
 }

@@ -14,7 +14,7 @@ use tokio::process::Command;
 
 use super::Check;
 use crate::config::Config;
-use crate::ffmpeg::{converter_profiles, parse_encoders};
+use crate::ffmpeg::parse_encoders;
 
 /// Most bytes of a tool's output read.
 const MAX_OUTPUT: u64 = 1024 * 1024;
@@ -129,76 +129,32 @@ fn encoder_fix(p: &Profile, custom: bool) -> String {
     fix
 }
 
+/// A profile the config knows, and whether it is custom.
+type Known = (&'static Profile, bool);
+
 /// What the profiles the config knows need from `encoders`.
 pub fn profile_checks(config: &Config, encoders: &HashSet<String>) -> Vec<Check> {
     let c = &config.converter;
-    let custom: Vec<&'static Profile> = c.custom_profiles.clone();
-    let all: Vec<(&'static Profile, bool)> = BUILTIN_PROFILES
+    let all: Vec<Known> = BUILTIN_PROFILES
         .iter()
         .map(|p| (p, false))
-        .chain(custom.iter().map(|p| (*p, true)))
+        .chain(c.custom_profiles.iter().map(|p| (*p, true)))
         .collect();
-    let missing: Vec<(&'static Profile, bool)> = all
-        .iter()
-        .copied()
-        .filter(|(p, _)| !encoders.contains(p.encoder))
-        .collect();
-    let runnable: Vec<&str> = all
-        .iter()
-        .filter(|(p, _)| encoders.contains(p.encoder))
-        .map(|(p, _)| p.name)
-        .collect();
-
+    let (runnable, missing): (Vec<Known>, Vec<Known>) = all
+        .into_iter()
+        .partition(|(p, _)| encoders.contains(p.encoder));
     if !c.enabled {
-        let mut detail =
-            format!(
-            "this node does not convert ([converter] enabled = false); its ffmpeg could run: {}",
-            if runnable.is_empty() { "none".into() } else { runnable.join(", ") }
-        );
-        if !missing.is_empty() {
-            let not: Vec<String> = missing
-                .iter()
-                .map(|(p, _)| format!("{} ({} missing)", p.name, p.encoder))
-                .collect();
-            detail.push_str(&format!("; not: {}", not.join(", ")));
-        }
-        return vec![Check::ok("profiles", detail)];
+        return vec![not_a_converter(&runnable, &missing)];
     }
-
-    let mut out = Vec::new();
-    for (p, is_custom) in &missing {
-        let name = format!("profile {}", p.name);
-        let detail = format!(
-            "{} missing: this ffmpeg lacks the encoder, so {} can't run",
-            p.encoder, p.name
-        );
-        if *is_custom {
-            // The node refuses to start as a converter with it (converter_profiles errs).
-            out.push(Check::fail(
-                name,
-                format!("{detail}; the node refuses to start with it"),
-                encoder_fix(p, true),
-            ));
-        } else if c.profiles.iter().any(|w| w == p.name) {
-            out.push(Check::warn(
-                name,
-                format!("{detail}; it is listed in [converter] profiles but will not be offered"),
-                encoder_fix(p, false),
-            ));
-        } else {
-            out.push(Check::warn(name, detail, encoder_fix(p, false)));
-        }
-    }
-    // What the converter would advertise, as run.rs computes it.
-    let offered: Vec<&str> = match converter_profiles(encoders, &custom) {
-        Ok(ps) => ps
-            .into_iter()
-            .filter(|p| c.profiles.is_empty() || c.profiles.iter().any(|w| w == p.name))
-            .filter(|p| p.media_types.iter().any(|m| c.media_types.contains(m)))
-            .map(|p| p.name)
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let mut out: Vec<Check> = missing
+        .iter()
+        .map(|(p, is_custom)| missing_encoder(p, *is_custom, &c.profiles))
+        .collect();
+    // What the converter would advertise (a missing custom encoder stops it: nothing).
+    let offered: Vec<&str> = c
+        .profiles_with(encoders)
+        .map(|p| p.advertised.iter().map(|p| p.name).collect())
+        .unwrap_or_default();
     if offered.is_empty() {
         out.push(Check::fail(
             "profiles",
@@ -217,6 +173,53 @@ pub fn profile_checks(config: &Config, encoders: &HashSet<String>) -> Vec<Check>
         );
     }
     out
+}
+
+/// The one check of a node that does not convert: what its ffmpeg could run, and not.
+fn not_a_converter(runnable: &[Known], missing: &[Known]) -> Check {
+    let runnable: Vec<&str> = runnable.iter().map(|(p, _)| p.name).collect();
+    let mut detail = format!(
+        "this node does not convert ([converter] enabled = false); its ffmpeg could run: {}",
+        if runnable.is_empty() {
+            "none".into()
+        } else {
+            runnable.join(", ")
+        }
+    );
+    if !missing.is_empty() {
+        let not: Vec<String> = missing
+            .iter()
+            .map(|(p, _)| format!("{} ({} missing)", p.name, p.encoder))
+            .collect();
+        detail.push_str(&format!("; not: {}", not.join(", ")));
+    }
+    Check::ok("profiles", detail)
+}
+
+/// The check of a converter's profile `p` whose encoder is missing: it fails for a custom
+/// profile (the node refuses to start with it), and warns for a built-in one, louder when
+/// `[converter] profiles` (`wanted`) lists it.
+fn missing_encoder(p: &Profile, is_custom: bool, wanted: &[String]) -> Check {
+    let name = format!("profile {}", p.name);
+    let detail = format!(
+        "{} missing: this ffmpeg lacks the encoder, so {} can't run",
+        p.encoder, p.name
+    );
+    if is_custom {
+        Check::fail(
+            name,
+            format!("{detail}; the node refuses to start with it"),
+            encoder_fix(p, true),
+        )
+    } else if wanted.iter().any(|w| w == p.name) {
+        Check::warn(
+            name,
+            format!("{detail}; it is listed in [converter] profiles but will not be offered"),
+            encoder_fix(p, false),
+        )
+    } else {
+        Check::warn(name, detail, encoder_fix(p, false))
+    }
 }
 
 /// ffmpeg, ffprobe and the profiles' encoders.

@@ -110,8 +110,56 @@ pub async fn convert(
         limit_secs = limit.as_secs(),
         "starting ffmpeg"
     );
+    let mut child = ffmpeg_command(&job)
+        .spawn()
+        .map_err(|e| spawn_error(FFMPEG, e))?;
+    if let Some(pid) = child.id() {
+        on_start(pid);
+    }
+    let now = tokio::time::Instant::now();
+    // A limit beyond what the clock can hold is as good as none (30 years).
+    let deadline = now
+        .checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400));
+    let stderr_task = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(StderrTail::drain(s, StderrTail::DEFAULT_LINES)));
+    let stdout = child.stdout.take();
+
+    let run = drive(&mut child, stdout, &job, &mut progress, started, deadline).await;
+    let status = match run {
+        Ok(status) => status,
+        Err(e) => {
+            stop(&mut child, stderr_task, &job, &e).await;
+            return Err(e);
+        }
+    };
+    let stderr = match stderr_task {
+        Some(t) => t.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let (size_bytes, stderr) = keep_output(&job, status, stderr).await?;
+    progress(ConvertProgress {
+        fraction: 1.0,
+        fps: None,
+        speed: None,
+        eta_secs: Some(0),
+        out_time_ms: job.duration_ms,
+    });
+    Ok(ConvertOutcome {
+        output: job.output_part,
+        size_bytes,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        stderr_tail: stderr,
+    })
+}
+
+/// The ffmpeg command for `job`: its own process group, killed with the node, at the job's
+/// CPU priority.
+fn ffmpeg_command(job: &ConvertJob) -> Command {
     let mut cmd = Command::new(FFMPEG);
-    cmd.args(ffmpeg_args(&job))
+    cmd.args(ffmpeg_args(job))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -138,47 +186,39 @@ pub async fn convert(
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| spawn_error(FFMPEG, e))?;
-    if let Some(pid) = child.id() {
-        on_start(pid);
-    }
-    let now = tokio::time::Instant::now();
-    // A limit beyond what the clock can hold is as good as none (30 years).
-    let deadline = now
-        .checked_add(limit)
-        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400));
-    let stderr_task = child
-        .stderr
-        .take()
-        .map(|s| tokio::spawn(StderrTail::drain(s, StderrTail::DEFAULT_LINES)));
-    let stdout = child.stdout.take();
+    cmd
+}
 
-    let run = drive(&mut child, stdout, &job, &mut progress, started, deadline).await;
-    let status = match run {
-        Ok(status) => status,
-        Err(e) => {
-            // Cancelled, out of time or a pipe error: make sure ffmpeg (and anything it
-            // started) is gone before removing its output. Not yet reaped, so its pid still
-            // names its process group.
-            if let Some(pid) = child.id() {
-                kill_group(pid);
-            }
-            if matches!(e, FfmpegError::TimeLimit(_)) {
-                tracing::warn!(input = %job.input.display(), "{e}");
-            }
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-            if let Some(t) = stderr_task {
-                t.abort();
-            }
-            remove_part(&job.output_part).await;
-            return Err(e);
-        }
-    };
-    let stderr = match stderr_task {
-        Some(t) => t.await.unwrap_or_default(),
-        None => Vec::new(),
-    };
+/// Cancelled, out of time or a pipe error (`why`): makes sure ffmpeg (and anything it
+/// started) is gone before removing its output.
+async fn stop(
+    child: &mut Child,
+    stderr_task: Option<tokio::task::JoinHandle<Vec<String>>>,
+    job: &ConvertJob,
+    why: &FfmpegError,
+) {
+    // Not yet reaped, so its pid still names its process group.
+    if let Some(pid) = child.id() {
+        kill_group(pid);
+    }
+    if matches!(why, FfmpegError::TimeLimit(_)) {
+        tracing::warn!(input = %job.input.display(), "{why}");
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    if let Some(t) = stderr_task {
+        t.abort();
+    }
+    remove_part(&job.output_part).await;
+}
+
+/// ffmpeg exited with `status`: on success the output is synced and its size returned (with
+/// `stderr`); otherwise it is removed and the failure carries `stderr`.
+async fn keep_output(
+    job: &ConvertJob,
+    status: ExitStatus,
+    stderr: Vec<String>,
+) -> Result<(u64, Vec<String>), FfmpegError> {
     if !status.success() {
         remove_part(&job.output_part).await;
         return Err(FfmpegError::Failed {
@@ -187,26 +227,13 @@ pub async fn convert(
             stderr,
         });
     }
-    let size_bytes = match sync_file(&job.output_part).await {
-        Ok(size) => size,
+    match sync_file(&job.output_part).await {
+        Ok(size) => Ok((size, stderr)),
         Err(e) => {
             remove_part(&job.output_part).await;
-            return Err(e);
+            Err(e)
         }
-    };
-    progress(ConvertProgress {
-        fraction: 1.0,
-        fps: None,
-        speed: None,
-        eta_secs: Some(0),
-        out_time_ms: job.duration_ms,
-    });
-    Ok(ConvertOutcome {
-        output: job.output_part,
-        size_bytes,
-        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        stderr_tail: stderr,
-    })
+    }
 }
 
 /// Reads progress until ffmpeg closes stdout, then waits for it; stops early on cancel.
@@ -310,7 +337,7 @@ mod tests {
             cancel: CancelToken::new(),
             threads,
             nice: 10,
-            time_limit: TimeLimit::default(),
+            time_limit: crate::config::defaults::converter::TIME_LIMIT,
         }
     }
 

@@ -62,22 +62,33 @@ pub fn runnable_profiles(encoders: &HashSet<String>) -> Vec<&'static Profile> {
         .collect()
 }
 
+/// A custom profile whose encoder the local ffmpeg lacks: the node refuses to start as a
+/// converter with it (the operator asked for it explicitly).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "custom profile `{profile}` needs the ffmpeg encoder `{encoder}`, which this ffmpeg lacks \
+     (see `ffmpeg -encoders`); install an ffmpeg that has it, or remove the profile from \
+     [[converter.custom_profiles]]"
+)]
+pub struct MissingEncoder {
+    pub profile: &'static str,
+    pub encoder: &'static str,
+}
+
 /// The profiles this converter can run: the built-in ones whose encoder `encoders` lists, then
 /// every custom one. A custom profile whose encoder is missing is an error naming it (the
 /// operator asked for it explicitly), where a missing built-in is silently left out.
 pub fn converter_profiles(
     encoders: &HashSet<String>,
     custom: &[&'static Profile],
-) -> Result<Vec<&'static Profile>, String> {
+) -> Result<Vec<&'static Profile>, MissingEncoder> {
     let mut out = runnable_profiles(encoders);
     for p in custom {
         if !encoders.contains(p.encoder) {
-            return Err(format!(
-                "custom profile `{}` needs the ffmpeg encoder `{}`, which this ffmpeg lacks \
-                 (see `ffmpeg -encoders`); install an ffmpeg that has it, or remove the profile \
-                 from [[converter.custom_profiles]]",
-                p.name, p.encoder
-            ));
+            return Err(MissingEncoder {
+                profile: p.name,
+                encoder: p.encoder,
+            });
         }
         out.push(p);
     }
@@ -106,7 +117,7 @@ mod tests {
             encoder: "flac",
             ..BUILTIN_PROFILES[0].clone()
         }));
-        let err = converter_profiles(&enc, &[flac]).unwrap_err();
+        let err = converter_profiles(&enc, &[flac]).unwrap_err().to_string();
         assert!(
             err.contains("`flac` needs the ffmpeg encoder `flac`"),
             "{err}"

@@ -6,34 +6,16 @@ use std::time::Duration;
 
 use super::error::FfmpegError;
 
-/// Default `[converter] time_limit_factor`.
-pub const DEFAULT_TIME_LIMIT_FACTOR: u32 = 20;
-/// Default `[converter] time_limit_min`.
-pub const DEFAULT_TIME_LIMIT_MIN: Duration = Duration::from_secs(10 * 60);
-/// Default `[converter] time_limit_unknown`.
-pub const DEFAULT_TIME_LIMIT_UNKNOWN: Duration = Duration::from_secs(6 * 3600);
-/// Default `[converter] nice`.
-pub const DEFAULT_NICE: u8 = 10;
 /// Largest nice value Linux knows (lowest priority).
 pub const MAX_NICE: u8 = 19;
 
 /// How long one conversion may run: `factor` × the media's duration, at least `min`; `unknown`
-/// when the duration is not known.
+/// when the duration is not known. Its default is `config::defaults::converter::TIME_LIMIT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeLimit {
     pub factor: u32,
     pub min: Duration,
     pub unknown: Duration,
-}
-
-impl Default for TimeLimit {
-    fn default() -> Self {
-        TimeLimit {
-            factor: DEFAULT_TIME_LIMIT_FACTOR,
-            min: DEFAULT_TIME_LIMIT_MIN,
-            unknown: DEFAULT_TIME_LIMIT_UNKNOWN,
-        }
-    }
 }
 
 impl TimeLimit {
@@ -148,7 +130,7 @@ mod tests {
 
     #[test]
     fn limit_scales_with_duration_and_has_a_floor_and_a_fallback() {
-        let t = TimeLimit::default();
+        let t = crate::config::defaults::converter::TIME_LIMIT;
         assert_eq!(t.for_media(Some(4_000)), Duration::from_secs(600));
         assert_eq!(t.for_media(Some(3_600_000)), Duration::from_secs(20 * 3600));
         assert_eq!(t.for_media(None), Duration::from_secs(6 * 3600));

@@ -18,12 +18,11 @@ mod tests;
 
 pub use cancel::CancelToken;
 pub use convert::{convert, ConvertJob, ConvertOutcome, ConvertProgress};
-pub use encoders::{available_encoders, converter_profiles, parse_encoders, runnable_profiles};
-pub use error::FfmpegError;
-pub use limits::{
-    TimeLimit, DEFAULT_NICE, DEFAULT_TIME_LIMIT_FACTOR, DEFAULT_TIME_LIMIT_MIN,
-    DEFAULT_TIME_LIMIT_UNKNOWN, MAX_NICE,
+pub use encoders::{
+    available_encoders, converter_profiles, parse_encoders, runnable_profiles, MissingEncoder,
 };
+pub use error::FfmpegError;
+pub use limits::{TimeLimit, MAX_NICE};
 pub use probe::{probe, Probe, StreamInfo};
 pub use stderr_tail::StderrTail;
 pub use verify::{check_output, check_size, verify_output, VerifyMode, VerifyOptions};

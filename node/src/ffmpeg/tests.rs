@@ -89,8 +89,8 @@ fn job(
         duration_ms,
         cancel: CancelToken::new(),
         threads: 0,
-        nice: DEFAULT_NICE,
-        time_limit: TimeLimit::default(),
+        nice: crate::config::defaults::converter::NICE,
+        time_limit: crate::config::defaults::converter::TIME_LIMIT,
     }
 }
 
@@ -539,7 +539,9 @@ container = "flac"
         .replace("encoder = \"flac\"", "encoder = \"libnothing\"")
         .replace("\"-c:a\", \"flac\"", "\"-c:a\", \"libnothing\"");
     let config = crate::config::Config::from_toml(dir.path(), &missing, None).unwrap();
-    let err = converter_profiles(&encoders, &config.converter.custom_profiles).unwrap_err();
+    let err = converter_profiles(&encoders, &config.converter.custom_profiles)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`libnothing`"), "{err}");
 }
 

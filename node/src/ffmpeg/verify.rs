@@ -19,14 +19,23 @@ const DURATION_SLACK_MS: u64 = 500;
 const DECODE_MIN_LIMIT: Duration = Duration::from_secs(300);
 
 /// How thoroughly outputs are checked (`[converter] verify`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerifyMode {
     /// ffprobe only: container, codecs, duration.
-    #[default]
     Probe,
     /// ffprobe, then a full decode (`ffmpeg -v error -i OUT -f null -`) that must print no
     /// error.
     Decode,
+}
+
+impl VerifyMode {
+    /// The name `[converter] verify` gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyMode::Probe => "probe",
+            VerifyMode::Decode => "decode",
+        }
+    }
 }
 
 impl FromStr for VerifyMode {
@@ -44,7 +53,7 @@ impl FromStr for VerifyMode {
 }
 
 /// What else [`verify_output`] checks besides the profile.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct VerifyOptions {
     pub mode: VerifyMode,
     /// The source's size in bytes; an output larger than it fails unless `allow_larger`.
@@ -52,6 +61,19 @@ pub struct VerifyOptions {
     pub allow_larger: bool,
     /// Cancelling it stops a decode pass.
     pub cancel: CancelToken,
+}
+
+/// The configuration's default mode, any size, no cancel: what tests start from.
+#[cfg(test)]
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            mode: crate::config::defaults::converter::VERIFY,
+            source_size: None,
+            allow_larger: false,
+            cancel: CancelToken::default(),
+        }
+    }
 }
 
 /// Checks `path` against `profile` and `opts`: its size against the source's, then ffprobe's

@@ -8,23 +8,21 @@ use std::time::Duration;
 use dmc_protocol::wire::Response;
 use futures::StreamExt;
 use libp2p::core::transport::ListenerId;
+use libp2p::core::ConnectedPoint;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
-use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, DialError, ListenError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::admission::{Admission, MISBEHAVIOUR_BAN};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::client::{Command, Responder};
 use super::guard::Inbound;
+use super::redial::Redials;
 use super::reject::{is_key_mismatch, RejectReason};
-use super::{NetError, NetEvent, BACKOFF_MAX, BACKOFF_MIN, KNOWN_ADDRS_MAX, SUPERSEDE_AFTER};
-
-/// How long a peer that sent an invalid request (over a limit, malformed) is kept out.
-const MISBEHAVIOUR_BAN: Duration = Duration::from_secs(60);
-/// Most peers remembered as banned (oldest bans dropped first).
-const MAX_BANNED: usize = 1024;
+use super::{NetError, NetEvent, SUPERSEDE_AFTER};
 
 /// Events held while the core is slow; past this the swarm is not polled (backpressure).
 const MAX_PENDING_EVENTS: usize = 1024;
@@ -34,42 +32,6 @@ enum Step {
     Command(Command),
     Tick,
     Nothing,
-}
-
-struct StaticPeer {
-    addr: Multiaddr,
-    peer: Option<PeerId>,
-    dialing: Option<ConnectionId>,
-    backoff: Duration,
-    next_attempt: Instant,
-}
-
-/// A peer seen before, with the addresses it was dialled at (or advertised by mDNS).
-struct KnownPeer {
-    addrs: Vec<Multiaddr>,
-    dialing: Option<ConnectionId>,
-    backoff: Duration,
-    next_attempt: Instant,
-}
-
-impl KnownPeer {
-    fn new(now: Instant) -> Self {
-        KnownPeer {
-            addrs: Vec::new(),
-            dialing: None,
-            backoff: BACKOFF_MIN,
-            next_attempt: now,
-        }
-    }
-
-    /// Adds `addr` (most recent last), keeping at most [`KNOWN_ADDRS_MAX`].
-    fn merge(&mut self, addr: Multiaddr) {
-        self.addrs.retain(|a| a != &addr);
-        self.addrs.push(addr);
-        if self.addrs.len() > KNOWN_ADDRS_MAX {
-            self.addrs.remove(0);
-        }
-    }
 }
 
 /// One open connection.
@@ -87,10 +49,8 @@ struct Listener {
 
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
-    /// `[network] allowed_peers`, when set.
-    allowed: Option<std::collections::HashSet<PeerId>>,
-    /// Peers that sent invalid requests, kept out until the instant given.
-    banned: HashMap<PeerId, Instant>,
+    /// `[network] allowed_peers` and peers kept out for invalid requests.
+    admission: Admission,
     commands: mpsc::Receiver<Command>,
     /// Weak, so that the task ends when every client is gone.
     responder_tx: mpsc::WeakSender<Command>,
@@ -101,8 +61,8 @@ pub(crate) struct EventLoop {
     listeners: HashMap<ListenerId, Listener>,
     listen_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
     connections: HashMap<PeerId, Vec<Conn>>,
-    statics: Vec<StaticPeer>,
-    known: HashMap<PeerId, KnownPeer>,
+    /// Static and known peers, redialled while not connected.
+    redials: Redials,
 }
 
 impl EventLoop {
@@ -117,8 +77,7 @@ impl EventLoop {
     ) -> Self {
         let now = Instant::now();
         EventLoop {
-            allowed,
-            banned: HashMap::new(),
+            admission: Admission::new(allowed),
             swarm,
             commands,
             responder_tx,
@@ -132,17 +91,7 @@ impl EventLoop {
                 .collect(),
             listen_waiters: Vec::new(),
             connections: HashMap::new(),
-            statics: static_peers
-                .into_iter()
-                .map(|addr| StaticPeer {
-                    addr,
-                    peer: None,
-                    dialing: None,
-                    backoff: BACKOFF_MIN,
-                    next_attempt: now,
-                })
-                .collect(),
-            known: HashMap::new(),
+            redials: Redials::new(static_peers, now),
         }
     }
 
@@ -239,14 +188,7 @@ impl EventLoop {
                 if peer == *self.swarm.local_peer_id() {
                     return;
                 }
-                let now = Instant::now();
-                let known = self
-                    .known
-                    .entry(peer)
-                    .or_insert_with(|| KnownPeer::new(now));
-                for addr in addrs {
-                    known.merge(addr);
-                }
+                self.redials.add_known(peer, addrs, Instant::now());
                 self.redial_due();
             }
             Command::NetworkChanged { close } => self.network_changed(close),
@@ -292,95 +234,19 @@ impl EventLoop {
         }
     }
 
-    fn is_connected(&self, peer: &PeerId) -> bool {
-        self.connections.get(peer).is_some_and(|c| !c.is_empty())
-    }
-
+    /// Dials the static and known peers that are due and not connected.
     fn redial_due(&mut self) {
-        let now = Instant::now();
-        for i in 0..self.statics.len() {
-            let s = &self.statics[i];
-            if s.dialing.is_some() || s.next_attempt > now {
-                continue;
-            }
-            if s.peer.is_some_and(|p| self.is_connected(&p)) {
-                continue;
-            }
-            let opts = match s.peer {
-                Some(p) => DialOpts::peer_id(p)
-                    .addresses(vec![s.addr.clone()])
-                    .condition(PeerCondition::Disconnected)
-                    .build(),
-                None => DialOpts::unknown_peer_id().address(s.addr.clone()).build(),
-            };
-            let id = opts.connection_id();
-            let addr = s.addr.clone();
-            match self.swarm.dial(opts) {
-                Ok(()) => {
-                    tracing::debug!(%addr, "dialling static peer");
-                    self.statics[i].dialing = Some(id);
-                }
-                Err(DialError::DialPeerConditionFalse(_)) => {}
-                Err(e) => {
-                    tracing::warn!(%addr, "cannot dial static peer: {e}");
-                    self.static_failed(i);
-                }
-            }
-        }
-        self.redial_known();
+        let connections = &self.connections;
+        self.redials.dial_due(&mut self.swarm, |p| {
+            connections.get(p).is_some_and(|c| !c.is_empty())
+        });
     }
 
-    /// Dials known peers that are not connected and are due, all their addresses at once.
-    fn redial_known(&mut self) {
-        let now = Instant::now();
-        let due: Vec<(PeerId, Vec<Multiaddr>)> = self
-            .known
-            .iter()
-            .filter(|(p, k)| {
-                k.dialing.is_none()
-                    && k.next_attempt <= now
-                    && !k.addrs.is_empty()
-                    && !self.is_connected(p)
-            })
-            .map(|(p, k)| (*p, k.addrs.clone()))
-            .collect();
-        for (peer, addrs) in due {
-            let opts = DialOpts::peer_id(peer)
-                .addresses(addrs)
-                .condition(PeerCondition::Disconnected)
-                .build();
-            let id = opts.connection_id();
-            match self.swarm.dial(opts) {
-                Ok(()) => {
-                    tracing::debug!(%peer, "dialling known peer");
-                    if let Some(k) = self.known.get_mut(&peer) {
-                        k.dialing = Some(id);
-                    }
-                }
-                Err(DialError::DialPeerConditionFalse(_)) => {}
-                Err(e) => {
-                    tracing::debug!(%peer, "cannot dial known peer: {e}");
-                    self.known_failed(&peer);
-                }
-            }
-        }
-    }
-
-    fn known_failed(&mut self, peer: &PeerId) {
-        if let Some(k) = self.known.get_mut(peer) {
-            k.dialing = None;
-            k.next_attempt = Instant::now() + k.backoff;
-            k.backoff = (k.backoff * 2).min(BACKOFF_MAX);
-        }
-    }
-
-    /// The host's interfaces changed: closes connections if asked (they may be dead but
-    /// open), forgets dials in flight (they may hang on a gone route) and redials at once.
     /// A peer sent a request over a limit or malformed: it is broken or hostile. It is cut off
     /// and kept out for a while, so it cannot make us decode again and again.
     fn misbehaved(&mut self, peer: PeerId, why: &str) {
         tracing::warn!(%peer, "peer sent an invalid request ({why}); disconnecting it for {}s", MISBEHAVIOUR_BAN.as_secs());
-        self.banned.insert(peer, Instant::now() + MISBEHAVIOUR_BAN);
+        self.admission.ban(peer);
         let _ = self.swarm.disconnect_peer_id(peer);
         self.emit(NetEvent::Rejected {
             peer: Some(peer),
@@ -389,29 +255,8 @@ impl EventLoop {
         });
     }
 
-    fn is_allowed(&mut self, peer: &PeerId) -> bool {
-        self.refusal(peer).is_none()
-    }
-
-    /// Why `peer` is not to be talked to, if it is not: kept out for invalid requests, or not
-    /// in `allowed_peers`.
-    fn refusal(&mut self, peer: &PeerId) -> Option<RejectReason> {
-        let now = Instant::now();
-        if self.banned.len() > MAX_BANNED {
-            self.banned.retain(|_, until| *until > now);
-        }
-        if let Some(until) = self.banned.get(peer) {
-            if *until > now {
-                return Some(RejectReason::Misbehaved);
-            }
-            self.banned.remove(peer);
-        }
-        if self.allowed.as_ref().is_some_and(|a| !a.contains(peer)) {
-            return Some(RejectReason::NotAllowed);
-        }
-        None
-    }
-
+    /// The host's interfaces changed: closes connections if asked (they may be dead but
+    /// open), forgets dials in flight (they may hang on a gone route) and redials at once.
     fn network_changed(&mut self, close: bool) {
         if close {
             let ids: Vec<ConnectionId> = self
@@ -429,25 +274,8 @@ impl EventLoop {
                 self.swarm.close_connection(id);
             }
         }
-        let now = Instant::now();
-        for s in &mut self.statics {
-            s.dialing = None;
-            s.backoff = BACKOFF_MIN;
-            s.next_attempt = now;
-        }
-        for k in self.known.values_mut() {
-            k.dialing = None;
-            k.backoff = BACKOFF_MIN;
-            k.next_attempt = now;
-        }
+        self.redials.reset_all(Instant::now());
         self.redial_due();
-    }
-
-    fn static_failed(&mut self, i: usize) {
-        let s = &mut self.statics[i];
-        s.dialing = None;
-        s.next_attempt = Instant::now() + s.backoff;
-        s.backoff = (s.backoff * 2).min(BACKOFF_MAX);
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -463,16 +291,7 @@ impl EventLoop {
             SwarmEvent::NewListenAddr {
                 listener_id,
                 address,
-            } => {
-                tracing::info!(%address, "listening");
-                self.listeners
-                    .entry(listener_id)
-                    .or_default()
-                    .addrs
-                    .push(address.clone());
-                self.emit(NetEvent::NewListenAddr(address));
-                self.answer_listen_waiters();
-            }
+            } => self.on_new_listen_addr(listener_id, address),
             SwarmEvent::ExpiredListenAddr {
                 listener_id,
                 address,
@@ -499,78 +318,12 @@ impl EventLoop {
                 endpoint,
                 num_established,
                 ..
-            } => {
-                let addr = endpoint.get_remote_address().clone();
-                let dialed = endpoint.is_dialer();
-                if let Some(reason) = self.refusal(&peer_id) {
-                    tracing::warn!(peer = %peer_id, %addr, "refused a connection: {}", reason.hint());
-                    self.swarm.close_connection(connection_id);
-                    if let Some((_, reply)) = self.dials.remove(&connection_id) {
-                        let _ = reply.send(Err(NetError::Dial {
-                            target: addr.to_string(),
-                            why: reason.as_str().into(),
-                        }));
-                    }
-                    self.emit(NetEvent::Rejected {
-                        peer: Some(peer_id),
-                        addr: Some(addr),
-                        reason,
-                    });
-                    return;
-                }
-                tracing::debug!(peer = %peer_id, %addr, dialed, "connection established");
-                let now = Instant::now();
-                let conns = self.connections.entry(peer_id).or_default();
-                // The peer (or we) dialled again: older connections are stale.
-                let stale: Vec<ConnectionId> = conns
-                    .iter()
-                    .filter(|c| now.duration_since(c.since) >= SUPERSEDE_AFTER)
-                    .map(|c| c.id)
-                    .collect();
-                conns.retain(|c| !stale.contains(&c.id));
-                conns.push(Conn {
-                    id: connection_id,
-                    addr: addr.clone(),
-                    since: now,
-                });
-                let replaced = !stale.is_empty() && conns.len() == 1;
-                for id in stale {
-                    tracing::info!(peer = %peer_id, "a new connection replaces an older one: closing the old one");
-                    self.swarm.close_connection(id);
-                }
-                let known = self
-                    .known
-                    .entry(peer_id)
-                    .or_insert_with(|| KnownPeer::new(now));
-                if known.dialing == Some(connection_id) {
-                    known.dialing = None;
-                }
-                known.backoff = BACKOFF_MIN;
-                if dialed {
-                    known.merge(addr.clone());
-                }
-                if let Some((_, reply)) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Ok(peer_id));
-                }
-                for s in self.statics.iter_mut() {
-                    if s.dialing == Some(connection_id) {
-                        s.dialing = None;
-                        s.peer = Some(peer_id);
-                        s.backoff = BACKOFF_MIN;
-                    }
-                }
-                if replaced {
-                    // Let the core see a fresh connection (it re-syncs on connect).
-                    self.emit(NetEvent::Disconnected { peer: peer_id });
-                }
-                if num_established.get() == 1 || replaced {
-                    self.emit(NetEvent::Connected {
-                        peer: peer_id,
-                        addr,
-                        dialed,
-                    });
-                }
-            }
+            } => self.on_connection_established(
+                peer_id,
+                connection_id,
+                &endpoint,
+                num_established.get() == 1,
+            ),
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
@@ -579,95 +332,173 @@ impl EventLoop {
                 ..
             } => {
                 tracing::debug!(peer = %peer_id, "connection closed: {cause:?}");
-                if let Some(conns) = self.connections.get_mut(&peer_id) {
-                    conns.retain(|c| c.id != connection_id);
-                    if conns.is_empty() {
-                        self.connections.remove(&peer_id);
-                    }
-                }
-                if num_established == 0 {
-                    let now = Instant::now();
-                    for s in self.statics.iter_mut().filter(|s| s.peer == Some(peer_id)) {
-                        s.next_attempt = now + s.backoff;
-                    }
-                    if let Some(k) = self.known.get_mut(&peer_id) {
-                        k.next_attempt = now + k.backoff;
-                    }
-                    self.emit(NetEvent::Disconnected { peer: peer_id });
-                }
+                self.on_connection_closed(peer_id, connection_id, num_established == 0);
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 peer_id,
                 error,
-            } => {
-                if is_key_mismatch(&error) {
-                    // Who it was: a dial by address, a static peer, or a known peer by id.
-                    let addr = self
-                        .dials
-                        .get(&connection_id)
-                        .map(|(a, _)| a.clone())
-                        .or_else(|| {
-                            self.statics
-                                .iter()
-                                .find(|s| s.dialing == Some(connection_id))
-                                .map(|s| s.addr.clone())
-                        });
-                    let peer = peer_id.or_else(|| {
-                        self.known
-                            .iter()
-                            .find(|(_, k)| k.dialing == Some(connection_id))
-                            .map(|(p, _)| *p)
-                    });
-                    tracing::warn!(peer = ?peer, addr = ?addr, "refused a connection: {}", RejectReason::DifferentNetwork.hint());
-                    self.emit(NetEvent::Rejected {
-                        peer,
-                        addr,
-                        reason: RejectReason::DifferentNetwork,
-                    });
-                }
-                if let Some((addr, reply)) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Err(NetError::Dial {
-                        target: addr.to_string(),
-                        why: error.to_string(),
-                    }));
-                }
-                if let Some(i) = self
-                    .statics
-                    .iter()
-                    .position(|s| s.dialing == Some(connection_id))
-                {
-                    tracing::debug!(addr = %self.statics[i].addr, ?peer_id, "static peer unreachable: {error}");
-                    self.static_failed(i);
-                }
-                let failed_known: Option<PeerId> = self
-                    .known
-                    .iter()
-                    .find(|(_, k)| k.dialing == Some(connection_id))
-                    .map(|(p, _)| *p);
-                if let Some(p) = failed_known {
-                    tracing::debug!(peer = %p, "known peer unreachable: {error}");
-                    self.known_failed(&p);
-                }
-            }
+            } => self.on_dial_error(connection_id, peer_id, &error),
             SwarmEvent::IncomingConnectionError {
                 send_back_addr,
                 error,
                 ..
-            } => {
-                if is_key_mismatch(&error) {
-                    tracing::warn!(%send_back_addr, "refused a connection: {}", RejectReason::DifferentNetwork.hint());
-                    self.emit(NetEvent::Rejected {
-                        peer: None,
-                        addr: Some(send_back_addr),
-                        reason: RejectReason::DifferentNetwork,
-                    });
-                } else {
-                    tracing::debug!(%send_back_addr, "incoming connection failed: {error}");
-                }
-            }
+            } => self.on_incoming_error(send_back_addr, &error),
             _ => {}
         }
+    }
+
+    /// An inbound connection failed; reported as a rejection when the peer holds another
+    /// network key.
+    fn on_incoming_error(&mut self, send_back_addr: Multiaddr, error: &ListenError) {
+        if is_key_mismatch(error) {
+            tracing::warn!(%send_back_addr, "refused a connection: {}", RejectReason::DifferentNetwork.hint());
+            self.emit(NetEvent::Rejected {
+                peer: None,
+                addr: Some(send_back_addr),
+                reason: RejectReason::DifferentNetwork,
+            });
+        } else {
+            tracing::debug!(%send_back_addr, "incoming connection failed: {error}");
+        }
+    }
+
+    fn on_new_listen_addr(&mut self, listener_id: ListenerId, address: Multiaddr) {
+        tracing::info!(%address, "listening");
+        self.listeners
+            .entry(listener_id)
+            .or_default()
+            .addrs
+            .push(address.clone());
+        self.emit(NetEvent::NewListenAddr(address));
+        self.answer_listen_waiters();
+    }
+
+    /// A connection is up: refused if the peer is kept out; else recorded (closing the
+    /// peer's stale ones), the peer becomes known, and the core hears of it when it is the
+    /// peer's `first` connection or replaced stale ones.
+    fn on_connection_established(
+        &mut self,
+        peer_id: PeerId,
+        connection_id: ConnectionId,
+        endpoint: &ConnectedPoint,
+        first: bool,
+    ) {
+        let addr = endpoint.get_remote_address().clone();
+        let dialed = endpoint.is_dialer();
+        if let Some(reason) = self.admission.refusal(&peer_id) {
+            tracing::warn!(peer = %peer_id, %addr, "refused a connection: {}", reason.hint());
+            self.swarm.close_connection(connection_id);
+            if let Some((_, reply)) = self.dials.remove(&connection_id) {
+                let _ = reply.send(Err(NetError::Dial {
+                    target: addr.to_string(),
+                    why: reason.as_str().into(),
+                }));
+            }
+            self.emit(NetEvent::Rejected {
+                peer: Some(peer_id),
+                addr: Some(addr),
+                reason,
+            });
+            return;
+        }
+        tracing::debug!(peer = %peer_id, %addr, dialed, "connection established");
+        let now = Instant::now();
+        let replaced = self.record_connection(peer_id, connection_id, &addr, now);
+        self.redials
+            .established(peer_id, connection_id, &addr, dialed, now);
+        if let Some((_, reply)) = self.dials.remove(&connection_id) {
+            let _ = reply.send(Ok(peer_id));
+        }
+        if replaced {
+            // Let the core see a fresh connection (it re-syncs on connect).
+            self.emit(NetEvent::Disconnected { peer: peer_id });
+        }
+        if first || replaced {
+            self.emit(NetEvent::Connected {
+                peer: peer_id,
+                addr,
+                dialed,
+            });
+        }
+    }
+
+    /// Records a new connection of `peer` and closes its connections older than
+    /// [`SUPERSEDE_AFTER`] (the peer, or we, dialled again: they are stale). Whether the new
+    /// one replaced them all.
+    fn record_connection(
+        &mut self,
+        peer: PeerId,
+        id: ConnectionId,
+        addr: &Multiaddr,
+        now: Instant,
+    ) -> bool {
+        let conns = self.connections.entry(peer).or_default();
+        let stale: Vec<ConnectionId> = conns
+            .iter()
+            .filter(|c| now.duration_since(c.since) >= SUPERSEDE_AFTER)
+            .map(|c| c.id)
+            .collect();
+        conns.retain(|c| !stale.contains(&c.id));
+        conns.push(Conn {
+            id,
+            addr: addr.clone(),
+            since: now,
+        });
+        let replaced = !stale.is_empty() && conns.len() == 1;
+        for id in stale {
+            tracing::info!(%peer, "a new connection replaces an older one: closing the old one");
+            self.swarm.close_connection(id);
+        }
+        replaced
+    }
+
+    /// A connection closed; when it was the `last` of the peer, the peer is redialled after
+    /// its backoff and the core hears of it.
+    fn on_connection_closed(&mut self, peer_id: PeerId, connection_id: ConnectionId, last: bool) {
+        if let Some(conns) = self.connections.get_mut(&peer_id) {
+            conns.retain(|c| c.id != connection_id);
+            if conns.is_empty() {
+                self.connections.remove(&peer_id);
+            }
+        }
+        if last {
+            self.redials.disconnected(peer_id, Instant::now());
+            self.emit(NetEvent::Disconnected { peer: peer_id });
+        }
+    }
+
+    /// A dial failed: reported as a rejection when the peer holds another network key; the
+    /// dial's waiter gets the error and the peer it was for waits out its backoff.
+    fn on_dial_error(
+        &mut self,
+        connection_id: ConnectionId,
+        peer_id: Option<PeerId>,
+        error: &DialError,
+    ) {
+        if is_key_mismatch(error) {
+            // Who it was: a dial by address, a static peer, or a known peer by id.
+            let (static_addr, known_peer) = self.redials.dialling(connection_id);
+            let addr = self
+                .dials
+                .get(&connection_id)
+                .map(|(a, _)| a.clone())
+                .or(static_addr);
+            let peer = peer_id.or(known_peer);
+            tracing::warn!(peer = ?peer, addr = ?addr, "refused a connection: {}", RejectReason::DifferentNetwork.hint());
+            self.emit(NetEvent::Rejected {
+                peer,
+                addr,
+                reason: RejectReason::DifferentNetwork,
+            });
+        }
+        if let Some((addr, reply)) = self.dials.remove(&connection_id) {
+            let _ = reply.send(Err(NetError::Dial {
+                target: addr.to_string(),
+                why: error.to_string(),
+            }));
+        }
+        self.redials.dial_failed(connection_id, error);
     }
 
     fn on_rr_event(&mut self, ev: request_response::Event<Inbound, Response>) {
@@ -676,7 +507,7 @@ impl EventLoop {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
-                    if !self.is_allowed(&peer) {
+                    if self.admission.refusal(&peer).is_some() {
                         // Dropping the channel refuses the request.
                         return;
                     }

@@ -1,12 +1,14 @@
 //! The network: a libp2p swarm owned by one task ([`event_loop`]) and reached through a
 //! cloneable [`NetClient`]; inbound requests and connection changes arrive as [`NetEvent`]s.
 
+mod admission;
 mod behaviour;
 pub mod chunk_pool;
 mod client;
 pub mod codec;
 mod event_loop;
 mod guard;
+mod redial;
 pub mod reject;
 
 use std::time::Duration;
