@@ -14,7 +14,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use dmc_protocol::{builtin_profile, MediaType, NodeId, Profile};
+use crate::ffmpeg::profiles::{builtin_profile, Profile, BUILTIN_PROFILES};
+use dmc_protocol::{MediaType, NodeId};
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 use serde::Deserialize;
@@ -762,7 +763,7 @@ fn resolve(
     let mut profiles: Vec<String> = Vec::new();
     for (i, p) in c.profiles.into_iter().enumerate() {
         if builtin_profile(&p).is_none() && !custom_profiles.iter().any(|c| c.name == p) {
-            let known: Vec<&str> = dmc_protocol::BUILTIN_PROFILES
+            let known: Vec<&str> = BUILTIN_PROFILES
                 .iter()
                 .chain(custom_profiles.iter().copied())
                 .map(|p| p.name)
@@ -816,7 +817,7 @@ fn resolve(
     let network = NetworkConfig {
         allowed_peers: allowed_peers(&raw.network.allowed_peers)?,
     };
-    let known: Vec<&str> = dmc_protocol::BUILTIN_PROFILES
+    let known: Vec<&str> = BUILTIN_PROFILES
         .iter()
         .chain(custom_profiles.iter().copied())
         .map(|p| p.name)

@@ -4,7 +4,7 @@
 
 mod sim;
 
-use dmc_protocol::engine::{Effect, Event, Local};
+use dmc_protocol::engine::{Effect, Event};
 use dmc_protocol::{
     ItemId, MediaType, Offer, Phase, ProgressInfo, Record, RecordBody, Signature, Stage,
 };
@@ -26,7 +26,7 @@ fn accepted_item() -> (Sim, ItemId) {
     sim.drain();
     sim.feed(
         CONVERTER,
-        Event::Local(Local::Accept {
+        Event::Local(RecordBody::Accept {
             item_id: id,
             epoch: 1,
         }),

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dmc_protocol::{MediaType, Profile};
+use crate::ffmpeg::profiles::Profile;
+use dmc_protocol::MediaType;
 use serde::Deserialize;
 
 use super::{fault, format_duration, parse_duration, resolve_path, Fault};

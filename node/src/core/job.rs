@@ -5,8 +5,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::ffmpeg::profiles::Profile;
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{Epoch, ItemState, NodeId, Profile, ProgressInfo, Stage};
+use dmc_protocol::{Epoch, ItemState, NodeId, ProgressInfo, Stage};
 use libp2p::PeerId;
 use tokio::sync::mpsc;
 

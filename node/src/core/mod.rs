@@ -15,7 +15,6 @@ mod queue;
 mod reserve;
 mod shutdown;
 mod task;
-pub mod views;
 
 pub use handle::{CoreError, CoreHandle};
 /// Free space as a converter measures it (the doctor reports it too).

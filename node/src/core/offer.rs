@@ -3,15 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use dmc_protocol::engine::{Event, Local};
+use dmc_protocol::engine::Event;
 use dmc_protocol::record::{CHUNK_SIZE, MAX_FILE_SIZE};
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{ItemId, Offer};
+use dmc_protocol::{ItemId, Offer, RecordBody};
 use tracing::info;
 
 use super::handle::CoreError;
 use super::task::{Core, Internal};
-use super::views::OfferOutcome;
+use crate::control::api::OfferOutcome;
 use crate::ffmpeg;
 use crate::store::LocalFile;
 use crate::transfer;
@@ -62,7 +62,7 @@ impl Core {
             .await
             .map_err(|e| CoreError::Internal(format!("cannot store the offer: {e}")))?;
         self.add_local_file(local);
-        self.feed(Event::Local(Local::Offer(offer))).await;
+        self.feed(Event::Local(RecordBody::Offer(offer))).await;
         let item = self
             .engine
             .item(&item_id)

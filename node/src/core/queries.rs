@@ -1,10 +1,11 @@
 //! Answers to the control API: items, peers, profiles, this node.
 
-use dmc_protocol::{ItemId, ItemState, ItemView, MediaType, NodeId, Phase, BUILTIN_PROFILES};
+use dmc_protocol::{ItemId, ItemState, MediaType, NodeId, Phase};
 
 use super::handle::{Command, CoreError};
 use super::task::Core;
-use super::views::{NodeView, PeerView, ProfileView};
+use crate::control::api::{waiting_text, ItemView, NodeView, PeerView, ProfileView};
+use crate::ffmpeg::profiles::BUILTIN_PROFILES;
 use dmc_protocol::time::rfc3339;
 
 /// A profile this node may offer items with: built in, defined in its own config, or
@@ -92,7 +93,7 @@ impl Core {
 
     /// An item's view, with what only this node knows (a delivery under way).
     pub(crate) fn view(&self, item: &ItemState) -> ItemView {
-        let mut v = item.view();
+        let mut v = ItemView::of(item);
         if item.phase == Phase::Converted {
             if let Some(f) = self.delivering.get(&item.item_id()) {
                 v.phase = Phase::Delivering;
@@ -101,10 +102,13 @@ impl Core {
             }
         }
         if let Some(note) = self.engine.retry_note(item, super::now_ms()) {
-            v.waiting_reason = Some(note);
+            v.waiting_reason = Some(waiting_text(&note));
         }
         if v.waiting_reason.is_none() && v.phase != Phase::Delivering {
-            v.waiting_reason = self.engine.lease_note(item, super::now_ms());
+            v.waiting_reason = self
+                .engine
+                .lease_note(item, super::now_ms())
+                .map(|note| waiting_text(&note));
         }
         v
     }
@@ -152,7 +156,7 @@ impl Core {
                     ))),
                     Some(_) => {
                         self.feed(dmc_protocol::engine::Event::Local(
-                            dmc_protocol::engine::Local::Cancel { item_id: item },
+                            dmc_protocol::RecordBody::Cancel { item_id: item },
                         ))
                         .await;
                         self.item_view(&item)

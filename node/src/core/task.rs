@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dmc_protocol::engine::{Effect, Engine, Event, Local};
+use dmc_protocol::engine::{Effect, Engine, Event};
 use dmc_protocol::wire::{ErrorCode, FileRole, Request, Response};
-use dmc_protocol::{Epoch, ItemId, Millis, NodeId, Offer, ProgressInfo};
+use dmc_protocol::{Epoch, ItemId, Millis, NodeId, Offer, ProgressInfo, RecordBody};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
@@ -55,7 +55,7 @@ pub(crate) enum Internal {
     },
     OfferPrepared {
         prepared: Result<(Offer, LocalFile), CoreError>,
-        reply: oneshot::Sender<Result<super::views::OfferOutcome, CoreError>>,
+        reply: oneshot::Sender<Result<crate::control::api::OfferOutcome, CoreError>>,
     },
     Evaluated {
         item_id: ItemId,
@@ -626,12 +626,12 @@ impl Core {
                             "accepting item ({} of disk reserved for accepted jobs)",
                             dmc_protocol::schedule::human_bytes(self.reservations.total())
                         );
-                        Local::Accept { item_id, epoch }
+                        RecordBody::Accept { item_id, epoch }
                     }
                     Some(reason) => {
                         self.reservations.release(&(item_id, epoch));
                         info!(item = %item_id, "rejecting item: {reason}");
-                        Local::Reject {
+                        RecordBody::Reject {
                             item_id,
                             epoch,
                             reason,
@@ -645,7 +645,7 @@ impl Core {
                 epoch,
                 progress,
             } => {
-                self.feed(Event::Local(Local::Progress {
+                self.feed(Event::Local(RecordBody::Progress {
                     item_id,
                     epoch,
                     progress,
@@ -687,7 +687,7 @@ impl Core {
                         }
                         self.add_local_file(local);
                         info!(item = %item_id, "converted: {} ({} bytes)", output.file_name, output.file_size);
-                        self.feed(Event::Local(Local::Converted {
+                        self.feed(Event::Local(RecordBody::Converted {
                             item_id,
                             epoch,
                             output,
@@ -707,13 +707,17 @@ impl Core {
                                     .get(&(item_id, FileRole::Source, 0))
                                     .is_some_and(|f| f.check_unchanged().is_err());
                         if own_source_changed {
-                            self.feed(Event::Local(Local::OriginFailed { item_id, error }))
-                                .await;
+                            self.feed(Event::Local(RecordBody::Failed {
+                                item_id,
+                                epoch: None,
+                                error,
+                            }))
+                            .await;
                             return;
                         }
-                        self.feed(Event::Local(Local::ConvertFailed {
+                        self.feed(Event::Local(RecordBody::Failed {
                             item_id,
-                            epoch,
+                            epoch: Some(epoch),
                             error,
                         }))
                         .await;
@@ -738,7 +742,7 @@ impl Core {
                 match outcome {
                     Ok((output_path, sha512)) => {
                         info!(item = %item_id, "delivered to {output_path}");
-                        self.feed(Event::Local(Local::Delivered {
+                        self.feed(Event::Local(RecordBody::Delivered {
                             item_id,
                             epoch,
                             output_path,
@@ -755,8 +759,12 @@ impl Core {
             }
             Internal::SourceChanged { item_id, error } => {
                 warn!(item = %item_id, "source changed: {error}");
-                self.feed(Event::Local(Local::OriginFailed { item_id, error }))
-                    .await;
+                self.feed(Event::Local(RecordBody::Failed {
+                    item_id,
+                    epoch: None,
+                    error,
+                }))
+                .await;
             }
         }
     }
