@@ -2,8 +2,9 @@
 //! lifecycle folded from them, replication and scheduling rules, wire messages. Pure logic: no
 //! sockets, files, clock or processes; time and randomness are passed in by the caller.
 //!
-//! Imports between its modules run one way: `ids`, `time`, `media` ← `record` ← `wire` ←
-//! `sign`; `record` ← `item` ← `replica` (and `wire`) ← `schedule` ← `engine`.
+//! Imports between its modules run one way (`tests/imports.rs` checks it): `ids`, `time` and
+//! `media` are leaves; `record` uses them; `wire` and `item` use `record`; `sign` uses `wire`;
+//! `replica` uses `item` and `wire`; `schedule` uses `item`; `engine` uses them all.
 
 pub mod engine;
 pub mod ids;

@@ -119,7 +119,13 @@ pub struct ConverterAd {
 }
 
 impl ConverterAd {
-    /// Why this converter cannot do `profile` for `media`, if it cannot.
+    /// Whether this converter does `profile` for `media`.
+    pub fn supports(&self, media: MediaType, profile: &str) -> bool {
+        self.media_types.contains(&media) && self.profiles.iter().any(|p| p == profile)
+    }
+
+    /// Why this converter cannot do `profile` for `media`, if it cannot. The text is a
+    /// converter's reason in its `Reject` record.
     pub fn unsupported(&self, media: MediaType, profile: &str) -> Option<String> {
         if !self.media_types.contains(&media) {
             return Some(format!(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::ids::{Epoch, Millis, NodeId, Seq};
-use crate::record::{FileInfo, Offer, ProgressInfo, Record, RecordBody, Stage};
+use crate::record::{Authority, FileInfo, Offer, ProgressInfo, Record, RecordBody, Stage};
 
 use super::{FailedAttempt, ItemState, Phase, Rejection, Release};
 
@@ -164,7 +164,7 @@ impl ConvertersDid {
     ) -> ConvertersDid {
         let mut did = ConvertersDid::default();
         for r in recs {
-            let Some(epoch) = converter_epoch(&r.body) else {
+            let Authority::Converter(epoch) = r.body.authority() else {
                 continue;
             };
             if holders.get(&epoch) != Some(&r.author) {
@@ -216,21 +216,6 @@ impl ConvertersDid {
             }
             _ => {}
         }
-    }
-}
-
-/// The epoch a converter's record is about; `None` for records only the origin makes.
-fn converter_epoch(body: &RecordBody) -> Option<Epoch> {
-    match body {
-        RecordBody::Accept { epoch, .. }
-        | RecordBody::Reject { epoch, .. }
-        | RecordBody::Release { epoch, .. }
-        | RecordBody::Progress { epoch, .. }
-        | RecordBody::Converted { epoch, .. }
-        | RecordBody::Failed {
-            epoch: Some(epoch), ..
-        } => Some(*epoch),
-        _ => None,
     }
 }
 

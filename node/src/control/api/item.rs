@@ -96,3 +96,84 @@ fn errors(item: &ItemState) -> Vec<String> {
         )
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dmc_protocol::{FileInfo, Offer, Record, RecordBody};
+
+    fn record(author: &str, seq: u64, body: RecordBody) -> Record {
+        Record {
+            author: NodeId::new(author),
+            seq,
+            created_at: 1_764_103_397_123,
+            body,
+            sig: Default::default(),
+        }
+    }
+
+    #[test]
+    fn errors_list_attempts_then_the_origins_failure_then_a_cancel() {
+        let item_id = ItemId::from_random([4; 16]);
+        let offer = Offer {
+            item_id,
+            nonce: [0; 16],
+            file: FileInfo {
+                file_name: "a.mov".into(),
+                file_size: 10,
+                sha512: "0".repeat(128),
+                blake3: "0".repeat(64),
+                chunk_size: 1 << 20,
+                manifest_hash: "0".repeat(64),
+            },
+            media_type: MediaType::Video,
+            profile: "mkv-x264".into(),
+            duration_ms: None,
+            priority: 0,
+        };
+        let converter = "12D3KooWconverterABCDEF";
+        let records = [
+            record("Origin", 1, RecordBody::Offer(offer)),
+            record(
+                "Origin",
+                2,
+                RecordBody::Assign {
+                    item_id,
+                    epoch: 1,
+                    converter: NodeId::new(converter),
+                },
+            ),
+            record(
+                converter,
+                1,
+                RecordBody::Failed {
+                    item_id,
+                    epoch: Some(1),
+                    error: "ffmpeg exited 1".into(),
+                },
+            ),
+            record(
+                "Origin",
+                3,
+                RecordBody::Failed {
+                    item_id,
+                    epoch: None,
+                    error: "gave up after 1 attempts".into(),
+                },
+            ),
+            record("Origin", 4, RecordBody::Cancel { item_id }),
+        ];
+        let item = ItemState::fold(&records).expect("an item");
+        let view = ItemView::of(&item);
+        assert_eq!(
+            view.errors,
+            [
+                "attempt 1 on verterABCDEF: ffmpeg exited 1",
+                "gave up after 1 attempts",
+                "cancelled by its origin"
+            ]
+        );
+        assert_eq!(view.created_at, "2025-11-25T20:43:17.123Z");
+        assert_eq!(view.phase, Phase::Cancelled);
+    }
+}
