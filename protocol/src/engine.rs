@@ -3,6 +3,11 @@
 //! connected, makes this node's records and takes the scheduling decisions. Decisions are
 //! level-triggered: every `Tick` re-derives what should run from the records, so a restart
 //! needs no other state.
+//!
+//! Here: the configuration, events, effects, replication (receive, relay, sync) and the
+//! making of records. In `engine/`: which records of its own a node may make (`local.rs`),
+//! the scheduling pass (`schedule.rs`), the time-driven duties (`timers.rs`) and why an item
+//! waits as only the origin's engine knows (`notes.rs`).
 
 mod local;
 mod notes;

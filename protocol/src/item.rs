@@ -1,5 +1,5 @@
-//! An item's state as the fold of its records ([`fold`]): its phase, the attempts made at it
-//! and why it waits ([`waiting`]), as data; the node puts them into words.
+//! An item's state as the fold of its records (`item/fold.rs`): its phase, the attempts made
+//! at it and why it waits (`item/waiting.rs`), as data; the node puts them into words.
 
 mod fold;
 pub mod waiting;
