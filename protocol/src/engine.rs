@@ -4,14 +4,15 @@
 //! level-triggered: every `Tick` re-derives what should run from the records, so a restart
 //! needs no other state.
 //!
-//! Here: the configuration, events, effects, replication (receive, relay, sync) and the
-//! making of records. In `engine/`: which records of its own a node may make (`local.rs`),
-//! the scheduling pass (`schedule.rs`), the time-driven duties (`timers.rs`) and why an item
-//! waits as only the origin's engine knows (`notes.rs`).
+//! Here: the configuration, events, effects, the dispatch of events and the making of records.
+//! In `engine/`: replication with peers (`sync.rs`), which records of its own a node may make
+//! (`local.rs`), the scheduling pass (`schedule.rs`), the time-driven duties (`timers.rs`) and
+//! why an item waits as only the origin's engine knows (`notes.rs`).
 
 mod local;
 mod notes;
 mod schedule;
+mod sync;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,12 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
 use crate::item::{ItemState, Phase};
 use crate::record::{ConverterAd, NodeInfo, Record, RecordBody, Signature, Stage};
-use crate::replica::{Inserted, PageLimit, Replica};
+use crate::replica::{PageLimit, Replica};
 use crate::schedule::{occupies_converter, Candidate};
 use crate::sign::Signer;
-use crate::wire::{
-    Request, Response, Summary, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_PER_MESSAGE,
-};
+use crate::wire::{Request, Summary, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_PER_MESSAGE};
 
 /// What a node is.
 #[derive(Clone, Debug)]
@@ -248,22 +247,6 @@ impl Engine {
         })
     }
 
-    /// Answers a peer's `SyncDigest`: `InSync` if our summaries match, else our summary.
-    pub fn answer_digest(&self, digest: &[u8]) -> Response {
-        let mine = self.replica.summary();
-        if mine.digest() == digest {
-            Response::InSync
-        } else {
-            Response::Summary { summary: mine }
-        }
-    }
-
-    /// Answers a peer's `Sync`: a page of the records it lacks.
-    pub fn answer_sync(&self, theirs: &Summary) -> Response {
-        let (records, more) = self.replica.missing(theirs, SYNC_PAGE);
-        Response::Records { records, more }
-    }
-
     /// Whether this converter should still be running the job for (item, epoch).
     pub fn job_wanted(&self, item_id: &ItemId, epoch: Epoch) -> bool {
         self.replica.item(item_id).is_some_and(|i| {
@@ -382,42 +365,6 @@ impl Engine {
         self.connected.insert(peer.clone());
     }
 
-    /// Connected peers not asked for what we lack within the resync interval.
-    fn resync_due(&self, now: Millis) -> Vec<NodeId> {
-        self.connected
-            .iter()
-            .filter(|p| {
-                self.last_sync
-                    .get(*p)
-                    .is_none_or(|t| now.saturating_sub(*t) >= RESYNC_INTERVAL_MS)
-            })
-            .cloned()
-            .collect()
-    }
-
-    /// Checks with a peer whether we lack anything: a digest first, so that a peer with the
-    /// same records answers in a few bytes.
-    fn ask_sync(&mut self, peer: NodeId, now: Millis, fx: &mut Vec<Effect>) {
-        self.last_sync.insert(peer.clone(), now);
-        fx.push(Effect::Send {
-            to: peer,
-            request: Request::SyncDigest {
-                digest: self.replica.summary().digest(),
-            },
-        });
-    }
-
-    /// Asks a peer for a page of the records we lack.
-    fn ask_records(&mut self, peer: NodeId, now: Millis, fx: &mut Vec<Effect>) {
-        self.last_sync.insert(peer.clone(), now);
-        fx.push(Effect::Send {
-            to: peer,
-            request: Request::Sync {
-                summary: self.replica.summary(),
-            },
-        });
-    }
-
     /// Makes a record of ours, stores it and sends it to every connected peer.
     fn author(&mut self, body: RecordBody, now: Millis, fx: &mut Vec<Effect>) {
         let mut record = Record {
@@ -440,60 +387,6 @@ impl Engine {
                 to: peer.clone(),
                 request: Request::Push {
                     records: vec![record.clone()],
-                },
-            });
-        }
-    }
-
-    fn receive(&mut self, from: &NodeId, records: Vec<Record>, now: Millis, fx: &mut Vec<Effect>) {
-        let mut new = Vec::new();
-        for r in records.into_iter().take(MAX_RECORDS_PER_MESSAGE) {
-            // A record we hold already, byte for byte, needs no second check.
-            if self.replica.get(&r.author, r.seq) == Some(&r) {
-                continue;
-            }
-            let checked = r
-                .validate()
-                .and_then(|()| crate::sign::verify(&r))
-                .map_err(|e| e.to_string())
-                .and_then(|()| self.replica.authority(&r).map_err(|e| e.to_string()));
-            if let Err(reason) = checked {
-                fx.push(Effect::Refused {
-                    from: from.clone(),
-                    reason,
-                });
-                continue;
-            }
-            if r.author == *self.cfg.me() {
-                // Our own record coming back (perhaps after our store was restored from an
-                // older copy): never reuse its sequence number.
-                self.next_seq = self.next_seq.max(r.seq + 1);
-            }
-            if self.replica.insert(r.clone()) == Inserted::New {
-                note_speed(&mut self.speeds, &r);
-                new.push(r);
-            }
-        }
-        if new.is_empty() {
-            return;
-        }
-        for r in &new {
-            let Some(id) = r.body.item_id() else { continue };
-            if self
-                .replica
-                .item(&id)
-                .is_some_and(|i| i.origin == *self.cfg.me() && i.converter() == Some(&r.author))
-            {
-                self.heard.insert(id, now);
-            }
-        }
-        fx.push(Effect::Persist(new.clone()));
-        // Relay to every other connected peer.
-        for peer in self.connected.iter().filter(|p| *p != from) {
-            fx.push(Effect::Send {
-                to: peer.clone(),
-                request: Request::Push {
-                    records: new.clone(),
                 },
             });
         }
