@@ -25,15 +25,6 @@ impl MediaType {
             MediaType::Video => "video",
         }
     }
-
-    /// The profile used when an offer names none.
-    pub fn default_profile(self) -> &'static str {
-        match self {
-            MediaType::Audio => "opus",
-            MediaType::Image => "webp",
-            MediaType::Video => "mkv-x265",
-        }
-    }
 }
 
 impl fmt::Display for MediaType {

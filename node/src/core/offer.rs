@@ -129,7 +129,8 @@ async fn prepare(
             path.display()
         ))
     })?;
-    let profile = profile.unwrap_or_else(|| media_type.default_profile().to_string());
+    let profile =
+        profile.unwrap_or_else(|| crate::ffmpeg::profiles::default_profile(media_type).into());
     super::queries::check_offer_profile(known, &profile, media_type).map_err(bad)?;
     let p2 = path.to_path_buf();
     let hashed =

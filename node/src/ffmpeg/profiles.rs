@@ -128,6 +128,15 @@ pub const BUILTIN_PROFILES: &[Profile] = &[
     },
 ];
 
+/// The profile used for `media` when an offer names none.
+pub fn default_profile(media: MediaType) -> &'static str {
+    match media {
+        MediaType::Audio => "opus",
+        MediaType::Image => "webp",
+        MediaType::Video => "mkv-x265",
+    }
+}
+
 /// Finds a built-in profile by name.
 pub fn builtin_profile(name: &str) -> Option<&'static Profile> {
     BUILTIN_PROFILES.iter().find(|p| p.name == name)
@@ -145,5 +154,9 @@ mod tests {
             assert!(BUILTIN_PROFILES[..i].iter().all(|q| q.name != p.name));
         }
         assert!(builtin_profile("mkv-av1").is_some_and(|p| p.encoder == "libsvtav1"));
+        for media in MediaType::ALL {
+            let default = builtin_profile(default_profile(media)).expect("a built-in default");
+            assert!(default.media_types.contains(&media), "{media}");
+        }
     }
 }
