@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use dmc_node::control::api::{ErrorBody, FetchRequest, FetchResponse, OfferRequest};
+use dmc_node::control::api::{
+    ErrorBody, FetchRequest, FetchResponse, ItemView, NodeView, OfferOutcome, OfferRequest,
+    PeerView, ProfileView,
+};
 use dmc_node::control::socket_path;
-use dmc_node::core::views::{NodeView, OfferOutcome, PeerView, ProfileView};
-use dmc_protocol::{ItemId, ItemView};
+use dmc_protocol::ItemId;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{header, Method, Request};

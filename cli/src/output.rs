@@ -3,8 +3,8 @@
 use std::io::{self, Write};
 
 use anyhow::{Context, Result};
-use dmc_node::core::views::{NodeView, PeerView, ProfileView};
-use dmc_protocol::{ItemId, ItemView};
+use dmc_node::control::api::{ItemView, NodeView, PeerView, ProfileView};
+use dmc_protocol::ItemId;
 use serde::Serialize;
 
 /// Writes `text` to stdout; a closed pipe (`dmc list | head`) is not an error.

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use dmc_protocol::{ItemView, Phase};
+use dmc_node::control::api::ItemView;
+use dmc_protocol::Phase;
 
 use crate::client::Client;
 use crate::output::{self, emit, percent, truncate};

@@ -1,12 +1,15 @@
-//! dmc-protocol: records, the item lifecycle, replication and scheduling rules, wire messages
-//! and ffmpeg progress parsing. Pure logic: no sockets, files, clock or processes; time and
-//! randomness are passed in by the caller.
+//! dmc-protocol: the replicated state machine. Records and their signatures, the item
+//! lifecycle folded from them, replication and scheduling rules, wire messages. Pure logic: no
+//! sockets, files, clock or processes; time and randomness are passed in by the caller.
+//!
+//! Imports between its modules run one way (`tests/imports.rs` checks it): `ids`, `time` and
+//! `media` are leaves; `record` uses them; `wire` and `item` use `record`; `sign` uses `wire`;
+//! `replica` uses `item` and `wire`; `schedule` uses `item`; `engine` uses them all.
 
 pub mod engine;
 pub mod ids;
 pub mod item;
 pub mod media;
-pub mod progress;
 pub mod record;
 pub mod replica;
 pub mod schedule;
@@ -15,8 +18,11 @@ pub mod time;
 pub mod wire;
 
 pub use ids::{Epoch, ItemId, Millis, NodeId, Seq};
-pub use item::{FailedAttempt, ItemState, ItemView, Phase, Status};
-pub use media::{builtin_profile, MediaType, Profile, BUILTIN_PROFILES};
-pub use record::{ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody, Stage};
-pub use replica::{Replica, Summary};
-pub use sign::{Signature, Signer};
+pub use item::{FailedAttempt, ItemState, NextAttempt, Phase, Status, Waiting};
+pub use media::MediaType;
+pub use record::{
+    ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody, Signature, Stage,
+};
+pub use replica::Replica;
+pub use sign::Signer;
+pub use wire::Summary;

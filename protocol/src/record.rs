@@ -4,14 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
-use crate::media::MediaType;
+use crate::media::{MediaType, MAX_PROFILE_NAME};
 
 /// Longest file name carried in a record, in bytes.
 pub const MAX_FILE_NAME: usize = 255;
 /// Longest free text (errors, reasons) carried in a record, in bytes.
 pub const MAX_TEXT: usize = 4096;
-/// Longest profile name, in bytes.
-pub const MAX_PROFILE_NAME: usize = 64;
 /// Most profiles or media types a converter may advertise.
 pub const MAX_ADVERTISED: usize = 64;
 /// Largest file dmc moves (1 TiB).
@@ -30,9 +28,20 @@ pub struct Record {
     /// When the author made it (milliseconds since the Unix epoch, the author's clock).
     pub created_at: Millis,
     pub body: RecordBody,
-    /// The author's signature over all of the above ([`crate::sign`]).
+    /// The author's signature over all of the above (made and checked by [`crate::sign`]).
     #[serde(default)]
-    pub sig: crate::sign::Signature,
+    pub sig: Signature,
+}
+
+/// An author's signature over a record's author, sequence, time and body.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Signature(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+impl std::fmt::Debug for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signature({} bytes)", self.0.len())
+    }
 }
 
 /// What a record says.
@@ -110,7 +119,13 @@ pub struct ConverterAd {
 }
 
 impl ConverterAd {
-    /// Why this converter cannot do `profile` for `media`, if it cannot.
+    /// Whether this converter does `profile` for `media`.
+    pub fn supports(&self, media: MediaType, profile: &str) -> bool {
+        self.media_types.contains(&media) && self.profiles.iter().any(|p| p == profile)
+    }
+
+    /// Why this converter cannot do `profile` for `media`, if it cannot. The text is a
+    /// converter's reason in its `Reject` record.
     pub fn unsupported(&self, media: MediaType, profile: &str) -> Option<String> {
         if !self.media_types.contains(&media) {
             return Some(format!(
@@ -221,6 +236,28 @@ impl RecordBody {
         }
     }
 
+    /// Who may make this record: the one definition used for records received
+    /// ([`crate::replica::Replica::authority`]) and for this node's own
+    /// ([`crate::engine::Engine::may_author`]).
+    pub fn authority(&self) -> Authority {
+        match self {
+            RecordBody::Node(_) => Authority::Itself,
+            RecordBody::Offer(_)
+            | RecordBody::Assign { .. }
+            | RecordBody::Cancel { .. }
+            | RecordBody::Delivered { .. }
+            | RecordBody::Failed { epoch: None, .. } => Authority::Origin,
+            RecordBody::Accept { epoch, .. }
+            | RecordBody::Reject { epoch, .. }
+            | RecordBody::Release { epoch, .. }
+            | RecordBody::Progress { epoch, .. }
+            | RecordBody::Converted { epoch, .. }
+            | RecordBody::Failed {
+                epoch: Some(epoch), ..
+            } => Authority::Converter(*epoch),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             RecordBody::Node(_) => "node",
@@ -236,6 +273,18 @@ impl RecordBody {
             RecordBody::Cancel { .. } => "cancel",
         }
     }
+}
+
+/// Who may make a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authority {
+    /// Any node, about itself (node records).
+    Itself,
+    /// Only the item's origin: offers, assignments, cancels, deliveries, its own failures.
+    Origin,
+    /// Only the converter the origin assigned for this epoch: accepts, rejects, releases,
+    /// progress, results and its failures.
+    Converter(Epoch),
 }
 
 /// Why a record was refused.

@@ -3,40 +3,38 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-
-use crate::ids::{ItemId, NodeId, Seq};
+use crate::ids::{Epoch, ItemId, NodeId, Seq};
 use crate::item::ItemState;
-use crate::record::{NodeInfo, Record, RecordBody};
+use crate::record::{Authority, NodeInfo, Record, RecordBody};
+use crate::wire::{record_size_estimate, Summary};
 
-/// Per author, the highest sequence number up to which a node holds every record.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary(pub Vec<(NodeId, Seq)>);
-
-impl Summary {
-    /// A digest of the summary: equal digests mean equal summaries (BLAKE3, truncated to
-    /// [`crate::wire::DIGEST_BYTES`]).
-    pub fn digest(&self) -> Vec<u8> {
-        let hash = blake3::hash(&crate::wire::encode(self));
-        hash.as_bytes()[..crate::wire::DIGEST_BYTES].to_vec()
-    }
-
-    /// Whether the holder of `self` has records that the holder of `mine` lacks.
-    pub fn has_more_than(&self, mine: &Summary) -> bool {
-        let mine: std::collections::HashMap<&NodeId, Seq> =
-            mine.0.iter().map(|(a, s)| (a, *s)).collect();
-        self.0
-            .iter()
-            .any(|(a, s)| *s > mine.get(a).copied().unwrap_or(0))
-    }
-
-    pub fn get(&self, author: &NodeId) -> Seq {
-        self.0
-            .iter()
-            .find(|(a, _)| a == author)
-            .map(|(_, s)| *s)
-            .unwrap_or(0)
-    }
+/// A record made by a node with no right to it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OutOfTurn {
+    #[error(
+        "out-of-turn {kind} record for item {item_id} from {}: only its origin {} may make it",
+        author.short(),
+        origin.short()
+    )]
+    NotOrigin {
+        kind: &'static str,
+        item_id: ItemId,
+        author: NodeId,
+        origin: NodeId,
+    },
+    #[error(
+        "out-of-turn {kind} record for item {item_id} epoch {epoch} from {}: the item is \
+         assigned to {} for that epoch",
+        author.short(),
+        converter.short()
+    )]
+    NotConverter {
+        kind: &'static str,
+        item_id: ItemId,
+        epoch: Epoch,
+        author: NodeId,
+        converter: NodeId,
+    },
 }
 
 /// Limits of one page of records sent in answer to a summary.
@@ -124,44 +122,28 @@ impl Replica {
         }
     }
 
-    /// Whether `r`'s author may make it, as far as the records held tell: offers, assignments,
-    /// cancels, deliveries and the origin's failures only from the item's origin; accepts,
-    /// rejects, releases, progress, results and a converter's failures only from the converter
-    /// the origin assigned for that epoch. A record that cannot be judged yet (its offer or
-    /// assignment not held) passes; the fold ignores it if it turns out out of turn.
-    pub fn authority(&self, r: &Record) -> Result<(), String> {
+    /// Whether `r`'s author may make it ([`RecordBody::authority`]), as far as the records
+    /// held tell. A record that cannot be judged yet (its offer or assignment not held)
+    /// passes; the fold ignores it if it turns out out of turn.
+    pub fn authority(&self, r: &Record) -> Result<(), OutOfTurn> {
         let Some(item_id) = r.body.item_id() else {
             return Ok(());
         };
         let Some(item) = self.items.get(&item_id) else {
             return Ok(());
         };
-        let epoch = match &r.body {
-            RecordBody::Node(_) => return Ok(()),
-            RecordBody::Offer(_)
-            | RecordBody::Assign { .. }
-            | RecordBody::Cancel { .. }
-            | RecordBody::Delivered { .. }
-            | RecordBody::Failed { epoch: None, .. } => {
-                if r.author == item.origin {
-                    return Ok(());
-                }
-                return Err(format!(
-                    "out-of-turn {} record for item {item_id} from {}: only its origin {} may \
-                     make it",
-                    r.body.kind(),
-                    r.author.short(),
-                    item.origin.short()
-                ));
+        let epoch = match r.body.authority() {
+            Authority::Itself => return Ok(()),
+            Authority::Origin if r.author == item.origin => return Ok(()),
+            Authority::Origin => {
+                return Err(OutOfTurn::NotOrigin {
+                    kind: r.body.kind(),
+                    item_id,
+                    author: r.author.clone(),
+                    origin: item.origin.clone(),
+                })
             }
-            RecordBody::Accept { epoch, .. }
-            | RecordBody::Reject { epoch, .. }
-            | RecordBody::Release { epoch, .. }
-            | RecordBody::Progress { epoch, .. }
-            | RecordBody::Converted { epoch, .. }
-            | RecordBody::Failed {
-                epoch: Some(epoch), ..
-            } => *epoch,
+            Authority::Converter(epoch) => epoch,
         };
         let holder = self
             .item_records(&item_id)
@@ -175,13 +157,13 @@ impl Replica {
                 _ => None,
             });
         match holder {
-            Some(c) if *c != r.author => Err(format!(
-                "out-of-turn {} record for item {item_id} epoch {epoch} from {}: the item is \
-                 assigned to {} for that epoch",
-                r.body.kind(),
-                r.author.short(),
-                c.short()
-            )),
+            Some(c) if *c != r.author => Err(OutOfTurn::NotConverter {
+                kind: r.body.kind(),
+                item_id,
+                epoch,
+                author: r.author.clone(),
+                converter: c.clone(),
+            }),
             _ => Ok(()),
         }
     }
@@ -228,7 +210,7 @@ impl Replica {
                 .records
                 .range((author.clone(), from)..=(author.clone(), Seq::MAX))
             {
-                let size = crate::wire::record_size_estimate(r);
+                let size = record_size_estimate(r);
                 if out.len() >= limit.records || (bytes + size > limit.bytes && !out.is_empty()) {
                     return (out, true);
                 }

@@ -51,10 +51,7 @@ pub fn pick_converter<'a>(
 ) -> Option<&'a NodeId> {
     candidates
         .iter()
-        .filter(|c| {
-            c.ad.unsupported(item.offer.media_type, &item.offer.profile)
-                .is_none()
-        })
+        .filter(|c| c.ad.supports(item.offer.media_type, &item.offer.profile))
         .filter(|c| {
             !item
                 .rejections
@@ -92,6 +89,7 @@ pub fn occupies_converter(item: &ItemState) -> bool {
 }
 
 /// Why a converter refuses for lack of disk, if it must: it needs `need` bytes and has `have`.
+/// The text is the reason in its `Reject` record.
 pub fn disk_refusal(need: u64, have: u64) -> Option<String> {
     (need > have).then(|| {
         format!(

@@ -2,26 +2,14 @@
 //! relayed by a third node can be checked against the node id it names as its author.
 
 use libp2p_identity::{Keypair, PeerId, PublicKey};
-use serde::{Deserialize, Serialize};
 
 use crate::ids::{Millis, NodeId, Seq};
-use crate::record::{InvalidRecord, Record, RecordBody};
+use crate::record::{InvalidRecord, Record, RecordBody, Signature};
 
 /// Domain separation for record signatures (never reused for anything else).
 const DOMAIN: &str = "dmc record signature v1";
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
-
-/// An author's signature over a record's author, sequence, time and body.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Signature(#[serde(with = "serde_bytes")] pub Vec<u8>);
-
-impl std::fmt::Debug for Signature {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Signature({} bytes)", self.0.len())
-    }
-}
 
 /// The bytes an author signs: a fixed encoding of everything in the record but the signature.
 pub fn signed_bytes(author: &NodeId, seq: Seq, created_at: Millis, body: &RecordBody) -> Vec<u8> {

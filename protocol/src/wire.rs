@@ -4,9 +4,8 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::ids::{Epoch, ItemId};
+use crate::ids::{Epoch, ItemId, NodeId, Seq};
 use crate::record::Record;
-use crate::replica::Summary;
 
 /// Name of the request-response protocol, with its version.
 pub const PROTOCOL_NAME: &str = "/dmc/req/3";
@@ -24,6 +23,36 @@ pub const MAX_SUMMARY_AUTHORS: usize = 4096;
 pub const MAX_MANIFEST_PAGE: u32 = 65_536;
 /// Bytes of a summary digest.
 pub const DIGEST_BYTES: usize = 16;
+
+/// Per author, the highest sequence number up to which a node holds every record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary(pub Vec<(NodeId, Seq)>);
+
+impl Summary {
+    /// A digest of the summary: equal digests mean equal summaries (BLAKE3, truncated to
+    /// [`DIGEST_BYTES`]).
+    pub fn digest(&self) -> Vec<u8> {
+        let hash = blake3::hash(&encode(self));
+        hash.as_bytes()[..DIGEST_BYTES].to_vec()
+    }
+
+    /// Whether the holder of `self` has records that the holder of `mine` lacks.
+    pub fn has_more_than(&self, mine: &Summary) -> bool {
+        let mine: std::collections::HashMap<&NodeId, Seq> =
+            mine.0.iter().map(|(a, s)| (a, *s)).collect();
+        self.0
+            .iter()
+            .any(|(a, s)| *s > mine.get(a).copied().unwrap_or(0))
+    }
+
+    pub fn get(&self, author: &NodeId) -> Seq {
+        self.0
+            .iter()
+            .find(|(a, _)| a == author)
+            .map(|(_, s)| *s)
+            .unwrap_or(0)
+    }
+}
 
 /// Which file of an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -215,7 +244,6 @@ mod tests {
 
     #[test]
     fn an_idle_check_costs_the_same_whatever_the_number_of_authors() {
-        use crate::ids::NodeId;
         let summary = |n: usize| {
             Summary(
                 (0..n)
@@ -278,7 +306,7 @@ mod tests {
             body: crate::RecordBody::Cancel {
                 item_id: ItemId::from_random([3; 16]),
             },
-            sig: crate::Signature(vec![7; 64]),
+            sig: crate::record::Signature(vec![7; 64]),
         };
         assert_eq!(record_size_estimate(&record), encode(&record).len());
     }

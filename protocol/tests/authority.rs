@@ -4,7 +4,7 @@
 
 mod sim;
 
-use dmc_protocol::engine::{Effect, Event, Local};
+use dmc_protocol::engine::{Effect, Event};
 use dmc_protocol::{
     ItemId, MediaType, Offer, Phase, ProgressInfo, Record, RecordBody, Signature, Stage,
 };
@@ -26,7 +26,7 @@ fn accepted_item() -> (Sim, ItemId) {
     sim.drain();
     sim.feed(
         CONVERTER,
-        Event::Local(Local::Accept {
+        Event::Local(RecordBody::Accept {
             item_id: id,
             epoch: 1,
         }),
@@ -216,4 +216,67 @@ fn out_of_turn_records_that_arrive_before_their_offer_are_ignored_by_the_fold() 
     );
     assert!(!fx.iter().any(|e| matches!(e, Effect::Refused { .. })));
     assert_eq!(sim.item(CONVERTER, &id).phase, Phase::Offered);
+}
+
+/// A node makes only the records it may make now: the same rule of who may author what as
+/// for records it receives, plus where the item must be.
+#[test]
+fn a_node_makes_no_record_out_of_turn() {
+    let (sim, id) = accepted_item();
+    let made = |node: usize, body: RecordBody| sim.engines[node].may_author(&body);
+    let progress = ProgressInfo {
+        stage: Stage::Converting,
+        fraction: 0.5,
+        fps: None,
+        speed: None,
+        eta_secs: None,
+    };
+    let sha512 = format!("{:0128x}", 1);
+    let delivered = |epoch| RecordBody::Delivered {
+        item_id: id,
+        epoch,
+        output_path: "/out/a.mkv".into(),
+        sha512: sha512.clone(),
+    };
+    // Only the converter of the current epoch reports on it, and only while it runs.
+    let report = |epoch| RecordBody::Progress {
+        item_id: id,
+        epoch,
+        progress,
+    };
+    assert!(made(CONVERTER, report(1)));
+    assert!(!made(CONVERTER, report(2)), "not its epoch");
+    assert!(!made(MALLORY, report(1)), "not its item");
+    assert!(!made(ORIGIN, report(1)), "the origin is not the converter");
+    let accept = RecordBody::Accept {
+        item_id: id,
+        epoch: 1,
+    };
+    assert!(!made(CONVERTER, accept), "accepted already");
+    // Only the origin cancels, fails or takes delivery of its item, each in its turn.
+    let cancel = RecordBody::Cancel { item_id: id };
+    assert!(made(ORIGIN, cancel.clone()));
+    assert!(!made(CONVERTER, cancel), "not the origin");
+    let failed = |epoch| RecordBody::Failed {
+        item_id: id,
+        epoch,
+        error: "source changed".into(),
+    };
+    assert!(made(ORIGIN, failed(None)));
+    assert!(!made(CONVERTER, failed(None)), "not the origin");
+    assert!(made(CONVERTER, failed(Some(1))));
+    assert!(!made(ORIGIN, failed(Some(1))), "not the converter");
+    assert!(!made(ORIGIN, delivered(1)), "no result yet");
+    assert!(!made(CONVERTER, delivered(1)), "not its item");
+    // Assignments and node records are the engine's own decisions; an offer is made once.
+    let assign = RecordBody::Assign {
+        item_id: id,
+        epoch: 2,
+        converter: node_id(MALLORY),
+    };
+    assert!(!made(ORIGIN, assign));
+    let again = sim.item(ORIGIN, &id).offer;
+    assert!(!made(ORIGIN, RecordBody::Offer(again)));
+    let unknown = ItemId::from_random([77; 16]);
+    assert!(!made(ORIGIN, RecordBody::Cancel { item_id: unknown }));
 }

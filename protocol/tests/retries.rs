@@ -3,8 +3,8 @@
 
 mod sim;
 
-use dmc_protocol::engine::{Event, Local};
-use dmc_protocol::{ItemId, NodeId, Phase, Status};
+use dmc_protocol::engine::Event;
+use dmc_protocol::{ItemId, NextAttempt, NodeId, Phase, RecordBody, Status, Waiting};
 use sim::{node_id, Sim};
 
 const ORIGIN: usize = 2;
@@ -35,12 +35,12 @@ fn fail_current(sim: &mut Sim, id: ItemId, error: &str) -> (u32, usize) {
         .assignment
         .expect("the item is assigned");
     let c = idx(&conv);
-    sim.feed(c, Event::Local(Local::Accept { item_id: id, epoch }));
+    sim.feed(c, Event::Local(RecordBody::Accept { item_id: id, epoch }));
     sim.feed(
         c,
-        Event::Local(Local::ConvertFailed {
+        Event::Local(RecordBody::Failed {
             item_id: id,
-            epoch,
+            epoch: Some(epoch),
             error: error.into(),
         }),
     );
@@ -59,8 +59,18 @@ fn a_failed_attempt_is_retried_on_the_other_converter_after_the_backoff() {
     let note = sim.engines[ORIGIN]
         .retry_note(&item, sim.now)
         .expect("a note");
-    assert!(note.starts_with("attempt 1 failed on"), "{note}");
-    assert!(note.contains("ffmpeg exited 1; retrying in"), "{note}");
+    assert!(
+        matches!(
+            &note,
+            Waiting::AfterFailure {
+                attempt: 1,
+                error,
+                next: NextAttempt::Retry { .. },
+                ..
+            } if error == "ffmpeg exited 1"
+        ),
+        "{note:?}"
+    );
     // Within the backoff nothing is reassigned.
     sim.tick_after(ORIGIN, 5_000);
     sim.drain();
@@ -102,13 +112,15 @@ fn the_origin_gives_up_after_max_attempts_listing_every_error() {
     let item = sim.item(ORIGIN, &id);
     assert_eq!(item.phase, Phase::Failed);
     assert_eq!(item.phase.status(), Status::FinishedWithErrors);
-    assert_eq!(item.errors.len(), 4, "{:?}", item.errors);
+    assert_eq!(item.failures.len(), 3, "{:?}", item.failures);
     for n in 1..=3 {
-        let line = &item.errors[n - 1];
-        assert!(line.starts_with(&format!("attempt {n} on ")), "{line}");
-        assert!(line.ends_with(&format!("failure {n}")), "{line}");
+        let error = &item.failures[n - 1].error;
+        assert!(error.ends_with(&format!("failure {n}")), "{error}");
     }
-    assert_eq!(item.errors[3], "gave up after 3 attempts");
+    assert_eq!(
+        item.origin_error.as_deref(),
+        Some("gave up after 3 attempts")
+    );
     // No more assignments after giving up.
     sim.tick_after(ORIGIN, 60_000);
     sim.drain();
@@ -125,16 +137,16 @@ fn a_lone_converter_that_failed_is_tried_again() {
     sim.drain();
     sim.feed(
         0,
-        Event::Local(Local::Accept {
+        Event::Local(RecordBody::Accept {
             item_id: id,
             epoch: 1,
         }),
     );
     sim.feed(
         0,
-        Event::Local(Local::ConvertFailed {
+        Event::Local(RecordBody::Failed {
             item_id: id,
-            epoch: 1,
+            epoch: Some(1),
             error: "out of memory".into(),
         }),
     );
@@ -150,7 +162,7 @@ fn refusals_are_not_attempts() {
     let (epoch, conv) = sim.item(ORIGIN, &id).assignment.expect("assigned");
     sim.feed(
         idx(&conv),
-        Event::Local(Local::Reject {
+        Event::Local(RecordBody::Reject {
             item_id: id,
             epoch,
             reason: "insufficient disk".into(),
@@ -164,7 +176,8 @@ fn refusals_are_not_attempts() {
     fail_current(&mut sim, id, "boom");
     let item = sim.item(ORIGIN, &id);
     assert_eq!(item.phase, Phase::Failed);
-    assert_eq!(item.errors.len(), 2, "{:?}", item.errors);
+    assert_eq!(item.failures.len(), 1, "{:?}", item.failures);
+    assert!(item.origin_error.is_some(), "{item:?}");
 }
 
 #[test]
@@ -172,11 +185,11 @@ fn the_origin_measures_converter_speed_from_progress_records() {
     let (mut sim, id) = farm(3, 1_000);
     let (epoch, conv) = sim.item(ORIGIN, &id).assignment.expect("assigned");
     let c = idx(&conv);
-    sim.feed(c, Event::Local(Local::Accept { item_id: id, epoch }));
+    sim.feed(c, Event::Local(RecordBody::Accept { item_id: id, epoch }));
     for speed in [4.0, 4.0] {
         sim.feed(
             c,
-            Event::Local(Local::Progress {
+            Event::Local(RecordBody::Progress {
                 item_id: id,
                 epoch,
                 progress: dmc_protocol::ProgressInfo {
@@ -204,14 +217,14 @@ fn an_item_given_back_goes_to_its_converter_again_once_it_has_restarted() {
     sim.drain();
     sim.feed(
         0,
-        Event::Local(Local::Accept {
+        Event::Local(RecordBody::Accept {
             item_id: id,
             epoch: 1,
         }),
     );
     sim.feed(
         0,
-        Event::Local(Local::Release {
+        Event::Local(RecordBody::Release {
             item_id: id,
             epoch: 1,
             reason: "converter shutting down".into(),
@@ -224,7 +237,10 @@ fn an_item_given_back_goes_to_its_converter_again_once_it_has_restarted() {
     let item = sim.item(1, &id);
     assert_eq!(item.phase, Phase::Offered);
     assert_eq!(item.phase.status(), Status::ToDo);
-    assert!(item.waiting_reason().unwrap().contains("gave it back"));
+    assert!(
+        matches!(item.waiting(), Some(Waiting::GivenBack { .. })),
+        "{item:?}"
+    );
     // It restarts (connects again): the item is its again at once, with a new epoch.
     sim.cut(0, 1);
     sim.link(0, 1);

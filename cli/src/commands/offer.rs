@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use dmc_node::core::views::OfferOutcome;
+use dmc_node::control::api::OfferOutcome;
 
 use crate::client::{Client, NoNode};
 use crate::output::{emit, json};

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use dmc_protocol::ItemView;
+use crate::control::api::ItemView;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use dmc_protocol::{ItemView, Phase};
+use crate::control::api::ItemView;
+use dmc_protocol::Phase;
 use tokio::process::Command;
 
 /// How long `notify-send` may take.

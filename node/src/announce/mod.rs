@@ -5,7 +5,7 @@
 mod command;
 mod desktop;
 
-use dmc_protocol::ItemView;
+use crate::control::api::ItemView;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::config::NotifyConfig;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use dmc_protocol::{ItemId, ItemView, MediaType, NodeId, Phase};
+use crate::control::api::ItemView;
+use dmc_protocol::{ItemId, MediaType, NodeId, Phase};
 
 use super::*;
 

@@ -45,7 +45,7 @@ pub use watch::{AfterDelivery, WatchConfig};
 pub use crate::ffmpeg::VerifyMode;
 
 /// Profiles, built in and custom: the one import of them for this module's files.
-use dmc_protocol::{builtin_profile, Profile, BUILTIN_PROFILES};
+use crate::ffmpeg::profiles::{builtin_profile, Profile, BUILTIN_PROFILES};
 
 /// Name of the configuration file looked for in the data directory.
 pub const CONFIG_FILE_NAME: &str = "config.toml";

@@ -1,6 +1,16 @@
-//! Request and response bodies of the control API, shared by the server and the `dmc` CLI.
+//! Request and response bodies of the control API, shared by the server and the `dmc` CLI:
+//! the requests here, items in [`item`] (with the words for why one waits in [`waiting`]),
+//! offers, peers, profiles and this node in [`views`].
+
+mod item;
+mod views;
+mod waiting;
 
 use serde::{Deserialize, Serialize};
+
+pub use item::ItemView;
+pub use views::{NodeView, OfferOutcome, PeerView, ProfileView};
+pub use waiting::waiting_text;
 
 /// Longest path accepted in a request, in bytes.
 pub const MAX_PATH_LEN: usize = 4096;

@@ -7,15 +7,14 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dmc_protocol::{ItemId, ItemView};
+use dmc_protocol::ItemId;
 use serde::de::DeserializeOwned;
 
 use super::api::{
-    FetchRequest, FetchResponse, ListQuery, OfferRequest, MAX_BODY_BYTES, MAX_PATH_LEN,
-    MAX_PROFILE_LEN,
+    FetchRequest, FetchResponse, ItemView, ListQuery, NodeView, OfferOutcome, OfferRequest,
+    PeerView, ProfileView, MAX_BODY_BYTES, MAX_PATH_LEN, MAX_PROFILE_LEN,
 };
 use super::error::ApiError;
-use crate::core::views::{NodeView, OfferOutcome, PeerView, ProfileView};
 use crate::core::CoreHandle;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

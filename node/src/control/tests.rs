@@ -4,16 +4,16 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use dmc_protocol::{ItemId, ItemView, MediaType, NodeId, Phase};
+use dmc_protocol::{ItemId, MediaType, NodeId, Phase};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::api::{ItemView, NodeView, OfferOutcome, PeerView, ProfileView};
 use super::{serve, serve_for, socket_path, ControlError};
 use crate::core::handle::Command;
-use crate::core::views::{NodeView, OfferOutcome, PeerView, ProfileView};
 use crate::core::{CoreError, CoreHandle};
 
 fn known_id() -> ItemId {

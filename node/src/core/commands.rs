@@ -1,7 +1,9 @@
 //! Dispatch of the control API's commands: queries are answered from `queries.rs`; offers
 //! (`offer.rs`), cancels and fetches change state or files.
 
-use dmc_protocol::{ItemId, ItemView};
+use dmc_protocol::ItemId;
+
+use crate::control::api::ItemView;
 
 use super::handle::{Command, CoreError};
 use super::task::Core;
@@ -69,7 +71,7 @@ impl Core {
             ))),
             Some(_) => {
                 self.feed(dmc_protocol::engine::Event::Local(
-                    dmc_protocol::engine::Local::Cancel { item_id: item },
+                    dmc_protocol::RecordBody::Cancel { item_id: item },
                 ))
                 .await;
                 self.item_view(&item)

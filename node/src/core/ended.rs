@@ -4,7 +4,9 @@
 //! node authors (delivered, or failed for good), which is new exactly once, so an item that
 //! ended before a restart is not sent again.
 
-use dmc_protocol::{ItemId, ItemView, Record, RecordBody};
+use dmc_protocol::{ItemId, Record, RecordBody};
+
+use crate::control::api::ItemView;
 use tokio::sync::broadcast;
 
 /// Ended items a slow subscriber may fall behind by before it misses some. Items end one

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use dmc_protocol::{ItemId, ItemView};
+use dmc_protocol::ItemId;
 use tokio::sync::{mpsc, oneshot};
 
-use super::views::{NodeView, OfferOutcome, PeerView, ProfileView};
+use crate::control::api::{ItemView, NodeView, OfferOutcome, PeerView, ProfileView};
 
 /// Errors the core reports to its callers; each message says what to do next.
 #[derive(Debug, thiserror::Error)]

@@ -7,8 +7,10 @@ mod source;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::ffmpeg::profiles::Profile;
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{Epoch, ItemId, ItemState, NodeId, Profile, ProgressInfo, Stage};
+use dmc_protocol::{Epoch, ItemId, ItemState, NodeId, ProgressInfo, Stage};
+
 use tokio::sync::mpsc;
 
 use super::layout::result_paths;

@@ -27,7 +27,6 @@ mod queue;
 mod reserve;
 mod shutdown;
 mod task;
-pub mod views;
 mod work;
 
 pub use ended::{ended_channel, EndedReceiver, EndedSender, ItemEnded};

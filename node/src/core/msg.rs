@@ -21,7 +21,7 @@ pub(crate) enum Internal {
     },
     OfferPrepared {
         prepared: Result<(Offer, LocalFile), CoreError>,
-        reply: oneshot::Sender<Result<super::views::OfferOutcome, CoreError>>,
+        reply: oneshot::Sender<Result<crate::control::api::OfferOutcome, CoreError>>,
     },
     Evaluated {
         item_id: ItemId,

@@ -3,16 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use dmc_protocol::engine::{Event, Local};
+use dmc_protocol::engine::Event;
 use dmc_protocol::record::{CHUNK_SIZE, MAX_FILE_SIZE};
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{ItemId, Offer};
+use dmc_protocol::{ItemId, Offer, RecordBody};
 use tracing::info;
 
 use super::handle::CoreError;
 use super::msg::Internal;
 use super::task::Core;
-use super::views::OfferOutcome;
+use crate::control::api::OfferOutcome;
 use crate::ffmpeg;
 use crate::store::LocalFile;
 use crate::transfer;
@@ -63,7 +63,7 @@ impl Core {
             .await
             .map_err(|e| CoreError::Internal(format!("cannot store the offer: {e}")))?;
         self.add_local_file(local);
-        self.feed(Event::Local(Local::Offer(offer))).await;
+        self.feed(Event::Local(RecordBody::Offer(offer))).await;
         let item = self
             .engine
             .item(&item_id)
@@ -130,7 +130,8 @@ async fn prepare(
             path.display()
         ))
     })?;
-    let profile = profile.unwrap_or_else(|| media_type.default_profile().to_string());
+    let profile =
+        profile.unwrap_or_else(|| crate::ffmpeg::profiles::default_profile(media_type).into());
     super::queries::check_offer_profile(known, &profile, media_type).map_err(bad)?;
     let p2 = path.to_path_buf();
     let hashed =

@@ -2,9 +2,9 @@
 //! pages, offers prepared, evaluations, job progress and outcomes, deliveries, sources that
 //! changed. Each becomes engine events, store writes or a retry later.
 
-use dmc_protocol::engine::{Event, Local};
+use dmc_protocol::engine::Event;
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{Epoch, ItemId, Millis};
+use dmc_protocol::{Epoch, ItemId, Millis, RecordBody};
 use tracing::{info, warn};
 
 use super::msg::{Internal, JobOutcome};
@@ -46,7 +46,7 @@ impl Core {
                 epoch,
                 progress,
             } => {
-                self.feed(Event::Local(Local::Progress {
+                self.feed(Event::Local(RecordBody::Progress {
                     item_id,
                     epoch,
                     progress,
@@ -73,8 +73,12 @@ impl Core {
             } => self.on_delivery_done(item_id, epoch, outcome).await,
             Internal::SourceChanged { item_id, error } => {
                 warn!(item = %item_id, "source changed: {error}");
-                self.feed(Event::Local(Local::OriginFailed { item_id, error }))
-                    .await;
+                self.feed(Event::Local(RecordBody::Failed {
+                    item_id,
+                    epoch: None,
+                    error,
+                }))
+                .await;
             }
         }
     }
@@ -88,12 +92,12 @@ impl Core {
                     "accepting item ({} of disk reserved for accepted jobs)",
                     dmc_protocol::schedule::human_bytes(self.reservations.total())
                 );
-                Local::Accept { item_id, epoch }
+                RecordBody::Accept { item_id, epoch }
             }
             Some(reason) => {
                 self.reservations.release(&(item_id, epoch));
                 info!(item = %item_id, "rejecting item: {reason}");
-                Local::Reject {
+                RecordBody::Reject {
                     item_id,
                     epoch,
                     reason,
@@ -132,7 +136,7 @@ impl Core {
                 }
                 self.add_local_file(local);
                 info!(item = %item_id, "converted: {} ({} bytes)", output.file_name, output.file_size);
-                self.feed(Event::Local(Local::Converted {
+                self.feed(Event::Local(RecordBody::Converted {
                     item_id,
                     epoch,
                     output,
@@ -161,13 +165,17 @@ impl Core {
                 .get(&(item_id, FileRole::Source, 0))
                 .is_some_and(|f| f.check_unchanged().is_err());
         if own_source_changed {
-            self.feed(Event::Local(Local::OriginFailed { item_id, error }))
-                .await;
+            self.feed(Event::Local(RecordBody::Failed {
+                item_id,
+                epoch: None,
+                error,
+            }))
+            .await;
             return;
         }
-        self.feed(Event::Local(Local::ConvertFailed {
+        self.feed(Event::Local(RecordBody::Failed {
             item_id,
-            epoch,
+            epoch: Some(epoch),
             error,
         }))
         .await;
@@ -183,7 +191,7 @@ impl Core {
         match outcome {
             Ok((output_path, sha512)) => {
                 info!(item = %item_id, "delivered to {output_path}");
-                self.feed(Event::Local(Local::Delivered {
+                self.feed(Event::Local(RecordBody::Delivered {
                     item_id,
                     epoch,
                     output_path,

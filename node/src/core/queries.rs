@@ -1,11 +1,12 @@
 //! Read-only answers to the control API: items, peers, profiles, this node; and the profiles
 //! this node may offer with.
 
-use dmc_protocol::{ItemId, ItemState, ItemView, MediaType, NodeId, Phase, BUILTIN_PROFILES};
+use dmc_protocol::{ItemId, ItemState, MediaType, NodeId, Phase};
 
 use super::handle::CoreError;
 use super::task::Core;
-use super::views::{NodeView, PeerView, ProfileView};
+use crate::control::api::{waiting_text, ItemView, NodeView, PeerView, ProfileView};
+use crate::ffmpeg::profiles::BUILTIN_PROFILES;
 use dmc_protocol::time::rfc3339;
 
 /// A profile this node may offer items with: built in, defined in its own config, or
@@ -93,7 +94,7 @@ impl Core {
 
     /// An item's view, with what only this node knows (a delivery under way).
     pub(crate) fn view(&self, item: &ItemState) -> ItemView {
-        let mut v = item.view();
+        let mut v = ItemView::of(item);
         if item.phase == Phase::Converted {
             if let Some(f) = self.delivering.get(&item.item_id()) {
                 v.phase = Phase::Delivering;
@@ -102,10 +103,13 @@ impl Core {
             }
         }
         if let Some(note) = self.engine.retry_note(item, super::now_ms()) {
-            v.waiting_reason = Some(note);
+            v.waiting_reason = Some(waiting_text(&note));
         }
         if v.waiting_reason.is_none() && v.phase != Phase::Delivering {
-            v.waiting_reason = self.engine.lease_note(item, super::now_ms());
+            v.waiting_reason = self
+                .engine
+                .lease_note(item, super::now_ms())
+                .map(|note| waiting_text(&note));
         }
         v
     }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use dmc_protocol::engine::{Event, Local};
+use dmc_protocol::engine::Event;
 use dmc_protocol::schedule::occupies_converter;
-use dmc_protocol::{Epoch, ItemId};
+use dmc_protocol::{Epoch, ItemId, RecordBody};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -68,7 +68,7 @@ impl Core {
             .collect();
         for (item_id, epoch) in &held {
             self.remove_job_dir(*item_id, *epoch);
-            self.feed(Event::Local(Local::Release {
+            self.feed(Event::Local(RecordBody::Release {
                 item_id: *item_id,
                 epoch: *epoch,
                 reason: SHUTDOWN_REASON.into(),

@@ -2,7 +2,7 @@
 //! network, or not in `[network] allowed_peers`), from the node's own peer list.
 
 use super::Check;
-use crate::core::views::PeerView;
+use crate::control::api::PeerView;
 
 /// The checks when no node runs to ask.
 pub fn no_node() -> Check {

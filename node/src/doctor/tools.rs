@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use dmc_protocol::{Profile, BUILTIN_PROFILES};
+use crate::ffmpeg::profiles::{Profile, BUILTIN_PROFILES};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 

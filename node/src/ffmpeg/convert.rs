@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use dmc_protocol::progress::{estimate, ProgressParser};
-use dmc_protocol::Profile;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdout, Command};
 
 use super::cancel::CancelToken;
 use super::error::FfmpegError;
 use super::limits::{check_output_place, child_nice, kill_group, TimeLimit};
+use super::profiles::Profile;
+use super::progress::{estimate, ProgressParser};
 use super::stderr_tail::StderrTail;
 use super::tool::{file_arg, input_guard, spawn_error, FFMPEG};
 
@@ -330,9 +330,9 @@ mod tests {
             input: "/in/clip.mp4".into(),
             output_part: "/work/result.mkv.part".into(),
             work_dir: "/work".into(),
-            profile: dmc_protocol::builtin_profile("mkv-x264")
+            profile: crate::ffmpeg::profiles::builtin_profile("mkv-x264")
                 .cloned()
-                .unwrap_or_else(|| dmc_protocol::BUILTIN_PROFILES[0].clone()),
+                .unwrap_or_else(|| crate::ffmpeg::profiles::BUILTIN_PROFILES[0].clone()),
             duration_ms: None,
             cancel: CancelToken::new(),
             threads,

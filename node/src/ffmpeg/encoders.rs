@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::time::Duration;
 
-use dmc_protocol::{Profile, BUILTIN_PROFILES};
+use super::profiles::{Profile, BUILTIN_PROFILES};
 
 use super::error::FfmpegError;
 use super::tool::{run_capture, FFMPEG};

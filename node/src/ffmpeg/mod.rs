@@ -1,4 +1,5 @@
-//! ffmpeg integration: probing media, listing encoders, running conversions, checking outputs.
+//! ffmpeg integration: the built-in profiles, probing media, listing encoders, running
+//! conversions and reading their progress, checking outputs.
 //!
 //! Everything here runs the real `ffmpeg`/`ffprobe` binaries found on `PATH` through
 //! `tokio::process`, with bounded output capture and `kill_on_drop`.
@@ -9,6 +10,8 @@ mod encoders;
 mod error;
 mod limits;
 mod probe;
+pub mod profiles;
+pub mod progress;
 mod stderr_tail;
 mod tool;
 mod verify;
@@ -24,5 +27,6 @@ pub use encoders::{
 pub use error::FfmpegError;
 pub use limits::{TimeLimit, MAX_NICE};
 pub use probe::{probe, Probe, StreamInfo};
+pub use profiles::{builtin_profile, Profile, BUILTIN_PROFILES};
 pub use stderr_tail::StderrTail;
 pub use verify::{check_output, check_size, verify_output, VerifyMode, VerifyOptions};

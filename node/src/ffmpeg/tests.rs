@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use dmc_protocol::{builtin_profile, MediaType, Profile};
+use super::profiles::{builtin_profile, Profile};
+use dmc_protocol::MediaType;
 
 use super::*;
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use dmc_protocol::Profile;
+use super::profiles::Profile;
 
 use super::cancel::CancelToken;
 use super::error::FfmpegError;

@@ -5,10 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event, Local};
+use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event};
 use dmc_protocol::wire::{Request, Response};
 use dmc_protocol::{
-    ConverterAd, FileInfo, ItemId, ItemState, MediaType, NodeId, Offer, ProgressInfo, Signer, Stage,
+    ConverterAd, FileInfo, ItemId, ItemState, MediaType, NodeId, Offer, ProgressInfo, RecordBody,
+    Signer, Stage,
 };
 
 /// Node `i`'s key (a fixed seed per node, so runs are repeatable).
@@ -239,7 +240,7 @@ impl Sim {
             duration_ms: Some(4000),
             priority: 0,
         };
-        self.feed(i, Event::Local(Local::Offer(offer)));
+        self.feed(i, Event::Local(RecordBody::Offer(offer)));
         item_id
     }
 
@@ -257,13 +258,13 @@ impl Sim {
             } => (
                 node,
                 if choice.is_multiple_of(3) {
-                    Local::Reject {
+                    RecordBody::Reject {
                         item_id,
                         epoch,
                         reason: "insufficient disk: need 2 GiB, have 1 GiB".into(),
                     }
                 } else {
-                    Local::Accept { item_id, epoch }
+                    RecordBody::Accept { item_id, epoch }
                 },
             ),
             Pending::RunJob {
@@ -273,12 +274,12 @@ impl Sim {
             } => (
                 node,
                 match choice % 4 {
-                    0 => Local::ConvertFailed {
+                    0 => RecordBody::Failed {
                         item_id,
-                        epoch,
+                        epoch: Some(epoch),
                         error: "ffmpeg exited 1".into(),
                     },
-                    1 => Local::Progress {
+                    1 => RecordBody::Progress {
                         item_id,
                         epoch,
                         progress: ProgressInfo {
@@ -289,7 +290,7 @@ impl Sim {
                             eta_secs: Some(3),
                         },
                     },
-                    _ => Local::Converted {
+                    _ => RecordBody::Converted {
                         item_id,
                         epoch,
                         output: file("out.mkv", choice),
@@ -302,7 +303,7 @@ impl Sim {
                 epoch,
             } => (
                 node,
-                Local::Delivered {
+                RecordBody::Delivered {
                     item_id,
                     epoch,
                     output_path: "/out/clip.mkv".into(),
@@ -324,7 +325,7 @@ impl Sim {
             return;
         }
         let item_id = mine[k % mine.len()];
-        self.feed(i, Event::Local(Local::Cancel { item_id }));
+        self.feed(i, Event::Local(RecordBody::Cancel { item_id }));
     }
 
     pub fn run(&mut self, op: &Op) {

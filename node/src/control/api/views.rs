@@ -1,7 +1,9 @@
-//! JSON shapes the control API returns besides items (`dmc_protocol::ItemView`).
+//! What the control API returns about offers, peers, profiles and this node.
 
-use dmc_protocol::{ItemView, MediaType, NodeId};
+use dmc_protocol::{MediaType, NodeId};
 use serde::{Deserialize, Serialize};
+
+use super::ItemView;
 
 /// What `dmc offer` gets back for one file.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,0 +1,179 @@
+//! An item as `status --json` and `list --json` show it, made from the protocol's folded
+//! state.
+
+use dmc_protocol::item::Rejection;
+use dmc_protocol::time::rfc3339;
+use dmc_protocol::{Epoch, ItemId, ItemState, MediaType, NodeId, Phase, Status};
+use serde::{Deserialize, Serialize};
+
+use super::waiting_text;
+
+/// An item as `status --json` and `list --json` show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemView {
+    pub item_id: ItemId,
+    pub created_at: String,
+    pub updated_at: String,
+    pub client_id: NodeId,
+    pub server_id: Option<NodeId>,
+    pub file_name: String,
+    pub media_type: MediaType,
+    pub conversion_type: String,
+    pub sha512_checksum: String,
+    pub file_size: u64,
+    /// The source's duration from the origin's probe (video and audio).
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    pub status: Status,
+    pub phase: Phase,
+    pub progress: f64,
+    pub fps: Option<f32>,
+    pub speed: Option<f32>,
+    pub eta_secs: Option<u32>,
+    pub epoch: Option<Epoch>,
+    pub waiting_reason: Option<String>,
+    pub errors: Vec<String>,
+    pub rejections: Vec<Rejection>,
+    pub version: u64,
+    pub output_file_name: Option<String>,
+    pub output_file_size: Option<u64>,
+    pub output_sha512_checksum: Option<String>,
+    pub output_path: Option<String>,
+}
+
+impl ItemView {
+    /// The view of an item as its records tell it (the node adds what only it knows).
+    pub fn of(item: &ItemState) -> ItemView {
+        let phase = item.phase;
+        let result = item.result.as_ref();
+        ItemView {
+            item_id: item.item_id(),
+            created_at: rfc3339(item.created_at),
+            updated_at: rfc3339(item.updated_at),
+            client_id: item.origin.clone(),
+            server_id: item.converter().cloned(),
+            file_name: item.offer.file.file_name.clone(),
+            media_type: item.offer.media_type,
+            conversion_type: item.offer.profile.clone(),
+            sha512_checksum: item.offer.file.sha512.clone(),
+            file_size: item.offer.file.file_size,
+            duration_ms: item.offer.duration_ms,
+            status: phase.status(),
+            phase,
+            progress: match phase {
+                Phase::Delivered | Phase::Converted => 1.0,
+                _ => item.progress.map(|p| p.fraction as f64).unwrap_or(0.0),
+            },
+            fps: item.progress.and_then(|p| p.fps),
+            speed: item.progress.and_then(|p| p.speed),
+            eta_secs: item.progress.and_then(|p| p.eta_secs),
+            epoch: item.epoch(),
+            waiting_reason: item.waiting().map(|w| waiting_text(&w)),
+            errors: errors(item),
+            rejections: item.rejections.clone(),
+            version: item.version,
+            output_file_name: result.map(|r| r.file_name.clone()),
+            output_file_size: result.map(|r| r.file_size),
+            output_sha512_checksum: result.map(|r| r.sha512.clone()),
+            output_path: item.output_path.clone(),
+        }
+    }
+}
+
+/// Every error of an item, oldest first: each failed attempt, the origin's own failure, a
+/// cancel.
+fn errors(item: &ItemState) -> Vec<String> {
+    let attempts = item
+        .failures
+        .iter()
+        .enumerate()
+        .map(|(n, f)| format!("attempt {} on {}: {}", n + 1, f.converter.short(), f.error));
+    attempts
+        .chain(item.origin_error.clone())
+        .chain(
+            item.cancelled
+                .then(|| "cancelled by its origin".to_string()),
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dmc_protocol::{FileInfo, Offer, Record, RecordBody};
+
+    fn record(author: &str, seq: u64, body: RecordBody) -> Record {
+        Record {
+            author: NodeId::new(author),
+            seq,
+            created_at: 1_764_103_397_123,
+            body,
+            sig: Default::default(),
+        }
+    }
+
+    #[test]
+    fn errors_list_attempts_then_the_origins_failure_then_a_cancel() {
+        let item_id = ItemId::from_random([4; 16]);
+        let offer = Offer {
+            item_id,
+            nonce: [0; 16],
+            file: FileInfo {
+                file_name: "a.mov".into(),
+                file_size: 10,
+                sha512: "0".repeat(128),
+                blake3: "0".repeat(64),
+                chunk_size: 1 << 20,
+                manifest_hash: "0".repeat(64),
+            },
+            media_type: MediaType::Video,
+            profile: "mkv-x264".into(),
+            duration_ms: None,
+            priority: 0,
+        };
+        let converter = "12D3KooWconverterABCDEF";
+        let records = [
+            record("Origin", 1, RecordBody::Offer(offer)),
+            record(
+                "Origin",
+                2,
+                RecordBody::Assign {
+                    item_id,
+                    epoch: 1,
+                    converter: NodeId::new(converter),
+                },
+            ),
+            record(
+                converter,
+                1,
+                RecordBody::Failed {
+                    item_id,
+                    epoch: Some(1),
+                    error: "ffmpeg exited 1".into(),
+                },
+            ),
+            record(
+                "Origin",
+                3,
+                RecordBody::Failed {
+                    item_id,
+                    epoch: None,
+                    error: "gave up after 1 attempts".into(),
+                },
+            ),
+            record("Origin", 4, RecordBody::Cancel { item_id }),
+        ];
+        let item = ItemState::fold(&records).expect("an item");
+        let view = ItemView::of(&item);
+        assert_eq!(
+            view.errors,
+            [
+                "attempt 1 on verterABCDEF: ffmpeg exited 1",
+                "gave up after 1 attempts",
+                "cancelled by its origin"
+            ]
+        );
+        assert_eq!(view.created_at, "2025-11-25T20:43:17.123Z");
+        assert_eq!(view.phase, Phase::Cancelled);
+    }
+}

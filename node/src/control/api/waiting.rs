@@ -1,0 +1,124 @@
+//! Why an item waits, in the words `status` shows (`waiting_reason`).
+
+use dmc_protocol::{NextAttempt, Waiting};
+
+/// `waiting` in words, for `waiting_reason`.
+pub fn waiting_text(waiting: &Waiting) -> String {
+    match waiting {
+        Waiting::ForConverter => "waiting for a converter that accepts this item".into(),
+        Waiting::GivenBack { converter, reason } => format!(
+            "converter {} gave it back ({reason}); waiting for a converter",
+            converter.short()
+        ),
+        Waiting::Rejected { converter, reason } => format!(
+            "converter {} rejected it: {reason}; waiting for another converter",
+            converter.short()
+        ),
+        Waiting::AfterFailure {
+            attempt,
+            converter,
+            error,
+            next,
+        } => {
+            let next = match next {
+                NextAttempt::WaitingForConverter => "waiting for a converter".to_string(),
+                NextAttempt::Retry { in_ms } => format!("retrying in {} s", in_ms.div_ceil(1000)),
+                NextAttempt::GivingUp => "giving up".to_string(),
+            };
+            format!(
+                "attempt {attempt} failed on {}: {error}; {next}",
+                converter.short()
+            )
+        }
+        Waiting::ResultHeldOffline { converter } => format!(
+            "converter {} holds the result but is offline; waiting for it to return",
+            converter.short()
+        ),
+        Waiting::Offline { converter } => format!(
+            "this node is offline; converter {} keeps the item until it returns",
+            converter.short()
+        ),
+        Waiting::Silent {
+            converter,
+            silent_ms,
+            lease_ms,
+        } => format!(
+            "no word from converter {} for {} s; it goes to another converter after {} s",
+            converter.short(),
+            silent_ms / 1000,
+            lease_ms / 1000
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dmc_protocol::NodeId;
+
+    #[test]
+    fn every_reason_reads_as_before() {
+        let c = || NodeId::new("12D3KooWcoverterABCDEF");
+        let failed = |next| Waiting::AfterFailure {
+            attempt: 2,
+            converter: c(),
+            error: "ffmpeg exited 1".into(),
+            next,
+        };
+        let cases = [
+            (
+                Waiting::ForConverter,
+                "waiting for a converter that accepts this item",
+            ),
+            (
+                Waiting::GivenBack {
+                    converter: c(),
+                    reason: "converter shutting down".into(),
+                },
+                "converter verterABCDEF gave it back (converter shutting down); waiting for a \
+                 converter",
+            ),
+            (
+                Waiting::Rejected {
+                    converter: c(),
+                    reason: "insufficient disk".into(),
+                },
+                "converter verterABCDEF rejected it: insufficient disk; waiting for another \
+                 converter",
+            ),
+            (
+                failed(NextAttempt::Retry { in_ms: 4_001 }),
+                "attempt 2 failed on verterABCDEF: ffmpeg exited 1; retrying in 5 s",
+            ),
+            (
+                failed(NextAttempt::GivingUp),
+                "attempt 2 failed on verterABCDEF: ffmpeg exited 1; giving up",
+            ),
+            (
+                failed(NextAttempt::WaitingForConverter),
+                "attempt 2 failed on verterABCDEF: ffmpeg exited 1; waiting for a converter",
+            ),
+            (
+                Waiting::ResultHeldOffline { converter: c() },
+                "converter verterABCDEF holds the result but is offline; waiting for it to \
+                 return",
+            ),
+            (
+                Waiting::Offline { converter: c() },
+                "this node is offline; converter verterABCDEF keeps the item until it returns",
+            ),
+            (
+                Waiting::Silent {
+                    converter: c(),
+                    silent_ms: 20_999,
+                    lease_ms: 120_000,
+                },
+                "no word from converter verterABCDEF for 20 s; it goes to another converter \
+                 after 120 s",
+            ),
+        ];
+        for (waiting, text) in cases {
+            assert_eq!(waiting_text(&waiting), text);
+        }
+    }
+}

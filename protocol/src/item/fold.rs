@@ -1,0 +1,250 @@
+//! The fold: an item's state from its records, read as a set (any order of arrival,
+//! duplicates included, gives the same state). Records from nodes with no right to them are
+//! ignored.
+
+use std::collections::BTreeMap;
+
+use crate::ids::{Epoch, Millis, NodeId, Seq};
+use crate::record::{Authority, FileInfo, Offer, ProgressInfo, Record, RecordBody, Stage};
+
+use super::{FailedAttempt, ItemState, Phase, Rejection, Release};
+
+impl ItemState {
+    /// Folds the records of one item (any order, duplicates allowed). `None` until the offer
+    /// itself is known. Records from nodes with no right to them are ignored.
+    pub fn fold<'a>(records: impl IntoIterator<Item = &'a Record>) -> Option<ItemState> {
+        let recs = sorted_unique(records);
+        let (origin, offer, created_at) = first_offer(&recs)?;
+        let said = OriginSays::collect(&recs, &origin);
+        let done = ConvertersDid::collect(&recs, &said.holders, said.current_epoch());
+        let phase = phase(&said, &done);
+
+        // The result that counts: the delivered one's epoch, else the current epoch's.
+        let result_epoch = said
+            .delivered
+            .as_ref()
+            .map(|(e, _)| *e)
+            .or(said.current_epoch());
+        let result = done
+            .results
+            .iter()
+            .find(|(e, _)| Some(*e) == result_epoch)
+            .map(|(_, f)| f.clone());
+        let progress = match phase {
+            Phase::Transferring | Phase::Converting => done.current.progress,
+            _ => None,
+        };
+        Some(ItemState {
+            created_at,
+            assignment: said.assignment.map(|(e, c, _)| (e, c)),
+            phase,
+            progress,
+            result,
+            output_path: said.delivered.map(|(_, p)| p),
+            converted_at: done
+                .current
+                .converted_at
+                .filter(|_| phase == Phase::Converted),
+            released: done.current.released.filter(|_| phase == Phase::Offered),
+            origin_error: said.failure,
+            cancelled: said.cancelled,
+            rejections: done.rejections,
+            failures: done.failures,
+            version: recs.len() as u64,
+            updated_at: recs
+                .iter()
+                .map(|r| r.created_at)
+                .max()
+                .unwrap_or(created_at),
+            offer,
+            origin,
+        })
+    }
+}
+
+/// The records in (author, seq) order, each once.
+fn sorted_unique<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<&'a Record> {
+    let mut recs: Vec<&Record> = records.into_iter().collect();
+    recs.sort_by(|a, b| (&a.author, a.seq).cmp(&(&b.author, b.seq)));
+    recs.dedup_by(|a, b| a.author == b.author && a.seq == b.seq);
+    recs
+}
+
+/// The offer: if (against the rules) several exist, the smallest (author, seq) wins.
+fn first_offer(recs: &[&Record]) -> Option<(NodeId, Offer, Millis)> {
+    recs.iter().find_map(|r| match &r.body {
+        RecordBody::Offer(o) => Some((r.author.clone(), o.clone(), r.created_at)),
+        _ => None,
+    })
+}
+
+/// What the item's origin recorded.
+#[derive(Default)]
+struct OriginSays {
+    /// The latest assignment: epoch, converter and the record's seq.
+    assignment: Option<(Epoch, NodeId, Seq)>,
+    /// Which converter the origin assigned each epoch to (its first assignment of the epoch).
+    holders: BTreeMap<Epoch, NodeId>,
+    cancelled: bool,
+    /// The origin's own failure, the first one recorded.
+    failure: Option<String>,
+    /// The delivery: epoch and output path.
+    delivered: Option<(Epoch, String)>,
+}
+
+impl OriginSays {
+    fn collect(recs: &[&Record], origin: &NodeId) -> OriginSays {
+        let mut said = OriginSays::default();
+        for r in recs.iter().filter(|r| r.author == *origin) {
+            match &r.body {
+                RecordBody::Assign {
+                    epoch, converter, ..
+                } => {
+                    said.holders
+                        .entry(*epoch)
+                        .or_insert_with(|| converter.clone());
+                    let newer = match &said.assignment {
+                        None => true,
+                        Some((e, _, s)) => (*epoch, r.seq) > (*e, *s),
+                    };
+                    if newer {
+                        said.assignment = Some((*epoch, converter.clone(), r.seq));
+                    }
+                }
+                RecordBody::Cancel { .. } => said.cancelled = true,
+                RecordBody::Failed {
+                    epoch: None, error, ..
+                } => {
+                    said.failure.get_or_insert_with(|| error.clone());
+                }
+                RecordBody::Delivered {
+                    epoch, output_path, ..
+                } => {
+                    said.delivered
+                        .get_or_insert_with(|| (*epoch, output_path.clone()));
+                }
+                _ => {}
+            }
+        }
+        said
+    }
+
+    fn current_epoch(&self) -> Option<Epoch> {
+        self.assignment.as_ref().map(|(e, _, _)| *e)
+    }
+}
+
+/// What the converters recorded, each only for an epoch the origin assigned to it.
+#[derive(Default)]
+struct ConvertersDid {
+    /// One per epoch (the first report counts), in epoch order.
+    failures: Vec<FailedAttempt>,
+    rejections: Vec<Rejection>,
+    results: Vec<(Epoch, FileInfo)>,
+    current: CurrentEpoch,
+}
+
+/// What the converter of the current epoch recorded.
+#[derive(Default)]
+struct CurrentEpoch {
+    accepted: bool,
+    rejected: bool,
+    failed: bool,
+    converted: bool,
+    converted_at: Option<Millis>,
+    released: Option<Release>,
+    progress: Option<ProgressInfo>,
+}
+
+impl ConvertersDid {
+    fn collect(
+        recs: &[&Record],
+        holders: &BTreeMap<Epoch, NodeId>,
+        current: Option<Epoch>,
+    ) -> ConvertersDid {
+        let mut did = ConvertersDid::default();
+        for r in recs {
+            let Authority::Converter(epoch) = r.body.authority() else {
+                continue;
+            };
+            if holders.get(&epoch) != Some(&r.author) {
+                continue;
+            }
+            did.note(r, epoch, current == Some(epoch));
+        }
+        did.failures.sort_by_key(|f| f.epoch);
+        did.failures.dedup_by_key(|f| f.epoch);
+        did
+    }
+
+    /// Takes in one record of the converter that held `epoch`.
+    fn note(&mut self, r: &Record, epoch: Epoch, is_current: bool) {
+        let current = &mut self.current;
+        match &r.body {
+            RecordBody::Reject { reason, .. } => {
+                self.rejections.push(Rejection {
+                    server_id: r.author.clone(),
+                    epoch,
+                    reason: reason.clone(),
+                    at: r.created_at,
+                });
+                current.rejected |= is_current;
+            }
+            RecordBody::Failed { error, .. } => {
+                self.failures.push(FailedAttempt {
+                    epoch,
+                    converter: r.author.clone(),
+                    error: error.clone(),
+                    at: r.created_at,
+                });
+                current.failed |= is_current;
+            }
+            RecordBody::Converted { output, .. } => {
+                self.results.push((epoch, output.clone()));
+                if is_current {
+                    current.converted = true;
+                    current.converted_at = Some(r.created_at);
+                }
+            }
+            RecordBody::Release { reason, .. } if is_current => {
+                current.released = Some((r.author.clone(), reason.clone(), r.created_at));
+            }
+            RecordBody::Accept { .. } if is_current => current.accepted = true,
+            RecordBody::Progress { progress, .. } if is_current => {
+                // Records of one author are sorted by seq: the last one is the newest.
+                current.progress = Some(*progress);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The phase: the origin's word first (delivered, cancelled, failed), then what the converter
+/// of the current epoch reported.
+fn phase(said: &OriginSays, did: &ConvertersDid) -> Phase {
+    let current = &did.current;
+    if said.delivered.is_some() {
+        return Phase::Delivered;
+    }
+    if said.cancelled {
+        return Phase::Cancelled;
+    }
+    if said.failure.is_some() {
+        return Phase::Failed;
+    }
+    match &said.assignment {
+        None if did.rejections.is_empty() => Phase::Offered,
+        None => Phase::Rejected,
+        Some(_) if current.failed => Phase::Retrying,
+        Some(_) if current.converted => Phase::Converted,
+        Some(_) if current.rejected => Phase::Rejected,
+        Some(_) if current.released.is_some() => Phase::Offered,
+        Some(_) => match current.progress {
+            Some(p) if p.stage == Stage::Converting => Phase::Converting,
+            Some(p) if p.stage == Stage::Queued => Phase::Accepted,
+            Some(_) => Phase::Transferring,
+            None if current.accepted => Phase::Accepted,
+            None => Phase::Assigned,
+        },
+    }
+}
