@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use dmc_node::control::api::{
-    ErrorBody, FetchRequest, FetchResponse, ItemView, NodeView, OfferOutcome, OfferRequest,
-    PeerView, ProfileView,
+    ErrorBody, ErrorKind, FetchRequest, FetchResponse, ItemView, NodeView, OfferOutcome,
+    OfferRequest, PeerView, ProfileView,
 };
 use dmc_node::control::socket_path;
 use dmc_protocol::ItemId;
@@ -50,6 +50,21 @@ impl fmt::Display for NoNode {
 }
 
 impl std::error::Error for NoNode {}
+
+/// The node refused a request: its message, and its kind where the CLI acts on it.
+#[derive(Debug)]
+pub struct NodeRefused {
+    pub message: String,
+    pub kind: Option<ErrorKind>,
+}
+
+impl fmt::Display for NodeRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NodeRefused {}
 
 /// A client of one node, found by its data dir.
 pub struct Client {
@@ -250,7 +265,11 @@ impl Client {
             });
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(e) => Err(anyhow!(e.error)),
+            Ok(e) => Err(NodeRefused {
+                message: e.error,
+                kind: e.kind,
+            }
+            .into()),
             Err(_) => bail!(
                 "the node answered {status}: {}",
                 String::from_utf8_lossy(&bytes)

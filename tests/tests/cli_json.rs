@@ -114,3 +114,16 @@ fn commands_without_a_running_node_say_how_to_start_one() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unreadable_offer_says_what_to_do_next() {
+    let lab = Lab::new().unwrap();
+    let laptop = Node::start(&lab, "laptop", NodeOpts::default()).unwrap();
+    let missing = lab.path("nowhere.mp4");
+    let out = laptop.dmc(&["offer", missing.to_str().unwrap()]).unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read"), "{err}");
+    // The node says which kind of problem it was; the CLI picks the next step by that kind.
+    assert!(err.contains("check the path"), "{err}");
+}

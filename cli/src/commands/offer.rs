@@ -4,23 +4,26 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use dmc_node::control::api::OfferOutcome;
+use dmc_node::control::api::{ErrorKind, OfferOutcome};
 
-use crate::client::{Client, NoNode};
+use crate::client::{Client, NoNode, NodeRefused};
 use crate::output::{emit, json};
 use crate::wait::{self, Mode, Tracked};
 
-/// What to do about a file the node could not read, from its error text ("" when nothing
-/// more can be said).
-fn next_step(error: &str) -> &'static str {
-    if error.contains("No such file or directory") {
-        "; check the path (relative paths start in the current folder)"
-    } else if error.contains("Permission denied") {
-        "; the node reads the file itself: when it runs as another user (the system service runs \
-         as dmc), make the file readable by it (e.g. chgrp dmc FILE; chmod g+r FILE, and g+x on \
-         its folders) or copy it to a folder it can read"
-    } else {
-        ""
+/// What to do about a file the node could not read, by the kind of its refusal ("" when
+/// nothing more can be said).
+fn next_step(error: &anyhow::Error) -> &'static str {
+    let kind = error.downcast_ref::<NodeRefused>().and_then(|r| r.kind);
+    match kind {
+        Some(ErrorKind::FileNotFound) => {
+            "; check the path (relative paths start in the current folder)"
+        }
+        Some(ErrorKind::FilePermissionDenied) => {
+            "; the node reads the file itself: when it runs as another user (the system service \
+             runs as dmc), make the file readable by it (e.g. chgrp dmc FILE; chmod g+r FILE, and \
+             g+x on its folders) or copy it to a folder it can read"
+        }
+        None => "",
     }
 }
 
@@ -94,7 +97,7 @@ async fn offer_each(
                     crate::style::Colour::Red,
                     crate::style::stderr(),
                 );
-                eprintln!("{tag} {label}: {e:#}{}", next_step(&format!("{e:#}")));
+                eprintln!("{tag} {label}: {e:#}{}", next_step(&e));
             }
         }
     }
@@ -163,12 +166,22 @@ mod tests {
 
     #[test]
     fn unreadable_files_get_a_next_step() {
-        assert!(
-            next_step("cannot read /x: No such file or directory (os error 2)")
-                .contains("check the path")
+        let refused = |kind| {
+            anyhow::Error::from(NodeRefused {
+                message: "cannot read /x".into(),
+                kind,
+            })
+        };
+        assert!(next_step(&refused(Some(ErrorKind::FileNotFound))).contains("check the path"));
+        assert!(next_step(&refused(Some(ErrorKind::FilePermissionDenied))).contains("chgrp dmc"));
+        assert_eq!(next_step(&refused(None)), "");
+        // The kind decides, never the text.
+        assert_eq!(
+            next_step(&anyhow!(
+                "cannot read /x: No such file or directory (os error 2)"
+            )),
+            ""
         );
-        assert!(next_step("cannot read /x: Permission denied (os error 13)").contains("chgrp dmc"));
-        assert_eq!(next_step("/x is not a media file ffprobe understands"), "");
     }
 
     #[test]

@@ -62,4 +62,28 @@ pub struct ListQuery {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
+    /// Set where a client can act on the kind of problem (say what to do next).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorKind>,
+}
+
+/// Kinds of error answers a client decides on, never by the message's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A file named in the request does not exist (as the node sees the path).
+    FileNotFound,
+    /// The node may not read a file named in the request.
+    FilePermissionDenied,
+}
+
+impl ErrorKind {
+    /// The kind of an I/O error on a file named in a request, where a client can act on it.
+    pub fn of_file_error(e: &std::io::Error) -> Option<ErrorKind> {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Some(ErrorKind::FileNotFound),
+            std::io::ErrorKind::PermissionDenied => Some(ErrorKind::FilePermissionDenied),
+            _ => None,
+        }
+    }
 }

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::api::ErrorBody;
+use super::api::{ErrorBody, ErrorKind};
 use crate::core::CoreError;
 
 /// An error answer: a status and a message meant for the user.
@@ -12,6 +12,7 @@ use crate::core::CoreError;
 pub(crate) struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    pub kind: Option<ErrorKind>,
 }
 
 impl ApiError {
@@ -19,6 +20,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            kind: None,
         }
     }
 
@@ -31,7 +33,7 @@ impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let status = match &e {
             CoreError::UnknownItem(_) => StatusCode::NOT_FOUND,
-            CoreError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            CoreError::BadRequest(_) | CoreError::Unreadable { .. } => StatusCode::BAD_REQUEST,
             CoreError::Conflict(_) => StatusCode::CONFLICT,
             CoreError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -39,7 +41,14 @@ impl From<CoreError> for ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::warn!(error = %e, "control request failed");
         }
-        ApiError::new(status, e.to_string())
+        let kind = match &e {
+            CoreError::Unreadable { kind, .. } => *kind,
+            _ => None,
+        };
+        ApiError {
+            kind,
+            ..ApiError::new(status, e.to_string())
+        }
     }
 }
 
@@ -49,6 +58,7 @@ impl IntoResponse for ApiError {
             self.status,
             Json(ErrorBody {
                 error: self.message,
+                kind: self.kind,
             }),
         )
             .into_response()

@@ -14,6 +14,12 @@ pub enum CoreError {
     UnknownItem(ItemId),
     #[error("{0}")]
     BadRequest(String),
+    /// A file named in the request cannot be read; `kind` says why, where a client acts on it.
+    #[error("{message}")]
+    Unreadable {
+        kind: Option<crate::control::api::ErrorKind>,
+        message: String,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("the node is shutting down")]

@@ -101,6 +101,14 @@ async fn refuse_private(path: &Path, data_dir: &Path, output_dir: &Path) -> Resu
     Ok(())
 }
 
+/// `path` cannot be read: the error, with its kind where the CLI says what to do about it.
+fn unreadable(path: &Path, e: std::io::Error) -> CoreError {
+    CoreError::Unreadable {
+        kind: crate::control::api::ErrorKind::of_file_error(&e),
+        message: format!("cannot read {}: {e}", path.display()),
+    }
+}
+
 async fn prepare(
     path: &Path,
     profile: Option<String>,
@@ -113,7 +121,7 @@ async fn prepare(
     }
     let meta = tokio::fs::metadata(path)
         .await
-        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| unreadable(path, e))?;
     if !meta.is_file() {
         return Err(bad(format!("{} is not a regular file", path.display())));
     }
@@ -138,11 +146,11 @@ async fn prepare(
         tokio::task::spawn_blocking(move || transfer::hash::hash_file(&p2, CHUNK_SIZE, |_| {}))
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))?
-            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| unreadable(path, e))?;
     // The file must not have changed while it was read.
     let after = tokio::fs::metadata(path)
         .await
-        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| unreadable(path, e))?;
     if after.len() != hashed.size || transfer::mtime_ns(&after) != hashed.mtime_ns {
         return Err(bad(format!(
             "{} changed while it was being read; offer it again",
