@@ -23,6 +23,14 @@ resolve_dmc() {
   [ -x "$DMC" ] || { echo "no dmc binary at $DMC" >&2; exit 1; }
 }
 
+# Builds the LAN lab harness (tests/examples/netlab_run.rs) and prints its path. Always the
+# debug build: it only runs `ip` around the bench, and a release build of it would cost a
+# fat-LTO link for nothing.
+netlab_run() {
+  cargo build -q --locked -p dmc-tests --example netlab_run
+  echo target/debug/examples/netlab_run
+}
+
 wait_cmd() { # what timeout_s command...: fails (return 1) after timeout_s of wall time
   local what=$1 end=$((SECONDS + $2)); shift 2
   until "$@" >/dev/null 2>&1; do

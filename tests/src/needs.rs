@@ -17,10 +17,13 @@ pub fn is_root() -> bool {
 /// Panics unless this process runs as root; `what` says what root is needed for.
 pub fn root(what: &str) {
     if !is_root() {
-        panic!("this test needs root to {what}, and runs as uid {}; {HOW}", unsafe {
-            // SAFETY: geteuid has no preconditions.
-            geteuid()
-        });
+        panic!(
+            "this test needs root to {what}, and runs as uid {}; {HOW}",
+            unsafe {
+                // SAFETY: geteuid has no preconditions.
+                geteuid()
+            }
+        );
     }
 }
 
