@@ -6,12 +6,13 @@
 # uninstall.sh stops it and keeps config and data; uninstall.sh --purge removes them and the user.
 #   packaging/check-system-unit.sh BINARY
 # Exit 0: all of that holds; 1: something does not (the log says what); 77: the container
-# could not be booted here (needs root and systemd-nspawn from systemd-container).
+# could not be booted here (needs root and systemd-nspawn from systemd-container). The test
+# that runs it (tests/tests/packaging.rs) fails on anything but 0.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BINARY=$(realpath "${1:?usage: $0 BINARY}")
-[ "$(id -u)" -eq 0 ] || { echo "SKIPPED: needs root"; exit 77; }
-command -v systemd-nspawn >/dev/null || { echo "SKIPPED: systemd-nspawn is missing (apt-get install systemd-container)"; exit 77; }
+[ "$(id -u)" -eq 0 ] || { echo "cannot run: needs root"; exit 77; }
+command -v systemd-nspawn >/dev/null || { echo "cannot run: systemd-nspawn is missing (apt-get install systemd-container)"; exit 77; }
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -72,7 +73,7 @@ timeout 600 systemd-nspawn --quiet --register=no --keep-unit --volatile=yes -D /
   --bind-ro="$HERE/..:/src" --bind-ro="$BINARY:/dmc-bin" \
   -b systemd.firstboot=off >"$W/boot.log" 2>&1 || true
 if [ ! -s "$W/out/check.log" ]; then
-  echo "SKIPPED: the container did not boot here; its console said:"
+  echo "cannot run: the container did not boot here; its console said:"
   tail -20 "$W/boot.log"
   exit 77
 fi

@@ -1,9 +1,11 @@
 //! Helpers for dmc's end-to-end tests: real `dmc node` processes on 127.0.0.1 with mDNS off,
 //! or in the network namespaces of a LAN lab ([`NetLab`]), each in its own temporary data dir,
 //! driven through the real `dmc` CLI.
-//! Media is made at test time with ffmpeg's lavfi sources.
+//! Media is made at test time with ffmpeg's lavfi sources. Tests that need root or tools
+//! beyond ffmpeg are `#[ignore]`d and check what they need with [`needs`].
 
 pub mod media;
+pub mod needs;
 pub mod netlab;
 pub mod node;
 pub mod rogue;

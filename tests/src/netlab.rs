@@ -21,12 +21,13 @@ pub struct NetLab {
 }
 
 impl NetLab {
-    /// Builds a lab of `n_hosts` hosts, or `Ok(None)` when this process can't make network
-    /// namespaces (not root, or no `ip netns`).
-    pub fn new(n_hosts: usize) -> Result<Option<NetLab>> {
-        if !can_make_namespaces() {
-            return Ok(None);
+    /// Builds a lab of `n_hosts` hosts; an error says so when this process can't make network
+    /// namespaces (not root, or no working `ip netns`).
+    pub fn new(n_hosts: usize) -> Result<NetLab> {
+        if !crate::needs::is_root() {
+            bail!("the LAN lab needs root (it makes network namespaces)");
         }
+        check_ip_netns()?;
         sweep_stale();
         let pid = std::process::id();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -73,20 +74,15 @@ impl NetLab {
             )?;
             ipn(&ns, &["link", "set", "eth0", "up"])?;
         }
-        Ok(Some(lab))
+        Ok(lab)
     }
 
-    /// `NetLab::new`, printing `SKIPPED: <test>: LAN lab needs root and ip netns` to stderr
-    /// when the lab can't be built here; the test then returns early (and passes).
-    pub fn new_or_skip(n_hosts: usize, test: &str) -> Option<NetLab> {
-        match NetLab::new(n_hosts) {
-            Ok(Some(lab)) => Some(lab),
-            Ok(None) => {
-                eprintln!("SKIPPED: {test}: LAN lab needs root and ip netns");
-                None
-            }
-            Err(e) => panic!("{test}: building the LAN lab failed: {e:#}"),
-        }
+    /// `NetLab::new` for a test (`#[ignore = "needs root and ip netns"]`): panics, naming what
+    /// is missing and how to get it, when the lab can't be built here.
+    pub fn for_test(n_hosts: usize) -> NetLab {
+        crate::needs::root("build a LAN lab of network namespaces");
+        crate::needs::tool("ip", &["netns", "list"], "apt-get install iproute2");
+        NetLab::new(n_hosts).unwrap_or_else(|e| panic!("building the LAN lab failed: {e:#}"))
     }
 
     pub fn hosts(&self) -> usize {
@@ -159,17 +155,10 @@ fn switch_port(k: usize) -> String {
     format!("port{k}")
 }
 
-fn can_make_namespaces() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { geteuid() } != 0 {
-        return false;
-    }
-    Command::new("ip")
-        .args(["netns", "list"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Fails unless `ip netns` works here (iproute2 installed).
+fn check_ip_netns() -> Result<()> {
+    run(Command::new("ip").args(["netns", "list"]))
+        .context("the LAN lab needs `ip netns` (apt-get install iproute2)")
 }
 
 /// Kills the processes in a namespace and deletes it.
@@ -233,6 +222,5 @@ fn run(cmd: &mut Command) -> Result<()> {
 }
 
 extern "C" {
-    fn geteuid() -> u32;
     fn kill(pid: i32, sig: i32) -> i32;
 }

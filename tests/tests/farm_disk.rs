@@ -1,12 +1,13 @@
 //! A converter short of disk: with its work dir on a small tmpfs it refuses an item it has no
 //! room for (`insufficient disk: need …, have …`), and when the disk fills up mid-job it
-//! records a clear error, frees the partial file, and the item goes on. Needs root (mount).
+//! records a clear error, frees the partial file, and the item goes on. Needs root (mount), so
+//! both tests are `#[ignore]`d: `-- --include-ignored` runs them, and fails them without root.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use dmc_tests::{make_noisy_clip, wait_until, Lab, Node, NodeOpts};
+use dmc_tests::{make_noisy_clip, needs, wait_until, Lab, Node, NodeOpts};
 
 const LONG: Duration = Duration::from_secs(300);
 
@@ -14,15 +15,23 @@ const LONG: Duration = Duration::from_secs(300);
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. `20m`) at `at`; `None` when not root.
-    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+    /// Mounts a tmpfs of `size` (e.g. `20m`) at `at`; panics, saying why, when it can't.
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        needs::root("mount a tmpfs");
         std::fs::create_dir_all(at).expect("mount point");
-        let ok = Command::new("mount")
+        let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "dmc-test"])
             .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Tmpfs(at.to_path_buf()))
+            .output()
+            .unwrap_or_else(|e| panic!("running mount (apt-get install mount): {e}"));
+        assert!(
+            out.status.success(),
+            "mount -t tmpfs at {} failed ({}): {}",
+            at.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Tmpfs(at.to_path_buf())
     }
 }
 
@@ -30,13 +39,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// The converter's work dir in the lab (where `Node::start` puts it).
@@ -78,16 +80,10 @@ fn partials(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+#[ignore = "needs root (mounts a tmpfs)"]
 fn a_converter_without_room_rejects_with_the_sizes() {
-    if !is_root() {
-        println!("SKIPPED: needs root to mount a tmpfs");
-        return;
-    }
     let lab = Lab::new().unwrap();
-    let Some(_mount) = Tmpfs::mount(&work_dir_of(&lab, "converter"), "20m") else {
-        println!("SKIPPED: needs root to mount a tmpfs (mount failed)");
-        return;
-    };
+    let _mount = Tmpfs::mount(&work_dir_of(&lab, "converter"), "20m");
     let conv = converter(&lab, "converter", "");
     let laptop = laptop(&lab, vec![conv.addr().unwrap()]);
     let clip = lab.path("clip.mp4");
@@ -114,17 +110,11 @@ fn a_converter_without_room_rejects_with_the_sizes() {
 }
 
 #[test]
+#[ignore = "needs root (mounts a tmpfs)"]
 fn a_disk_filling_up_mid_job_gives_a_clear_error_and_no_partial() {
-    if !is_root() {
-        println!("SKIPPED: needs root to mount a tmpfs");
-        return;
-    }
     let lab = Lab::new().unwrap();
     let work = work_dir_of(&lab, "converter");
-    let Some(_mount) = Tmpfs::mount(&work, "64m") else {
-        println!("SKIPPED: needs root to mount a tmpfs (mount failed)");
-        return;
-    };
+    let _mount = Tmpfs::mount(&work, "64m");
     let conv = converter(&lab, "converter", "");
     let conv_addr = conv.addr().unwrap();
     let laptop = laptop(&lab, vec![conv_addr]);

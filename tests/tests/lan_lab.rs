@@ -1,12 +1,12 @@
 //! Stories on a LAN lab: real `dmc node` processes in network namespaces joined by a bridge,
-//! finding each other by mDNS, losing and regaining their links. Needs root; without it each
-//! test prints `SKIPPED: ...` and passes.
+//! finding each other by mDNS, losing and regaining their links. Needs root and iproute2, so
+//! every test is `#[ignore]`d: run them with `-- --include-ignored` (as `.ci/run` does), where
+//! a missing privilege or tool fails the test with what to install.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use dmc_tests::{make_clip, make_noisy_clip, wait_until, Lab, NetLab, Node, NodeOpts};
+use dmc_tests::{make_clip, make_noisy_clip, needs, wait_until, Lab, NetLab, Node, NodeOpts};
 use serde_json::Value;
 
 const LONG: Duration = Duration::from_secs(300);
@@ -98,11 +98,9 @@ fn id_of(node: &Node) -> String {
 /// link is cut, it offers another clip, nothing moves; the link comes back and the item
 /// completes with no further command.
 #[test]
+#[ignore = "needs root and ip netns"]
 fn static_peers_convert_across_hosts_and_wait_out_a_cut_link() {
-    let test = "static_peers_convert_across_hosts_and_wait_out_a_cut_link";
-    let Some(net) = NetLab::new_or_skip(2, test) else {
-        return;
-    };
+    let net = NetLab::for_test(2);
     let lab = Lab::new().unwrap();
     let converter_addr = format!("/ip4/{}/tcp/{PORT}", net.ip(1));
     let converter = lab_node(
@@ -161,11 +159,9 @@ fn static_peers_convert_across_hosts_and_wait_out_a_cut_link() {
 /// Three hosts with nothing configured find each other by mDNS; `dmc peers` on each lists the
 /// other two. Needs mDNS discovery.
 #[test]
+#[ignore = "needs root and ip netns"]
 fn three_hosts_find_each_other_with_nothing_configured() {
-    let test = "three_hosts_find_each_other_with_nothing_configured";
-    let Some(net) = NetLab::new_or_skip(3, test) else {
-        return;
-    };
+    let net = NetLab::for_test(3);
     let lab = Lab::new().unwrap();
     let nodes: Vec<Node> = (0..3)
         .map(|k| {
@@ -221,11 +217,9 @@ fn three_hosts_find_each_other_with_nothing_configured() {
 /// A laptop offers a clip while its link is down; when the link comes back the result lands
 /// in its output folder with no further command. Needs mDNS discovery and fast rejoin.
 #[test]
+#[ignore = "needs root and ip netns"]
 fn clip_offered_while_link_down_is_delivered_after_link_up() {
-    let test = "clip_offered_while_link_down_is_delivered_after_link_up";
-    let Some(net) = NetLab::new_or_skip(2, test) else {
-        return;
-    };
+    let net = NetLab::for_test(2);
     let lab = Lab::new().unwrap();
     let spec = |converter| Spec {
         converter,
@@ -252,11 +246,9 @@ fn clip_offered_while_link_down_is_delivered_after_link_up() {
 /// takes the item, and exactly one result is delivered, also once the first converter is
 /// back. Needs mDNS discovery and leases (`[node] lease`).
 #[test]
+#[ignore = "needs root and ip netns"]
 fn converter_cut_mid_conversion_second_converter_takes_over_after_lease() {
-    let test = "converter_cut_mid_conversion_second_converter_takes_over_after_lease";
-    let Some(net) = NetLab::new_or_skip(3, test) else {
-        return;
-    };
+    let net = NetLab::for_test(3);
     let lab = Lab::new().unwrap();
     let spec = |converter| Spec {
         converter,
@@ -338,14 +330,12 @@ fn converter_cut_mid_conversion_second_converter_takes_over_after_lease() {
     .unwrap();
 }
 
-/// python-zeroconf, an mDNS implementation that is not ours, browses `_dmc._tcp` from a third
-/// host and sees both nodes with their TXT fields. Needs mDNS discovery.
+/// A neighbour's dmc, with a network key of its own, on the same LAN: each node lists the
+/// other as rejected ("different network"), neither dials it, and no item crosses.
 #[test]
+#[ignore = "needs root and ip netns"]
 fn a_neighbours_network_on_the_same_lan_is_seen_and_refused() {
-    let test = "a_neighbours_network_on_the_same_lan_is_seen_and_refused";
-    let Some(net) = NetLab::new_or_skip(2, test) else {
-        return;
-    };
+    let net = NetLab::for_test(2);
     let lab = Lab::new().unwrap();
     let converter = lab_node(
         &lab,
@@ -398,20 +388,13 @@ fn a_neighbours_network_on_the_same_lan_is_seen_and_refused() {
     assert_eq!(neighbour.status(&item).unwrap()["status"], "to_do");
 }
 
+/// python-zeroconf, an mDNS implementation that is not ours, browses `_dmc._tcp` from a third
+/// host and sees both nodes with their TXT fields. Needs mDNS discovery.
 #[test]
+#[ignore = "needs root, ip netns and python-zeroconf"]
 fn python_zeroconf_sees_the_nodes_with_their_txt_fields() {
-    let test = "python_zeroconf_sees_the_nodes_with_their_txt_fields";
-    let have_zeroconf = Command::new("python3")
-        .args(["-c", "import zeroconf"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_zeroconf {
-        eprintln!("SKIPPED: {test}: python-zeroconf is missing; pip install zeroconf");
-        return;
-    }
-    let Some(net) = NetLab::new_or_skip(3, test) else {
-        return;
-    };
+    needs::python_module("zeroconf", "python3 -m pip install zeroconf==0.136.0");
+    let net = NetLab::for_test(3);
     let lab = Lab::new().unwrap();
     let spec = |converter| Spec {
         converter,

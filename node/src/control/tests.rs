@@ -526,21 +526,26 @@ struct TempGroup {
 }
 
 impl TempGroup {
-    /// `None` (and a SKIPPED line) when not root or without `groupadd`.
-    fn create(tag: &str) -> Option<TempGroup> {
+    /// Creates the group; panics, saying what is missing, when not root or `groupadd` fails
+    /// (the test that uses it is `#[ignore]`d: `-- --include-ignored` runs it).
+    fn create(tag: &str) -> TempGroup {
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            println!("SKIPPED {tag}: needs root to create a group");
-            return None;
-        }
+        let uid = unsafe { libc::geteuid() };
+        assert_eq!(
+            uid, 0,
+            "this test needs root to create a group (it runs as uid {uid}); run it as root: \
+             `cargo test --workspace --locked -- --include-ignored`, as .ci/run does"
+        );
         let name = format!("dmct{}{tag}", std::process::id() % 100_000);
         let _ = std::process::Command::new("groupdel").arg(&name).status();
-        match std::process::Command::new("groupadd").arg(&name).status() {
-            Ok(s) if s.success() => Some(TempGroup { name }),
-            other => {
-                println!("SKIPPED {tag}: groupadd {name} failed: {other:?}");
-                None
-            }
+        match std::process::Command::new("groupadd").arg(&name).output() {
+            Ok(out) if out.status.success() => TempGroup { name },
+            Ok(out) => panic!(
+                "groupadd {name} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => panic!("this test needs groupadd ({e}): apt-get install passwd"),
         }
     }
 
@@ -558,10 +563,9 @@ impl Drop for TempGroup {
 }
 
 #[tokio::test]
+#[ignore = "needs root and groupadd"]
 async fn with_a_group_the_socket_is_0660_that_group_and_reachable() {
-    let Some(group) = TempGroup::create("sock") else {
-        return;
-    };
+    let group = TempGroup::create("sock");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
