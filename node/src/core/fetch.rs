@@ -97,7 +97,10 @@ impl FetchJob {
         result_present(&self.result, self.size).map_err(|g| self.gone(g))?;
         let Some(out) = &self.output else {
             // Already where it was delivered: checked in full, since a change may keep the size.
-            let sha = sha512_regular(&self.result).map_err(|_| self.gone(Gone::Missing))?;
+            let sha = sha512_regular(&self.result).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => self.gone(Gone::Missing),
+                _ => CoreError::BadRequest(format!("cannot read {}: {e}", self.result.display())),
+            })?;
             if sha != self.sha512 {
                 return Err(self.gone(Gone::Changed));
             }
