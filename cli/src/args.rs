@@ -40,6 +40,10 @@ pub enum Command {
             allow_negative_numbers = true
         )]
         priority: i32,
+        /// Make a new item even for content already offered with this profile (by default the
+        /// answer is that item, unless its result is gone from the output folder)
+        #[arg(long)]
+        again: bool,
         /// Wait until every item is delivered or has failed; exit 1 if any failed
         #[arg(long)]
         wait: bool,
@@ -67,13 +71,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Copy an item's result to PATH (default: the node's output folder)
+    /// Copy an item's result to PATH, never over an existing file unless --force; without -o,
+    /// check that the result is still where it was delivered and print its path
     Fetch {
         /// Item id or a unique prefix of it
         item: String,
-        /// Destination file
+        /// A folder (the copy keeps the result's name) or a file name; if a file of that name
+        /// exists, the copy is named `name (1).ext`, `name (2).ext`, … instead
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
+        /// Replace an existing file at PATH instead of choosing a free name
+        #[arg(long, requires = "output")]
+        force: bool,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -226,9 +235,11 @@ mod tests {
                 files,
                 profile,
                 priority,
+                again,
                 wait,
                 json,
             } => {
+                assert!(!again);
                 assert_eq!(files, vec![PathBuf::from("a.mp4"), PathBuf::from("b.mp4")]);
                 assert_eq!(profile.as_deref(), Some("mkv-x265"));
                 assert_eq!(priority, -3);
@@ -294,13 +305,27 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["dmc", "status", "7f1c", "--all"]).is_err());
         match parse(&["dmc", "fetch", "7f1c", "-o", "/tmp/out.mkv"]).command {
-            Command::Fetch { item, output, json } => {
+            Command::Fetch {
+                item,
+                output,
+                force,
+                json,
+            } => {
                 assert_eq!(item, "7f1c");
                 assert_eq!(output, Some(PathBuf::from("/tmp/out.mkv")));
-                assert!(!json);
+                assert!(!json && !force);
             }
             other => panic!("{other:?}"),
         }
+        assert!(matches!(
+            parse(&["dmc", "fetch", "7f1c", "-o", "/tmp", "--force"]).command,
+            Command::Fetch { force: true, .. }
+        ));
+        assert!(Cli::try_parse_from(["dmc", "fetch", "7f1c", "--force"]).is_err());
+        assert!(matches!(
+            parse(&["dmc", "offer", "a.mp4", "--again"]).command,
+            Command::Offer { again: true, .. }
+        ));
         assert!(matches!(
             parse(&["dmc", "cancel", "abc"]).command,
             Command::Cancel { .. }

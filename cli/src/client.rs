@@ -85,12 +85,14 @@ impl Client {
             .await
     }
 
-    /// Offers one file; `path` must be absolute.
+    /// Offers one file; `path` must be absolute. `again`: a new item even for content offered
+    /// before.
     pub async fn offer(
         &self,
         path: &Path,
         profile: Option<&str>,
         priority: i32,
+        again: bool,
     ) -> Result<OfferOutcome> {
         let path = path.to_str().ok_or_else(|| {
             anyhow!(
@@ -102,6 +104,7 @@ impl Client {
             path: path.to_owned(),
             profile: profile.map(str::to_owned),
             priority,
+            again,
         };
         self.call(Method::POST, "/v1/offer", Some(&body), LONG_TIMEOUT)
             .await
@@ -137,8 +140,14 @@ impl Client {
         .await
     }
 
-    /// Fetches the result to `output` (absolute) or the node's output folder.
-    pub async fn fetch(&self, item: ItemId, output: Option<&Path>) -> Result<FetchResponse> {
+    /// Fetches the result to `output` (absolute: a folder or a file, replaced only with
+    /// `force`), or checks it where it was delivered.
+    pub async fn fetch(
+        &self,
+        item: ItemId,
+        output: Option<&Path>,
+        force: bool,
+    ) -> Result<FetchResponse> {
         let output = match output {
             Some(p) => Some(
                 p.to_str()
@@ -149,7 +158,7 @@ impl Client {
             ),
             None => None,
         };
-        let body = FetchRequest { output };
+        let body = FetchRequest { output, force };
         self.call(
             Method::POST,
             &format!("/v1/items/{item}/fetch"),
@@ -368,7 +377,7 @@ mod tests {
         let answer = serde_json::json!({"existing": true, "item": item}).to_string();
         let server = serve_once(dir.path(), Some(("200 OK", answer)));
         let out = Client::new(dir.path())
-            .offer(Path::new("/media/clip.mp4"), Some("mkv-x265"), 7)
+            .offer(Path::new("/media/clip.mp4"), Some("mkv-x265"), 7, true)
             .await
             .unwrap();
         assert!(out.existing);
@@ -377,7 +386,7 @@ mod tests {
         let body = req.split_once("\r\n\r\n").unwrap().1;
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(body).unwrap(),
-            serde_json::json!({"path": "/media/clip.mp4", "profile": "mkv-x265", "priority": 7})
+            serde_json::json!({"path": "/media/clip.mp4", "profile": "mkv-x265", "priority": 7, "again": true})
         );
     }
 

@@ -52,6 +52,7 @@ pub async fn fetch(
     client: &Client,
     item: &str,
     output: Option<&Path>,
+    force: bool,
     as_json: bool,
 ) -> Result<()> {
     let id = resolve_item(client, item).await?;
@@ -62,11 +63,13 @@ pub async fn fetch(
         ),
         None => None,
     };
-    let answer = client.fetch(id, output.as_deref()).await?;
+    let answer = client.fetch(id, output.as_deref(), force).await?;
     emit(&if as_json {
         json(&answer)?
-    } else {
+    } else if output.is_some() {
         format!("fetched {id} to {}\n", answer.path)
+    } else {
+        format!("the result of {id} is at {}\n", answer.path)
     })
 }
 

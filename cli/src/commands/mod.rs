@@ -27,9 +27,17 @@ pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
             files,
             profile,
             priority,
+            again,
             wait,
             json,
-        } => offer::run(&client, &files, profile.as_deref(), priority, wait, json).await,
+        } => {
+            let how = offer::How {
+                profile: profile.as_deref(),
+                priority,
+                again,
+            };
+            offer::run(&client, &files, how, wait, json).await
+        }
         Command::Status {
             item: Some(item),
             json,
@@ -41,9 +49,12 @@ pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
             json,
         }
         | Command::List { all, json } => items::list(&client, all, json).await,
-        Command::Fetch { item, output, json } => {
-            items::fetch(&client, &item, output.as_deref(), json).await
-        }
+        Command::Fetch {
+            item,
+            output,
+            force,
+            json,
+        } => items::fetch(&client, &item, output.as_deref(), force, json).await,
         Command::Cancel { item, json } => items::cancel(&client, &item, json).await,
         Command::Peers { json } => network::peers(&client, json).await,
         Command::Profiles { json } => network::profiles(&client, json).await,

@@ -1,4 +1,4 @@
-//! `offer FILE... [--profile P] [--priority N] [--wait] [--json]`.
+//! `offer FILE... [--profile P] [--priority N] [--again] [--wait] [--json]`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -27,16 +27,23 @@ fn next_step(error: &anyhow::Error) -> &'static str {
     }
 }
 
+/// How each file is offered: `--profile`, `--priority`, `--again`.
+#[derive(Clone, Copy, Debug)]
+pub struct How<'a> {
+    pub profile: Option<&'a str>,
+    pub priority: i32,
+    /// A new item even for content offered before.
+    pub again: bool,
+}
+
 pub async fn run(
     client: &Client,
     files: &[PathBuf],
-    profile: Option<&str>,
-    priority: i32,
+    how: How<'_>,
     wait: bool,
     as_json: bool,
 ) -> Result<()> {
-    let (mut offered, failed_offers) =
-        offer_each(client, files, profile, priority, as_json).await?;
+    let (mut offered, failed_offers) = offer_each(client, files, how, as_json).await?;
     if wait && !offered.is_empty() {
         let failed = wait_for_all(client, &mut offered, as_json).await?;
         if failed > 0 || failed_offers > 0 {
@@ -67,8 +74,7 @@ pub async fn run(
 async fn offer_each(
     client: &Client,
     files: &[PathBuf],
-    profile: Option<&str>,
-    priority: i32,
+    how: How<'_>,
     as_json: bool,
 ) -> Result<(Vec<(String, OfferOutcome)>, usize)> {
     let mut offered: Vec<(String, OfferOutcome)> = Vec::new();
@@ -78,7 +84,9 @@ async fn offer_each(
         let outcome = async {
             let abs = std::path::absolute(file)
                 .with_context(|| format!("cannot make {label} absolute"))?;
-            client.offer(&abs, profile, priority).await
+            client
+                .offer(&abs, how.profile, how.priority, how.again)
+                .await
         }
         .await;
         match outcome {

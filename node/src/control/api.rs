@@ -31,15 +31,24 @@ pub struct OfferRequest {
     /// Higher runs first on a converter's queue (then older offers first); default 0.
     #[serde(default)]
     pub priority: i32,
+    /// A new item even when this content was offered with this profile before (by default the
+    /// answer is that item, unless its result is gone from the output folder).
+    #[serde(default)]
+    pub again: bool,
 }
 
 /// `POST /v1/items/{item_id}/fetch`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FetchRequest {
-    /// Absolute destination path; `None` means the node's output folder.
+    /// Absolute destination: a folder (the result keeps its name) or a file; an existing file
+    /// is never replaced (the copy gets `name (1).ext`, …) unless `force`. `None`: the result
+    /// where it was delivered, checked to be still there.
     #[serde(default)]
     pub output: Option<String>,
+    /// Replace an existing destination file.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Answer to `POST /v1/items/{item_id}/fetch`.

@@ -53,7 +53,10 @@ async fn offer(
         }
         p => p,
     };
-    Ok(Json(core.offer(path, profile, req.priority).await?))
+    Ok(Json(
+        core.offer_with(path, profile, req.priority, req.again)
+            .await?,
+    ))
 }
 
 async fn list(
@@ -81,7 +84,7 @@ async fn fetch(
         .as_deref()
         .map(|o| absolute_path("output", o))
         .transpose()?;
-    let path = core.fetch(item, output).await?;
+    let path = core.fetch(item, output, req.force).await?;
     Ok(Json(FetchResponse {
         path: path.to_string_lossy().into_owned(),
     }))

@@ -226,6 +226,10 @@ fn clean_output_dir(output_dir: &Path, keep: &HashSet<String>, removed: &mut Vec
         if parse_delivery_part(name).is_none() || keep.contains(name) {
             continue;
         }
+        // Only a regular file is a leftover of ours; a link or folder named like one is not.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
         let p = entry.path();
         match std::fs::remove_file(&p) {
             Ok(()) => {

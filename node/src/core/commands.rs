@@ -1,5 +1,5 @@
 //! Dispatch of the control API's commands: queries are answered from `queries.rs`; offers
-//! (`offer.rs`), cancels and fetches change state or files.
+//! (`offer.rs`) and cancels change state; fetches (`fetch.rs`) copy files.
 
 use dmc_protocol::ItemId;
 
@@ -16,8 +16,9 @@ impl Core {
                 path,
                 profile,
                 priority,
+                again,
                 reply,
-            } => self.begin_offer(path, profile, priority, reply),
+            } => self.begin_offer(path, profile, priority, again, reply),
             Command::Status { item, reply } => {
                 let _ = reply.send(self.item_view(&item));
             }
@@ -40,11 +41,9 @@ impl Core {
             Command::Fetch {
                 item,
                 output,
+                force,
                 reply,
-            } => {
-                let r = self.fetch(item, output).await;
-                let _ = reply.send(r);
-            }
+            } => self.begin_fetch(item, output, force, reply),
             Command::Peers { reply } => {
                 let _ = reply.send(Ok(self.peers()));
             }
@@ -77,51 +76,5 @@ impl Core {
                 self.item_view(&item)
             }
         }
-    }
-
-    /// Copies a delivered result to `output` (a file or a folder).
-    async fn fetch(
-        &mut self,
-        item: ItemId,
-        output: Option<std::path::PathBuf>,
-    ) -> Result<std::path::PathBuf, CoreError> {
-        let i = self
-            .engine
-            .item(&item)
-            .ok_or(CoreError::UnknownItem(item))?;
-        let Some(src) = i
-            .output_path
-            .clone()
-            .filter(|_| i.origin == *self.engine.me())
-        else {
-            return Err(CoreError::Conflict(format!(
-                "item {item} has no result delivered here (it is {}); wait for it with `dmc status {item}`",
-                i.phase.as_str()
-            )));
-        };
-        let src = std::path::PathBuf::from(src);
-        let Some(out) = output else { return Ok(src) };
-        let dest = if out.is_dir() {
-            super::names::unique_path(
-                &out,
-                &src.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            )
-        } else {
-            out
-        };
-        let (s, d) = (src.clone(), dest.clone());
-        tokio::task::spawn_blocking(move || std::fs::copy(&s, &d))
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?
-            .map_err(|e| {
-                CoreError::BadRequest(format!(
-                    "cannot copy {} to {}: {e}",
-                    src.display(),
-                    dest.display()
-                ))
-            })?;
-        Ok(dest)
     }
 }

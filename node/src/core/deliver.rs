@@ -10,12 +10,17 @@ use dmc_protocol::{Epoch, FileInfo, ItemId, NodeId};
 use libp2p::PeerId;
 use tokio::sync::mpsc;
 
+use super::files::{copy_new, create_new, sha512_regular};
 use super::layout::delivery_part;
 use super::msg::Internal;
 use super::names::{rename_noreplace, safe_file_name, sync_dir, unique_path};
 use crate::net::NetClient;
 use crate::store::Store;
 use crate::transfer;
+
+/// How many names a delivery tries for its `.part`, and for the result when others take the
+/// free name it found first, before it gives up (and is tried again later).
+const MAX_NAME_TRIES: u32 = 64;
 
 /// What every delivery of this node needs: built once at start.
 pub(crate) struct DeliverEnv {
@@ -62,13 +67,13 @@ impl Delivery {
         tokio::fs::create_dir_all(output_dir)
             .await
             .map_err(|e| format!("cannot create output dir {}: {e}", output_dir.display()))?;
-        let part = delivery_part(output_dir, self.item_id, self.epoch);
+        let part = blocking(choose_part(output_dir.clone(), self.item_id, self.epoch)).await?;
         match &self.local_result {
             Some(src) => copy_synced(src, &part).await?,
             None => self.pull_result(&part).await?,
         }
         let p = part.clone();
-        let sha = tokio::task::spawn_blocking(move || transfer::sha512_file(&p))
+        let sha = tokio::task::spawn_blocking(move || sha512_regular(&p))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("reading the result: {e}"))?;
@@ -87,7 +92,7 @@ impl Delivery {
         if let Ok(Some(path)) = store.delivery_target(self.item_id, self.epoch).await {
             let p = PathBuf::from(&path);
             let expected = self.result.sha512.clone();
-            let ok = tokio::task::spawn_blocking(move || transfer::sha512_file(&p))
+            let ok = tokio::task::spawn_blocking(move || sha512_regular(&p))
                 .await
                 .ok()
                 .and_then(|r| r.ok())
@@ -136,7 +141,7 @@ impl Delivery {
         let store = &self.env.store;
         let name = safe_file_name(&self.result.file_name);
         let dir = self.env.output_dir.clone();
-        loop {
+        for _ in 0..MAX_NAME_TRIES {
             let target = unique_path(&dir, &name);
             // Remember where it goes before it gets there, so a crash in between cannot
             // deliver it twice.
@@ -158,17 +163,62 @@ impl Delivery {
                 Err(e) => return Err(format!("cannot move the result into place: {e}")),
             }
         }
+        Err(format!(
+            "no free name for {name} in {} after {MAX_NAME_TRIES} tries",
+            dir.display()
+        ))
     }
 }
 
-/// Copies the result this node made to `dst` and fsyncs it.
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// The `.part` of (item, epoch) in `dir`: the first of its names (see [`delivery_part`]) that
+/// is free, or a regular file (a leftover of ours, which a pull resumes). A symlink or any
+/// other thing there is not ours: it is skipped, never followed, written or removed. A free
+/// name is created at once, with `O_EXCL | O_NOFOLLOW`.
+fn choose_part(
+    dir: PathBuf,
+    item_id: ItemId,
+    epoch: Epoch,
+) -> impl FnOnce() -> Result<PathBuf, String> {
+    move || {
+        for n in 0..MAX_NAME_TRIES {
+            let part = delivery_part(&dir, item_id, epoch, n);
+            match std::fs::symlink_metadata(&part) {
+                Ok(m) if m.file_type().is_file() => return Ok(part),
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match create_new(&part) {
+                    Ok(_) => return Ok(part),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(format!("cannot create {}: {e}", part.display())),
+                },
+                Err(e) => return Err(format!("cannot check {}: {e}", part.display())),
+            }
+        }
+        Err(format!(
+            "no free name for the result's .part in {} after {MAX_NAME_TRIES} tries",
+            dir.display()
+        ))
+    }
+}
+
+/// Copies the result this node made to `dst` (a regular file: emptied first) and fsyncs it,
+/// never through a link.
 async fn copy_synced(src: &Path, dst: &Path) -> Result<(), String> {
     let (src, dst) = (src.to_path_buf(), dst.to_path_buf());
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::copy(&src, &dst)?;
-        std::fs::File::open(&dst)?.sync_all()
+    blocking(move || {
+        // `dst` was just found to be a regular file of ours; removing a name never follows it.
+        std::fs::remove_file(&dst).map_err(|e| format!("removing {}: {e}", dst.display()))?;
+        copy_new(&src, &dst)
+            .map(drop)
+            .map_err(|e| format!("copying the result: {e}"))
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("copying the result: {e}"))
 }

@@ -36,6 +36,8 @@ pub(crate) enum Command {
         path: PathBuf,
         profile: Option<String>,
         priority: i32,
+        /// A new item even when one with this content and profile exists.
+        again: bool,
         reply: Reply<OfferOutcome>,
     },
     Status {
@@ -53,6 +55,8 @@ pub(crate) enum Command {
     Fetch {
         item: ItemId,
         output: Option<PathBuf>,
+        /// Replace an existing destination file.
+        force: bool,
         reply: Reply<PathBuf>,
     },
     Peers {
@@ -84,16 +88,30 @@ impl CoreHandle {
 
     /// Offers one file (an absolute path readable by the node). Hashes and probes it first.
     /// `priority`: higher runs first on a converter's queue (then older offers first).
+    /// Content offered before is not offered again: the answer is the item that has it, unless
+    /// its result is gone from the output folder.
     pub async fn offer(
         &self,
         path: PathBuf,
         profile: Option<String>,
         priority: i32,
     ) -> Result<OfferOutcome, CoreError> {
+        self.offer_with(path, profile, priority, false).await
+    }
+
+    /// [`Self::offer`], or with `again` a new item even for content offered before.
+    pub async fn offer_with(
+        &self,
+        path: PathBuf,
+        profile: Option<String>,
+        priority: i32,
+        again: bool,
+    ) -> Result<OfferOutcome, CoreError> {
         self.ask(|reply| Command::Offer {
             path,
             profile,
             priority,
+            again,
             reply,
         })
         .await
@@ -108,11 +126,18 @@ impl CoreHandle {
     pub async fn cancel(&self, item: ItemId) -> Result<ItemView, CoreError> {
         self.ask(|reply| Command::Cancel { item, reply }).await
     }
-    /// Copies (or pulls) the item's result to `output` (default: the output folder).
-    pub async fn fetch(&self, item: ItemId, output: Option<PathBuf>) -> Result<PathBuf, CoreError> {
+    /// Copies the item's delivered result to `output` (a file or a folder; default: where it
+    /// was delivered, checked), never over an existing file unless `force`.
+    pub async fn fetch(
+        &self,
+        item: ItemId,
+        output: Option<PathBuf>,
+        force: bool,
+    ) -> Result<PathBuf, CoreError> {
         self.ask(|reply| Command::Fetch {
             item,
             output,
+            force,
             reply,
         })
         .await

@@ -48,14 +48,26 @@ pub(crate) fn is_partial_output(file_name: &str) -> bool {
     file_name.ends_with(PART) && file_name != SOURCE_PART
 }
 
-/// The file a delivery writes into the output dir before it gets its final name.
-pub(crate) fn delivery_part(output_dir: &Path, item_id: ItemId, epoch: Epoch) -> PathBuf {
-    output_dir.join(format!(".dmc-{item_id}-{epoch}{PART}"))
+/// The file a delivery writes into the output dir before it gets its final name:
+/// `.dmc-<item>-<epoch>.part` (`n` = 0), or `.dmc-<item>-<epoch>.<n>.part` when the names
+/// before it are taken by something that is not a regular file (not ours: never followed,
+/// written or removed).
+pub(crate) fn delivery_part(output_dir: &Path, item_id: ItemId, epoch: Epoch, n: u32) -> PathBuf {
+    if n == 0 {
+        output_dir.join(format!(".dmc-{item_id}-{epoch}{PART}"))
+    } else {
+        output_dir.join(format!(".dmc-{item_id}-{epoch}.{n}{PART}"))
+    }
 }
 
-/// The (item, epoch) of a delivery's `.dmc-<item>-<epoch>.part`.
+/// The (item, epoch) of a delivery's `.dmc-<item>-<epoch>[.<n>].part`.
 pub(crate) fn parse_delivery_part(name: &str) -> Option<(ItemId, Epoch)> {
     let inner = name.strip_prefix(".dmc-")?.strip_suffix(PART)?;
+    let inner = match inner.split_once('.') {
+        Some((inner, n)) if n.parse::<u32>().is_ok() => inner,
+        Some(_) => return None,
+        None => inner,
+    };
     let (item, epoch) = inner.rsplit_once('-')?;
     Some((ItemId::parse(item)?, epoch.parse().ok()?))
 }
@@ -65,6 +77,12 @@ pub(crate) fn parse_delivery_part(name: &str) -> Option<(ItemId, Epoch)> {
 /// it.
 pub(crate) fn move_part(dir: &Path) -> PathBuf {
     dir.join(format!(".dmc-move-{}{PART}", uuid::Uuid::new_v4()))
+}
+
+/// The copy `dmc fetch` writes first into the destination's folder `dir`, hidden and named
+/// like every file dmc is still writing.
+pub(crate) fn fetch_part(dir: &Path) -> PathBuf {
+    dir.join(format!(".dmc-fetch-{}{PART}", uuid::Uuid::new_v4()))
 }
 
 /// Free bytes for an unprivileged writer on the filesystem holding `dir` (created if missing).
@@ -89,10 +107,18 @@ mod tests {
         let dir = job_dir(Path::new("/w"), id, 3);
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap();
         assert_eq!(parse_job_dir(name), Some((id, 3)));
-        let part = delivery_part(Path::new("/out"), id, 12);
+        let part = delivery_part(Path::new("/out"), id, 12, 0);
         assert_eq!(part, Path::new("/out").join(format!(".dmc-{id}-12.part")));
         let name = part.file_name().and_then(|n| n.to_str()).unwrap();
         assert_eq!(parse_delivery_part(name), Some((id, 12)));
+        let other = delivery_part(Path::new("/out"), id, 12, 3);
+        assert_eq!(
+            other,
+            Path::new("/out").join(format!(".dmc-{id}-12.3.part"))
+        );
+        let name = other.file_name().and_then(|n| n.to_str()).unwrap();
+        assert_eq!(parse_delivery_part(name), Some((id, 12)));
+        assert_eq!(parse_delivery_part(&format!(".dmc-{id}-12.x.part")), None);
         let (part, done) = result_paths(&dir, "mkv");
         assert_eq!(done, dir.join("result.mkv"));
         assert_eq!(part, dir.join("result.mkv.part"));

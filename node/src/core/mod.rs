@@ -13,6 +13,8 @@ mod commands;
 mod deliver;
 pub mod ended;
 mod evaluate;
+mod fetch;
+mod files;
 pub mod handle;
 mod job;
 pub(crate) mod layout;

@@ -21,6 +21,8 @@ pub(crate) enum Internal {
     },
     OfferPrepared {
         prepared: Result<(Offer, LocalFile), CoreError>,
+        /// A new item even for content offered before.
+        again: bool,
         reply: oneshot::Sender<Result<crate::control::api::OfferOutcome, CoreError>>,
     },
     Evaluated {

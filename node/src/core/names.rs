@@ -36,10 +36,18 @@ pub fn safe_file_name(name: &str) -> String {
     }
 }
 
-/// `dir/name`, or `dir/stem (1).ext`, `dir/stem (2).ext`, … : the first that does not exist.
+/// Whether `path` names anything at all: a file, a folder, or a symlink, even one that points
+/// nowhere (never followed). Only "not found" counts as free; a path that cannot be checked
+/// counts as free too, and creating it then fails with its own error.
+pub fn is_taken(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// `dir/name`, or `dir/stem (1).ext`, `dir/stem (2).ext`, … : the first that is not taken
+/// (see [`is_taken`]: a dangling symlink is taken).
 pub fn unique_path(dir: &Path, name: &str) -> PathBuf {
     let first = dir.join(name);
-    if !first.exists() {
+    if !is_taken(&first) {
         return first;
     }
     let p = Path::new(name);
@@ -51,7 +59,7 @@ pub fn unique_path(dir: &Path, name: &str) -> PathBuf {
             None => format!("{stem} ({n})"),
         };
         let path = dir.join(candidate);
-        if !path.exists() {
+        if !is_taken(&path) {
             return path;
         }
     }
@@ -118,6 +126,17 @@ mod tests {
         assert_eq!(
             unique_path(dir.path(), "clip.mkv"),
             dir.path().join("clip (2).mkv")
+        );
+    }
+
+    #[test]
+    fn a_dangling_symlink_takes_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), dir.path().join("clip.mkv"))
+            .unwrap();
+        assert_eq!(
+            unique_path(dir.path(), "clip.mkv"),
+            dir.path().join("clip (1).mkv")
         );
     }
 

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use dmc_protocol::engine::Event;
 use dmc_protocol::record::{CHUNK_SIZE, MAX_FILE_SIZE};
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{ItemId, Offer, RecordBody};
+use dmc_protocol::{ItemId, ItemState, Offer, Phase, RecordBody};
 use tracing::info;
 
+use super::files::result_present;
 use super::handle::CoreError;
 use super::msg::Internal;
 use super::task::Core;
@@ -24,6 +25,7 @@ impl Core {
         path: PathBuf,
         profile: Option<String>,
         priority: i32,
+        again: bool,
         reply: tokio::sync::oneshot::Sender<Result<OfferOutcome, CoreError>>,
     ) {
         let internal = self.internal.clone();
@@ -36,21 +38,28 @@ impl Core {
                 Ok(()) => prepare(&path, profile, priority, &known).await,
             };
             let _ = internal
-                .send(Internal::OfferPrepared { prepared, reply })
+                .send(Internal::OfferPrepared {
+                    prepared,
+                    again,
+                    reply,
+                })
                 .await;
         });
     }
 
+    /// Records the prepared offer as a new item, or answers with the item that already has
+    /// this content and profile (unless `again`).
     pub(crate) async fn finish_offer(
         &mut self,
         prepared: Result<(Offer, LocalFile), CoreError>,
+        again: bool,
     ) -> Result<OfferOutcome, CoreError> {
         let (mut offer, mut local) = prepared?;
         // The item id is bound to this node's id, so only this node can offer it.
         getrandom::fill(&mut offer.nonce)
             .map_err(|e| CoreError::Internal(format!("cannot draw random bytes: {e}")))?;
         offer.item_id = ItemId::for_origin(self.engine.me(), &offer.nonce);
-        if let Some(existing) = self.engine.find_offer(&offer.file.sha512, &offer.profile) {
+        if let Some(existing) = self.live_offer(&offer).filter(|_| !again) {
             return Ok(OfferOutcome {
                 existing: true,
                 item: self.view(existing),
@@ -73,6 +82,32 @@ impl Core {
             existing: false,
             item: self.view(item),
         })
+    }
+}
+
+impl Core {
+    /// This node's item with the offer's content and profile that has not failed, been
+    /// cancelled, or lost its result: a delivered item counts only while its result is still
+    /// in place with its size (a stat, not a hash: re-offers stay instant for large files, and
+    /// `dmc fetch` hashes what it copies).
+    fn live_offer(&self, offer: &Offer) -> Option<&ItemState> {
+        let me = self.engine.me();
+        self.engine.replica().items().find(|i| {
+            i.origin == *me
+                && i.offer.file.sha512 == offer.file.sha512
+                && i.offer.profile == offer.profile
+                && !matches!(i.phase, Phase::Failed | Phase::Cancelled)
+                && (i.phase != Phase::Delivered || result_still_there(i))
+        })
+    }
+}
+
+/// Whether a delivered item's result is still where it was delivered (see
+/// [`result_present`]).
+fn result_still_there(i: &ItemState) -> bool {
+    match (&i.output_path, &i.result) {
+        (Some(path), Some(result)) => result_present(Path::new(path), result.file_size).is_ok(),
+        _ => false,
     }
 }
 

@@ -32,8 +32,12 @@ impl Core {
             Internal::PeerSummary { from, summary } => {
                 self.feed(Event::PeerSummary { from, summary }).await
             }
-            Internal::OfferPrepared { prepared, reply } => {
-                let result = self.finish_offer(prepared).await;
+            Internal::OfferPrepared {
+                prepared,
+                again,
+                reply,
+            } => {
+                let result = self.finish_offer(prepared, again).await;
                 let _ = reply.send(result);
             }
             Internal::Evaluated {

@@ -214,7 +214,7 @@ fn open_direct(path: &Path) -> Option<File> {
         use std::os::unix::fs::OpenOptionsExt;
         match std::fs::OpenOptions::new()
             .write(true)
-            .custom_flags(libc::O_DIRECT)
+            .custom_flags(libc::O_DIRECT | libc::O_NOFOLLOW)
             .open(path)
         {
             Ok(f) => return Some(f),

@@ -169,13 +169,15 @@ pub async fn pull_file_with(
     Ok(stats)
 }
 
-/// Opens (or creates) the `.part`, keeping what it holds.
+/// Opens (or creates) the `.part`, keeping what it holds; never through a symlink.
 fn open_part(part_path: &Path) -> Result<File, PullError> {
+    use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(part_path)
         .map_err(|e| io_error("open", part_path, e))
 }

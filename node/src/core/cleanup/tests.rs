@@ -83,6 +83,9 @@ async fn an_ffmpeg_left_by_the_previous_run_is_killed_and_partials_removed() {
     std::fs::write(&stale_delivery, b"x").unwrap();
     let user_file = output_dir.join("holiday.mkv");
     std::fs::write(&user_file, b"keep me").unwrap();
+    // A link named like a .part is not ours: it stays.
+    let link = output_dir.join(format!(".dmc-{}-4.1.part", item(2)));
+    std::os::unix::fs::symlink(&user_file, &link).unwrap();
 
     let store = Store::open(data.path()).await.unwrap();
     store
@@ -105,6 +108,10 @@ async fn an_ffmpeg_left_by_the_previous_run_is_killed_and_partials_removed() {
     );
     assert!(!stale_delivery.exists());
     assert!(user_file.exists(), "files that are not dmc's stay");
+    assert!(
+        std::fs::symlink_metadata(&link).is_ok(),
+        "a link is not a .part of ours"
+    );
     assert!(cleaned.removed.contains(&job));
     assert!(cleaned.removed.contains(&stale_delivery));
     assert!(
