@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use dmc_node::net::{spawn_net, NetEvent};
 use dmc_node::transfer::{
-    hash_file, manifest_page, pull_file_with, read_chunk, PullOptions, ServedFile,
+    hash_file, manifest_page, pull_file_with, read_chunk, PullOptions, RemoteFile, ServedFile,
 };
 use dmc_protocol::wire::{ErrorCode, FileRole, Request, Response};
 use dmc_protocol::{FileInfo, ItemId};
@@ -157,10 +157,12 @@ async fn pull(args: &[String]) -> Result<(), BoxError> {
     let cpu_start = cpu_secs();
     let stats = pull_file_with(
         &net,
-        peer,
-        ItemId::from_random([1; 16]),
-        FileRole::Source,
-        1,
+        RemoteFile {
+            peer,
+            item_id: ItemId::from_random([1; 16]),
+            role: FileRole::Source,
+            epoch: 1,
+        },
         &info,
         &part,
         &opts,

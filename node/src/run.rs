@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::core::{spawn_core, CoreParts};
+use crate::core::{spawn_core, CoreFatal, CoreParts};
 use crate::discovery::{self, txt::Role, watch::IfFilter, DiscoveryOptions};
 use crate::network_key::NetworkKey;
 use crate::{control, ffmpeg, identity, net, store};
@@ -292,9 +292,9 @@ fn start_discovery(
 /// Waits for SIGTERM, SIGINT, or the core or the control socket stopping; gives back the
 /// core's task so the caller can let it finish.
 async fn run_until_stopped(
-    mut core_join: JoinHandle<Result<(), String>>,
+    mut core_join: JoinHandle<Result<(), CoreFatal>>,
     mut control_task: JoinHandle<Result<(), control::ControlError>>,
-) -> (Result<(), RunError>, JoinHandle<Result<(), String>>) {
+) -> (Result<(), RunError>, JoinHandle<Result<(), CoreFatal>>) {
     let signals = signal(SignalKind::terminate())
         .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)));
     let (mut term, mut int) = match signals {

@@ -115,10 +115,12 @@ impl Delivery {
         let item_id = self.item_id;
         transfer::pull::pull_file_with(
             &self.env.net,
-            peer,
-            self.item_id,
-            FileRole::Result,
-            self.epoch,
+            transfer::RemoteFile {
+                peer,
+                item_id: self.item_id,
+                role: FileRole::Result,
+                epoch: self.epoch,
+            },
             &self.result,
             part,
             &self.env.pull_options,

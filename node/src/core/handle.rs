@@ -28,6 +28,15 @@ pub enum CoreError {
     Internal(String),
 }
 
+/// Why the core task stopped for good: it could not store what it must store before it acts.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreFatal {
+    #[error("cannot store records: {0}")]
+    Records(crate::store::StoreError),
+    #[error("cannot store result file: {0}")]
+    ResultFile(crate::store::StoreError),
+}
+
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, CoreError>>;
 
 /// Requests to the core task.

@@ -32,7 +32,7 @@ mod task;
 mod work;
 
 pub use ended::{ended_channel, EndedReceiver, EndedSender, ItemEnded};
-pub use handle::{CoreError, CoreHandle};
+pub use handle::{CoreError, CoreFatal, CoreHandle};
 /// Free space as a converter measures it (the doctor reports it too).
 pub(crate) use layout::free_space;
 pub use names::{safe_file_name, unique_path};

@@ -135,7 +135,7 @@ impl Core {
         match outcome {
             JobOutcome::Converted(output, local) => {
                 if let Err(e) = self.store.put_local_file(local.clone()).await {
-                    self.fatal = Some(format!("cannot store result file: {e}"));
+                    self.fatal = Some(super::handle::CoreFatal::ResultFile(e));
                     return;
                 }
                 self.add_local_file(local);

@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use super::deliver::DeliverEnv;
 use super::ended::{EndedSender, ItemEnded};
-use super::handle::{Command, CoreHandle};
+use super::handle::{Command, CoreFatal, CoreHandle};
 use super::job::JobEnv;
 use super::msg::Internal;
 use super::now_ms;
@@ -82,7 +82,7 @@ pub(crate) struct Core {
     pub(super) peer_book: PeerBook,
     pub(super) internal: mpsc::Sender<Internal>,
     /// Set when the core cannot go on (the store failed): the loop ends with it.
-    pub(super) fatal: Option<String>,
+    pub(super) fatal: Option<CoreFatal>,
     /// Shutting down: start no job, evaluation or delivery.
     pub(super) stopping: bool,
     /// While stopping: requests under way, awaited briefly before exit.
@@ -137,7 +137,7 @@ fn pull_options(config: &Config) -> crate::transfer::PullOptions {
 pub fn spawn_core(
     parts: CoreParts,
     shutdown: watch::Receiver<bool>,
-) -> (CoreHandle, tokio::task::JoinHandle<Result<(), String>>) {
+) -> (CoreHandle, tokio::task::JoinHandle<Result<(), CoreFatal>>) {
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (int_tx, int_rx) = mpsc::channel(1024);
     let mut core = Core {
@@ -190,7 +190,7 @@ impl Core {
         mut net_events: mpsc::Receiver<NetEvent>,
         mut internal: mpsc::Receiver<Internal>,
         mut shutdown: watch::Receiver<bool>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CoreFatal> {
         self.feed(Event::Start).await;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -243,7 +243,7 @@ impl Core {
                     let ended = super::ended::ended_by(self.engine.me(), &records);
                     if let Err(e) = self.store.put_records(records).await {
                         // Never send or act on a record we could not store.
-                        self.fatal = Some(format!("cannot store records: {e}"));
+                        self.fatal = Some(CoreFatal::Records(e));
                         return;
                     }
                     for item_id in ended {

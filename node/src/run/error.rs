@@ -48,9 +48,9 @@ pub enum RunError {
     /// SIGTERM or SIGINT could not be watched.
     #[error("{0}")]
     Signals(std::io::Error),
-    /// The core stopped on a fatal error (the core reports it as text).
-    #[error("{0}")]
-    Core(String),
+    /// The core stopped on a fatal error.
+    #[error(transparent)]
+    Core(#[from] crate::core::CoreFatal),
     /// The core's task panicked or was cancelled.
     #[error("{0}")]
     CoreTask(JoinError),

@@ -106,13 +106,9 @@ fn refused(code: ErrorCode, message: String) -> PullError {
 /// Pulls the file `expected` describes from `peer` into `part_path` and fsyncs it.
 /// `progress(done_bytes, total_bytes)` follows verified bytes. On error the `.part` keeps every
 /// verified chunk; calling again resumes. The caller checks the SHA-512 and renames.
-#[allow(clippy::too_many_arguments)]
 pub async fn pull_file_with(
     net: &NetClient,
-    peer: PeerId,
-    item_id: ItemId,
-    role: FileRole,
-    epoch: Epoch,
+    src: RemoteFile,
     expected: &FileInfo,
     part_path: &Path,
     opts: &PullOptions,
@@ -126,9 +122,7 @@ pub async fn pull_file_with(
         chunks_total: expected.chunk_count(),
         ..PullStats::default()
     };
-    let hashes = Arc::new(
-        fetch_manifest(net, peer, item_id, role, epoch, expected, opts, &mut stats).await?,
-    );
+    let hashes = Arc::new(fetch_manifest(net, src, expected, opts, &mut stats).await?);
     let part = Arc::new(open_part(part_path)?);
     let have = verify_part(&part, part_path, expected, &hashes, &mut progress).await?;
     let (queue, done) = missing_chunks(&have, expected, &mut stats);
@@ -139,12 +133,7 @@ pub async fn pull_file_with(
     }
     ChunkPull {
         net,
-        src: Source {
-            peer,
-            item_id,
-            role,
-            epoch,
-        },
+        src,
         expected,
         writer,
         part_path,
@@ -240,13 +229,9 @@ async fn prepare_writer(
         .map_err(|e| io_error("reserve space for", part_path, e))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn fetch_manifest(
     net: &NetClient,
-    peer: PeerId,
-    item_id: ItemId,
-    role: FileRole,
-    epoch: Epoch,
+    src: RemoteFile,
     expected: &FileInfo,
     opts: &PullOptions,
     stats: &mut PullStats,
@@ -260,11 +245,11 @@ async fn fetch_manifest(
         stats.manifest_requests += 1;
         let resp = net
             .request(
-                peer,
+                src.peer,
                 Request::Manifest {
-                    item_id,
-                    role,
-                    epoch,
+                    item_id: src.item_id,
+                    role: src.role,
+                    epoch: src.epoch,
                     first,
                     count,
                 },
@@ -330,19 +315,19 @@ type ChunkFuture = Pin<Box<dyn Future<Output = (u64, Result<Response, NetError>)
 type WriteFuture = tokio::task::JoinHandle<(u64, usize, io::Result<bool>)>;
 
 /// The file a pull asks for, and the peer it asks.
-#[derive(Clone, Copy)]
-struct Source {
-    peer: PeerId,
-    item_id: ItemId,
-    role: FileRole,
-    epoch: Epoch,
+#[derive(Clone, Copy, Debug)]
+pub struct RemoteFile {
+    pub peer: PeerId,
+    pub item_id: ItemId,
+    pub role: FileRole,
+    pub epoch: Epoch,
 }
 
 /// The chunk stage of one pull: chunk requests in flight (paced), verified writes in flight,
 /// and the chunks still to ask for.
 struct ChunkPull<'a, P: FnMut(u64, u64)> {
     net: &'a NetClient,
-    src: Source,
+    src: RemoteFile,
     expected: &'a FileInfo,
     writer: Arc<PartWriter>,
     part_path: &'a Path,
@@ -417,7 +402,7 @@ impl<P: FnMut(u64, u64)> ChunkPull<'_, P> {
             self.queue.pop_front();
             self.stats.chunk_requests += 1;
             let net = self.net.clone();
-            let Source {
+            let RemoteFile {
                 peer,
                 item_id,
                 role,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dmc_protocol::wire::{FileRole, Request, Response};
-use dmc_protocol::{Epoch, FileInfo, ItemId};
+use dmc_protocol::{FileInfo, ItemId};
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 
@@ -15,23 +15,16 @@ use super::*;
 use crate::net::{spawn_net, NetClient, NetEvent};
 
 /// Pulls with default [`PullOptions`] (what the node uses, less `max_rate`).
-#[allow(clippy::too_many_arguments)]
 async fn pull_file(
     net: &NetClient,
-    peer: PeerId,
-    item_id: ItemId,
-    role: FileRole,
-    epoch: Epoch,
+    src: RemoteFile,
     expected: &FileInfo,
     part_path: &Path,
     progress: impl FnMut(u64, u64),
 ) -> Result<PullStats, PullError> {
     pull_file_with(
         net,
-        peer,
-        item_id,
-        role,
-        epoch,
+        src,
         expected,
         part_path,
         &PullOptions::default(),
@@ -174,10 +167,12 @@ async fn pull(
 ) -> Result<PullStats, PullError> {
     let fut = pull_file(
         client,
-        server.peer,
-        ItemId::from_random([3; 16]),
-        FileRole::Source,
-        1,
+        RemoteFile {
+            peer: server.peer,
+            item_id: ItemId::from_random([3; 16]),
+            role: FileRole::Source,
+            epoch: 1,
+        },
         info,
         part,
         |_, _| {},
@@ -204,10 +199,12 @@ async fn pulls_a_20_mib_file_identically() {
     let mut last = (0, 0);
     let stats = pull_file(
         &client,
-        server.peer,
-        ItemId::from_random([3; 16]),
-        FileRole::Source,
-        1,
+        RemoteFile {
+            peer: server.peer,
+            item_id: ItemId::from_random([3; 16]),
+            role: FileRole::Source,
+            epoch: 1,
+        },
         &info,
         &part,
         |d, t| last = (d, t),
@@ -378,10 +375,12 @@ async fn an_empty_file_and_a_missing_role_are_handled() {
     let x_part = dir.path().join("x.part");
     let fut = pull_file(
         &client,
-        server.peer,
-        ItemId::from_random([3; 16]),
-        FileRole::Result,
-        1,
+        RemoteFile {
+            peer: server.peer,
+            item_id: ItemId::from_random([3; 16]),
+            role: FileRole::Result,
+            epoch: 1,
+        },
         &other,
         &x_part,
         |_, _| {},
@@ -411,10 +410,12 @@ async fn max_rate_paces_the_chunk_requests() {
     let started = std::time::Instant::now();
     let stats = pull_file_with(
         &client,
-        server.peer,
-        ItemId::from_random([3; 16]),
-        FileRole::Source,
-        1,
+        RemoteFile {
+            peer: server.peer,
+            item_id: ItemId::from_random([3; 16]),
+            role: FileRole::Source,
+            epoch: 1,
+        },
         &info,
         &part,
         &opts,

@@ -80,10 +80,12 @@ impl Job {
         let started = Instant::now();
         let pull = transfer::pull::pull_file_with(
             &self.env.net,
-            peer,
-            offer.item_id,
-            FileRole::Source,
-            self.epoch,
+            transfer::RemoteFile {
+                peer,
+                item_id: offer.item_id,
+                role: FileRole::Source,
+                epoch: self.epoch,
+            },
             &offer.file,
             part,
             &self.env.pull_options,
