@@ -16,8 +16,9 @@ impl Core {
                 path,
                 profile,
                 priority,
+                settled,
                 reply,
-            } => self.begin_offer(path, profile, priority, reply),
+            } => self.begin_offer(path, profile, priority, settled, reply),
             Command::Status { item, reply } => {
                 let _ = reply.send(self.item_view(&item));
             }

@@ -36,6 +36,8 @@ pub(crate) enum Command {
         path: PathBuf,
         profile: Option<String>,
         priority: i32,
+        /// From a watched folder: the version that settled, opened without following links.
+        settled: Option<crate::store::FileKey>,
         reply: Reply<OfferOutcome>,
     },
     Status {
@@ -94,6 +96,26 @@ impl CoreHandle {
             path,
             profile,
             priority,
+            settled: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Offers the version `settled` of a file in a watched folder: opened without following
+    /// a link, and only if it is still that version (else `BadRequest`).
+    pub async fn offer_settled(
+        &self,
+        path: PathBuf,
+        settled: crate::store::FileKey,
+        profile: Option<String>,
+        priority: i32,
+    ) -> Result<OfferOutcome, CoreError> {
+        self.ask(|reply| Command::Offer {
+            path,
+            profile,
+            priority,
+            settled: Some(settled),
             reply,
         })
         .await

@@ -130,6 +130,7 @@ impl Core {
         self.awake.update(self.jobs.len());
         match outcome {
             JobOutcome::Converted(output, local) => {
+                let local = *local;
                 if let Err(e) = self.store.put_local_file(local.clone()).await {
                     self.fatal = Some(format!("cannot store result file: {e}"));
                     return;
