@@ -33,7 +33,8 @@ UNIT
 ln -sf /etc/systemd/system/dmc-check.service "$E/systemd/system/multi-user.target.wants/dmc-check.service"
 cat > "$W/check/run.sh" <<'SH'
 set -x
-# The shipped configuration but on loopback, without mDNS, converting; install.sh keeps it.
+# The shipped configuration (socket for group dmc) but on loopback, without mDNS, converting;
+# install.sh keeps it.
 mkdir -p /etc/dmc
 cat > /etc/dmc/config.toml <<'TOML'
 [node]
@@ -43,6 +44,8 @@ listen = ["/ip4/127.0.0.1/tcp/4747"]
 mdns = false
 [converter]
 enabled = true
+[control]
+group = "dmc"
 TOML
 cp /etc/dmc/config.toml /tmp/config.before
 bash /src/packaging/install.sh --prefix /opt/dmc --binary /dmc-bin && echo "install-1=ok"
@@ -56,6 +59,15 @@ timeout 300 /opt/dmc/bin/dmc --data-dir /var/lib/dmc offer /srv/in/clip.mp4 --pr
 echo "offer-rc=$?"
 echo "codecs=$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 /var/lib/dmc/converted/clip.mkv | tr '\n' ,)"
 echo "owner=$(stat -c %U:%G /var/lib/dmc/converted/clip.mkv)"
+# Group dmc reaches the socket and reads results, nothing else of the data dir.
+echo "modes=$(stat -c %a:%G /var/lib/dmc /var/lib/dmc/control.sock /var/lib/dmc/dmc.sqlite \
+  /var/lib/dmc/dmc.sqlite-wal /var/lib/dmc/work /var/lib/dmc/converted/clip.mkv | tr '\n' ' ')"
+useradd --no-create-home --groups dmc alice
+echo "member=$(runuser -u alice -- ls /var/lib/dmc >/dev/null 2>&1 && echo lists) \
+$(runuser -u alice -- head -c1 /var/lib/dmc/dmc.sqlite >/dev/null 2>&1 && echo reads-db) \
+$(runuser -u alice -- /opt/dmc/bin/dmc --data-dir /var/lib/dmc list >/dev/null && echo uses-cli) \
+$(runuser -u alice -- head -c1 /var/lib/dmc/converted/clip.mkv >/dev/null && echo reads-result)"
+userdel alice
 systemctl show dmc -p User -p ActiveState -p UnitFileState
 pid1=$(systemctl show dmc -p MainPID --value)
 bash /src/packaging/install.sh --prefix /opt/dmc --binary /dmc-bin | tee /tmp/install-2.log
@@ -79,6 +91,7 @@ if [ ! -s "$W/out/check.log" ]; then
 fi
 cat "$W/out/check.log"
 for want in "install-1=ok" "config=kept" "offer-rc=0" "codecs=hevc,aac," "owner=dmc:dmc" \
+  "modes=710:dmc 660:dmc 600:dmc 600:dmc 700:dmc 640:dmc " "member=  uses-cli reads-result" \
   "User=dmc" "ActiveState=active" "UnitFileState=enabled" "install-2=unchanged" \
   "after-uninstall=inactive config data " "after-purge=no-user  "; do
   grep -qxF -- "$want" "$W/out/check.log" || { echo "FAILED: no line '$want' in the log above"; exit 1; }

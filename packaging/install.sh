@@ -127,7 +127,7 @@ if [ "$MODE" = system ]; then
   if [ -n "$DESTDIR" ]; then
     echo "    skipped    creating user dmc (DESTDIR is set)"
     mkdir -p "$DESTDIR$DATA_DIR"
-    chmod 0750 "$DESTDIR$DATA_DIR"
+    chmod 0710 "$DESTDIR$DATA_DIR"
   else
     if ! getent passwd dmc >/dev/null; then
       if command -v systemd-sysusers >/dev/null; then
@@ -139,7 +139,7 @@ if [ "$MODE" = system ]; then
       echo "    created    user and group dmc"
       CHANGED=1
     fi
-    install -d -m 0750 -o dmc -g dmc "$DATA_DIR"
+    install -d -m 0710 -o dmc -g dmc "$DATA_DIR"
   fi
 else
   mkdir -p "$DESTDIR$DATA_DIR"

@@ -21,7 +21,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let label = style::paint("error:", style::Colour::Red, style::stderr());
-            eprintln!("{label} {e:#}");
+            // Errors can quote a peer (its name, a reason it gave): made safe for a terminal.
+            eprintln!("{label} {}", output::safe(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

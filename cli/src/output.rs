@@ -1,4 +1,5 @@
-//! Human-readable rendering (aligned tables, detail blocks) and JSON printing.
+//! Human-readable rendering (aligned tables, detail blocks) and JSON printing. Every cell and
+//! value of human output goes through [`safe`]: names, errors and reasons come from peers.
 
 use std::io::{self, Write};
 
@@ -6,6 +7,10 @@ use anyhow::{Context, Result};
 use dmc_node::control::api::{ItemView, NodeView, PeerView, ProfileView};
 use dmc_protocol::ItemId;
 use serde::Serialize;
+
+/// Text made safe for a terminal: control characters and bidi overrides escaped (`\x1b`,
+/// `\u{202e}`). The one rule, shared with the node's desktop notifications.
+pub use dmc_node::announce::for_terminal as safe;
 
 /// Writes `text` to stdout; a closed pipe (`dmc list | head`) is not an error.
 pub fn emit(text: &str) -> Result<()> {
@@ -47,8 +52,11 @@ impl Table {
         }
     }
 
+    /// Adds a row; each cell is made [`safe`] (tabs and newlines too, which would break the
+    /// columns).
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.into_iter().map(|c| safe(&c).into_owned()).collect());
     }
 
     pub fn render(&self) -> String {
@@ -143,7 +151,7 @@ pub fn items_table(items: &[ItemView], colour: bool) -> String {
     for i in items {
         t.row(vec![
             short_item(&i.item_id),
-            truncate(&i.file_name, 40),
+            truncate(&safe(&i.file_name), 40),
             i.conversion_type.clone(),
             i.status.as_str().to_string(),
             i.phase.as_str().to_string(),
@@ -157,12 +165,12 @@ pub fn items_table(items: &[ItemView], colour: bool) -> String {
     t.render()
 }
 
-/// Aligned `label  value` lines.
+/// Aligned `label  value` lines, each value made [`safe`].
 fn block(lines: &[(&str, String)]) -> String {
     let w = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     lines
         .iter()
-        .map(|(k, v)| format!("{k:<w$}  {v}\n"))
+        .map(|(k, v)| format!("{k:<w$}  {}\n", safe(v)))
         .collect()
 }
 
@@ -637,6 +645,65 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
         assert_eq!(obj["status"], "in_progress");
         assert_eq!(obj["phase"], "converting");
         assert_eq!(obj["item_id"], "7f1c2a90-1111-4222-8333-444455556666");
+    }
+
+    #[test]
+    fn peer_text_is_escaped_in_tables_and_blocks_but_exact_in_json() {
+        let mut i = sample(
+            "7f1c2a90-1111-4222-8333-444455556666",
+            "evil\x1b[31mred\t\u{202e}.png",
+            Phase::Failed,
+            0.0,
+        );
+        i.errors = vec!["peer said \x1b]0;pwned\x07\nno".into()];
+        i.waiting_reason = Some("busy\u{9b}2J".into());
+        let table = items_table(std::slice::from_ref(&i), false);
+        let block = item_block(&i);
+        for text in [&table, &block] {
+            assert!(
+                !text.contains(['\x1b', '\t', '\u{202e}', '\u{9b}', '\x07']),
+                "{text:?}"
+            );
+        }
+        assert!(
+            table.contains("evil\\x1b[31mred\\x09\\u{202e}.png"),
+            "{table}"
+        );
+        assert!(
+            block.contains("errors         peer said \\x1b]0;pwned\\x07\\x0ano\n"),
+            "{block}"
+        );
+        assert!(block.contains("waiting        busy\\u{9b}2J\n"), "{block}");
+        assert_eq!(table.lines().count(), 2);
+        // JSON keeps the exact name: serde escapes the controls, the rest is valid UTF-8.
+        let j = json(&i).unwrap();
+        assert!(
+            !j.contains('\x1b') && j.contains("evil\\u001b[31mred\\t"),
+            "{j}"
+        );
+        let back: ItemView = serde_json::from_str(&j).unwrap();
+        assert_eq!(back.file_name, i.file_name);
+        assert_eq!(back.errors, i.errors);
+    }
+
+    #[test]
+    fn peer_names_are_escaped_in_the_peers_table() {
+        let p = PeerView {
+            node_id: NodeId::new("12D3KooWPeer"),
+            name: Some("box\x1b[2J\r".into()),
+            addresses: vec![],
+            online: true,
+            last_seen: None,
+            role: "converter".into(),
+            media_types: vec![],
+            profiles: vec![],
+            workers: None,
+            free_slots: None,
+            rejected: None,
+        };
+        let t = peers_table(&[p]);
+        assert!(t.contains("box\\x1b[2J\\x0d "), "{t}");
+        assert!(!t.contains(['\x1b', '\r']));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use dmc_node::control::api::ItemView;
 use dmc_protocol::Phase;
 
 use crate::client::Client;
-use crate::output::{self, emit, percent, truncate};
+use crate::output::{self, emit, percent, safe, truncate};
 
 /// How often each item is polled.
 const POLL_EVERY: Duration = Duration::from_millis(500);
@@ -94,7 +94,7 @@ pub fn bar_line(label: &str, item: &ItemView) -> String {
     let line = |detail: String| {
         format!(
             "{:<20} [{bar}] {:>4} {:<12} {detail}",
-            truncate(label, 20),
+            truncate(&safe(label), 20),
             percent(fraction),
             item.phase.as_str()
         )
@@ -107,9 +107,10 @@ pub fn bar_line(label: &str, item: &ItemView) -> String {
     truncate(full.trim_end(), LINE_WIDTH)
 }
 
-/// What to show after the phase; `with_fps` adds the frame rate to speed and ETA.
+/// What to show after the phase, made [`safe`]; `with_fps` adds the frame rate to speed and
+/// ETA.
 fn detail(item: &ItemView, with_fps: bool) -> String {
-    match item.phase {
+    let text = match item.phase {
         Phase::Transferring | Phase::Converting => {
             let mut parts = Vec::new();
             if let Some(fps) = item.fps.filter(|_| with_fps) {
@@ -126,7 +127,8 @@ fn detail(item: &ItemView, with_fps: bool) -> String {
         Phase::Delivered => item.output_path.clone().unwrap_or_default(),
         Phase::Failed | Phase::Cancelled => item.errors.last().cloned().unwrap_or_default(),
         _ => item.waiting_reason.clone().unwrap_or_default(),
-    }
+    };
+    safe(&text).into_owned()
 }
 
 /// The line to print when the phase or the 10 % step changed since `last`, else `None`.
@@ -142,7 +144,8 @@ pub fn line_update(last: &mut Option<(Phase, u8)>, label: &str, item: &ItemView)
     }
     *last = Some(now);
     let mut line = format!(
-        "{label}: {} {}",
+        "{}: {} {}",
+        safe(label),
         item.phase.as_str(),
         percent(item.progress)
     );
@@ -158,27 +161,22 @@ pub fn summary(tracked: &[Tracked]) -> (String, usize) {
     let mut text = String::new();
     let mut failed = 0;
     for t in tracked {
-        let i = &t.item;
+        let (i, label) = (&t.item, safe(&t.label));
         if i.phase == Phase::Delivered {
             let to = i
                 .output_path
                 .as_deref()
                 .unwrap_or("the node's output folder");
-            text.push_str(&format!("{}: delivered to {to}\n", t.label));
+            text.push_str(&format!("{label}: delivered to {}\n", safe(to)));
             continue;
         }
         failed += 1;
-        text.push_str(&format!(
-            "{}: {} ({})\n",
-            t.label,
-            i.phase.as_str(),
-            i.item_id
-        ));
+        text.push_str(&format!("{label}: {} ({})\n", i.phase.as_str(), i.item_id));
         if i.errors.is_empty() {
             text.push_str("  error: no reason recorded\n");
         }
         for e in &i.errors {
-            text.push_str(&format!("  error: {e}\n"));
+            text.push_str(&format!("  error: {}\n", safe(e)));
         }
     }
     (text, failed)
@@ -232,6 +230,23 @@ mod tests {
         assert!(line_update(&mut last, "clip.mp4", &i)
             .unwrap()
             .starts_with("clip.mp4: converting 12%"));
+    }
+
+    #[test]
+    fn progress_lines_and_summary_escape_peer_text() {
+        let mut bad = sample(ID, "x.png", Phase::Failed, 0.0);
+        bad.errors = vec!["no\x1b[31m\u{202e}".into()];
+        let label = "a\x1bb.png";
+        let mut last = None;
+        let lines = [
+            bar_line(label, &bad),
+            line_update(&mut last, label, &bad).unwrap(),
+            summary(&[Tracked::new(label.into(), bad)]).0,
+        ];
+        for l in lines {
+            assert!(!l.contains(['\x1b', '\u{202e}']), "{l:?}");
+            assert!(l.contains("a\\x1bb.png"), "{l:?}");
+        }
     }
 
     #[test]

@@ -177,10 +177,8 @@ async fn converter_setup(config: &Config) -> Result<ConverterSetup, RunError> {
             "this converter can run no profile: check ffmpeg's encoders and [converter] settings"
         );
     }
-    std::fs::create_dir_all(&c.work_dir).map_err(|e| RunError::DataDir {
-        path: c.work_dir.clone(),
-        source: e,
-    })?;
+    // Private (0700): peers' sources and results in progress are no one else's business.
+    create_private_dir(&c.work_dir)?;
     info!(profiles = ?advertised, workers = c.workers, "converter enabled");
     Ok(ConverterSetup {
         ad: Some(ConverterAd {

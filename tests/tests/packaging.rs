@@ -122,7 +122,7 @@ fn system_install_stages_every_file_with_its_mode() {
     for f in SYSTEM_FILES.iter().filter(|f| !f.ends_with("bin/dmc")) {
         assert_eq!(mode(&r.join(f)), 0o644, "{f}");
     }
-    assert_eq!(mode(&r.join("var/lib/dmc")), 0o750);
+    assert_eq!(mode(&r.join("var/lib/dmc")), 0o710);
     assert_eq!(
         fs::read(r.join("usr/local/bin/dmc")).unwrap(),
         fs::read(dmc_bin()).unwrap()
@@ -328,8 +328,29 @@ fn the_system_unit_keeps_its_hardening() {
         "PrivateTmp=yes",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
         "KillMode=mixed",
+        // Group dmc passes through the data dir to the socket and results, never lists it.
+        "StateDirectoryMode=0710",
+        "UMask=0027",
     ] {
         assert!(unit.lines().any(|l| l == line), "missing {line}");
+    }
+    // Whoever creates the data dir before the unit does gives it the same mode.
+    for (script, line) in [
+        (
+            "packaging/install.sh",
+            "install -d -m 0710 -o dmc -g dmc \"$DATA_DIR\"",
+        ),
+        (
+            "packaging/debian/postinst",
+            "install -d -m 0710 -o dmc -g dmc /var/lib/dmc",
+        ),
+    ] {
+        let text = fs::read_to_string(repo().join(script)).unwrap();
+        assert!(text.contains(line), "{script} lacks {line}");
+        assert!(
+            !text.contains("0750"),
+            "{script} makes a data dir the group can list"
+        );
     }
     // ffmpeg's libswscale may generate code at run time.
     assert!(!unit.contains("\nMemoryDenyWriteExecute="));

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use dmc_node::doctor::{self, peers, socket, socket::NodeAnswer, Check, DoctorOptions, Status};
 
 use crate::client::{Client, NoNode};
-use crate::output::{emit, json as to_json};
+use crate::output::{emit, json as to_json, safe};
 use crate::style::{self, Colour};
 
 /// Longest check name padded to in the checklist.
@@ -95,10 +95,10 @@ pub fn render(checks: &[Check], fancy: bool, colour: bool) -> String {
             "{} {:width$}  {}\n",
             mark(c.status, fancy, colour),
             c.check,
-            c.detail
+            safe(&c.detail)
         ));
         if let Some(fix) = &c.fix {
-            out.push_str(&format!("{indent}fix: {fix}\n"));
+            out.push_str(&format!("{indent}fix: {}\n", safe(fix)));
         }
     }
     let count = |s| checks.iter().filter(|c| c.status == s).count();

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::client::Client;
-use crate::output::{emit, item_block, items_table, json, queue_line};
+use crate::output::{emit, item_block, items_table, json, queue_line, safe};
 use crate::resolve::resolve_item;
 
 pub async fn status(client: &Client, item: &str, as_json: bool) -> Result<()> {
@@ -67,9 +67,9 @@ pub async fn fetch(
     emit(&if as_json {
         json(&answer)?
     } else if output.is_some() {
-        format!("fetched {id} to {}\n", answer.path)
+        format!("fetched {id} to {}\n", safe(&answer.path))
     } else {
-        format!("the result of {id} is at {}\n", answer.path)
+        format!("the result of {id} is at {}\n", safe(&answer.path))
     })
 }
 
@@ -82,7 +82,7 @@ pub async fn cancel(client: &Client, item: &str, as_json: bool) -> Result<()> {
         format!(
             "cancelled {} ({}): now {}\n",
             view.item_id,
-            view.file_name,
+            safe(&view.file_name),
             view.phase.as_str()
         )
     })

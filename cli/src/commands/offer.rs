@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use dmc_node::control::api::{ErrorKind, OfferOutcome};
 
 use crate::client::{Client, NoNode, NodeRefused};
-use crate::output::{emit, json};
+use crate::output::{emit, json, safe};
 use crate::wait::{self, Mode, Tracked};
 
 /// What to do about a file the node could not read, by the kind of its refusal ("" when
@@ -105,7 +105,8 @@ async fn offer_each(
                     crate::style::Colour::Red,
                     crate::style::stderr(),
                 );
-                eprintln!("{tag} {label}: {e:#}{}", next_step(&e));
+                let what = safe(&format!("{label}: {e:#}")).into_owned();
+                eprintln!("{tag} {what}{}", next_step(&e));
             }
         }
     }
@@ -149,7 +150,7 @@ fn outcomes(offered: &[(String, OfferOutcome)]) -> Vec<&OfferOutcome> {
 
 /// `offered <file> as <id>` or `<file> was already offered as <id> (status …)`.
 pub fn offer_line(label: &str, o: &OfferOutcome) -> String {
-    let i = &o.item;
+    let (i, label) = (&o.item, safe(label));
     if o.existing {
         format!(
             "{label} was already offered as {} (status {}, phase {})\n",

@@ -9,6 +9,8 @@ use crate::control::api::ItemView;
 use dmc_protocol::Phase;
 use tokio::process::Command;
 
+use super::text::{for_notification, for_terminal};
+
 /// How long `notify-send` may take.
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -26,12 +28,10 @@ pub fn desktop_available() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Shows that `item` ended; skips silently (debug log) without a desktop.
-pub async fn notify_desktop(item: &ItemView) {
-    let Some(prog) = desktop_available() else {
-        tracing::debug!("no desktop session or notify-send: no desktop notification");
-        return;
-    };
+/// The title and body of the notification for `item`: names and errors come from peers, so
+/// both have their control characters escaped, and the body (which `notify-send` reads as
+/// markup) its `&`, `<`, `>` too. The title is plain text by the notification spec.
+pub(crate) fn message(item: &ItemView) -> (String, String) {
     let (title, body) = if item.phase == Phase::Delivered {
         (
             format!("dmc: {} converted", item.file_name),
@@ -43,6 +43,16 @@ pub async fn notify_desktop(item: &ItemView) {
             item.errors.last().cloned().unwrap_or_default(),
         )
     };
+    (for_terminal(&title).into_owned(), for_notification(&body))
+}
+
+/// Shows that `item` ended; skips silently (debug log) without a desktop.
+pub async fn notify_desktop(item: &ItemView) {
+    let Some(prog) = desktop_available() else {
+        tracing::debug!("no desktop session or notify-send: no desktop notification");
+        return;
+    };
+    let (title, body) = message(item);
     let mut c = Command::new(prog);
     c.args(["--app-name", "dmc", "--"])
         .arg(title)

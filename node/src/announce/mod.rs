@@ -4,6 +4,7 @@
 
 mod command;
 mod desktop;
+pub mod text;
 
 use crate::control::api::ItemView;
 use tokio::sync::broadcast::error::RecvError;
@@ -13,6 +14,7 @@ use crate::core::EndedReceiver;
 
 pub use command::{run_on_done, OnDoneError};
 pub use desktop::{desktop_available, notify_desktop};
+pub use text::{for_notification, for_terminal};
 
 /// Announces each item that ends on `ended` (the core's channel) until the core stops.
 ///

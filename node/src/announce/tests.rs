@@ -123,3 +123,16 @@ async fn the_announcer_runs_on_done_for_each_item_the_core_sends() {
     };
     assert_eq!(lines, ["delivered", "failed"]);
 }
+
+#[test]
+fn a_desktop_notification_is_plain_text() {
+    let mut it = item(Phase::Failed);
+    it.file_name = "<i>evil</i>\x1b[31m\u{202e}.png".into();
+    it.errors = vec!["ffmpeg said <b>no</b> & \x1b]0;title\x07".into()];
+    let (title, body) = desktop::message(&it);
+    assert_eq!(title, "dmc: <i>evil</i>\\x1b[31m\\u{202e}.png failed");
+    assert_eq!(
+        body,
+        "ffmpeg said &lt;b&gt;no&lt;/b&gt; &amp; \\x1b]0;title\\x07"
+    );
+}

@@ -48,8 +48,9 @@ pub(crate) fn gid_of(name: &str) -> Result<u32, ControlError> {
     }
 }
 
-/// Gives `dir` (the socket's directory) to group `gid` with search permission for it, so
-/// members can reach the socket without listing or reading anything else there.
+/// Gives `dir` (the socket's directory) to group `gid` with search permission only (`g=x`,
+/// e.g. 0710), so members can reach the socket without listing anything there; a group read or
+/// write bit (a data dir made 0750 by an older unit or install) is taken away.
 pub(crate) fn open_dir_to(dir: &Path, group: &str, gid: u32) -> Result<(), ControlError> {
     let err = |action: &'static str| {
         move |source: io::Error| ControlError::Group {
@@ -64,9 +65,10 @@ pub(crate) fn open_dir_to(dir: &Path, group: &str, gid: u32) -> Result<(), Contr
             .map_err(err("giving the data dir to the group"))?;
     }
     let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o010 == 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o010))
-            .map_err(err("letting the group search the data dir (g+x)"))?;
+    let wanted = (mode & !0o070) | 0o010;
+    if mode != wanted {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(wanted))
+            .map_err(err("letting the group only search the data dir (g=x)"))?;
     }
     Ok(())
 }

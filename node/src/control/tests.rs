@@ -569,7 +569,8 @@ async fn with_a_group_the_socket_is_0660_that_group_and_reachable() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // As an older unit or install.sh left it: listable by the group.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o750)).unwrap();
     let srv = Server::start_for(
         socket_path(&data),
         Some(group.name.clone()),

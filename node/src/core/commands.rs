@@ -17,8 +17,9 @@ impl Core {
                 profile,
                 priority,
                 again,
+                settled,
                 reply,
-            } => self.begin_offer(path, profile, priority, again, reply),
+            } => self.begin_offer(path, profile, priority, again, settled, reply),
             Command::Status { item, reply } => {
                 let _ = reply.send(self.item_view(&item));
             }

@@ -47,6 +47,8 @@ pub(crate) enum Command {
         priority: i32,
         /// A new item even when one with this content and profile exists.
         again: bool,
+        /// From a watched folder: the version that settled, opened without following links.
+        settled: Option<crate::store::FileKey>,
         reply: Reply<OfferOutcome>,
     },
     Status {
@@ -121,6 +123,27 @@ impl CoreHandle {
             profile,
             priority,
             again,
+            settled: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Offers the version `settled` of a file in a watched folder: opened without following
+    /// a link, and only if it is still that version (else `BadRequest`).
+    pub async fn offer_settled(
+        &self,
+        path: PathBuf,
+        settled: crate::store::FileKey,
+        profile: Option<String>,
+        priority: i32,
+    ) -> Result<OfferOutcome, CoreError> {
+        self.ask(|reply| Command::Offer {
+            path,
+            profile,
+            priority,
+            again: false,
+            settled: Some(settled),
             reply,
         })
         .await

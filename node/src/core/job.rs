@@ -281,9 +281,10 @@ impl Job {
             file_size: hashed.size,
             mtime_ns: hashed.mtime_ns,
             chunk_size: hashed.chunk_size,
+            pinned: Some(hashed.id),
             hashes: hashed.hashes,
         };
-        Ok(JobOutcome::Converted(info, local))
+        Ok(JobOutcome::Converted(info, Box::new(local)))
     }
 }
 

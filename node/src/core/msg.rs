@@ -63,7 +63,7 @@ pub(crate) enum Internal {
 
 /// How a converter job ended.
 pub(crate) enum JobOutcome {
-    Converted(dmc_protocol::FileInfo, LocalFile),
+    Converted(dmc_protocol::FileInfo, Box<LocalFile>),
     /// The item cannot be converted here: report it.
     Failed(String),
     /// A passing problem (peer away, …): try again later.

@@ -15,7 +15,7 @@ use super::msg::Internal;
 use super::task::Core;
 use crate::control::api::OfferOutcome;
 use crate::ffmpeg;
-use crate::store::LocalFile;
+use crate::store::{FileKey, LocalFile};
 use crate::transfer;
 
 impl Core {
@@ -26,6 +26,7 @@ impl Core {
         profile: Option<String>,
         priority: i32,
         again: bool,
+        settled: Option<FileKey>,
         reply: tokio::sync::oneshot::Sender<Result<OfferOutcome, CoreError>>,
     ) {
         let internal = self.internal.clone();
@@ -35,7 +36,7 @@ impl Core {
         tokio::spawn(async move {
             let prepared = match refuse_private(&path, &data_dir, &output_dir).await {
                 Err(e) => Err(e),
-                Ok(()) => prepare(&path, profile, priority, &known).await,
+                Ok(()) => prepare(&path, profile, priority, &known, settled).await,
             };
             let _ = internal
                 .send(Internal::OfferPrepared {
@@ -149,11 +150,21 @@ async fn prepare(
     profile: Option<String>,
     priority: i32,
     known: &[super::queries::KnownProfile],
+    settled: Option<FileKey>,
 ) -> Result<(Offer, LocalFile), CoreError> {
     let bad = |m: String| CoreError::BadRequest(m);
     if !path.is_absolute() {
         return Err(bad(format!("{}: give an absolute path", path.display())));
     }
+    // A watched file is read through the descriptor of the version that settled, never
+    // through a link put in its place.
+    let opened = match settled {
+        Some(key) => Some(
+            crate::watch::open_settled(path, key)
+                .map_err(|e| bad(format!("{}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
     let meta = tokio::fs::metadata(path)
         .await
         .map_err(|e| unreadable(path, e))?;
@@ -177,16 +188,21 @@ async fn prepare(
         profile.unwrap_or_else(|| crate::ffmpeg::profiles::default_profile(media_type).into());
     super::queries::check_offer_profile(known, &profile, media_type).map_err(bad)?;
     let p2 = path.to_path_buf();
-    let hashed =
-        tokio::task::spawn_blocking(move || transfer::hash::hash_file(&p2, CHUNK_SIZE, |_| {}))
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?
-            .map_err(|e| unreadable(path, e))?;
-    // The file must not have changed while it was read.
-    let after = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| unreadable(path, e))?;
-    if after.len() != hashed.size || transfer::mtime_ns(&after) != hashed.mtime_ns {
+    let hashed = tokio::task::spawn_blocking(move || match opened {
+        Some(f) => transfer::hash_open(f, &p2, CHUNK_SIZE, |_| {}),
+        None => transfer::hash_file(&p2, CHUNK_SIZE, |_| {}),
+    })
+    .await
+    .map_err(|e| CoreError::Internal(e.to_string()))?
+    .map_err(|e| unreadable(path, e))?;
+    // The file must not have changed while it was read (nor, when watched, been replaced).
+    let after = match settled {
+        Some(_) => tokio::fs::symlink_metadata(path).await,
+        None => tokio::fs::metadata(path).await,
+    }
+    .map_err(|e| unreadable(path, e))?;
+    let replaced = settled.is_some() && transfer::FileId::of(&after) != hashed.id;
+    if replaced || after.len() != hashed.size || transfer::mtime_ns(&after) != hashed.mtime_ns {
         return Err(bad(format!(
             "{} changed while it was being read; offer it again",
             path.display()
@@ -215,6 +231,7 @@ async fn prepare(
         file_size: hashed.size,
         mtime_ns: hashed.mtime_ns,
         chunk_size: hashed.chunk_size,
+        pinned: Some(hashed.id),
         hashes: hashed.hashes,
     };
     Ok((offer, local))

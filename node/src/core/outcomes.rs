@@ -134,6 +134,7 @@ impl Core {
         self.awake.update(self.jobs.len());
         match outcome {
             JobOutcome::Converted(output, local) => {
+                let local = *local;
                 if let Err(e) = self.store.put_local_file(local.clone()).await {
                     self.fatal = Some(super::handle::CoreFatal::ResultFile(e));
                     return;

@@ -225,7 +225,8 @@ impl Core {
             f.mtime_ns,
             f.chunk_size,
             Arc::new(f.hashes),
-        );
+        )
+        .pinned_to(f.pinned);
         self.files.insert(key, Arc::new(file));
     }
 

@@ -26,6 +26,10 @@ pub struct LocalFile {
     pub chunk_size: u32,
     /// The BLAKE3 hash of every chunk, concatenated (32 bytes each).
     pub hashes: Vec<u8>,
+    /// The device and inode that were hashed, which serving is pinned to; known while the node
+    /// that hashed it runs, not stored (`None` after a restart: each chunk served is then
+    /// still checked against its hash).
+    pub pinned: Option<crate::transfer::FileId>,
 }
 
 fn role_str(role: FileRole) -> &'static str {
@@ -96,6 +100,7 @@ fn local_of(row: &Row<'_>) -> Option<LocalFile> {
         mtime_ns: row.get(5).ok()?,
         chunk_size: int(row, 6)?,
         hashes,
+        pinned: None,
     })
 }
 

@@ -45,6 +45,11 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot make the database {} private (mode 0600): {source}", path.display())]
+    Private {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "the database {} has schema version {found}, newer than the {supported} this dmc \
          understands; run a newer dmc",
@@ -293,7 +298,42 @@ impl Store {
     }
 }
 
+/// Makes the database file (created empty if missing) and its `-wal`/`-shm` companions mode
+/// 0600, whatever the umask: a data dir shared with a control group (`g+x`) must not let the
+/// group open them by name. SQLite gives a new `-wal`/`-shm` the database file's mode.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.is_file() && mode & 0o077 != 0 {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode & 0o700))?;
+            tracing::info!(
+                "made {} private (mode {:o})",
+                Path::new(&p).display(),
+                mode & 0o700
+            );
+        }
+    }
+    Ok(())
+}
+
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    make_private(path).map_err(|source| StoreError::Private {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.to_path_buf(),
         source,

@@ -158,6 +158,32 @@ fn raw(dir: &Path) -> Connection {
 }
 
 #[tokio::test]
+async fn the_database_and_its_wal_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    // A new database under the system unit's umask (0027) would be 0640.
+    let store = Store::open(dir.path()).await.unwrap();
+    store.put_records(sample()).await.unwrap();
+    let db = dir.path().join(DB_FILE_NAME);
+    let wal = dir.path().join(format!("{DB_FILE_NAME}-wal"));
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(mode(&wal), 0o600);
+    store.close().await.unwrap();
+    // One an older node left group-readable is made private at the next start.
+    for p in [&db, &wal] {
+        if p.exists() {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        }
+    }
+    let store = Store::open(dir.path()).await.unwrap();
+    store.put_records(sample()).await.unwrap();
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(mode(&wal), 0o600);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn records_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
@@ -384,6 +410,7 @@ async fn reopen_keeps_everything() {
         mtime_ns: 1_700_000_000_123_456_789,
         chunk_size: 1 << 20,
         hashes: vec![7u8; 3 * 32],
+        pinned: None,
     };
     {
         let store = Store::open(dir.path()).await.unwrap();
@@ -432,6 +459,7 @@ async fn local_files_put_replace_delete() {
         mtime_ns: -5,
         chunk_size: 1 << 20,
         hashes: Vec::new(),
+        pinned: None,
     };
     store.put_local_file(f.clone()).await.unwrap();
     f.file_size = 10;

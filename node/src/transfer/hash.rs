@@ -2,7 +2,7 @@
 
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use dmc_protocol::FileInfo;
@@ -28,6 +28,34 @@ pub struct HashedFile {
     pub hashes: Vec<u8>,
     /// Modification time when hashed, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
+    /// The device and inode that were read: what a server of the file is pinned to.
+    pub id: FileId,
+}
+
+/// Which file on this machine: device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    pub fn of(meta: &Metadata) -> Self {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Opens `path` for reading without following a symbolic link in its last component (a link
+/// there fails with `ELOOP`, "Too many levels of symbolic links"); non-blocking, so a FIFO put
+/// in a file's place cannot hang the caller.
+pub fn open_nofollow(path: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
 }
 
 impl HashedFile {
@@ -61,6 +89,17 @@ pub fn manifest_hash(hashes: &[u8]) -> String {
 pub fn hash_file(
     path: &Path,
     chunk_size: u32,
+    progress: impl FnMut(u64),
+) -> io::Result<HashedFile> {
+    hash_open(File::open(path)?, path, chunk_size, progress)
+}
+
+/// Hashes the open `file` (found at `path`, named in errors) as [`hash_file`] does; the
+/// result's [`FileId`] is the open file's.
+pub fn hash_open(
+    mut file: File,
+    path: &Path,
+    chunk_size: u32,
     mut progress: impl FnMut(u64),
 ) -> io::Result<HashedFile> {
     if chunk_size == 0 {
@@ -69,7 +108,6 @@ pub fn hash_file(
             "chunk size must not be zero",
         ));
     }
-    let mut file = File::open(path)?;
     let before = file.metadata()?;
     if !before.is_file() {
         return Err(io::Error::new(
@@ -98,7 +136,7 @@ pub fn hash_file(
     });
     let (size, whole, hashes) = hashed?;
     let sha = sha.map_err(|_| io::Error::other("the SHA-512 thread failed"))?;
-    let after = std::fs::metadata(path)?;
+    let after = file.metadata()?;
     if after.len() != size || mtime_ns(&after) != mtime_ns(&before) || before.len() != size {
         return Err(io::Error::other(format!(
             "{} changed while it was being hashed; offer it again once it is complete",
@@ -113,6 +151,7 @@ pub fn hash_file(
         manifest_hash: manifest_hash(&hashes),
         hashes,
         mtime_ns: mtime_ns(&before),
+        id: FileId::of(&before),
     })
 }
 
@@ -228,6 +267,19 @@ mod tests {
         let info = h.file_info("clip.mp4");
         assert_eq!(info.chunk_count(), 4);
         assert!(info.validate().is_ok());
+    }
+
+    #[test]
+    fn a_link_is_not_followed_when_asked() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("secret");
+        std::fs::write(&target, b"secret").unwrap();
+        let link = d.path().join("clip.mp4");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = open_nofollow(&link).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+        let h = hash_open(open_nofollow(&target).unwrap(), &target, 1024, |_| {}).unwrap();
+        assert_eq!(h.id, FileId::of(&std::fs::metadata(&target).unwrap()));
     }
 
     #[test]

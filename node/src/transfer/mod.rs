@@ -7,7 +7,7 @@ mod part_file;
 pub mod pull;
 pub mod serve;
 
-pub use hash::{hash_file, mtime_ns, HashedFile};
+pub use hash::{hash_file, hash_open, mtime_ns, open_nofollow, FileId, HashedFile};
 pub use pull::{pull_file_with, sha512_file, PullError, PullOptions, PullStats, RemoteFile};
 pub use serve::{manifest_page, read_chunk, ServedFile};
 

@@ -1,5 +1,10 @@
 //! Answering manifest and chunk requests for a file the core has already authorised. Blocking
 //! functions (they stat and read the file): call them from `spawn_blocking`.
+//!
+//! Only the bytes that were offered are sent: a file pinned to the inode that was hashed is
+//! opened without following a link and must still be that inode, and every chunk read is
+//! checked against its hash before it leaves (a file swapped for a link to another file, even
+//! of the same size and mtime, is refused with `source_changed`).
 
 use std::fs::File;
 use std::io;
@@ -10,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use dmc_protocol::record::chunk_count;
 use dmc_protocol::wire::{ErrorCode, Response, MAX_MANIFEST_PAGE};
 
-use super::hash::{mtime_ns, HashedFile};
+use super::hash::{mtime_ns, open_nofollow, FileId, HashedFile};
 
 /// A file offered to peers, as it was when hashed.
 #[derive(Clone, Debug)]
@@ -21,6 +26,8 @@ pub struct ServedFile {
     pub chunk_size: u32,
     /// 32-byte BLAKE3 hash of each chunk, concatenated.
     pub hashes: Arc<Vec<u8>>,
+    /// The device and inode that were hashed, when known: only that file is served.
+    pin: Option<FileId>,
     /// The open file, shared by clones; opened on the first chunk read.
     open: Arc<Mutex<Option<Arc<File>>>>,
 }
@@ -39,11 +46,19 @@ impl ServedFile {
             mtime_ns,
             chunk_size,
             hashes,
+            pin: None,
             open: Arc::default(),
         }
     }
 
-    /// Serves `path` as `hashed` describes it.
+    /// Serves only the file with this device and inode (`None`: whichever `path` names, as
+    /// long as its chunks match their hashes).
+    pub fn pinned_to(mut self, pin: Option<FileId>) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// Serves `path` as `hashed` describes it, pinned to the inode that was hashed.
     pub fn from_hashed(path: PathBuf, hashed: &HashedFile) -> Self {
         Self::new(
             path,
@@ -52,6 +67,7 @@ impl ServedFile {
             hashed.chunk_size,
             Arc::new(hashed.hashes.clone()),
         )
+        .pinned_to(Some(hashed.id))
     }
 
     pub fn chunk_count(&self) -> u64 {
@@ -103,19 +119,43 @@ impl ServedFile {
                 _ => return Err(self.changed()),
             }
         }
-        let f = File::open(&self.path).map_err(|e| match e.kind() {
+        let f = self.open_file()?;
+        let f = Arc::new(f);
+        *slot = Some(f.clone());
+        Ok(f)
+    }
+
+    /// Opens `path`: a pinned file without following a link, and only if it is the inode
+    /// that was hashed.
+    fn open_file(&self) -> Result<File, Response> {
+        let opened = match self.pin {
+            Some(_) => open_nofollow(&self.path),
+            None => File::open(&self.path),
+        };
+        let f = opened.map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => error(
                 ErrorCode::SourceChanged,
                 format!("{} no longer exists", self.name()),
             ),
+            _ if e.raw_os_error() == Some(libc::ELOOP) => self.changed(),
             _ => error(
                 ErrorCode::Unavailable,
                 format!("cannot open {}: {e}", self.name()),
             ),
         })?;
-        let f = Arc::new(f);
-        *slot = Some(f.clone());
+        if let Some(pin) = self.pin {
+            match f.metadata() {
+                Ok(m) if FileId::of(&m) == pin && m.is_file() => {}
+                _ => return Err(self.changed()),
+            }
+        }
         Ok(f)
+    }
+
+    /// Whether `data` is chunk `index` as it was hashed.
+    fn is_chunk(&self, index: u64, data: &[u8]) -> bool {
+        let at = (index as usize).saturating_mul(32);
+        self.hashes.get(at..at + 32) == Some(blake3::hash(data).as_bytes().as_slice())
     }
 
     fn changed(&self) -> Response {
@@ -176,6 +216,8 @@ pub fn read_chunk(file: &ServedFile, index: u64) -> Response {
     let len = (file.file_size - offset).min(file.chunk_size as u64) as usize;
     let mut data = crate::net::chunk_pool::take(len);
     match f.read_exact_at(&mut data, offset) {
+        // Never a byte that was not offered: another file in its place is refused.
+        Ok(()) if !file.is_chunk(index, &data) => file.changed(),
         Ok(()) => Response::Chunk { index, data },
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => file.changed(),
         Err(e) => error(

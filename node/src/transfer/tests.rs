@@ -428,3 +428,71 @@ async fn max_rate_paces_the_chunk_requests() {
     assert_eq!(stats.chunks_fetched, 32);
     assert!(std::fs::read(&part).unwrap() == data);
 }
+
+/// The source at `src` replaced by a link to `secret`, a file of the same size and mtime.
+fn swap_for_a_link(src: &Path, secret: &Path) {
+    let mtime = std::fs::metadata(src).unwrap().modified().unwrap();
+    let len = std::fs::metadata(src).unwrap().len() as usize;
+    std::fs::write(secret, random_bytes(len, 99)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(secret)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    std::fs::remove_file(src).unwrap();
+    std::os::unix::fs::symlink(secret, src).unwrap();
+}
+
+#[test]
+fn a_source_swapped_for_a_link_serves_nothing_of_the_link_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(100_000, 23);
+    let (src, hashed, _) = write_source(dir.path(), "clip.mp4", &data, 32 << 10);
+    // Pinned to the inode hashed (as offered), and as loaded after a restart (no pin).
+    let pinned = ServedFile::from_hashed(src.clone(), &hashed);
+    let unpinned = ServedFile::new(
+        src.clone(),
+        hashed.size,
+        hashed.mtime_ns,
+        hashed.chunk_size,
+        Arc::new(hashed.hashes.clone()),
+    );
+    swap_for_a_link(&src, &dir.path().join("secret"));
+    for file in [&pinned, &unpinned] {
+        for index in 0..file.chunk_count() {
+            match read_chunk(file, index) {
+                Response::Error { code, .. } => {
+                    assert_eq!(code, dmc_protocol::wire::ErrorCode::SourceChanged)
+                }
+                other => panic!("chunk {index} of the link's target was served: {other:?}"),
+            }
+        }
+    }
+    assert!(pinned.check_unchanged().is_err());
+}
+
+#[test]
+fn a_pinned_source_is_served_only_while_it_is_the_inode_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(70_000, 29);
+    let (src, hashed, _) = write_source(dir.path(), "clip.mp4", &data, 32 << 10);
+    let pinned = ServedFile::from_hashed(src.clone(), &hashed);
+    match read_chunk(&pinned, 0) {
+        Response::Chunk { data: d, .. } => assert_eq!(d, data[..32 << 10]),
+        other => panic!("{other:?}"),
+    }
+    // A copy with the same bytes, size and mtime, but another inode, is not the file offered.
+    let fresh = ServedFile::from_hashed(src.clone(), &hashed);
+    let copy = dir.path().join("copy");
+    std::fs::copy(&src, &copy).unwrap();
+    let mtime = std::fs::metadata(&src).unwrap().modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    std::fs::rename(&copy, &src).unwrap();
+    assert!(matches!(read_chunk(&fresh, 0), Response::Error { .. }));
+}

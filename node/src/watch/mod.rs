@@ -18,6 +18,7 @@ use crate::store::Store;
 
 pub use after::{after_delivered, catch_up, follow_deliveries};
 pub use filter::{media_by_extension, Exclusions};
+pub use scan::{open_settled, SettledOpenError};
 
 /// Requests to a watch task.
 pub(crate) enum WatchCmd {

@@ -29,6 +29,37 @@ pub fn file_key(path: &Path) -> Option<FileKey> {
     })
 }
 
+/// Why a settled file could not be opened as the version that settled.
+#[derive(Debug, thiserror::Error)]
+pub enum SettledOpenError {
+    #[error("it is now a symbolic link, which watched folders never follow")]
+    Link,
+    #[error("it was replaced or changed since it settled")]
+    Changed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the version of `path` that `key` names, without following a link: what is hashed
+/// and offered is that very file, even if the path now names a link to another one.
+pub fn open_settled(path: &Path, key: FileKey) -> Result<std::fs::File, SettledOpenError> {
+    let file = crate::transfer::open_nofollow(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => SettledOpenError::Link,
+        _ => SettledOpenError::Io(e),
+    })?;
+    let meta = file.metadata()?;
+    let now = FileKey {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.len(),
+        mtime_ns: crate::transfer::mtime_ns(&meta),
+    };
+    if !meta.is_file() || now != key {
+        return Err(SettledOpenError::Changed);
+    }
+    Ok(file)
+}
+
 /// Scans `dir` (and with `recursive` its sub-folders, not entering hidden or excluded ones nor
 /// following symlinks) for files that may be offered.
 pub fn scan(

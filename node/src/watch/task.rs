@@ -267,8 +267,9 @@ impl WatchTask {
         let mut after = self.cfg.after_delivery.clone();
         let item_id = match self
             .core
-            .offer(
+            .offer_settled(
                 path.clone(),
+                key,
                 Some(self.cfg.profile.clone()),
                 self.cfg.priority,
             )

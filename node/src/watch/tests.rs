@@ -316,3 +316,42 @@ fn bad_watch_entries_are_refused_clearly() {
     assert!(!c.notify.desktop);
     assert_eq!(c.notify.timeout, Duration::from_secs(5));
 }
+
+#[test]
+fn a_settled_file_swapped_for_a_link_is_not_opened() {
+    use super::scan::{open_settled, SettledOpenError};
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(&dir.path().join("secret.mp4"), b"the link's target");
+    let clip = write(&dir.path().join("in/clip.mp4"), b"the file that settled");
+    let key = file_key(&clip).unwrap();
+    // Unchanged: the very file that settled.
+    let mut text = String::new();
+    open_settled(&clip, key)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, "the file that settled");
+    // Swapped for a link between settling and offering: never followed.
+    let moved = dir.path().join("moved.mp4");
+    std::fs::rename(&clip, &moved).unwrap();
+    std::os::unix::fs::symlink(&secret, &clip).unwrap();
+    assert!(matches!(
+        open_settled(&clip, key),
+        Err(SettledOpenError::Link)
+    ));
+    // Even a link back to the file that settled: watched folders follow no link.
+    std::fs::remove_file(&clip).unwrap();
+    std::os::unix::fs::symlink(&moved, &clip).unwrap();
+    assert!(matches!(
+        open_settled(&clip, key),
+        Err(SettledOpenError::Link)
+    ));
+    // Replaced by another file: not the version that settled.
+    std::fs::remove_file(&clip).unwrap();
+    std::fs::copy(&secret, &clip).unwrap();
+    assert!(matches!(
+        open_settled(&clip, key),
+        Err(SettledOpenError::Changed)
+    ));
+}
