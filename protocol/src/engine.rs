@@ -352,11 +352,7 @@ impl Engine {
                 epoch,
                 progress,
             }) => self.report_progress(item_id, epoch, progress, now, &mut fx),
-            Event::Report { from, report } => {
-                if self.connected.contains(&from) {
-                    self.receive_report(&from, report, now, &mut fx);
-                }
-            }
+            Event::Report { from, report } => self.receive_report(&from, report, now, &mut fx),
             Event::Local(body) => {
                 if self.may_author(&body) {
                     self.author(body, now, &mut fx);

@@ -205,3 +205,41 @@ fn a_report_from_a_node_that_does_not_hold_the_item_is_refused() {
     }
     assert_eq!(sim.item(ORIGIN, &id), before);
 }
+
+#[test]
+fn progress_records_stored_by_older_versions_still_fold_and_count_for_speed() {
+    use dmc_protocol::engine::{Engine, EngineConfig};
+    use dmc_protocol::Record;
+    let (sim, id) = accepted_by_node0();
+    let mut stored: Vec<Record> = sim.engines[ORIGIN]
+        .replica()
+        .item_records(&id)
+        .into_iter()
+        .cloned()
+        .collect();
+    let seq = sim.engines[0].replica().max_seq(&node_id(0)) + 1;
+    let mut legacy = Record {
+        author: node_id(0),
+        seq,
+        created_at: sim.now,
+        body: RecordBody::Progress {
+            item_id: id,
+            epoch: 1,
+            progress: ProgressInfo {
+                speed: Some(2.0),
+                ..converting(0.4)
+            },
+        },
+        sig: Default::default(),
+    };
+    sim::signer(0).sign(&mut legacy);
+    stored.push(legacy);
+    let engine = Engine::new(
+        EngineConfig::new(sim::signer(ORIGIN), "origin", None),
+        stored,
+    );
+    let item = engine.item(&id).expect("folded");
+    assert_eq!(item.phase, Phase::Converting);
+    assert_eq!(item.progress.map(|p| p.fraction), Some(0.4));
+    assert_eq!(engine.measured_speed(&node_id(0)), Some(2.0));
+}
