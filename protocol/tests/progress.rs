@@ -243,3 +243,81 @@ fn progress_records_stored_by_older_versions_still_fold_and_count_for_speed() {
     assert_eq!(item.progress.map(|p| p.fraction), Some(0.4));
     assert_eq!(engine.measured_speed(&node_id(0)), Some(2.0));
 }
+
+/// The converter `c` runs the current attempt for `secs` seconds of reports.
+fn run_attempt(sim: &mut Sim, id: ItemId, secs: u32) -> (u32, usize) {
+    let (epoch, conv) = sim.item(ORIGIN, &id).assignment.expect("assigned");
+    let c = (0..2).find(|i| node_id(*i) == conv).expect("a converter");
+    sim.feed(c, Event::Local(RecordBody::Accept { item_id: id, epoch }));
+    sim.drain();
+    for s in 0..secs {
+        sim.tick_after(c, 1_000);
+        sim.feed(
+            c,
+            Event::Local(RecordBody::Progress {
+                item_id: id,
+                epoch,
+                progress: converting(s as f32 / secs as f32),
+            }),
+        );
+        sim.drain();
+        sim.tick_after(ORIGIN, 0);
+        sim.drain();
+    }
+    assert_eq!(sim.item(ORIGIN, &id).assignment, Some((epoch, conv)));
+    (epoch, c)
+}
+
+#[test]
+fn each_further_attempt_adds_a_bounded_number_of_records() {
+    let mut sim = Sim::new(3, 2);
+    for (a, b) in [(0, ORIGIN), (1, ORIGIN), (0, 1)] {
+        sim.link(a, b);
+    }
+    sim.drain();
+    let id = sim.offer(ORIGIN);
+    sim.drain();
+    // Two attempts of an hour each fail; the third, of an hour too, succeeds.
+    for _ in 0..2 {
+        let (epoch, c) = run_attempt(&mut sim, id, 3600);
+        sim.feed(
+            c,
+            Event::Local(RecordBody::Failed {
+                item_id: id,
+                epoch: Some(epoch),
+                error: "ffmpeg exited 1".into(),
+            }),
+        );
+        sim.drain();
+        // Past the backoff (30 s, then 60 s), the origin assigns the next attempt.
+        sim.tick_after(ORIGIN, 61_000);
+        sim.drain();
+    }
+    let (epoch, c) = run_attempt(&mut sim, id, 3600);
+    sim.feed(
+        c,
+        Event::Local(RecordBody::Converted {
+            item_id: id,
+            epoch,
+            output: file("out.mkv", 3),
+        }),
+    );
+    sim.drain();
+    sim.feed(
+        ORIGIN,
+        Event::Local(RecordBody::Delivered {
+            item_id: id,
+            epoch,
+            output_path: "/out/clip.mkv".into(),
+            sha512: format!("{:0128x}", 3),
+        }),
+    );
+    sim.heal();
+    let per_node = records_per_node(&sim, &id);
+    eprintln!("records of the item after 3 attempts of an hour each: {per_node:?}");
+    // Offer and delivery, then per attempt an assignment, an acceptance and its end.
+    for (i, n) in per_node.iter().enumerate() {
+        assert_eq!(sim.item(i, &id).phase, Phase::Delivered);
+        assert!(*n <= 2 + 3 * 3, "node {i} keeps {n} records of one item");
+    }
+}
