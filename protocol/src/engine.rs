@@ -143,7 +143,7 @@ pub enum Effect {
         epoch: Epoch,
         converter: NodeId,
     },
-    /// A record from a peer was refused.
+    /// A record or progress report from a peer was refused.
     Refused { from: NodeId, reason: String },
     /// Origin: the converter of an item was silent for longer than the lease; the item went
     /// to another converter (already recorded; this is for the log).
