@@ -47,6 +47,22 @@ fn seeds() -> Vec<Vec<u8>> {
             digest: summary.digest(),
         },
         Request::Push { records: vec![] },
+        Request::Progress {
+            report: dmc_protocol::ProgressReport {
+                author: NodeId::new("NodeA"),
+                item_id,
+                epoch: 1,
+                progress: dmc_protocol::ProgressInfo {
+                    stage: dmc_protocol::Stage::Transferring,
+                    fraction: 0.25,
+                    fps: None,
+                    speed: None,
+                    eta_secs: Some(30),
+                },
+                created_at: 1_763_000_000_000,
+                sig: dmc_protocol::Signature(vec![7; 64]),
+            },
+        },
         Request::Manifest {
             item_id,
             role: FileRole::Source,

@@ -6,11 +6,13 @@
 //!
 //! Here: the configuration, events, effects, the dispatch of events and the making of records.
 //! In `engine/`: replication with peers (`sync.rs`), which records of its own a node may make
-//! (`local.rs`), the scheduling pass (`schedule.rs`), the time-driven duties (`timers.rs`) and
-//! why an item waits as only the origin's engine knows (`notes.rs`).
+//! (`local.rs`), the scheduling pass (`schedule.rs`), the time-driven duties (`timers.rs`),
+//! ephemeral progress reports (`progress.rs`) and why an item waits as only the origin's
+//! engine knows (`notes.rs`).
 
 mod local;
 mod notes;
+mod progress;
 mod schedule;
 mod sync;
 mod timers;
@@ -19,8 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
 use crate::item::{ItemState, Phase};
-use crate::record::{ConverterAd, NodeInfo, Record, RecordBody, Signature, Stage};
+use crate::record::{ConverterAd, NodeInfo, ProgressInfo, Record, RecordBody, Signature, Stage};
 use crate::replica::{PageLimit, Replica};
+use crate::report::ProgressReport;
 use crate::schedule::{occupies_converter, Candidate};
 use crate::sign::Signer;
 use crate::wire::{Request, Summary, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_PER_MESSAGE};
@@ -106,8 +109,15 @@ pub enum Event {
     /// heard meanwhile, so lease clocks start again.
     Resumed,
     /// A record this node makes (a decision or a result), made only if this node may make it
-    /// now ([`Engine::may_author`]); otherwise it is dropped.
+    /// now ([`Engine::may_author`]); otherwise it is dropped. A `Progress` body is never made
+    /// into a record: it becomes an ephemeral, signed [`ProgressReport`] sent to every
+    /// connected peer (if this node runs the item in that epoch).
     Local(RecordBody),
+    /// A progress report from a peer (`Request::Progress`).
+    Report {
+        from: NodeId,
+        report: ProgressReport,
+    },
 }
 
 /// Outputs of the engine, to be carried out in order.
@@ -133,7 +143,7 @@ pub enum Effect {
         epoch: Epoch,
         converter: NodeId,
     },
-    /// A record from a peer was refused.
+    /// A record or progress report from a peer was refused.
     Refused { from: NodeId, reason: String },
     /// Origin: the converter of an item was silent for longer than the lease; the item went
     /// to another converter (already recorded; this is for the log).
@@ -160,8 +170,12 @@ pub struct Engine {
     /// Lease clocks count from no earlier than this: the start, the last time this node came
     /// back online, or woke from sleep. An offline origin reassigns nothing.
     lease_base: Millis,
-    /// When we last made a record about each item (converter heartbeats).
+    /// When we last made a record or a progress report about each item (converter
+    /// heartbeats).
     reported: BTreeMap<ItemId, Millis>,
+    /// The newest progress report on each item running now (ours or its converter's): in
+    /// memory only, replaced by the next, forgotten when the item stops running.
+    reports: BTreeMap<ItemId, ProgressReport>,
     /// Origin: for each of our items waiting to be retried, how many attempts had failed and
     /// since when (our clock) we have known it. The backoff counts from then.
     retry_since: BTreeMap<ItemId, (usize, Millis)>,
@@ -188,7 +202,7 @@ impl Engine {
         let mut replica = Replica::new();
         let mut speeds = BTreeMap::new();
         for mut r in stored {
-            note_speed(&mut speeds, &r);
+            note_record_speed(&mut speeds, &r);
             // Records of ours stored by a version that did not sign them get signed now.
             if r.author == *cfg.me() && r.sig.0.is_empty() {
                 cfg.signer.sign(&mut r);
@@ -205,6 +219,7 @@ impl Engine {
             heard: BTreeMap::new(),
             lease_base: 0,
             reported: BTreeMap::new(),
+            reports: BTreeMap::new(),
             retry_since: BTreeMap::new(),
             speeds,
             back_after_release: BTreeSet::new(),
@@ -298,6 +313,7 @@ impl Engine {
             }
             Event::PeerConnected(peer) => {
                 self.peer_connected(&peer, now);
+                self.reports_for_new_peer(&peer, now, &mut fx);
                 self.ask_sync(peer, now, &mut fx);
                 self.schedule(now, &mut fx);
             }
@@ -328,8 +344,15 @@ impl Engine {
                     self.ask_sync(peer, now, &mut fx);
                 }
                 self.timers(now, &mut fx);
+                self.forget_stale_reports();
                 self.schedule(now, &mut fx)
             }
+            Event::Local(RecordBody::Progress {
+                item_id,
+                epoch,
+                progress,
+            }) => self.report_progress(item_id, epoch, progress, now, &mut fx),
+            Event::Report { from, report } => self.receive_report(&from, report, now, &mut fx),
             Event::Local(body) => {
                 if self.may_author(&body) {
                     self.author(body, now, &mut fx);
@@ -374,7 +397,6 @@ impl Engine {
         if let Some(id) = record.body.item_id() {
             self.reported.insert(id, now);
         }
-        note_speed(&mut self.speeds, &record);
         self.replica.insert(record.clone());
         fx.push(Effect::Persist(vec![record.clone()]));
         for peer in &self.connected {
@@ -412,17 +434,22 @@ impl Engine {
     }
 }
 
+/// Folds the speed in a progress record stored by an older version into its author's moving
+/// average.
+fn note_record_speed(speeds: &mut BTreeMap<NodeId, f32>, r: &Record) {
+    if let RecordBody::Progress { progress, .. } = &r.body {
+        note_speed(speeds, &r.author, progress);
+    }
+}
+
 /// Folds a converter's reported speed into its moving average.
-fn note_speed(speeds: &mut BTreeMap<NodeId, f32>, r: &Record) {
-    let RecordBody::Progress { progress, .. } = &r.body else {
-        return;
-    };
+fn note_speed(speeds: &mut BTreeMap<NodeId, f32>, author: &NodeId, progress: &ProgressInfo) {
     let Some(s) = progress.speed else { return };
     if progress.stage != Stage::Converting || !s.is_finite() || s <= 0.0 || s > 10_000.0 {
         return;
     }
     speeds
-        .entry(r.author.clone())
+        .entry(author.clone())
         .and_modify(|avg| *avg += SPEED_WEIGHT * (s - *avg))
         .or_insert(s);
 }

@@ -165,6 +165,25 @@ impl ItemState {
         self.assignment.as_ref().map(|(e, _)| *e)
     }
 
+    /// Lays the converter's newest progress report (made at `at`, its clock) over the state
+    /// its records give, while the item runs: the phase and progress users see are the ones a
+    /// progress record used to give (queued → accepted, then transferring or converting).
+    /// Records stay the only input of the fold; reports are not records.
+    pub fn overlay_progress(&mut self, progress: ProgressInfo, at: Millis) {
+        if !matches!(
+            self.phase,
+            Phase::Accepted | Phase::Transferring | Phase::Converting
+        ) {
+            return;
+        }
+        self.phase = fold::running_phase(Some(&progress), true);
+        self.progress = match self.phase {
+            Phase::Transferring | Phase::Converting => Some(progress),
+            _ => None,
+        };
+        self.updated_at = self.updated_at.max(at);
+    }
+
     /// Why an item waits, as far as its records tell (the origin's engine knows more:
     /// [`crate::engine::Engine::retry_note`], [`crate::engine::Engine::lease_note`]).
     pub fn waiting(&self) -> Option<Waiting> {

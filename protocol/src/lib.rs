@@ -3,7 +3,8 @@
 //! sockets, files, clock or processes; time and randomness are passed in by the caller.
 //!
 //! Imports between its modules run one way (`tests/imports.rs` checks it): `ids`, `time` and
-//! `media` are leaves; `record` uses them; `wire` and `item` use `record`; `sign` uses `wire`;
+//! `media` are leaves; `record` uses them; `report`, `wire` and `item` use `record`; `wire` uses `report`;
+//! `sign` uses `wire` and `report`;
 //! `replica` uses `item` and `wire`; `schedule` uses `item`; `engine` uses them all.
 
 pub mod engine;
@@ -12,6 +13,7 @@ pub mod item;
 pub mod media;
 pub mod record;
 pub mod replica;
+pub mod report;
 pub mod schedule;
 pub mod sign;
 pub mod time;
@@ -24,5 +26,6 @@ pub use record::{
     ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody, Signature, Stage,
 };
 pub use replica::Replica;
+pub use report::ProgressReport;
 pub use sign::Signer;
 pub use wire::Summary;

@@ -73,7 +73,10 @@ pub enum RecordBody {
         epoch: Epoch,
         reason: String,
     },
-    /// The assigned converter reports progress.
+    /// The assigned converter reported progress. Made only by versions before protocol 4,
+    /// which kept every report and heartbeat as a record; such stored records still decode
+    /// and fold. Progress now travels as an ephemeral, signed
+    /// [`ProgressReport`](crate::report::ProgressReport) and is never a record.
     Progress {
         item_id: ItemId,
         epoch: Epoch,
@@ -207,6 +210,21 @@ pub struct ProgressInfo {
     pub fps: Option<f32>,
     pub speed: Option<f32>,
     pub eta_secs: Option<u32>,
+}
+
+impl ProgressInfo {
+    /// A fraction within 0..1 and finite, non-negative rates.
+    pub fn validate(&self) -> Result<(), InvalidRecord> {
+        let ok = |v: Option<f32>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
+        let fraction_ok = self.fraction.is_finite() && (0.0..=1.0).contains(&self.fraction);
+        if !(fraction_ok && ok(self.fps) && ok(self.speed)) {
+            return Err(InvalidRecord::Field {
+                field: "progress",
+                why: "fraction must be within 0..1 and rates finite".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -418,17 +436,7 @@ impl Record {
             RecordBody::Reject { reason, .. } | RecordBody::Release { reason, .. } => {
                 text("reason", reason, MAX_TEXT)?
             }
-            RecordBody::Progress { progress, .. } => {
-                let ok = |v: Option<f32>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
-                let fraction_ok =
-                    progress.fraction.is_finite() && (0.0..=1.0).contains(&progress.fraction);
-                if !(fraction_ok && ok(progress.fps) && ok(progress.speed)) {
-                    return Err(InvalidRecord::Field {
-                        field: "progress",
-                        why: "fraction must be within 0..1 and rates finite".into(),
-                    });
-                }
-            }
+            RecordBody::Progress { progress, .. } => progress.validate()?,
             RecordBody::Converted { output, .. } => output.validate()?,
             RecordBody::Delivered {
                 output_path,

@@ -5,15 +5,31 @@ use libp2p_identity::{Keypair, PeerId, PublicKey};
 
 use crate::ids::{Millis, NodeId, Seq};
 use crate::record::{InvalidRecord, Record, RecordBody, Signature};
+use crate::report::ProgressReport;
 
 /// Domain separation for record signatures (never reused for anything else).
 const DOMAIN: &str = "dmc record signature v1";
+/// Domain separation for progress report signatures: a report's signature can never pass
+/// for a record's, nor the other way round.
+const REPORT_DOMAIN: &str = "dmc progress report v1";
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
 
 /// The bytes an author signs: a fixed encoding of everything in the record but the signature.
 pub fn signed_bytes(author: &NodeId, seq: Seq, created_at: Millis, body: &RecordBody) -> Vec<u8> {
     crate::wire::encode(&(DOMAIN, author, seq, created_at, body))
+}
+
+/// The bytes the author of a progress report signs: everything in it but the signature.
+fn report_bytes(r: &ProgressReport) -> Vec<u8> {
+    crate::wire::encode(&(
+        REPORT_DOMAIN,
+        &r.author,
+        r.item_id,
+        r.epoch,
+        &r.progress,
+        r.created_at,
+    ))
 }
 
 /// This node's key, used to sign the records it makes.
@@ -55,6 +71,13 @@ impl Signer {
         // Ed25519 signing cannot fail; other key types are never used for node keys.
         record.sig = Signature(self.keypair.sign(&bytes).unwrap_or_default());
     }
+
+    /// Signs a progress report in place (its author should be this signer's node id).
+    pub fn sign_report(&self, report: &mut ProgressReport) {
+        let bytes = report_bytes(report);
+        // As for records: Ed25519 signing cannot fail.
+        report.sig = Signature(self.keypair.sign(&bytes).unwrap_or_default());
+    }
 }
 
 /// The public key a node id names (node ids are Ed25519 peer ids, which embed the key).
@@ -93,6 +116,19 @@ pub fn verify(record: &Record) -> Result<(), InvalidRecord> {
             record.body.kind(),
             record.author.short(),
             record.seq
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that a progress report carries a valid signature by its author.
+pub fn verify_report(report: &ProgressReport) -> Result<(), InvalidRecord> {
+    let key = public_key(&report.author)?;
+    if report.sig.0.len() != SIGNATURE_LEN || !key.verify(&report_bytes(report), &report.sig.0) {
+        return Err(InvalidRecord::Signature(format!(
+            "progress report of {} on item {} does not carry its author's signature",
+            report.author.short(),
+            report.item_id
         )));
     }
     Ok(())

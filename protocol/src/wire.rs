@@ -6,9 +6,10 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::ids::{Epoch, ItemId, NodeId, Seq};
 use crate::record::Record;
+use crate::report::ProgressReport;
 
 /// Name of the request-response protocol, with its version.
-pub const PROTOCOL_NAME: &str = "/dmc/req/3";
+pub const PROTOCOL_NAME: &str = "/dmc/req/4";
 /// Largest request frame.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Largest response frame (a chunk of at most 1 MiB plus headers, or a page of records).
@@ -78,6 +79,9 @@ pub enum Request {
     },
     /// New records, pushed as they are made or relayed.
     Push { records: Vec<Record> },
+    /// A converter's progress report (or heartbeat), from the converter or relayed once by
+    /// a node that took it as news. Ephemeral: not a record, never stored. Answered `Ack`.
+    Progress { report: ProgressReport },
     /// A page of a file's chunk hashes.
     Manifest {
         item_id: ItemId,

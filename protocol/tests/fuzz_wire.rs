@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use alloc_count::peak_of;
 use dmc_protocol::wire::{self, Request, Response, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
-use dmc_protocol::{Record, Replica, Summary};
+use dmc_protocol::{ProgressInfo, ProgressReport, Record, RecordBody, Replica, Stage, Summary};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -117,6 +117,38 @@ fn seeds() -> &'static Vec<Vec<u8>> {
             index: 2,
             data: vec![1; 100],
         }));
+        // A progress report (ephemeral since protocol 4) and a progress record as versions
+        // before it stored (still decoded and folded).
+        let progress = ProgressInfo {
+            stage: Stage::Converting,
+            fraction: 0.5,
+            fps: Some(25.0),
+            speed: Some(1.5),
+            eta_secs: Some(60),
+        };
+        let mut report = ProgressReport {
+            author: sim::node_id(0),
+            item_id,
+            epoch: 1,
+            progress,
+            created_at: 1_763_000_000_000,
+            sig: Default::default(),
+        };
+        sim::signer(0).sign_report(&mut report);
+        out.push(wire::encode(&Request::Progress { report }));
+        let mut legacy = Record {
+            author: sim::node_id(0),
+            seq: 9,
+            created_at: 1_763_000_000_000,
+            body: RecordBody::Progress {
+                item_id,
+                epoch: 1,
+                progress,
+            },
+            sig: Default::default(),
+        };
+        sim::signer(0).sign(&mut legacy);
+        out.push(wire::encode(&legacy));
         out.push(wire::encode(&Response::Ack));
         out.push(wire::encode(&Response::InSync));
         out.push(wire::encode(&Response::Error {
@@ -247,6 +279,13 @@ fn check_all(bytes: &[u8]) {
         Request::check_limits,
         |m| match m {
             Request::Push { records } => records.clone(),
+            Request::Progress { report } => {
+                // Checked as a node receiving it does; never a record.
+                if report.validate().is_ok() {
+                    let _ = dmc_protocol::sign::verify_report(report);
+                }
+                Vec::new()
+            }
             _ => Vec::new(),
         },
     );

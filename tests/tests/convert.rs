@@ -79,7 +79,7 @@ fn check_delivered(
 #[test]
 fn video_converts_to_hevc_with_offer_wait() {
     let lab = Lab::new().unwrap();
-    let (laptop, _converter) = pair(&lab).unwrap();
+    let (laptop, converter) = pair(&lab).unwrap();
     let clip = lab.path("clip.mp4");
     make_clip(&clip, 4, "320x240").unwrap();
 
@@ -110,6 +110,16 @@ fn video_converts_to_hevc_with_offer_wait() {
         status["sha512_checksum"].as_str().unwrap(),
         sha512_hex(&clip).unwrap()
     );
+    // Progress is not history: the item keeps a handful of records on both nodes (`version`
+    // counts them), however long it converted.
+    let on_converter = converter.status(id).unwrap();
+    for (node, s) in [("laptop", &status), ("converter", &on_converter)] {
+        let records = s["version"].as_u64().unwrap();
+        assert!(
+            records <= 12,
+            "the {node} keeps {records} records of one item"
+        );
+    }
 }
 
 #[test]

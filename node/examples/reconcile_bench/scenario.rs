@@ -413,6 +413,17 @@ impl World {
                         t.take(to, &ids, fx, &mut next);
                         Response::Ack
                     }
+                    Request::Progress { report } => {
+                        let fx = self.engines[to].handle(
+                            Event::Report {
+                                from: ids[from].clone(),
+                                report,
+                            },
+                            now,
+                        );
+                        t.take(to, &ids, fx, &mut next);
+                        Response::Ack
+                    }
                     // The engine asks for files only through effects the node carries out.
                     Request::Manifest { .. } | Request::Chunk { .. } => continue,
                 };

@@ -100,6 +100,10 @@ impl Core {
                 })
                 .await;
             }
+            Request::Progress { report } => {
+                responder.respond(Response::Ack);
+                self.feed(Event::Report { from, report }).await;
+            }
             Request::Manifest {
                 item_id,
                 role,

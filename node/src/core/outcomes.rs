@@ -50,6 +50,7 @@ impl Core {
                 epoch,
                 progress,
             } => {
+                // Becomes an ephemeral report sent to connected peers, never a record.
                 self.feed(Event::Local(RecordBody::Progress {
                     item_id,
                     epoch,

@@ -92,9 +92,10 @@ impl Core {
         out
     }
 
-    /// An item's view, with what only this node knows (a delivery under way).
+    /// An item's view, with what only this node knows: its converter's newest progress
+    /// report (not a record: `Engine::live_item`), a delivery under way.
     pub(crate) fn view(&self, item: &ItemState) -> ItemView {
-        let mut v = ItemView::of(item);
+        let mut v = ItemView::of(&self.engine.live_item(item));
         if item.phase == Phase::Converted {
             if let Some(f) = self.delivering.get(&item.item_id()) {
                 v.phase = Phase::Delivering;

@@ -264,7 +264,7 @@ impl Core {
                     converter,
                 } => self.start_delivery(item_id, epoch, converter),
                 Effect::Refused { from, reason } => {
-                    warn!(peer = %from, "refused a record: {reason}")
+                    warn!(peer = %from, "refused a record or progress report: {reason}")
                 }
                 Effect::LeaseExpired {
                     item_id,

@@ -49,9 +49,9 @@ fn in_turn(body: &RecordBody, item: &ItemState) -> bool {
         }
         RecordBody::Accept { .. } | RecordBody::Reject { .. } => item.phase == Phase::Assigned,
         RecordBody::Release { .. } => occupies_converter(item),
-        RecordBody::Progress { .. }
-        | RecordBody::Converted { .. }
-        | RecordBody::Failed { epoch: Some(_), .. } => running,
+        // Progress is an ephemeral report, never a record (`Engine::report_progress`).
+        RecordBody::Progress { .. } => false,
+        RecordBody::Converted { .. } | RecordBody::Failed { epoch: Some(_), .. } => running,
         RecordBody::Delivered { epoch, .. } => {
             item.phase == Phase::Converted && item.epoch() == Some(*epoch)
         }

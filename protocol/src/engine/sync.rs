@@ -6,7 +6,7 @@ use crate::record::Record;
 use crate::replica::Inserted;
 use crate::wire::{Request, Response, Summary, MAX_RECORDS_PER_MESSAGE};
 
-use super::{note_speed, Effect, Engine, RESYNC_INTERVAL_MS, SYNC_PAGE};
+use super::{note_record_speed, Effect, Engine, RESYNC_INTERVAL_MS, SYNC_PAGE};
 
 impl Engine {
     /// Answers a peer's `SyncDigest`: `InSync` if our summaries match, else our summary.
@@ -94,7 +94,7 @@ impl Engine {
                 self.next_seq = self.next_seq.max(r.seq + 1);
             }
             if self.replica.insert(r.clone()) == Inserted::New {
-                note_speed(&mut self.speeds, &r);
+                note_record_speed(&mut self.speeds, &r);
                 new.push(r);
             }
         }

@@ -2,7 +2,7 @@
 
 use crate::ids::{Epoch, ItemId, Millis, NodeId};
 use crate::item::Phase;
-use crate::record::{ProgressInfo, RecordBody, Stage};
+use crate::record::{ProgressInfo, RecordBody};
 use crate::schedule::{occupies_converter, pick_converter, Candidate};
 
 use super::{next_epoch, Effect, Engine, HEARTBEAT_MS};
@@ -43,12 +43,7 @@ impl Engine {
             });
         }
         for (item_id, epoch, progress) in heartbeats {
-            let body = RecordBody::Progress {
-                item_id,
-                epoch,
-                progress,
-            };
-            self.author(body, now, fx);
+            self.report_progress(item_id, epoch, progress, now, fx);
         }
         let days = self.cfg.retention / (24 * 3600 * 1000);
         for (item_id, epoch) in expired {
@@ -114,8 +109,9 @@ impl Engine {
         out
     }
 
-    /// Converter: items we hold for a connected origin that have had no record of ours for a
-    /// heartbeat, with the progress to report again.
+    /// Converter, while connected to anyone (a report reaches an origin through the nodes
+    /// between): items we hold for another origin that have had no record or report of ours
+    /// for a heartbeat, with the progress to report again.
     fn due_heartbeats(&self, now: Millis) -> Vec<(ItemId, Epoch, ProgressInfo)> {
         let me = self.cfg.me();
         let mut out = Vec::new();
@@ -128,20 +124,13 @@ impl Engine {
                 && item.origin != *me
                 && occupies_converter(item)
                 && item.phase != Phase::Assigned
-                && self.connected.contains(&item.origin)
+                && !self.connected.is_empty()
                 && self
                     .reported
                     .get(&id)
                     .is_none_or(|t| now.saturating_sub(*t) >= HEARTBEAT_MS)
             {
-                let progress = item.progress.unwrap_or(ProgressInfo {
-                    stage: Stage::Queued,
-                    fraction: 0.0,
-                    fps: None,
-                    speed: None,
-                    eta_secs: None,
-                });
-                out.push((id, *epoch, progress));
+                out.push((id, *epoch, self.last_progress(&id, *epoch)));
             }
         }
         out

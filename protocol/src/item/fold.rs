@@ -239,12 +239,18 @@ fn phase(said: &OriginSays, did: &ConvertersDid) -> Phase {
         Some(_) if current.converted => Phase::Converted,
         Some(_) if current.rejected => Phase::Rejected,
         Some(_) if current.released.is_some() => Phase::Offered,
-        Some(_) => match current.progress {
-            Some(p) if p.stage == Stage::Converting => Phase::Converting,
-            Some(p) if p.stage == Stage::Queued => Phase::Accepted,
-            Some(_) => Phase::Transferring,
-            None if current.accepted => Phase::Accepted,
-            None => Phase::Assigned,
-        },
+        Some(_) => running_phase(current.progress.as_ref(), current.accepted),
+    }
+}
+
+/// The phase of an assigned item its converter has not finished, from the converter's newest
+/// progress (a stored record of an older version, or a report laid over the records).
+pub(super) fn running_phase(progress: Option<&ProgressInfo>, accepted: bool) -> Phase {
+    match progress {
+        Some(p) if p.stage == Stage::Converting => Phase::Converting,
+        Some(p) if p.stage == Stage::Queued => Phase::Accepted,
+        Some(_) => Phase::Transferring,
+        None if accepted => Phase::Accepted,
+        None => Phase::Assigned,
     }
 }

@@ -1,5 +1,6 @@
 //! A deterministic simulation of several engines exchanging messages over links that can be
-//! cut, lose messages and heal. Used by the property tests of replication and merge.
+//! cut, lose messages and heal. Progress reports travel like records (pushed requests that a
+//! cut link or a dropped message loses) but are kept by no one. Used by the property tests of replication and merge.
 
 #![allow(dead_code)]
 
@@ -60,6 +61,8 @@ pub struct Sim {
     pub pending: Vec<Pending>,
     pub now: u64,
     pub offers: u8,
+    /// Progress reports delivered so far.
+    pub reports_delivered: usize,
 }
 
 /// One step of a random schedule.
@@ -102,6 +105,7 @@ impl Sim {
             pending: vec![],
             now: 1_000,
             offers: 0,
+            reports_delivered: 0,
         };
         for i in 0..n {
             sim.feed(i, Event::Start);
@@ -221,6 +225,16 @@ impl Sim {
                     sync_more: None,
                 },
             ),
+            Request::Progress { report } => {
+                self.reports_delivered += 1;
+                self.feed(
+                    to,
+                    Event::Report {
+                        from: from_id,
+                        report,
+                    },
+                )
+            }
             _ => {}
         }
     }
@@ -385,13 +399,12 @@ impl Sim {
         self.feed(i, Event::Tick);
     }
 
-    /// Node `i`'s view of one item.
+    /// Node `i`'s view of one item, as its users see it: its records' state with the newest
+    /// progress report laid over it.
     pub fn item(&self, i: usize, id: &ItemId) -> ItemState {
-        self.engines[i]
-            .replica()
-            .item(id)
-            .cloned()
-            .expect("the node knows the item")
+        let e = &self.engines[i];
+        let item = e.replica().item(id).expect("the node knows the item");
+        e.live_item(item)
     }
 
     pub fn states(&self, i: usize) -> BTreeMap<ItemId, ItemState> {
