@@ -257,3 +257,26 @@ async fn a_peer_with_another_network_key_fails_the_handshake_and_is_reported() {
     let addr = a.listen_addrs().await.remove(0);
     assert_eq!(c.dial(addr).await.unwrap(), a.local_peer_id());
 }
+
+#[tokio::test]
+async fn a_second_swarm_on_a_port_in_use_fails_naming_the_port() {
+    let (a, _a_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![loopback()],
+        vec![],
+        Default::default(),
+    )
+    .unwrap();
+    let taken = a.listen_addrs().await.remove(0);
+    let err = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![taken.clone()],
+        vec![],
+        Default::default(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    let port = taken.to_string().rsplit('/').next().unwrap().to_string();
+    assert!(matches!(err, NetError::PortInUse { .. }), "{err}");
+    assert!(err.to_string().contains(&port), "{err}");
+}
