@@ -10,6 +10,7 @@ mod event_loop;
 mod guard;
 mod port;
 mod redial;
+mod refusals;
 pub mod reject;
 
 use std::time::Duration;

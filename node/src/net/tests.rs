@@ -280,3 +280,40 @@ async fn a_second_swarm_on_a_port_in_use_fails_naming_the_port() {
     assert!(matches!(err, NetError::PortInUse { .. }), "{err}");
     assert!(err.to_string().contains(&port), "{err}");
 }
+
+#[tokio::test]
+async fn the_listener_reports_a_dialler_with_another_key_by_address_once_a_minute() {
+    let (a, mut a_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![loopback()],
+        vec![],
+        access(1),
+    )
+    .unwrap();
+    let (b, _b_rx) = spawn_net(Keypair::generate_ed25519(), vec![], vec![], access(2)).unwrap();
+    let addr = a.listen_addrs().await.remove(0);
+    b.dial(addr.clone()).await.unwrap_err();
+    let (peer, at, reason) = wait_for(&mut a_rx, |ev| match ev {
+        NetEvent::Rejected { peer, addr, reason } => Some((*peer, addr.clone(), *reason)),
+        NetEvent::Connected { .. } => panic!("connected across networks"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, reject::RejectReason::DifferentNetwork);
+    assert_eq!(peer, None, "the id is unknown before the handshake");
+    assert_eq!(at.map(|a| a.to_string()).as_deref(), Some("/ip4/127.0.0.1"));
+
+    // Dialling again and again within the minute: no new report.
+    for _ in 0..5 {
+        b.dial(addr.clone()).await.unwrap_err();
+    }
+    let again = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Some(NetEvent::Rejected { .. }) = a_rx.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(again.is_err(), "a second report within the minute");
+}
