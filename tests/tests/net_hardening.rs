@@ -6,7 +6,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use dmc_protocol::wire::Request;
+use dmc_tests::media::make_clip;
 use dmc_tests::node::{dmc_bin, wait_until, Lab, Node, NodeOpts};
+use dmc_tests::rogue::Rogue;
 use serde_json::Value;
 
 const LONG: Duration = Duration::from_secs(40);
@@ -146,5 +149,124 @@ fn a_node_dialled_by_another_network_lists_and_logs_the_refusal_once_a_minute() 
         .filter(|p| p["rejected"].is_string())
         .count();
     assert_eq!(listed, 1, "{:#?}", peers(&laptop));
+    Ok(())
+}
+
+fn items(node: &Node) -> Vec<Value> {
+    node.json(&["list", "--all", "--json"])
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+fn lists_item(node: &Node, id: &str) -> bool {
+    items(node).iter().any(|i| i["item_id"] == id)
+}
+
+#[test]
+fn an_outsiders_offer_relayed_by_an_allowed_node_never_reaches_the_laptop() -> anyhow::Result<()> {
+    let lab = Lab::new()?;
+    // The relay lets every key holder in; the laptop only the relay.
+    let relay = Node::start(&lab, "relay", NodeOpts::default())?;
+    let mut laptop = Node::start(
+        &lab,
+        "laptop",
+        NodeOpts {
+            peers: vec![relay.addr()?],
+            extra: format!("\n[network]\nallowed_peers = [{:?}]\n", relay.node_id()?),
+            ..Default::default()
+        },
+    )?;
+    let laptop_id = laptop.node_id()?;
+    wait_until("the relay to see the laptop", LONG, || {
+        peers(&relay)
+            .iter()
+            .any(|p| p["node_id"] == laptop_id.as_str() && p["online"] == true)
+            .then_some(())
+    })?;
+
+    // An outsider holding the key offers through the relay, which takes it and pushes it on.
+    let mut outsider = Rogue::start(Some(&lab.network_key()))?;
+    let peer = outsider.dial(&relay.addr()?)?;
+    let clip = lab.path("outsider.mp4");
+    make_clip(&clip, 1, "160x120")?;
+    let offer = outsider.offer(&clip, "mkv-x264")?;
+    let outsider_item = offer
+        .body
+        .item_id()
+        .context("offer has an item")?
+        .to_string();
+    outsider.request(
+        peer,
+        Request::Push {
+            records: vec![offer],
+        },
+    )?;
+    wait_until("the relay to take the outsider's offer", LONG, || {
+        lists_item(&relay, &outsider_item).then_some(())
+    })?;
+    // The relay's own offer goes through, after the outsider's: by then the laptop had it.
+    let own = lab.path("relay.mp4");
+    make_clip(&own, 1, "176x144")?;
+    let relay_item = relay.offer(&own, "mkv-x264")?;
+    wait_until("the laptop to get the relay's offer", LONG, || {
+        lists_item(&laptop, &relay_item).then_some(())
+    })
+    .with_context(|| laptop.log_tail())?;
+    // A sync later brings it no more than the push did.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !lists_item(&laptop, &outsider_item),
+        "{:#?}",
+        items(&laptop)
+    );
+    wait_until("the laptop to log the refusal", LONG, || {
+        laptop
+            .log_text()
+            .contains("not in [network] allowed_peers, relayed by")
+            .then_some(())
+    })
+    .with_context(|| laptop.log_tail())?;
+    let log = laptop.log_text();
+    let logged = log.lines().filter(|l| l.contains("relayed by")).count();
+    assert_eq!(logged, 1, "{log}");
+
+    // While the laptop is away, the outsider offers again; the laptop catches up by sync
+    // pages when it is back, which bring the relay's records and none of the outsider's.
+    laptop.stop();
+    let clip2 = lab.path("outsider2.mp4");
+    make_clip(&clip2, 1, "128x96")?;
+    let offer = outsider.offer(&clip2, "mkv-x264")?;
+    let outsider_item2 = offer
+        .body
+        .item_id()
+        .context("offer has an item")?
+        .to_string();
+    outsider.request(
+        peer,
+        Request::Push {
+            records: vec![offer],
+        },
+    )?;
+    let own2 = lab.path("relay2.mp4");
+    make_clip(&own2, 1, "192x144")?;
+    let relay_item2 = relay.offer(&own2, "mkv-x264")?;
+    wait_until("the relay to take the second offer", LONG, || {
+        lists_item(&relay, &outsider_item2).then_some(())
+    })?;
+    laptop.restart()?;
+    wait_until("the laptop to sync the relay's second offer", LONG, || {
+        lists_item(&laptop, &relay_item2).then_some(())
+    })
+    .with_context(|| laptop.log_tail())?;
+    std::thread::sleep(Duration::from_secs(3));
+    let listed = items(&laptop);
+    assert!(
+        !listed
+            .iter()
+            .any(|i| i["item_id"] == outsider_item.as_str()
+                || i["item_id"] == outsider_item2.as_str()),
+        "{listed:#?}"
+    );
     Ok(())
 }
