@@ -188,11 +188,16 @@ impl EventLoop {
                 }
             }
             Command::AddAddress { peer, addr } => self.swarm.add_peer_address(peer, addr),
-            Command::AddKnown { peer, addrs } => {
+            Command::AddKnown {
+                peer,
+                addrs,
+                connected_before,
+            } => {
                 if peer == *self.swarm.local_peer_id() {
                     return;
                 }
-                self.redials.add_known(peer, addrs, Instant::now());
+                self.redials
+                    .add_known(peer, addrs, connected_before, Instant::now());
                 self.redial_due();
             }
             Command::NetworkChanged { close } => self.network_changed(close),
