@@ -270,3 +270,119 @@ fn an_outsiders_offer_relayed_by_an_allowed_node_never_reaches_the_laptop() -> a
     );
     Ok(())
 }
+
+/// The pid of the `dmc node` process whose command line names `data_dir`.
+fn node_pid(data_dir: &std::path::Path) -> Option<u32> {
+    let needle = data_dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        (cmd.contains(&needle) && cmd.contains(" node ") && !cmd.starts_with("ip ")).then_some(pid)
+    })
+}
+
+/// Resident memory (KiB) and open file descriptors of process `pid`.
+fn rss_and_fds(pid: u32) -> (u64, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    (rss, fds)
+}
+
+/// How long `dmc status` takes to answer.
+fn status_latency(node: &Node) -> Duration {
+    let start = Instant::now();
+    let out = node.dmc(&["status", "--json"]);
+    assert!(out.is_ok_and(|o| o.status.success()), "dmc status failed");
+    start.elapsed()
+}
+
+#[test]
+#[ignore = "needs root and ip netns"]
+fn a_flood_of_fake_mdns_adverts_leaves_memory_fds_and_latency_flat() -> anyhow::Result<()> {
+    let test = "a_flood_of_fake_mdns_adverts_leaves_memory_fds_and_latency_flat";
+    let have_zeroconf = Command::new("python3")
+        .args(["-c", "import zeroconf"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(have_zeroconf, "{test}: needs python3-zeroconf");
+    let net =
+        dmc_tests::NetLab::new(2)?.with_context(|| format!("{test}: needs root and ip netns"))?;
+    let lab = Lab::new()?;
+    let node = Node::start(
+        &lab,
+        "node",
+        NodeOpts {
+            netns: Some(net.ns(0).into()),
+            listen: Some("/ip4/0.0.0.0/tcp/4747".into()),
+            mdns: true,
+            ..Default::default()
+        },
+    )?;
+    let fingerprint = node
+        .log_text()
+        .split("fingerprint=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .map(str::to_string)
+        .context("the node logs its network's fingerprint")?;
+    let pid = node_pid(&node.data_dir).context("the node's pid")?;
+    std::thread::sleep(Duration::from_secs(5));
+    let (rss0, fds0) = rss_and_fds(pid);
+    let latency0 = status_latency(&node);
+
+    let ip = net.ip(1);
+    let subnet = ip.rsplit_once('.').map(|(s, _)| s).unwrap_or_default();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/zeroconf_flood.py");
+    let mut flood = net
+        .command(1, "python3")
+        .arg(&script)
+        .args([
+            fingerprint.as_str(),
+            dmc_protocol::wire::PROTOCOL_NAME,
+            subnet,
+            "1000",
+            "40",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    // While the adverts come in and the fake hosts are dialled: sample.
+    let (mut rss_max, mut fds_max, mut latency_max) = (rss0, fds0, latency0);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(45) {
+        let (rss, fds) = rss_and_fds(pid);
+        rss_max = rss_max.max(rss);
+        fds_max = fds_max.max(fds);
+        latency_max = latency_max.max(status_latency(&node));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let _ = flood.kill();
+    let _ = flood.wait();
+    let log = node.log_text();
+    let found = log.matches("mDNS: found a dmc node").count();
+    eprintln!(
+        "rss {rss0} -> max {rss_max} KiB, fds {fds0} -> max {fds_max}, status {latency0:?} -> \
+         max {latency_max:?}, adverts dialled {found}"
+    );
+    assert!(
+        found > 100,
+        "the flood did not reach the node:\n{}",
+        node.log_tail()
+    );
+    assert!(!log.contains("203.0.113."), "a public address was dialled");
+    assert!(fds_max <= fds0 + 40, "fds {fds0} -> {fds_max}");
+    assert!(rss_max <= rss0 + 64 * 1024, "rss {rss0} -> {rss_max} KiB");
+    assert!(
+        latency_max < Duration::from_secs(2),
+        "status took {latency_max:?}"
+    );
+    Ok(())
+}
