@@ -52,7 +52,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     // Peers seen before are redialled (with backoff) until they answer: static peers and
     // networks where mDNS is blocked keep working.
     for (peer, addrs) in crate::core::peers::dialable(&known_peers) {
-        net_client.add_known_peer(peer, addrs).await;
+        net_client.add_stored_peer(peer, addrs).await;
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

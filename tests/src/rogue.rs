@@ -125,6 +125,29 @@ impl Rogue {
         r
     }
 
+    /// A valid offer of its own for the file at `path` (hashed now), to convert with
+    /// `profile`: what an outsider that holds the key could hand a member to relay.
+    pub fn offer(&mut self, path: &Path, profile: &str) -> Result<Record> {
+        let hashed = hash_file(path, dmc_protocol::record::CHUNK_SIZE, |_| {})?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "clip".into());
+        // Unique enough for a test: the time and the next sequence number.
+        let mut nonce = [0u8; 16];
+        nonce[..8].copy_from_slice(&now_ms().to_le_bytes());
+        nonce[8..].copy_from_slice(&(self.seq + 1).to_le_bytes());
+        Ok(self.make(RecordBody::Offer(dmc_protocol::Offer {
+            item_id: ItemId::for_origin(&self.node_id(), &nonce),
+            nonce,
+            file: hashed.file_info(name),
+            media_type: dmc_protocol::MediaType::Video,
+            profile: profile.into(),
+            duration_ms: None,
+            priority: 0,
+        })))
+    }
+
     /// Records nodes have pushed to the rogue so far.
     pub fn received(&self) -> Vec<Record> {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()

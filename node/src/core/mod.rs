@@ -7,6 +7,7 @@
 //! (`deliver.rs`); `layout.rs` holds the path rules of the work and output dirs; `ended.rs`
 //! sends items that end to their subscribers.
 
+mod authors;
 mod awake;
 pub mod cleanup;
 mod commands;

@@ -93,6 +93,7 @@ impl Core {
             }
             Request::Push { records } => {
                 responder.respond(Response::Ack);
+                let records = self.peer_book.authors.admit(&from, records, now_ms());
                 self.feed(Event::Records {
                     from,
                     records,

@@ -22,6 +22,7 @@ impl Core {
                 records,
                 more,
             } => {
+                let records = self.peer_book.authors.admit(&from, records, now_ms());
                 self.feed(Event::Records {
                     from,
                     records,
@@ -30,6 +31,7 @@ impl Core {
                 .await
             }
             Internal::PeerSummary { from, summary } => {
+                let summary = self.peer_book.authors.filter_summary(summary, now_ms());
                 self.feed(Event::PeerSummary { from, summary }).await
             }
             Internal::OfferPrepared {

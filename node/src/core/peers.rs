@@ -23,6 +23,8 @@ pub(crate) struct PeerBook {
     pub(crate) conn_addrs: HashMap<NodeId, String>,
     /// Peers refused (another network key, not in `allowed_peers`), newest last, bounded.
     pub(crate) rejected: Vec<RejectedPeer>,
+    /// Whose records are taken in (`allowed_peers`, whoever relays them).
+    pub(crate) authors: super::authors::AuthorFilter,
 }
 
 /// A peer this node refused to talk to, for `dmc peers`.

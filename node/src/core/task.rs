@@ -14,6 +14,7 @@ use libp2p::PeerId;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+use super::authors::AuthorFilter;
 use super::deliver::DeliverEnv;
 use super::ended::{EndedSender, ItemEnded};
 use super::handle::{Command, CoreFatal, CoreHandle};
@@ -175,6 +176,8 @@ pub fn spawn_core(
             .addrs
             .insert(p.node_id, (p.addrs, p.last_seen));
     }
+    core.peer_book.authors =
+        AuthorFilter::new(core.engine.me(), &core.config.network.allowed_peers);
     for f in parts.local_files {
         core.add_local_file(f);
     }
@@ -311,6 +314,7 @@ impl Core {
         let Ok(peer) = to.as_str().parse::<PeerId>() else {
             return;
         };
+        let request = self.peer_book.authors.claim_outsiders(request);
         let net = self.net.clone();
         let internal = self.internal.clone();
         let is_sync = matches!(request, Request::Sync { .. });

@@ -1,7 +1,9 @@
-//! Discovery: mDNS adverts ([`mdns`]), their TXT records ([`txt`]) and the interface
-//! watcher ([`watch`]) that makes a node announce again and redial when a link returns.
+//! Discovery: mDNS adverts ([`mdns`]), their TXT records ([`txt`]), which advertised
+//! addresses are dialled ([`subnets`]) and the interface watcher ([`watch`]) that makes a
+//! node announce again and redial when a link returns.
 
 pub mod mdns;
+pub mod subnets;
 pub mod txt;
 pub mod watch;
 
@@ -9,9 +11,11 @@ use std::time::Duration;
 
 use libp2p::PeerId;
 use tokio::sync::watch as tokio_watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::net::NetClient;
+use mdns::Found;
+use subnets::{host_subnets, keep_on_subnets, Subnet};
 use txt::{Advert, Role};
 use watch::IfFilter;
 
@@ -39,6 +43,32 @@ pub enum DiscoveryError {
     Mdns(String),
 }
 
+/// Most peers of other networks reported (each once).
+const MAX_REPORTED: usize = 1024;
+
+/// A peer found by mDNS: of another network, reported once; else dialled at its addresses on
+/// this host's subnets (an advert with none is not dialled).
+async fn on_found(
+    net: &NetClient,
+    mut found: Found,
+    subnets: &[Subnet],
+    reported: &mut std::collections::HashSet<PeerId>,
+) {
+    if found.other_network {
+        if reported.len() < MAX_REPORTED && reported.insert(found.peer) {
+            net.note_rejected(found.peer, found.addrs).await;
+        }
+        return;
+    }
+    let dropped = keep_on_subnets(&mut found.addrs, subnets);
+    if found.addrs.is_empty() {
+        debug!(peer = %found.peer, dropped, "mDNS: not dialling a node whose advertised addresses are all off this host's subnets");
+        return;
+    }
+    info!(peer = %found.peer, role = found.advert.role.as_str(), addrs = ?found.addrs, dropped, "mDNS: found a dmc node");
+    net.add_known_peer(found.peer, found.addrs).await;
+}
+
 /// Starts discovery: the mDNS daemon now (so its errors show at start), then a task that
 /// registers once the swarm's listen port is known, dials what it finds, and on interface
 /// changes tells the network to redial (closing possibly dead connections) and announces
@@ -59,6 +89,7 @@ pub fn spawn_discovery(
         // Peers of other networks already reported (mDNS resolves them again and again).
         let mut reported = std::collections::HashSet::new();
         let mut last = watch::snapshot(&filter);
+        let mut subnets = host_subnets(&filter);
         if let Some(m) = &mut mdns {
             let listen = net.listen_addrs().await;
             if let Err(e) = m.register(&listen) {
@@ -79,14 +110,7 @@ pub fn spawn_discovery(
                 ev = next_event => match (ev, &mdns) {
                     (Some(ev), Some(m)) => {
                         if let Some(found) = m.found(ev) {
-                            if found.other_network {
-                                if reported.len() < 1024 && reported.insert(found.peer) {
-                                    net.note_rejected(found.peer, found.addrs).await;
-                                }
-                                continue;
-                            }
-                            info!(peer = %found.peer, role = found.advert.role.as_str(), addrs = ?found.addrs, "mDNS: found a dmc node");
-                            net.add_known_peer(found.peer, found.addrs).await;
+                            on_found(&net, found, &subnets, &mut reported).await;
                         }
                     }
                     // The browse channel was replaced or the daemon stopped: wait for a tick.
@@ -97,6 +121,7 @@ pub fn spawn_discovery(
                     let change = watch::diff(&last, &now);
                     last = now;
                     if change.any() {
+                        subnets = host_subnets(&filter);
                         info!(gained = change.gained, lost = change.lost, "network interfaces changed: redialling peers");
                         net.network_changed(true).await;
                         if let Some(m) = &mut mdns {

@@ -29,6 +29,8 @@ pub(crate) enum Command {
     AddKnown {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
+        /// Stored from an earlier run (it connected then), not just advertised.
+        connected_before: bool,
     },
     NetworkChanged {
         close: bool,
@@ -99,8 +101,27 @@ impl NetClient {
 
     /// Remembers dialable addresses of `peer` and keeps dialling it while it is not
     /// connected, with capped backoff (at once if due).
+    /// `peer` was advertised (mDNS): forgotten sooner if it never connects.
     pub async fn add_known_peer(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
-        let _ = self.send(Command::AddKnown { peer, addrs }).await;
+        let _ = self
+            .send(Command::AddKnown {
+                peer,
+                addrs,
+                connected_before: false,
+            })
+            .await;
+    }
+
+    /// Like [`NetClient::add_known_peer`], for a peer that connected in an earlier run (from
+    /// the database): kept as long as one that connected in this run.
+    pub async fn add_stored_peer(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let _ = self
+            .send(Command::AddKnown {
+                peer,
+                addrs,
+                connected_before: true,
+            })
+            .await;
     }
 
     /// The host's network changed: redial every known and static peer now. With `close`

@@ -21,7 +21,8 @@ use super::behaviour::{Behaviour, BehaviourEvent};
 use super::client::{Command, Responder};
 use super::guard::Inbound;
 use super::redial::Redials;
-use super::reject::{is_key_mismatch, RejectReason};
+use super::refusals::{host_only, RefusalLog, Refused};
+use super::reject::{is_abandoned_handshake, is_key_mismatch, RejectReason};
 use super::{NetError, NetEvent, SUPERSEDE_AFTER};
 
 /// Events held while the core is slow; past this the swarm is not polled (backpressure).
@@ -51,6 +52,8 @@ pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
     /// `[network] allowed_peers` and peers kept out for invalid requests.
     admission: Admission,
+    /// When each refused peer was last logged and reported (once a minute at most).
+    refusals: RefusalLog,
     commands: mpsc::Receiver<Command>,
     /// Weak, so that the task ends when every client is gone.
     responder_tx: mpsc::WeakSender<Command>,
@@ -78,6 +81,7 @@ impl EventLoop {
         let now = Instant::now();
         EventLoop {
             admission: Admission::new(allowed),
+            refusals: RefusalLog::default(),
             swarm,
             commands,
             responder_tx,
@@ -184,22 +188,25 @@ impl EventLoop {
                 }
             }
             Command::AddAddress { peer, addr } => self.swarm.add_peer_address(peer, addr),
-            Command::AddKnown { peer, addrs } => {
+            Command::AddKnown {
+                peer,
+                addrs,
+                connected_before,
+            } => {
                 if peer == *self.swarm.local_peer_id() {
                     return;
                 }
-                self.redials.add_known(peer, addrs, Instant::now());
+                self.redials
+                    .add_known(peer, addrs, connected_before, Instant::now());
                 self.redial_due();
             }
             Command::NetworkChanged { close } => self.network_changed(close),
-            Command::NoteRejected { peer, addrs } => {
-                tracing::warn!(%peer, ?addrs, "not connecting to a dmc node found by mDNS: {}", RejectReason::DifferentNetwork.hint());
-                self.emit(NetEvent::Rejected {
-                    peer: Some(peer),
-                    addr: addrs.into_iter().next(),
-                    reason: RejectReason::DifferentNetwork,
-                });
-            }
+            Command::NoteRejected { peer, addrs } => self.refused(
+                Some(peer),
+                addrs.into_iter().next(),
+                RejectReason::DifferentNetwork,
+                "not connecting to a dmc node found by mDNS",
+            ),
             Command::ListenAddrs { reply } => {
                 self.listen_waiters.push(reply);
                 self.answer_listen_waiters();
@@ -240,6 +247,34 @@ impl EventLoop {
         self.redials.dial_due(&mut self.swarm, |p| {
             connections.get(p).is_some_and(|c| !c.is_empty())
         });
+    }
+
+    /// Logs a refusal (`what` happened, and the reason's next step) and reports it to the
+    /// core, at most once a minute per peer or address.
+    fn refused(
+        &mut self,
+        peer: Option<PeerId>,
+        addr: Option<Multiaddr>,
+        reason: RejectReason,
+        what: &str,
+    ) {
+        if !self
+            .refusals
+            .due(Refused::of(peer, addr.as_ref()), Instant::now())
+        {
+            return;
+        }
+        let who = match (&peer, &addr) {
+            (Some(p), Some(a)) => format!("{p} at {a}"),
+            (Some(p), None) => p.to_string(),
+            (None, Some(a)) => a.to_string(),
+            (None, None) => "an unknown peer".into(),
+        };
+        tracing::warn!(
+            "{what}: {who}: {} (logged once a minute at most)",
+            reason.hint()
+        );
+        self.emit(NetEvent::Rejected { peer, addr, reason });
     }
 
     /// A peer sent a request over a limit or malformed: it is broken or hostile. It is cut off
@@ -348,16 +383,17 @@ impl EventLoop {
         }
     }
 
-    /// An inbound connection failed; reported as a rejection when the peer holds another
-    /// network key.
+    /// An inbound connection failed; reported as a rejection, by the dialler's IP address,
+    /// when the peer holds another network key: it gives up the handshake (it is the dialler
+    /// that finds the mismatch), or, rarely, fails it here.
     fn on_incoming_error(&mut self, send_back_addr: Multiaddr, error: &ListenError) {
-        if is_key_mismatch(error) {
-            tracing::warn!(%send_back_addr, "refused a connection: {}", RejectReason::DifferentNetwork.hint());
-            self.emit(NetEvent::Rejected {
-                peer: None,
-                addr: Some(send_back_addr),
-                reason: RejectReason::DifferentNetwork,
-            });
+        if is_key_mismatch(error) || is_abandoned_handshake(error) {
+            self.refused(
+                None,
+                Some(host_only(&send_back_addr)),
+                RejectReason::DifferentNetwork,
+                "refused a connection that gave up the handshake",
+            );
         } else {
             tracing::debug!(%send_back_addr, "incoming connection failed: {error}");
         }
@@ -387,7 +423,6 @@ impl EventLoop {
         let addr = endpoint.get_remote_address().clone();
         let dialed = endpoint.is_dialer();
         if let Some(reason) = self.admission.refusal(&peer_id) {
-            tracing::warn!(peer = %peer_id, %addr, "refused a connection: {}", reason.hint());
             self.swarm.close_connection(connection_id);
             if let Some((_, reply)) = self.dials.remove(&connection_id) {
                 let _ = reply.send(Err(NetError::Dial {
@@ -395,11 +430,7 @@ impl EventLoop {
                     why: reason.as_str().into(),
                 }));
             }
-            self.emit(NetEvent::Rejected {
-                peer: Some(peer_id),
-                addr: Some(addr),
-                reason,
-            });
+            self.refused(Some(peer_id), Some(addr), reason, "refused a connection");
             return;
         }
         tracing::debug!(peer = %peer_id, %addr, dialed, "connection established");
@@ -485,12 +516,12 @@ impl EventLoop {
                 .map(|(a, _)| a.clone())
                 .or(static_addr);
             let peer = peer_id.or(known_peer);
-            tracing::warn!(peer = ?peer, addr = ?addr, "refused a connection: {}", RejectReason::DifferentNetwork.hint());
-            self.emit(NetEvent::Rejected {
+            self.refused(
                 peer,
                 addr,
-                reason: RejectReason::DifferentNetwork,
-            });
+                RejectReason::DifferentNetwork,
+                "the handshake failed",
+            );
         }
         if let Some((addr, reply)) = self.dials.remove(&connection_id) {
             let _ = reply.send(Err(NetError::Dial {

@@ -8,7 +8,9 @@ mod client;
 pub mod codec;
 mod event_loop;
 mod guard;
+mod port;
 mod redial;
+mod refusals;
 pub mod reject;
 
 use std::time::Duration;
@@ -64,6 +66,11 @@ pub enum NetError {
         "cannot listen on {addr}: {why}; check that the address is local and the port is free"
     )]
     Listen { addr: Multiaddr, why: String },
+    #[error(
+        "cannot listen on {addr}: port {port} is already in use (another dmc node, or another \
+         program, listens on it); stop it, or choose another port in `[node] listen`"
+    )]
+    PortInUse { addr: Multiaddr, port: u16 },
     #[error("cannot reach {target}: {why}; check the address and that the peer is running")]
     Dial { target: String, why: String },
     #[error("request to {peer} timed out; the peer may be busy or gone, it will be retried later")]
@@ -109,6 +116,10 @@ pub fn spawn_net_with(
     cfg: NetConfig,
 ) -> Result<(NetClient, mpsc::Receiver<NetEvent>), NetError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| NetError::NoRuntime)?;
+    // Before binding anything: libp2p's listeners share ports (SO_REUSEPORT) silently.
+    for addr in &listen {
+        port::check_free(addr)?;
+    }
     let local_peer_id = keypair.public().to_peer_id();
     let behaviour = Behaviour::new(&cfg);
     let idle = cfg.idle_timeout;

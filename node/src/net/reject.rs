@@ -1,5 +1,6 @@
 //! Telling why a connection was refused: a peer holding another network key (its Noise
-//! handshake fails to authenticate), or a peer outside `allowed_peers`.
+//! handshake fails to authenticate on the dialler's side and is abandoned on the listener's),
+//! or a peer outside `allowed_peers`.
 
 use std::error::Error;
 
@@ -61,4 +62,18 @@ pub fn is_key_mismatch(err: &(dyn Error + 'static)) -> bool {
         cur = e.source();
     }
     false
+}
+
+/// Whether an inbound connection failed because the dialler gave up during the Noise
+/// handshake (the connection closed inside the security upgrade): what a peer with another
+/// network key does on our side, since it is the dialler that finds the mismatch. The peer's
+/// id is not known then.
+pub fn is_abandoned_handshake(err: &(dyn Error + 'static)) -> bool {
+    // The upgrade's error types are generic and boxed; their text is the dependable part.
+    // `Apply(Io(..))`: the security protocol was agreed on, then its I/O ended.
+    let dbg = format!("{err:?}");
+    dbg.contains("Apply(Io(")
+        && ["UnexpectedEof", "ConnectionReset", "BrokenPipe"]
+            .iter()
+            .any(|k| dbg.contains(k))
 }

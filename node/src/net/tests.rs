@@ -257,3 +257,63 @@ async fn a_peer_with_another_network_key_fails_the_handshake_and_is_reported() {
     let addr = a.listen_addrs().await.remove(0);
     assert_eq!(c.dial(addr).await.unwrap(), a.local_peer_id());
 }
+
+#[tokio::test]
+async fn a_second_swarm_on_a_port_in_use_fails_naming_the_port() {
+    let (a, _a_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![loopback()],
+        vec![],
+        Default::default(),
+    )
+    .unwrap();
+    let taken = a.listen_addrs().await.remove(0);
+    let err = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![taken.clone()],
+        vec![],
+        Default::default(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    let port = taken.to_string().rsplit('/').next().unwrap().to_string();
+    assert!(matches!(err, NetError::PortInUse { .. }), "{err}");
+    assert!(err.to_string().contains(&port), "{err}");
+}
+
+#[tokio::test]
+async fn the_listener_reports_a_dialler_with_another_key_by_address_once_a_minute() {
+    let (a, mut a_rx) = spawn_net(
+        Keypair::generate_ed25519(),
+        vec![loopback()],
+        vec![],
+        access(1),
+    )
+    .unwrap();
+    let (b, _b_rx) = spawn_net(Keypair::generate_ed25519(), vec![], vec![], access(2)).unwrap();
+    let addr = a.listen_addrs().await.remove(0);
+    b.dial(addr.clone()).await.unwrap_err();
+    let (peer, at, reason) = wait_for(&mut a_rx, |ev| match ev {
+        NetEvent::Rejected { peer, addr, reason } => Some((*peer, addr.clone(), *reason)),
+        NetEvent::Connected { .. } => panic!("connected across networks"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, reject::RejectReason::DifferentNetwork);
+    assert_eq!(peer, None, "the id is unknown before the handshake");
+    assert_eq!(at.map(|a| a.to_string()).as_deref(), Some("/ip4/127.0.0.1"));
+
+    // Dialling again and again within the minute: no new report.
+    for _ in 0..5 {
+        b.dial(addr.clone()).await.unwrap_err();
+    }
+    let again = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Some(NetEvent::Rejected { .. }) = a_rx.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(again.is_err(), "a second report within the minute");
+}
