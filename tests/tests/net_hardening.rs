@@ -305,16 +305,10 @@ fn status_latency(node: &Node) -> Duration {
 }
 
 #[test]
-#[ignore = "needs root and ip netns"]
+#[ignore = "needs root, ip netns and python-zeroconf"]
 fn a_flood_of_fake_mdns_adverts_leaves_memory_fds_and_latency_flat() -> anyhow::Result<()> {
-    let test = "a_flood_of_fake_mdns_adverts_leaves_memory_fds_and_latency_flat";
-    let have_zeroconf = Command::new("python3")
-        .args(["-c", "import zeroconf"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(have_zeroconf, "{test}: needs python3-zeroconf");
-    let net =
-        dmc_tests::NetLab::new(2)?.with_context(|| format!("{test}: needs root and ip netns"))?;
+    dmc_tests::needs::python_module("zeroconf", "python3 -m pip install zeroconf==0.136.0");
+    let net = dmc_tests::NetLab::for_test(2);
     let lab = Lab::new()?;
     let node = Node::start(
         &lab,
