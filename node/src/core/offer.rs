@@ -91,15 +91,21 @@ impl Core {
     /// cancelled, or lost its result: a delivered item counts only while its result is still
     /// in place with its size (a stat, not a hash: re-offers stay instant for large files, and
     /// `dmc fetch` hashes what it copies).
+    /// The newest such item wins: an older item whose result was deleted can look present
+    /// again once a newer item's result lands under the same name.
     fn live_offer(&self, offer: &Offer) -> Option<&ItemState> {
         let me = self.engine.me();
-        self.engine.replica().items().find(|i| {
-            i.origin == *me
-                && i.offer.file.sha512 == offer.file.sha512
-                && i.offer.profile == offer.profile
-                && !matches!(i.phase, Phase::Failed | Phase::Cancelled)
-                && (i.phase != Phase::Delivered || result_still_there(i))
-        })
+        self.engine
+            .replica()
+            .items()
+            .filter(|i| {
+                i.origin == *me
+                    && i.offer.file.sha512 == offer.file.sha512
+                    && i.offer.profile == offer.profile
+                    && !matches!(i.phase, Phase::Failed | Phase::Cancelled)
+                    && (i.phase != Phase::Delivered || result_still_there(i))
+            })
+            .max_by_key(|i| (i.created_at, i.item_id()))
     }
 }
 
