@@ -19,6 +19,12 @@ pub const MAX_FILE_SIZE: u64 = 1 << 40;
 pub const MAX_DURATION_MS: u64 = 7 * 24 * 3600 * 1000;
 /// Size of the chunks files are moved and verified in.
 pub const CHUNK_SIZE: u32 = 1 << 20;
+/// Smallest chunk size accepted from a peer: with [`MAX_FILE_SIZE`], at most 2^24 chunks (and
+/// 512 MiB of chunk hashes for a 1 TiB file, fetched only as pages arrive).
+pub const MIN_CHUNK_SIZE: u32 = 64 << 10;
+/// Largest chunk size accepted from a peer: a chunk and its headers must fit one response
+/// frame (`wire::MAX_RESPONSE_BYTES`, 4 MiB).
+pub const MAX_CHUNK_SIZE: u32 = 2 << 20;
 
 /// One change, as replicated between nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -368,10 +374,14 @@ impl FileInfo {
                 why: format!("larger than the limit of {MAX_FILE_SIZE} bytes"),
             });
         }
-        if self.chunk_size == 0 || self.chunk_size > 16 << 20 {
+        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&self.chunk_size) {
             return Err(InvalidRecord::Field {
                 field: "chunk_size",
-                why: "must be between 1 byte and 16 MiB".into(),
+                why: format!(
+                    "{} bytes: must be between {MIN_CHUNK_SIZE} (64 KiB) and {MAX_CHUNK_SIZE} \
+                     (2 MiB) bytes",
+                    self.chunk_size
+                ),
             });
         }
         hex_of("sha512_checksum", &self.sha512, 64)?;
@@ -449,5 +459,38 @@ impl Record {
             RecordBody::Failed { error, .. } => text("error", error, MAX_TEXT)?,
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(file_size: u64, chunk_size: u32) -> FileInfo {
+        FileInfo {
+            file_name: "clip.mkv".into(),
+            file_size,
+            sha512: "a".repeat(128),
+            blake3: "b".repeat(64),
+            chunk_size,
+            manifest_hash: "c".repeat(64),
+        }
+    }
+
+    /// Issue 13, point 6: a chunk size from a peer is bounded, so a claimed size cannot make
+    /// a node allocate per-chunk state for 2^40 chunks.
+    #[test]
+    fn chunk_sizes_outside_64_kib_to_2_mib_are_refused() {
+        for bad in [0, 1, 4096, MIN_CHUNK_SIZE - 1, MAX_CHUNK_SIZE + 1, 16 << 20] {
+            let err = file(1 << 40, bad).validate().unwrap_err();
+            assert!(err.to_string().contains("chunk_size"), "{bad}: {err}");
+        }
+        for good in [MIN_CHUNK_SIZE, CHUNK_SIZE, MAX_CHUNK_SIZE] {
+            file(1 << 40, good).validate().unwrap();
+        }
+        // The worst case a valid record allows: 2^24 chunks.
+        assert_eq!(chunk_count(MAX_FILE_SIZE, MIN_CHUNK_SIZE), 1 << 24);
+        // A chunk and its headers fit one response frame.
+        assert!(MAX_CHUNK_SIZE as usize + 4096 <= crate::wire::MAX_RESPONSE_BYTES);
     }
 }

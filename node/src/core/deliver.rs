@@ -1,5 +1,6 @@
-//! The origin's side of a finished item: fetch the result into the output folder, verify it,
-//! and name it without overwriting anything. What every delivery shares comes in a
+//! The origin's side of a finished item: fetch the result into the output folder, verify it
+//! (its SHA-512, then ffprobe against the profile, as the converter did), and name it without
+//! overwriting anything. What every delivery shares comes in a
 //! [`DeliverEnv`] built once when the core starts.
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use super::files::{copy_new, create_new, sha512_regular};
 use super::layout::delivery_part;
 use super::msg::Internal;
 use super::names::{rename_noreplace, safe_file_name, sync_dir, unique_path};
+use crate::ffmpeg::{self, Profile};
 use crate::net::NetClient;
 use crate::store::Store;
 use crate::transfer;
@@ -32,6 +34,24 @@ pub(crate) struct DeliverEnv {
     pub(crate) internal: mpsc::Sender<Internal>,
 }
 
+/// Why a delivery did not end with the result in the output folder.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DeliverFailure {
+    /// A passing problem (peer away, disk, a race on a name): try again later.
+    #[error("{0}")]
+    Retry(String),
+    /// The result is not what the offer's profile promises (this node's own ffprobe says so):
+    /// it is refused for good and never enters the output folder.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<String> for DeliverFailure {
+    fn from(why: String) -> Self {
+        DeliverFailure::Retry(why)
+    }
+}
+
 /// One delivery: the result of an item's attempt `epoch`, made by `converter`.
 pub(crate) struct Delivery {
     pub(crate) env: Arc<DeliverEnv>,
@@ -41,6 +61,12 @@ pub(crate) struct Delivery {
     pub(crate) result: FileInfo,
     /// The result on this node, when this node converted it.
     pub(crate) local_result: Option<PathBuf>,
+    /// The offer's profile as this node defines it (`None`: no longer defined here).
+    pub(crate) profile: Option<&'static Profile>,
+    /// The profile's name, for messages.
+    pub(crate) profile_name: String,
+    /// The source's duration as this node probed it when offering.
+    pub(crate) source_duration_ms: Option<u64>,
 }
 
 impl Delivery {
@@ -58,8 +84,8 @@ impl Delivery {
             .await;
     }
 
-    /// The output path and SHA-512, or why it must be tried again.
-    async fn work(&self) -> Result<(String, String), String> {
+    /// The output path and SHA-512, or why it must be tried again or was refused.
+    async fn work(&self) -> Result<(String, String), DeliverFailure> {
         if let Some(path) = self.delivered_before().await {
             return Ok((path, self.result.sha512.clone()));
         }
@@ -79,10 +105,26 @@ impl Delivery {
             .map_err(|e| format!("reading the result: {e}"))?;
         if sha != self.result.sha512 {
             let _ = tokio::fs::remove_file(&part).await;
-            return Err("the fetched result does not match its SHA-512; fetching again".into());
+            return Err(DeliverFailure::Retry(
+                "the fetched result does not match its SHA-512; fetching again".into(),
+            ));
+        }
+        if let Err(e) = self.check_result(&part).await {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(e);
         }
         let final_path = self.move_into_place(&part).await?;
         Ok((final_path.to_string_lossy().into_owned(), sha))
+    }
+
+    /// Checks the fetched result in `part` with this node's own ffprobe (see [`check_result`]).
+    async fn check_result(&self, part: &Path) -> Result<(), DeliverFailure> {
+        let offered = Offered {
+            profile: self.profile,
+            profile_name: &self.profile_name,
+            source_duration_ms: self.source_duration_ms,
+        };
+        check_result(part, &offered, &self.converter).await
     }
 
     /// Where a previous run put the result, if it renamed it into place and stopped before
@@ -172,6 +214,53 @@ impl Delivery {
     }
 }
 
+/// What the origin offered, that a result is checked against.
+pub(crate) struct Offered<'a> {
+    /// The offer's profile as this node defines it (`None`: no longer defined here).
+    pub(crate) profile: Option<&'static Profile>,
+    pub(crate) profile_name: &'a str,
+    /// The source's duration as this node probed it when offering.
+    pub(crate) source_duration_ms: Option<u64>,
+}
+
+/// Checks a fetched result in `part` against the offer's profile with this node's own
+/// ffprobe, by the rule the converter applies to its output (`ffmpeg::verify_output`):
+/// container, codecs, and a duration close to the source's. A converter's word that its
+/// output passed is not enough: a result that fails is [`DeliverFailure::Refused`].
+pub(crate) async fn check_result(
+    part: &Path,
+    offered: &Offered<'_>,
+    converter: &NodeId,
+) -> Result<(), DeliverFailure> {
+    let name = offered.profile_name;
+    let refused = |why: String| {
+        DeliverFailure::Refused(format!(
+            "result refused: it is not what profile `{name}` promises ({why}); converter \
+             {converter} made it and this node's ffprobe checked it"
+        ))
+    };
+    let Some(profile) = offered.profile else {
+        return Err(refused(format!(
+            "profile `{name}` is no longer defined on this node, so the result cannot be checked"
+        )));
+    };
+    let opts = ffmpeg::VerifyOptions {
+        mode: ffmpeg::VerifyMode::Probe,
+        // The converter's `allow_larger` is its own to set.
+        source_size: None,
+        allow_larger: true,
+        cancel: ffmpeg::CancelToken::new(),
+    };
+    match ffmpeg::verify_output(part, profile, offered.source_duration_ms, &opts).await {
+        Ok(_) => Ok(()),
+        Err(e @ (ffmpeg::FfmpegError::OutputCheck(_) | ffmpeg::FfmpegError::BadOutput { .. })) => {
+            Err(refused(e.to_string()))
+        }
+        // ffprobe missing, a local I/O error, a hung disk: not the result's fault.
+        Err(e) => Err(DeliverFailure::Retry(format!("checking the result: {e}"))),
+    }
+}
+
 /// Runs blocking file work off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
@@ -223,4 +312,86 @@ async fn copy_synced(src: &Path, dst: &Path) -> Result<(), String> {
             .map_err(|e| format!("copying the result: {e}"))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs ffmpeg with lavfi inputs to make a test file.
+    fn make(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+        let out = dir.join(name);
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args(args)
+            .arg(&out)
+            .status()
+            .expect("run ffmpeg")
+            .success();
+        assert!(ok, "ffmpeg could not make {name}");
+        out
+    }
+
+    /// Issue 13, point 3: the origin checks a result with its own ffprobe before it counts. A
+    /// converter whose check was skipped or lied (here: an audio-only file, and a video of the
+    /// wrong length, for an mkv-x264 offer of a 2 s clip) is refused, not delivered.
+    #[tokio::test]
+    async fn the_origin_refuses_a_result_that_is_not_what_the_profile_promises() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let converter = NodeId::new("12D3KooWconverter");
+        let offered = Offered {
+            profile: crate::ffmpeg::builtin_profile("mkv-x264"),
+            profile_name: "mkv-x264",
+            source_duration_ms: Some(2000),
+        };
+        let video = |name: &str, secs: &str| {
+            let v = format!("testsrc=duration={secs}:size=160x120:rate=25");
+            let a = format!("sine=duration={secs}");
+            make(
+                d,
+                name,
+                &[
+                    "-f", "lavfi", "-i", &v, "-f", "lavfi", "-i", &a, "-c:v", "libx264",
+                ]
+                .into_iter()
+                .chain(["-preset", "ultrafast", "-c:a", "libopus", "-f", "matroska"])
+                .collect::<Vec<_>>(),
+            )
+        };
+        let good = video("good.mkv.part", "2");
+        check_result(&good, &offered, &converter).await.unwrap();
+
+        let audio_only = make(
+            d,
+            "audio.mkv.part",
+            &["-f", "lavfi", "-i", "sine=duration=2", "-f", "matroska"],
+        );
+        let long = video("long.mkv.part", "6");
+        let text = d.join("text.mkv.part");
+        std::fs::write(&text, "not media at all").unwrap();
+        for (bad, why) in [
+            (
+                &audio_only,
+                "expected video codec h264, found no video stream",
+            ),
+            (&long, "expected a duration of 2000 ms"),
+            (&text, "ffprobe cannot read the output"),
+        ] {
+            match check_result(bad, &offered, &converter).await {
+                Err(DeliverFailure::Refused(m)) => {
+                    assert!(m.contains(why) && m.contains("mkv-x264"), "{m}")
+                }
+                other => panic!("{}: {other:?}", bad.display()),
+            }
+        }
+        let unknown = Offered {
+            profile: None,
+            ..offered
+        };
+        assert!(matches!(
+            check_result(&good, &unknown, &converter).await,
+            Err(DeliverFailure::Refused(m)) if m.contains("no longer defined")
+        ));
+    }
 }

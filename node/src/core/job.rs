@@ -132,21 +132,26 @@ impl Job {
         if self.cancel.is_cancelled() {
             return Err(JobOutcome::Cancelled);
         }
+        // The time limit, progress and output check go by the duration found here, not by
+        // the origin's claim.
+        let duration_ms = ffmpeg::probed_duration(&input).await;
         // 2. Convert into a .part file; 3. check the output before it counts.
         let (part, final_path) = result_paths(&self.dir, profile.extension);
-        self.convert(input, &part, profile).await?;
-        self.check_output(&part, profile).await?;
+        self.convert(input, &part, profile, duration_ms).await?;
+        self.check_output(&part, profile, duration_ms).await?;
         self.keep_output(&part, &final_path).await?;
         // 4. Hash it for the origin, and drop the fetched source.
         self.hash_result(final_path, profile).await
     }
 
-    /// Runs ffmpeg from `input` into `part`, reporting its progress.
+    /// Runs ffmpeg from `input` (of `duration_ms`, as probed here) into `part`, reporting its
+    /// progress.
     async fn convert(
         &self,
         input: PathBuf,
         part: &Path,
         profile: &'static Profile,
+        duration_ms: Option<u64>,
     ) -> Result<(), JobOutcome> {
         let _ = tokio::fs::remove_file(part).await;
         self.progress(Stage::Converting, 0.0, None, None, None)
@@ -157,7 +162,7 @@ impl Job {
             output_part: part.to_path_buf(),
             work_dir: self.env.work_dir.clone(),
             profile: profile.clone(),
-            duration_ms: self.item.offer.duration_ms,
+            duration_ms,
             cancel: self.cancel.clone(),
             threads: self.env.threads,
             nice: self.env.nice,
@@ -208,9 +213,15 @@ impl Job {
         JobOutcome::Failed(e.to_string())
     }
 
-    /// Checks the output in `part` against the profile and the source (which, read in place,
-    /// must not have changed while ffmpeg read it). Removes `part` when it does not pass.
-    async fn check_output(&self, part: &Path, profile: &'static Profile) -> Result<(), JobOutcome> {
+    /// Checks the output in `part` against the profile and the source (of `duration_ms`, as
+    /// probed here; read in place, it must not have changed while ffmpeg read it). Removes
+    /// `part` when it does not pass.
+    async fn check_output(
+        &self,
+        part: &Path,
+        profile: &'static Profile,
+        duration_ms: Option<u64>,
+    ) -> Result<(), JobOutcome> {
         if let Err(o) = self.check_local_source().await {
             let _ = tokio::fs::remove_file(part).await;
             return Err(o);
@@ -222,7 +233,7 @@ impl Job {
             allow_larger: self.env.allow_larger,
             cancel: self.cancel.clone(),
         };
-        if let Err(e) = ffmpeg::verify_output(part, profile, offer.duration_ms, &checks).await {
+        if let Err(e) = ffmpeg::verify_output(part, profile, duration_ms, &checks).await {
             let _ = tokio::fs::remove_file(part).await;
             if matches!(e, ffmpeg::FfmpegError::Cancelled) {
                 return Err(JobOutcome::Cancelled);

@@ -52,8 +52,8 @@ pub(crate) enum Internal {
     DeliverDone {
         item_id: ItemId,
         epoch: Epoch,
-        /// The output path and SHA-512, or why it must be tried again.
-        outcome: Result<(String, String), String>,
+        /// The output path and SHA-512, or why it must be tried again or was refused.
+        outcome: Result<(String, String), super::deliver::DeliverFailure>,
     },
     SourceChanged {
         item_id: ItemId,

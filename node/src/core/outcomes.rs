@@ -193,7 +193,7 @@ impl Core {
         &mut self,
         item_id: ItemId,
         epoch: Epoch,
-        outcome: Result<(String, String), String>,
+        outcome: Result<(String, String), super::deliver::DeliverFailure>,
     ) {
         self.delivering.remove(&item_id);
         match outcome {
@@ -207,7 +207,18 @@ impl Core {
                 }))
                 .await;
             }
-            Err(why) => {
+            Err(super::deliver::DeliverFailure::Refused(error)) => {
+                // The protocol lets only the converter of an epoch record its failure; the
+                // origin's word is final (`failed` with no epoch).
+                warn!(item = %item_id, epoch, "{error}");
+                self.feed(Event::Local(RecordBody::Failed {
+                    item_id,
+                    epoch: None,
+                    error,
+                }))
+                .await;
+            }
+            Err(super::deliver::DeliverFailure::Retry(why)) => {
                 info!(item = %item_id, "delivery interrupted, will retry: {why}");
                 self.retry_at
                     .insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);

@@ -164,9 +164,18 @@ impl Core {
         if self.stopping || self.delivering.contains_key(&item_id) || !self.retry_due(&key) {
             return;
         }
-        let Some(result) = self.engine.item(&item_id).and_then(|i| i.result.clone()) else {
+        let Some(item) = self.engine.item(&item_id) else {
             return;
         };
+        let Some(result) = item.result.clone() else {
+            return;
+        };
+        let offer = &item.offer;
+        let (profile, profile_name) = (
+            self.config.converter.profile(&offer.profile),
+            offer.profile.clone(),
+        );
+        let source_duration_ms = offer.duration_ms;
         let delivery = Delivery {
             env: self.deliver_env.clone(),
             item_id,
@@ -177,6 +186,9 @@ impl Core {
                 .files
                 .get(&(item_id, FileRole::Result, epoch))
                 .map(|f| f.path.clone()),
+            profile,
+            profile_name,
+            source_duration_ms,
         };
         self.delivering.insert(item_id, 0.0);
         tokio::spawn(delivery.run());

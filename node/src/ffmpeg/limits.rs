@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::FfmpegError;
+use super::probe::probe;
 
 /// Largest nice value Linux knows (lowest priority).
 pub const MAX_NICE: u8 = 19;
@@ -47,6 +48,20 @@ impl TimeLimit {
                  stopped; if such conversions take longer here, raise [converter] \
                  time_limit_unknown (now {limit})"
             ),
+        }
+    }
+}
+
+/// The duration ffprobe finds in a source on this node: what a converter computes its time
+/// limit (and its progress, and its output check) from, never the origin's claim, which a peer
+/// could set to anything. `None` when the probe finds no duration or cannot read the file: the
+/// `time_limit_unknown` rule then applies (and ffmpeg itself reports an unreadable input).
+pub async fn probed_duration(input: &Path) -> Option<u64> {
+    match probe(input).await {
+        Ok(found) => found.duration_ms,
+        Err(e) => {
+            tracing::warn!(input = %input.display(), "cannot probe the source: {e}");
+            None
         }
     }
 }

@@ -25,7 +25,7 @@ pub use encoders::{
     available_encoders, converter_profiles, parse_encoders, runnable_profiles, MissingEncoder,
 };
 pub use error::FfmpegError;
-pub use limits::{TimeLimit, MAX_NICE};
+pub use limits::{probed_duration, TimeLimit, MAX_NICE};
 pub use probe::{probe, Probe, StreamInfo};
 pub use profiles::{builtin_profile, Profile, BUILTIN_PROFILES};
 pub use stderr_tail::StderrTail;

@@ -740,3 +740,27 @@ async fn conversion_over_its_time_limit_is_killed_and_fails_naming_the_key() {
         );
     }
 }
+
+/// Issue 13, point 8: the time limit comes from what ffprobe finds in the fetched source, not
+/// from the duration an origin claims (a claim of 1 ms would give ffmpeg only the floor).
+#[tokio::test]
+async fn time_limit_goes_by_the_probed_duration_not_the_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = video(dir.path(), "four.mp4", 4);
+    let limit = TimeLimit {
+        factor: 2,
+        min: std::time::Duration::ZERO,
+        unknown: std::time::Duration::from_secs(77),
+    };
+    let claimed = Some(1);
+    let probed = probed_duration(&input).await;
+    assert!(probed.unwrap().abs_diff(4000) < 100, "{probed:?}");
+    let got = limit.for_media(probed);
+    assert!(got.as_millis().abs_diff(8000) < 200, "{got:?}");
+    assert!(got > limit.for_media(claimed) * 1000);
+    // No duration found (here: not media at all): the time_limit_unknown rule.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a video").unwrap();
+    assert_eq!(probed_duration(&text).await, None);
+    assert_eq!(limit.for_media(None), std::time::Duration::from_secs(77));
+}

@@ -219,7 +219,7 @@ mod tests {
     #[test]
     fn empty_file_has_the_known_hashes_and_no_chunks() {
         let f = tempfile::NamedTempFile::new().unwrap();
-        let h = hash_file(f.path(), 1024, |_| {}).unwrap();
+        let h = hash_file(f.path(), 1 << 20, |_| {}).unwrap();
         assert_eq!(h.size, 0);
         assert_eq!(h.sha512, EMPTY_SHA512);
         assert_eq!(h.blake3, EMPTY_BLAKE3);

@@ -80,6 +80,14 @@ pub enum PullError {
     BadOffer(String),
     #[error("{0}")]
     Io(String),
+    /// The file does not fit the free space of the disk the `.part` is on; nothing was
+    /// written or allocated for it.
+    #[error(
+        "the file is {need} bytes but the disk holding {} has {free} bytes free: refused \
+         before writing anything; free some space and it is tried again",
+        .path.display()
+    )]
+    NoRoom { path: PathBuf, need: u64, free: u64 },
     /// Writing the `.part` failed with ENOSPC.
     #[error(
         "the disk holding {} is full: free some space; the transfer resumes where it stopped",
@@ -118,6 +126,7 @@ pub async fn pull_file_with(
         .validate()
         .map_err(|e| PullError::BadOffer(e.to_string()))?;
     let size = expected.file_size;
+    check_room(part_path, size)?;
     let mut stats = PullStats {
         chunks_total: expected.chunk_count(),
         ..PullStats::default()
@@ -156,6 +165,31 @@ pub async fn pull_file_with(
         .map_err(|e| PullError::Io(format!("finishing {} failed: {e}", part_path.display())))?
         .map_err(|e| io_error("finish", part_path, e))?;
     Ok(stats)
+}
+
+/// Refuses a file of `size` bytes (a peer's number) that the free space of the disk holding
+/// `part_path` cannot take, counting what a `.part` there already holds, before anything is
+/// allocated, requested or written for it.
+fn check_room(part_path: &Path, size: u64) -> Result<(), PullError> {
+    let dir = match part_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let free = crate::core::layout::free_space(dir)
+        .map_err(|e| io_error("check the free space of", dir, e))?;
+    let held = std::fs::symlink_metadata(part_path)
+        .ok()
+        .filter(|m| m.file_type().is_file())
+        .map_or(0, |m| m.len());
+    let need = size.saturating_sub(held);
+    if need > free {
+        return Err(PullError::NoRoom {
+            path: part_path.to_path_buf(),
+            need: size,
+            free,
+        });
+    }
+    Ok(())
 }
 
 /// Opens (or creates) the `.part`, keeping what it holds; never through a symlink.
@@ -238,7 +272,9 @@ async fn fetch_manifest(
 ) -> Result<Vec<u8>, PullError> {
     let n = expected.chunk_count();
     let page = opts.manifest_page.clamp(1, MAX_MANIFEST_PAGE);
-    let mut hashes = Vec::with_capacity((n as usize).saturating_mul(32));
+    // Grown as pages arrive: the peer's chunk count alone never sizes an allocation.
+    let first_page = n.min(page as u64) as usize;
+    let mut hashes = Vec::with_capacity(first_page * 32);
     let mut first = 0u64;
     while first < n {
         let count = (n - first).min(page as u64) as u32;

@@ -284,8 +284,8 @@ async fn a_source_changed_mid_transfer_is_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_source_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let data = random_bytes(100_000, 17);
-    let (src, hashed, info) = write_source(dir.path(), "gone.mp4", &data, 32 << 10);
+    let data = random_bytes(200_000, 17);
+    let (src, hashed, info) = write_source(dir.path(), "gone.mp4", &data, 64 << 10);
     let files = HashMap::from([(
         FileRole::Source,
         ServedFile::from_hashed(src.clone(), &hashed),
@@ -495,4 +495,48 @@ fn a_pinned_source_is_served_only_while_it_is_the_inode_hashed() {
         .unwrap();
     std::fs::rename(&copy, &src).unwrap();
     assert!(matches!(read_chunk(&fresh, 0), Response::Error { .. }));
+}
+
+/// Issue 13, point 6: a peer's claimed size and chunk size size no allocation. 2^40 bytes in
+/// 1-byte chunks is refused as a bad offer (it once reserved 2^40 × 32 bytes of hashes and
+/// aborted the node); 2^40 bytes in 1 MiB chunks does not fit this disk and is refused before
+/// the `.part` exists or a manifest page is asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_size_is_bounded_before_anything_is_allocated_or_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, hashed, info) = write_source(dir.path(), "c.mp4", &random_bytes(MIB, 5), 1 << 20);
+    let files = HashMap::from([(FileRole::Source, ServedFile::from_hashed(src, &hashed))]);
+    let (server, client) = setup(files, Behaviour::default()).await;
+    let part = dir.path().join("huge.part");
+    let tiny_chunks = FileInfo {
+        file_size: 1 << 40,
+        chunk_size: 1,
+        ..info.clone()
+    };
+    match pull(&client, &server, &tiny_chunks, &part).await {
+        Err(PullError::BadOffer(m)) => assert!(m.contains("chunk_size"), "{m}"),
+        other => panic!("expected BadOffer, got {other:?}"),
+    }
+    assert!(!part.exists());
+    let free = crate::core::layout::free_space(dir.path()).unwrap();
+    assert!(
+        free < 1 << 40,
+        "this test needs a disk with less than 1 TiB free"
+    );
+    let huge = FileInfo {
+        file_size: 1 << 40,
+        ..info
+    };
+    match pull(&client, &server, &huge, &part).await {
+        Err(e @ PullError::NoRoom { need, .. }) => {
+            assert_eq!(need, 1 << 40);
+            assert!(
+                e.to_string().contains("refused before writing anything"),
+                "{e}"
+            );
+        }
+        other => panic!("expected NoRoom, got {other:?}"),
+    }
+    assert!(!part.exists());
+    assert_eq!(server.chunk_requests.load(Ordering::SeqCst), 0);
 }

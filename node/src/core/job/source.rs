@@ -125,7 +125,7 @@ impl Job {
             | PullError::BadOffer(_)) => {
                 JobOutcome::Failed(format!("source does not match its offer: {e}"))
             }
-            e @ PullError::DiskFull(_) => {
+            e @ (PullError::DiskFull(_) | PullError::NoRoom { .. }) => {
                 tracing::warn!(item = %self.item_id(), "disk full while transferring: {e}");
                 JobOutcome::Failed(disk_full_error(&self.env.work_dir, "transferring"))
             }
