@@ -60,6 +60,20 @@ pub fn make_clip(path: &Path, secs: u32, size: &str) -> Result<()> {
     )
 }
 
+/// `src` remuxed into Matroska without re-encoding: what `mkv-x264` makes of an H.264 clip,
+/// for a rogue converter whose result must pass the origin's own check.
+pub fn remux_to_mkv(src: &Path, dst: &Path) -> Result<()> {
+    ffmpeg(&[
+        "-i",
+        src.to_str().context("path")?,
+        "-c",
+        "copy",
+        "-f",
+        "matroska",
+        dst.to_str().context("path")?,
+    ])
+}
+
 /// A video of moving noise that does not compress: about 2.5 MB per second of 640x360, so
 /// transfers and conversions take long enough to be interrupted.
 pub fn make_noisy_clip(path: &Path, secs: u32) -> Result<()> {

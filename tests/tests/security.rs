@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use dmc_protocol::wire::{ErrorCode, FileRole, Request, Response, MAX_RECORDS_PER_MESSAGE};
 use dmc_protocol::{ConverterAd, ItemId, MediaType, NodeInfo, RecordBody};
-use dmc_tests::media::make_clip;
+use dmc_tests::media::{make_clip, remux_to_mkv};
 use dmc_tests::node::{wait_until, Lab, Node, NodeOpts};
 use dmc_tests::rogue::{item_id, Rogue};
 use serde_json::Value;
@@ -224,9 +224,13 @@ fn a_hostile_result_name_lands_as_a_safe_name_inside_output_dir() -> anyhow::Res
         let clip = lab.path(&format!("clip{k}.mp4"));
         // Different sizes: the same content would be the same item.
         make_clip(&clip, 1, ["160x120", "176x144"][k])?;
-        offered.push((item_id(&laptop.offer(&clip, "mkv-x264")?)?, clip));
+        // What Mallory serves as the result: a real Matroska of the clip, so it passes the
+        // origin's own check and only its name is hostile.
+        let result = lab.path(&format!("result{k}.mkv"));
+        remux_to_mkv(&clip, &result)?;
+        offered.push((item_id(&laptop.offer(&clip, "mkv-x264")?)?, result));
     }
-    for ((id, clip), name) in offered.iter().zip(names) {
+    for ((id, result), name) in offered.iter().zip(names) {
         let me = mallory.node_id();
         let epoch = mallory.wait_for_record("the assignment", LONG, |r| match &r.body {
             RecordBody::Assign {
@@ -240,7 +244,7 @@ fn a_hostile_result_name_lands_as_a_safe_name_inside_output_dir() -> anyhow::Res
             item_id: *id,
             epoch,
         });
-        let output = mallory.serve_result(*id, epoch, clip, name)?;
+        let output = mallory.serve_result(*id, epoch, result, name)?;
         let converted = mallory.make(RecordBody::Converted {
             item_id: *id,
             epoch,
