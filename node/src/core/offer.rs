@@ -151,6 +151,8 @@ fn unreadable(path: &Path, e: std::io::Error) -> CoreError {
     }
 }
 
+/// Reads the file at `path` once (probe, hashes) into an offer of it and the local file that
+/// serves it; steps below.
 async fn prepare(
     path: &Path,
     profile: Option<String>,
@@ -158,7 +160,6 @@ async fn prepare(
     known: &[super::queries::KnownProfile],
     settled: Option<FileKey>,
 ) -> Result<(Offer, LocalFile), CoreError> {
-    let bad = |m: String| CoreError::BadRequest(m);
     if !path.is_absolute() {
         return Err(bad(format!("{}: give an absolute path", path.display())));
     }
@@ -171,6 +172,48 @@ async fn prepare(
         ),
         None => None,
     };
+    check_regular_file(path).await?;
+    let probe = ffmpeg::probe(path).await.map_err(|e| bad(e.to_string()))?;
+    let media_type = probe.media_type().ok_or_else(|| {
+        bad(format!(
+            "{}: no audio, image or video stream found",
+            path.display()
+        ))
+    })?;
+    let profile =
+        profile.unwrap_or_else(|| crate::ffmpeg::profiles::default_profile(media_type).into());
+    super::queries::check_offer_profile(known, &profile, media_type).map_err(bad)?;
+    let hashed = hash_unchanged(path, opened, settled.is_some()).await?;
+    let offer = Offer {
+        // Bound to the origin's id in `finish_offer`.
+        item_id: ItemId(uuid::Uuid::nil()),
+        nonce: [0; 16],
+        file: hashed.file_info(super::names::safe_file_name(&file_name_of(path))),
+        media_type,
+        profile,
+        duration_ms: probe.duration_ms,
+        priority,
+    };
+    let local = LocalFile {
+        item_id: offer.item_id,
+        role: FileRole::Source,
+        epoch: 0,
+        path: path.to_path_buf(),
+        file_size: hashed.size,
+        mtime_ns: hashed.mtime_ns,
+        chunk_size: hashed.chunk_size,
+        pinned: Some(hashed.id),
+        hashes: hashed.hashes,
+    };
+    Ok((offer, local))
+}
+
+fn bad(message: String) -> CoreError {
+    CoreError::BadRequest(message)
+}
+
+/// The path is a regular file within dmc's size limit.
+async fn check_regular_file(path: &Path) -> Result<(), CoreError> {
     let meta = tokio::fs::metadata(path)
         .await
         .map_err(|e| unreadable(path, e))?;
@@ -183,16 +226,16 @@ async fn prepare(
             path.display()
         )));
     }
-    let probe = ffmpeg::probe(path).await.map_err(|e| bad(e.to_string()))?;
-    let media_type = probe.media_type().ok_or_else(|| {
-        bad(format!(
-            "{}: no audio, image or video stream found",
-            path.display()
-        ))
-    })?;
-    let profile =
-        profile.unwrap_or_else(|| crate::ffmpeg::profiles::default_profile(media_type).into());
-    super::queries::check_offer_profile(known, &profile, media_type).map_err(bad)?;
+    Ok(())
+}
+
+/// Hashes the file in one pass (through `opened` when a watch settled it) and checks it did
+/// not change while it was read (nor, when `watched`, get replaced by another file or a link).
+async fn hash_unchanged(
+    path: &Path,
+    opened: Option<std::fs::File>,
+    watched: bool,
+) -> Result<transfer::HashedFile, CoreError> {
     let p2 = path.to_path_buf();
     let hashed = tokio::task::spawn_blocking(move || match opened {
         Some(f) => transfer::hash_open(f, &p2, CHUNK_SIZE, |_| {}),
@@ -201,44 +244,24 @@ async fn prepare(
     .await
     .map_err(|e| CoreError::Internal(e.to_string()))?
     .map_err(|e| unreadable(path, e))?;
-    // The file must not have changed while it was read (nor, when watched, been replaced).
-    let after = match settled {
-        Some(_) => tokio::fs::symlink_metadata(path).await,
-        None => tokio::fs::metadata(path).await,
+    let after = if watched {
+        tokio::fs::symlink_metadata(path).await
+    } else {
+        tokio::fs::metadata(path).await
     }
     .map_err(|e| unreadable(path, e))?;
-    let replaced = settled.is_some() && transfer::FileId::of(&after) != hashed.id;
+    let replaced = watched && transfer::FileId::of(&after) != hashed.id;
     if replaced || after.len() != hashed.size || transfer::mtime_ns(&after) != hashed.mtime_ns {
         return Err(bad(format!(
             "{} changed while it was being read; offer it again",
             path.display()
         )));
     }
-    let file_name = path
-        .file_name()
+    Ok(hashed)
+}
+
+fn file_name_of(path: &Path) -> String {
+    path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "unnamed".into());
-    // Bound to the origin's id in `finish_offer`.
-    let item_id = ItemId(uuid::Uuid::nil());
-    let offer = Offer {
-        item_id,
-        nonce: [0; 16],
-        file: hashed.file_info(super::names::safe_file_name(&file_name)),
-        media_type,
-        profile,
-        duration_ms: probe.duration_ms,
-        priority,
-    };
-    let local = LocalFile {
-        item_id,
-        role: FileRole::Source,
-        epoch: 0,
-        path: path.to_path_buf(),
-        file_size: hashed.size,
-        mtime_ns: hashed.mtime_ns,
-        chunk_size: hashed.chunk_size,
-        pinned: Some(hashed.id),
-        hashes: hashed.hashes,
-    };
-    Ok((offer, local))
+        .unwrap_or_else(|| "unnamed".into())
 }
