@@ -300,6 +300,37 @@ impl Node {
             .context("running dmc")
     }
 
+    /// `dmc peers --json`, or nothing when it fails.
+    pub fn peers(&self) -> Vec<Value> {
+        self.json(&["peers", "--json"])
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// A converter, and a laptop that has it as a static peer; `own_network`: the laptop holds
+    /// a key of its own instead of the lab's.
+    pub fn converter_and_laptop(lab: &Lab, own_network: bool) -> Result<(Node, Node)> {
+        let converter = Node::start(
+            lab,
+            "converter",
+            NodeOpts {
+                converter: true,
+                ..Default::default()
+            },
+        )?;
+        let laptop = Node::start(
+            lab,
+            "laptop",
+            NodeOpts {
+                own_network,
+                peers: vec![converter.addr()?],
+                ..Default::default()
+            },
+        )?;
+        Ok((converter, laptop))
+    }
+
     /// Runs a command that prints JSON and parses it; fails on a non-zero exit.
     pub fn json(&self, args: &[&str]) -> Result<Value> {
         let out = self.dmc(args)?;

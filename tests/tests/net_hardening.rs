@@ -14,17 +14,10 @@ use serde_json::Value;
 
 const LONG: Duration = Duration::from_secs(40);
 
-fn peers(node: &Node) -> Vec<Value> {
-    node.json(&["peers", "--json"])
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-}
-
 /// The reason `node` lists for a refused peer it knows only by an address starting with
 /// `addr`.
 fn refused_at(node: &Node, addr: &str) -> Option<String> {
-    peers(node)
+    node.peers()
         .into_iter()
         .find(|p| {
             p["node_id"] == "unknown"
@@ -125,14 +118,14 @@ fn a_node_dialled_by_another_network_lists_and_logs_the_refusal_once_a_minute() 
     let why = wait_until("the laptop to list the refusal", LONG, || {
         refused_at(&laptop, "/ip4/127.0.0.1")
     })
-    .with_context(|| format!("{:#?}\n{}", peers(&laptop), laptop.log_tail()))?;
+    .with_context(|| format!("{:#?}\n{}", laptop.peers(), laptop.log_tail()))?;
     assert_eq!(why, "rejected: different network");
     // The dialling side lists it too.
     let laptop_addr = laptop.addr()?;
     let why = wait_until("the neighbour to list the refusal", LONG, || {
         refused_at(&neighbour, &laptop_addr)
     })
-    .with_context(|| format!("{:#?}\n{}", peers(&neighbour), neighbour.log_tail()))?;
+    .with_context(|| format!("{:#?}\n{}", neighbour.peers(), neighbour.log_tail()))?;
     assert_eq!(why, "rejected: different network");
 
     // The neighbour keeps redialling (1, 2, 4, 8 s apart): the laptop logs it once.
@@ -144,11 +137,12 @@ fn a_node_dialled_by_another_network_lists_and_logs_the_refusal_once_a_minute() 
         .count();
     assert_eq!(lines, 1, "{log}");
     assert!(log.contains("another network key"), "{log}");
-    let listed = peers(&laptop)
+    let listed = laptop
+        .peers()
         .iter()
         .filter(|p| p["rejected"].is_string())
         .count();
-    assert_eq!(listed, 1, "{:#?}", peers(&laptop));
+    assert_eq!(listed, 1, "{:#?}", laptop.peers());
     Ok(())
 }
 
@@ -179,7 +173,8 @@ fn an_outsiders_offer_relayed_by_an_allowed_node_never_reaches_the_laptop() -> a
     )?;
     let laptop_id = laptop.node_id()?;
     wait_until("the relay to see the laptop", LONG, || {
-        peers(&relay)
+        relay
+            .peers()
             .iter()
             .any(|p| p["node_id"] == laptop_id.as_str() && p["online"] == true)
             .then_some(())

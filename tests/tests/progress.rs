@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dmc_tests::{make_noisy_clip, wait_until, Lab, Node, NodeOpts};
+use dmc_tests::{make_noisy_clip, wait_until, Lab, Node};
 
 const LONG: Duration = Duration::from_secs(300);
 /// Records an item may keep when its first attempt succeeds (the target of issue 12).
@@ -13,24 +13,7 @@ const MAX_RECORDS_PER_ITEM: u64 = 12;
 #[test]
 fn a_long_conversion_shows_its_progress_and_keeps_a_handful_of_records() {
     let lab = Lab::new().unwrap();
-    let converter = Node::start(
-        &lab,
-        "converter",
-        NodeOpts {
-            converter: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let laptop = Node::start(
-        &lab,
-        "laptop",
-        NodeOpts {
-            peers: vec![converter.addr().unwrap()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (converter, laptop) = Node::converter_and_laptop(&lab, false).unwrap();
     let clip = lab.path("clip.mp4");
     make_noisy_clip(&clip, 6).unwrap();
     let id = laptop.offer(&clip, "mkv-x265").unwrap();

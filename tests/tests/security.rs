@@ -16,15 +16,8 @@ use serde_json::Value;
 
 const LONG: Duration = Duration::from_secs(40);
 
-fn peers(node: &Node) -> Vec<Value> {
-    node.json(&["peers", "--json"])
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-}
-
 fn rejected_as(node: &Node, id: &str) -> Option<String> {
-    peers(node)
+    node.peers()
         .into_iter()
         .find(|p| p["node_id"] == id)
         .and_then(|p| p["rejected"].as_str().map(str::to_string))
@@ -32,7 +25,7 @@ fn rejected_as(node: &Node, id: &str) -> Option<String> {
 
 /// Why `node` refused the peer at `addr` (dialled by address, so its id may be unknown).
 fn rejected_at(node: &Node, addr: &str) -> Option<String> {
-    peers(node)
+    node.peers()
         .into_iter()
         .find(|p| {
             p["addresses"].as_array().is_some_and(|a| {
@@ -50,34 +43,11 @@ fn items(node: &Node) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// A converter, and a laptop that has it as a static peer; `own_network`: the laptop holds a
-/// key of its own instead of the lab's.
-fn converter_and_laptop(lab: &Lab, own_network: bool) -> anyhow::Result<(Node, Node)> {
-    let converter = Node::start(
-        lab,
-        "converter",
-        NodeOpts {
-            converter: true,
-            ..Default::default()
-        },
-    )?;
-    let laptop = Node::start(
-        lab,
-        "laptop",
-        NodeOpts {
-            own_network,
-            peers: vec![converter.addr()?],
-            ..Default::default()
-        },
-    )?;
-    Ok((converter, laptop))
-}
-
 #[test]
 fn nodes_with_different_keys_exchange_nothing() -> anyhow::Result<()> {
     let lab = Lab::new()?;
     // The laptop made a key of its own: another network, though it knows the address.
-    let (converter, laptop) = converter_and_laptop(&lab, true)?;
+    let (converter, laptop) = Node::converter_and_laptop(&lab, true)?;
     let clip = lab.path("holiday.mp4");
     make_clip(&clip, 2, "320x240")?;
     let item = laptop.offer(&clip, "mkv-x264")?;
@@ -87,7 +57,7 @@ fn nodes_with_different_keys_exchange_nothing() -> anyhow::Result<()> {
     let why = wait_until("the laptop to reject the converter", LONG, || {
         rejected_at(&laptop, &converter_addr)
     })
-    .with_context(|| format!("{:#?}\n{}", peers(&laptop), laptop.log_tail()))?;
+    .with_context(|| format!("{:#?}\n{}", laptop.peers(), laptop.log_tail()))?;
     assert_eq!(why, "rejected: different network");
     assert!(
         laptop.log_text().contains("another network key"),
@@ -97,8 +67,9 @@ fn nodes_with_different_keys_exchange_nothing() -> anyhow::Result<()> {
     // Give it a few more redials: still nothing crosses.
     std::thread::sleep(Duration::from_secs(3));
     assert!(items(&converter).is_empty(), "{:#?}", items(&converter));
-    assert!(peers(&converter).iter().all(|p| p["online"] != true));
-    assert!(peers(&laptop)
+    assert!(converter.peers().iter().all(|p| p["online"] != true));
+    assert!(laptop
+        .peers()
         .iter()
         .all(|p| p["online"] != true && p["name"].is_null()));
     assert!(Node::files_in(&converter.work_dir).is_empty());
@@ -163,7 +134,7 @@ fn allowed_peers_narrows_the_network_to_named_nodes() -> anyhow::Result<()> {
 #[test]
 fn a_forged_record_relayed_by_a_third_node_changes_nothing() -> anyhow::Result<()> {
     let lab = Lab::new()?;
-    let (converter, laptop) = converter_and_laptop(&lab, false)?;
+    let (converter, laptop) = Node::converter_and_laptop(&lab, false)?;
     let clip = lab.path("holiday.mp4");
     make_clip(&clip, 3, "320x240")?;
     let item = laptop.offer(&clip, "mkv-x264")?;
@@ -359,7 +330,8 @@ fn oversized_and_invalid_messages_are_refused_without_a_crash() -> anyhow::Resul
     let info = node.json(&["info", "--json"])?;
     assert!(info["node_id"].is_string());
     assert!(items(&node).is_empty());
-    assert!(peers(&node)
+    assert!(node
+        .peers()
         .iter()
         .all(|p| p["name"] != "x".repeat(900_000)));
     Ok(())

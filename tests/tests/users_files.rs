@@ -11,24 +11,7 @@ const LONG: Duration = Duration::from_secs(120);
 
 /// Starts a converter and a laptop that knows the converter's address.
 fn pair(lab: &Lab) -> (Node, Node) {
-    let converter = Node::start(
-        lab,
-        "converter",
-        NodeOpts {
-            converter: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let laptop = Node::start(
-        lab,
-        "laptop",
-        NodeOpts {
-            peers: vec![converter.addr().unwrap()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (converter, laptop) = Node::converter_and_laptop(lab, false).unwrap();
     (laptop, converter)
 }
 

@@ -2,9 +2,10 @@
 //! functions (they stat and read the file): call them from `spawn_blocking`.
 //!
 //! Only the bytes that were offered are sent: a file pinned to the inode that was hashed is
-//! opened without following a link and must still be that inode, and every chunk read is
-//! checked against its hash before it leaves (a file swapped for a link to another file, even
-//! of the same size and mtime, is refused with `source_changed`).
+//! opened without following a link and must still be that inode; an unpinned one (loaded after
+//! a restart, its inode unknown) has each chunk read checked against its hash before it leaves.
+//! Either way a file swapped for a link to another file, even of the same size and mtime, is
+//! refused with `source_changed`, and the hot path of a pinned file hashes nothing.
 
 use std::fs::File;
 use std::io;
@@ -216,8 +217,9 @@ pub fn read_chunk(file: &ServedFile, index: u64) -> Response {
     let len = (file.file_size - offset).min(file.chunk_size as u64) as usize;
     let mut data = crate::net::chunk_pool::take(len);
     match f.read_exact_at(&mut data, offset) {
-        // Never a byte that was not offered: another file in its place is refused.
-        Ok(()) if !file.is_chunk(index, &data) => file.changed(),
+        // Never a byte that was not offered: without a pin, another file in its place is
+        // caught here (a pinned file was checked to be the inode hashed when it was opened).
+        Ok(()) if file.pin.is_none() && !file.is_chunk(index, &data) => file.changed(),
         Ok(()) => Response::Chunk { index, data },
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => file.changed(),
         Err(e) => error(
