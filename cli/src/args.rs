@@ -144,6 +144,9 @@ pub enum NetworkCommand {
         /// Print JSON
         #[arg(long)]
         json: bool,
+        /// Print only the join code (for scripts: `dmc network join "$(dmc network show --code)"`)
+        #[arg(long, conflicts_with = "json")]
+        code: bool,
     },
     /// Make this machine a member of the network whose join code is CODE
     Join {

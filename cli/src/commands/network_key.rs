@@ -12,7 +12,7 @@ use crate::output::emit;
 
 pub async fn run(client: &Client, cmd: NetworkCommand, data_dir: &Path) -> Result<()> {
     match cmd {
-        NetworkCommand::Show { json } => show(data_dir, json),
+        NetworkCommand::Show { json, code } => show(data_dir, json, code),
         NetworkCommand::Join { code } => join(client, data_dir, &code).await,
         NetworkCommand::New { force } => new(client, data_dir, force).await,
     }
@@ -76,8 +76,8 @@ async fn install(client: &Client, data_dir: &Path, key: &NetworkKey, how: Instal
     }
     if how == Installed::Created {
         msg.push_str(&format!(
-            "join the other machines with: dmc network join {}\n",
-            key.join_code()
+            "join the other machines with: {}\n",
+            join_command(data_dir, key)
         ));
     }
     emit(&msg)
@@ -98,7 +98,25 @@ fn load(data_dir: &Path) -> Result<Option<NetworkKey>> {
     })
 }
 
-fn show(data_dir: &Path, json: bool) -> Result<()> {
+/// The command that joins another node to `key`'s network. A node kept in a data dir of its own
+/// (`--data-dir`, as two nodes on one machine are) is joined with its own `--data-dir`, so the
+/// hint says so rather than naming the default one.
+fn join_command(data_dir: &Path, key: &NetworkKey) -> String {
+    let default = std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".local/share/dmc"))
+        .is_some_and(|d| d == data_dir)
+        || data_dir == Path::new(crate::args::SYSTEM_DATA_DIR);
+    if default {
+        format!("dmc network join {}", key.join_code())
+    } else {
+        format!(
+            "dmc network join {} (a node with a data dir of its own: dmc --data-dir ITS_DIR network join …)",
+            key.join_code()
+        )
+    }
+}
+
+fn show(data_dir: &Path, json: bool, code_only: bool) -> Result<()> {
     let Some(key) = load(data_dir)? else {
         bail!(
             "no network key in {} yet: a node creates one on its first start (`dmc node`), or \
@@ -106,6 +124,9 @@ fn show(data_dir: &Path, json: bool) -> Result<()> {
             data_dir.display()
         );
     };
+    if code_only {
+        return emit(&format!("{}\n", key.join_code()));
+    }
     if json {
         return emit(&format!(
             "{}\n",
@@ -116,10 +137,10 @@ fn show(data_dir: &Path, json: bool) -> Result<()> {
         ));
     }
     emit(&format!(
-        "network fingerprint: {}\njoin code:           {}\n\nOn each machine that should join this network, run:\n  dmc network join {}\nKeep the code secret: whoever has it can join.\n",
+        "network fingerprint: {}\njoin code:           {}\n\nOn each machine that should join this network, run:\n  {}\nKeep the code secret: whoever has it can join.\n",
         key.fingerprint(),
         key.join_code(),
-        key.join_code()
+        join_command(data_dir, &key)
     ))
 }
 
