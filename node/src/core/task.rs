@@ -297,6 +297,8 @@ impl Core {
     async fn store_compaction(&mut self, c: dmc_protocol::engine::Compaction) {
         for (item, _) in &c.items {
             debug!(item = %item, "compacted an ended item: its records are deleted");
+            // A converter's result is removed from disk by `drop_unneeded_results`.
+            self.files.remove(&(*item, FileRole::Source, 0));
         }
         if let Err(e) = self.store.compact(c).await {
             warn!("cannot store compaction state: {e}");

@@ -48,8 +48,9 @@ pub(super) fn compact(conn: &mut Connection, c: &Compaction) -> Result<(), Store
     tx.commit().ctx("committing a compaction")
 }
 
-/// Compacts one item inside a transaction: its records, end time and delivery targets go, a
-/// tombstone stays. Everything a node keeps about an item by its id and drops at compaction
+/// Compacts one item inside a transaction: its records, end time, delivery targets and
+/// local files (the source's chunk hashes; a converter's result file itself is removed by
+/// the core) go, a tombstone stays. Everything a node keeps about an item by its id and drops at compaction
 /// belongs here.
 pub(super) fn compact_item(
     tx: &Transaction<'_>,
@@ -62,6 +63,7 @@ pub(super) fn compact_item(
         "DELETE FROM records WHERE item_id = ?1",
         "DELETE FROM ended WHERE item_id = ?1",
         "DELETE FROM deliveries WHERE item_id = ?1",
+        "DELETE FROM local_files WHERE item_id = ?1",
     ] {
         exec(tx, sql, params![id], "deleting a compacted item's rows")?;
     }

@@ -112,6 +112,20 @@ async fn a_compaction_is_stored_whole_and_found_again_after_a_reopen() {
         .record_delivery_target(item(1), 1, "/out/x.mkv".into())
         .await
         .unwrap();
+    store
+        .put_local_file(LocalFile {
+            item_id: item(1),
+            role: FileRole::Source,
+            epoch: 0,
+            path: "/media/clip.mp4".into(),
+            file_size: 64,
+            mtime_ns: 7,
+            chunk_size: 32,
+            hashes: vec![0; 64],
+            pinned: None,
+        })
+        .await
+        .unwrap();
     let c = Compaction {
         ended: vec![(item(7), 42)],
         items: vec![(item(1), 41)],
@@ -138,6 +152,7 @@ async fn a_compaction_is_stored_whole_and_found_again_after_a_reopen() {
     h.sort();
     assert_eq!(h, vec![(node(1), 6), (node(2), 3)]);
     assert_eq!(store.delivery_target(item(1), 1).await.unwrap(), None);
+    assert!(store.local_files().await.unwrap().is_empty());
     store.close().await.unwrap();
     // A tombstone costs well under 100 bytes of payload: an item id and a time.
     let conn = raw(dir.path());
