@@ -210,8 +210,8 @@ pub struct Engine {
     /// Items in a final phase, not compacted yet, with when they became final here (this
     /// node's clock; stored, so a restart keeps it).
     ended: BTreeMap<ItemId, Millis>,
-    /// Open items: when this node last took in a record about each (its clock; at start, the
-    /// newest record's time). One silent for `keep_finished` may have been compacted by the
+    /// Open items: when each was last heard of (its newest record's time, or when we took it
+    /// in if that is earlier). One silent for `keep_finished` may have been compacted by the
     /// others while we were away: we ask peers about it (`Request::Ended`).
     touched: BTreeMap<ItemId, Millis>,
     /// When we last asked each connected peer about our silent open items.

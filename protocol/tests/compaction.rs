@@ -259,3 +259,45 @@ fn a_restart_keeps_horizons_tombstones_and_sequence_numbers() {
         .expect("the offer is made");
     assert_eq!(seq, horizon + 1, "a sequence number was reused");
 }
+
+/// A node that never knew an item gets its stale records from a node back from a long
+/// absence: it asks about the silent item as soon as it meets a node that compacted it, and
+/// drops it; the compacting nodes ignore the stale records.
+#[test]
+fn stale_records_relayed_to_a_new_node_are_dropped_at_its_next_question() {
+    // 0 converts, 1 offers, 2 goes away with the item open, 3 joins late.
+    let mut sim = Sim::with(4, 1, |c| c.keep_finished = KEEP);
+    for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+        sim.link(a, b);
+    }
+    sim.drain();
+    let x = sim.offer(1);
+    sim.drain();
+    assert!(phase(&sim, 2, &x).is_some_and(|p| !p.is_final()));
+    sim.cut(2, 0);
+    sim.cut(2, 1);
+    run_until(&mut sim, &[0, 1], 60, |s| {
+        phase(s, 1, &x) == Some(Phase::Delivered)
+    });
+    tick_all(&mut sim, &[0, 1], KEEP + 1);
+    assert!(sim.engines[0].replica().tombstone(&x).is_some());
+    // Much later, 2 comes back and meets only 3, which takes the stale item in.
+    sim.now += 2 * KEEP;
+    sim.link(2, 3);
+    sim.drain();
+    assert!(phase(&sim, 3, &x).is_some_and(|p| !p.is_final()));
+    // 3 meets the others: its next question drops the item; 2 drops it too.
+    sim.link(3, 0);
+    sim.link(3, 1);
+    sim.link(2, 0);
+    sim.link(2, 1);
+    sim.drain();
+    tick_all(&mut sim, &[0, 1, 2, 3], 1_000);
+    for i in 0..4 {
+        assert!(
+            sim.engines[i].replica().item(&x).is_none(),
+            "node {i} holds it"
+        );
+    }
+    assert_eq!(sim.deliveries.get(&x), Some(&1));
+}

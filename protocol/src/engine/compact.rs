@@ -68,6 +68,13 @@ pub(super) fn clocks_at_start(
     (ended, touched)
 }
 
+/// When an open item was last heard of: its newest record's time by its author's clock, or
+/// now if that is later. Old records relayed by a node back from a long absence make the
+/// item silent at once, so a node that never knew it asks about it at once too.
+fn last_heard(item: &crate::item::ItemState, now: Millis) -> Millis {
+    item.updated_at.min(now)
+}
+
 impl Engine {
     /// At start: final items with no stored end time (stored by a version before compaction,
     /// or a crash in between) ended at their newest record's time, or now if that is later.
@@ -93,7 +100,7 @@ impl Engine {
                 continue;
             };
             if !item.phase.is_final() {
-                self.touched.insert(id, now);
+                self.touched.insert(id, last_heard(item, now));
             } else if !self.ended.contains_key(&id) {
                 self.touched.remove(&id);
                 self.ended.insert(id, now);
