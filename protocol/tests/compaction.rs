@@ -301,3 +301,31 @@ fn stale_records_relayed_to_a_new_node_are_dropped_at_its_next_question() {
     }
     assert_eq!(sim.deliveries.get(&x), Some(&1));
 }
+
+/// A node whose store was restored from a copy older than its compacted records learns its
+/// horizon from a peer's `complete` marks and never reuses one of its sequence numbers.
+#[test]
+fn a_node_restored_from_an_old_copy_never_reuses_a_compacted_sequence_number() {
+    let mut sim = linked_sim(2, 1);
+    let x = delivered_item(&mut sim, 1);
+    tick_all(&mut sim, &[0, 1], KEEP + 1);
+    let me = sim.engines[1].me().clone();
+    let used = sim.engines[1].replica().horizon(&me);
+    assert!(sim.engines[1].replica().item(&x).is_none());
+    // Node 1 comes back from an empty store; node 0 compacted node 1's item records.
+    sim.cut(0, 1);
+    let cfg = sim.engines[1].config().clone();
+    sim.engines[1] = Engine::new(cfg, []);
+    sim.feed(1, Event::Start);
+    sim.link(0, 1);
+    sim.drain();
+    assert_eq!(sim.engines[1].replica().horizon(&me), used);
+    let y = sim.offer(1);
+    let seq = sim.engines[1]
+        .replica()
+        .item_records(&y)
+        .first()
+        .map(|r| r.seq)
+        .unwrap();
+    assert!(seq > used, "seq {seq} reused (used up to {used})");
+}

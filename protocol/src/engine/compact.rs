@@ -224,6 +224,11 @@ impl Engine {
         for (author, seq) in complete.into_iter().take(crate::wire::MAX_SUMMARY_AUTHORS) {
             if self.replica.raise_horizon(&author, seq) {
                 let h = self.replica.horizon(&author);
+                if author == *self.cfg.me() {
+                    // Our own records, compacted by others (our store was restored from an
+                    // older copy): never reuse their sequence numbers.
+                    self.next_seq = self.next_seq.max(h + 1);
+                }
                 c.horizons.push((author, h));
             }
         }
