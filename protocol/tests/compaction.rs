@@ -329,3 +329,34 @@ fn a_node_restored_from_an_old_copy_never_reuses_a_compacted_sequence_number() {
         .unwrap();
     assert!(seq > used, "seq {seq} reused (used up to {used})");
 }
+
+/// Records of an item held without its offer (the others compacted the item before this
+/// node got the offer) are asked about too once they are old, and dropped.
+#[test]
+fn records_held_without_their_offer_are_dropped_once_the_others_compacted_the_item() {
+    let mut sim = linked_sim(3, 1);
+    let x = delivered_item(&mut sim, 1);
+    // Node 2 loses everything but the item's delivered record (say, a restored store).
+    let delivered: Vec<Record> = sim.engines[2]
+        .replica()
+        .item_records(&x)
+        .into_iter()
+        .filter(|r| r.body.kind() == "delivered")
+        .cloned()
+        .collect();
+    sim.cut(0, 2);
+    sim.cut(1, 2);
+    let cfg = sim.engines[2].config().clone();
+    let mut restored = Engine::new(cfg, delivered);
+    restored.handle(Event::Start, sim.now);
+    sim.engines[2] = restored;
+    assert!(sim.engines[2].replica().item(&x).is_none());
+    assert_eq!(sim.engines[2].replica().item_records(&x).len(), 1);
+    tick_all(&mut sim, &[0, 1], KEEP + 1);
+    sim.link(2, 0);
+    sim.link(2, 1);
+    sim.drain();
+    tick_all(&mut sim, &[0, 1, 2], 1_000);
+    assert!(sim.engines[2].replica().item_records(&x).is_empty());
+    assert!(sim.engines[2].replica().tombstone(&x).is_some());
+}

@@ -144,33 +144,43 @@ impl Engine {
         self.back_after_release.retain(|(i, _)| *i != id);
     }
 
-    /// Open items we have heard nothing of for `keep_finished`: the others may have
-    /// compacted them while we were away. At most one question's worth.
+    /// Open items we have heard nothing of for `keep_finished` (and items held without their
+    /// offer for as long): the others may have compacted them while we were away. At most
+    /// one question's worth.
     fn silent_items(&self, now: Millis) -> Vec<ItemId> {
+        let keep = self.cfg.keep_finished;
+        let orphans = self.replica.orphans_before(now.saturating_sub(keep));
         self.touched
             .iter()
-            .filter(|(_, at)| now.saturating_sub(**at) >= self.cfg.keep_finished)
+            .filter(|(_, at)| now.saturating_sub(**at) >= keep)
             .map(|(id, _)| *id)
+            .chain(orphans)
             .take(MAX_ENDED_ITEMS)
             .collect()
     }
 
     /// Asks each connected peer not asked within the hour (or since it connected) about our
-    /// silent open items.
+    /// silent open items. With none, it counts as asked: the next look is an hour later.
     pub(super) fn ask_ended(&mut self, now: Millis, fx: &mut Vec<Effect>) {
-        let items = self.silent_items(now);
-        if items.is_empty() {
+        let due: Vec<NodeId> = self
+            .connected
+            .iter()
+            .filter(|p| {
+                self.asked_ended
+                    .get(*p)
+                    .is_none_or(|t| now.saturating_sub(*t) >= ENDED_ASK_INTERVAL_MS)
+            })
+            .cloned()
+            .collect();
+        if due.is_empty() {
             return;
         }
-        for peer in &self.connected {
-            let due = self
-                .asked_ended
-                .get(peer)
-                .is_none_or(|t| now.saturating_sub(*t) >= ENDED_ASK_INTERVAL_MS);
-            if due {
-                self.asked_ended.insert(peer.clone(), now);
+        let items = self.silent_items(now);
+        for peer in due {
+            self.asked_ended.insert(peer.clone(), now);
+            if !items.is_empty() {
                 fx.push(Effect::Send {
-                    to: peer.clone(),
+                    to: peer,
                     request: Request::Ended {
                         items: items.clone(),
                     },

@@ -125,6 +125,21 @@ impl Replica {
         }
     }
 
+    /// Items whose records are held without their offer (so no state folds from them), all
+    /// made before `cutoff`: perhaps compacted by the others before we got the offer.
+    pub fn orphans_before(&self, cutoff: Millis) -> Vec<ItemId> {
+        self.by_item
+            .iter()
+            .filter(|(id, _)| !self.items.contains_key(id))
+            .filter(|(_, keys)| {
+                keys.iter()
+                    .filter_map(|k| self.records.get(k))
+                    .all(|r| r.created_at < cutoff)
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Whether a record would be about a compacted item.
     pub fn is_compacted(&self, body: &RecordBody) -> bool {
         body.item_id()
