@@ -232,7 +232,8 @@ impl Replica {
         let mut bytes = 0usize;
         for (author, horizon) in &self.contiguous {
             let from = theirs.get(author) + 1;
-            let mut sent_to_horizon = 0u64;
+            // Records sent at or below the horizon, and the last of them.
+            let (mut sent, mut last) = (0u64, None);
             for (_, r) in self
                 .records
                 .range((author.clone(), from)..=(author.clone(), Seq::MAX))
@@ -241,16 +242,21 @@ impl Replica {
                 let full = page.records.len() >= limit.records
                     || (bytes + size > limit.bytes && !page.records.is_empty());
                 if full {
+                    // Cut within the author: a mark up to the last record sent, so the next
+                    // page starts after it even if holes lie below.
                     page.more = true;
+                    page.complete.extend(hole_mark(author, from, last, sent));
                     return page;
                 }
                 bytes += size;
-                sent_to_horizon += u64::from(r.seq <= *horizon);
+                if r.seq <= *horizon {
+                    sent += 1;
+                    last = Some(r.seq);
+                }
                 page.records.push(r.clone());
             }
-            if *horizon >= from && sent_to_horizon < *horizon - from + 1 {
-                page.complete.push((author.clone(), *horizon));
-            }
+            page.complete
+                .extend(hole_mark(author, from, Some(*horizon), sent));
         }
         page
     }
@@ -286,6 +292,13 @@ impl Replica {
     pub fn nodes(&self) -> impl Iterator<Item = (&NodeId, Seq, &NodeInfo)> {
         self.nodes.iter().map(|(id, (s, n))| (id, *s, n))
     }
+}
+
+/// A `complete` mark for `author` up to `top` when the records sent from `from` to `top`
+/// (`sent` of them) leave holes: those were compacted here.
+fn hole_mark(author: &NodeId, from: Seq, top: Option<Seq>, sent: u64) -> Option<(NodeId, Seq)> {
+    let top = top.filter(|t| *t >= from)?;
+    (sent < top - from + 1).then(|| (author.clone(), top))
 }
 
 #[cfg(test)]
@@ -380,5 +393,35 @@ mod tests {
         assert_eq!(page.records.len(), 8);
         assert!(!page.more);
         assert!(page.complete.is_empty(), "no holes, no marks");
+    }
+
+    /// A long log with a compacted hole near its start pages through to the end: each page
+    /// marks how far it got, so the next does not start again below the hole.
+    #[test]
+    fn pages_over_a_compacted_hole_reach_the_end() {
+        let mut r = Replica::new();
+        for s in 1..=10 {
+            r.insert(rec("A", s, offer(ItemId::from_random([s as u8; 16]))));
+        }
+        r.compact(ItemId::from_random([3; 16]), 1);
+        let mut asker = Replica::new();
+        let limit = PageLimit {
+            records: 4,
+            bytes: usize::MAX,
+        };
+        for _ in 0..5 {
+            let page = r.missing(&asker.summary(), limit);
+            for rec in page.records {
+                asker.insert(rec);
+            }
+            for (a, s) in page.complete {
+                asker.raise_horizon(&a, s);
+            }
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(asker.summary(), r.summary());
+        assert_eq!(asker.len(), 9);
     }
 }
