@@ -61,8 +61,8 @@ impl EngineConfig {
 
     /// For tests and simulations: a node with a node's default lease (2 min), retention
     /// (30 days), attempts (3), backoff (30 s) and keep_finished (30 days). A running node
-    /// takes all five from its configuration, whose defaults are dmc-node's `config::defaults` (a test there keeps
-    /// these equal to them).
+    /// takes all five from its configuration, whose defaults are dmc-node's
+    /// `config::defaults` (a test there keeps these equal to them).
     pub fn new(signer: Signer, name: impl Into<String>, converter: Option<ConverterAd>) -> Self {
         EngineConfig {
             signer,
