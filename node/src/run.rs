@@ -40,12 +40,12 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     info!(node_id = %keys.me, name = %config.node.name, data_dir = %data_dir.display(), "starting dmc node");
 
     let store = store::Store::open(&data_dir).await?;
-    let records = store.load_records().await?;
+    let stored = store.load_state().await?;
     let local_files = store.local_files().await?;
     let known_peers = store.peers().await?;
 
     let converter = converter_setup(&config).await?;
-    let engine = Engine::new(engine_config(&keys, &config, converter.ad), records);
+    let engine = Engine::restore(engine_config(&keys, &config, converter.ad), stored);
     clean_up_previous_run(&store, &engine, &config, &local_files).await;
     let (net_client, net_events) = start_net(&keys, &config)?;
 
@@ -205,6 +205,7 @@ fn engine_config(keys: &Keys, config: &Config, converter: Option<ConverterAd>) -
         retention: config.converter.retention.as_millis() as u64,
         max_attempts: config.node.max_attempts,
         retry_backoff: config.node.retry_backoff.as_millis() as u64,
+        keep_finished: config.node.keep_finished.as_millis() as u64,
     }
 }
 

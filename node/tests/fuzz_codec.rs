@@ -81,6 +81,7 @@ fn seeds() -> Vec<Vec<u8>> {
         Response::Records {
             records: vec![],
             more: false,
+            complete: vec![],
         },
         Response::Ack,
         Response::InSync,

@@ -7,9 +7,10 @@
 //! Here: the configuration, events, effects, the dispatch of events and the making of records.
 //! In `engine/`: replication with peers (`sync.rs`), which records of its own a node may make
 //! (`local.rs`), the scheduling pass (`schedule.rs`), the time-driven duties (`timers.rs`),
-//! ephemeral progress reports (`progress.rs`) and why an item waits as only the origin's
-//! engine knows (`notes.rs`).
+//! ephemeral progress reports (`progress.rs`), why an item waits as only the origin's
+//! engine knows (`notes.rs`) and compaction of ended items (`compact.rs`).
 
+mod compact;
 mod local;
 mod notes;
 mod progress;
@@ -28,6 +29,8 @@ use crate::schedule::{occupies_converter, Candidate};
 use crate::sign::Signer;
 use crate::wire::{Request, Summary, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_PER_MESSAGE};
 
+pub use compact::{Compaction, Restored, ENDED_ASK_INTERVAL_MS};
+
 /// What a node is.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -45,6 +48,9 @@ pub struct EngineConfig {
     pub max_attempts: u32,
     /// Origin: the wait after a failed attempt before the next; doubles with each failure.
     pub retry_backoff: Millis,
+    /// An item that ended (delivered, failed, cancelled) this long ago, by this node's clock,
+    /// is compacted: its records go, a tombstone stays.
+    pub keep_finished: Millis,
 }
 
 impl EngineConfig {
@@ -54,9 +60,9 @@ impl EngineConfig {
     }
 
     /// For tests and simulations: a node with a node's default lease (2 min), retention
-    /// (30 days), attempts (3) and backoff (30 s). A running node takes all four from its
-    /// configuration, whose defaults are dmc-node's `config::defaults` (a test there keeps
-    /// these equal to them).
+    /// (30 days), attempts (3), backoff (30 s) and keep_finished (30 days). A running node
+    /// takes all five from its configuration, whose defaults are dmc-node's
+    /// `config::defaults` (a test there keeps these equal to them).
     pub fn new(signer: Signer, name: impl Into<String>, converter: Option<ConverterAd>) -> Self {
         EngineConfig {
             signer,
@@ -66,6 +72,7 @@ impl EngineConfig {
             retention: 30 * 24 * 3600 * 1000,
             max_attempts: 3,
             retry_backoff: 30_000,
+            keep_finished: 30 * 24 * 3600 * 1000,
         }
     }
 
@@ -118,6 +125,17 @@ pub enum Event {
         from: NodeId,
         report: ProgressReport,
     },
+    /// The `complete` marks of a sync page from a peer (fed after the page's records): our
+    /// summary passes over what the peer compacted.
+    Horizons {
+        from: NodeId,
+        complete: Vec<(NodeId, Seq)>,
+    },
+    /// A peer's answer to our `Ended` question: which of the asked items it compacted.
+    EndedAnswer {
+        from: NodeId,
+        items: Vec<ItemId>,
+    },
 }
 
 /// Outputs of the engine, to be carried out in order.
@@ -154,6 +172,11 @@ pub enum Effect {
         next: NodeId,
         epoch: Epoch,
     },
+    /// Store compaction state: items that ended here, items compacted (records deleted,
+    /// tombstones kept), superseded node records deleted, horizons. All in one transaction.
+    Compact(Compaction),
+    /// A peer sent records about items compacted here: ignored (for the log, at debug).
+    Stale { from: NodeId, items: Vec<ItemId> },
 }
 
 /// The state machine.
@@ -184,6 +207,15 @@ pub struct Engine {
     /// Origin: items given back by a converter that has connected again since (it restarted):
     /// it may have them again at once, without the release cool-down.
     back_after_release: BTreeSet<(ItemId, Epoch)>,
+    /// Items in a final phase, not compacted yet, with when they became final here (this
+    /// node's clock; stored, so a restart keeps it).
+    ended: BTreeMap<ItemId, Millis>,
+    /// Open items: when each was last heard of (its newest record's time, or when we took it
+    /// in if that is earlier). One silent for `keep_finished` may have been compacted by the
+    /// others while we were away: we ask peers about it (`Request::Ended`).
+    touched: BTreeMap<ItemId, Millis>,
+    /// When we last asked each connected peer about our silent open items.
+    asked_ended: BTreeMap<NodeId, Millis>,
 }
 
 /// Connected peers are asked for what we lack at least this often (anti-entropy), so a
@@ -197,11 +229,26 @@ pub const SYNC_PAGE: PageLimit = PageLimit {
 };
 
 impl Engine {
-    /// Builds the engine from the records this node has stored.
+    /// Builds the engine from the records this node has stored (and no compaction state).
     pub fn new(cfg: EngineConfig, stored: impl IntoIterator<Item = Record>) -> Self {
+        Engine::restore(
+            cfg,
+            Restored {
+                records: stored.into_iter().collect(),
+                ..Restored::default()
+            },
+        )
+    }
+
+    /// Builds the engine from what this node has stored: records, tombstones, horizons and
+    /// the times items ended.
+    pub fn restore(cfg: EngineConfig, stored: Restored) -> Self {
         let mut replica = Replica::new();
         let mut speeds = BTreeMap::new();
-        for mut r in stored {
+        for (id, at) in stored.tombstones {
+            replica.add_tombstone(id, at);
+        }
+        for mut r in stored.records {
             note_record_speed(&mut speeds, &r);
             // Records of ours stored by a version that did not sign them get signed now.
             if r.author == *cfg.me() && r.sig.0.is_empty() {
@@ -209,7 +256,12 @@ impl Engine {
             }
             replica.insert(r);
         }
-        let next_seq = replica.max_seq(cfg.me()) + 1;
+        for (author, seq) in stored.horizons {
+            replica.raise_horizon(&author, seq);
+        }
+        // Our own records compacted away still used their sequence numbers.
+        let next_seq = replica.max_seq(cfg.me()).max(replica.horizon(cfg.me())) + 1;
+        let (ended, touched) = compact::clocks_at_start(&replica, stored.ended);
         Engine {
             cfg,
             replica,
@@ -223,6 +275,9 @@ impl Engine {
             retry_since: BTreeMap::new(),
             speeds,
             back_after_release: BTreeSet::new(),
+            ended,
+            touched,
+            asked_ended: BTreeMap::new(),
         }
     }
 
@@ -309,6 +364,7 @@ impl Engine {
                 if self.replica.node(self.cfg.me()) != Some(&want) {
                     self.author(RecordBody::Node(want), now, &mut fx);
                 }
+                self.note_unknown_ends(now, &mut fx);
                 self.schedule(now, &mut fx);
             }
             Event::PeerConnected(peer) => {
@@ -320,6 +376,7 @@ impl Engine {
             Event::PeerDisconnected(peer) => {
                 self.connected.remove(&peer);
                 self.last_sync.remove(&peer);
+                self.asked_ended.remove(&peer);
             }
             Event::Records {
                 from,
@@ -344,6 +401,8 @@ impl Engine {
                     self.ask_sync(peer, now, &mut fx);
                 }
                 self.timers(now, &mut fx);
+                self.compact_due(now, &mut fx);
+                self.ask_ended(now, &mut fx);
                 self.forget_stale_reports();
                 self.schedule(now, &mut fx)
             }
@@ -353,6 +412,11 @@ impl Engine {
                 progress,
             }) => self.report_progress(item_id, epoch, progress, now, &mut fx),
             Event::Report { from, report } => self.receive_report(&from, report, now, &mut fx),
+            Event::Horizons { from, complete } => self.take_horizons(&from, complete, &mut fx),
+            Event::EndedAnswer { from, items } => {
+                self.take_ended_answer(&from, items, now, &mut fx);
+                self.schedule(now, &mut fx);
+            }
             Event::Local(body) => {
                 if self.may_author(&body) {
                     self.author(body, now, &mut fx);
@@ -399,6 +463,7 @@ impl Engine {
         }
         self.replica.insert(record.clone());
         fx.push(Effect::Persist(vec![record.clone()]));
+        self.note_records(std::slice::from_ref(&record), now, fx);
         for peer in &self.connected {
             fx.push(Effect::Send {
                 to: peer.clone(),

@@ -1,9 +1,12 @@
 //! The set of records a node holds, indexed by author and item, with the per-author summary
-//! used to find what a peer lacks.
+//! used to find what a peer lacks. Compaction (tombstones, horizons over compacted records,
+//! superseded node records) is in `replica/compact.rs`.
+
+mod compact;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ids::{Epoch, ItemId, NodeId, Seq};
+use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
 use crate::item::ItemState;
 use crate::record::{Authority, NodeInfo, Record, RecordBody};
 use crate::wire::{record_size_estimate, Summary};
@@ -49,6 +52,20 @@ pub struct PageLimit {
 pub enum Inserted {
     New,
     Duplicate,
+    /// About an item compacted here (it has a tombstone): ignored, never stored, so the
+    /// item is never resurrected.
+    Compacted,
+}
+
+/// One page of records answering a summary (see [`Replica::missing`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    pub records: Vec<Record>,
+    /// More records remain after this page.
+    pub more: bool,
+    /// Per author this page finishes, where the asker's summary may go although the page
+    /// leaves holes: every seq up to it that the page does not carry was compacted here.
+    pub complete: Vec<(NodeId, Seq)>,
 }
 
 /// All records a node holds, with the folded state of every item.
@@ -56,7 +73,7 @@ pub enum Inserted {
 pub struct Replica {
     /// Every record, by (author, seq).
     records: BTreeMap<(NodeId, Seq), Record>,
-    /// Per author: every seq in 1..=n is held.
+    /// Per author: every seq in 1..=n is held or was compacted (the author's horizon).
     contiguous: BTreeMap<NodeId, Seq>,
     /// Record keys by item.
     by_item: BTreeMap<ItemId, BTreeSet<(NodeId, Seq)>>,
@@ -66,6 +83,14 @@ pub struct Replica {
     open: BTreeSet<ItemId>,
     /// Latest node record per author: (seq, info).
     nodes: BTreeMap<NodeId, (Seq, NodeInfo)>,
+    /// Compacted items, with when they ended (or were found compacted by a peer): records
+    /// about them are ignored.
+    tombstones: BTreeMap<ItemId, Millis>,
+    /// Compacted records above their author's horizon (a hole below them): the horizon
+    /// passes over them once the hole is filled.
+    compacted_above: BTreeSet<(NodeId, Seq)>,
+    /// Node records superseded by a newer one of the same author, still held.
+    stale_nodes: BTreeSet<(NodeId, Seq)>,
 }
 
 impl Replica {
@@ -73,7 +98,8 @@ impl Replica {
         Self::default()
     }
 
-    /// Adds a record (already validated). Returns whether it was new.
+    /// Adds a record (already validated). Returns whether it was new; a record about a
+    /// compacted item is not added.
     pub fn insert(&mut self, record: Record) -> Inserted {
         let key = (record.author.clone(), record.seq);
         if self.records.contains_key(&key) {
@@ -81,19 +107,19 @@ impl Replica {
         }
         let author = record.author.clone();
         let item = record.body.item_id();
-        if let RecordBody::Node(info) = &record.body {
-            let newer = self.nodes.get(&author).is_none_or(|(s, _)| *s < record.seq);
-            if newer {
-                self.nodes
-                    .insert(author.clone(), (record.seq, info.clone()));
+        if item.is_some_and(|i| self.tombstones.contains_key(&i)) {
+            // Counts as compacted here: the horizon passes over it.
+            if record.seq > self.horizon(&author) {
+                self.compacted_above.insert(key);
+                self.advance(&author);
             }
+            return Inserted::Compacted;
+        }
+        if let RecordBody::Node(info) = &record.body {
+            self.note_node(&author, record.seq, info);
         }
         self.records.insert(key.clone(), record);
-        // Advance the author's contiguous prefix.
-        let c = self.contiguous.entry(author.clone()).or_insert(0);
-        while self.records.contains_key(&(author.clone(), *c + 1)) {
-            *c += 1;
-        }
+        self.advance(&author);
         if let Some(item) = item {
             self.by_item.entry(item).or_default().insert(key);
             self.refold(item);
@@ -198,27 +224,41 @@ impl Replica {
         )
     }
 
-    /// Records the holder of `theirs` lacks, in (author, seq) order, at most one page.
-    /// Returns the page and whether more remain.
-    pub fn missing(&self, theirs: &Summary, limit: PageLimit) -> (Vec<Record>, bool) {
-        let mut out = Vec::new();
+    /// Records the holder of `theirs` lacks, in (author, seq) order, at most one page, with
+    /// a `complete` mark for each author it finishes whose records up to our horizon have
+    /// holes (compacted here).
+    pub fn missing(&self, theirs: &Summary, limit: PageLimit) -> Page {
+        let mut page = Page::default();
         let mut bytes = 0usize;
-        let authors: BTreeSet<&NodeId> = self.contiguous.keys().collect();
-        for author in authors {
+        for (author, horizon) in &self.contiguous {
             let from = theirs.get(author) + 1;
+            // Records sent at or below the horizon, and the last of them.
+            let (mut sent, mut last) = (0u64, None);
             for (_, r) in self
                 .records
                 .range((author.clone(), from)..=(author.clone(), Seq::MAX))
             {
                 let size = record_size_estimate(r);
-                if out.len() >= limit.records || (bytes + size > limit.bytes && !out.is_empty()) {
-                    return (out, true);
+                let full = page.records.len() >= limit.records
+                    || (bytes + size > limit.bytes && !page.records.is_empty());
+                if full {
+                    // Cut within the author: a mark up to the last record sent, so the next
+                    // page starts after it even if holes lie below.
+                    page.more = true;
+                    page.complete.extend(hole_mark(author, from, last, sent));
+                    return page;
                 }
                 bytes += size;
-                out.push(r.clone());
+                if r.seq <= *horizon {
+                    sent += 1;
+                    last = Some(r.seq);
+                }
+                page.records.push(r.clone());
             }
+            page.complete
+                .extend(hole_mark(author, from, Some(*horizon), sent));
         }
-        (out, false)
+        page
     }
 
     pub fn item(&self, id: &ItemId) -> Option<&ItemState> {
@@ -252,6 +292,13 @@ impl Replica {
     pub fn nodes(&self) -> impl Iterator<Item = (&NodeId, Seq, &NodeInfo)> {
         self.nodes.iter().map(|(id, (s, n))| (id, *s, n))
     }
+}
+
+/// A `complete` mark for `author` up to `top` when the records sent from `from` to `top`
+/// (`sent` of them) leave holes: those were compacted here.
+fn hole_mark(author: &NodeId, from: Seq, top: Option<Seq>, sent: u64) -> Option<(NodeId, Seq)> {
+    let top = top.filter(|t| *t >= from)?;
+    (sent < top - from + 1).then(|| (author.clone(), top))
 }
 
 #[cfg(test)]
@@ -324,7 +371,7 @@ mod tests {
         }
         let one = crate::wire::record_size_estimate(r.get(&NodeId::new("A"), 1).unwrap());
         let theirs = Summary(vec![(NodeId::new("A"), 2)]);
-        let (page, more) = r.missing(
+        let page = r.missing(
             &theirs,
             PageLimit {
                 records: 100,
@@ -332,18 +379,49 @@ mod tests {
             },
         );
         assert_eq!(
-            page.iter().map(|p| p.seq).collect::<Vec<_>>(),
+            page.records.iter().map(|p| p.seq).collect::<Vec<_>>(),
             vec![3, 4, 5]
         );
-        assert!(more);
-        let (page, more) = r.missing(
+        assert!(page.more);
+        let page = r.missing(
             &theirs,
             PageLimit {
                 records: 100,
                 bytes: usize::MAX,
             },
         );
-        assert_eq!(page.len(), 8);
-        assert!(!more);
+        assert_eq!(page.records.len(), 8);
+        assert!(!page.more);
+        assert!(page.complete.is_empty(), "no holes, no marks");
+    }
+
+    /// A long log with a compacted hole near its start pages through to the end: each page
+    /// marks how far it got, so the next does not start again below the hole.
+    #[test]
+    fn pages_over_a_compacted_hole_reach_the_end() {
+        let mut r = Replica::new();
+        for s in 1..=10 {
+            r.insert(rec("A", s, offer(ItemId::from_random([s as u8; 16]))));
+        }
+        r.compact(ItemId::from_random([3; 16]), 1);
+        let mut asker = Replica::new();
+        let limit = PageLimit {
+            records: 4,
+            bytes: usize::MAX,
+        };
+        for _ in 0..5 {
+            let page = r.missing(&asker.summary(), limit);
+            for rec in page.records {
+                asker.insert(rec);
+            }
+            for (a, s) in page.complete {
+                asker.raise_horizon(&a, s);
+            }
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(asker.summary(), r.summary());
+        assert_eq!(asker.len(), 9);
     }
 }

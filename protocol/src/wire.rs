@@ -9,7 +9,7 @@ use crate::record::Record;
 use crate::report::ProgressReport;
 
 /// Name of the request-response protocol, with its version.
-pub const PROTOCOL_NAME: &str = "/dmc/req/4";
+pub const PROTOCOL_NAME: &str = "/dmc/req/5";
 /// Largest request frame.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Largest response frame (a chunk of at most 1 MiB plus headers, or a page of records).
@@ -20,6 +20,8 @@ pub const MAX_RECORDS_PER_MESSAGE: usize = 1024;
 pub const MAX_RECORD_BYTES_PER_MESSAGE: usize = 512 << 10;
 /// Most authors in one summary.
 pub const MAX_SUMMARY_AUTHORS: usize = 4096;
+/// Most items one `Ended` question names.
+pub const MAX_ENDED_ITEMS: usize = 1024;
 /// Most chunk hashes in one manifest page (2 MiB of hashes).
 pub const MAX_MANIFEST_PAGE: u32 = 65_536;
 /// Bytes of a summary digest.
@@ -82,6 +84,10 @@ pub enum Request {
     /// A converter's progress report (or heartbeat), from the converter or relayed once by
     /// a node that took it as news. Ephemeral: not a record, never stored. Answered `Ack`.
     Progress { report: ProgressReport },
+    /// "Which of these items have you compacted?" A node asks about its open items it has
+    /// heard nothing of for longer than `keep_finished` (at most [`MAX_ENDED_ITEMS`]);
+    /// answered `Ended` with those the peer holds tombstones for.
+    Ended { items: Vec<ItemId> },
     /// A page of a file's chunk hashes.
     Manifest {
         item_id: ItemId,
@@ -102,9 +108,18 @@ pub enum Request {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {
+    /// A page answering `Sync`. `complete` holds, for authors this page finishes, marks
+    /// `(author, seq)`: every record of `author` up to `seq` that the asker lacks and the
+    /// page does not carry was compacted here, so the asker's summary may pass over it.
     Records {
         records: Vec<Record>,
         more: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        complete: Vec<(NodeId, Seq)>,
+    },
+    /// Answer to `Ended`: the asked items this node compacted (holds tombstones for).
+    Ended {
+        items: Vec<ItemId>,
     },
     Ack,
     /// Answer to `SyncDigest`: our summaries are the same.
@@ -190,6 +205,9 @@ impl Request {
             Request::Push { records } if records.len() > MAX_RECORDS_PER_MESSAGE => Err(
                 WireError::OverLimit(format!("more than {MAX_RECORDS_PER_MESSAGE} records")),
             ),
+            Request::Ended { items } if items.len() > MAX_ENDED_ITEMS => Err(WireError::OverLimit(
+                format!("more than {MAX_ENDED_ITEMS} items asked about"),
+            )),
             Request::Manifest { count, .. } if *count > MAX_MANIFEST_PAGE => Err(
                 WireError::OverLimit(format!("manifest page above {MAX_MANIFEST_PAGE} hashes")),
             ),
@@ -203,6 +221,12 @@ impl Response {
         match self {
             Response::Records { records, .. } if records.len() > MAX_RECORDS_PER_MESSAGE => Err(
                 WireError::OverLimit(format!("more than {MAX_RECORDS_PER_MESSAGE} records")),
+            ),
+            Response::Records { complete, .. } if complete.len() > MAX_SUMMARY_AUTHORS => Err(
+                WireError::OverLimit(format!("more than {MAX_SUMMARY_AUTHORS} complete marks")),
+            ),
+            Response::Ended { items } if items.len() > MAX_ENDED_ITEMS => Err(
+                WireError::OverLimit(format!("more than {MAX_ENDED_ITEMS} ended items")),
             ),
             Response::Summary { summary } if summary.0.len() > MAX_SUMMARY_AUTHORS => {
                 Err(WireError::OverLimit(format!(
@@ -289,6 +313,7 @@ mod tests {
             Response::Records {
                 records: vec![],
                 more: true,
+                complete: vec![],
             },
             Response::Ack,
             Response::Error {

@@ -92,8 +92,15 @@ fn seeds() -> &'static Vec<Vec<u8>> {
         out.push(wire::encode(&Response::Records {
             records: records.clone(),
             more: true,
+            complete: vec![(records[0].author.clone(), 9)],
         }));
         let item_id = records.iter().find_map(|r| r.body.item_id()).unwrap();
+        out.push(wire::encode(&Request::Ended {
+            items: vec![item_id],
+        }));
+        out.push(wire::encode(&Response::Ended {
+            items: vec![item_id],
+        }));
         out.push(wire::encode(&Request::Manifest {
             item_id,
             role: wire::FileRole::Source,

@@ -20,6 +20,37 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Whether a step involves node `n` (node indices are taken modulo the 5 nodes).
+fn touches(op: &Op, n: usize) -> bool {
+    match *op {
+        Op::Offer(i) | Op::Tick(i) | Op::Cancel(i, _) => i % 5 == n,
+        Op::Link(a, b) | Op::Cut(a, b) => a % 5 == n || b % 5 == n,
+        // Pending actions of the node away are what it does meanwhile: allowed.
+        Op::Deliver(_) | Op::Drop(_) | Op::Act(..) => false,
+    }
+}
+
+/// Links every pair among `nodes` and delivers everything.
+fn heal_among(sim: &mut Sim, nodes: &[usize]) {
+    for (k, a) in nodes.iter().enumerate() {
+        for b in &nodes[k + 1..] {
+            sim.link(*a, *b);
+        }
+    }
+    sim.drain();
+}
+
+/// Lets `keep` pass, then ticks every node in `nodes` a few times, delivering everything.
+fn settle(sim: &mut Sim, nodes: &[usize], keep: u64) {
+    sim.now += keep + 1;
+    for _ in 0..3 {
+        for &i in nodes {
+            sim.tick_after(i, 1_000);
+            sim.drain();
+        }
+    }
+}
+
 /// Records of a random run, for the merge tests.
 fn history(ops: &[Op]) -> Vec<Record> {
     let mut sim = Sim::new(3, 2);
@@ -54,6 +85,65 @@ proptest! {
         for i in 1..sim.engines.len() {
             prop_assert_eq!(&sim.states(i), &first, "node {} differs from node 0", i);
             prop_assert_eq!(&sim.engines[i].replica().summary(), &summary);
+        }
+    }
+
+    /// Issue 12, point 6: five nodes with partitions, losses, leases, ephemeral progress and
+    /// compaction. A converter goes away with whatever it holds while the others go on and,
+    /// much later, compact what ended; it returns long after `keep_finished` with its stale
+    /// records. Everyone converges, nothing compacted anywhere is held again by anyone
+    /// (nothing resurrects), no item is delivered twice, and at most one converter holds an
+    /// item.
+    #[test]
+    fn five_nodes_with_compaction_and_a_long_absence_converge_without_resurrection(
+        before in prop::collection::vec(op(), 1..150),
+        during in prop::collection::vec(op(), 1..200),
+    ) {
+        const KEEP: u64 = 3_600_000;
+        // A converter goes away: it may go on converting what it holds.
+        const AWAY: usize = 2;
+        let rest = [0, 1, 3, 4];
+        let mut sim = Sim::with(5, 3, |c| c.keep_finished = KEEP);
+        for op in &before {
+            sim.run(op);
+        }
+        for o in rest {
+            sim.cut(AWAY, o);
+        }
+        for op in &during {
+            if !touches(op, AWAY) {
+                sim.run(op);
+            }
+        }
+        // The others meet, then compact what ended; the converter is still away.
+        heal_among(&mut sim, &rest);
+        settle(&mut sim, &rest, KEEP);
+        // It returns long after; everyone settles twice over keep_finished.
+        sim.now += 3 * KEEP;
+        sim.heal();
+        let all = [0, 1, 2, 3, 4];
+        settle(&mut sim, &all, KEEP);
+        settle(&mut sim, &all, KEEP);
+        let first = sim.states(0);
+        let summary = sim.engines[0].replica().summary();
+        for i in 0..5 {
+            prop_assert_eq!(&sim.states(i), &first, "node {} differs from node 0", i);
+            prop_assert_eq!(&sim.engines[i].replica().summary(), &summary, "node {}", i);
+            for id in sim.compacted.keys() {
+                prop_assert!(sim.engines[i].replica().item(id).is_none(), "node {} resurrected {}", i, id);
+            }
+        }
+        for (id, n) in &sim.deliveries {
+            prop_assert!(*n <= 1, "{} delivered {} times", id, n);
+        }
+        for (id, item) in &first {
+            let holders = (0..5)
+                .filter(|i| {
+                    let e = &sim.engines[*i];
+                    item.epoch().is_some_and(|ep| e.job_wanted(id, ep) || e.result_wanted(id, ep))
+                })
+                .count();
+            prop_assert!(holders <= 1, "{} held by {} converters", id, holders);
         }
     }
 

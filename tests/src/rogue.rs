@@ -207,6 +207,7 @@ async fn answer(
             Request::Sync { .. } => Response::Records {
                 records: Vec::new(),
                 more: false,
+                complete: Vec::new(),
             },
             Request::Manifest {
                 item_id,

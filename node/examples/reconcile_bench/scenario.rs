@@ -400,6 +400,7 @@ impl World {
                 let response = match request {
                     Request::Sync { summary } => self.engines[to].answer_sync(&summary),
                     Request::SyncDigest { digest } => self.engines[to].answer_digest(&digest),
+                    Request::Ended { items } => self.engines[to].answer_ended(&items),
                     Request::Push { records } => {
                         t.records[from] += records.len();
                         let fx = self.engines[to].handle(
@@ -431,7 +432,7 @@ impl World {
                     .expect("response encodes");
                 t.sent[to] += frame.len();
                 match decode_response(&frame[4..]).expect("response decodes") {
-                    Response::Records { records, more } => {
+                    Response::Records { records, more, .. } => {
                         t.records[to] += records.len();
                         let fx = self.engines[from].handle(
                             Event::Records {

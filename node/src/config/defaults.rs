@@ -22,6 +22,8 @@ pub mod node {
     pub const MAX_ATTEMPTS: u32 = 3;
     /// `retry_backoff`: the wait after the first failed attempt.
     pub const RETRY_BACKOFF: Duration = Duration::from_secs(30);
+    /// `keep_finished`: how long an ended item's records are kept before compaction, 30 days.
+    pub const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
 }
 
 /// `[discovery]`

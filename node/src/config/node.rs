@@ -14,6 +14,8 @@ use super::{format_duration, parse_duration, NodeConfig};
 
 /// Shortest lease accepted: a few converter heartbeats.
 pub const MIN_LEASE: Duration = Duration::from_secs(5);
+/// Shortest `[node] keep_finished` accepted.
+pub const MIN_KEEP_FINISHED: Duration = Duration::from_secs(1);
 /// Largest `[node] max_attempts`.
 pub const MAX_MAX_ATTEMPTS: u32 = 100;
 /// Longest node name, in bytes.
@@ -57,6 +59,18 @@ pub(super) fn resolve_node(
         })?;
     let retry_backoff =
         parse_duration(&raw.retry_backoff).map_err(|m| fault("node.retry_backoff", None, m))?;
+    let keep_finished =
+        parse_duration(&raw.keep_finished).map_err(|m| fault("node.keep_finished", None, m))?;
+    if keep_finished < MIN_KEEP_FINISHED {
+        return Err(fault(
+            "node.keep_finished",
+            None,
+            format!(
+                "must be at least {}: peers must see an item end before it is compacted",
+                format_duration(MIN_KEEP_FINISHED)
+            ),
+        ));
+    }
     Ok(NodeConfig {
         name,
         listen,
@@ -64,6 +78,7 @@ pub(super) fn resolve_node(
         lease,
         max_attempts,
         retry_backoff,
+        keep_finished,
     })
 }
 

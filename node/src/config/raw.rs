@@ -56,6 +56,7 @@ pub(super) struct RawNode {
     pub(super) lease: String,
     pub(super) max_attempts: i64,
     pub(super) retry_backoff: String,
+    pub(super) keep_finished: String,
 }
 
 impl Default for RawNode {
@@ -67,6 +68,7 @@ impl Default for RawNode {
             lease: format_duration(node::LEASE),
             max_attempts: node::MAX_ATTEMPTS.into(),
             retry_backoff: format_duration(node::RETRY_BACKOFF),
+            keep_finished: format_duration(node::KEEP_FINISHED),
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct NodeConfig {
     pub max_attempts: u32,
     /// Wait after a failed attempt before the next one; doubles with each failure.
     pub retry_backoff: std::time::Duration,
+    /// How long after an item ended its records are kept before they are compacted.
+    pub keep_finished: std::time::Duration,
 }
 
 /// `[discovery]`

@@ -13,6 +13,13 @@ pub(crate) enum Internal {
         from: NodeId,
         records: Vec<dmc_protocol::Record>,
         more: bool,
+        /// The page's `complete` marks (see `Response::Records`).
+        complete: Vec<(NodeId, dmc_protocol::Seq)>,
+    },
+    /// A peer's answer to our `Ended` question: the asked items it compacted.
+    EndedAnswer {
+        from: NodeId,
+        items: Vec<ItemId>,
     },
     /// A peer's summary, answering our digest: it differs from ours.
     PeerSummary {

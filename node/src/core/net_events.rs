@@ -91,6 +91,9 @@ impl Core {
             Request::SyncDigest { digest } => {
                 responder.respond(self.engine.answer_digest(&digest));
             }
+            Request::Ended { items } => {
+                responder.respond(self.engine.answer_ended(&items));
+            }
             Request::Push { records } => {
                 responder.respond(Response::Ack);
                 let records = self.peer_book.authors.admit(&from, records, now_ms());

@@ -21,14 +21,19 @@ impl Core {
                 from,
                 records,
                 more,
+                complete,
             } => {
                 let records = self.peer_book.authors.admit(&from, records, now_ms());
                 self.feed(Event::Records {
-                    from,
+                    from: from.clone(),
                     records,
                     sync_more: Some(more),
                 })
-                .await
+                .await;
+                self.feed(Event::Horizons { from, complete }).await
+            }
+            Internal::EndedAnswer { from, items } => {
+                self.feed(Event::EndedAnswer { from, items }).await
             }
             Internal::PeerSummary { from, summary } => {
                 let summary = self.peer_book.authors.filter_summary(summary, now_ms());

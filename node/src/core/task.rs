@@ -269,6 +269,12 @@ impl Core {
                 Effect::Refused { from, reason } => {
                     warn!(peer = %from, "refused a record or progress report: {reason}")
                 }
+                Effect::Compact(c) => self.store_compaction(c).await,
+                Effect::Stale { from, items } => debug!(
+                    peer = %from,
+                    ?items,
+                    "ignored records about items compacted here"
+                ),
                 Effect::LeaseExpired {
                     item_id,
                     silent,
@@ -282,6 +288,20 @@ impl Core {
                     silent_ms / 1000
                 ),
             }
+        }
+    }
+
+    /// Stores a compaction. A failure is logged, not fatal: end times missing at the next
+    /// start are taken from the records, compacted items are compacted again, horizons are
+    /// learnt again from peers.
+    async fn store_compaction(&mut self, c: dmc_protocol::engine::Compaction) {
+        for (item, _) in &c.items {
+            debug!(item = %item, "compacted an ended item: its records are deleted");
+            // A converter's result is removed from disk by `drop_unneeded_results`.
+            self.files.remove(&(*item, FileRole::Source, 0));
+        }
+        if let Err(e) = self.store.compact(c).await {
+            warn!("cannot store compaction state: {e}");
         }
     }
 
@@ -320,13 +340,23 @@ impl Core {
         let is_sync = matches!(request, Request::Sync { .. });
         let handle = tokio::spawn(async move {
             match net.request(peer, request).await {
-                Ok(Response::Records { records, more }) if is_sync => {
+                Ok(Response::Records {
+                    records,
+                    more,
+                    complete,
+                }) if is_sync => {
                     let _ = internal
                         .send(Internal::SyncPage {
                             from: to,
                             records,
                             more,
+                            complete,
                         })
+                        .await;
+                }
+                Ok(Response::Ended { items }) => {
+                    let _ = internal
+                        .send(Internal::EndedAnswer { from: to, items })
                         .await;
                 }
                 Ok(Response::Summary { summary }) => {

@@ -367,6 +367,7 @@ mod tests {
             Response::Records {
                 records: vec![],
                 more: false,
+                complete: vec![],
             },
         ];
         for resp in cases {

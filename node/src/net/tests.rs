@@ -89,6 +89,7 @@ async fn static_peer_connects_and_requests_are_answered() {
                     responder.respond(Response::Records {
                         records: vec![],
                         more: true,
+                        complete: vec![],
                     });
                 }
                 Some(_) => {}
@@ -104,7 +105,8 @@ async fn static_peer_connects_and_requests_are_answered() {
         resp,
         Response::Records {
             records: vec![],
-            more: true
+            more: true,
+            complete: vec![]
         }
     );
     // Many requests at once all get their own answers.
@@ -116,7 +118,8 @@ async fn static_peer_connects_and_requests_are_answered() {
             r.unwrap(),
             Response::Records {
                 records: vec![],
-                more: true
+                more: true,
+                complete: vec![]
             }
         );
     }

@@ -2,6 +2,7 @@
 //! cloneable [`Store`] handle sends it work over a bounded channel and awaits the reply, which
 //! comes only once the work's transaction is committed and on disk.
 
+mod compact;
 mod deliveries;
 mod files;
 mod jobs;
@@ -16,6 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use dmc_protocol::engine::{Compaction, Restored};
 use dmc_protocol::wire::FileRole;
 use dmc_protocol::{Epoch, ItemId, Millis, NodeId, Record};
 use rusqlite::Connection;
@@ -186,6 +188,18 @@ impl Store {
     /// and skipped.
     pub async fn load_records(&self) -> Result<Vec<Record>, StoreError> {
         self.call(records::load).await
+    }
+
+    /// What the engine is rebuilt from at start: records, tombstones, horizons, end times.
+    pub async fn load_state(&self) -> Result<Restored, StoreError> {
+        self.call(compact::load).await
+    }
+
+    /// Stores a compaction in one transaction: end times noted, compacted items' records
+    /// deleted and their tombstones kept, superseded node records deleted, horizons. The one
+    /// place an item's rows go when it is compacted (`compact::compact_item`).
+    pub async fn compact(&self, c: Compaction) -> Result<(), StoreError> {
+        self.call(move |conn| compact::compact(conn, &c)).await
     }
 
     // ---- local files ---------------------------------------------------------------------
@@ -371,5 +385,7 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Msg>) {
     }
 }
 
+#[cfg(test)]
+mod compact_tests;
 #[cfg(test)]
 mod tests;

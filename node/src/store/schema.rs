@@ -119,6 +119,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE meta;
     DROP TABLE transfers;
     ",
+    // 5: compaction (issue 12). `ended`: when each item that is not compacted yet became
+    // final here (this node's clock). `tombstones`: compacted items, whose records are
+    // deleted; records about them are ignored. `horizons`: per author, every record up to
+    // `seq` is held or was compacted. Items that ended before this version get their end
+    // time at the first start (their newest record's time), and are compacted by the usual
+    // rule.
+    "
+    CREATE TABLE ended (
+        item_id  TEXT    PRIMARY KEY,
+        ended_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE tombstones (
+        item_id  TEXT    PRIMARY KEY,
+        ended_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE horizons (
+        author TEXT    PRIMARY KEY,
+        seq    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -13,15 +13,15 @@ use rusqlite::Connection;
 
 use super::*;
 
-fn node(n: u8) -> NodeId {
+pub(super) fn node(n: u8) -> NodeId {
     NodeId::new(format!("12D3KooWTestNode{n:02}"))
 }
 
-fn item(n: u8) -> ItemId {
+pub(super) fn item(n: u8) -> ItemId {
     ItemId::from_random([n; 16])
 }
 
-fn file_info() -> FileInfo {
+pub(super) fn file_info() -> FileInfo {
     FileInfo {
         file_name: "clip.mp4".into(),
         file_size: 123_456,
@@ -32,7 +32,7 @@ fn file_info() -> FileInfo {
     }
 }
 
-fn rec(author: u8, seq: u64, body: RecordBody) -> Record {
+pub(super) fn rec(author: u8, seq: u64, body: RecordBody) -> Record {
     Record {
         author: node(author),
         seq,
@@ -43,7 +43,7 @@ fn rec(author: u8, seq: u64, body: RecordBody) -> Record {
 }
 
 /// One record of each interesting kind.
-fn sample() -> Vec<Record> {
+pub(super) fn sample() -> Vec<Record> {
     let it = item(1);
     vec![
         rec(
@@ -125,7 +125,7 @@ fn sample() -> Vec<Record> {
     ]
 }
 
-fn sorted(mut v: Vec<Record>) -> Vec<Record> {
+pub(super) fn sorted(mut v: Vec<Record>) -> Vec<Record> {
     v.sort_by(|a, b| (&a.author, a.seq).cmp(&(&b.author, b.seq)));
     v
 }
@@ -153,7 +153,7 @@ fn delivered(author: u8, seq: u64, item_id: ItemId, epoch: u32) -> Record {
     )
 }
 
-fn raw(dir: &Path) -> Connection {
+pub(super) fn raw(dir: &Path) -> Connection {
     Connection::open(dir.join(DB_FILE_NAME)).unwrap()
 }
 
@@ -361,10 +361,13 @@ async fn version_3_migrates_with_nothing_lost() {
         tables,
         [
             "deliveries",
+            "ended",
+            "horizons",
             "jobs",
             "local_files",
             "peers",
             "records",
+            "tombstones",
             "watched"
         ]
     );

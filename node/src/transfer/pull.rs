@@ -338,6 +338,7 @@ async fn fetch_manifest(
 fn kind(r: &Response) -> &'static str {
     match r {
         Response::Records { .. } => "records",
+        Response::Ended { .. } => "ended items",
         Response::Ack => "ack",
         Response::InSync => "in-sync",
         Response::Summary { .. } => "a summary",

@@ -18,7 +18,7 @@ impl Engine {
         };
         let item = self.replica.item(&item_id);
         if let RecordBody::Offer(_) = body {
-            return item.is_none();
+            return item.is_none() && !self.replica.is_compacted(body);
         }
         let Some(item) = item else {
             return false;

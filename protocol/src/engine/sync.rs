@@ -19,10 +19,15 @@ impl Engine {
         }
     }
 
-    /// Answers a peer's `Sync`: a page of the records it lacks.
+    /// Answers a peer's `Sync`: a page of the records it lacks, with `complete` marks over
+    /// what was compacted here.
     pub fn answer_sync(&self, theirs: &Summary) -> Response {
-        let (records, more) = self.replica.missing(theirs, SYNC_PAGE);
-        Response::Records { records, more }
+        let page = self.replica.missing(theirs, SYNC_PAGE);
+        Response::Records {
+            records: page.records,
+            more: page.more,
+            complete: page.complete,
+        }
     }
 
     /// Connected peers not asked for what we lack within the resync interval.
@@ -62,7 +67,8 @@ impl Engine {
     }
 
     /// Takes in records from a peer: each checked (shape, signature, authority) or refused,
-    /// the new ones stored and relayed to every other connected peer.
+    /// the new ones stored and relayed to every other connected peer. Records about items
+    /// compacted here are ignored: not stored, folded or relayed.
     pub(super) fn receive(
         &mut self,
         from: &NodeId,
@@ -71,6 +77,7 @@ impl Engine {
         fx: &mut Vec<Effect>,
     ) {
         let mut new = Vec::new();
+        let mut stale = Vec::new();
         for r in records.into_iter().take(MAX_RECORDS_PER_MESSAGE) {
             // A record we hold already, byte for byte, needs no second check.
             if self.replica.get(&r.author, r.seq) == Some(&r) {
@@ -93,10 +100,22 @@ impl Engine {
                 // older copy): never reuse its sequence number.
                 self.next_seq = self.next_seq.max(r.seq + 1);
             }
-            if self.replica.insert(r.clone()) == Inserted::New {
-                note_record_speed(&mut self.speeds, &r);
-                new.push(r);
+            match self.replica.insert(r.clone()) {
+                Inserted::New => {
+                    note_record_speed(&mut self.speeds, &r);
+                    new.push(r);
+                }
+                Inserted::Compacted => {
+                    stale.extend(r.body.item_id().filter(|i| !stale.contains(i)));
+                }
+                Inserted::Duplicate => {}
             }
+        }
+        if !stale.is_empty() {
+            fx.push(Effect::Stale {
+                from: from.clone(),
+                items: stale,
+            });
         }
         if new.is_empty() {
             return;
@@ -112,6 +131,7 @@ impl Engine {
             }
         }
         fx.push(Effect::Persist(new.clone()));
+        self.note_records(&new, now, fx);
         // Relay to every other connected peer.
         for peer in self.connected.iter().filter(|p| *p != from) {
             fx.push(Effect::Send {

@@ -63,6 +63,12 @@ pub struct Sim {
     pub offers: u8,
     /// Progress reports delivered so far.
     pub reports_delivered: usize,
+    /// `delivered` records made, per item (by any node, over the whole run).
+    pub deliveries: BTreeMap<ItemId, usize>,
+    /// Items compacted by any node, and by which.
+    pub compacted: BTreeMap<ItemId, BTreeSet<usize>>,
+    /// Records about compacted items that a node ignored.
+    pub stale_ignored: usize,
 }
 
 /// One step of a random schedule.
@@ -106,6 +112,9 @@ impl Sim {
             now: 1_000,
             offers: 0,
             reports_delivered: 0,
+            deliveries: BTreeMap::new(),
+            compacted: BTreeMap::new(),
+            stale_ignored: 0,
         };
         for i in 0..n {
             sim.feed(i, Event::Start);
@@ -144,7 +153,20 @@ impl Sim {
                     item_id,
                     epoch,
                 }),
-                Effect::Persist(_) | Effect::Refused { .. } | Effect::LeaseExpired { .. } => {}
+                Effect::Persist(records) => {
+                    for r in records.iter().filter(|r| r.author == *self.engines[i].me()) {
+                        if let RecordBody::Delivered { item_id, .. } = r.body {
+                            *self.deliveries.entry(item_id).or_default() += 1;
+                        }
+                    }
+                }
+                Effect::Compact(c) => {
+                    for (id, _) in c.items {
+                        self.compacted.entry(id).or_default().insert(i);
+                    }
+                }
+                Effect::Stale { items, .. } => self.stale_ignored += items.len(),
+                Effect::Refused { .. } | Effect::LeaseExpired { .. } => {}
             }
         }
         // Keep the pending list bounded: the engine repeats level-triggered actions.
@@ -194,16 +216,32 @@ impl Sim {
         let to_id = self.engines[to].me().clone();
         match req {
             Request::Sync { summary } => {
-                if let Response::Records { records, more } = self.engines[to].answer_sync(&summary)
+                if let Response::Records {
+                    records,
+                    more,
+                    complete,
+                } = self.engines[to].answer_sync(&summary)
                 {
                     self.feed(
                         from,
                         Event::Records {
-                            from: to_id,
+                            from: to_id.clone(),
                             records,
                             sync_more: Some(more),
                         },
                     );
+                    self.feed(
+                        from,
+                        Event::Horizons {
+                            from: to_id,
+                            complete,
+                        },
+                    );
+                }
+            }
+            Request::Ended { items } => {
+                if let Response::Ended { items } = self.engines[to].answer_ended(&items) {
+                    self.feed(from, Event::EndedAnswer { from: to_id, items });
                 }
             }
             Request::SyncDigest { digest } => {

@@ -50,6 +50,11 @@ fn documented() -> Vec<(&'static str, &'static str, Shown)> {
             "retry_backoff",
             Shown::Duration(node::RETRY_BACKOFF),
         ),
+        (
+            "`[node]`",
+            "keep_finished",
+            Shown::Duration(node::KEEP_FINISHED),
+        ),
         ("`[discovery]`", "mdns", text(discovery::MDNS)),
         ("`[discovery]`", "peers", text("[]")),
         ("`[discovery]`", "interfaces", text("[]")),
@@ -172,6 +177,7 @@ fn an_empty_file_gives_the_table() {
     assert_eq!(c.node.lease, node::LEASE);
     assert_eq!(c.node.max_attempts, node::MAX_ATTEMPTS);
     assert_eq!(c.node.retry_backoff, node::RETRY_BACKOFF);
+    assert_eq!(c.node.keep_finished, node::KEEP_FINISHED);
     assert_eq!(c.discovery.mdns, discovery::MDNS);
     assert_eq!(c.discovery.loopback, discovery::LOOPBACK);
     assert_eq!(c.converter.enabled, converter::ENABLED);
@@ -213,4 +219,5 @@ fn the_engines_test_constructor_uses_the_same_defaults() {
     assert_eq!(e.retention, ms(converter::RETENTION));
     assert_eq!(e.max_attempts, node::MAX_ATTEMPTS);
     assert_eq!(e.retry_backoff, ms(node::RETRY_BACKOFF));
+    assert_eq!(e.keep_finished, ms(node::KEEP_FINISHED));
 }

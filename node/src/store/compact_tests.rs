@@ -1,0 +1,165 @@
+//! Tests of the compaction tables: the migration of a database written before compaction,
+//! and compactions stored in one transaction and found again after a reopen.
+
+use dmc_protocol::engine::{Compaction, Effect, Engine, EngineConfig, Event};
+use dmc_protocol::record::{Offer, RecordBody};
+use dmc_protocol::{MediaType, Record};
+
+use super::tests::{file_info, item, node, raw, rec, sample, sorted};
+use super::*;
+
+/// A database of schema version 4 (before compaction) holding `records`.
+fn version_4_database(dir: &Path, records: &[Record]) {
+    let conn = raw(dir);
+    for sql in &schema::MIGRATIONS[..4] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 4).unwrap();
+    for r in records {
+        conn.execute(
+            "INSERT INTO records (author, seq, item_id, kind, created_at, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                r.author.as_str(),
+                r.seq as i64,
+                r.body.item_id().map(|i| i.to_string()),
+                r.body.kind(),
+                r.created_at as i64,
+                dmc_protocol::wire::encode(r)
+            ],
+        )
+        .unwrap();
+    }
+}
+
+fn open_offer(seq: u64) -> Record {
+    rec(
+        1,
+        seq,
+        RecordBody::Offer(Offer {
+            item_id: item(7),
+            nonce: [7; 16],
+            file: file_info(),
+            media_type: MediaType::Video,
+            profile: "mkv-x264".into(),
+            duration_ms: None,
+            priority: 0,
+        }),
+    )
+}
+
+/// Feeds `event` and stores every compaction the engine asks for.
+async fn feed(store: &Store, engine: &mut Engine, event: Event, now: u64) {
+    for e in engine.handle(event, now) {
+        if let Effect::Compact(c) = e {
+            store.compact(c).await.unwrap();
+        }
+    }
+}
+
+/// Issue 12, point 5: an old database migrates with nothing lost; at the first start its
+/// items that ended long ago (by their newest record's time) are compacted by the usual rule,
+/// and its open items continue.
+#[tokio::test]
+async fn a_version_4_database_migrates_and_its_long_ended_items_are_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = sample();
+    records.push(open_offer(6));
+    version_4_database(dir.path(), &records);
+
+    let store = Store::open(dir.path()).await.unwrap();
+    let state = store.load_state().await.unwrap();
+    assert_eq!(state.records, sorted(records.clone()));
+    assert!(state.tombstones.is_empty() && state.ended.is_empty());
+
+    let cfg = EngineConfig::new(dmc_protocol::Signer::from_seed([3; 32]), "n", None);
+    let now = 1_800_000_000_000;
+    let mut engine = Engine::restore(cfg.clone(), state);
+    feed(&store, &mut engine, Event::Start, now).await;
+    feed(&store, &mut engine, Event::Tick, now + 1000).await;
+    store.close().await.unwrap();
+
+    let store = Store::open(dir.path()).await.unwrap();
+    let state = store.load_state().await.unwrap();
+    // The ended item's records are gone, its tombstone stays; the open item and the node
+    // record are kept.
+    assert!(state
+        .records
+        .iter()
+        .all(|r| r.body.item_id() != Some(item(1))));
+    assert!(state.records.contains(&open_offer(6)));
+    assert!(state.records.iter().any(|r| r.body.kind() == "node"));
+    assert_eq!(state.tombstones.len(), 1);
+    assert_eq!(state.tombstones[0].0, item(1));
+    assert!(state.ended.is_empty());
+    // Its horizons keep the summary where it was, so nobody sends the records again.
+    let engine = Engine::restore(cfg, state);
+    assert_eq!(engine.replica().horizon(&node(1)), 6);
+    assert_eq!(engine.replica().horizon(&node(2)), 3);
+    assert!(engine.item(&item(1)).is_none());
+    assert!(engine.item(&item(7)).is_some_and(|i| !i.phase.is_final()));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_compaction_is_stored_whole_and_found_again_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let mut records = sample();
+    records.push(open_offer(6));
+    store.put_records(records).await.unwrap();
+    store
+        .record_delivery_target(item(1), 1, "/out/x.mkv".into())
+        .await
+        .unwrap();
+    store
+        .put_local_file(LocalFile {
+            item_id: item(1),
+            role: FileRole::Source,
+            epoch: 0,
+            path: "/media/clip.mp4".into(),
+            file_size: 64,
+            mtime_ns: 7,
+            chunk_size: 32,
+            hashes: vec![0; 64],
+            pinned: None,
+        })
+        .await
+        .unwrap();
+    let c = Compaction {
+        ended: vec![(item(7), 42)],
+        items: vec![(item(1), 41)],
+        node_records: vec![(node(1), 1)],
+        horizons: vec![(node(1), 6), (node(2), 3)],
+    };
+    store.compact(c).await.unwrap();
+    // A lower horizon never moves one back.
+    store
+        .compact(Compaction {
+            horizons: vec![(node(1), 2)],
+            ..Compaction::default()
+        })
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+
+    let store = Store::open(dir.path()).await.unwrap();
+    let state = store.load_state().await.unwrap();
+    assert_eq!(state.records, vec![open_offer(6)]);
+    assert_eq!(state.tombstones, vec![(item(1), 41)]);
+    assert_eq!(state.ended, vec![(item(7), 42)]);
+    let mut h = state.horizons.clone();
+    h.sort();
+    assert_eq!(h, vec![(node(1), 6), (node(2), 3)]);
+    assert_eq!(store.delivery_target(item(1), 1).await.unwrap(), None);
+    assert!(store.local_files().await.unwrap().is_empty());
+    store.close().await.unwrap();
+    // A tombstone costs well under 100 bytes of payload: an item id and a time.
+    let conn = raw(dir.path());
+    let bytes: i64 = conn
+        .query_row("SELECT length(item_id) + 8 FROM tombstones", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(bytes <= 100, "{bytes}");
+}

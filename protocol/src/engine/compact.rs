@@ -1,0 +1,263 @@
+//! Compaction of ended items: when an item's phase first becomes final here the engine notes
+//! the time (this node's clock); `keep_finished` later its records go and a tombstone stays,
+//! so records about it that arrive later (from a node that was away) are ignored and nothing
+//! resurrects it. Open items silent for `keep_finished` are asked about (`Request::Ended`):
+//! a peer that compacted one says so, and we compact it too.
+
+use std::collections::BTreeMap;
+
+use crate::ids::{ItemId, Millis, NodeId, Seq};
+use crate::record::Record;
+use crate::replica::Replica;
+use crate::wire::{Request, Response, MAX_ENDED_ITEMS};
+
+use super::{Effect, Engine};
+
+/// A peer is asked about our silent open items at most this often (and on every connect).
+pub const ENDED_ASK_INTERVAL_MS: Millis = 3600 * 1000;
+
+/// What a node stored besides records, to rebuild its engine at start.
+#[derive(Clone, Debug, Default)]
+pub struct Restored {
+    pub records: Vec<Record>,
+    /// Compacted items, with when they ended.
+    pub tombstones: Vec<(ItemId, Millis)>,
+    /// Per author: every record up to this seq is held or was compacted.
+    pub horizons: Vec<(NodeId, Seq)>,
+    /// Items that ended here and are not compacted yet, with when they ended.
+    pub ended: Vec<(ItemId, Millis)>,
+}
+
+/// Compaction state to store, in one transaction ([`Effect::Compact`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Compaction {
+    /// Items that became final here, with when (this node's clock).
+    pub ended: Vec<(ItemId, Millis)>,
+    /// Items compacted: delete their records (and their `ended` row), keep a tombstone with
+    /// this time.
+    pub items: Vec<(ItemId, Millis)>,
+    /// Superseded node records to delete.
+    pub node_records: Vec<(NodeId, Seq)>,
+    /// Per author: every record up to this seq is held or was compacted.
+    pub horizons: Vec<(NodeId, Seq)>,
+}
+
+impl Compaction {
+    pub fn is_empty(&self) -> bool {
+        self.ended.is_empty()
+            && self.items.is_empty()
+            && self.node_records.is_empty()
+            && self.horizons.is_empty()
+    }
+}
+
+/// The ended times of final items (those stored) and the last-heard times of open ones (the
+/// newest record's time), at start.
+pub(super) fn clocks_at_start(
+    replica: &Replica,
+    stored: Vec<(ItemId, Millis)>,
+) -> (BTreeMap<ItemId, Millis>, BTreeMap<ItemId, Millis>) {
+    let ended = stored
+        .into_iter()
+        .filter(|(id, _)| replica.item(id).is_some_and(|i| i.phase.is_final()))
+        .collect();
+    let touched = replica
+        .open_items()
+        .map(|i| (i.item_id(), i.updated_at))
+        .collect();
+    (ended, touched)
+}
+
+/// When an open item was last heard of: its newest record's time by its author's clock, or
+/// now if that is later. Old records relayed by a node back from a long absence make the
+/// item silent at once, so a node that never knew it asks about it at once too.
+fn last_heard(item: &crate::item::ItemState, now: Millis) -> Millis {
+    item.updated_at.min(now)
+}
+
+impl Engine {
+    /// At start: final items with no stored end time (stored by a version before compaction,
+    /// or a crash in between) ended at their newest record's time, or now if that is later.
+    pub(super) fn note_unknown_ends(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        let mut c = Compaction::default();
+        for item in self.replica.items().filter(|i| i.phase.is_final()) {
+            let id = item.item_id();
+            if let std::collections::btree_map::Entry::Vacant(e) = self.ended.entry(id) {
+                let at = item.updated_at.min(now);
+                e.insert(at);
+                c.ended.push((id, at));
+            }
+        }
+        push(fx, c);
+    }
+
+    /// New records were taken in (or made) now: items they made final get their end time,
+    /// open ones were heard from.
+    pub(super) fn note_records(&mut self, records: &[Record], now: Millis, fx: &mut Vec<Effect>) {
+        let mut c = Compaction::default();
+        for id in records.iter().filter_map(|r| r.body.item_id()) {
+            let Some(item) = self.replica.item(&id) else {
+                continue;
+            };
+            if !item.phase.is_final() {
+                self.touched.insert(id, last_heard(item, now));
+            } else if !self.ended.contains_key(&id) {
+                self.touched.remove(&id);
+                self.ended.insert(id, now);
+                c.ended.push((id, now));
+            }
+        }
+        push(fx, c);
+    }
+
+    /// Compacts the items that ended `keep_finished` ago or more, and superseded node
+    /// records.
+    pub(super) fn compact_due(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        let keep = self.cfg.keep_finished;
+        let due: Vec<(ItemId, Millis)> = self
+            .ended
+            .iter()
+            .filter(|(_, at)| now.saturating_sub(**at) >= keep)
+            .map(|(id, at)| (*id, *at))
+            .collect();
+        let mut c = Compaction::default();
+        for (id, at) in due {
+            self.compact_item(id, at, &mut c);
+        }
+        let removed = self.replica.compact_stale_nodes();
+        c.node_records = removed.records;
+        merge_horizons(&mut c.horizons, removed.horizons);
+        push(fx, c);
+    }
+
+    /// Compacts one item: the replica keeps a tombstone; every clock about it is forgotten.
+    fn compact_item(&mut self, id: ItemId, ended_at: Millis, c: &mut Compaction) {
+        let removed = self.replica.compact(id, ended_at);
+        merge_horizons(&mut c.horizons, removed.horizons);
+        c.items.push((id, ended_at));
+        self.ended.remove(&id);
+        self.touched.remove(&id);
+        self.heard.remove(&id);
+        self.reported.remove(&id);
+        self.reports.remove(&id);
+        self.retry_since.remove(&id);
+        self.back_after_release.retain(|(i, _)| *i != id);
+    }
+
+    /// Open items we have heard nothing of for `keep_finished` (and items held without their
+    /// offer for as long): the others may have compacted them while we were away. At most
+    /// one question's worth.
+    fn silent_items(&self, now: Millis) -> Vec<ItemId> {
+        let keep = self.cfg.keep_finished;
+        let orphans = self.replica.orphans_before(now.saturating_sub(keep));
+        self.touched
+            .iter()
+            .filter(|(_, at)| now.saturating_sub(**at) >= keep)
+            .map(|(id, _)| *id)
+            .chain(orphans)
+            .take(MAX_ENDED_ITEMS)
+            .collect()
+    }
+
+    /// Asks each connected peer not asked within the hour (or since it connected) about our
+    /// silent open items. With none, it counts as asked: the next look is an hour later.
+    pub(super) fn ask_ended(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        let due: Vec<NodeId> = self
+            .connected
+            .iter()
+            .filter(|p| {
+                self.asked_ended
+                    .get(*p)
+                    .is_none_or(|t| now.saturating_sub(*t) >= ENDED_ASK_INTERVAL_MS)
+            })
+            .cloned()
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let items = self.silent_items(now);
+        for peer in due {
+            self.asked_ended.insert(peer.clone(), now);
+            if !items.is_empty() {
+                fx.push(Effect::Send {
+                    to: peer,
+                    request: Request::Ended {
+                        items: items.clone(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// Answers a peer's `Ended`: the asked items compacted here.
+    pub fn answer_ended(&self, items: &[ItemId]) -> Response {
+        Response::Ended {
+            items: items
+                .iter()
+                .take(MAX_ENDED_ITEMS)
+                .filter(|id| self.replica.tombstone(id).is_some())
+                .copied()
+                .collect(),
+        }
+    }
+
+    /// A peer compacted some of the items we asked about: we compact those that are still
+    /// silent here (a peer cannot make us drop an item we have heard of lately).
+    pub(super) fn take_ended_answer(
+        &mut self,
+        _from: &NodeId,
+        items: Vec<ItemId>,
+        now: Millis,
+        fx: &mut Vec<Effect>,
+    ) {
+        let silent = self.silent_items(now);
+        let mut c = Compaction::default();
+        for id in items.into_iter().take(MAX_ENDED_ITEMS) {
+            if silent.contains(&id) {
+                self.compact_item(id, now, &mut c);
+            }
+        }
+        push(fx, c);
+    }
+
+    /// A sync page's `complete` marks: our horizons pass over what the peer compacted.
+    pub(super) fn take_horizons(
+        &mut self,
+        from: &NodeId,
+        complete: Vec<(NodeId, Seq)>,
+        fx: &mut Vec<Effect>,
+    ) {
+        if !self.connected.contains(from) {
+            return;
+        }
+        let mut c = Compaction::default();
+        for (author, seq) in complete.into_iter().take(crate::wire::MAX_SUMMARY_AUTHORS) {
+            if self.replica.raise_horizon(&author, seq) {
+                let h = self.replica.horizon(&author);
+                if author == *self.cfg.me() {
+                    // Our own records, compacted by others (our store was restored from an
+                    // older copy): never reuse their sequence numbers.
+                    self.next_seq = self.next_seq.max(h + 1);
+                }
+                c.horizons.push((author, h));
+            }
+        }
+        push(fx, c);
+    }
+}
+
+/// Adds horizons, keeping one (the highest) per author.
+fn merge_horizons(into: &mut Vec<(NodeId, Seq)>, more: Vec<(NodeId, Seq)>) {
+    for (a, s) in more {
+        match into.iter_mut().find(|(x, _)| *x == a) {
+            Some(e) => e.1 = e.1.max(s),
+            None => into.push((a, s)),
+        }
+    }
+}
+
+fn push(fx: &mut Vec<Effect>, c: Compaction) {
+    if !c.is_empty() {
+        fx.push(Effect::Compact(c));
+    }
+}

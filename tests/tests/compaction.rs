@@ -1,0 +1,97 @@
+//! Compaction (issue 12, point 2): with a short `[node] keep_finished`, a delivered item's
+//! records are deleted from both nodes' databases soon after it ended, each keeping only a
+//! tombstone; the delivered file stays where it was, and a restart brings nothing back.
+
+use std::path::Path;
+use std::time::Duration;
+
+use dmc_node::store::{Store, DB_FILE_NAME};
+use dmc_protocol::engine::Restored;
+use dmc_protocol::ItemId;
+use dmc_tests::{make_clip, wait_until, Lab, Node, NodeOpts};
+
+const LONG: Duration = Duration::from_secs(120);
+const KEEP: &str = "keep_finished = \"2s\"";
+
+/// What a node's database holds, read through the store (WAL: the node may run).
+fn stored(node: &Node) -> Restored {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open_file(&node.data_dir.join(DB_FILE_NAME))
+            .await
+            .unwrap();
+        let state = store.load_state().await.unwrap();
+        store.close().await.unwrap();
+        state
+    })
+}
+
+fn records_of(state: &Restored, id: ItemId) -> usize {
+    state
+        .records
+        .iter()
+        .filter(|r| r.body.item_id() == Some(id))
+        .count()
+}
+
+fn compacted(state: &Restored, id: ItemId) -> bool {
+    records_of(state, id) == 0 && state.tombstones.iter().any(|(t, _)| *t == id)
+}
+
+fn unknown_to(node: &Node, id: &str) -> bool {
+    node.status(id).is_err()
+}
+
+#[test]
+fn a_delivered_item_is_compacted_on_both_nodes_after_keep_finished() {
+    let lab = Lab::new().unwrap();
+    let converter = Node::start(
+        &lab,
+        "converter",
+        NodeOpts {
+            converter: true,
+            node_extra: KEEP.into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut laptop = Node::start(
+        &lab,
+        "laptop",
+        NodeOpts {
+            peers: vec![converter.addr().unwrap()],
+            node_extra: KEEP.into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let clip = lab.path("clip.mp4");
+    make_clip(&clip, 1, "160x120").unwrap();
+    let id = laptop.offer(&clip, "mkv-x264").unwrap();
+    let item = ItemId::parse(&id).unwrap();
+    let done = laptop.wait_final(&id, LONG).unwrap();
+    assert_eq!(done["phase"], "delivered", "{}", converter.log_tail());
+    let result = done["output_path"].as_str().unwrap().to_string();
+
+    for node in [&laptop, &converter] {
+        wait_until(
+            &format!("the item to be compacted on {}", node.name),
+            Duration::from_secs(30),
+            || unknown_to(node, &id).then_some(()),
+        )
+        .unwrap();
+        let state = stored(node);
+        assert!(compacted(&state, item), "{}: {state:?}", node.name);
+        // What stays of the item is its tombstone: an item id and a time.
+        assert!(state.ended.iter().all(|(e, _)| *e != item));
+    }
+    // The user's file is not touched by compaction.
+    assert!(Path::new(&result).is_file(), "{result} is gone");
+
+    // A restart brings nothing back, and the nodes still agree.
+    laptop.restart().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(unknown_to(&laptop, &id));
+    assert!(compacted(&stored(&laptop), item));
+    assert!(compacted(&stored(&converter), item));
+}
