@@ -195,7 +195,7 @@ async fn converter_setup(config: &Config) -> Result<ConverterSetup, RunError> {
 }
 
 /// The engine's settings: this node's key and name, its advert, and the configured lease,
-/// retention and retries.
+/// retention, retries and per-peer record budget.
 fn engine_config(keys: &Keys, config: &Config, converter: Option<ConverterAd>) -> EngineConfig {
     EngineConfig {
         signer: dmc_protocol::Signer::new(keys.keypair.clone()),
@@ -205,6 +205,7 @@ fn engine_config(keys: &Keys, config: &Config, converter: Option<ConverterAd>) -
         retention: config.converter.retention.as_millis() as u64,
         max_attempts: config.node.max_attempts,
         retry_backoff: config.node.retry_backoff.as_millis() as u64,
+        budget: config.network.budget,
     }
 }
 

@@ -10,6 +10,7 @@
 //! ephemeral progress reports (`progress.rs`) and why an item waits as only the origin's
 //! engine knows (`notes.rs`).
 
+mod budget;
 mod local;
 mod notes;
 mod progress;
@@ -28,6 +29,8 @@ use crate::schedule::{occupies_converter, Candidate};
 use crate::sign::Signer;
 use crate::wire::{Request, Summary, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_PER_MESSAGE};
 
+pub use budget::{OverBudget, RecordBudget, BUDGET_WINDOW_MS};
+
 /// What a node is.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -45,6 +48,8 @@ pub struct EngineConfig {
     pub max_attempts: u32,
     /// Origin: the wait after a failed attempt before the next; doubles with each failure.
     pub retry_backoff: Millis,
+    /// What one peer may make this node store per minute ([`RecordBudget`]).
+    pub budget: RecordBudget,
 }
 
 impl EngineConfig {
@@ -54,7 +59,8 @@ impl EngineConfig {
     }
 
     /// For tests and simulations: a node with a node's default lease (2 min), retention
-    /// (30 days), attempts (3) and backoff (30 s). A running node takes all four from its
+    /// (30 days), attempts (3), backoff (30 s) and per-peer budget (10,000 records and 8 MiB
+    /// a minute). A running node takes all five from its
     /// configuration, whose defaults are dmc-node's `config::defaults` (a test there keeps
     /// these equal to them).
     pub fn new(signer: Signer, name: impl Into<String>, converter: Option<ConverterAd>) -> Self {
@@ -66,6 +72,10 @@ impl EngineConfig {
             retention: 30 * 24 * 3600 * 1000,
             max_attempts: 3,
             retry_backoff: 30_000,
+            budget: RecordBudget {
+                records: 10_000,
+                bytes: 8 << 20,
+            },
         }
     }
 
@@ -98,10 +108,12 @@ pub enum Event {
         records: Vec<Record>,
         sync_more: Option<bool>,
     },
-    /// A peer's summary, answering our `SyncDigest` when our summaries differ.
+    /// A peer's summary (its first page), answering our `SyncDigest` when our summaries
+    /// differ; `next` is the first author after the page, if the page is not all of it.
     PeerSummary {
         from: NodeId,
         summary: Summary,
+        next: Option<NodeId>,
     },
     /// Time passes: re-derive what should run.
     Tick,
@@ -145,6 +157,13 @@ pub enum Effect {
     },
     /// A record or progress report from a peer was refused.
     Refused { from: NodeId, reason: String },
+    /// `refused` new records from a peer were refused: its budget for this minute is spent.
+    /// They were neither stored nor relayed; a later sync asks for them again.
+    OverBudget {
+        from: NodeId,
+        refused: usize,
+        why: OverBudget,
+    },
     /// Origin: the converter of an item was silent for longer than the lease; the item went
     /// to another converter (already recorded; this is for the log).
     LeaseExpired {
@@ -184,6 +203,10 @@ pub struct Engine {
     /// Origin: items given back by a converter that has connected again since (it restarted):
     /// it may have them again at once, without the release cool-down.
     back_after_release: BTreeSet<(ItemId, Epoch)>,
+    /// The paged sync under way with each peer: the author range asked last, and when.
+    walks: BTreeMap<NodeId, sync::Walk>,
+    /// What each peer spent of its record budget this minute.
+    budgets: budget::Budgets,
 }
 
 /// Connected peers are asked for what we lack at least this often (anti-entropy), so a
@@ -223,6 +246,8 @@ impl Engine {
             retry_since: BTreeMap::new(),
             speeds,
             back_after_release: BTreeSet::new(),
+            walks: BTreeMap::new(),
+            budgets: budget::Budgets::default(),
         }
     }
 
@@ -320,31 +345,32 @@ impl Engine {
             Event::PeerDisconnected(peer) => {
                 self.connected.remove(&peer);
                 self.last_sync.remove(&peer);
+                self.walks.remove(&peer);
             }
             Event::Records {
                 from,
                 records,
                 sync_more,
             } => {
-                self.receive(&from, records, now, &mut fx);
-                if sync_more == Some(true) && self.connected.contains(&from) {
-                    self.ask_records(from, now, &mut fx);
+                let got = self.receive(&from, records, now, &mut fx);
+                if let Some(more) = sync_more {
+                    self.continue_walk(from, more, got, now, &mut fx);
                 }
                 self.schedule(now, &mut fx);
             }
             Event::Resumed => self.lease_base = now,
-            Event::PeerSummary { from, summary } => {
-                if self.connected.contains(&from) && summary.has_more_than(&self.replica.summary())
-                {
-                    self.ask_records(from, now, &mut fx);
-                }
-            }
+            Event::PeerSummary {
+                from,
+                summary,
+                next,
+            } => self.start_walk(from, &summary, next, now, &mut fx),
             Event::Tick => {
                 for peer in self.resync_due(now) {
                     self.ask_sync(peer, now, &mut fx);
                 }
                 self.timers(now, &mut fx);
                 self.forget_stale_reports();
+                self.budgets.forget_old(now);
                 self.schedule(now, &mut fx)
             }
             Event::Local(RecordBody::Progress {

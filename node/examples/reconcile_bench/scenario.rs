@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use dmc_node::net::codec::{decode_request, decode_response, encode_frame};
 use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event};
-use dmc_protocol::wire::{Request, Response, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
+use dmc_protocol::wire::{AuthorRange, Request, Response, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 use dmc_protocol::{
     ConverterAd, Epoch, FileInfo, ItemId, MediaType, Millis, NodeId, NodeInfo, Offer, ProgressInfo,
     Record, RecordBody, Seq, Signer, Stage,
@@ -398,7 +398,11 @@ impl World {
                 t.requests += 1;
                 let request = decode_request(&frame[4..]).expect("request decodes");
                 let response = match request {
-                    Request::Sync { summary } => self.engines[to].answer_sync(&summary),
+                    Request::Sync {
+                        summary,
+                        from,
+                        to: end,
+                    } => self.engines[to].answer_sync(&summary, &AuthorRange { from, to: end }),
                     Request::SyncDigest { digest } => self.engines[to].answer_digest(&digest),
                     Request::Push { records } => {
                         t.records[from] += records.len();
@@ -443,11 +447,15 @@ impl World {
                         );
                         t.take(from, &ids, fx, &mut next);
                     }
-                    Response::Summary { summary } => {
+                    Response::Summary {
+                        summary,
+                        next: after,
+                    } => {
                         let fx = self.engines[from].handle(
                             Event::PeerSummary {
                                 from: ids[to].clone(),
                                 summary,
+                                next: after,
                             },
                             now,
                         );

@@ -14,10 +14,11 @@ pub(crate) enum Internal {
         records: Vec<dmc_protocol::Record>,
         more: bool,
     },
-    /// A peer's summary, answering our digest: it differs from ours.
+    /// A peer's summary (its first page), answering our digest: it differs from ours.
     PeerSummary {
         from: NodeId,
         summary: dmc_protocol::Summary,
+        next: Option<NodeId>,
     },
     OfferPrepared {
         prepared: Result<(Offer, LocalFile), CoreError>,

@@ -269,6 +269,11 @@ impl Core {
                 Effect::Refused { from, reason } => {
                     warn!(peer = %from, "refused a record or progress report: {reason}")
                 }
+                Effect::OverBudget { from, refused, why } => {
+                    self.peer_book
+                        .over_budget
+                        .note(from, refused, why, now_ms())
+                }
                 Effect::LeaseExpired {
                     item_id,
                     silent,
@@ -329,9 +334,13 @@ impl Core {
                         })
                         .await;
                 }
-                Ok(Response::Summary { summary }) => {
+                Ok(Response::Summary { summary, next }) => {
                     let _ = internal
-                        .send(Internal::PeerSummary { from: to, summary })
+                        .send(Internal::PeerSummary {
+                            from: to,
+                            summary,
+                            next,
+                        })
                         .await;
                 }
                 Ok(Response::Error { code, message }) => {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event};
-use dmc_protocol::wire::{Request, Response};
+use dmc_protocol::wire::{encoded_len, AuthorRange, Request, Response};
 use dmc_protocol::{
     ConverterAd, FileInfo, ItemId, ItemState, MediaType, NodeId, Offer, ProgressInfo, RecordBody,
     Signer, Stage,
@@ -63,6 +63,13 @@ pub struct Sim {
     pub offers: u8,
     /// Progress reports delivered so far.
     pub reports_delivered: usize,
+    /// Requests delivered so far (each with its answer: one round trip).
+    pub round_trips: usize,
+    /// Bytes of the requests delivered and their answers, as encoded on the wire.
+    pub wire_bytes: usize,
+    /// Requests and answers dropped because the wire's limit checks refuse them (as a real
+    /// node's codec would).
+    pub refused_by_limits: usize,
 }
 
 /// One step of a random schedule.
@@ -106,6 +113,9 @@ impl Sim {
             now: 1_000,
             offers: 0,
             reports_delivered: 0,
+            round_trips: 0,
+            wire_bytes: 0,
+            refused_by_limits: 0,
         };
         for i in 0..n {
             sim.feed(i, Event::Start);
@@ -144,7 +154,10 @@ impl Sim {
                     item_id,
                     epoch,
                 }),
-                Effect::Persist(_) | Effect::Refused { .. } | Effect::LeaseExpired { .. } => {}
+                Effect::Persist(_)
+                | Effect::Refused { .. }
+                | Effect::OverBudget { .. }
+                | Effect::LeaseExpired { .. } => {}
             }
         }
         // Keep the pending list bounded: the engine repeats level-triggered actions.
@@ -192,10 +205,24 @@ impl Sim {
         }
         let from_id = self.engines[from].me().clone();
         let to_id = self.engines[to].me().clone();
+        self.round_trips += 1;
+        self.wire_bytes += encoded_len(&req);
+        if req.check_limits().is_err() {
+            self.refused_by_limits += 1;
+            return;
+        }
         match req {
-            Request::Sync { summary } => {
-                if let Response::Records { records, more } = self.engines[to].answer_sync(&summary)
-                {
+            Request::Sync {
+                summary,
+                from: a,
+                to: b,
+            } => {
+                let answer =
+                    self.engines[to].answer_sync(&summary, &AuthorRange { from: a, to: b });
+                if !self.answered(&answer) {
+                    return;
+                }
+                if let Response::Records { records, more } = answer {
                     self.feed(
                         from,
                         Event::Records {
@@ -207,24 +234,32 @@ impl Sim {
                 }
             }
             Request::SyncDigest { digest } => {
-                if let Response::Summary { summary } = self.engines[to].answer_digest(&digest) {
+                let answer = self.engines[to].answer_digest(&digest);
+                if !self.answered(&answer) {
+                    return;
+                }
+                if let Response::Summary { summary, next } = answer {
                     self.feed(
                         from,
                         Event::PeerSummary {
                             from: to_id,
                             summary,
+                            next,
                         },
                     );
                 }
             }
-            Request::Push { records } => self.feed(
-                to,
-                Event::Records {
-                    from: from_id,
-                    records,
-                    sync_more: None,
-                },
-            ),
+            Request::Push { records } => {
+                self.wire_bytes += encoded_len(&Response::Ack);
+                self.feed(
+                    to,
+                    Event::Records {
+                        from: from_id,
+                        records,
+                        sync_more: None,
+                    },
+                )
+            }
             Request::Progress { report } => {
                 self.reports_delivered += 1;
                 self.feed(
@@ -237,6 +272,16 @@ impl Sim {
             }
             _ => {}
         }
+    }
+
+    /// Counts an answer's bytes; false when the wire's limit checks refuse it.
+    fn answered(&mut self, answer: &Response) -> bool {
+        self.wire_bytes += encoded_len(answer);
+        if answer.check_limits().is_err() {
+            self.refused_by_limits += 1;
+            return false;
+        }
+        true
     }
 
     /// Node `i` offers a new video; returns its id.
