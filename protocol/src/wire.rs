@@ -9,7 +9,7 @@ use crate::record::Record;
 use crate::report::ProgressReport;
 
 /// Name of the request-response protocol, with its version.
-pub const PROTOCOL_NAME: &str = "/dmc/req/4";
+pub const PROTOCOL_NAME: &str = "/dmc/req/5";
 /// Largest request frame.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Largest response frame (a chunk of at most 1 MiB plus headers, or a page of records).
@@ -92,8 +92,8 @@ pub enum Request {
     /// "Here is what I hold of the authors in `from..to`; send me a page of what I lack in
     /// that range." `from` is included, `to` excluded, `None` unbounded; an author of the
     /// range missing from `summary` counts as 0. The asker walks its authors in order, one
-    /// range of at most [`MAX_SUMMARY_AUTHORS`] at a time. Without `from` and `to` (as older
-    /// versions send it) the range is every author.
+    /// range of at most [`MAX_SUMMARY_AUTHORS`] at a time. Without `from` and `to` (left out of
+    /// the encoding when unset) the range is every author.
     Sync {
         summary: Summary,
         #[serde(default, skip_serializing_if = "Option::is_none")]
