@@ -272,3 +272,77 @@ fn asks_sync(fx: &[Effect], peer: &NodeId) -> bool {
     fx.iter()
         .any(|f| matches!(f, Effect::Send { to, request: Request::Sync { .. } } if to == peer))
 }
+
+/// The records of `n` items offered by `origin`, converted by `converter` and delivered, each
+/// at its first attempt: what a node away meanwhile lacks.
+fn finished_items(origin: &Signer, converter: &Signer, n: usize) -> Vec<Record> {
+    let (mut o, mut c) = (0u64, 0u64);
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut nonce = [7u8; 16];
+        nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let item_id = dmc_protocol::ItemId::for_origin(origin.node_id(), &nonce);
+        let mut by_origin = |body| {
+            o += 1;
+            signed(origin, o, body)
+        };
+        out.push(by_origin(RecordBody::Offer(dmc_protocol::Offer {
+            item_id,
+            nonce,
+            file: sim::file(&format!("holiday film {i:04}.mov"), i as u8),
+            media_type: dmc_protocol::MediaType::Video,
+            profile: "mkv-x264".into(),
+            duration_ms: Some(5_400_000),
+            priority: 0,
+        })));
+        out.push(by_origin(RecordBody::Assign {
+            item_id,
+            epoch: 1,
+            converter: converter.node_id().clone(),
+        }));
+        out.push(by_origin(RecordBody::Delivered {
+            item_id,
+            epoch: 1,
+            output_path: format!("/home/me/dmc/converted/holiday film {i:04}.mkv"),
+            sha512: format!("{:0128x}", i),
+        }));
+        let mut by_converter = |body| {
+            c += 1;
+            signed(converter, c, body)
+        };
+        out.push(by_converter(RecordBody::Accept { item_id, epoch: 1 }));
+        out.push(by_converter(RecordBody::Converted {
+            item_id,
+            epoch: 1,
+            output: sim::file(&format!("holiday film {i:04}.mkv"), i as u8),
+        }));
+    }
+    out
+}
+
+#[test]
+fn a_node_away_while_a_thousand_items_finished_catches_up_within_one_budget_minute() {
+    // Node 1 holds the history of 1,000 finished items; node 0 comes back after 60 days
+    // without any of it. Default budgets.
+    let records = finished_items(&minted_signer(1), &minted_signer(2), 1000);
+    let mut sim = Sim::new(2, 0);
+    let cfg = sim.engines[1].config().clone();
+    sim.engines[1] = Engine::new(cfg, records.clone());
+    sim.feed(1, Event::Start);
+    sim.link(0, 1);
+    sim.drain();
+    assert!(holds_all(&sim.engines[0], &records), "node 0 lacks records");
+    let bytes: usize = records.iter().map(record_size_estimate).sum();
+    let budget = sim.engines[0].config().budget;
+    eprintln!(
+        "catch-up of 1,000 finished items: {} records ({bytes} B), {} round trips, {} bytes \
+         in all; budget {} records / {} B a minute",
+        records.len(),
+        sim.round_trips,
+        sim.wire_bytes,
+        budget.records,
+        budget.bytes
+    );
+    assert!(records.len() <= budget.records as usize && bytes as u64 <= budget.bytes);
+    assert!(sim.round_trips <= 2 + bytes.div_ceil(MAX_RECORD_BYTES_PER_MESSAGE) + 5);
+}
