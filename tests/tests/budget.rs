@@ -14,8 +14,8 @@ use serde_json::Value;
 const LONG: Duration = Duration::from_secs(40);
 /// The node's budget in this story: new records one peer may make it store per minute.
 const BUDGET: usize = 100;
-/// What the rogue pushes: ten times the budget.
-const FLOOD: usize = 1000;
+/// What the rogue pushes: fifty times the budget, in ten pushes.
+const FLOOD: usize = 5000;
 
 fn peer(node: &Node, id: &str) -> Option<Value> {
     node.peers().into_iter().find(|p| p["node_id"] == id)
@@ -34,7 +34,7 @@ fn a_rogue_flooding_records_is_held_to_its_budget_and_listed_in_peers() -> anyho
     )?;
     let mut rogue = Rogue::start(Some(&lab.network_key()))?;
     let to = rogue.dial(&node.addr()?)?;
-    // Each a new `node` record of the rogue's own: r1, r2, … r1000.
+    // Each a new `node` record of the rogue's own: r1, r2, … r5000.
     let records: Vec<_> = (1..=FLOOD)
         .map(|i| {
             rogue.make(RecordBody::Node(NodeInfo {
