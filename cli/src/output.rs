@@ -289,13 +289,16 @@ fn error_lines(i: &ItemView) -> Vec<(&'static str, String)> {
 pub fn peers_table(peers: &[PeerView]) -> String {
     let mut t = Table::new(&["NAME", "ID", "ADDRESSES", "SEEN", "ROLE", "FREE"]);
     for p in peers {
-        let seen = if let Some(r) = &p.rejected {
+        let mut seen = if let Some(r) = &p.rejected {
             r.clone()
         } else if p.online {
             "online".to_string()
         } else {
             p.last_seen.clone().unwrap_or_else(|| "never".into())
         };
+        if let Some(o) = &p.over_budget {
+            seen = format!("{seen}; {} (at {})", o.reason, o.at);
+        }
         t.row(vec![
             p.name.clone().unwrap_or_else(|| "-".into()),
             p.node_id.short().to_string(),
@@ -700,6 +703,7 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             workers: None,
             free_slots: None,
             rejected: None,
+            over_budget: None,
         };
         let t = peers_table(&[p]);
         assert!(t.contains("box\\x1b[2J\\x0d "), "{t}");
@@ -733,6 +737,7 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             workers: None,
             free_slots: None,
             rejected: None,
+            over_budget: None,
         };
         assert_eq!(
             peers_table(std::slice::from_ref(&p)),
@@ -744,9 +749,20 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             workers: Some(4),
             free_slots: Some(3),
             rejected: None,
+            over_budget: None,
             ..p
         };
-        assert!(peers_table(&[conv]).contains("online  converter  3/4"));
+        assert!(peers_table(std::slice::from_ref(&conv)).contains("online  converter  3/4"));
+        let flooding = PeerView {
+            over_budget: Some(dmc_node::control::api::OverBudgetView {
+                reason: "over budget: more than 50 new records in a minute".into(),
+                at: "2026-12-02T08:00:00Z".into(),
+            }),
+            ..conv
+        };
+        assert!(peers_table(&[flooding]).contains(
+            "online; over budget: more than 50 new records in a minute (at 2026-12-02T08:00:00Z)"
+        ));
         let pr = ProfileView {
             name: "mp3".into(),
             media_types: vec![MediaType::Audio],

@@ -195,7 +195,7 @@ async fn converter_setup(config: &Config) -> Result<ConverterSetup, RunError> {
 }
 
 /// The engine's settings: this node's key and name, its advert, and the configured lease,
-/// retention and retries.
+/// retention, retries and per-peer record budget.
 fn engine_config(keys: &Keys, config: &Config, converter: Option<ConverterAd>) -> EngineConfig {
     EngineConfig {
         signer: dmc_protocol::Signer::new(keys.keypair.clone()),
@@ -206,6 +206,7 @@ fn engine_config(keys: &Keys, config: &Config, converter: Option<ConverterAd>) -
         max_attempts: config.node.max_attempts,
         retry_backoff: config.node.retry_backoff.as_millis() as u64,
         keep_finished: config.node.keep_finished.as_millis() as u64,
+        budget: config.network.budget,
     }
 }
 

@@ -42,6 +42,13 @@ fn seeds() -> Vec<Vec<u8>> {
     let requests = [
         Request::Sync {
             summary: summary.clone(),
+            from: None,
+            to: None,
+        },
+        Request::Sync {
+            summary: summary.clone(),
+            from: Some(NodeId::new("NodeA")),
+            to: Some(NodeId::new("NodeC")),
         },
         Request::SyncDigest {
             digest: summary.digest(),
@@ -85,7 +92,14 @@ fn seeds() -> Vec<Vec<u8>> {
         },
         Response::Ack,
         Response::InSync,
-        Response::Summary { summary },
+        Response::Summary {
+            summary: summary.clone(),
+            next: None,
+        },
+        Response::Summary {
+            summary,
+            next: Some(NodeId::new("NodeC")),
+        },
         Response::Manifest {
             file_size: 10,
             chunk_size: 4,

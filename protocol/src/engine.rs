@@ -10,6 +10,7 @@
 //! ephemeral progress reports (`progress.rs`), why an item waits as only the origin's
 //! engine knows (`notes.rs`) and compaction of ended items (`compact.rs`).
 
+mod budget;
 mod compact;
 mod local;
 mod notes;
@@ -29,6 +30,7 @@ use crate::schedule::{occupies_converter, Candidate};
 use crate::sign::Signer;
 use crate::wire::{Request, Summary, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_PER_MESSAGE};
 
+pub use budget::{OverBudget, RecordBudget, BUDGET_WINDOW_MS};
 pub use compact::{Compaction, Restored, ENDED_ASK_INTERVAL_MS};
 
 /// What a node is.
@@ -51,6 +53,8 @@ pub struct EngineConfig {
     /// An item that ended (delivered, failed, cancelled) this long ago, by this node's clock,
     /// is compacted: its records go, a tombstone stays.
     pub keep_finished: Millis,
+    /// What one peer may make this node store per minute ([`RecordBudget`]).
+    pub budget: RecordBudget,
 }
 
 impl EngineConfig {
@@ -60,9 +64,10 @@ impl EngineConfig {
     }
 
     /// For tests and simulations: a node with a node's default lease (2 min), retention
-    /// (30 days), attempts (3), backoff (30 s) and keep_finished (30 days). A running node
-    /// takes all five from its configuration, whose defaults are dmc-node's
-    /// `config::defaults` (a test there keeps these equal to them).
+    /// (30 days), attempts (3), backoff (30 s), keep_finished (30 days) and per-peer budget
+    /// (10,000 records and 8 MiB a minute). A running node takes all six from its
+    /// configuration, whose defaults are dmc-node's `config::defaults` (a test there keeps
+    /// these equal to them).
     pub fn new(signer: Signer, name: impl Into<String>, converter: Option<ConverterAd>) -> Self {
         EngineConfig {
             signer,
@@ -73,6 +78,10 @@ impl EngineConfig {
             max_attempts: 3,
             retry_backoff: 30_000,
             keep_finished: 30 * 24 * 3600 * 1000,
+            budget: RecordBudget {
+                records: 10_000,
+                bytes: 8 << 20,
+            },
         }
     }
 
@@ -104,11 +113,16 @@ pub enum Event {
         from: NodeId,
         records: Vec<Record>,
         sync_more: Option<bool>,
+        /// A sync page's `complete` marks (none for pushes): our summary passes over what
+        /// the peer compacted.
+        complete: Vec<(NodeId, Seq)>,
     },
-    /// A peer's summary, answering our `SyncDigest` when our summaries differ.
+    /// A peer's summary (its first page), answering our `SyncDigest` when our summaries
+    /// differ; `next` is the first author after the page, if the page is not all of it.
     PeerSummary {
         from: NodeId,
         summary: Summary,
+        next: Option<NodeId>,
     },
     /// Time passes: re-derive what should run.
     Tick,
@@ -124,12 +138,6 @@ pub enum Event {
     Report {
         from: NodeId,
         report: ProgressReport,
-    },
-    /// The `complete` marks of a sync page from a peer (fed after the page's records): our
-    /// summary passes over what the peer compacted.
-    Horizons {
-        from: NodeId,
-        complete: Vec<(NodeId, Seq)>,
     },
     /// A peer's answer to our `Ended` question: which of the asked items it compacted.
     EndedAnswer {
@@ -163,6 +171,13 @@ pub enum Effect {
     },
     /// A record or progress report from a peer was refused.
     Refused { from: NodeId, reason: String },
+    /// `refused` new records from a peer were refused: its budget for this minute is spent.
+    /// They were neither stored nor relayed; a later sync asks for them again.
+    OverBudget {
+        from: NodeId,
+        refused: usize,
+        why: OverBudget,
+    },
     /// Origin: the converter of an item was silent for longer than the lease; the item went
     /// to another converter (already recorded; this is for the log).
     LeaseExpired {
@@ -216,6 +231,10 @@ pub struct Engine {
     touched: BTreeMap<ItemId, Millis>,
     /// When we last asked each connected peer about our silent open items.
     asked_ended: BTreeMap<NodeId, Millis>,
+    /// The paged sync under way with each peer: the author range asked last, and when.
+    walks: BTreeMap<NodeId, sync::Walk>,
+    /// What each peer spent of its record budget this minute.
+    budgets: budget::Budgets,
 }
 
 /// Connected peers are asked for what we lack at least this often (anti-entropy), so a
@@ -278,6 +297,8 @@ impl Engine {
             ended,
             touched,
             asked_ended: BTreeMap::new(),
+            walks: BTreeMap::new(),
+            budgets: budget::Budgets::default(),
         }
     }
 
@@ -377,25 +398,31 @@ impl Engine {
                 self.connected.remove(&peer);
                 self.last_sync.remove(&peer);
                 self.asked_ended.remove(&peer);
+                self.walks.remove(&peer);
             }
             Event::Records {
                 from,
                 records,
                 sync_more,
+                complete,
             } => {
-                self.receive(&from, records, now, &mut fx);
-                if sync_more == Some(true) && self.connected.contains(&from) {
-                    self.ask_records(from, now, &mut fx);
+                let got = self.receive(&from, records, now, &mut fx);
+                // After the records (stored first): our summary passes over what the peer
+                // compacted, before the walk asks for the next page with it.
+                if !complete.is_empty() {
+                    self.take_horizons(&from, complete, &mut fx);
+                }
+                if let Some(more) = sync_more {
+                    self.continue_walk(from, more, got, now, &mut fx);
                 }
                 self.schedule(now, &mut fx);
             }
             Event::Resumed => self.lease_base = now,
-            Event::PeerSummary { from, summary } => {
-                if self.connected.contains(&from) && summary.has_more_than(&self.replica.summary())
-                {
-                    self.ask_records(from, now, &mut fx);
-                }
-            }
+            Event::PeerSummary {
+                from,
+                summary,
+                next,
+            } => self.start_walk(from, &summary, next, now, &mut fx),
             Event::Tick => {
                 for peer in self.resync_due(now) {
                     self.ask_sync(peer, now, &mut fx);
@@ -404,6 +431,7 @@ impl Engine {
                 self.compact_due(now, &mut fx);
                 self.ask_ended(now, &mut fx);
                 self.forget_stale_reports();
+                self.budgets.forget_old(now);
                 self.schedule(now, &mut fx)
             }
             Event::Local(RecordBody::Progress {
@@ -412,7 +440,6 @@ impl Engine {
                 progress,
             }) => self.report_progress(item_id, epoch, progress, now, &mut fx),
             Event::Report { from, report } => self.receive_report(&from, report, now, &mut fx),
-            Event::Horizons { from, complete } => self.take_horizons(&from, complete, &mut fx),
             Event::EndedAnswer { from, items } => {
                 self.take_ended_answer(&from, items, now, &mut fx);
                 self.schedule(now, &mut fx);

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
 use crate::item::ItemState;
 use crate::record::{Authority, NodeInfo, Record, RecordBody};
-use crate::wire::{record_size_estimate, Summary};
+use crate::wire::{record_size_estimate, AuthorRange, Summary, MAX_SUMMARY_AUTHORS};
 
 /// A record made by a node with no right to it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -224,14 +224,67 @@ impl Replica {
         )
     }
 
+    /// The highest sequence up to which every record of `author` is held or known compacted
+    /// (its summary entry).
+    pub fn held_up_to(&self, author: &NodeId) -> Seq {
+        self.contiguous.get(author).copied().unwrap_or(0)
+    }
+
+    /// One page of the summary: at most `max` authors from `from` on (included; `None`: the
+    /// first author), and the first author after the page (`None`: the page reaches the end).
+    pub fn summary_page(&self, from: Option<&NodeId>, max: usize) -> (Summary, Option<NodeId>) {
+        self.summary_page_through(from, None, max)
+    }
+
+    /// Like [`Replica::summary_page`], ending at `through` (included) if it comes first.
+    pub fn summary_page_through(
+        &self,
+        from: Option<&NodeId>,
+        through: Option<&NodeId>,
+        max: usize,
+    ) -> (Summary, Option<NodeId>) {
+        let mut authors = match from {
+            Some(f) => self.contiguous.range(f.clone()..),
+            None => self.contiguous.range::<NodeId, _>(..),
+        }
+        .peekable();
+        let mut page = Vec::new();
+        while let Some((a, s)) = authors.peek() {
+            if page.len() >= max || through.is_some_and(|t| *a > t) {
+                break;
+            }
+            page.push(((*a).clone(), **s));
+            authors.next();
+        }
+        (Summary(page), authors.next().map(|(a, _)| a.clone()))
+    }
+
     /// Records the holder of `theirs` lacks, in (author, seq) order, at most one page, with
     /// a `complete` mark for each author it finishes whose records up to our horizon have
     /// holes (compacted here).
     pub fn missing(&self, theirs: &Summary, limit: PageLimit) -> Page {
+        self.missing_in(theirs, &AuthorRange::all(), limit)
+    }
+
+    /// Like [`Replica::missing`], for the authors of `range` only (`theirs` covers that range;
+    /// an author of the range it does not list counts as 0).
+    pub fn missing_in(&self, theirs: &Summary, range: &AuthorRange, limit: PageLimit) -> Page {
+        let theirs: std::collections::HashMap<&NodeId, Seq> =
+            theirs.0.iter().map(|(a, s)| (a, *s)).collect();
         let mut page = Page::default();
         let mut bytes = 0usize;
-        for (author, horizon) in &self.contiguous {
-            let from = theirs.get(author) + 1;
+        let authors = match &range.from {
+            Some(f) => self.contiguous.range(f.clone()..),
+            None => self.contiguous.range::<NodeId, _>(..),
+        };
+        for (author, horizon) in authors.take_while(|(a, _)| range.contains(a)) {
+            // However many authors the range holds, a page stays within the wire's limit on
+            // marks; the asker, its horizons raised, asks again for the rest.
+            if page.complete.len() >= MAX_SUMMARY_AUTHORS {
+                page.more = true;
+                return page;
+            }
+            let from = theirs.get(author).copied().unwrap_or(0).saturating_add(1);
             // Records sent at or below the horizon, and the last of them.
             let (mut sent, mut last) = (0u64, None);
             for (_, r) in self
@@ -423,5 +476,52 @@ mod tests {
         }
         assert_eq!(asker.summary(), r.summary());
         assert_eq!(asker.len(), 9);
+    }
+
+    #[test]
+    fn summary_pages_and_missing_follow_author_ranges() {
+        let mut r = Replica::new();
+        for a in ["A", "B", "C", "D", "E"] {
+            for s in 1..=2 {
+                r.insert(rec(
+                    a,
+                    s,
+                    RecordBody::Cancel {
+                        item_id: ItemId::from_random([s as u8; 16]),
+                    },
+                ));
+            }
+        }
+        let id = |s: &str| NodeId::new(s);
+        let (page, next) = r.summary_page(None, 2);
+        assert_eq!(page.0, vec![(id("A"), 2), (id("B"), 2)]);
+        assert_eq!(next, Some(id("C")));
+        let (page, next) = r.summary_page(Some(&id("C")), 10);
+        assert_eq!(page.0.len(), 3);
+        assert_eq!(next, None);
+        let (page, next) = r.summary_page_through(Some(&id("B")), Some(&id("C")), 10);
+        assert_eq!(page.0, vec![(id("B"), 2), (id("C"), 2)]);
+        assert_eq!(next, Some(id("D")));
+        assert_eq!(r.held_up_to(&id("C")), 2);
+        assert_eq!(r.held_up_to(&id("Z")), 0);
+        // The holder of this summary page lacks B's second record and all of C's; D is out
+        // of the range.
+        let theirs = Summary(vec![(id("B"), 1)]);
+        let range = AuthorRange {
+            from: Some(id("B")),
+            to: Some(id("D")),
+        };
+        let all = PageLimit {
+            records: 100,
+            bytes: usize::MAX,
+        };
+        let page = r.missing_in(&theirs, &range, all);
+        let got: Vec<(&str, Seq)> = page
+            .records
+            .iter()
+            .map(|p| (p.author.as_str(), p.seq))
+            .collect();
+        assert_eq!(got, vec![("B", 2), ("C", 1), ("C", 2)]);
+        assert!(!page.more);
     }
 }

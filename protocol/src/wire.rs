@@ -18,7 +18,9 @@ pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
 pub const MAX_RECORDS_PER_MESSAGE: usize = 1024;
 /// Byte budget of the records in one message.
 pub const MAX_RECORD_BYTES_PER_MESSAGE: usize = 512 << 10;
-/// Most authors in one summary.
+/// Most authors in one summary page (a `Sync` request or a `Summary` answer). A node holding
+/// more authors sends its summary in pages by author range (see `Request::Sync`), so the
+/// number of authors never limits replication.
 pub const MAX_SUMMARY_AUTHORS: usize = 4096;
 /// Most items one `Ended` question names.
 pub const MAX_ENDED_ITEMS: usize = 1024;
@@ -57,6 +59,25 @@ impl Summary {
     }
 }
 
+/// A range of authors in [`NodeId`] order: `from` included, `to` excluded, `None` unbounded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthorRange {
+    pub from: Option<NodeId>,
+    pub to: Option<NodeId>,
+}
+
+impl AuthorRange {
+    /// Every author.
+    pub fn all() -> Self {
+        AuthorRange::default()
+    }
+
+    pub fn contains(&self, author: &NodeId) -> bool {
+        self.from.as_ref().is_none_or(|f| author >= f)
+            && self.to.as_ref().is_none_or(|t| author < t)
+    }
+}
+
 /// Which file of an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -70,8 +91,18 @@ pub enum FileRole {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    /// "Here is what I hold; send me a page of what I lack."
-    Sync { summary: Summary },
+    /// "Here is what I hold of the authors in `from..to`; send me a page of what I lack in
+    /// that range." `from` is included, `to` excluded, `None` unbounded; an author of the
+    /// range missing from `summary` counts as 0. The asker walks its authors in order, one
+    /// range of at most [`MAX_SUMMARY_AUTHORS`] at a time. Without `from` and `to` (left out of
+    /// the encoding when unset) the range is every author.
+    Sync {
+        summary: Summary,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<NodeId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<NodeId>,
+    },
     /// "This is the digest of my summary": answered `InSync` when the peer's is the same,
     /// else with the peer's `Summary`. Makes an idle reconnect cost a few dozen bytes however
     /// many authors there are.
@@ -124,9 +155,13 @@ pub enum Response {
     Ack,
     /// Answer to `SyncDigest`: our summaries are the same.
     InSync,
-    /// Answer to `SyncDigest`: our summaries differ; this is mine.
+    /// Answer to `SyncDigest`: our summaries differ; this is the first page of mine (at most
+    /// [`MAX_SUMMARY_AUTHORS`] authors). `next`, when set, is the first author after the
+    /// page: the asker cannot tell from the page what it lacks from there on.
     Summary {
         summary: Summary,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<NodeId>,
     },
     Manifest {
         file_size: u64,
@@ -194,7 +229,7 @@ impl Request {
     /// Checks counts a decoder cannot: number of records, authors, manifest page size.
     pub fn check_limits(&self) -> Result<(), WireError> {
         match self {
-            Request::Sync { summary } if summary.0.len() > MAX_SUMMARY_AUTHORS => {
+            Request::Sync { summary, .. } if summary.0.len() > MAX_SUMMARY_AUTHORS => {
                 Err(WireError::OverLimit(format!(
                     "summary has more than {MAX_SUMMARY_AUTHORS} authors"
                 )))
@@ -228,7 +263,7 @@ impl Response {
             Response::Ended { items } if items.len() > MAX_ENDED_ITEMS => Err(
                 WireError::OverLimit(format!("more than {MAX_ENDED_ITEMS} ended items")),
             ),
-            Response::Summary { summary } if summary.0.len() > MAX_SUMMARY_AUTHORS => {
+            Response::Summary { summary, .. } if summary.0.len() > MAX_SUMMARY_AUTHORS => {
                 Err(WireError::OverLimit(format!(
                     "summary has more than {MAX_SUMMARY_AUTHORS} authors"
                 )))

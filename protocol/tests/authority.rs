@@ -56,6 +56,7 @@ fn relay(sim: &mut Sim, to: usize, records: Vec<Record>) -> Vec<String> {
             from: node_id(MALLORY),
             records,
             sync_more: None,
+            complete: vec![],
         },
         sim.now + 1,
     );
@@ -211,6 +212,7 @@ fn out_of_turn_records_that_arrive_before_their_offer_are_ignored_by_the_fold() 
             from: node_id(ORIGIN),
             records: vec![offer],
             sync_more: None,
+            complete: vec![],
         },
         sim.now + 1,
     );

@@ -129,6 +129,7 @@ fn records_of_a_compacted_item_are_ignored_not_stored_nor_relayed() {
             from,
             records: old,
             sync_more: None,
+            complete: vec![],
         },
         sim.now,
     );

@@ -64,17 +64,30 @@ fn seeds() -> &'static Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut records: Vec<Record> = Vec::new();
         for e in &sim.engines {
-            if let Response::Records { records: page, .. } = e.answer_sync(&Summary::default()) {
+            if let Response::Records { records: page, .. } =
+                e.answer_sync(&Summary::default(), &wire::AuthorRange::all())
+            {
                 records.extend(page);
             }
             let summary = e.replica().summary();
             out.push(wire::encode(&Request::SyncDigest {
                 digest: summary.digest(),
             }));
+            let first = summary.0.first().map(|(a, _)| a.clone());
             out.push(wire::encode(&Response::Summary {
                 summary: summary.clone(),
+                next: first.clone(),
             }));
-            out.push(wire::encode(&Request::Sync { summary }));
+            out.push(wire::encode(&Request::Sync {
+                summary: summary.clone(),
+                from: None,
+                to: None,
+            }));
+            out.push(wire::encode(&Request::Sync {
+                summary,
+                from: first.clone(),
+                to: first,
+            }));
         }
         let kinds: std::collections::BTreeSet<&str> =
             records.iter().map(|r| r.body.kind()).collect();

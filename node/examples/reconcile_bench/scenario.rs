@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use dmc_node::net::codec::{decode_request, decode_response, encode_frame};
 use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event};
-use dmc_protocol::wire::{Request, Response, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
+use dmc_protocol::wire::{AuthorRange, Request, Response, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 use dmc_protocol::{
     ConverterAd, Epoch, FileInfo, ItemId, MediaType, Millis, NodeId, NodeInfo, Offer, ProgressInfo,
     Record, RecordBody, Seq, Signer, Stage,
@@ -350,6 +350,7 @@ impl World {
                 from: conv2.clone(),
                 records: made,
                 sync_more: None,
+                complete: vec![],
             },
             self.now,
         );
@@ -398,7 +399,11 @@ impl World {
                 t.requests += 1;
                 let request = decode_request(&frame[4..]).expect("request decodes");
                 let response = match request {
-                    Request::Sync { summary } => self.engines[to].answer_sync(&summary),
+                    Request::Sync {
+                        summary,
+                        from,
+                        to: end,
+                    } => self.engines[to].answer_sync(&summary, &AuthorRange { from, to: end }),
                     Request::SyncDigest { digest } => self.engines[to].answer_digest(&digest),
                     Request::Ended { items } => self.engines[to].answer_ended(&items),
                     Request::Push { records } => {
@@ -408,6 +413,7 @@ impl World {
                                 from: ids[from].clone(),
                                 records,
                                 sync_more: None,
+                                complete: vec![],
                             },
                             now,
                         );
@@ -432,23 +438,32 @@ impl World {
                     .expect("response encodes");
                 t.sent[to] += frame.len();
                 match decode_response(&frame[4..]).expect("response decodes") {
-                    Response::Records { records, more, .. } => {
+                    Response::Records {
+                        records,
+                        more,
+                        complete,
+                    } => {
                         t.records[to] += records.len();
                         let fx = self.engines[from].handle(
                             Event::Records {
                                 from: ids[to].clone(),
                                 records,
                                 sync_more: Some(more),
+                                complete,
                             },
                             now,
                         );
                         t.take(from, &ids, fx, &mut next);
                     }
-                    Response::Summary { summary } => {
+                    Response::Summary {
+                        summary,
+                        next: after,
+                    } => {
                         let fx = self.engines[from].handle(
                             Event::PeerSummary {
                                 from: ids[to].clone(),
                                 summary,
+                                next: after,
                             },
                             now,
                         );

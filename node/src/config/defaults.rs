@@ -70,6 +70,19 @@ pub mod converter {
     };
 }
 
+/// `[network]`
+pub mod network {
+    /// `peer_records_per_minute`: new records one peer may make this node store per minute.
+    /// A node away for 60 days while 1,000 items were offered and finished lacks about 5,000
+    /// records (offer, assign, accept, converted, delivered; more with retries): it takes them
+    /// from one peer within the first minute, while a member minting records is held to 10,000
+    /// a minute per connection.
+    pub const PEER_RECORDS_PER_MINUTE: u32 = 10_000;
+    /// `peer_bytes_per_minute`: bytes of those records, 8 MiB (1,000 finished items are about
+    /// 2 MiB of records; a record is at most 64 KiB).
+    pub const PEER_BYTES_PER_MINUTE: u64 = 8 << 20;
+}
+
 /// `[transfer]`
 pub mod transfer {
     /// `max_rate`.

@@ -5,7 +5,7 @@ use dmc_protocol::MediaType;
 use serde::Deserialize;
 
 use super::custom_profiles::RawProfile;
-use super::defaults::{converter, discovery, node, transfer};
+use super::defaults::{converter, discovery, network, node, transfer};
 use super::{format_duration, notify, watch};
 
 #[derive(Debug, Default, Deserialize)]
@@ -27,10 +27,22 @@ pub(super) struct RawControl {
     pub(super) group: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawNetwork {
     pub(super) allowed_peers: Vec<String>,
+    pub(super) peer_records_per_minute: i64,
+    pub(super) peer_bytes_per_minute: i64,
+}
+
+impl Default for RawNetwork {
+    fn default() -> Self {
+        RawNetwork {
+            allowed_peers: Vec::new(),
+            peer_records_per_minute: network::PEER_RECORDS_PER_MINUTE.into(),
+            peer_bytes_per_minute: network::PEER_BYTES_PER_MINUTE as i64,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

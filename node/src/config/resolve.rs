@@ -7,7 +7,7 @@ use super::control::group_name;
 use super::converter::{known_names, resolve_converter};
 use super::discovery::resolve_discovery;
 use super::error::{fault, Fault};
-use super::network::allowed_peers;
+use super::network::{allowed_peers, budget};
 use super::node::resolve_node;
 use super::raw::RawConfig;
 use super::transfer::parse_rate;
@@ -28,6 +28,7 @@ pub(super) fn resolve(
         parse_rate(&raw.transfer.max_rate).map_err(|m| fault("transfer.max_rate", None, m))?;
     let network = NetworkConfig {
         allowed_peers: allowed_peers(&raw.network.allowed_peers)?,
+        budget: budget(&raw.network)?,
     };
     let watch = watch::resolve_watches(
         raw.watch,

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use dmc_protocol::engine::RecordBudget;
 use dmc_protocol::{MediaType, NodeId};
 use libp2p::Multiaddr;
 
@@ -35,11 +36,26 @@ pub struct ControlConfig {
     pub group: Option<String>,
 }
 
-/// `[network]`: who may talk to this node besides holding the network key.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// `[network]`: who may talk to this node besides holding the network key, and how much
+/// one peer may make it store.
+#[derive(Clone, Debug, PartialEq)]
 pub struct NetworkConfig {
     /// When not empty, only these node ids (peer ids) may connect, even with the key.
     pub allowed_peers: Vec<NodeId>,
+    /// New records (and their bytes) one peer may make this node store per minute.
+    pub budget: RecordBudget,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            allowed_peers: Vec::new(),
+            budget: RecordBudget {
+                records: super::defaults::network::PEER_RECORDS_PER_MINUTE,
+                bytes: super::defaults::network::PEER_BYTES_PER_MINUTE,
+            },
+        }
+    }
 }
 
 /// `[transfer]`: how files move between nodes.

@@ -616,3 +616,35 @@ fn bad_priority_time_limit_and_group_keys_are_refused_with_line() {
         assert!(message.contains(needle), "{text}: {message}");
     }
 }
+
+#[test]
+fn peer_budgets_default_parse_and_refuse_too_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config::load(dir.path(), None).unwrap();
+    assert_eq!(c.network.budget.records, 10_000);
+    assert_eq!(c.network.budget.bytes, 8 << 20);
+    write(
+        dir.path(),
+        CONFIG_FILE_NAME,
+        "[network]\npeer_records_per_minute = 500\npeer_bytes_per_minute = 2097152\n",
+    );
+    let c = Config::load(dir.path(), None).unwrap();
+    assert_eq!(
+        (c.network.budget.records, c.network.budget.bytes),
+        (500, 2 << 20)
+    );
+    for (key, bad) in [
+        ("peer_records_per_minute", "99"),
+        ("peer_records_per_minute", "-1"),
+        ("peer_bytes_per_minute", "1000"),
+    ] {
+        write(
+            dir.path(),
+            CONFIG_FILE_NAME,
+            &format!("[network]\n{key} = {bad}\n"),
+        );
+        let (_, got, message) = invalid(Config::load(dir.path(), None).unwrap_err());
+        assert_eq!(got.as_deref(), Some(format!("network.{key}").as_str()));
+        assert!(message.starts_with("must be"), "{message}");
+    }
+}

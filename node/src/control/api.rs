@@ -9,7 +9,7 @@ mod waiting;
 use serde::{Deserialize, Serialize};
 
 pub use item::ItemView;
-pub use views::{NodeView, OfferOutcome, PeerView, ProfileView};
+pub use views::{NodeView, OfferOutcome, OverBudgetView, PeerView, ProfileView};
 pub use waiting::waiting_text;
 
 /// Longest path accepted in a request, in bytes.

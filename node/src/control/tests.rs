@@ -123,6 +123,7 @@ fn scripted_core() -> CoreHandle {
                         workers: Some(2),
                         free_slots: Some(1),
                         rejected: None,
+                        over_budget: None,
                     }]));
                 }
                 Command::Profiles { reply } => {

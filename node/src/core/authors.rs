@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use dmc_protocol::wire::{Request, Summary, MAX_SUMMARY_AUTHORS};
+use dmc_protocol::wire::{AuthorRange, Request, Summary, MAX_SUMMARY_AUTHORS};
 use dmc_protocol::{Millis, NodeId, Record, Seq};
 use tracing::warn;
 
@@ -95,23 +95,34 @@ impl AuthorFilter {
         Summary(kept)
     }
 
-    /// For a `Sync` request of ours: claims the outsiders' records seen, so the page the
-    /// peer answers holds none of them. The summary stays within [`MAX_SUMMARY_AUTHORS`].
+    /// For a `Sync` request of ours: claims the outsiders' records seen in its author range,
+    /// so the page the peer answers holds none of them. The summary stays within
+    /// [`MAX_SUMMARY_AUTHORS`].
     pub(crate) fn claim_outsiders(&self, request: Request) -> Request {
-        let Request::Sync { mut summary } = request else {
+        let Request::Sync {
+            mut summary,
+            from,
+            to,
+        } = request
+        else {
             return request;
         };
+        let range = AuthorRange { from, to };
         let room = MAX_SUMMARY_AUTHORS.saturating_sub(summary.0.len());
         let mine: HashSet<NodeId> = summary.0.iter().map(|(a, _)| a.clone()).collect();
         let extra: Vec<(NodeId, Seq)> = self
             .outsiders
             .iter()
-            .filter(|(a, _)| !mine.contains(*a))
+            .filter(|(a, _)| !mine.contains(*a) && range.contains(a))
             .map(|(a, o)| (a.clone(), o.seq))
             .take(room)
             .collect();
         summary.0.extend(extra);
-        Request::Sync { summary }
+        Request::Sync {
+            summary,
+            from: range.from,
+            to: range.to,
+        }
     }
 
     fn note(&mut self, author: &NodeId, seq: Seq, now: Millis) {
@@ -196,12 +207,24 @@ mod tests {
         // Our next sync request claims x's records up to the highest seen.
         let req = f.claim_outsiders(Request::Sync {
             summary: Summary(vec![(NodeId::new("b"), 1)]),
+            from: None,
+            to: None,
         });
-        let Request::Sync { summary } = req else {
+        let Request::Sync { summary, .. } = req else {
             panic!()
         };
         assert_eq!(summary.get(&NodeId::new("x")), 7);
         assert_eq!(summary.get(&NodeId::new("b")), 1);
+        // A page of another author range claims only the outsiders in it.
+        let req = f.claim_outsiders(Request::Sync {
+            summary: Summary(vec![(NodeId::new("b"), 1)]),
+            from: Some(NodeId::new("a")),
+            to: Some(NodeId::new("c")),
+        });
+        let Request::Sync { summary, .. } = req else {
+            panic!()
+        };
+        assert_eq!(summary.get(&NodeId::new("x")), 0);
     }
 
     #[test]
@@ -229,8 +252,10 @@ mod tests {
         let full: Vec<(NodeId, Seq)> = (0..MAX_SUMMARY_AUTHORS - 10)
             .map(|i| (NodeId::new(format!("a{i}")), 1))
             .collect();
-        let Request::Sync { summary } = f.claim_outsiders(Request::Sync {
+        let Request::Sync { summary, .. } = f.claim_outsiders(Request::Sync {
             summary: Summary(full),
+            from: None,
+            to: None,
         }) else {
             panic!()
         };

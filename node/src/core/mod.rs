@@ -9,6 +9,7 @@
 
 mod authors;
 mod awake;
+mod budget;
 pub mod cleanup;
 mod commands;
 mod deliver;

@@ -21,10 +21,11 @@ pub(crate) enum Internal {
         from: NodeId,
         items: Vec<ItemId>,
     },
-    /// A peer's summary, answering our digest: it differs from ours.
+    /// A peer's summary (its first page), answering our digest: it differs from ours.
     PeerSummary {
         from: NodeId,
         summary: dmc_protocol::Summary,
+        next: Option<NodeId>,
     },
     OfferPrepared {
         prepared: Result<(Offer, LocalFile), CoreError>,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use dmc_protocol::engine::Event;
-use dmc_protocol::wire::{ErrorCode, FileRole, Request, Response};
+use dmc_protocol::wire::{AuthorRange, ErrorCode, FileRole, Request, Response};
 use dmc_protocol::{Epoch, ItemId, NodeId};
 use libp2p::{Multiaddr, PeerId};
 use tracing::{info, warn};
@@ -85,8 +85,9 @@ impl Core {
     async fn on_request(&mut self, peer: PeerId, request: Request, responder: Responder) {
         let from = NodeId::new(peer.to_base58());
         match request {
-            Request::Sync { summary } => {
-                responder.respond(self.engine.answer_sync(&summary));
+            Request::Sync { summary, from, to } => {
+                let range = AuthorRange { from, to };
+                responder.respond(self.engine.answer_sync(&summary, &range));
             }
             Request::SyncDigest { digest } => {
                 responder.respond(self.engine.answer_digest(&digest));
@@ -101,6 +102,7 @@ impl Core {
                     from,
                     records,
                     sync_more: None,
+                    complete: vec![],
                 })
                 .await;
             }

@@ -4,7 +4,7 @@
 
 use dmc_protocol::engine::Event;
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{Epoch, ItemId, Millis, RecordBody};
+use dmc_protocol::{Epoch, ItemId, Millis, NodeId, RecordBody, Summary};
 use tracing::{info, warn};
 
 use super::msg::{Internal, JobOutcome};
@@ -15,6 +15,18 @@ use super::task::Core;
 const RETRY_AFTER_MS: Millis = 5_000;
 
 impl Core {
+    /// A peer's summary page answering our digest, without the authors `allowed_peers`
+    /// leaves out.
+    async fn peer_summary(&mut self, from: NodeId, summary: Summary, next: Option<NodeId>) {
+        let summary = self.peer_book.authors.filter_summary(summary, now_ms());
+        self.feed(Event::PeerSummary {
+            from,
+            summary,
+            next,
+        })
+        .await
+    }
+
     pub(crate) async fn internal(&mut self, msg: Internal) {
         match msg {
             Internal::SyncPage {
@@ -25,20 +37,21 @@ impl Core {
             } => {
                 let records = self.peer_book.authors.admit(&from, records, now_ms());
                 self.feed(Event::Records {
-                    from: from.clone(),
+                    from,
                     records,
                     sync_more: Some(more),
+                    complete,
                 })
-                .await;
-                self.feed(Event::Horizons { from, complete }).await
+                .await
             }
             Internal::EndedAnswer { from, items } => {
                 self.feed(Event::EndedAnswer { from, items }).await
             }
-            Internal::PeerSummary { from, summary } => {
-                let summary = self.peer_book.authors.filter_summary(summary, now_ms());
-                self.feed(Event::PeerSummary { from, summary }).await
-            }
+            Internal::PeerSummary {
+                from,
+                summary,
+                next,
+            } => self.peer_summary(from, summary, next).await,
             Internal::OfferPrepared {
                 prepared,
                 again,

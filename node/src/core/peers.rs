@@ -25,6 +25,8 @@ pub(crate) struct PeerBook {
     pub(crate) rejected: Vec<RejectedPeer>,
     /// Whose records are taken in (`allowed_peers`, whoever relays them).
     pub(crate) authors: super::authors::AuthorFilter,
+    /// Peers whose records were refused over their per-minute budget.
+    pub(crate) over_budget: super::budget::OverBudgetBook,
 }
 
 /// A peer this node refused to talk to, for `dmc peers`.

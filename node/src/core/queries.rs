@@ -5,7 +5,9 @@ use dmc_protocol::{ItemId, ItemState, MediaType, NodeId, Phase};
 
 use super::handle::CoreError;
 use super::task::Core;
-use crate::control::api::{waiting_text, ItemView, NodeView, PeerView, ProfileView};
+use crate::control::api::{
+    waiting_text, ItemView, NodeView, OverBudgetView, PeerView, ProfileView,
+};
 use crate::ffmpeg::profiles::BUILTIN_PROFILES;
 use dmc_protocol::time::rfc3339;
 
@@ -176,6 +178,7 @@ impl Core {
                         .iter()
                         .find(|r| !online && r.node_id.as_ref() == Some(id))
                         .map(|r| r.reason.to_string()),
+                    over_budget: self.over_budget_view(id),
                     node_id: id.clone(),
                 }
             })
@@ -196,9 +199,19 @@ impl Core {
                         workers: None,
                         free_slots: None,
                         rejected: Some(r.reason.to_string()),
+                        over_budget: None,
                     }),
             )
             .collect()
+    }
+
+    /// The latest refusal of `peer`'s records over its budget, if any.
+    fn over_budget_view(&self, peer: &NodeId) -> Option<OverBudgetView> {
+        let n = self.peer_book.over_budget.get(peer)?;
+        Some(OverBudgetView {
+            reason: n.reason(),
+            at: rfc3339(n.at),
+        })
     }
 
     pub(super) fn profiles(&self) -> Vec<ProfileView> {

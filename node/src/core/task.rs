@@ -275,6 +275,11 @@ impl Core {
                     ?items,
                     "ignored records about items compacted here"
                 ),
+                Effect::OverBudget { from, refused, why } => {
+                    self.peer_book
+                        .over_budget
+                        .note(from, refused, why, now_ms())
+                }
                 Effect::LeaseExpired {
                     item_id,
                     silent,
@@ -359,9 +364,13 @@ impl Core {
                         .send(Internal::EndedAnswer { from: to, items })
                         .await;
                 }
-                Ok(Response::Summary { summary }) => {
+                Ok(Response::Summary { summary, next }) => {
                     let _ = internal
-                        .send(Internal::PeerSummary { from: to, summary })
+                        .send(Internal::PeerSummary {
+                            from: to,
+                            summary,
+                            next,
+                        })
                         .await;
                 }
                 Ok(Response::Error { code, message }) => {

@@ -115,6 +115,7 @@ mod tests {
             workers: None,
             free_slots: None,
             rejected: rejected.map(str::to_string),
+            over_budget: None,
         }
     }
 

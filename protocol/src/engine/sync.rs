@@ -1,28 +1,61 @@
-//! Replication: answering a peer's summary, asking peers for what we lack (a digest first),
-//! and taking in, checking and relaying the records they send.
+//! Replication: answering a peer's summary, asking peers for what we lack (a digest first,
+//! then the summary in pages by author range), and taking in, checking, budgeting and
+//! relaying the records they send.
+//!
+//! A paged sync ("walk") with a peer: we send the summary of our authors in `from..to` (at
+//! most [`MAX_SUMMARY_AUTHORS`] of them); the peer answers a page of the records we lack in
+//! that range; while it has more, we ask the same range again (our summary has moved on),
+//! then the next range, until the last. One walk per peer at a time; a page that brings
+//! nothing new moves on to the next range, and a peer over its budget ends the walk (the
+//! next anti-entropy round asks again).
 
-use crate::ids::{Millis, NodeId};
+use crate::ids::{ItemId, Millis, NodeId};
 use crate::record::Record;
 use crate::replica::Inserted;
-use crate::wire::{Request, Response, Summary, MAX_RECORDS_PER_MESSAGE};
+use crate::wire::{
+    record_size_estimate, AuthorRange, Request, Response, Summary, MAX_RECORDS_PER_MESSAGE,
+    MAX_SUMMARY_AUTHORS,
+};
 
+use super::budget::OverBudget;
 use super::{note_record_speed, Effect, Engine, RESYNC_INTERVAL_MS, SYNC_PAGE};
 
+/// A paged sync under way with a peer: the author range asked last, and when.
+#[derive(Clone, Debug)]
+pub(super) struct Walk {
+    range: AuthorRange,
+    /// The last author the walk needs (the peer's whole summary was known), if any.
+    until: Option<NodeId>,
+    asked_at: Millis,
+}
+
+/// What taking in one batch of records from a peer did.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Received {
+    /// Records new to us, stored.
+    new: usize,
+    /// Some were refused because the peer's budget was spent.
+    over_budget: bool,
+    /// The author of the last record sent (pages run in author order: every author before
+    /// it in the range was sent in full).
+    last_author: Option<NodeId>,
+}
+
 impl Engine {
-    /// Answers a peer's `SyncDigest`: `InSync` if our summaries match, else our summary.
+    /// Answers a peer's `SyncDigest`: `InSync` if our summaries match, else the first page of
+    /// our summary.
     pub fn answer_digest(&self, digest: &[u8]) -> Response {
-        let mine = self.replica.summary();
-        if mine.digest() == digest {
-            Response::InSync
-        } else {
-            Response::Summary { summary: mine }
+        if self.replica.summary().digest() == digest {
+            return Response::InSync;
         }
+        let (summary, next) = self.replica.summary_page(None, MAX_SUMMARY_AUTHORS);
+        Response::Summary { summary, next }
     }
 
-    /// Answers a peer's `Sync`: a page of the records it lacks, with `complete` marks over
-    /// what was compacted here.
-    pub fn answer_sync(&self, theirs: &Summary) -> Response {
-        let page = self.replica.missing(theirs, SYNC_PAGE);
+    /// Answers a peer's `Sync`: a page of the records it lacks among the authors of `range`.
+    /// `complete` marks pass over what was compacted here.
+    pub fn answer_sync(&self, theirs: &Summary, range: &AuthorRange) -> Response {
+        let page = self.replica.missing_in(theirs, range, SYNC_PAGE);
         Response::Records {
             records: page.records,
             more: page.more,
@@ -55,60 +88,132 @@ impl Engine {
         });
     }
 
-    /// Asks a peer for a page of the records we lack.
-    pub(super) fn ask_records(&mut self, peer: NodeId, now: Millis, fx: &mut Vec<Effect>) {
+    /// A peer's summary page differs from ours: walk our summary with it, from the first
+    /// range if its page shows records we lack, else from where its page ends (if it does).
+    pub(super) fn start_walk(
+        &mut self,
+        peer: NodeId,
+        page: &Summary,
+        next: Option<NodeId>,
+        now: Millis,
+        fx: &mut Vec<Effect>,
+    ) {
+        let walking = self
+            .walks
+            .get(&peer)
+            .is_some_and(|w| now.saturating_sub(w.asked_at) < RESYNC_INTERVAL_MS);
+        if !self.connected.contains(&peer) || walking {
+            return;
+        }
+        // Authors of the page of whom the peer holds more than we do.
+        let more: Vec<&NodeId> = page
+            .0
+            .iter()
+            .filter(|(a, seq)| *seq > self.replica.held_up_to(a))
+            .map(|(a, _)| a)
+            .collect();
+        // Nothing before the first of them to ask for; with the whole summary in the page,
+        // nothing after the last of them either.
+        let (from, until) = match (more.first(), next) {
+            (Some(first), None) => ((*first).clone(), more.last().map(|l| (*l).clone())),
+            (Some(first), Some(_)) => ((*first).clone(), None),
+            (None, Some(next)) => (next, None),
+            (None, None) => return,
+        };
+        self.ask_records(peer, Some(from), until, now, fx);
+    }
+
+    /// A page of our walk with `peer` arrived: ask for the rest of its range (from the author
+    /// the page ended with), or the next range, or end the walk.
+    pub(super) fn continue_walk(
+        &mut self,
+        peer: NodeId,
+        more: bool,
+        got: Received,
+        now: Millis,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(walk) = self.walks.get(&peer) else {
+            return;
+        };
+        let until = walk.until.clone();
+        let next = if !self.connected.contains(&peer) || got.over_budget {
+            None
+        } else if more && got.new > 0 {
+            Some(got.last_author.max(walk.range.from.clone()))
+        } else {
+            let past_until = |t: &NodeId| until.as_ref().is_some_and(|u| t > u);
+            walk.range.to.clone().filter(|t| !past_until(t)).map(Some)
+        };
+        match next {
+            Some(from) => self.ask_records(peer, from, until, now, fx),
+            None => {
+                self.walks.remove(&peer);
+            }
+        }
+    }
+
+    /// Asks a peer for a page of the records we lack among the authors from `from` on (up to
+    /// `until`, if set): sends our summary of the next [`MAX_SUMMARY_AUTHORS`] of them.
+    pub(super) fn ask_records(
+        &mut self,
+        peer: NodeId,
+        from: Option<NodeId>,
+        until: Option<NodeId>,
+        now: Millis,
+        fx: &mut Vec<Effect>,
+    ) {
         self.last_sync.insert(peer.clone(), now);
+        let (summary, to) =
+            self.replica
+                .summary_page_through(from.as_ref(), until.as_ref(), MAX_SUMMARY_AUTHORS);
+        let range = AuthorRange {
+            from: from.clone(),
+            to: to.clone(),
+        };
+        let walk = Walk {
+            range,
+            until,
+            asked_at: now,
+        };
+        self.walks.insert(peer.clone(), walk);
         fx.push(Effect::Send {
             to: peer,
-            request: Request::Sync {
-                summary: self.replica.summary(),
-            },
+            request: Request::Sync { summary, from, to },
         });
     }
 
-    /// Takes in records from a peer: each checked (shape, signature, authority) or refused,
-    /// the new ones stored and relayed to every other connected peer. Records about items
-    /// compacted here are ignored: not stored, folded or relayed.
+    /// Takes in records from a peer: each charged to the peer's budget, checked (shape,
+    /// signature, authority) or refused, the new ones stored and relayed to every other
+    /// connected peer. Records about items compacted here are ignored.
     pub(super) fn receive(
         &mut self,
         from: &NodeId,
         records: Vec<Record>,
         now: Millis,
         fx: &mut Vec<Effect>,
-    ) {
+    ) -> Received {
         let mut new = Vec::new();
         let mut stale = Vec::new();
+        let mut over: Option<(OverBudget, usize)> = None;
+        let last_author = records.last().map(|r| r.author.clone());
         for r in records.into_iter().take(MAX_RECORDS_PER_MESSAGE) {
-            // A record we hold already, byte for byte, needs no second check.
-            if self.replica.get(&r.author, r.seq) == Some(&r) {
+            // A record we hold already needs no second check and costs no budget.
+            if self.replica.get(&r.author, r.seq).is_some() {
                 continue;
             }
-            let checked = r
-                .validate()
-                .and_then(|()| crate::sign::verify(&r))
-                .map_err(|e| e.to_string())
-                .and_then(|()| self.replica.authority(&r).map_err(|e| e.to_string()));
-            if let Err(reason) = checked {
-                fx.push(Effect::Refused {
-                    from: from.clone(),
-                    reason,
-                });
+            // Charged before the signature check: a flood over budget costs no verifying.
+            let charged = self
+                .budgets
+                .charge(from, record_size_estimate(&r), now, self.cfg.budget);
+            if let Err(why) = charged {
+                over.get_or_insert((why, 0)).1 += 1;
                 continue;
             }
-            if r.author == *self.cfg.me() {
-                // Our own record coming back (perhaps after our store was restored from an
-                // older copy): never reuse its sequence number.
-                self.next_seq = self.next_seq.max(r.seq + 1);
-            }
-            match self.replica.insert(r.clone()) {
-                Inserted::New => {
-                    note_record_speed(&mut self.speeds, &r);
-                    new.push(r);
-                }
-                Inserted::Compacted => {
-                    stale.extend(r.body.item_id().filter(|i| !stale.contains(i)));
-                }
-                Inserted::Duplicate => {}
+            match self.check(from, r, fx) {
+                Checked::New(r) => new.push(r),
+                Checked::Compacted(Some(id)) if !stale.contains(&id) => stale.push(id),
+                Checked::Compacted(_) | Checked::Dropped => {}
             }
         }
         if !stale.is_empty() {
@@ -117,9 +222,57 @@ impl Engine {
                 items: stale,
             });
         }
-        if new.is_empty() {
-            return;
+        if let Some((why, refused)) = over {
+            fx.push(Effect::OverBudget {
+                from: from.clone(),
+                refused,
+                why,
+            });
         }
+        let got = Received {
+            new: new.len(),
+            over_budget: over.is_some(),
+            last_author,
+        };
+        if !new.is_empty() {
+            self.took_in(from, new, now, fx);
+        }
+        got
+    }
+
+    /// Checks a record new to us and inserts it.
+    fn check(&mut self, from: &NodeId, r: Record, fx: &mut Vec<Effect>) -> Checked {
+        let checked = r
+            .validate()
+            .and_then(|()| crate::sign::verify(&r))
+            .map_err(|e| e.to_string())
+            .and_then(|()| self.replica.authority(&r).map_err(|e| e.to_string()));
+        if let Err(reason) = checked {
+            fx.push(Effect::Refused {
+                from: from.clone(),
+                reason,
+            });
+            return Checked::Dropped;
+        }
+        if r.author == *self.cfg.me() {
+            // Our own record coming back (perhaps after our store was restored from an
+            // older copy): never reuse its sequence number.
+            self.next_seq = self.next_seq.max(r.seq + 1);
+        }
+        match self.replica.insert(r.clone()) {
+            Inserted::New => {
+                note_record_speed(&mut self.speeds, &r);
+                Checked::New(r)
+            }
+            // About an item compacted here: ignored (not stored, folded or relayed).
+            Inserted::Compacted => Checked::Compacted(r.body.item_id()),
+            Inserted::Duplicate => Checked::Dropped,
+        }
+    }
+
+    /// New records from `from`: lease clocks of our items their converter renewed, then
+    /// stored and relayed to every other connected peer.
+    fn took_in(&mut self, from: &NodeId, new: Vec<Record>, now: Millis, fx: &mut Vec<Effect>) {
         for r in &new {
             let Some(id) = r.body.item_id() else { continue };
             if self
@@ -132,7 +285,6 @@ impl Engine {
         }
         fx.push(Effect::Persist(new.clone()));
         self.note_records(&new, now, fx);
-        // Relay to every other connected peer.
         for peer in self.connected.iter().filter(|p| *p != from) {
             fx.push(Effect::Send {
                 to: peer.clone(),
@@ -142,4 +294,14 @@ impl Engine {
             });
         }
     }
+}
+
+/// What became of one record a peer sent.
+enum Checked {
+    /// New here: stored, folded, to be relayed.
+    New(Record),
+    /// About an item compacted here (its id): ignored.
+    Compacted(Option<ItemId>),
+    /// Refused, or held already.
+    Dropped,
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event};
-use dmc_protocol::wire::{Request, Response};
+use dmc_protocol::wire::{encoded_len, AuthorRange, Request, Response};
 use dmc_protocol::{
     ConverterAd, FileInfo, ItemId, ItemState, MediaType, NodeId, Offer, ProgressInfo, RecordBody,
     Signer, Stage,
@@ -69,6 +69,13 @@ pub struct Sim {
     pub compacted: BTreeMap<ItemId, BTreeSet<usize>>,
     /// Records about compacted items that a node ignored.
     pub stale_ignored: usize,
+    /// Requests delivered so far (each with its answer: one round trip).
+    pub round_trips: usize,
+    /// Bytes of the requests delivered and their answers, as encoded on the wire.
+    pub wire_bytes: usize,
+    /// Requests and answers dropped because the wire's limit checks refuse them (as a real
+    /// node's codec would).
+    pub refused_by_limits: usize,
 }
 
 /// One step of a random schedule.
@@ -115,6 +122,9 @@ impl Sim {
             deliveries: BTreeMap::new(),
             compacted: BTreeMap::new(),
             stale_ignored: 0,
+            round_trips: 0,
+            wire_bytes: 0,
+            refused_by_limits: 0,
         };
         for i in 0..n {
             sim.feed(i, Event::Start);
@@ -166,7 +176,9 @@ impl Sim {
                     }
                 }
                 Effect::Stale { items, .. } => self.stale_ignored += items.len(),
-                Effect::Refused { .. } | Effect::LeaseExpired { .. } => {}
+                Effect::Refused { .. }
+                | Effect::OverBudget { .. }
+                | Effect::LeaseExpired { .. } => {}
             }
         }
         // Keep the pending list bounded: the engine repeats level-triggered actions.
@@ -214,13 +226,28 @@ impl Sim {
         }
         let from_id = self.engines[from].me().clone();
         let to_id = self.engines[to].me().clone();
+        self.round_trips += 1;
+        self.wire_bytes += encoded_len(&req);
+        if req.check_limits().is_err() {
+            self.refused_by_limits += 1;
+            return;
+        }
         match req {
-            Request::Sync { summary } => {
+            Request::Sync {
+                summary,
+                from: a,
+                to: b,
+            } => {
+                let answer =
+                    self.engines[to].answer_sync(&summary, &AuthorRange { from: a, to: b });
+                if !self.answered(&answer) {
+                    return;
+                }
                 if let Response::Records {
                     records,
                     more,
                     complete,
-                } = self.engines[to].answer_sync(&summary)
+                } = answer
                 {
                     self.feed(
                         from,
@@ -228,12 +255,6 @@ impl Sim {
                             from: to_id.clone(),
                             records,
                             sync_more: Some(more),
-                        },
-                    );
-                    self.feed(
-                        from,
-                        Event::Horizons {
-                            from: to_id,
                             complete,
                         },
                     );
@@ -245,24 +266,33 @@ impl Sim {
                 }
             }
             Request::SyncDigest { digest } => {
-                if let Response::Summary { summary } = self.engines[to].answer_digest(&digest) {
+                let answer = self.engines[to].answer_digest(&digest);
+                if !self.answered(&answer) {
+                    return;
+                }
+                if let Response::Summary { summary, next } = answer {
                     self.feed(
                         from,
                         Event::PeerSummary {
                             from: to_id,
                             summary,
+                            next,
                         },
                     );
                 }
             }
-            Request::Push { records } => self.feed(
-                to,
-                Event::Records {
-                    from: from_id,
-                    records,
-                    sync_more: None,
-                },
-            ),
+            Request::Push { records } => {
+                self.wire_bytes += encoded_len(&Response::Ack);
+                self.feed(
+                    to,
+                    Event::Records {
+                        from: from_id,
+                        records,
+                        sync_more: None,
+                        complete: vec![],
+                    },
+                )
+            }
             Request::Progress { report } => {
                 self.reports_delivered += 1;
                 self.feed(
@@ -275,6 +305,16 @@ impl Sim {
             }
             _ => {}
         }
+    }
+
+    /// Counts an answer's bytes; false when the wire's limit checks refuse it.
+    fn answered(&mut self, answer: &Response) -> bool {
+        self.wire_bytes += encoded_len(answer);
+        if answer.check_limits().is_err() {
+            self.refused_by_limits += 1;
+            return false;
+        }
+        true
     }
 
     /// Node `i` offers a new video; returns its id.

@@ -107,6 +107,16 @@ fn documented() -> Vec<(&'static str, &'static str, Shown)> {
         ("`[notify]`", "timeout", Shown::Duration(notify::TIMEOUT)),
         ("`[notify]`", "desktop", text(notify::DESKTOP)),
         ("`[network]`", "allowed_peers", text("[]")),
+        (
+            "`[network]`",
+            "peer_records_per_minute",
+            text(network::PEER_RECORDS_PER_MINUTE),
+        ),
+        (
+            "`[network]`",
+            "peer_bytes_per_minute",
+            text(network::PEER_BYTES_PER_MINUTE),
+        ),
     ]
 }
 
@@ -220,4 +230,6 @@ fn the_engines_test_constructor_uses_the_same_defaults() {
     assert_eq!(e.max_attempts, node::MAX_ATTEMPTS);
     assert_eq!(e.retry_backoff, ms(node::RETRY_BACKOFF));
     assert_eq!(e.keep_finished, ms(node::KEEP_FINISHED));
+    assert_eq!(e.budget.records, network::PEER_RECORDS_PER_MINUTE);
+    assert_eq!(e.budget.bytes, network::PEER_BYTES_PER_MINUTE);
 }

@@ -34,6 +34,20 @@ pub struct PeerView {
     /// key) or "rejected: not in allowed_peers". Nothing is exchanged with it.
     #[serde(default)]
     pub rejected: Option<String>,
+    /// Set when records from this peer were refused because it sent more than its budget
+    /// allows (`[network] peer_records_per_minute`, `peer_bytes_per_minute`): the latest
+    /// refusal.
+    #[serde(default)]
+    pub over_budget: Option<OverBudgetView>,
+}
+
+/// The latest refusal of a peer's records over its per-minute budget.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverBudgetView {
+    /// "over budget: more than 10000 new records in a minute", or "… bytes …".
+    pub reason: String,
+    /// RFC 3339.
+    pub at: String,
 }
 
 /// One profile, as `dmc profiles` shows it.
