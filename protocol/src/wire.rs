@@ -9,7 +9,7 @@ use crate::record::Record;
 use crate::report::ProgressReport;
 
 /// Name of the request-response protocol, with its version.
-pub const PROTOCOL_NAME: &str = "/dmc/req/4";
+pub const PROTOCOL_NAME: &str = "/dmc/req/5";
 /// Largest request frame.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Largest response frame (a chunk of at most 1 MiB plus headers, or a page of records).
@@ -146,6 +146,9 @@ pub enum ErrorCode {
     SourceChanged,
     /// A passing problem: try again later.
     Unavailable,
+    /// The file was here and is not any more (a converter's result deleted, or lost in a
+    /// crash): asking again will not help. The origin records the result as lost.
+    Gone,
 }
 
 #[derive(Debug, thiserror::Error)]
