@@ -98,9 +98,16 @@ impl Delivery {
             .await
             .map_err(|e| format!("cannot create output dir {}: {e}", output_dir.display()))?;
         let part = blocking(choose_part(output_dir.clone(), self.item_id, self.epoch)).await?;
-        match &self.local_result {
-            Some(src) => copy_local(src, &part).await?,
-            None => self.pull_result(&part).await?,
+        let fetched = match &self.local_result {
+            Some(src) => copy_local(src, &part).await,
+            None => self.pull_result(&part).await,
+        };
+        if let Err(e) = fetched {
+            if matches!(e, DeliverFailure::Lost(_)) {
+                // Nothing to resume: this attempt's result will never come.
+                let _ = tokio::fs::remove_file(&part).await;
+            }
+            return Err(e);
         }
         let p = part.clone();
         let sha = tokio::task::spawn_blocking(move || sha512_regular(&p))
