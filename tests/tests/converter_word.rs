@@ -101,9 +101,11 @@ fn a_result_that_is_not_what_the_profile_promises_is_refused_and_converted_elsew
     std::fs::rename(lab.path("clip.mp4"), &clip).unwrap();
 
     // The liar's result is refused: a failed attempt, the item waits for another converter.
-    let item = wait_until("the liar's result refused", Duration::from_secs(180), || {
-        item_named(&origin, "clip.mp4").filter(refused_once)
-    })
+    let item = wait_until(
+        "the liar's result refused",
+        Duration::from_secs(180),
+        || item_named(&origin, "clip.mp4").filter(refused_once),
+    )
     .unwrap_or_else(|e| panic!("{e}\n{}", origin.log_tail()));
     assert_ne!(item["phase"], "failed", "{item:#}");
     assert!(
@@ -113,7 +115,10 @@ fn a_result_that_is_not_what_the_profile_promises_is_refused_and_converted_elsew
     );
     // Nothing entered the output folder, and the watched source is untouched.
     assert_eq!(Node::files_in(&origin.output_dir), Vec::<PathBuf>::new());
-    assert!(clip.is_file(), "after_delivery touched a refused item's source");
+    assert!(
+        clip.is_file(),
+        "after_delivery touched a refused item's source"
+    );
 
     // An honest converter joins; the item is converted there and delivered once.
     let honest = Node::start(
@@ -144,8 +149,10 @@ fn a_result_that_is_not_what_the_profile_promises_is_refused_and_converted_elsew
         "{streams:?}"
     );
     // Only now, with a result that passed, is the watched source deleted.
-    wait_until("the watched source deleted", Duration::from_secs(30), || {
-        (!clip.exists()).then_some(())
-    })
+    wait_until(
+        "the watched source deleted",
+        Duration::from_secs(30),
+        || (!clip.exists()).then_some(()),
+    )
     .unwrap();
 }

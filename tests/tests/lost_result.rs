@@ -90,7 +90,10 @@ fn a_result_deleted_before_the_origin_fetched_it_is_converted_again_without_an_a
         "{status:#}\n{}",
         origin.log_tail()
     );
-    assert!(status["epoch"].as_u64().unwrap() > first_epoch, "{status:#}");
+    assert!(
+        status["epoch"].as_u64().unwrap() > first_epoch,
+        "{status:#}"
+    );
     assert_eq!(status["errors"], serde_json::json!([]), "not an attempt");
     assert!(
         origin.log_text().contains("result lost"),

@@ -41,9 +41,14 @@ pub(crate) enum DeliverFailure {
     #[error("{0}")]
     Retry(String),
     /// The result is not what the offer's profile promises (this node's own ffprobe says so):
-    /// it is refused for good and never enters the output folder.
+    /// it never enters the output folder, and its attempt counts as failed (the item is
+    /// retried elsewhere).
     #[error("{0}")]
     Refused(String),
+    /// This node cannot check any result of the item (its profile is no longer defined
+    /// here): the item fails for good, as no other converter's result would do better.
+    #[error("{0}")]
+    Uncheckable(String),
     /// The converter answered that the result is gone (deleted, or lost in a crash): it is
     /// recorded as lost and the item is converted again.
     #[error("{0}")]
@@ -265,8 +270,11 @@ pub(crate) async fn check_result(
         ))
     };
     let Some(profile) = offered.profile else {
-        return Err(refused(format!(
-            "profile `{name}` is no longer defined on this node, so the result cannot be checked"
+        // No result of any converter could pass here: ending the item beats converting it
+        // again and again.
+        return Err(DeliverFailure::Uncheckable(format!(
+            "result not delivered: profile `{name}` is no longer defined on this node, so no \
+             result can be checked"
         )));
     };
     let opts = ffmpeg::VerifyOptions {
@@ -428,7 +436,7 @@ mod tests {
         };
         assert!(matches!(
             check_result(&good, &unknown, &converter).await,
-            Err(DeliverFailure::Refused(m)) if m.contains("no longer defined")
+            Err(DeliverFailure::Uncheckable(m)) if m.contains("no longer defined")
         ));
     }
 }

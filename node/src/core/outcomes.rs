@@ -212,6 +212,15 @@ impl Core {
                 warn!(item = %item_id, epoch, "{reason}");
                 self.refuse_result(item_id, epoch, reason, false).await;
             }
+            Err(super::deliver::DeliverFailure::Uncheckable(error)) => {
+                warn!(item = %item_id, epoch, "{error}");
+                self.feed(Event::Local(RecordBody::Failed {
+                    item_id,
+                    epoch: None,
+                    error,
+                }))
+                .await;
+            }
             Err(super::deliver::DeliverFailure::Lost(reason)) => {
                 // Converted again, without counting an attempt.
                 warn!(item = %item_id, epoch, "result lost: {reason}");
