@@ -209,7 +209,7 @@ impl Core {
             }
             Err(super::deliver::DeliverFailure::Refused(reason)) => {
                 // A failed attempt of that epoch: the item is retried elsewhere.
-                warn!(item = %item_id, epoch, "{reason}");
+                warn!(item = %item_id, epoch, "result refused, retrying elsewhere: {reason}");
                 self.refuse_result(item_id, epoch, reason, false).await;
             }
             Err(super::deliver::DeliverFailure::Uncheckable(error)) => {
