@@ -108,6 +108,12 @@ pub struct FailedAttempt {
     pub at: Millis,
 }
 
+/// Lost results an item may have (its converter answered that the result is gone, and the
+/// origin recorded it) before further ones count as failed attempts: enough for files lost
+/// by accident, bounded so a converter that keeps "losing" results cannot hold an item in a
+/// loop that never ends.
+pub const FREE_LOST_RESULTS: usize = 3;
+
 /// A converter's refusal, kept so `status` can say why an item waits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
@@ -139,8 +145,12 @@ pub struct ItemState {
     /// The origin withdrew the item (also when it was delivered first).
     pub cancelled: bool,
     pub rejections: Vec<Rejection>,
-    /// Failed attempts by converters, in epoch order (refusals are not attempts).
+    /// Failed attempts by converters, in epoch order (refusals are not attempts), including
+    /// results the origin refused (`result refused by origin: …`).
     pub failures: Vec<FailedAttempt>,
+    /// Results lost by their converters that do not count as attempts (at most
+    /// [`FREE_LOST_RESULTS`]), in epoch order.
+    pub lost_results: Vec<FailedAttempt>,
     /// How many distinct records the item has: grows with every change.
     pub version: u64,
     /// The newest record's time.
@@ -188,12 +198,16 @@ impl ItemState {
     /// [`crate::engine::Engine::retry_note`], [`crate::engine::Engine::lease_note`]).
     pub fn waiting(&self) -> Option<Waiting> {
         match self.phase {
-            Phase::Offered => Some(match &self.released {
-                Some((by, reason, _)) => Waiting::GivenBack {
+            Phase::Offered => Some(match (&self.released, self.lost_now()) {
+                (Some((by, reason, _)), _) => Waiting::GivenBack {
                     converter: by.clone(),
                     reason: reason.clone(),
                 },
-                None => Waiting::ForConverter,
+                (None, Some(lost)) => Waiting::ResultLost {
+                    converter: lost.converter.clone(),
+                    reason: lost.error.clone(),
+                },
+                (None, None) => Waiting::ForConverter,
             }),
             Phase::Rejected => self
                 .rejections
@@ -206,6 +220,13 @@ impl ItemState {
             Phase::Retrying => self.after_last_failure(NextAttempt::WaitingForConverter),
             _ => None,
         }
+    }
+
+    /// The current epoch's result, if its converter lost it (and it does not count).
+    fn lost_now(&self) -> Option<&FailedAttempt> {
+        self.lost_results
+            .last()
+            .filter(|l| Some(l.epoch) == self.epoch())
     }
 
     /// The latest failed attempt, with what comes next.

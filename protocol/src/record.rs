@@ -109,6 +109,17 @@ pub enum RecordBody {
     },
     /// The origin withdraws the item.
     Cancel { item_id: ItemId },
+    /// The origin will not deliver the result of epoch `epoch`: its own check of the fetched
+    /// result failed (`lost` false: a failed attempt, counted against `max_attempts`), or the
+    /// converter answered that the result is gone (`lost` true: the item is converted again,
+    /// not counted; see [`crate::item::FREE_LOST_RESULTS`]). Either way the epoch is over
+    /// and the origin assigns the next one.
+    ResultRefused {
+        item_id: ItemId,
+        epoch: Epoch,
+        reason: String,
+        lost: bool,
+    },
 }
 
 /// A node's description of itself.
@@ -256,7 +267,8 @@ impl RecordBody {
             | RecordBody::Converted { item_id, .. }
             | RecordBody::Delivered { item_id, .. }
             | RecordBody::Failed { item_id, .. }
-            | RecordBody::Cancel { item_id } => Some(*item_id),
+            | RecordBody::Cancel { item_id }
+            | RecordBody::ResultRefused { item_id, .. } => Some(*item_id),
         }
     }
 
@@ -270,6 +282,7 @@ impl RecordBody {
             | RecordBody::Assign { .. }
             | RecordBody::Cancel { .. }
             | RecordBody::Delivered { .. }
+            | RecordBody::ResultRefused { .. }
             | RecordBody::Failed { epoch: None, .. } => Authority::Origin,
             RecordBody::Accept { epoch, .. }
             | RecordBody::Reject { epoch, .. }
@@ -295,6 +308,7 @@ impl RecordBody {
             RecordBody::Delivered { .. } => "delivered",
             RecordBody::Failed { .. } => "failed",
             RecordBody::Cancel { .. } => "cancel",
+            RecordBody::ResultRefused { .. } => "result_refused",
         }
     }
 }
@@ -304,7 +318,8 @@ impl RecordBody {
 pub enum Authority {
     /// Any node, about itself (node records).
     Itself,
-    /// Only the item's origin: offers, assignments, cancels, deliveries, its own failures.
+    /// Only the item's origin: offers, assignments, cancels, deliveries, refused results, its
+    /// own failures.
     Origin,
     /// Only the converter the origin assigned for this epoch: accepts, rejects, releases,
     /// progress, results and its failures.
@@ -443,9 +458,9 @@ impl Record {
             }
             RecordBody::Assign { converter, .. } => node_id("server_id", converter)?,
             RecordBody::Accept { .. } | RecordBody::Cancel { .. } => {}
-            RecordBody::Reject { reason, .. } | RecordBody::Release { reason, .. } => {
-                text("reason", reason, MAX_TEXT)?
-            }
+            RecordBody::Reject { reason, .. }
+            | RecordBody::Release { reason, .. }
+            | RecordBody::ResultRefused { reason, .. } => text("reason", reason, MAX_TEXT)?,
             RecordBody::Progress { progress, .. } => progress.validate()?,
             RecordBody::Converted { output, .. } => output.validate()?,
             RecordBody::Delivered {

@@ -42,7 +42,7 @@ impl Candidate<'_> {
 
 /// Picks the converter for `item` among those that support its media type and profile and
 /// have not refused it (or given it back) within the cool-down. Preference, in order: one that
-/// has not failed this item, more free slots, a shorter queue, a higher measured speed, the
+/// has not failed this item (nor lost its result), more free slots, a shorter queue, a higher measured speed, the
 /// smaller id. A converter that failed the item is still picked when no other can take it.
 pub fn pick_converter<'a>(
     item: &ItemState,
@@ -73,10 +73,14 @@ pub fn pick_converter<'a>(
         .map(|c| c.id)
 }
 
-/// The integer part of a candidate's rank (smaller is better): failed this item before, then
-/// fewer free slots, then a longer queue.
+/// The integer part of a candidate's rank (smaller is better): failed this item (or lost its
+/// result) before, then fewer free slots, then a longer queue.
 fn rank(item: &ItemState, c: &Candidate<'_>) -> (bool, std::cmp::Reverse<usize>, usize) {
-    let failed_here = item.failures.iter().any(|f| &f.converter == c.id);
+    let failed_here = item
+        .failures
+        .iter()
+        .chain(&item.lost_results)
+        .any(|f| &f.converter == c.id);
     (failed_here, std::cmp::Reverse(c.free_slots()), c.queued())
 }
 

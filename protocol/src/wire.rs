@@ -196,6 +196,9 @@ pub enum ErrorCode {
     SourceChanged,
     /// A passing problem: try again later.
     Unavailable,
+    /// The file was here and is not any more (a converter's result deleted, or lost in a
+    /// crash): asking again will not help. The origin records the result as lost.
+    Gone,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -175,6 +175,10 @@ fn seeds() -> &'static Vec<Vec<u8>> {
             code: wire::ErrorCode::Forbidden,
             message: "no".into(),
         }));
+        out.push(wire::encode(&Response::Error {
+            code: wire::ErrorCode::Gone,
+            message: "the result is gone".into(),
+        }));
         out
     })
 }

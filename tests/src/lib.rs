@@ -9,6 +9,7 @@ pub mod needs;
 pub mod netlab;
 pub mod node;
 pub mod rogue;
+pub mod tools;
 
 pub use media::{
     ffprobe_streams, make_clip, make_noisy_clip, make_png, make_truncated_clip, sha512_hex,

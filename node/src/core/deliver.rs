@@ -41,9 +41,18 @@ pub(crate) enum DeliverFailure {
     #[error("{0}")]
     Retry(String),
     /// The result is not what the offer's profile promises (this node's own ffprobe says so):
-    /// it is refused for good and never enters the output folder.
+    /// it never enters the output folder, and its attempt counts as failed (the item is
+    /// retried elsewhere).
     #[error("{0}")]
     Refused(String),
+    /// This node cannot check any result of the item (its profile is no longer defined
+    /// here): the item fails for good, as no other converter's result would do better.
+    #[error("{0}")]
+    Uncheckable(String),
+    /// The converter answered that the result is gone (deleted, or lost in a crash): it is
+    /// recorded as lost and the item is converted again.
+    #[error("{0}")]
+    Lost(String),
 }
 
 impl From<String> for DeliverFailure {
@@ -94,9 +103,16 @@ impl Delivery {
             .await
             .map_err(|e| format!("cannot create output dir {}: {e}", output_dir.display()))?;
         let part = blocking(choose_part(output_dir.clone(), self.item_id, self.epoch)).await?;
-        match &self.local_result {
-            Some(src) => copy_synced(src, &part).await?,
-            None => self.pull_result(&part).await?,
+        let fetched = match &self.local_result {
+            Some(src) => copy_local(src, &part).await,
+            None => self.pull_result(&part).await,
+        };
+        if let Err(e) = fetched {
+            if matches!(e, DeliverFailure::Lost(_)) {
+                // Nothing to resume: this attempt's result will never come.
+                let _ = tokio::fs::remove_file(&part).await;
+            }
+            return Err(e);
         }
         let p = part.clone();
         let sha = tokio::task::spawn_blocking(move || sha512_regular(&p))
@@ -105,6 +121,13 @@ impl Delivery {
             .map_err(|e| format!("reading the result: {e}"))?;
         if sha != self.result.sha512 {
             let _ = tokio::fs::remove_file(&part).await;
+            if let Some(src) = &self.local_result {
+                // Our own copy changed since it was hashed: no fetch will bring it back.
+                return Err(DeliverFailure::Lost(format!(
+                    "this node's result {} changed since it was made",
+                    src.display()
+                )));
+            }
             return Err(DeliverFailure::Retry(
                 "the fetched result does not match its SHA-512; fetching again".into(),
             ));
@@ -146,8 +169,9 @@ impl Delivery {
         None
     }
 
-    /// Pulls the result from its converter into `part`.
-    async fn pull_result(&self, part: &Path) -> Result<(), String> {
+    /// Pulls the result from its converter into `part`; a converter that answers that the
+    /// result is gone gives [`DeliverFailure::Lost`].
+    async fn pull_result(&self, part: &Path) -> Result<(), DeliverFailure> {
         let peer: PeerId = self
             .converter
             .as_str()
@@ -176,7 +200,13 @@ impl Delivery {
             },
         )
         .await
-        .map_err(|e| format!("fetching the result: {e}"))?;
+        .map_err(|e| match e {
+            transfer::PullError::Gone(why) => DeliverFailure::Lost(format!(
+                "converter {} no longer has the result of attempt {}: {why}",
+                self.converter, self.epoch
+            )),
+            e => DeliverFailure::Retry(format!("fetching the result: {e}")),
+        })?;
         Ok(())
     }
 
@@ -235,13 +265,16 @@ pub(crate) async fn check_result(
     let name = offered.profile_name;
     let refused = |why: String| {
         DeliverFailure::Refused(format!(
-            "result refused: it is not what profile `{name}` promises ({why}); converter \
-             {converter} made it and this node's ffprobe checked it"
+            "it is not what profile `{name}` promises ({why}); converter {converter} made \
+             it and this node's ffprobe checked it"
         ))
     };
     let Some(profile) = offered.profile else {
-        return Err(refused(format!(
-            "profile `{name}` is no longer defined on this node, so the result cannot be checked"
+        // No result of any converter could pass here: ending the item beats converting it
+        // again and again.
+        return Err(DeliverFailure::Uncheckable(format!(
+            "result not delivered: profile `{name}` is no longer defined on this node, so no \
+             result can be checked"
         )));
     };
     let opts = ffmpeg::VerifyOptions {
@@ -297,6 +330,18 @@ fn choose_part(
             "no free name for the result's .part in {} after {MAX_NAME_TRIES} tries",
             dir.display()
         ))
+    }
+}
+
+/// Copies the result this node made to `dst`; a result no longer there is
+/// [`DeliverFailure::Lost`], as a converter's answer that it is gone would be.
+async fn copy_local(src: &Path, dst: &Path) -> Result<(), DeliverFailure> {
+    match tokio::fs::symlink_metadata(src).await {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DeliverFailure::Lost(format!(
+            "this node's result {} is gone",
+            src.display()
+        ))),
+        _ => copy_synced(src, dst).await.map_err(DeliverFailure::Retry),
     }
 }
 
@@ -391,7 +436,7 @@ mod tests {
         };
         assert!(matches!(
             check_result(&good, &unknown, &converter).await,
-            Err(DeliverFailure::Refused(m)) if m.contains("no longer defined")
+            Err(DeliverFailure::Uncheckable(m)) if m.contains("no longer defined")
         ));
     }
 }

@@ -243,10 +243,19 @@ impl Job {
         Ok(())
     }
 
-    /// Gives the checked output its final name.
+    /// Gives the checked (and fsynced) output its final name, and fsyncs the job folder so
+    /// the name survives a crash: a `converted` record is made only for a result that is
+    /// durably there.
     async fn keep_output(&self, part: &Path, final_path: &Path) -> Result<(), JobOutcome> {
         match tokio::fs::rename(part, final_path).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let dir = self.dir.clone();
+                match tokio::task::spawn_blocking(move || super::names::sync_dir(&dir)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(JobOutcome::Retry(format!("cannot sync the result: {e}"))),
+                    Err(e) => Err(JobOutcome::Retry(format!("syncing task failed: {e}"))),
+                }
+            }
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
                 let _ = tokio::fs::remove_file(part).await;
                 Err(JobOutcome::Failed(disk_full_error(

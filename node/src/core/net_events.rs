@@ -138,7 +138,8 @@ impl Core {
     }
 
     /// Sends chunk `index` of `file`; a source that changed since it was offered is reported
-    /// to the core, which fails its item.
+    /// to the core, which fails its item. A result that is gone or changed since it was made
+    /// is answered `gone`: the origin records it as lost and has the item converted again.
     fn serve_chunk(
         &self,
         file: Arc<ServedFile>,
@@ -150,6 +151,16 @@ impl Core {
         let internal = self.internal.clone();
         tokio::task::spawn_blocking(move || {
             let resp = crate::transfer::serve::read_chunk(&file, index);
+            let resp = match (role, resp) {
+                (
+                    FileRole::Result,
+                    Response::Error {
+                        code: ErrorCode::SourceChanged,
+                        message,
+                    },
+                ) => result_gone(item_id, message),
+                (_, resp) => resp,
+            };
             if let (
                 FileRole::Source,
                 Response::Error {
@@ -183,9 +194,22 @@ impl Core {
             });
         }
         let key = (item_id, role, if source { 0 } else { epoch });
-        self.files.get(&key).cloned().ok_or(Response::Error {
-            code: ErrorCode::NotFound,
-            message: format!("item {item_id}: no such file here"),
-        })
+        match self.files.get(&key) {
+            Some(file) => Ok(file.clone()),
+            // Our records say we hold this result (`may_fetch`), but we know of no file.
+            None if !source => Err(result_gone(item_id, "no record of the file".into())),
+            None => Err(Response::Error {
+                code: ErrorCode::NotFound,
+                message: format!("item {item_id}: no such file here"),
+            }),
+        }
+    }
+}
+
+/// The answer for a result this converter made and no longer has (`why`).
+fn result_gone(item_id: ItemId, why: String) -> Response {
+    Response::Error {
+        code: ErrorCode::Gone,
+        message: format!("item {item_id}: the result is gone from this converter ({why})"),
     }
 }

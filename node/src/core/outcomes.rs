@@ -225,9 +225,12 @@ impl Core {
                 }))
                 .await;
             }
-            Err(super::deliver::DeliverFailure::Refused(error)) => {
-                // The protocol lets only the converter of an epoch record its failure; the
-                // origin's word is final (`failed` with no epoch).
+            Err(super::deliver::DeliverFailure::Refused(reason)) => {
+                // A failed attempt of that epoch: the item is retried elsewhere.
+                warn!(item = %item_id, epoch, "result refused, retrying elsewhere: {reason}");
+                self.refuse_result(item_id, epoch, reason, false).await;
+            }
+            Err(super::deliver::DeliverFailure::Uncheckable(error)) => {
                 warn!(item = %item_id, epoch, "{error}");
                 self.feed(Event::Local(RecordBody::Failed {
                     item_id,
@@ -236,11 +239,31 @@ impl Core {
                 }))
                 .await;
             }
+            Err(super::deliver::DeliverFailure::Lost(reason)) => {
+                // Converted again, without counting an attempt.
+                warn!(item = %item_id, epoch, "result lost: {reason}");
+                self.refuse_result(item_id, epoch, reason, true).await;
+            }
             Err(super::deliver::DeliverFailure::Retry(why)) => {
                 info!(item = %item_id, "delivery interrupted, will retry: {why}");
                 self.retry_at
                     .insert((item_id, epoch), now_ms() + RETRY_AFTER_MS);
             }
         }
+    }
+
+    /// Records that this origin will not deliver the result of `epoch` (see
+    /// `RecordBody::ResultRefused`).
+    async fn refuse_result(&mut self, item_id: ItemId, epoch: Epoch, reason: String, lost: bool) {
+        // Peers refuse a record whose text is over the limit.
+        let mut reason = reason;
+        reason.truncate(reason.floor_char_boundary(dmc_protocol::record::MAX_TEXT));
+        self.feed(Event::Local(RecordBody::ResultRefused {
+            item_id,
+            epoch,
+            reason,
+            lost,
+        }))
+        .await;
     }
 }

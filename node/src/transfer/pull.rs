@@ -68,6 +68,10 @@ pub enum PullError {
     Net(#[from] NetError),
     #[error("the source changed: {0}; the origin must offer the file again")]
     SourceChanged(String),
+    /// The peer had the file and has it no more (`ErrorCode::Gone`): asking again will not
+    /// help.
+    #[error("the file is gone from the peer: {0}")]
+    Gone(String),
     #[error("the peer refused ({code:?}): {message}")]
     Refused { code: ErrorCode, message: String },
     #[error("the peer's manifest does not match the offer: {0}")]
@@ -107,6 +111,7 @@ fn io_error(what: &str, path: &Path, e: io::Error) -> PullError {
 fn refused(code: ErrorCode, message: String) -> PullError {
     match code {
         ErrorCode::SourceChanged => PullError::SourceChanged(message),
+        ErrorCode::Gone => PullError::Gone(message),
         code => PullError::Refused { code, message },
     }
 }

@@ -52,7 +52,7 @@ fn in_turn(body: &RecordBody, item: &ItemState) -> bool {
         // Progress is an ephemeral report, never a record (`Engine::report_progress`).
         RecordBody::Progress { .. } => false,
         RecordBody::Converted { .. } | RecordBody::Failed { epoch: Some(_), .. } => running,
-        RecordBody::Delivered { epoch, .. } => {
+        RecordBody::Delivered { epoch, .. } | RecordBody::ResultRefused { epoch, .. } => {
             item.phase == Phase::Converted && item.epoch() == Some(*epoch)
         }
     }

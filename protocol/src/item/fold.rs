@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::ids::{Epoch, Millis, NodeId, Seq};
 use crate::record::{Authority, FileInfo, Offer, ProgressInfo, Record, RecordBody, Stage};
 
-use super::{FailedAttempt, ItemState, Phase, Rejection, Release};
+use super::{FailedAttempt, ItemState, Phase, Rejection, Release, FREE_LOST_RESULTS};
 
 impl ItemState {
     /// Folds the records of one item (any order, duplicates allowed). `None` until the offer
@@ -16,7 +16,8 @@ impl ItemState {
         let recs = sorted_unique(records);
         let (origin, offer, created_at) = first_offer(&recs)?;
         let said = OriginSays::collect(&recs, &origin);
-        let done = ConvertersDid::collect(&recs, &said.holders, said.current_epoch());
+        let mut done = ConvertersDid::collect(&recs, &said.holders, said.current_epoch());
+        let lost_results = done.take_refusals(&said);
         let phase = phase(&said, &done);
 
         // The result that counts: the delivered one's epoch, else the current epoch's.
@@ -28,7 +29,7 @@ impl ItemState {
         let result = done
             .results
             .iter()
-            .find(|(e, _)| Some(*e) == result_epoch)
+            .find(|(e, _)| Some(*e) == result_epoch && !said.refused.contains_key(e))
             .map(|(_, f)| f.clone());
         let progress = match phase {
             Phase::Transferring | Phase::Converting => done.current.progress,
@@ -50,6 +51,7 @@ impl ItemState {
             cancelled: said.cancelled,
             rejections: done.rejections,
             failures: done.failures,
+            lost_results,
             version: recs.len() as u64,
             updated_at: recs
                 .iter()
@@ -90,6 +92,16 @@ struct OriginSays {
     failure: Option<String>,
     /// The delivery: epoch and output path.
     delivered: Option<(Epoch, String)>,
+    /// Results the origin refused, by epoch (its first word on each).
+    refused: BTreeMap<Epoch, Refused>,
+}
+
+/// The origin's refusal of an epoch's result.
+struct Refused {
+    reason: String,
+    /// The converter answered that the result is gone (else the origin's check failed it).
+    lost: bool,
+    at: Millis,
 }
 
 impl OriginSays {
@@ -123,6 +135,18 @@ impl OriginSays {
                     said.delivered
                         .get_or_insert_with(|| (*epoch, output_path.clone()));
                 }
+                RecordBody::ResultRefused {
+                    epoch,
+                    reason,
+                    lost,
+                    ..
+                } => {
+                    said.refused.entry(*epoch).or_insert_with(|| Refused {
+                        reason: reason.clone(),
+                        lost: *lost,
+                        at: r.created_at,
+                    });
+                }
                 _ => {}
             }
         }
@@ -154,6 +178,16 @@ struct CurrentEpoch {
     converted_at: Option<Millis>,
     released: Option<Release>,
     progress: Option<ProgressInfo>,
+    /// The origin refused this epoch's result: whether that counts as a failed attempt.
+    refused: Option<Counts>,
+}
+
+/// Whether a refused result counts as a failed attempt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counts {
+    Yes,
+    /// A lost result within [`FREE_LOST_RESULTS`]: the item is converted again for free.
+    No,
 }
 
 impl ConvertersDid {
@@ -175,6 +209,50 @@ impl ConvertersDid {
         did.failures.sort_by_key(|f| f.epoch);
         did.failures.dedup_by_key(|f| f.epoch);
         did
+    }
+
+    /// Takes in the origin's refusals of results of epochs it assigned: a refused result is a
+    /// failed attempt of its epoch; a lost one is not, up to [`FREE_LOST_RESULTS`] of them
+    /// (later ones count). Returns the lost results that do not count.
+    fn take_refusals(&mut self, said: &OriginSays) -> Vec<FailedAttempt> {
+        let mut free = Vec::new();
+        for (epoch, r) in &said.refused {
+            let Some(converter) = said.holders.get(epoch) else {
+                continue;
+            };
+            let counts = if !r.lost {
+                Counts::Yes
+            } else if free.len() < FREE_LOST_RESULTS {
+                Counts::No
+            } else {
+                Counts::Yes
+            };
+            let error = match (r.lost, counts) {
+                (false, _) => format!("result refused by origin: {}", r.reason),
+                (true, Counts::No) => format!("result lost by its converter: {}", r.reason),
+                (true, Counts::Yes) => format!(
+                    "result lost by its converter (more than {FREE_LOST_RESULTS} lost results \
+                     count as attempts): {}",
+                    r.reason
+                ),
+            };
+            let attempt = FailedAttempt {
+                epoch: *epoch,
+                converter: converter.clone(),
+                error,
+                at: r.at,
+            };
+            match counts {
+                Counts::Yes => self.failures.push(attempt),
+                Counts::No => free.push(attempt),
+            }
+            if Some(*epoch) == said.current_epoch() {
+                self.current.refused = Some(counts);
+            }
+        }
+        self.failures.sort_by_key(|f| f.epoch);
+        self.failures.dedup_by_key(|f| f.epoch);
+        free
     }
 
     /// Takes in one record of the converter that held `epoch`.
@@ -235,6 +313,8 @@ fn phase(said: &OriginSays, did: &ConvertersDid) -> Phase {
     match &said.assignment {
         None if did.rejections.is_empty() => Phase::Offered,
         None => Phase::Rejected,
+        Some(_) if current.refused == Some(Counts::Yes) => Phase::Retrying,
+        Some(_) if current.refused == Some(Counts::No) => Phase::Offered,
         Some(_) if current.failed => Phase::Retrying,
         Some(_) if current.converted => Phase::Converted,
         Some(_) if current.rejected => Phase::Rejected,

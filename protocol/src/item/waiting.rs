@@ -10,6 +10,9 @@ pub enum Waiting {
     ForConverter,
     /// A converter gave it back (it was shutting down); another converter may take it.
     GivenBack { converter: NodeId, reason: String },
+    /// The converter of the current attempt answered that its result is gone (`reason`); the
+    /// item is converted again, and this does not count as an attempt.
+    ResultLost { converter: NodeId, reason: String },
     /// The converter of the latest refusal, and its reason; another converter may take it.
     Rejected { converter: NodeId, reason: String },
     /// The latest attempt (numbered from 1) failed on `converter`; `next` says what follows.

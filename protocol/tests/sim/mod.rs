@@ -395,11 +395,20 @@ impl Sim {
                 epoch,
             } => (
                 node,
-                RecordBody::Delivered {
-                    item_id,
-                    epoch,
-                    output_path: "/out/clip.mkv".into(),
-                    sha512: format!("{:0128x}", choice),
+                match choice % 5 {
+                    // The origin's check fails the result, or its converter lost it.
+                    0 | 1 => RecordBody::ResultRefused {
+                        item_id,
+                        epoch,
+                        reason: "expected video codec h264, found no video stream".into(),
+                        lost: choice % 5 == 1,
+                    },
+                    _ => RecordBody::Delivered {
+                        item_id,
+                        epoch,
+                        output_path: "/out/clip.mkv".into(),
+                        sha512: format!("{:0128x}", choice),
+                    },
                 },
             ),
         };

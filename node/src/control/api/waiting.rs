@@ -10,6 +10,11 @@ pub fn waiting_text(waiting: &Waiting) -> String {
             "converter {} gave it back ({reason}); waiting for a converter",
             converter.short()
         ),
+        Waiting::ResultLost { converter, reason } => format!(
+            "converter {} lost the result ({reason}); converting it again (not counted as an \
+             attempt)",
+            converter.short()
+        ),
         Waiting::Rejected { converter, reason } => format!(
             "converter {} rejected it: {reason}; waiting for another converter",
             converter.short()
