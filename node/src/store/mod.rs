@@ -9,6 +9,7 @@ mod peers;
 mod records;
 mod schema;
 mod sql;
+mod summaries;
 mod watched;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -25,6 +26,7 @@ pub use files::LocalFile;
 pub use jobs::JobRow;
 pub use peers::PeerRow;
 pub use schema::SCHEMA_VERSION;
+pub use summaries::{forget_foreign_summary, ItemSummary, PageQuery, SummaryPage};
 pub use watched::{FileKey, WatchedRow};
 
 /// File name of the database inside the data directory.
@@ -186,6 +188,57 @@ impl Store {
     /// and skipped.
     pub async fn load_records(&self) -> Result<Vec<Record>, StoreError> {
         self.call(records::load).await
+    }
+
+    /// Saves records as [`Store::put_records`] does, then the summaries of the items they
+    /// touch, in one request (two transactions: a crash between them leaves summaries behind
+    /// the records, which the next start's [`Store::summary_versions`] check brings up to date).
+    pub async fn put_records_and_summaries(
+        &self,
+        records: Vec<Record>,
+        summaries: Vec<ItemSummary>,
+    ) -> Result<usize, StoreError> {
+        self.call(move |c| {
+            let n = records::put(c, &records)?;
+            summaries::upsert(c, &summaries)?;
+            Ok(n)
+        })
+        .await
+    }
+
+    // ---- item summaries ------------------------------------------------------------------
+
+    /// Inserts or replaces item summaries, in one transaction.
+    pub async fn put_summaries(&self, rows: Vec<ItemSummary>) -> Result<(), StoreError> {
+        self.call(move |c| summaries::upsert(c, &rows)).await
+    }
+
+    /// The version each stored summary was made from, by item id (as text).
+    pub async fn summary_versions(
+        &self,
+    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        self.call(summaries::versions).await
+    }
+
+    /// A page of item summaries, newest first, and how many match in all.
+    pub async fn summary_page(&self, q: PageQuery) -> Result<SummaryPage, StoreError> {
+        self.call(move |c| summaries::page(c, &q)).await
+    }
+
+    /// One item's summary (its view as JSON), if it has one.
+    pub async fn summary(&self, item_id: ItemId) -> Result<Option<String>, StoreError> {
+        self.call(move |c| summaries::view(c, item_id)).await
+    }
+
+    /// Forgets another node's item summary (see [`forget_foreign_summary`]); this node's own
+    /// items keep theirs. For compaction.
+    pub async fn forget_foreign_summary(
+        &self,
+        item_id: ItemId,
+        me: NodeId,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| summaries::forget_foreign_summary(c, item_id, &me))
+            .await
     }
 
     // ---- local files ---------------------------------------------------------------------

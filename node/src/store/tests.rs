@@ -361,6 +361,7 @@ async fn version_3_migrates_with_nothing_lost() {
         tables,
         [
             "deliveries",
+            "item_summaries",
             "jobs",
             "local_files",
             "peers",
