@@ -129,8 +129,16 @@ pub(super) fn page(conn: &mut Connection, q: &PageQuery) -> Result<SummaryPage, 
         filters.push(format!("client_id = ?{}", args.len()));
     }
     if let Some(p) = &q.id_prefix {
-        args.push(format!("{p}%"));
-        filters.push(format!("replace(item_id, '-', '') LIKE ?{}", args.len()));
+        // A range of the primary key: ids are stored as lower-case hyphenated UUIDs, and `~`
+        // sorts after every hex digit and the dash.
+        let from = dashed(p);
+        args.push(format!("{from}~"));
+        args.push(from);
+        filters.push(format!(
+            "item_id >= ?{} AND item_id < ?{}",
+            args.len(),
+            args.len() - 1
+        ));
     }
     let filter = if filters.is_empty() {
         String::new()
@@ -159,6 +167,19 @@ pub(super) fn page(conn: &mut Connection, q: &PageQuery) -> Result<SummaryPage, 
         rows,
         total: u64::try_from(total).unwrap_or(0),
     })
+}
+
+/// Hex digits of an id's start as the start of its hyphenated form (`7f1c2a901` →
+/// `7f1c2a90-1`).
+fn dashed(hex: &str) -> String {
+    let mut out = String::with_capacity(hex.len() + 4);
+    for (i, c) in hex.chars().enumerate() {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 /// One item's view JSON, if it has a row.
