@@ -92,7 +92,7 @@ pub enum Command {
         /// Items to skip (`next_offset` of the previous page)
         #[arg(long, default_value_t = 0, value_parser = offset_parser())]
         offset: u64,
-        /// Print JSON: the page's `items`, `total`, `offset`, `limit` and `next_offset`
+        /// Print JSON: the page's `items`, `total`, `offset`, `limit`, `next_offset` and `open`
         #[arg(long)]
         json: bool,
     },

@@ -142,3 +142,31 @@ fn a_database_without_summaries_gets_them_at_start() {
         .log_text()
         .contains("writing the summaries of 1 items"));
 }
+
+#[test]
+fn the_queue_estimate_is_shown_only_when_the_page_holds_every_open_item() {
+    let lab = Lab::new().unwrap();
+    let laptop = Node::start(&lab, "laptop", Default::default()).unwrap();
+    for n in 0..2 {
+        let png = lab.path(&format!("q{n}.png"));
+        make_distinct_png(&png, n).unwrap();
+        laptop.offer(&png, "webp").unwrap();
+    }
+    // No converter: both wait, and both are needed for the estimate.
+    let whole = human(&laptop, &["list"]);
+    assert!(
+        whole.contains("queue: 2 items to do, no converter online"),
+        "{whole}"
+    );
+    let first = human(&laptop, &["list", "--limit", "1"]);
+    assert!(!first.contains("queue:"), "{first}");
+    assert!(
+        first.ends_with("… 1 more: dmc list --limit 1 --offset 1\n"),
+        "{first}"
+    );
+    let page = laptop.json(&["list", "--limit", "1", "--json"]).unwrap();
+    assert_eq!(
+        (page["open"].as_u64(), page["total"].as_u64()),
+        (Some(2), Some(2))
+    );
+}

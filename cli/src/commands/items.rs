@@ -42,8 +42,8 @@ pub async fn list(client: &Client, page: Page, as_json: bool) -> Result<()> {
         return emit(&no_items(&page, answer.total));
     }
     let mut text = items_table(&answer.items, crate::style::stdout());
-    // The estimate needs every item still to do: only a page that is the whole list has them.
-    if answer.offset == 0 && answer.next_offset.is_none() {
+    // The estimate needs every item still to do: shown when the first page holds them all.
+    if answer.offset == 0 && answer.holds_every_open_item() {
         text.extend(queue_line(&answer.items, online_converters(client).await));
     }
     if let Some(next) = answer.next_offset {

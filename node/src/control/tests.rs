@@ -99,7 +99,7 @@ fn scripted_core() -> CoreHandle {
                         .skip(query.offset as usize)
                         .take(query.limit as usize)
                         .collect();
-                    let page = ItemPage::new(items, total, query.offset, query.limit);
+                    let page = ItemPage::new(items, total, query.offset, query.limit, 1);
                     let _ = reply.send(Ok(page));
                 }
                 Command::Cancel { item, reply } => {

@@ -87,7 +87,20 @@ impl Core {
             .iter()
             .filter_map(|(id, json)| self.page_item(id, json))
             .collect();
-        Ok(ItemPage::new(items, page.total, q.offset, q.limit))
+        let me = self.engine.me();
+        let open = self
+            .engine
+            .replica()
+            .open_items()
+            .filter(|i| !i.phase.is_final() && (q.all || i.origin == *me))
+            .count();
+        Ok(ItemPage::new(
+            items,
+            page.total,
+            q.offset,
+            q.limit,
+            open as u64,
+        ))
     }
 
     /// An item of a page: its live view while the engine holds it, else its stored one.

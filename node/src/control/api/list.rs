@@ -94,11 +94,15 @@ pub struct ItemPage {
     pub limit: u32,
     /// The `offset` of the next page; `None` on the last page.
     pub next_offset: Option<u64>,
+    /// Items matching the query that have not ended, on any page (the queue estimate needs
+    /// them all).
+    #[serde(default)]
+    pub open: u64,
 }
 
 impl ItemPage {
-    /// The page of `items` at `offset` among `total`.
-    pub fn new(items: Vec<ItemView>, total: u64, offset: u64, limit: u32) -> ItemPage {
+    /// The page of `items` at `offset` among `total`, of which `open` have not ended.
+    pub fn new(items: Vec<ItemView>, total: u64, offset: u64, limit: u32, open: u64) -> ItemPage {
         let end = offset.saturating_add(items.len() as u64);
         ItemPage {
             next_offset: (end < total && !items.is_empty()).then_some(end),
@@ -106,7 +110,14 @@ impl ItemPage {
             total,
             offset,
             limit,
+            open,
         }
+    }
+
+    /// Whether this page holds every item that has not ended.
+    pub fn holds_every_open_item(&self) -> bool {
+        let here = self.items.iter().filter(|i| !i.phase.is_final()).count();
+        here as u64 >= self.open
     }
 
     /// Items after this page.
@@ -156,9 +167,11 @@ mod tests {
 
     #[test]
     fn a_page_says_where_the_next_starts() {
-        let p = ItemPage::new(vec![], 0, 0, 50);
+        let p = ItemPage::new(vec![], 0, 0, 50, 0);
         assert_eq!((p.next_offset, p.more()), (None, 0));
-        let p = ItemPage::new(vec![], 10, 20, 50);
+        assert!(p.holds_every_open_item());
+        let p = ItemPage::new(vec![], 10, 20, 50, 1);
         assert_eq!((p.next_offset, p.more()), (None, 0));
+        assert!(!p.holds_every_open_item());
     }
 }
