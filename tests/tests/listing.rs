@@ -120,6 +120,12 @@ fn list_pages_newest_first_and_a_delivered_item_outlives_its_records() {
         "{s:#}"
     );
     assert_eq!(laptop.json(&["list", "--json"]).unwrap()["total"], 5);
+    let out = laptop.dmc(&["cancel", &ids[0]]).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is already delivered"),
+        "{err}"
+    );
 }
 
 #[test]

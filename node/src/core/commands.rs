@@ -52,7 +52,14 @@ impl Core {
     /// Cancels one of this node's items that has not ended.
     async fn cancel(&mut self, item: ItemId) -> Result<ItemView, CoreError> {
         match self.engine.item(&item) {
-            None => Err(CoreError::UnknownItem(item)),
+            // Not in memory: unknown, or ended long ago (its summary says how).
+            None => {
+                let v = self.status_of(item).await?;
+                Err(CoreError::Conflict(format!(
+                    "item {item} is already {}",
+                    v.phase.as_str()
+                )))
+            }
             Some(i) if i.origin != *self.engine.me() => Err(CoreError::Conflict(format!(
                 "item {item} was offered by {}; only its origin can cancel it",
                 i.origin
