@@ -51,16 +51,18 @@ impl Core {
             .collect()
     }
 
-    /// Writes the rows of items whose row is missing or older than the item (a new database,
-    /// or a crash between storing records and their rows). Only those: a start with nothing
-    /// to do reads the versions and writes nothing.
+    /// Writes the rows of items in memory whose row is missing or older than the item (a new
+    /// database, or a crash between storing records and their rows). Only those: a start with
+    /// nothing to do looks each item in memory up once and writes nothing.
     pub(super) async fn bring_summaries_up_to_date(&self) -> Result<(), StoreError> {
-        let stored = self.store.summary_versions().await?;
-        let rows: Vec<ItemSummary> = self
-            .engine
-            .replica()
-            .items()
-            .filter(|i| stored.get(&i.item_id().to_string()) != Some(&i.version))
+        let items = self.engine.replica().items();
+        let stale = self
+            .store
+            .stale_summaries(items.map(|i| (i.item_id(), i.version)).collect())
+            .await?;
+        let rows: Vec<ItemSummary> = stale
+            .iter()
+            .filter_map(|id| self.engine.item(id))
             .map(summary_of)
             .collect();
         if !rows.is_empty() {

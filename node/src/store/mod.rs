@@ -192,7 +192,7 @@ impl Store {
 
     /// Saves records as [`Store::put_records`] does, then the summaries of the items they
     /// touch, in one request (two transactions: a crash between them leaves summaries behind
-    /// the records, which the next start's [`Store::summary_versions`] check brings up to date).
+    /// the records, which the next start's [`Store::stale_summaries`] check brings up to date).
     pub async fn put_records_and_summaries(
         &self,
         records: Vec<Record>,
@@ -213,11 +213,13 @@ impl Store {
         self.call(move |c| summaries::upsert(c, &rows)).await
     }
 
-    /// The version each stored summary was made from, by item id (as text).
-    pub async fn summary_versions(
+    /// The items among `items` (id and current version) whose summary is missing or was
+    /// made from another version.
+    pub async fn stale_summaries(
         &self,
-    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
-        self.call(summaries::versions).await
+        items: Vec<(ItemId, u64)>,
+    ) -> Result<Vec<ItemId>, StoreError> {
+        self.call(move |c| summaries::stale(c, &items)).await
     }
 
     /// A page of item summaries, newest first, and how many match in all.

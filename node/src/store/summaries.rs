@@ -101,23 +101,57 @@ pub(super) fn upsert(conn: &mut Connection, rows: &[ItemSummary]) -> Result<(), 
     tx.commit().ctx("committing item summaries")
 }
 
-/// The version each stored row was made from, by item id as stored.
-pub(super) fn versions(
+/// The items among `items` (id and current version) whose row is missing or was made from
+/// another version. The cost follows the items asked about, not the rows kept: when the table
+/// holds many more rows than that (this node's own items of years), each item is looked up;
+/// otherwise one scan of the versions is quicker.
+pub(super) fn stale(
     conn: &mut Connection,
-) -> Result<std::collections::HashMap<String, u64>, StoreError> {
-    let rows = super::sql::load_rows(
+    items: &[(ItemId, u64)],
+) -> Result<Vec<ItemId>, StoreError> {
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM item_summaries", [], |r| r.get(0))
+        .ctx("counting item summaries")?;
+    if u64::try_from(rows).unwrap_or(0) > SCAN_BELOW_ROWS_PER_ITEM * items.len() as u64 {
+        return stale_by_lookups(conn, items);
+    }
+    let stored: std::collections::HashMap<String, u64> = super::sql::load_rows(
         conn,
         "SELECT item_id, version FROM item_summaries",
         "item_summaries",
         "reading item summary versions",
-        |row| {
-            Some((
-                row.get::<_, String>(0).ok()?,
-                super::sql::int::<u64>(row, 1)?,
-            ))
-        },
-    )?;
-    Ok(rows.into_iter().collect())
+        |row| Some((row.get(0).ok()?, super::sql::int(row, 1)?)),
+    )?
+    .into_iter()
+    .collect();
+    Ok(items
+        .iter()
+        .filter(|(id, version)| stored.get(&id.to_string()) != Some(version))
+        .map(|(id, _)| *id)
+        .collect())
+}
+
+/// Above this many rows per item asked about, [`stale`] looks items up one by one.
+const SCAN_BELOW_ROWS_PER_ITEM: u64 = 4;
+
+fn stale_by_lookups(
+    conn: &mut Connection,
+    items: &[(ItemId, u64)],
+) -> Result<Vec<ItemId>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT version FROM item_summaries WHERE item_id = ?1")
+        .ctx("preparing to check item summaries")?;
+    let mut out = Vec::new();
+    for (id, version) in items {
+        let stored: Option<i64> = stmt
+            .query_row([id.to_string()], |r| r.get(0))
+            .optional()
+            .ctx("checking an item summary")?;
+        if stored.and_then(|v| u64::try_from(v).ok()) != Some(*version) {
+            out.push(*id);
+        }
+    }
+    Ok(out)
 }
 
 /// One page of rows matching `q`, newest first (then by item id), and the number matching.
