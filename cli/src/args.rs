@@ -4,6 +4,17 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use dmc_node::control::api::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_LIST_OFFSET};
+
+/// `--limit`: 1 to the node's most items on a page.
+fn limit_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=i64::from(MAX_LIST_LIMIT))
+}
+
+/// `--offset`: 0 to the largest offset the node accepts.
+fn offset_parser() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=MAX_LIST_OFFSET)
+}
 
 /// dmc: peer-to-peer media conversion for the LAN.
 #[derive(Debug, Parser)]
@@ -58,16 +69,30 @@ pub enum Command {
         /// Without ITEM: every item known, not only this node's
         #[arg(long, conflicts_with = "item")]
         all: bool,
+        /// Without ITEM: items on the page (newest first)
+        #[arg(long, conflicts_with = "item", default_value_t = DEFAULT_LIST_LIMIT,
+              value_parser = limit_parser())]
+        limit: u32,
+        /// Without ITEM: items to skip (newest first)
+        #[arg(long, conflicts_with = "item", default_value_t = 0,
+              value_parser = offset_parser())]
+        offset: u64,
         /// Print JSON
         #[arg(long)]
         json: bool,
     },
-    /// List this node's items
+    /// List this node's items, newest first, a page at a time
     List {
         /// Every item known, not only this node's
         #[arg(long)]
         all: bool,
-        /// Print JSON
+        /// Items on the page
+        #[arg(long, default_value_t = DEFAULT_LIST_LIMIT, value_parser = limit_parser())]
+        limit: u32,
+        /// Items to skip (`next_offset` of the previous page)
+        #[arg(long, default_value_t = 0, value_parser = offset_parser())]
+        offset: u64,
+        /// Print JSON: the page's `items`, `total`, `offset`, `limit`, `next_offset` and `open`
         #[arg(long)]
         json: bool,
     },
@@ -284,7 +309,9 @@ mod tests {
             cli.command,
             Command::List {
                 all: true,
-                json: false
+                json: false,
+                limit: DEFAULT_LIST_LIMIT,
+                offset: 0,
             }
         ));
         assert_eq!(cli.data_dir().unwrap(), PathBuf::from("/x"));
@@ -297,7 +324,8 @@ mod tests {
             Command::Status {
                 item: None,
                 all: false,
-                json: false
+                json: false,
+                ..
             }
         ));
         match parse(&["dmc", "status", "7f1c", "--json"]).command {
@@ -307,6 +335,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["dmc", "status", "7f1c", "--all"]).is_err());
+        assert!(Cli::try_parse_from(["dmc", "status", "7f1c", "--offset", "5"]).is_err());
+        assert!(Cli::try_parse_from(["dmc", "list", "--limit", "0"]).is_err());
+        assert!(matches!(
+            parse(&["dmc", "list", "--limit", "2", "--offset", "4"]).command,
+            Command::List {
+                limit: 2,
+                offset: 4,
+                ..
+            }
+        ));
         match parse(&["dmc", "fetch", "7f1c", "-o", "/tmp/out.mkv"]).command {
             Command::Fetch {
                 item,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use dmc_node::control::api::{
-    ErrorBody, ErrorKind, FetchRequest, FetchResponse, ItemView, NodeView, OfferOutcome,
-    OfferRequest, PeerView, ProfileView,
+    ErrorBody, ErrorKind, FetchRequest, FetchResponse, ItemPage, ItemView, ListQuery, NodeView,
+    OfferOutcome, OfferRequest, PeerView, ProfileView,
 };
 use dmc_node::control::socket_path;
 use dmc_protocol::ItemId;
@@ -110,14 +110,21 @@ impl Client {
             .await
     }
 
-    pub async fn list(&self, all: bool) -> Result<Vec<ItemView>> {
-        self.call(
-            Method::GET,
-            &format!("/v1/items?all={all}"),
-            None::<&()>,
-            QUERY_TIMEOUT,
-        )
-        .await
+    /// A page of items, newest first (the node fills in what `query` leaves out).
+    pub async fn list(&self, query: &ListQuery) -> Result<ItemPage> {
+        let mut uri = format!("/v1/items?all={}", query.all);
+        if let Some(n) = query.limit {
+            uri.push_str(&format!("&limit={n}"));
+        }
+        if let Some(n) = query.offset {
+            uri.push_str(&format!("&offset={n}"));
+        }
+        if let Some(p) = &query.prefix {
+            // Hex digits only (see `resolve::normalize_prefix`): nothing to escape.
+            uri.push_str(&format!("&prefix={p}"));
+        }
+        self.call(Method::GET, &uri, None::<&()>, QUERY_TIMEOUT)
+            .await
     }
 
     pub async fn status(&self, item: ItemId) -> Result<ItemView> {

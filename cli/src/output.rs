@@ -141,6 +141,19 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The `list` table; `colour` paints the status and phase words.
 pub fn items_table(items: &[ItemView], colour: bool) -> String {
     let mut t = Table::new(&[
@@ -534,6 +547,14 @@ pub(crate) mod tests {
             output_sha512_checksum: None,
             output_path: None,
         }
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1234), "1,234");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

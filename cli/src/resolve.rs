@@ -3,7 +3,12 @@
 use anyhow::{bail, Result};
 use dmc_protocol::ItemId;
 
+use dmc_node::control::api::ListQuery;
+
 use crate::client::Client;
+
+/// Ids an ambiguous prefix's error names.
+const PREFIX_MATCHES_SHOWN: usize = 5;
 
 /// Resolves `arg`: a full item id as is, else a unique prefix among every item the node knows.
 pub async fn resolve_item(client: &Client, arg: &str) -> Result<ItemId> {
@@ -11,8 +16,21 @@ pub async fn resolve_item(client: &Client, arg: &str) -> Result<ItemId> {
         return Ok(id);
     }
     let prefix = normalize_prefix(arg)?;
-    let items = client.list(true).await?;
-    match_prefix(items.iter().map(|i| i.item_id), arg, &prefix)
+    // The node finds the ids; a handful is enough to tell one from several.
+    let page = client
+        .list(&ListQuery {
+            all: true,
+            limit: Some(PREFIX_MATCHES_SHOWN as u32 + 1),
+            offset: None,
+            prefix: Some(prefix.clone()),
+        })
+        .await?;
+    match_prefix(
+        page.items.iter().map(|i| i.item_id),
+        arg,
+        &prefix,
+        page.total,
+    )
 }
 
 /// Lower-cased hex digits of a prefix, or why it cannot be one.
@@ -28,11 +46,13 @@ pub fn normalize_prefix(arg: &str) -> Result<String> {
     Ok(prefix)
 }
 
-/// The one id among `ids` that starts with `prefix` (hex digits, no dashes).
+/// The one id among `ids` that starts with `prefix` (hex digits, no dashes); `total` is how
+/// many ids the node says match (`ids` may hold only the first few of them).
 pub fn match_prefix(
     ids: impl IntoIterator<Item = ItemId>,
     arg: &str,
     prefix: &str,
+    total: u64,
 ) -> Result<ItemId> {
     let mut found: Vec<ItemId> = ids
         .into_iter()
@@ -41,15 +61,23 @@ pub fn match_prefix(
     found.sort();
     found.dedup();
     match found.as_slice() {
-        [one] => Ok(*one),
+        [one] if total <= 1 => Ok(*one),
         [] => bail!("no item id starts with {arg}; `dmc list --all` shows every item"),
         many => {
-            let shown: Vec<String> = many.iter().take(5).map(|i| i.to_string()).collect();
+            let count = total.max(many.len() as u64);
+            let shown: Vec<String> = many
+                .iter()
+                .take(PREFIX_MATCHES_SHOWN)
+                .map(|i| i.to_string())
+                .collect();
             bail!(
-                "{arg} matches {} items ({}{}); give more of the id",
-                many.len(),
+                "{arg} matches {count} items ({}{}); give more of the id",
                 shown.join(", "),
-                if many.len() > 5 { ", …" } else { "" }
+                if count > PREFIX_MATCHES_SHOWN as u64 {
+                    ", …"
+                } else {
+                    ""
+                }
             )
         }
     }
@@ -70,12 +98,12 @@ mod tests {
             id("7f2d0000-1111-4222-8333-444455556666"),
         ];
         let p = normalize_prefix("7F1C").unwrap();
-        assert_eq!(match_prefix(ids, "7F1C", &p).unwrap(), ids[0]);
+        assert_eq!(match_prefix(ids, "7F1C", &p, 1).unwrap(), ids[0]);
         let p = normalize_prefix("7f1c2a90-11").unwrap();
-        assert_eq!(match_prefix(ids, "7f1c2a90-11", &p).unwrap(), ids[0]);
-        let err = match_prefix(ids, "7f", "7f").unwrap_err().to_string();
+        assert_eq!(match_prefix(ids, "7f1c2a90-11", &p, 1).unwrap(), ids[0]);
+        let err = match_prefix(ids, "7f", "7f", 2).unwrap_err().to_string();
         assert!(err.contains("matches 2 items"), "{err}");
-        let err = match_prefix(ids, "00", "00").unwrap_err().to_string();
+        let err = match_prefix(ids, "00", "00", 0).unwrap_err().to_string();
         assert!(err.contains("no item id starts with 00"), "{err}");
         assert!(normalize_prefix("clip.mp4").is_err());
         assert!(normalize_prefix("").is_err());

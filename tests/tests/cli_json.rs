@@ -41,12 +41,19 @@ fn status_and_list_json_have_the_documented_shape() {
     assert!(s["errors"].as_array().unwrap().is_empty());
     assert!(s["created_at"].as_str().unwrap().ends_with('Z'));
 
+    // A page: the items, newest first, with the total and where the next page starts.
     let list = laptop.json(&["list", "--json"]).unwrap();
-    let items = list.as_array().unwrap();
+    let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0], s);
+    assert_eq!(list["total"], 1);
+    assert_eq!(
+        (list["offset"].as_u64(), list["limit"].as_u64()),
+        (Some(0), Some(50))
+    );
+    assert!(list["next_offset"].is_null(), "{list:#}");
     let all = laptop.json(&["list", "--all", "--json"]).unwrap();
-    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all["items"].as_array().unwrap().len(), 1);
 
     // An unknown item is an error that names it.
     let out = laptop

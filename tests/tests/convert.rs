@@ -101,7 +101,7 @@ fn video_converts_to_hevc_with_offer_wait() {
         laptop.log_tail()
     );
     let items = laptop.json(&["list", "--json"]).unwrap();
-    let item = &items.as_array().unwrap()[0];
+    let item = &items["items"].as_array().unwrap()[0];
     let id = item["item_id"].as_str().unwrap();
     let status = laptop.status(id).unwrap();
     check_delivered(&laptop, &status, "matroska", Some("hevc"), true);

@@ -384,7 +384,11 @@ fn a_neighbours_network_on_the_same_lan_is_seen_and_refused() {
     assert!(online_peers(&converter).is_empty());
     assert!(online_peers(&neighbour).is_empty());
     let items = converter.json(&["list", "--all", "--json"]).unwrap();
-    assert_eq!(items.as_array().map(Vec::len), Some(0), "{items:#}");
+    assert_eq!(
+        items["items"].as_array().map(Vec::len),
+        Some(0),
+        "{items:#}"
+    );
     assert_eq!(neighbour.status(&item).unwrap()["status"], "to_do");
 }
 

@@ -149,7 +149,7 @@ fn a_node_dialled_by_another_network_lists_and_logs_the_refusal_once_a_minute() 
 fn items(node: &Node) -> Vec<Value> {
     node.json(&["list", "--all", "--json"])
         .ok()
-        .and_then(|v| v.as_array().cloned())
+        .and_then(|v| v["items"].as_array().cloned())
         .unwrap_or_default()
 }
 

@@ -39,7 +39,7 @@ fn rejected_at(node: &Node, addr: &str) -> Option<String> {
 fn items(node: &Node) -> Vec<Value> {
     node.json(&["list", "--all", "--json"])
         .ok()
-        .and_then(|v| v.as_array().cloned())
+        .and_then(|v| v["items"].as_array().cloned())
         .unwrap_or_default()
 }
 

@@ -28,8 +28,7 @@ fn announced(dir: &Path) -> Vec<Value> {
 }
 
 fn items(node: &Node) -> Vec<Value> {
-    node.json(&["list", "--json"])
-        .unwrap()
+    node.json(&["list", "--json"]).unwrap()["items"]
         .as_array()
         .cloned()
         .unwrap_or_default()

@@ -5,7 +5,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::client::Client;
-use crate::output::{emit, item_block, items_table, json, queue_line, safe};
+use dmc_node::control::api::{ListQuery, DEFAULT_LIST_LIMIT};
+
+use crate::output::{emit, item_block, items_table, json, queue_line, safe, thousands};
 use crate::resolve::resolve_item;
 
 pub async fn status(client: &Client, item: &str, as_json: bool) -> Result<()> {
@@ -18,22 +20,67 @@ pub async fn status(client: &Client, item: &str, as_json: bool) -> Result<()> {
     })
 }
 
-pub async fn list(client: &Client, all: bool, as_json: bool) -> Result<()> {
-    let items = client.list(all).await?;
+/// Which page `list` shows.
+pub struct Page {
+    pub all: bool,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+pub async fn list(client: &Client, page: Page, as_json: bool) -> Result<()> {
+    let query = ListQuery {
+        all: page.all,
+        limit: Some(page.limit),
+        offset: Some(page.offset),
+        prefix: None,
+    };
+    let answer = client.list(&query).await?;
     if as_json {
-        return emit(&json(&items)?);
+        return emit(&json(&answer)?);
     }
-    if items.is_empty() {
-        let hint = if all {
-            ""
-        } else {
-            " offered by this node; `dmc list --all` shows every item known"
-        };
-        return emit(&format!("no items{hint}\n"));
+    if answer.items.is_empty() {
+        return emit(&no_items(&page, answer.total));
     }
-    let mut text = items_table(&items, crate::style::stdout());
-    text.extend(queue_line(&items, online_converters(client).await));
+    let mut text = items_table(&answer.items, crate::style::stdout());
+    // The estimate needs every item still to do: shown when the first page holds them all.
+    if answer.offset == 0 && answer.holds_every_open_item() {
+        text.extend(queue_line(&answer.items, online_converters(client).await));
+    }
+    if let Some(next) = answer.next_offset {
+        text.push_str(&more_line(&page, answer.more(), next));
+    }
     emit(&text)
+}
+
+/// What an empty page says.
+fn no_items(page: &Page, total: u64) -> String {
+    if total > 0 {
+        return format!(
+            "no items at offset {}: there are {}\n",
+            thousands(page.offset),
+            thousands(total)
+        );
+    }
+    let hint = if page.all {
+        ""
+    } else {
+        " offered by this node; `dmc list --all` shows every item known"
+    };
+    format!("no items{hint}\n")
+}
+
+/// `… 1,234 more: dmc list --all --offset 50`, the command that shows the next page.
+fn more_line(page: &Page, more: u64, next: u64) -> String {
+    let all = if page.all { " --all" } else { "" };
+    let limit = if page.limit == DEFAULT_LIST_LIMIT {
+        String::new()
+    } else {
+        format!(" --limit {}", page.limit)
+    };
+    format!(
+        "… {} more: dmc list{all}{limit} --offset {next}\n",
+        thousands(more)
+    )
 }
 
 /// Converters online, this node included; `None` when the node cannot say.

@@ -46,9 +46,16 @@ pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
         Command::Status {
             item: None,
             all,
+            limit,
+            offset,
             json,
         }
-        | Command::List { all, json } => items::list(&client, all, json).await,
+        | Command::List {
+            all,
+            limit,
+            offset,
+            json,
+        } => items::list(&client, items::Page { all, limit, offset }, json).await,
         Command::Fetch {
             item,
             output,

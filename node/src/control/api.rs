@@ -1,14 +1,18 @@
 //! Request and response bodies of the control API, shared by the server and the `dmc` CLI:
 //! the requests here, items in [`item`] (with the words for why one waits in [`waiting`]),
-//! offers, peers, profiles and this node in [`views`].
+//! pages of items in [`list`], offers, peers, profiles and this node in [`views`].
 
 mod item;
+mod list;
 mod views;
 mod waiting;
 
 use serde::{Deserialize, Serialize};
 
 pub use item::ItemView;
+pub use list::{
+    CheckedList, ItemPage, ListQuery, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_LIST_OFFSET,
+};
 pub use views::{NodeView, OfferOutcome, OverBudgetView, PeerView, ProfileView};
 pub use waiting::waiting_text;
 
@@ -56,15 +60,6 @@ pub struct FetchRequest {
 pub struct FetchResponse {
     /// Where the result now is.
     pub path: String,
-}
-
-/// Query of `GET /v1/items`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Every item known, not only this node's.
-    #[serde(default)]
-    pub all: bool,
 }
 
 /// The body of every error answer.

@@ -11,8 +11,8 @@ use dmc_protocol::ItemId;
 use serde::de::DeserializeOwned;
 
 use super::api::{
-    FetchRequest, FetchResponse, ItemView, ListQuery, NodeView, OfferOutcome, OfferRequest,
-    PeerView, ProfileView, MAX_BODY_BYTES, MAX_PATH_LEN, MAX_PROFILE_LEN,
+    FetchRequest, FetchResponse, ItemPage, ItemView, ListQuery, NodeView, OfferOutcome,
+    OfferRequest, PeerView, ProfileView, MAX_BODY_BYTES, MAX_PATH_LEN, MAX_PROFILE_LEN,
 };
 use super::error::ApiError;
 use crate::core::CoreHandle;
@@ -62,8 +62,9 @@ async fn offer(
 async fn list(
     State(core): State<CoreHandle>,
     QueryOf(q): QueryOf<ListQuery>,
-) -> ApiResult<Vec<ItemView>> {
-    Ok(Json(core.list(q.all).await?))
+) -> ApiResult<ItemPage> {
+    let q = q.check().map_err(ApiError::bad_request)?;
+    Ok(Json(core.list(q).await?))
 }
 
 async fn status(State(core): State<CoreHandle>, ItemParam(item): ItemParam) -> ApiResult<ItemView> {

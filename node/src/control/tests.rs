@@ -11,7 +11,7 @@ use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::api::{ItemView, NodeView, OfferOutcome, PeerView, ProfileView};
+use super::api::{ItemPage, ItemView, NodeView, OfferOutcome, PeerView, ProfileView};
 use super::{serve, serve_for, socket_path, ControlError};
 use crate::core::handle::Command;
 use crate::core::{CoreError, CoreHandle};
@@ -88,12 +88,19 @@ fn scripted_core() -> CoreHandle {
                     };
                     let _ = reply.send(r);
                 }
-                Command::List { all, reply } => {
+                Command::List { query, reply } => {
                     let mut items = vec![sample_item(known_id(), Phase::Offered)];
-                    if all {
+                    if query.all {
                         items.push(sample_item(other_id(), Phase::Delivered));
                     }
-                    let _ = reply.send(Ok(items));
+                    let total = items.len() as u64;
+                    let items = items
+                        .into_iter()
+                        .skip(query.offset as usize)
+                        .take(query.limit as usize)
+                        .collect();
+                    let page = ItemPage::new(items, total, query.offset, query.limit, 1);
+                    let _ = reply.send(Ok(page));
                 }
                 Command::Cancel { item, reply } => {
                     let _ = reply.send(Err(CoreError::Conflict(format!(
@@ -269,14 +276,32 @@ async fn routes_answer_with_the_core_views() {
     assert_eq!(out["existing"], true);
     assert_eq!(out["item"]["conversion_type"], "default");
 
-    let (st, items) = call(&sock, "GET", "/v1/items", None).await;
-    assert_eq!((st, items.as_array().unwrap().len()), (200, 1));
-    let (st, items) = call(&sock, "GET", "/v1/items?all=false", None).await;
-    assert_eq!((st, items.as_array().unwrap().len()), (200, 1));
-    let (st, items) = call(&sock, "GET", "/v1/items?all=true", None).await;
+    let (st, page) = call(&sock, "GET", "/v1/items", None).await;
+    assert_eq!((st, page["items"].as_array().unwrap().len()), (200, 1));
+    assert_eq!(
+        (page["total"].as_u64(), page["limit"].as_u64()),
+        (Some(1), Some(50))
+    );
+    assert!(page["next_offset"].is_null(), "{page}");
+    let (st, page) = call(&sock, "GET", "/v1/items?all=false", None).await;
+    assert_eq!((st, page["items"].as_array().unwrap().len()), (200, 1));
+    let (st, page) = call(&sock, "GET", "/v1/items?all=true", None).await;
+    let items = &page["items"];
     assert_eq!((st, items.as_array().unwrap().len()), (200, 2));
     assert_eq!(items[1]["phase"], "delivered");
     assert_eq!(items[1]["status"], "finished_successful");
+    let (st, page) = call(&sock, "GET", "/v1/items?all=true&limit=1", None).await;
+    assert_eq!((st, page["items"].as_array().unwrap().len()), (200, 1));
+    assert_eq!(
+        (page["total"].as_u64(), page["next_offset"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let (st, page) = call(&sock, "GET", "/v1/items?all=true&limit=1&offset=1", None).await;
+    assert_eq!(
+        (st, page["items"][0]["phase"].as_str()),
+        (200, Some("delivered"))
+    );
+    assert!(page["next_offset"].is_null(), "{page}");
 
     let (st, item) = call(&sock, "GET", &format!("/v1/items/{}", known_id()), None).await;
     assert_eq!(st, 200);
@@ -426,6 +451,16 @@ async fn errors_are_json_with_a_fitting_status() {
     let (st, e) = call(&sock, "GET", "/v1/items?all=maybe", None).await;
     assert_eq!(st, 400);
     assert!(error_of(&e).starts_with("bad query"), "{e}");
+    for (query, says) in [
+        ("limit=0", "limit must be 1 to 1000"),
+        ("limit=1001", "limit must be 1 to 1000"),
+        ("offset=99999999999999", "offset must be at most"),
+        ("prefix=zz", "prefix must be 1 to 32 hex digits"),
+    ] {
+        let (st, e) = call(&sock, "GET", &format!("/v1/items?{query}"), None).await;
+        assert_eq!(st, 400, "{query}: {e}");
+        assert!(error_of(&e).contains(says), "{query}: {e}");
+    }
 
     let (st, e) = call(&sock, "GET", "/v2/nothing", None).await;
     assert_eq!(st, 404);

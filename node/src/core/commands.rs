@@ -1,4 +1,5 @@
-//! Dispatch of the control API's commands: queries are answered from `queries.rs`; offers
+//! Dispatch of the control API's commands: queries are answered from `queries.rs` (items from
+//! `summaries.rs`); offers
 //! (`offer.rs`) and cancels change state; fetches (`fetch.rs`) copy files.
 
 use dmc_protocol::ItemId;
@@ -21,19 +22,10 @@ impl Core {
                 reply,
             } => self.begin_offer(path, profile, priority, again, settled, reply),
             Command::Status { item, reply } => {
-                let _ = reply.send(self.item_view(&item));
+                let _ = reply.send(self.status_of(item).await);
             }
-            Command::List { all, reply } => {
-                let me = self.engine.me().clone();
-                let mut items: Vec<ItemView> = self
-                    .engine
-                    .replica()
-                    .items()
-                    .filter(|i| all || i.origin == me)
-                    .map(|i| self.view(i))
-                    .collect();
-                items.sort_by(|a, b| a.created_at.cmp(&b.created_at));
-                let _ = reply.send(Ok(items));
+            Command::List { query, reply } => {
+                let _ = reply.send(self.list_page(query).await);
             }
             Command::Cancel { item, reply } => {
                 let r = self.cancel(item).await;
@@ -60,7 +52,14 @@ impl Core {
     /// Cancels one of this node's items that has not ended.
     async fn cancel(&mut self, item: ItemId) -> Result<ItemView, CoreError> {
         match self.engine.item(&item) {
-            None => Err(CoreError::UnknownItem(item)),
+            // Not in memory: unknown, or ended long ago (its summary says how).
+            None => {
+                let v = self.status_of(item).await?;
+                Err(CoreError::Conflict(format!(
+                    "item {item} is already {}",
+                    v.phase.as_str()
+                )))
+            }
             Some(i) if i.origin != *self.engine.me() => Err(CoreError::Conflict(format!(
                 "item {item} was offered by {}; only its origin can cancel it",
                 i.origin

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use dmc_protocol::ItemId;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::control::api::{ItemView, NodeView, OfferOutcome, PeerView, ProfileView};
+use crate::control::api::{
+    CheckedList, ItemPage, ItemView, NodeView, OfferOutcome, PeerView, ProfileView,
+};
 
 /// Errors the core reports to its callers; each message says what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +58,8 @@ pub(crate) enum Command {
         reply: Reply<ItemView>,
     },
     List {
-        all: bool,
-        reply: Reply<Vec<ItemView>>,
+        query: CheckedList,
+        reply: Reply<ItemPage>,
     },
     Cancel {
         item: ItemId,
@@ -151,9 +153,9 @@ impl CoreHandle {
     pub async fn status(&self, item: ItemId) -> Result<ItemView, CoreError> {
         self.ask(|reply| Command::Status { item, reply }).await
     }
-    /// This node's items, or with `all` every item known.
-    pub async fn list(&self, all: bool) -> Result<Vec<ItemView>, CoreError> {
-        self.ask(|reply| Command::List { all, reply }).await
+    /// A page of this node's items, or with `all` of every item known, newest first.
+    pub async fn list(&self, query: CheckedList) -> Result<ItemPage, CoreError> {
+        self.ask(|reply| Command::List { query, reply }).await
     }
     pub async fn cancel(&self, item: ItemId) -> Result<ItemView, CoreError> {
         self.ask(|reply| Command::Cancel { item, reply }).await

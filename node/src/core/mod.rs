@@ -30,6 +30,7 @@ mod queries;
 mod queue;
 mod reserve;
 mod shutdown;
+mod summaries;
 mod task;
 mod work;
 

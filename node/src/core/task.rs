@@ -194,6 +194,11 @@ impl Core {
         mut internal: mpsc::Receiver<Internal>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), CoreFatal> {
+        if let Err(e) = self.bring_summaries_up_to_date().await {
+            warn!(
+                "cannot bring the item summaries up to date (status and list may miss items): {e}"
+            );
+        }
         self.feed(Event::Start).await;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -245,7 +250,12 @@ impl Core {
             match effect {
                 Effect::Persist(records) => {
                     let ended = super::ended::ended_by(self.engine.me(), &records);
-                    if let Err(e) = self.store.put_records(records).await {
+                    let summaries = self.summaries_of(&records);
+                    if let Err(e) = self
+                        .store
+                        .put_records_and_summaries(records, summaries)
+                        .await
+                    {
                         // Never send or act on a record we could not store.
                         self.fatal = Some(CoreFatal::Records(e));
                         return;
@@ -305,7 +315,7 @@ impl Core {
             // A converter's result is removed from disk by `drop_unneeded_results`.
             self.files.remove(&(*item, FileRole::Source, 0));
         }
-        if let Err(e) = self.store.compact(c).await {
+        if let Err(e) = self.store.compact(c, self.engine.me().clone()).await {
             warn!("cannot store compaction state: {e}");
         }
     }

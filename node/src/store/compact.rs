@@ -9,8 +9,13 @@ use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use super::sql::{int, load_rows, to_i64};
 use super::{Ctx, StoreError};
 
-/// Stores a compaction, all of it or nothing.
-pub(super) fn compact(conn: &mut Connection, c: &Compaction) -> Result<(), StoreError> {
+/// Stores a compaction, all of it or nothing. `me` is this node: its own items keep their
+/// summary row (`item_summaries`), other nodes' items lose it with their records.
+pub(super) fn compact(
+    conn: &mut Connection,
+    c: &Compaction,
+    me: &NodeId,
+) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx("starting a compaction")?;
@@ -24,7 +29,7 @@ pub(super) fn compact(conn: &mut Connection, c: &Compaction) -> Result<(), Store
         )?;
     }
     for (id, at) in &c.items {
-        compact_item(&tx, *id, *at)?;
+        compact_item(&tx, *id, *at, me)?;
     }
     for (author, seq) in &c.node_records {
         let seq = to_i64(*seq, "sequence")?;
@@ -56,7 +61,9 @@ pub(super) fn compact_item(
     tx: &Transaction<'_>,
     item_id: ItemId,
     ended_at: Millis,
+    me: &NodeId,
 ) -> Result<(), StoreError> {
+    super::summaries::forget_foreign_summary(tx, item_id, me)?;
     let id = item_id.to_string();
     let at = to_i64(ended_at, "end time")?;
     for sql in [

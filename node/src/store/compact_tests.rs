@@ -52,7 +52,7 @@ fn open_offer(seq: u64) -> Record {
 async fn feed(store: &Store, engine: &mut Engine, event: Event, now: u64) {
     for e in engine.handle(event, now) {
         if let Effect::Compact(c) = e {
-            store.compact(c).await.unwrap();
+            store.compact(c, NodeId::new("me")).await.unwrap();
         }
     }
 }
@@ -132,13 +132,16 @@ async fn a_compaction_is_stored_whole_and_found_again_after_a_reopen() {
         node_records: vec![(node(1), 1)],
         horizons: vec![(node(1), 6), (node(2), 3)],
     };
-    store.compact(c).await.unwrap();
+    store.compact(c, NodeId::new("me")).await.unwrap();
     // A lower horizon never moves one back.
     store
-        .compact(Compaction {
-            horizons: vec![(node(1), 2)],
-            ..Compaction::default()
-        })
+        .compact(
+            Compaction {
+                horizons: vec![(node(1), 2)],
+                ..Compaction::default()
+            },
+            NodeId::new("me"),
+        )
         .await
         .unwrap();
     store.close().await.unwrap();

@@ -10,6 +10,7 @@ mod peers;
 mod records;
 mod schema;
 mod sql;
+mod summaries;
 mod watched;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -27,6 +28,7 @@ pub use files::LocalFile;
 pub use jobs::JobRow;
 pub use peers::PeerRow;
 pub use schema::SCHEMA_VERSION;
+pub use summaries::{forget_foreign_summary, ItemSummary, PageQuery, SummaryPage};
 pub use watched::{FileKey, WatchedRow};
 
 /// File name of the database inside the data directory.
@@ -197,9 +199,52 @@ impl Store {
 
     /// Stores a compaction in one transaction: end times noted, compacted items' records
     /// deleted and their tombstones kept, superseded node records deleted, horizons. The one
-    /// place an item's rows go when it is compacted (`compact::compact_item`).
-    pub async fn compact(&self, c: Compaction) -> Result<(), StoreError> {
-        self.call(move |conn| compact::compact(conn, &c)).await
+    /// place an item's rows go when it is compacted (`compact::compact_item`); `me` (this
+    /// node) keeps the summaries of its own items for `status` and `list`.
+    pub async fn compact(&self, c: Compaction, me: NodeId) -> Result<(), StoreError> {
+        self.call(move |conn| compact::compact(conn, &c, &me)).await
+    }
+
+    /// Saves records as [`Store::put_records`] does, then the summaries of the items they
+    /// touch, in one request (two transactions: a crash between them leaves summaries behind
+    /// the records, which the next start's [`Store::stale_summaries`] check brings up to date).
+    pub async fn put_records_and_summaries(
+        &self,
+        records: Vec<Record>,
+        summaries: Vec<ItemSummary>,
+    ) -> Result<usize, StoreError> {
+        self.call(move |c| {
+            let n = records::put(c, &records)?;
+            summaries::upsert(c, &summaries)?;
+            Ok(n)
+        })
+        .await
+    }
+
+    // ---- item summaries ------------------------------------------------------------------
+
+    /// Inserts or replaces item summaries, in one transaction.
+    pub async fn put_summaries(&self, rows: Vec<ItemSummary>) -> Result<(), StoreError> {
+        self.call(move |c| summaries::upsert(c, &rows)).await
+    }
+
+    /// The items among `items` (id and current version) whose summary is missing or was
+    /// made from another version.
+    pub async fn stale_summaries(
+        &self,
+        items: Vec<(ItemId, u64)>,
+    ) -> Result<Vec<ItemId>, StoreError> {
+        self.call(move |c| summaries::stale(c, &items)).await
+    }
+
+    /// A page of item summaries, newest first, and how many match in all.
+    pub async fn summary_page(&self, q: PageQuery) -> Result<SummaryPage, StoreError> {
+        self.call(move |c| summaries::page(c, &q)).await
+    }
+
+    /// One item's summary (its view as JSON), if it has one.
+    pub async fn summary(&self, item_id: ItemId) -> Result<Option<String>, StoreError> {
+        self.call(move |c| summaries::view(c, item_id)).await
     }
 
     // ---- local files ---------------------------------------------------------------------

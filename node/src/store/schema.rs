@@ -139,6 +139,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
         seq    INTEGER NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 6: a summary of every item this node knows, one row each, kept by the node as items
+    // change (see `summaries.rs`): `dmc status` and `dmc list` page from it, newest first,
+    // instead of from memory, and this node's own items outlive the compaction of their
+    // records. The node fills it from the stored records at its next start.
+    "
+    CREATE TABLE item_summaries (
+        item_id         TEXT    PRIMARY KEY,
+        client_id       TEXT    NOT NULL,
+        server_id       TEXT,
+        file_name       TEXT    NOT NULL,
+        profile         TEXT    NOT NULL,
+        file_size       INTEGER NOT NULL,
+        sha512_checksum TEXT    NOT NULL,
+        status          TEXT    NOT NULL,
+        phase           TEXT    NOT NULL,
+        errors          TEXT    NOT NULL,
+        output_path     TEXT,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        ended_at        INTEGER,
+        version         INTEGER NOT NULL,
+        view            TEXT    NOT NULL
+    );
+    CREATE INDEX item_summaries_newest ON item_summaries(created_at DESC, item_id DESC);
+    CREATE INDEX item_summaries_origin_newest
+        ON item_summaries(client_id, created_at DESC, item_id DESC);
+    ",
 ];
 
 /// The schema version this build writes.

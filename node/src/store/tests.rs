@@ -363,6 +363,7 @@ async fn version_3_migrates_with_nothing_lost() {
             "deliveries",
             "ended",
             "horizons",
+            "item_summaries",
             "jobs",
             "local_files",
             "peers",

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::waiting_text;
 
-/// An item as `status --json` and `list --json` show it.
+/// An item as `status --json` and `list --json` show it. The node also keeps it as JSON in its
+/// `item_summaries` table and reads it back for items no longer in memory: a field added
+/// later needs `#[serde(default)]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ItemView {
     pub item_id: ItemId,

@@ -1,0 +1,141 @@
+//! The item summaries this node keeps in SQLite (`store::ItemSummary`): rows made from the
+//! engine's folded items, written with the records that change them and brought up to date at
+//! start; `status` and `list` are answered from them, a page at a time, with the live view
+//! (progress, a delivery under way, why it waits) laid over items still in memory.
+
+use std::collections::BTreeSet;
+
+use dmc_protocol::{ItemId, ItemState, Record};
+use tracing::{info, warn};
+
+use super::handle::CoreError;
+use super::task::Core;
+use crate::control::api::{CheckedList, ItemPage, ItemView};
+use crate::store::{ItemSummary, PageQuery, StoreError};
+
+/// The row of an item, as its records tell it (no progress or other live state).
+pub(super) fn summary_of(item: &ItemState) -> ItemSummary {
+    let view = ItemView::of(item);
+    ItemSummary {
+        item_id: view.item_id,
+        client_id: view.client_id.clone(),
+        server_id: view.server_id.clone(),
+        file_name: view.file_name.clone(),
+        profile: view.conversion_type.clone(),
+        file_size: view.file_size,
+        sha512_checksum: view.sha512_checksum.clone(),
+        status: view.status.as_str().to_string(),
+        phase: view.phase.as_str().to_string(),
+        errors: view.errors.join("\n"),
+        output_path: view.output_path.clone(),
+        created_at: item.created_at,
+        updated_at: item.updated_at,
+        ended_at: item.phase.is_final().then_some(item.updated_at),
+        version: item.version,
+        // An `ItemView` is plain data; encoding it cannot fail.
+        view: serde_json::to_string(&view).unwrap_or_default(),
+    }
+}
+
+fn internal(e: StoreError) -> CoreError {
+    CoreError::Internal(e.to_string())
+}
+
+impl Core {
+    /// The rows of the items `records` touch, as the engine now folds them.
+    pub(super) fn summaries_of(&self, records: &[Record]) -> Vec<ItemSummary> {
+        let ids: BTreeSet<ItemId> = records.iter().filter_map(|r| r.body.item_id()).collect();
+        ids.iter()
+            .filter_map(|id| self.engine.item(id))
+            .map(summary_of)
+            .collect()
+    }
+
+    /// Writes the rows of items in memory whose row is missing or older than the item (a new
+    /// database, or a crash between storing records and their rows). Only those: a start with
+    /// nothing to do looks each item in memory up once and writes nothing.
+    pub(super) async fn bring_summaries_up_to_date(&self) -> Result<(), StoreError> {
+        let items = self.engine.replica().items();
+        let stale = self
+            .store
+            .stale_summaries(items.map(|i| (i.item_id(), i.version)).collect())
+            .await?;
+        let rows: Vec<ItemSummary> = stale
+            .iter()
+            .filter_map(|id| self.engine.item(id))
+            .map(summary_of)
+            .collect();
+        if !rows.is_empty() {
+            info!("writing the summaries of {} items", rows.len());
+            self.store.put_summaries(rows).await?;
+        }
+        Ok(())
+    }
+
+    /// A page of items, newest first: this node's, or with `all` every item it knows.
+    pub(super) async fn list_page(&self, q: CheckedList) -> Result<ItemPage, CoreError> {
+        let page = self
+            .store
+            .summary_page(PageQuery {
+                client_id: (!q.all).then(|| self.engine.me().clone()),
+                id_prefix: q.prefix,
+                limit: q.limit,
+                offset: q.offset,
+            })
+            .await
+            .map_err(internal)?;
+        let items = page
+            .rows
+            .iter()
+            .filter_map(|(id, json)| self.page_item(id, json))
+            .collect();
+        let me = self.engine.me();
+        let open = self
+            .engine
+            .replica()
+            .open_items()
+            .filter(|i| !i.phase.is_final() && (q.all || i.origin == *me))
+            .count();
+        Ok(ItemPage::new(
+            items,
+            page.total,
+            q.offset,
+            q.limit,
+            open as u64,
+        ))
+    }
+
+    /// An item of a page: its live view while the engine holds it, else its stored one.
+    fn page_item(&self, id: &str, json: &str) -> Option<ItemView> {
+        if let Some(item) = ItemId::parse(id).and_then(|i| self.engine.item(&i)) {
+            return Some(self.view(item));
+        }
+        stored_view(id, json)
+    }
+
+    /// One item: its live view while the engine holds it, else its stored summary (an item
+    /// of this node whose records were compacted).
+    pub(super) async fn status_of(&self, id: ItemId) -> Result<ItemView, CoreError> {
+        if let Some(item) = self.engine.item(&id) {
+            return Ok(self.view(item));
+        }
+        match self.store.summary(id).await.map_err(internal)? {
+            Some(json) => stored_view(&id.to_string(), &json).ok_or_else(|| {
+                CoreError::Internal(format!("the stored summary of {id} does not decode"))
+            }),
+            None => Err(CoreError::UnknownItem(id)),
+        }
+    }
+}
+
+/// A stored view; one that no longer decodes is logged and skipped.
+fn stored_view(id: &str, json: &str) -> Option<ItemView> {
+    serde_json::from_str(json)
+        .map_err(|e| {
+            warn!(
+                item = id,
+                "skipping an item summary that does not decode: {e}"
+            )
+        })
+        .ok()
+}
