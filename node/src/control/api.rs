@@ -1,13 +1,15 @@
 //! Request and response bodies of the control API, shared by the server and the `dmc` CLI:
 //! the requests here, items in [`item`] (with the words for why one waits in [`waiting`]),
-//! offers, peers, profiles and this node in [`views`].
+//! offers, peers, profiles and this node in [`views`], the running configuration in [`config`].
 
+mod config;
 mod item;
 mod views;
 mod waiting;
 
 use serde::{Deserialize, Serialize};
 
+pub use config::ConfigView;
 pub use item::ItemView;
 pub use views::{NodeView, OfferOutcome, PeerView, ProfileView};
 pub use waiting::waiting_text;
