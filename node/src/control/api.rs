@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use config::ConfigView;
 pub use item::ItemView;
 pub use views::{NodeView, OfferOutcome, PeerView, ProfileView};
-pub use waiting::waiting_text;
+pub use waiting::{waiting_text, waiting_text_at};
 
 /// Longest path accepted in a request, in bytes.
 pub const MAX_PATH_LEN: usize = 4096;
