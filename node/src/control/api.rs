@@ -4,6 +4,7 @@
 
 mod config;
 mod item;
+mod no_result;
 mod views;
 mod waiting;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::ConfigView;
 pub use item::ItemView;
+pub use no_result::no_result_text;
 pub use views::{NodeView, OfferOutcome, PeerView, ProfileView};
 pub use waiting::{waiting_text, waiting_text_at};
 
