@@ -255,6 +255,19 @@ fn doctor_checks_the_config_the_running_node_uses_and_asks_for_a_restart_after_a
     let mdns = find(&checks, "mdns")["detail"].as_str().unwrap();
     assert!(mdns.starts_with("mDNS is off in the config"), "{checks:#?}");
     find(&checks, "disk: work dir");
+    // `--config` naming the node's file relative to here is that file, not another.
+    let out = Command::new(dmc_bin())
+        .current_dir(converter.config.parent().unwrap())
+        .arg("--data-dir")
+        .arg(&converter.data_dir)
+        .args(["doctor", "--json", "--config", "converter.toml"])
+        .output()
+        .unwrap();
+    let same: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !same.iter().any(|c| c["check"] == "config: running node"),
+        "{same:#?}"
+    );
     let before = find(&doctor_of(&laptop), "network key").clone();
     assert_eq!(before["status"], "ok", "{before:#}");
 

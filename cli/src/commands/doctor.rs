@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use dmc_node::doctor::{self, peers, socket, socket::NodeAnswer, Check, DoctorOptions, Status};
 
 use crate::client::{Client, NoNode};
@@ -23,6 +23,14 @@ pub async fn run(
     json: bool,
 ) -> Result<()> {
     let answer = ask_node(client).await;
+    // Absolute, as the node reports its own file, so the two compare.
+    let config = match config {
+        Some(c) => Some(
+            std::path::absolute(&c)
+                .with_context(|| format!("cannot make {} absolute", c.display()))?,
+        ),
+        None => None,
+    };
     let mut opts = DoctorOptions::new(data_dir.to_path_buf(), config);
     if matches!(answer, NodeAnswer::Answered { .. }) {
         // A node of a version without `/v1/config` is checked with what this machine finds.
