@@ -147,8 +147,7 @@ pub enum Command {
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout
-    #[command(hide = true)]
+    /// Print the man page (roff) to stdout, e.g. `dmc man | man -l -`
     Man,
     /// Check this machine's setup (ffmpeg, disk, network key, node, mDNS, peers) and say how to
     /// fix each problem; exit 1 if a check failed

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use dmc_node::control::api::{
-    ErrorBody, ErrorKind, FetchRequest, FetchResponse, ItemPage, ItemView, ListQuery, NodeView,
-    OfferOutcome, OfferRequest, PeerView, ProfileView,
+    ConfigView, ErrorBody, ErrorKind, FetchRequest, FetchResponse, ItemPage, ItemView, ListQuery,
+    NodeView, OfferOutcome, OfferRequest, PeerView, ProfileView,
 };
 use dmc_node::control::socket_path;
 use dmc_protocol::ItemId;
@@ -82,6 +82,12 @@ impl Client {
 
     pub async fn info(&self) -> Result<NodeView> {
         self.call(Method::GET, "/v1/info", None::<&()>, QUERY_TIMEOUT)
+            .await
+    }
+
+    /// The configuration the node loaded and runs with.
+    pub async fn config(&self) -> Result<ConfigView> {
+        self.call(Method::GET, "/v1/config", None::<&()>, QUERY_TIMEOUT)
             .await
     }
 

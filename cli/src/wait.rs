@@ -1,7 +1,8 @@
 //! `offer --wait`: polls items until each reaches a final phase, drawing progress bars on a
-//! terminal or printing a line at each phase change and every 10 % otherwise.
+//! terminal; otherwise (a log) printing a line at each phase change and at most one progress
+//! line a minute, when another 10 % is done. The summary is each item's one final line.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use dmc_node::control::api::ItemView;
@@ -12,6 +13,8 @@ use crate::output::{self, emit, percent, safe, truncate};
 
 /// How often each item is polled.
 const POLL_EVERY: Duration = Duration::from_millis(500);
+/// Least time between two progress lines of one item off a terminal.
+const PROGRESS_LINE_EVERY: Duration = Duration::from_secs(60);
 /// Width of a drawn progress line: wider lines would wrap and break the redraw.
 const LINE_WIDTH: usize = 79;
 const BAR_WIDTH: usize = 20;
@@ -21,7 +24,7 @@ const BAR_WIDTH: usize = 20;
 pub enum Mode {
     /// Bars redrawn in place (stdout is a terminal).
     Bars,
-    /// A line per phase change or 10 % step.
+    /// A line per phase change, and at most one a minute as progress crosses a 10 % step.
     Lines,
     /// Nothing (`--json`).
     Quiet,
@@ -31,7 +34,16 @@ pub enum Mode {
 pub struct Tracked {
     pub label: String,
     pub item: ItemView,
-    last_line: Option<(Phase, u8)>,
+    last_line: LastLine,
+}
+
+/// What the last line printed for an item (off a terminal) showed, and when.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LastLine {
+    phase: Option<Phase>,
+    /// The 10 % step shown (0 before any sample).
+    step: u8,
+    at: Option<Instant>,
 }
 
 impl Tracked {
@@ -39,7 +51,7 @@ impl Tracked {
         Tracked {
             label,
             item,
-            last_line: None,
+            last_line: LastLine::default(),
         }
     }
 }
@@ -63,9 +75,10 @@ pub async fn wait_all(client: &Client, tracked: &mut [Tracked], mode: Mode) -> R
                 emit(&text)?;
             }
             Mode::Lines => {
+                let now = Instant::now();
                 let text: String = tracked
                     .iter_mut()
-                    .filter_map(|t| line_update(&mut t.last_line, &t.label, &t.item))
+                    .filter_map(|t| line_update(&mut t.last_line, &t.label, &t.item, now))
                     .map(|l| l + "\n")
                     .collect();
                 emit(&text)?;
@@ -111,9 +124,11 @@ pub fn bar_line(label: &str, item: &ItemView) -> String {
 /// ETA.
 fn detail(item: &ItemView, with_fps: bool) -> String {
     let text = match item.phase {
+        Phase::Transferring | Phase::Converting if !sampled(item) => String::new(),
         Phase::Transferring | Phase::Converting => {
             let mut parts = Vec::new();
-            if let Some(fps) = item.fps.filter(|_| with_fps) {
+            // ffmpeg's first reports say 0 fps: no rate yet, not a stall.
+            if let Some(fps) = item.fps.filter(|f| with_fps && f.is_finite() && *f >= 0.5) {
                 parts.push(format!("{fps:.0} fps"));
             }
             if let Some(speed) = item.speed.filter(|s| s.is_finite() && *s > 0.0) {
@@ -131,24 +146,46 @@ fn detail(item: &ItemView, with_fps: bool) -> String {
     safe(&text).into_owned()
 }
 
-/// The line to print when the phase or the 10 % step changed since `last`, else `None`.
-pub fn line_update(last: &mut Option<(Phase, u8)>, label: &str, item: &ItemView) -> Option<String> {
-    let step = if item.progress.is_finite() {
+/// Whether the item's numbers come from a real sample: ffmpeg reported a frame (or the pull
+/// moved a chunk); before that, speed and ETA are noise.
+fn sampled(item: &ItemView) -> bool {
+    item.progress.is_finite() && item.progress > 0.0
+}
+
+/// The line to print off a terminal at `now`, given what `last` printed: one at each phase
+/// change but the final one (the summary reports it), and a progress line when another 10 %
+/// is done, at most one a minute; else `None`.
+pub fn line_update(
+    last: &mut LastLine,
+    label: &str,
+    item: &ItemView,
+    now: Instant,
+) -> Option<String> {
+    if item.phase.is_final() {
+        return None;
+    }
+    let step = if sampled(item) {
         (item.progress.clamp(0.0, 1.0) * 10.0).floor() as u8
     } else {
         0
     };
-    let now = (item.phase, step);
-    if *last == Some(now) {
-        return None;
+    if last.phase == Some(item.phase) {
+        let recent = last
+            .at
+            .is_some_and(|t| now.saturating_duration_since(t) < PROGRESS_LINE_EVERY);
+        if step <= last.step || recent {
+            return None;
+        }
     }
-    *last = Some(now);
-    let mut line = format!(
-        "{}: {} {}",
-        safe(label),
-        item.phase.as_str(),
-        percent(item.progress)
-    );
+    *last = LastLine {
+        phase: Some(item.phase),
+        step,
+        at: Some(now),
+    };
+    let mut line = format!("{}: {}", safe(label), item.phase.as_str());
+    if sampled(item) {
+        line.push_str(&format!(" {}", percent(item.progress)));
+    }
     let detail = detail(item, true);
     if !detail.is_empty() {
         line.push_str(&format!(" ({detail})"));
@@ -210,26 +247,63 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_printed_on_phase_change_and_every_ten_percent() {
-        let mut last = None;
+    fn lines_come_at_phase_changes_and_at_most_a_minute_apart_every_ten_percent() {
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        let mut last = LastLine::default();
         let mut i = sample(ID, "clip.mp4", Phase::Offered, 0.0);
         i.waiting_reason = Some("waiting for a converter".into());
         assert_eq!(
-            line_update(&mut last, "clip.mp4", &i).as_deref(),
-            Some("clip.mp4: offered 0% (waiting for a converter)")
+            line_update(&mut last, "clip.mp4", &i, at(0)).as_deref(),
+            Some("clip.mp4: offered (waiting for a converter)")
         );
-        assert_eq!(line_update(&mut last, "clip.mp4", &i), None);
+        assert_eq!(line_update(&mut last, "clip.mp4", &i, at(1)), None);
+        // ffmpeg has reported no frame yet: the phase, without made-up numbers.
         i.phase = Phase::Converting;
-        i.progress = 0.05;
-        assert!(line_update(&mut last, "clip.mp4", &i)
-            .unwrap()
-            .starts_with("clip.mp4: converting 5%"));
-        i.progress = 0.09;
-        assert_eq!(line_update(&mut last, "clip.mp4", &i), None);
+        i.progress = 0.0;
+        assert_eq!(
+            line_update(&mut last, "clip.mp4", &i, at(2)).as_deref(),
+            Some("clip.mp4: converting")
+        );
         i.progress = 0.12;
-        assert!(line_update(&mut last, "clip.mp4", &i)
-            .unwrap()
-            .starts_with("clip.mp4: converting 12%"));
+        i.fps = Some(0.0);
+        assert_eq!(
+            line_update(&mut last, "clip.mp4", &i, at(30)),
+            None,
+            "within a minute"
+        );
+        assert_eq!(
+            line_update(&mut last, "clip.mp4", &i, at(62)).as_deref(),
+            Some("clip.mp4: converting 12% (3.5x ETA 1m23s)"),
+            "no rate until ffmpeg has one"
+        );
+        i.progress = 0.19;
+        assert_eq!(
+            line_update(&mut last, "clip.mp4", &i, at(200)),
+            None,
+            "same 10 %"
+        );
+        i.progress = 0.95;
+        assert!(line_update(&mut last, "clip.mp4", &i, at(201)).is_some());
+        // The end is the summary's line alone.
+        i.phase = Phase::Delivered;
+        assert_eq!(line_update(&mut last, "clip.mp4", &i, at(202)), None);
+    }
+
+    #[test]
+    fn two_hours_of_polls_give_at_most_a_dozen_lines() {
+        let t0 = Instant::now();
+        let mut last = LastLine::default();
+        let mut i = sample(ID, "film.mkv", Phase::Converting, 0.0);
+        let polls = 2 * 3600 * 2;
+        let lines = (0..polls)
+            .filter(|n| {
+                i.progress = *n as f64 / polls as f64;
+                let now = t0 + Duration::from_millis(*n as u64 * 500);
+                line_update(&mut last, "film.mkv", &i, now).is_some()
+            })
+            .count();
+        assert!(lines <= 11, "{lines} lines");
     }
 
     #[test]
@@ -237,10 +311,11 @@ mod tests {
         let mut bad = sample(ID, "x.png", Phase::Failed, 0.0);
         bad.errors = vec!["no\x1b[31m\u{202e}".into()];
         let label = "a\x1bb.png";
-        let mut last = None;
+        bad.phase = Phase::Retrying;
+        let mut last = LastLine::default();
         let lines = [
             bar_line(label, &bad),
-            line_update(&mut last, label, &bad).unwrap(),
+            line_update(&mut last, label, &bad, Instant::now()).unwrap(),
             summary(&[Tracked::new(label.into(), bad)]).0,
         ];
         for l in lines {

@@ -92,12 +92,13 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let control_task = {
         let socket = socket.clone();
         let group = config.control.group.clone();
+        let running = control::api::ConfigView::of(&config, keys.network.fingerprint());
         let mut ctl_shutdown = shutdown_rx.clone();
         tokio::spawn(async move {
-            control::serve_for(&socket, group.as_deref(), core, async move {
+            let stop = async move {
                 let _ = ctl_shutdown.changed().await;
-            })
-            .await
+            };
+            control::serve_node(&socket, group.as_deref(), core, Some(running), stop).await
         })
     };
 

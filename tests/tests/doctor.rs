@@ -207,3 +207,137 @@ fn doctor_on_a_converter_without_ffmpeg_says_to_install_it() {
     );
     assert_eq!(find(&checks, "ffprobe")["status"], "ok");
 }
+
+/// `dmc --data-dir <node> doctor --json` without `--config` (nor `DMC_CONFIG`): the checklist.
+fn doctor_of(node: &Node) -> Vec<Value> {
+    let out = Command::new(dmc_bin())
+        .arg("--data-dir")
+        .arg(&node.data_dir)
+        .args(["doctor", "--json"])
+        .env_remove("DMC_CONFIG")
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor printed no JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A node started with `--config <lab>/<name>.toml` (not in its data dir): doctor without
+/// `--config` checks that file and the values the node runs with (mDNS off), not the
+/// defaults; after `network join` without a restart it says to restart, not to join.
+#[test]
+fn doctor_checks_the_config_the_running_node_uses_and_asks_for_a_restart_after_a_join() {
+    let lab = Lab::new().unwrap();
+    let (converter, laptop) = Node::converter_and_laptop(&lab, true).unwrap();
+    wait_until(
+        "the laptop to see the refusal",
+        Duration::from_secs(60),
+        || {
+            laptop
+                .peers()
+                .iter()
+                .any(|p| p["rejected"] == "rejected: different network")
+                .then_some(())
+        },
+    )
+    .unwrap();
+
+    let checks = doctor_of(&converter);
+    let config = find(&checks, "config")["detail"].as_str().unwrap();
+    assert!(
+        config.ends_with("converter.toml loads (the file the running node loaded)"),
+        "{checks:#?}"
+    );
+    let mdns = find(&checks, "mdns")["detail"].as_str().unwrap();
+    assert!(mdns.starts_with("mDNS is off in the config"), "{checks:#?}");
+    find(&checks, "disk: work dir");
+    // `--config` naming the node's file relative to here is that file, not another.
+    let out = Command::new(dmc_bin())
+        .current_dir(converter.config.parent().unwrap())
+        .arg("--data-dir")
+        .arg(&converter.data_dir)
+        .args(["doctor", "--json", "--config", "converter.toml"])
+        .output()
+        .unwrap();
+    let same: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !same.iter().any(|c| c["check"] == "config: running node"),
+        "{same:#?}"
+    );
+    let before = find(&doctor_of(&laptop), "network key").clone();
+    assert_eq!(before["status"], "ok", "{before:#}");
+
+    // The laptop joins the lab's network; its node keeps running with the old key.
+    let show = Command::new(dmc_bin())
+        .arg("--data-dir")
+        .arg(lab.path("network"))
+        .args(["network", "show", "--json"])
+        .output()
+        .unwrap();
+    let code: Value = serde_json::from_slice(&show.stdout).unwrap();
+    let join = laptop
+        .dmc(&["network", "join", code["join_code"].as_str().unwrap()])
+        .unwrap();
+    assert!(join.status.success(), "{join:?}");
+    let checks = doctor_of(&laptop);
+    let key = find(&checks, "network key");
+    assert_eq!(key["status"], "warn", "{key:#}");
+    assert!(
+        key["fix"].as_str().unwrap().contains("restart the node"),
+        "{key:#}"
+    );
+    let refused = checks
+        .iter()
+        .find(|c| c["detail"].as_str().unwrap().contains("different network"))
+        .unwrap_or_else(|| panic!("no refused peer: {checks:#?}"));
+    let fix = refused["fix"].as_str().unwrap();
+    assert!(fix.contains("restart the node"), "{refused:#}");
+    assert!(!fix.contains("network join"), "{refused:#}");
+}
+
+/// Two laptops that each reach only the converter: each knows the other through its records
+/// alone, with no address to dial. That is no problem to report.
+#[test]
+fn a_client_known_only_through_records_is_not_a_problem() {
+    let lab = Lab::new().unwrap();
+    let (converter, laptop) = Node::converter_and_laptop(&lab, false).unwrap();
+    let other = Node::start(
+        &lab,
+        "other",
+        NodeOpts {
+            peers: vec![converter.addr().unwrap()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    wait_until(
+        "the laptop to know the other laptop",
+        Duration::from_secs(90),
+        || {
+            laptop
+                .peers()
+                .iter()
+                .any(|p| p["name"] == "other")
+                .then_some(())
+        },
+    )
+    .unwrap();
+    let checks = doctor_of(&laptop);
+    let peer = checks
+        .iter()
+        .find(|c| c["check"].as_str().unwrap().starts_with("peer other ("))
+        .unwrap_or_else(|| panic!("no check of the other laptop: {checks:#?}"));
+    assert_eq!(peer["status"], "ok", "{peer:#}");
+    assert!(
+        peer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no address to dial"),
+        "{peer:#}"
+    );
+    drop(other);
+}

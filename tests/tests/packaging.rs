@@ -1,7 +1,7 @@
 //! packaging/install.sh and uninstall.sh staged into a temporary DESTDIR with the built `dmc`
 //! binary (what they leave, modes, idempotence, what --purge removes), `systemd-analyze verify`
-//! on both units, and the CLI's completions, man page and colour rules. The tests that need
-//! root or a tool beyond ffmpeg (systemd-analyze, systemd-nspawn, `script`, shellcheck) are
+//! on both units, and the CLI's completions and colour rules (the man page: `man_page.rs`).
+//! The tests that need root or a tool beyond ffmpeg (systemd-analyze, systemd-nspawn, `script`, shellcheck) are
 //! `#[ignore]`d; `-- --include-ignored` runs them and fails them when that is missing.
 
 use std::collections::BTreeMap;
@@ -377,28 +377,6 @@ fn completions_for_bash_zsh_and_fish() {
     }
     let out = dmc(&["completions", "tcsh"]);
     assert!(!out.status.success());
-}
-
-#[test]
-fn man_page_has_name_and_synopsis() {
-    let out = dmc(&["man"]);
-    assert!(out.status.success());
-    let page = String::from_utf8_lossy(&out.stdout);
-    for needle in [
-        ".TH dmc 1",
-        ".SH NAME",
-        ".SH SYNOPSIS",
-        "dmc offer",
-        ".SH FILES",
-    ] {
-        assert!(page.contains(needle), "missing {needle}");
-    }
-    // Hidden from the help.
-    let help = String::from_utf8_lossy(&dmc(&["--help"]).stdout).into_owned();
-    assert!(
-        help.contains("completions") && !help.contains("  man "),
-        "{help}"
-    );
 }
 
 /// Runs `dmc --data-dir DIR status` (no node there: it fails) on a pseudo-terminal with

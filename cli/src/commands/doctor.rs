@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use dmc_node::doctor::{self, peers, socket, socket::NodeAnswer, Check, DoctorOptions, Status};
 
 use crate::client::{Client, NoNode};
@@ -14,20 +14,32 @@ use crate::style::{self, Colour};
 /// Longest check name padded to in the checklist.
 const MAX_LABEL: usize = 28;
 
-/// Runs every check, prints them, and fails (exit 1) when one failed.
+/// Runs every check, prints them, and fails (exit 1) when one failed. A running node is asked
+/// for the configuration it runs with, and that is what is checked.
 pub async fn run(
     client: &Client,
     data_dir: &Path,
     config: Option<PathBuf>,
     json: bool,
 ) -> Result<()> {
-    let opts = DoctorOptions::new(data_dir.to_path_buf(), config);
+    let answer = ask_node(client).await;
+    // Absolute, as the node reports its own file, so the two compare.
+    let config = match config {
+        Some(c) => Some(
+            std::path::absolute(&c)
+                .with_context(|| format!("cannot make {} absolute", c.display()))?,
+        ),
+        None => None,
+    };
+    let mut opts = DoctorOptions::new(data_dir.to_path_buf(), config);
+    if matches!(answer, NodeAnswer::Answered { .. }) {
+        // A node of a version without `/v1/config` is checked with what this machine finds.
+        opts.running = client.config().await.ok();
+    }
     let local = doctor::local_checks(&opts).await;
     let mut checks = local.checks;
-    // The group that should own the socket: `[control] group` is not in this branch's config
-    // yet; once it is, pass `local.config.control.group.as_deref()`.
     let group: Option<&str> = local.config.control.group.as_deref();
-    checks.extend(node_checks(client, data_dir, group).await);
+    checks.extend(node_checks(client, data_dir, group, answer, local.key_changed).await);
     if json {
         emit(&to_json(&checks)?)?;
     } else {
@@ -44,21 +56,31 @@ pub async fn run(
     Ok(())
 }
 
-/// The checks that ask the running node: its socket (owned by `group`, if one is configured),
-/// then its peers.
-async fn node_checks(client: &Client, data_dir: &Path, group: Option<&str>) -> Vec<Check> {
-    let answer = match client.info().await {
+/// Whether a node answers on the socket, and which.
+async fn ask_node(client: &Client) -> NodeAnswer {
+    match client.info().await {
         Ok(v) => NodeAnswer::Answered {
             name: v.name,
             version: v.version,
         },
         Err(e) if e.downcast_ref::<NoNode>().is_some() => NodeAnswer::NoNode,
         Err(e) => NodeAnswer::Failed(format!("{e:#}")),
-    };
+    }
+}
+
+/// The checks that ask the running node: its socket (owned by `group`, if one is configured),
+/// then its peers (`key_changed`: a network key joined since it started waits for a restart).
+async fn node_checks(
+    client: &Client,
+    data_dir: &Path,
+    group: Option<&str>,
+    answer: NodeAnswer,
+    key_changed: bool,
+) -> Vec<Check> {
     let mut out = vec![socket::check(data_dir, &answer, group)];
     match answer {
         NodeAnswer::Answered { .. } => match client.peers().await {
-            Ok(p) => out.extend(peers::checks(&p)),
+            Ok(p) => out.extend(peers::checks(&p, key_changed)),
             Err(e) => out.push(peers::failed(&format!("{e:#}"))),
         },
         NodeAnswer::NoNode | NodeAnswer::Failed(_) => out.push(peers::no_node()),

@@ -3,6 +3,7 @@
 pub mod docs;
 pub mod doctor;
 pub mod items;
+pub mod man;
 pub mod network;
 pub mod network_key;
 pub mod node;

@@ -1,20 +1,25 @@
 //! Request and response bodies of the control API, shared by the server and the `dmc` CLI:
 //! the requests here, items in [`item`] (with the words for why one waits in [`waiting`]),
-//! pages of items in [`list`], offers, peers, profiles and this node in [`views`].
+//! pages of items in [`list`], offers, peers, profiles and this node in [`views`], the running
+//! configuration in [`config`].
 
+mod config;
 mod item;
 mod list;
+mod no_result;
 mod views;
 mod waiting;
 
 use serde::{Deserialize, Serialize};
 
+pub use config::ConfigView;
 pub use item::ItemView;
 pub use list::{
     CheckedList, ItemPage, ListQuery, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_LIST_OFFSET,
 };
+pub use no_result::no_result_text;
 pub use views::{NodeView, OfferOutcome, OverBudgetView, PeerView, ProfileView};
-pub use waiting::waiting_text;
+pub use waiting::{waiting_text, waiting_text_at};
 
 /// Longest path accepted in a request, in bytes.
 pub const MAX_PATH_LEN: usize = 4096;

@@ -44,9 +44,21 @@ pub async fn serve_for(
     core: CoreHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ControlError> {
+    serve_node(socket_path, group, core, None, shutdown).await
+}
+
+/// [`serve_for`], also answering `GET /v1/config` with `running`: the configuration the node
+/// runs with (what `dmc doctor` checks).
+pub async fn serve_node(
+    socket_path: &Path,
+    group: Option<&str>,
+    core: CoreHandle,
+    running: Option<api::ConfigView>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControlError> {
     let bound = socket::bind(socket_path, group).await?;
     tracing::info!(socket = %socket_path.display(), "control API listening");
-    let router = routes::router(core);
+    let router = routes::router(core, running);
     let result = axum::serve(bound.listener, router)
         .with_graceful_shutdown(shutdown)
         .await;

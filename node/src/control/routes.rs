@@ -1,17 +1,18 @@
 //! The routes of the control API and their handlers; each forwards to the core handle.
 
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use dmc_protocol::ItemId;
 use serde::de::DeserializeOwned;
 
 use super::api::{
-    FetchRequest, FetchResponse, ItemPage, ItemView, ListQuery, NodeView, OfferOutcome,
+    ConfigView, FetchRequest, FetchResponse, ItemPage, ItemView, ListQuery, NodeView, OfferOutcome,
     OfferRequest, PeerView, ProfileView, MAX_BODY_BYTES, MAX_PATH_LEN, MAX_PROFILE_LEN,
 };
 use super::error::ApiError;
@@ -19,10 +20,15 @@ use crate::core::CoreHandle;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// The configuration the node runs with, when it was given one to serve (`/v1/config`).
+#[derive(Clone)]
+struct Running(Option<Arc<ConfigView>>);
+
 /// Every route of the control API.
-pub(crate) fn router(core: CoreHandle) -> Router {
+pub(crate) fn router(core: CoreHandle, running: Option<ConfigView>) -> Router {
     Router::new()
         .route("/v1/info", get(info))
+        .route("/v1/config", get(config))
         .route("/v1/offer", post(offer))
         .route("/v1/items", get(list))
         .route("/v1/items/{item_id}", get(status))
@@ -33,7 +39,18 @@ pub(crate) fn router(core: CoreHandle) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(Extension(Running(running.map(Arc::new))))
         .with_state(core)
+}
+
+async fn config(Extension(running): Extension<Running>) -> ApiResult<ConfigView> {
+    match running.0 {
+        Some(view) => Ok(Json(view.as_ref().clone())),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this node does not report its configuration",
+        )),
+    }
 }
 
 async fn info(State(core): State<CoreHandle>) -> ApiResult<NodeView> {

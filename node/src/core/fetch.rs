@@ -71,10 +71,8 @@ impl Core {
             .zip(i.result.clone())
             .filter(|_| i.origin == *self.engine.me());
         let Some((path, result)) = delivered else {
-            return Err(CoreError::Conflict(format!(
-                "item {item} has no result delivered here (it is {}); wait for it with `dmc status {item}`",
-                i.phase.as_str()
-            )));
+            let why = crate::control::api::no_result_text(i, self.engine.me());
+            return Err(CoreError::Conflict(why));
         };
         let source = self
             .files

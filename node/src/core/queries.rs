@@ -6,7 +6,7 @@ use dmc_protocol::{ItemId, ItemState, MediaType, NodeId, Phase};
 use super::handle::CoreError;
 use super::task::Core;
 use crate::control::api::{
-    waiting_text, ItemView, NodeView, OverBudgetView, PeerView, ProfileView,
+    waiting_text, waiting_text_at, ItemView, NodeView, OverBudgetView, PeerView, ProfileView,
 };
 use crate::ffmpeg::profiles::BUILTIN_PROFILES;
 use dmc_protocol::time::rfc3339;
@@ -105,8 +105,9 @@ impl Core {
                 v.progress = *f;
             }
         }
-        if let Some(note) = self.engine.retry_note(item, super::now_ms()) {
-            v.waiting_reason = Some(waiting_text(&note));
+        let now = super::now_ms();
+        if let Some(note) = self.engine.retry_note(item, now) {
+            v.waiting_reason = Some(waiting_text_at(&note, now));
         }
         if v.waiting_reason.is_none() && v.phase != Phase::Delivering {
             v.waiting_reason = self

@@ -18,6 +18,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::control::api::ConfigView;
+
 /// How a check came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -90,6 +92,8 @@ pub struct DoctorOptions {
     pub config: Option<PathBuf>,
     /// The `PATH` searched for ffmpeg and ffprobe.
     pub path: OsString,
+    /// What the running node reports about its configuration; `None` when no node answers.
+    pub running: Option<ConfigView>,
 }
 
 impl DoctorOptions {
@@ -99,6 +103,7 @@ impl DoctorOptions {
             data_dir,
             config,
             path: std::env::var_os("PATH").unwrap_or_default(),
+            running: None,
         }
     }
 }
@@ -109,13 +114,17 @@ pub struct LocalReport {
     /// The loaded configuration, or the built-in defaults when it does not load.
     pub config: crate::config::Config,
     pub checks: Vec<Check>,
+    /// The data dir holds another network key than the running node uses (joined since it
+    /// started): the node must restart, not join again.
+    pub key_changed: bool,
 }
 
-/// The checks that need no running node: config, ffmpeg and profiles, disk space, network key
-/// and mDNS interfaces. A config that does not load is reported and the built-in defaults are
-/// used for the other checks.
+/// The checks of this machine: config, ffmpeg and profiles, disk space, network key and mDNS
+/// interfaces, of the running node's configuration when `opts.running` has it. A config that
+/// does not load is reported and the built-in defaults are used for the other checks.
 pub async fn local_checks(opts: &DoctorOptions) -> LocalReport {
-    let (config, mut checks) = config_file::check(&opts.data_dir, opts.config.as_deref());
+    let running = opts.running.as_ref();
+    let (config, mut checks) = config_file::check(&opts.data_dir, opts.config.as_deref(), running);
     checks.extend(tools::checks(&config, &opts.path).await);
     let dirs = config.clone();
     match tokio::task::spawn_blocking(move || disk::checks(&dirs)).await {
@@ -126,7 +135,12 @@ pub async fn local_checks(opts: &DoctorOptions) -> LocalReport {
             "run `df -h` to see the free space",
         )),
     }
-    checks.push(key::check(&opts.data_dir));
+    let fingerprint = running.map(|r| r.network_fingerprint.as_str());
+    checks.push(key::check(&opts.data_dir, fingerprint));
     checks.extend(mdns::checks(&config.discovery, &mdns::read_interfaces()));
-    LocalReport { config, checks }
+    LocalReport {
+        config,
+        checks,
+        key_changed: key::changed_since_start(&opts.data_dir, fingerprint),
+    }
 }

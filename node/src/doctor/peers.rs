@@ -39,8 +39,10 @@ fn label(p: &PeerView) -> String {
     }
 }
 
-/// One check per known peer; a warning when there is none.
-pub fn checks(peers: &[PeerView]) -> Vec<Check> {
+/// One check per known peer; a warning when there is none. `key_changed`: the data dir holds
+/// a network key the running node does not use yet (a peer of another network may be one of
+/// the new network's: the node must restart, not join again).
+pub fn checks(peers: &[PeerView], key_changed: bool) -> Vec<Check> {
     if peers.is_empty() {
         return vec![Check::warn(
             "peers",
@@ -50,50 +52,80 @@ pub fn checks(peers: &[PeerView]) -> Vec<Check> {
              in [discovery] peers, e.g. \"/ip4/192.168.1.20/tcp/4747\"",
         )];
     }
-    peers
-        .iter()
-        .map(|p| {
-            let name = label(p);
-            let addrs = if p.addresses.is_empty() {
-                "no known address".to_string()
-            } else {
-                p.addresses
-                    .iter()
-                    .take(4)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            if let Some(why) = &p.rejected {
-                let fix = if why.contains("allowed_peers") {
-                    format!(
-                        "add its node id {} to [network] allowed_peers here if it belongs",
-                        p.node_id
-                    )
-                } else {
-                    "different network: run `dmc network show` here and `dmc network join \
-                     CODE` there (or the other way round) if it should be one of yours"
-                        .to_string()
-                };
-                Check::warn(name, format!("{why} ({addrs})"), fix)
-            } else if p.online {
-                Check::ok(name, format!("online, {} ({addrs})", p.role))
-            } else {
-                let seen = p
-                    .last_seen
-                    .as_deref()
-                    .map(|t| format!("last seen {t}"))
-                    .unwrap_or_else(|| "never reached".into());
-                Check::warn(
-                    name,
-                    format!("offline, {seen} ({addrs})"),
-                    "check that the machine is on and runs dmc node, and that TCP port 4747 \
-                     (its [node] listen) is reachable from here (firewall, VPN, Wi-Fi client \
-                     isolation)",
-                )
-            }
-        })
-        .collect()
+    peers.iter().map(|p| check(p, key_changed)).collect()
+}
+
+/// The check of one peer.
+fn check(p: &PeerView, key_changed: bool) -> Check {
+    let name = label(p);
+    let addrs = if p.addresses.is_empty() {
+        "no known address".to_string()
+    } else {
+        p.addresses
+            .iter()
+            .take(4)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(why) = &p.rejected {
+        return Check::warn(
+            name,
+            format!("{why} ({addrs})"),
+            rejected_fix(p, key_changed),
+        );
+    }
+    if p.online {
+        return Check::ok(name, format!("online, {} ({addrs})", p.role));
+    }
+    let seen = p
+        .last_seen
+        .as_deref()
+        .map(|t| format!("last seen {t}"))
+        .unwrap_or_else(|| "never connected".into());
+    if p.addresses.is_empty() {
+        // Known only through records other nodes relayed (a laptop that was online through
+        // another node, listening elsewhere): nothing here could dial it, and it dials in
+        // when it runs. Not a problem.
+        return Check::ok(
+            name,
+            format!(
+                "offline, {seen}, a {}; known through its records only, with no address to \
+                 dial: it connects when it runs",
+                p.role
+            ),
+        );
+    }
+    Check::warn(
+        name,
+        format!("offline, {seen} ({addrs})"),
+        "check that the machine is on and runs dmc node, and that the port in the address \
+         above (its [node] listen, 4747 by default) is reachable from here (firewall, VPN, \
+         Wi-Fi client isolation)",
+    )
+}
+
+/// What to do about a refused peer.
+fn rejected_fix(p: &PeerView, key_changed: bool) -> String {
+    if p.rejected
+        .as_deref()
+        .is_some_and(|w| w.contains("allowed_peers"))
+    {
+        format!(
+            "add its node id {} to [network] allowed_peers here if it belongs",
+            p.node_id
+        )
+    } else if key_changed {
+        format!(
+            "this node still runs with its old network key; a new one waits in the data dir: \
+             {}",
+            super::key::RESTART
+        )
+    } else {
+        "different network: run `dmc network show` here and `dmc network join CODE` there (or \
+         the other way round) if it should be one of yours"
+            .to_string()
+    }
 }
 
 #[cfg(test)]
@@ -121,12 +153,15 @@ mod tests {
 
     #[test]
     fn online_offline_rejected_and_none() {
-        let c = checks(&[
-            peer("box", true, None),
-            peer("nas", false, None),
-            peer("neighbour", false, Some("rejected: different network")),
-            peer("stranger", true, Some("rejected: not in allowed_peers")),
-        ]);
+        let c = checks(
+            &[
+                peer("box", true, None),
+                peer("nas", false, None),
+                peer("neighbour", false, Some("rejected: different network")),
+                peer("stranger", true, Some("rejected: not in allowed_peers")),
+            ],
+            false,
+        );
         assert_eq!(c.len(), 4);
         assert_eq!(c[0].status, Status::Ok, "{c:?}");
         assert!(c[0].check.starts_with("peer box ("), "{c:?}");
@@ -142,9 +177,35 @@ mod tests {
             .as_deref()
             .is_some_and(|f| f.contains("allowed_peers")));
 
-        let none = checks(&[]);
+        let none = checks(&[], false);
         assert_eq!(none.len(), 1);
         assert_eq!(none[0].status, Status::Warn);
         assert_eq!(no_node().status, Status::Warn);
+    }
+
+    #[test]
+    fn a_peer_known_only_through_records_is_no_problem() {
+        let mut laptop = peer("laptop", false, None);
+        laptop.addresses.clear();
+        laptop.role = "client".into();
+        let c = checks(&[laptop], false);
+        assert_eq!(c[0].status, Status::Ok, "{c:?}");
+        assert!(c[0].detail.contains("no address to dial"), "{c:?}");
+        assert!(c[0].fix.is_none());
+    }
+
+    #[test]
+    fn a_key_joined_since_start_asks_for_a_restart_not_a_join() {
+        let c = checks(
+            &[peer(
+                "neighbour",
+                false,
+                Some("rejected: different network"),
+            )],
+            true,
+        );
+        let fix = c[0].fix.clone().unwrap_or_default();
+        assert!(fix.contains("restart the node"), "{fix}");
+        assert!(!fix.contains("network join"), "{fix}");
     }
 }

@@ -1,6 +1,30 @@
 //! Why an item waits, in the words `status` shows (`waiting_reason`).
 
-use dmc_protocol::{NextAttempt, Waiting};
+use dmc_protocol::time::rfc3339;
+use dmc_protocol::{Millis, NextAttempt, Waiting};
+
+/// `waiting` in words as of the clock time `now_ms` (ms since the Unix epoch): a retry after a
+/// backoff says when it starts, e.g. "next attempt at 08:45:12 UTC, in 30 s".
+pub fn waiting_text_at(waiting: &Waiting, now_ms: Millis) -> String {
+    match waiting {
+        Waiting::AfterFailure {
+            attempt,
+            converter,
+            error,
+            next: NextAttempt::Retry { in_ms },
+        } => {
+            let at = rfc3339(now_ms.saturating_add(*in_ms));
+            // `2026-11-25T20:43:17.123Z`: the time of day, to the second.
+            let clock = at.get(11..19).unwrap_or(&at);
+            format!(
+                "attempt {attempt} failed on {}: {error}; next attempt at {clock} UTC, in {} s",
+                converter.short(),
+                in_ms.div_ceil(1000)
+            )
+        }
+        _ => waiting_text(waiting),
+    }
+}
 
 /// `waiting` in words, for `waiting_reason`.
 pub fn waiting_text(waiting: &Waiting) -> String {
@@ -125,5 +149,25 @@ mod tests {
         for (waiting, text) in cases {
             assert_eq!(waiting_text(&waiting), text);
         }
+    }
+
+    #[test]
+    fn a_retry_says_when_the_next_attempt_starts() {
+        let w = Waiting::AfterFailure {
+            attempt: 1,
+            converter: NodeId::new("12D3KooWcoverterABCDEF"),
+            error: "ffmpeg exited 1".into(),
+            next: NextAttempt::Retry { in_ms: 29_500 },
+        };
+        // 20:43:17.123 UTC plus 29.5 s.
+        assert_eq!(
+            waiting_text_at(&w, 1_764_103_397_123),
+            "attempt 1 failed on verterABCDEF: ffmpeg exited 1; next attempt at 20:43:46 UTC, \
+             in 30 s"
+        );
+        assert_eq!(
+            waiting_text_at(&Waiting::ForConverter, 0),
+            waiting_text(&Waiting::ForConverter)
+        );
     }
 }
