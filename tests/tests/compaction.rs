@@ -77,21 +77,37 @@ fn a_delivered_item_is_compacted_on_both_nodes_after_keep_finished() {
         wait_until(
             &format!("the item to be compacted on {}", node.name),
             Duration::from_secs(30),
-            || unknown_to(node, &id).then_some(()),
+            || compacted(&stored(node), item).then_some(()),
         )
         .unwrap();
         let state = stored(node);
-        assert!(compacted(&state, item), "{}: {state:?}", node.name);
         // What stays of the item is its tombstone: an item id and a time.
         assert!(state.ended.iter().all(|(e, _)| *e != item));
     }
+    // The converter forgets the item; the laptop, its origin, keeps its own summary for
+    // `dmc status` and `dmc list` (issue 12 point 2).
+    assert!(
+        unknown_to(&converter, &id),
+        "the converter still shows {id}"
+    );
+    let kept = laptop.status(&id).unwrap();
+    assert_eq!(kept["phase"], "delivered", "{kept:#}");
+    assert_eq!(
+        kept["output_path"].as_str(),
+        Some(result.as_str()),
+        "{kept:#}"
+    );
     // The user's file is not touched by compaction.
     assert!(Path::new(&result).is_file(), "{result} is gone");
 
     // A restart brings nothing back, and the nodes still agree.
     laptop.restart().unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    assert!(unknown_to(&laptop, &id));
+    let after = laptop.status(&id).unwrap();
+    assert_eq!(
+        after["phase"], "delivered",
+        "the restart changed the item: {after:#}"
+    );
     assert!(compacted(&stored(&laptop), item));
     assert!(compacted(&stored(&converter), item));
 }

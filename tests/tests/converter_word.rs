@@ -46,7 +46,8 @@ fn lying_tools(lab: &Lab, good: &Path) -> PathBuf {
 /// The origin's view of the item offered from its watched folder as `name`, once it exists.
 fn item_named(node: &Node, name: &str) -> Option<Value> {
     let list = node.json(&["list", "--json"]).ok()?;
-    list.as_array()?
+    list["items"]
+        .as_array()?
         .iter()
         .find(|i| i["file_name"] == name)
         .cloned()

@@ -245,6 +245,77 @@ fn a_hostile_result_name_lands_as_a_safe_name_inside_output_dir() -> anyhow::Res
     Ok(())
 }
 
+/// Issue 13 point 6: a converter claiming a result far larger than its source (here 1 TiB for
+/// a clip of a few KiB) is refused by the origin before a byte is written, whatever room the
+/// origin has, and the item goes back to be converted elsewhere.
+#[test]
+fn a_result_claimed_far_larger_than_its_source_is_refused_before_a_byte_is_written(
+) -> anyhow::Result<()> {
+    let lab = Lab::new()?;
+    let laptop = Node::start(&lab, "laptop", NodeOpts::default())?;
+    let mut mallory = Rogue::start(Some(&lab.network_key()))?;
+    let peer = mallory.dial(&laptop.addr()?)?;
+    let ad = mallory.make(RecordBody::Node(NodeInfo {
+        name: "mallory".into(),
+        converter: Some(ConverterAd {
+            media_types: vec![MediaType::Video],
+            profiles: vec!["mkv-x264".into()],
+            workers: 4,
+        }),
+    }));
+    mallory.request(peer, Request::Push { records: vec![ad] })?;
+    let clip = lab.path("clip.mp4");
+    make_clip(&clip, 1, "160x120")?;
+    let id = item_id(&laptop.offer(&clip, "mkv-x264")?)?;
+    let me = mallory.node_id();
+    let epoch = mallory.wait_for_record("the assignment", LONG, |r| match &r.body {
+        RecordBody::Assign {
+            item_id,
+            epoch,
+            converter,
+        } if *item_id == id && *converter == me => Some(*epoch),
+        _ => None,
+    })?;
+    let hex = |n: usize| "ab".repeat(n / 2);
+    let output = dmc_protocol::FileInfo {
+        file_name: "clip.mkv".into(),
+        file_size: (1 << 40) - 1,
+        sha512: hex(128),
+        blake3: hex(64),
+        chunk_size: 1 << 20,
+        manifest_hash: hex(64),
+    };
+    let accept = mallory.make(RecordBody::Accept { item_id: id, epoch });
+    let converted = mallory.make(RecordBody::Converted {
+        item_id: id,
+        epoch,
+        output,
+    });
+    mallory.request(
+        peer,
+        Request::Push {
+            records: vec![accept, converted],
+        },
+    )?;
+    let reason =
+        mallory.wait_for_record("the origin to refuse the result", LONG, |r| match &r.body {
+            RecordBody::ResultRefused {
+                item_id,
+                epoch: e,
+                reason,
+                lost: false,
+            } if *item_id == id && *e == epoch => Some(reason.clone()),
+            _ => None,
+        })?;
+    assert!(reason.contains("larger than"), "{reason}");
+    // Nothing of it was ever written into the output folder.
+    let written: Vec<_> = std::fs::read_dir(&laptop.output_dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(written.is_empty(), "{written:?}");
+    Ok(())
+}
+
 #[test]
 fn a_peer_may_fetch_only_files_it_was_assigned() -> anyhow::Result<()> {
     let lab = Lab::new()?;

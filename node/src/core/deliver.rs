@@ -76,6 +76,22 @@ pub(crate) struct Delivery {
     pub(crate) profile_name: String,
     /// The source's duration as this node probed it when offering.
     pub(crate) source_duration_ms: Option<u64>,
+    /// The source's size in bytes: bounds the result this node will take ([`result_size_limit`]).
+    pub(crate) source_size: u64,
+}
+
+/// Slack above four times the source that a result may take (container overhead of tiny
+/// sources, a lossless audio track).
+const RESULT_SLACK_BYTES: u64 = 256 << 20;
+
+/// The largest result this origin takes for a source of `source_size` bytes: four times the
+/// source plus 256 MiB. No profile makes that much of a source (even a converter's
+/// `allow_larger` output is a re-encode of it), so a converter claiming more is refused
+/// before a byte is written, whatever free space this node has.
+pub(crate) fn result_size_limit(source_size: u64) -> u64 {
+    source_size
+        .saturating_mul(4)
+        .saturating_add(RESULT_SLACK_BYTES)
 }
 
 impl Delivery {
@@ -102,6 +118,15 @@ impl Delivery {
         tokio::fs::create_dir_all(output_dir)
             .await
             .map_err(|e| format!("cannot create output dir {}: {e}", output_dir.display()))?;
+        let limit = result_size_limit(self.source_size);
+        if self.result.file_size > limit {
+            // Before any byte is written: no fetch of this attempt will ever be taken.
+            return Err(DeliverFailure::Refused(format!(
+                "result of {} bytes is larger than this node takes for a source of {} bytes \
+                 (at most {limit})",
+                self.result.file_size, self.source_size
+            )));
+        }
         let part = blocking(choose_part(output_dir.clone(), self.item_id, self.epoch)).await?;
         let fetched = match &self.local_result {
             Some(src) => copy_local(src, &part).await,

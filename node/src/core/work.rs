@@ -176,6 +176,7 @@ impl Core {
             offer.profile.clone(),
         );
         let source_duration_ms = offer.duration_ms;
+        let source_size = offer.file.file_size;
         let delivery = Delivery {
             env: self.deliver_env.clone(),
             item_id,
@@ -189,6 +190,7 @@ impl Core {
             profile,
             profile_name,
             source_duration_ms,
+            source_size,
         };
         self.delivering.insert(item_id, 0.0);
         tokio::spawn(delivery.run());
