@@ -45,7 +45,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let known_peers = store.peers().await?;
 
     let converter = converter_setup(&config).await?;
-    let engine = Engine::new(engine_config(&keys, &config, converter.ad), records);
+    let engine = Engine::restore(engine_config(&keys, &config, converter.ad), records);
     clean_up_previous_run(&store, &engine, &config, &local_files).await;
     let (net_client, net_events) = start_net(&keys, &config)?;
 

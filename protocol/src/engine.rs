@@ -123,7 +123,8 @@ pub enum Event {
 /// Outputs of the engine, to be carried out in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    /// Store these records durably before carrying out any later effect.
+    /// Store these records durably before carrying out any later effect, each with the time
+    /// this node received it ([`Replica::received_at`]).
     Persist(Vec<Record>),
     /// Send a request to a connected peer. A `Sync` answer comes back as `Event::Records`.
     Send { to: NodeId, request: Request },
@@ -197,17 +198,30 @@ pub const SYNC_PAGE: PageLimit = PageLimit {
 };
 
 impl Engine {
-    /// Builds the engine from the records this node has stored.
+    /// Builds the engine from records, each taken as received when it was made (tests and
+    /// simulations; a node restores with [`Engine::restore`]).
     pub fn new(cfg: EngineConfig, stored: impl IntoIterator<Item = Record>) -> Self {
+        Engine::restore(
+            cfg,
+            stored.into_iter().map(|r| {
+                let at = r.created_at;
+                (r, at)
+            }),
+        )
+    }
+
+    /// Builds the engine from the records this node has stored, each with the time this node
+    /// received it (so timers go on counting from then across a restart).
+    pub fn restore(cfg: EngineConfig, stored: impl IntoIterator<Item = (Record, Millis)>) -> Self {
         let mut replica = Replica::new();
         let mut speeds = BTreeMap::new();
-        for mut r in stored {
+        for (mut r, received_at) in stored {
             note_record_speed(&mut speeds, &r);
             // Records of ours stored by a version that did not sign them get signed now.
             if r.author == *cfg.me() && r.sig.0.is_empty() {
                 cfg.signer.sign(&mut r);
             }
-            replica.insert(r);
+            replica.insert_received(r, received_at);
         }
         let next_seq = replica.max_seq(cfg.me()) + 1;
         Engine {
@@ -397,7 +411,7 @@ impl Engine {
         if let Some(id) = record.body.item_id() {
             self.reported.insert(id, now);
         }
-        self.replica.insert(record.clone());
+        self.replica.insert_received(record.clone(), now);
         fx.push(Effect::Persist(vec![record.clone()]));
         for peer in &self.connected {
             fx.push(Effect::Send {

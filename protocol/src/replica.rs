@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ids::{Epoch, ItemId, NodeId, Seq};
+use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
 use crate::item::ItemState;
 use crate::record::{Authority, NodeInfo, Record, RecordBody};
 use crate::wire::{record_size_estimate, Summary};
@@ -56,6 +56,8 @@ pub enum Inserted {
 pub struct Replica {
     /// Every record, by (author, seq).
     records: BTreeMap<(NodeId, Seq), Record>,
+    /// When this node received each record (its own clock): what timers count from.
+    received: BTreeMap<(NodeId, Seq), Millis>,
     /// Per author: every seq in 1..=n is held.
     contiguous: BTreeMap<NodeId, Seq>,
     /// Record keys by item.
@@ -73,12 +75,21 @@ impl Replica {
         Self::default()
     }
 
-    /// Adds a record (already validated). Returns whether it was new.
+    /// Adds a record (already validated) as received when it was made (tests, and records
+    /// this node makes). Returns whether it was new.
     pub fn insert(&mut self, record: Record) -> Inserted {
+        let at = record.created_at;
+        self.insert_received(record, at)
+    }
+
+    /// Adds a record (already validated) that this node received at `received_at` (its own
+    /// clock). Returns whether it was new; a duplicate keeps its first receipt time.
+    pub fn insert_received(&mut self, record: Record, received_at: Millis) -> Inserted {
         let key = (record.author.clone(), record.seq);
         if self.records.contains_key(&key) {
             return Inserted::Duplicate;
         }
+        self.received.insert(key.clone(), received_at);
         let author = record.author.clone();
         let item = record.body.item_id();
         if let RecordBody::Node(info) = &record.body {
@@ -105,7 +116,10 @@ impl Replica {
         let Some(keys) = self.by_item.get(&item) else {
             return;
         };
-        let state = ItemState::fold(keys.iter().filter_map(|k| self.records.get(k)));
+        let state = ItemState::fold_received(keys.iter().filter_map(|k| {
+            let r = self.records.get(k)?;
+            Some((r, self.received.get(k).copied().unwrap_or(r.created_at)))
+        }));
         match state {
             Some(s) => {
                 if s.phase.is_final() {
@@ -170,6 +184,11 @@ impl Replica {
 
     pub fn get(&self, author: &NodeId, seq: Seq) -> Option<&Record> {
         self.records.get(&(author.clone(), seq))
+    }
+
+    /// When this node received a record it holds (its own clock).
+    pub fn received_at(&self, author: &NodeId, seq: Seq) -> Option<Millis> {
+        self.received.get(&(author.clone(), seq)).copied()
     }
 
     pub fn len(&self) -> usize {

@@ -245,6 +245,14 @@ impl Core {
             match effect {
                 Effect::Persist(records) => {
                     let ended = super::ended::ended_by(self.engine.me(), &records);
+                    let replica = self.engine.replica();
+                    let records = records
+                        .into_iter()
+                        .map(|r| {
+                            let at = replica.received_at(&r.author, r.seq);
+                            (r, at.unwrap_or_else(now_ms))
+                        })
+                        .collect();
                     if let Err(e) = self.store.put_records(records).await {
                         // Never send or act on a record we could not store.
                         self.fatal = Some(CoreFatal::Records(e));

@@ -93,7 +93,7 @@ impl Engine {
                 // older copy): never reuse its sequence number.
                 self.next_seq = self.next_seq.max(r.seq + 1);
             }
-            if self.replica.insert(r.clone()) == Inserted::New {
+            if self.replica.insert_received(r.clone(), now) == Inserted::New {
                 note_record_speed(&mut self.speeds, &r);
                 new.push(r);
             }

@@ -63,6 +63,8 @@ pub struct Sim {
     pub offers: u8,
     /// Progress reports delivered so far.
     pub reports_delivered: usize,
+    /// How far each node's clock is off the simulation's (ms; negative: behind).
+    pub skew: Vec<i64>,
 }
 
 /// One step of a random schedule.
@@ -106,6 +108,7 @@ impl Sim {
             now: 1_000,
             offers: 0,
             reports_delivered: 0,
+            skew: vec![0; n],
         };
         for i in 0..n {
             sim.feed(i, Event::Start);
@@ -122,7 +125,8 @@ impl Sim {
 
     pub fn feed(&mut self, i: usize, ev: Event) {
         self.now += 7;
-        let fx = self.engines[i].handle(ev, self.now);
+        let at = self.clock(i);
+        let fx = self.engines[i].handle(ev, at);
         for e in fx {
             match e {
                 Effect::Send { to, request } => {
@@ -151,6 +155,11 @@ impl Sim {
         if self.pending.len() > 64 {
             self.pending.drain(..self.pending.len() - 64);
         }
+    }
+
+    /// Node `i`'s clock: the simulation's time, off by its skew.
+    pub fn clock(&self, i: usize) -> u64 {
+        self.now.saturating_add_signed(self.skew[i])
     }
 
     fn linked(&self, a: usize, b: usize) -> bool {
@@ -407,11 +416,14 @@ impl Sim {
         e.live_item(item)
     }
 
+    /// Node `i`'s items as its records alone give them: the times each node received them
+    /// (which differ from node to node) replaced by the records' own.
     pub fn states(&self, i: usize) -> BTreeMap<ItemId, ItemState> {
-        self.engines[i]
-            .replica()
+        let replica = self.engines[i].replica();
+        replica
             .items()
-            .map(|s| (s.item_id(), s.clone()))
+            .filter_map(|s| ItemState::fold(replica.item_records(&s.item_id())))
+            .map(|s| (s.item_id(), s))
             .collect()
     }
 }
