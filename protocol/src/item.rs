@@ -104,6 +104,8 @@ pub struct FailedAttempt {
     pub epoch: Epoch,
     pub converter: NodeId,
     pub error: String,
+    /// The converter said the failure would repeat on any converter.
+    pub certain: bool,
     /// When this node received the report (this node's clock, never the converter's).
     pub at: Millis,
 }
@@ -114,6 +116,10 @@ pub struct Rejection {
     pub server_id: NodeId,
     pub epoch: Epoch,
     pub reason: String,
+    /// For lack of room while this many other items occupied the converter: it may be asked
+    /// again once fewer do (see `RecordBody::Reject`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_fewer: Option<u32>,
     /// When this node received the refusal (this node's clock, never the converter's).
     pub at: Millis,
 }

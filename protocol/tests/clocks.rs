@@ -38,6 +38,7 @@ fn reject_all(sim: &mut Sim) {
                 item_id,
                 epoch,
                 reason,
+                until_fewer: None,
             };
             sim.feed(node, Event::Local(body));
         }

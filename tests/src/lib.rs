@@ -11,7 +11,8 @@ pub mod node;
 pub mod rogue;
 
 pub use media::{
-    ffprobe_streams, make_clip, make_noisy_clip, make_png, make_truncated_clip, sha512_hex,
+    ffprobe_streams, make_checkerboard_png, make_clip, make_noisy_clip, make_png,
+    make_truncated_clip, sha512_hex,
 };
 pub use netlab::NetLab;
 pub use node::{dmc_bin, wait_until, Lab, Node, NodeOpts};

@@ -105,6 +105,20 @@ pub fn make_png(path: &Path) -> Result<()> {
     ])
 }
 
+/// A grey 256x256 PNG of one-pixel checks: a few hundred bytes, since deflate packs the
+/// pattern, while any lossy encoding of it (the `webp` profile) is tens of times larger.
+pub fn make_checkerboard_png(path: &Path) -> Result<()> {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "nullsrc=s=256x256,geq=lum='255*mod(X+Y\\,2)':cb=128:cr=128,format=gray",
+        "-frames:v",
+        "1",
+        path.to_str().context("path")?,
+    ])
+}
+
 /// `(format_name, [(codec_type, codec_name)])` of a file, from ffprobe.
 pub fn ffprobe_streams(path: &Path) -> Result<(String, Vec<(String, String)>)> {
     let out = Command::new("ffprobe")

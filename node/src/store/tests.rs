@@ -119,6 +119,7 @@ fn sample() -> Vec<Record> {
                 item_id: it,
                 epoch: None,
                 error: "boom".into(),
+                certain: false,
             },
         ),
         rec(1, 5, RecordBody::Cancel { item_id: it }),

@@ -194,20 +194,26 @@ impl ConvertersDid {
     fn note(&mut self, r: &Record, received: Millis, epoch: Epoch, is_current: bool) {
         let current = &mut self.current;
         match &r.body {
-            RecordBody::Reject { reason, .. } => {
+            RecordBody::Reject {
+                reason,
+                until_fewer,
+                ..
+            } => {
                 self.rejections.push(Rejection {
                     server_id: r.author.clone(),
                     epoch,
                     reason: reason.clone(),
+                    until_fewer: *until_fewer,
                     at: received,
                 });
                 current.rejected |= is_current;
             }
-            RecordBody::Failed { error, .. } => {
+            RecordBody::Failed { error, certain, .. } => {
                 self.failures.push(FailedAttempt {
                     epoch,
                     converter: r.author.clone(),
                     error: error.clone(),
+                    certain: *certain,
                     at: received,
                 });
                 current.failed |= is_current;

@@ -285,6 +285,7 @@ impl Sim {
                         item_id,
                         epoch,
                         reason: "insufficient disk: need 2 GiB, have 1 GiB".into(),
+                        until_fewer: None,
                     }
                 } else {
                     RecordBody::Accept { item_id, epoch }
@@ -301,6 +302,7 @@ impl Sim {
                         item_id,
                         epoch: Some(epoch),
                         error: "ffmpeg exited 1".into(),
+                        certain: false,
                     },
                     1 => RecordBody::Progress {
                         item_id,
