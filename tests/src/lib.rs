@@ -11,7 +11,7 @@ pub mod node;
 pub mod rogue;
 
 pub use media::{
-    ffprobe_streams, make_checkerboard_png, make_clip, make_noisy_clip, make_png,
+    ffprobe_streams, make_checkerboard_png, make_clip, make_noisy_clip, make_png, make_pngs,
     make_truncated_clip, sha512_hex,
 };
 pub use netlab::NetLab;

@@ -98,8 +98,9 @@ pub(crate) fn disk_refusal(
 }
 
 /// Why the job `key` needing `need` bytes does not fit beside the running jobs now, if it does
-/// not. Blocking, but cheap: one `statvfs` and the folders of the running jobs (at most
-/// `workers`); used when a worker is free, to start the job only once its room is there.
+/// not (what its folder already holds, from before a restart, is not needed again). Blocking,
+/// but cheap: one `statvfs` and the folders of the running jobs (at most `workers`); used when
+/// a worker is free, to start the job only once its room is there.
 pub(crate) fn room_now(
     work_dir: &Path,
     reservations: &Reservations,
@@ -108,5 +109,10 @@ pub(crate) fn room_now(
     margin: u64,
 ) -> Option<String> {
     let others = others(work_dir, reservations, key);
-    refusal(measure(work_dir, &others), need, margin)
+    let written = reserve::disk_usage(&job_dir(work_dir, key.0, key.1));
+    refusal(
+        measure(work_dir, &others),
+        need.saturating_sub(written),
+        margin,
+    )
 }
