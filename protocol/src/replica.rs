@@ -54,10 +54,9 @@ pub enum Inserted {
 /// All records a node holds, with the folded state of every item.
 #[derive(Debug, Default)]
 pub struct Replica {
-    /// Every record, by (author, seq).
-    records: BTreeMap<(NodeId, Seq), Record>,
-    /// When this node received each record (its own clock): what timers count from.
-    received: BTreeMap<(NodeId, Seq), Millis>,
+    /// Every record, by (author, seq), with when this node received it (its own clock: what
+    /// timers count from).
+    records: BTreeMap<(NodeId, Seq), (Record, Millis)>,
     /// Per author: every seq in 1..=n is held.
     contiguous: BTreeMap<NodeId, Seq>,
     /// Record keys by item.
@@ -89,7 +88,6 @@ impl Replica {
         if self.records.contains_key(&key) {
             return Inserted::Duplicate;
         }
-        self.received.insert(key.clone(), received_at);
         let author = record.author.clone();
         let item = record.body.item_id();
         if let RecordBody::Node(info) = &record.body {
@@ -99,7 +97,7 @@ impl Replica {
                     .insert(author.clone(), (record.seq, info.clone()));
             }
         }
-        self.records.insert(key.clone(), record);
+        self.records.insert(key.clone(), (record, received_at));
         // Advance the author's contiguous prefix.
         let c = self.contiguous.entry(author.clone()).or_insert(0);
         while self.records.contains_key(&(author.clone(), *c + 1)) {
@@ -116,10 +114,11 @@ impl Replica {
         let Some(keys) = self.by_item.get(&item) else {
             return;
         };
-        let state = ItemState::fold_received(keys.iter().filter_map(|k| {
-            let r = self.records.get(k)?;
-            Some((r, self.received.get(k).copied().unwrap_or(r.created_at)))
-        }));
+        let state = ItemState::fold_received(
+            keys.iter()
+                .filter_map(|k| self.records.get(k))
+                .map(|(r, at)| (r, *at)),
+        );
         match state {
             Some(s) => {
                 if s.phase.is_final() {
@@ -183,12 +182,12 @@ impl Replica {
     }
 
     pub fn get(&self, author: &NodeId, seq: Seq) -> Option<&Record> {
-        self.records.get(&(author.clone(), seq))
+        self.records.get(&(author.clone(), seq)).map(|(r, _)| r)
     }
 
     /// When this node received a record it holds (its own clock).
     pub fn received_at(&self, author: &NodeId, seq: Seq) -> Option<Millis> {
-        self.received.get(&(author.clone(), seq)).copied()
+        self.records.get(&(author.clone(), seq)).map(|(_, at)| *at)
     }
 
     pub fn len(&self) -> usize {
@@ -225,7 +224,7 @@ impl Replica {
         let authors: BTreeSet<&NodeId> = self.contiguous.keys().collect();
         for author in authors {
             let from = theirs.get(author) + 1;
-            for (_, r) in self
+            for (_, (r, _)) in self
                 .records
                 .range((author.clone(), from)..=(author.clone(), Seq::MAX))
             {
@@ -259,7 +258,12 @@ impl Replica {
     pub fn item_records(&self, id: &ItemId) -> Vec<&Record> {
         self.by_item
             .get(id)
-            .map(|keys| keys.iter().filter_map(|k| self.records.get(k)).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| self.records.get(k))
+                    .map(|(r, _)| r)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
