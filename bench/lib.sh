@@ -90,8 +90,8 @@ SH
 }
 
 # start_node RUN_DIR NAME CONVERTER(true|false) PEERS: a node of the bench's network listening
-# on 127.0.0.1 (port picked by the kernel), mDNS off, static PEERS, workers = 1; returns once
-# its control socket answers.
+# on 127.0.0.1 (port picked by the kernel), mDNS off, static PEERS, workers = $WORKERS (default
+# 1); returns once its control socket answers.
 start_node() {
   local d="$1/$2" extra=""
   mkdir -p "$d"
@@ -111,7 +111,7 @@ peers = [$4]
 
 [converter]
 enabled = $3
-workers = 1
+workers = ${WORKERS:-1}
 work_dir = "$d/work"
 $extra
 TOML

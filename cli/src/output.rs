@@ -617,6 +617,7 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             server_id: NodeId::new("12D3KooWQQ"),
             epoch: 1,
             reason: "busy".into(),
+            until_fewer: None,
             at: 0,
         }];
         i.output_path = Some("/out/clip.mkv".into());

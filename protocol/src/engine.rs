@@ -149,7 +149,8 @@ pub enum Event {
 /// Outputs of the engine, to be carried out in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    /// Store these records durably before carrying out any later effect.
+    /// Store these records durably before carrying out any later effect, each with the time
+    /// this node received it ([`Replica::received_at`]).
     Persist(Vec<Record>),
     /// Send a request to a connected peer. A `Sync` answer comes back as `Event::Records`.
     Send { to: NodeId, request: Request },
@@ -248,32 +249,40 @@ pub const SYNC_PAGE: PageLimit = PageLimit {
 };
 
 impl Engine {
-    /// Builds the engine from the records this node has stored (and no compaction state).
+    /// Builds the engine from records, each taken as received when it was made, and no
+    /// compaction state (tests and simulations; a node restores with [`Engine::restore`]).
     pub fn new(cfg: EngineConfig, stored: impl IntoIterator<Item = Record>) -> Self {
         Engine::restore(
             cfg,
             Restored {
-                records: stored.into_iter().collect(),
+                records: stored
+                    .into_iter()
+                    .map(|r| {
+                        let at = r.created_at;
+                        (r, at)
+                    })
+                    .collect(),
                 ..Restored::default()
             },
         )
     }
 
-    /// Builds the engine from what this node has stored: records, tombstones, horizons and
-    /// the times items ended.
+    /// Builds the engine from what this node has stored: records with the time this node
+    /// received each (so timers go on counting from then across a restart), tombstones,
+    /// horizons and the times items ended.
     pub fn restore(cfg: EngineConfig, stored: Restored) -> Self {
         let mut replica = Replica::new();
         let mut speeds = BTreeMap::new();
         for (id, at) in stored.tombstones {
             replica.add_tombstone(id, at);
         }
-        for mut r in stored.records {
+        for (mut r, received_at) in stored.records {
             note_record_speed(&mut speeds, &r);
             // Records of ours stored by a version that did not sign them get signed now.
             if r.author == *cfg.me() && r.sig.0.is_empty() {
                 cfg.signer.sign(&mut r);
             }
-            replica.insert(r);
+            replica.insert_received(r, received_at);
         }
         for (author, seq) in stored.horizons {
             replica.raise_horizon(&author, seq);
@@ -488,7 +497,7 @@ impl Engine {
         if let Some(id) = record.body.item_id() {
             self.reported.insert(id, now);
         }
-        self.replica.insert(record.clone());
+        self.replica.insert_received(record.clone(), now);
         fx.push(Effect::Persist(vec![record.clone()]));
         self.note_records(std::slice::from_ref(&record), now, fx);
         for peer in &self.connected {

@@ -95,7 +95,7 @@ impl Status {
     }
 }
 
-/// A converter giving an item back: (converter, reason, when by its clock).
+/// A converter giving an item back: (converter, reason, when this node received it).
 pub type Release = (NodeId, String, Millis);
 
 /// A converter's failed attempt at an item: one per epoch.
@@ -104,7 +104,9 @@ pub struct FailedAttempt {
     pub epoch: Epoch,
     pub converter: NodeId,
     pub error: String,
-    /// When the converter reported it (its clock).
+    /// The converter said the failure would repeat on any converter.
+    pub certain: bool,
+    /// When this node received the report (this node's clock, never the converter's).
     pub at: Millis,
 }
 
@@ -120,7 +122,11 @@ pub struct Rejection {
     pub server_id: NodeId,
     pub epoch: Epoch,
     pub reason: String,
-    /// When the converter refused (its clock).
+    /// For lack of room while this many other items occupied the converter: it may be asked
+    /// again once fewer do (see `RecordBody::Reject`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_fewer: Option<u32>,
+    /// When this node received the refusal (this node's clock, never the converter's).
     pub at: Millis,
 }
 
@@ -136,9 +142,11 @@ pub struct ItemState {
     pub progress: Option<ProgressInfo>,
     pub result: Option<FileInfo>,
     pub output_path: Option<String>,
-    /// While `Converted`: when the converter made its result (the converter's clock).
+    /// While `Converted`: when this node received the `Converted` record (its own clock; on
+    /// the converter, when it made it).
     pub converted_at: Option<Millis>,
-    /// While `Offered` after a converter gave the item back: who, why and when (its clock).
+    /// While `Offered` after a converter gave the item back: who, why and when this node
+    /// received it.
     pub released: Option<Release>,
     /// The origin's own failure (the first it recorded), if it gave up on the item.
     pub origin_error: Option<String>,

@@ -71,6 +71,12 @@ pub enum RecordBody {
         item_id: ItemId,
         epoch: Epoch,
         reason: String,
+        /// Refused for lack of disk room while this many other items occupied the converter:
+        /// it may be asked again as soon as fewer do (one of them ended and freed its room),
+        /// without waiting out the cool-down. Absent in records of older versions and in
+        /// refusals that waiting will not mend; left out of the encoding when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_fewer: Option<u32>,
     },
     /// The assigned converter gives the item back without failing it (it is shutting down):
     /// the item is to do again, for any converter, this one included once it is back.
@@ -106,6 +112,12 @@ pub enum RecordBody {
         item_id: ItemId,
         epoch: Option<Epoch>,
         error: String,
+        /// The converter's failure would repeat on any converter (e.g. the output is larger
+        /// than the source): the origin ends the item at once instead of trying again. Absent
+        /// (false) in records of older versions; left out of the encoding when false, so
+        /// such records sign and encode as before.
+        #[serde(default, skip_serializing_if = "is_false")]
+        certain: bool,
     },
     /// The origin withdraws the item.
     Cancel { item_id: ItemId },
@@ -120,6 +132,11 @@ pub enum RecordBody {
         reason: String,
         lost: bool,
     },
+}
+
+/// Whether a flag is off (serde leaves such flags out of the encoding).
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A node's description of itself.
@@ -480,6 +497,77 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_without_until_fewer_encodes_as_older_versions_did() {
+        /// `Reject` as versions before `until_fewer` had it.
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        enum Old {
+            Reject {
+                item_id: ItemId,
+                epoch: Epoch,
+                reason: String,
+            },
+        }
+        let item_id = ItemId::from_random([4; 16]);
+        let reason = "insufficient disk: need 2 GiB, have 1 GiB".to_string();
+        let old = Old::Reject {
+            item_id,
+            epoch: 1,
+            reason: reason.clone(),
+        };
+        let new = |until_fewer| RecordBody::Reject {
+            item_id,
+            epoch: 1,
+            reason: reason.clone(),
+            until_fewer,
+        };
+        assert_eq!(crate::wire::encode(&new(None)), crate::wire::encode(&old));
+        let read: RecordBody = crate::wire::decode(&crate::wire::encode(&old), 1 << 16).unwrap();
+        assert_eq!(read, new(None));
+        let room = crate::wire::encode(&new(Some(3)));
+        assert_eq!(
+            crate::wire::decode::<RecordBody>(&room, 1 << 16).unwrap(),
+            new(Some(3))
+        );
+    }
+
+    #[test]
+    fn a_failure_not_certain_encodes_as_older_versions_did() {
+        /// `Failed` as versions before `certain` had it.
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        enum Old {
+            Failed {
+                item_id: ItemId,
+                epoch: Option<Epoch>,
+                error: String,
+            },
+        }
+        let item_id = ItemId::from_random([3; 16]);
+        let (epoch, error) = (Some(2), "boom".to_string());
+        let old = Old::Failed {
+            item_id,
+            epoch,
+            error: error.clone(),
+        };
+        let new = |certain| RecordBody::Failed {
+            item_id,
+            epoch,
+            error: error.clone(),
+            certain,
+        };
+        // Same bytes, so signatures made by older versions still verify, and back.
+        assert_eq!(crate::wire::encode(&new(false)), crate::wire::encode(&old));
+        let read: RecordBody = crate::wire::decode(&crate::wire::encode(&old), 1 << 16).unwrap();
+        assert_eq!(read, new(false));
+        let certain = crate::wire::encode(&new(true));
+        assert_eq!(
+            crate::wire::decode::<RecordBody>(&certain, 1 << 16).unwrap(),
+            new(true)
+        );
+    }
 
     fn file(file_size: u64, chunk_size: u32) -> FileInfo {
         FileInfo {

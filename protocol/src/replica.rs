@@ -71,8 +71,9 @@ pub struct Page {
 /// All records a node holds, with the folded state of every item.
 #[derive(Debug, Default)]
 pub struct Replica {
-    /// Every record, by (author, seq).
-    records: BTreeMap<(NodeId, Seq), Record>,
+    /// Every record, by (author, seq), with when this node received it (its own clock: what
+    /// timers count from).
+    records: BTreeMap<(NodeId, Seq), (Record, Millis)>,
     /// Per author: every seq in 1..=n is held or was compacted (the author's horizon).
     contiguous: BTreeMap<NodeId, Seq>,
     /// Record keys by item.
@@ -98,9 +99,17 @@ impl Replica {
         Self::default()
     }
 
-    /// Adds a record (already validated). Returns whether it was new; a record about a
-    /// compacted item is not added.
+    /// Adds a record (already validated) as received when it was made (tests, and records
+    /// this node makes). Returns whether it was new; a record about a compacted item is not
+    /// added.
     pub fn insert(&mut self, record: Record) -> Inserted {
+        let at = record.created_at;
+        self.insert_received(record, at)
+    }
+
+    /// Adds a record (already validated) that this node received at `received_at` (its own
+    /// clock). Returns whether it was new; a duplicate keeps its first receipt time.
+    pub fn insert_received(&mut self, record: Record, received_at: Millis) -> Inserted {
         let key = (record.author.clone(), record.seq);
         if self.records.contains_key(&key) {
             return Inserted::Duplicate;
@@ -118,7 +127,7 @@ impl Replica {
         if let RecordBody::Node(info) = &record.body {
             self.note_node(&author, record.seq, info);
         }
-        self.records.insert(key.clone(), record);
+        self.records.insert(key.clone(), (record, received_at));
         self.advance(&author);
         if let Some(item) = item {
             self.by_item.entry(item).or_default().insert(key);
@@ -131,7 +140,11 @@ impl Replica {
         let Some(keys) = self.by_item.get(&item) else {
             return;
         };
-        let state = ItemState::fold(keys.iter().filter_map(|k| self.records.get(k)));
+        let state = ItemState::fold_received(
+            keys.iter()
+                .filter_map(|k| self.records.get(k))
+                .map(|(r, at)| (r, *at)),
+        );
         match state {
             Some(s) => {
                 if s.phase.is_final() {
@@ -195,7 +208,12 @@ impl Replica {
     }
 
     pub fn get(&self, author: &NodeId, seq: Seq) -> Option<&Record> {
-        self.records.get(&(author.clone(), seq))
+        self.records.get(&(author.clone(), seq)).map(|(r, _)| r)
+    }
+
+    /// When this node received a record it holds (its own clock).
+    pub fn received_at(&self, author: &NodeId, seq: Seq) -> Option<Millis> {
+        self.records.get(&(author.clone(), seq)).map(|(_, at)| *at)
     }
 
     pub fn len(&self) -> usize {
@@ -287,7 +305,7 @@ impl Replica {
             let from = theirs.get(author).copied().unwrap_or(0).saturating_add(1);
             // Records sent at or below the horizon, and the last of them.
             let (mut sent, mut last) = (0u64, None);
-            for (_, r) in self
+            for (_, (r, _)) in self
                 .records
                 .range((author.clone(), from)..=(author.clone(), Seq::MAX))
             {
@@ -333,7 +351,12 @@ impl Replica {
     pub fn item_records(&self, id: &ItemId) -> Vec<&Record> {
         self.by_item
             .get(id)
-            .map(|keys| keys.iter().filter_map(|k| self.records.get(k)).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| self.records.get(k))
+                    .map(|(r, _)| r)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -1,7 +1,7 @@
 //! Scheduling decisions: which converter gets an item, and whether a converter can take one.
 
 use crate::ids::{Millis, NodeId};
-use crate::item::{ItemState, Phase};
+use crate::item::{ItemState, Phase, Rejection};
 use crate::record::ConverterAd;
 
 /// After refusing an item, a converter is asked again only once this much time has passed.
@@ -41,9 +41,11 @@ impl Candidate<'_> {
 }
 
 /// Picks the converter for `item` among those that support its media type and profile and
-/// have not refused it (or given it back) within the cool-down. Preference, in order: one that
-/// has not failed this item (nor lost its result), more free slots, a shorter queue, a higher measured speed, the
-/// smaller id. A converter that failed the item is still picked when no other can take it.
+/// have not refused it (or given it back) within the cool-down; a converter that refused for
+/// lack of room is asked again as soon as fewer items occupy it than when it refused.
+/// Preference, in order: one that has not failed this item (nor lost its result), more free
+/// slots, a shorter queue, a higher measured speed, the smaller id. A converter that failed the
+/// item is still picked when no other can take it.
 pub fn pick_converter<'a>(
     item: &ItemState,
     candidates: &[Candidate<'a>],
@@ -52,12 +54,7 @@ pub fn pick_converter<'a>(
     candidates
         .iter()
         .filter(|c| c.ad.supports(item.offer.media_type, &item.offer.profile))
-        .filter(|c| {
-            !item
-                .rejections
-                .iter()
-                .any(|r| &r.server_id == c.id && now < r.at.saturating_add(REJECT_COOLDOWN_MS))
-        })
+        .filter(|c| !item.rejections.iter().any(|r| refusal_holds(r, c, now)))
         .filter(|c| {
             !item.released.as_ref().is_some_and(|(by, _, at)| {
                 by == c.id && now < at.saturating_add(RELEASE_COOLDOWN_MS)
@@ -71,6 +68,15 @@ pub fn pick_converter<'a>(
             })
         })
         .map(|c| c.id)
+}
+
+/// Whether `r` still keeps the item from candidate `c`: it is `c`'s, within the cool-down, and
+/// not a refusal for room that `c` may have again (fewer items occupy it than then).
+fn refusal_holds(r: &Rejection, c: &Candidate<'_>, now: Millis) -> bool {
+    let room_again = r
+        .until_fewer
+        .is_some_and(|n| c.load < usize::try_from(n).unwrap_or(usize::MAX));
+    &r.server_id == c.id && now < r.at.saturating_add(REJECT_COOLDOWN_MS) && !room_again
 }
 
 /// The integer part of a candidate's rank (smaller is better): failed this item (or lost its
@@ -221,6 +227,7 @@ mod tests {
             epoch: 1,
             converter: a.clone(),
             error: "boom".into(),
+            certain: false,
             at: 5,
         });
         assert_eq!(pick(&i, &[(&a, &w, 0, Some(5.0)), (&b, &w, 3, None)]), "B");

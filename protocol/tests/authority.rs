@@ -152,6 +152,7 @@ fn only_the_assigned_converter_may_report_on_its_epoch() {
             item_id: id,
             epoch: Some(1),
             error: "boom".into(),
+            certain: false,
         },
     );
     let refused = relay(&mut sim, ORIGIN, vec![progress, failed]);
@@ -264,6 +265,7 @@ fn a_node_makes_no_record_out_of_turn() {
         item_id: id,
         epoch,
         error: "source changed".into(),
+        certain: false,
     };
     assert!(made(ORIGIN, failed(None)));
     assert!(!made(CONVERTER, failed(None)), "not the origin");

@@ -229,7 +229,10 @@ fn a_restart_keeps_horizons_tombstones_and_sequence_numbers() {
         records: e
             .replica()
             .nodes()
-            .filter_map(|(id, seq, _)| e.replica().get(id, seq).cloned())
+            .filter_map(|(id, seq, _)| {
+                let r = e.replica().get(id, seq).cloned()?;
+                Some((r, e.replica().received_at(id, seq)?))
+            })
             .collect(),
         tombstones: vec![(x, 1)],
         horizons: e.replica().summary().0,

@@ -286,6 +286,7 @@ fn each_further_attempt_adds_a_bounded_number_of_records() {
                 item_id: id,
                 epoch: Some(epoch),
                 error: "ffmpeg exited 1".into(),
+                certain: false,
             }),
         );
         sim.drain();

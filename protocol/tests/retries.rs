@@ -42,6 +42,7 @@ fn fail_current(sim: &mut Sim, id: ItemId, error: &str) -> (u32, usize) {
             item_id: id,
             epoch: Some(epoch),
             error: error.into(),
+            certain: false,
         }),
     );
     sim.drain();
@@ -84,8 +85,8 @@ fn a_failed_attempt_is_retried_on_the_other_converter_after_the_backoff() {
     assert!(next_epoch > epoch);
     assert_eq!(idx(&next), 1 - first);
     assert_eq!(item.phase, Phase::Assigned);
-    // Everyone agrees.
-    assert_eq!(sim.item(first, &id), item);
+    // Everyone agrees (on what the records say; each node keeps its own receipt times).
+    assert_eq!(sim.states(first)[&id], sim.states(ORIGIN)[&id]);
 }
 
 #[test]
@@ -125,7 +126,7 @@ fn the_origin_gives_up_after_max_attempts_listing_every_error() {
     sim.tick_after(ORIGIN, 60_000);
     sim.drain();
     assert_eq!(sim.item(ORIGIN, &id), item);
-    assert_eq!(sim.item(0, &id), item);
+    assert_eq!(sim.states(0)[&id], sim.states(ORIGIN)[&id]);
 }
 
 #[test]
@@ -148,6 +149,7 @@ fn a_lone_converter_that_failed_is_tried_again() {
             item_id: id,
             epoch: Some(1),
             error: "out of memory".into(),
+            certain: false,
         }),
     );
     sim.drain();
@@ -166,6 +168,7 @@ fn refusals_are_not_attempts() {
             item_id: id,
             epoch,
             reason: "insufficient disk".into(),
+            until_fewer: None,
         }),
     );
     sim.drain();
@@ -246,4 +249,92 @@ fn an_item_given_back_goes_to_its_converter_again_once_it_has_restarted() {
     sim.link(0, 1);
     sim.drain();
     assert_eq!(sim.item(1, &id).assignment, Some((2, node_id(0))));
+}
+
+#[test]
+fn a_certain_failure_ends_the_item_after_one_attempt() {
+    let (mut sim, id) = farm(3, 30_000);
+    let (epoch, c) = {
+        let (epoch, conv) = sim.item(ORIGIN, &id).assignment.expect("assigned");
+        (epoch, idx(&conv))
+    };
+    sim.feed(c, Event::Local(RecordBody::Accept { item_id: id, epoch }));
+    let error = "output check failed: output larger than source (900 bytes from 400)";
+    sim.feed(
+        c,
+        Event::Local(RecordBody::Failed {
+            item_id: id,
+            epoch: Some(epoch),
+            error: error.into(),
+            certain: true,
+        }),
+    );
+    sim.drain();
+    // Ended at once, without waiting out a backoff or trying the other converter.
+    let item = sim.item(ORIGIN, &id);
+    assert_eq!(item.phase, Phase::Failed);
+    assert_eq!(item.failures.len(), 1);
+    assert_eq!(item.failures[0].error, error);
+    assert_eq!(
+        item.origin_error.as_deref(),
+        Some("gave up after 1 attempt: the failure would repeat on any converter")
+    );
+    sim.tick_after(ORIGIN, 120_000);
+    sim.drain();
+    assert_eq!(
+        sim.item(ORIGIN, &id).epoch(),
+        Some(epoch),
+        "never assigned again"
+    );
+}
+
+#[test]
+fn a_converter_that_refused_for_room_is_asked_again_as_soon_as_it_holds_fewer_items() {
+    let (conv, origin) = (0, 1);
+    let mut sim = Sim::new(2, 1);
+    sim.link(conv, origin);
+    sim.drain();
+    let first = sim.offer(origin);
+    let second = sim.offer(origin);
+    sim.drain();
+    let epoch_of = |sim: &Sim, id| sim.item(origin, id).epoch().expect("assigned");
+    let (e1, e2) = (epoch_of(&sim, &first), epoch_of(&sim, &second));
+    sim.feed(
+        conv,
+        Event::Local(RecordBody::Accept {
+            item_id: first,
+            epoch: e1,
+        }),
+    );
+    // No room for the second beside the first, which occupies the converter.
+    let reject = RecordBody::Reject {
+        item_id: second,
+        epoch: e2,
+        reason: "insufficient disk: need 2 GiB, have 1 GiB".into(),
+        until_fewer: Some(1),
+    };
+    sim.feed(conv, Event::Local(reject));
+    sim.drain();
+    sim.tick_after(origin, 5_000);
+    sim.drain();
+    assert_eq!(
+        sim.item(origin, &second).phase,
+        Phase::Rejected,
+        "still full"
+    );
+    // The first is done: its room is free, and the second goes back at once, well within
+    // the 10-minute cool-down.
+    let output = sim::file("out.mkv", 1);
+    let done = RecordBody::Converted {
+        item_id: first,
+        epoch: e1,
+        output,
+    };
+    sim.feed(conv, Event::Local(done));
+    sim.drain();
+    sim.tick_after(origin, 1_000);
+    sim.drain();
+    let item = sim.item(origin, &second);
+    assert_eq!(item.phase, Phase::Assigned);
+    assert!(item.epoch() > Some(e2));
 }

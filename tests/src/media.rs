@@ -105,6 +105,41 @@ pub fn make_png(path: &Path) -> Result<()> {
     ])
 }
 
+/// `n` distinct small PNGs in `dir` (frames of a test pattern with a running counter, stored
+/// uncompressed: about 21 KB each, which the `webp` profile shrinks to under 2 KB).
+pub fn make_pngs(dir: &Path, n: u32) -> Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let pattern = dir.join("img%04d.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=96x72:rate=25",
+        "-frames:v",
+        &n.to_string(),
+        "-compression_level",
+        "0",
+        pattern.to_str().context("path")?,
+    ])?;
+    Ok((1..=n)
+        .map(|i| dir.join(format!("img{i:04}.png")))
+        .collect())
+}
+
+/// A grey 256x256 PNG of one-pixel checks: a few hundred bytes, since deflate packs the
+/// pattern, while any lossy encoding of it (the `webp` profile) is tens of times larger.
+pub fn make_checkerboard_png(path: &Path) -> Result<()> {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "nullsrc=s=256x256,geq=lum='255*mod(X+Y\\,2)':cb=128:cr=128,format=gray",
+        "-frames:v",
+        "1",
+        path.to_str().context("path")?,
+    ])
+}
+
 /// `(format_name, [(codec_type, codec_name)])` of a file, from ffprobe.
 pub fn ffprobe_streams(path: &Path) -> Result<(String, Vec<(String, String)>)> {
     let out = Command::new("ffprobe")

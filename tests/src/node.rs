@@ -108,6 +108,8 @@ pub struct NodeOpts {
     /// Leave out the lab's network key: the node makes a key of its own on first start (a
     /// machine of another network).
     pub own_network: bool,
+    /// `[converter] workers`; default 1.
+    pub workers: Option<u32>,
 }
 
 /// A running (or stopped) `dmc node` process.
@@ -147,12 +149,13 @@ impl Node {
             format!(
                 "[node]\nname = {name:?}\nlisten = [{listen:?}]\noutput_dir = {:?}\n{}\n\n\
                  [discovery]\nmdns = {}\npeers = [{}]\n\n\
-                 [converter]\nenabled = {}\nworkers = 1\nwork_dir = {:?}\n{}\n",
+                 [converter]\nenabled = {}\nworkers = {}\nwork_dir = {:?}\n{}\n",
                 output_dir.display().to_string(),
                 opts.node_extra,
                 opts.mdns,
                 peers.join(", "),
                 opts.converter,
+                opts.workers.unwrap_or(1),
                 work_dir.display().to_string(),
                 opts.extra
             ),

@@ -30,7 +30,7 @@ fn records_of(state: &Restored, id: ItemId) -> usize {
     state
         .records
         .iter()
-        .filter(|r| r.body.item_id() == Some(id))
+        .filter(|(r, _)| r.body.item_id() == Some(id))
         .count()
 }
 

@@ -1,9 +1,10 @@
 //! Retries across a farm: a job that fails on one converter is tried on the other, and after
-//! `max_attempts` the item ends with errors, one per attempt.
+//! `max_attempts` the item ends with errors, one per attempt. A failure that would repeat on
+//! any converter ends the item after its one attempt.
 
 use std::time::Duration;
 
-use dmc_tests::{make_truncated_clip, Lab, Node, NodeOpts};
+use dmc_tests::{make_checkerboard_png, make_truncated_clip, Lab, Node, NodeOpts};
 
 const LONG: Duration = Duration::from_secs(300);
 
@@ -83,5 +84,42 @@ fn a_failing_job_is_retried_on_the_other_converter_then_given_up() {
             .to_string()
     };
     assert_ne!(on(&errors[0]), on(&errors[1]), "{errors:?}");
+    assert!(Node::files_in(&laptop.output_dir).is_empty());
+}
+
+#[test]
+fn an_output_larger_than_its_source_ends_the_item_after_one_attempt() {
+    let lab = Lab::new().unwrap();
+    let (converter, laptop) = Node::converter_and_laptop(&lab, false).unwrap();
+    let png = lab.path("checks.png");
+    make_checkerboard_png(&png).unwrap();
+    let id = laptop.offer(&png, "webp").unwrap();
+    // The default backoff before a second attempt is 30 s: the verdict comes well before.
+    let started = std::time::Instant::now();
+    let s = laptop.wait_final(&id, LONG).unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        s["status"],
+        "finished_with_errors",
+        "{s:#}\n{}",
+        converter.log_tail()
+    );
+    let errors: Vec<&str> = s["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 2, "one attempt and the verdict: {errors:?}");
+    assert!(errors[0].starts_with("attempt 1 on "), "{errors:?}");
+    assert!(
+        errors[0].contains("output larger than source"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[1],
+        "gave up after 1 attempt: the failure would repeat on any converter"
+    );
+    assert!(took < Duration::from_secs(25), "ended after {took:?}");
     assert!(Node::files_in(&laptop.output_dir).is_empty());
 }

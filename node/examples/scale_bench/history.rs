@@ -171,6 +171,7 @@ pub fn item_records(rng: &mut Rng, authors: &mut [Author], i: usize, at: Millis)
                     item_id,
                     epoch: Some(epoch),
                     error,
+                    certain: false,
                 },
             ));
             t += 30_000 << attempt;

@@ -24,6 +24,17 @@ fn now_ms() -> Millis {
         .unwrap_or(0)
 }
 
+/// Records as the laptop received them: when they were made (one household, one clock).
+fn as_received(records: Vec<dmc_protocol::Record>) -> Vec<(dmc_protocol::Record, Millis)> {
+    records
+        .into_iter()
+        .map(|r| {
+            let at = r.created_at;
+            (r, at)
+        })
+        .collect()
+}
+
 fn usage() -> ! {
     eprintln!("usage: scale_bench generate DATA_DIR ITEMS");
     std::process::exit(2)
@@ -55,12 +66,15 @@ async fn main() {
         pending.extend(item_records(&mut rng, &mut authors, i, at));
         if pending.len() >= BATCH {
             written += store
-                .put_records(std::mem::take(&mut pending))
+                .put_records(as_received(std::mem::take(&mut pending)))
                 .await
                 .expect("stored");
         }
     }
-    written += store.put_records(pending).await.expect("stored");
+    written += store
+        .put_records(as_received(pending))
+        .await
+        .expect("stored");
     store.close().await.expect("store closes");
     println!("items={items}");
     println!("records={written}");

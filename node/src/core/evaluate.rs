@@ -1,8 +1,9 @@
 //! Whether a converter takes an item it was assigned: it must support the conversion, and its
-//! work dir must have room for the job beside what its other accepted jobs still need.
+//! work dir must have room for the job beside what its running jobs still need and the
+//! `reserve_bytes` margin (the same measure decides when a queued job may start).
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use dmc_protocol::{ConverterAd, ItemState};
 
@@ -42,36 +43,76 @@ pub(crate) fn unsupported(
         })
 }
 
+/// What is measured of the work dir for a disk decision: its free bytes and what the running
+/// jobs still need beyond what they wrote.
+type Measured = std::io::Result<(u64, u64)>;
+
+/// Measures the work dir's free space and the outstanding need of `reservations` (job folder
+/// and bytes reserved). Blocking.
+fn measure(work_dir: &Path, reservations: &[(PathBuf, u64)]) -> Measured {
+    let free = free_space(work_dir)?;
+    let used: Vec<(u64, u64)> = reservations
+        .iter()
+        .map(|(dir, bytes)| (*bytes, reserve::disk_usage(dir)))
+        .collect();
+    Ok((free, reserve::outstanding(&used)))
+}
+
+/// The job folders and reservations of the running jobs other than `key`.
+fn others(work_dir: &Path, reservations: &Reservations, key: &JobKey) -> Vec<(PathBuf, u64)> {
+    reservations
+        .others(key)
+        .into_iter()
+        .map(|((i, e), bytes)| (job_dir(work_dir, i, e), bytes))
+        .collect()
+}
+
 /// Why the job `key` needing `need` bytes does not fit, if it does not: it needs them of the
-/// work dir's free space less what the other accepted jobs reserved and have not written yet.
-/// Measured off the core task.
+/// work dir's free space less what the running jobs reserved and have not written yet, less
+/// `margin` (`[converter] reserve_bytes`, kept free once).
+fn refusal(measured: Measured, need: u64, margin: u64) -> Option<String> {
+    match measured {
+        Ok((free, outstanding)) => reserve::refusal(need, free, outstanding, margin),
+        Err(e) => Some(format!(
+            "insufficient disk: cannot read free space of the work dir: {e}"
+        )),
+    }
+}
+
+/// [`room_now`], measured off the core task: whether an assigned item would fit beside the
+/// running jobs (queued jobs hold no room).
 pub(crate) fn disk_refusal(
     work_dir: PathBuf,
     reservations: &Reservations,
     key: &JobKey,
     need: u64,
+    margin: u64,
 ) -> impl Future<Output = Option<String>> {
-    let others: Vec<(PathBuf, u64)> = reservations
-        .others(key)
-        .into_iter()
-        .map(|((i, e), bytes)| (job_dir(&work_dir, i, e), bytes))
-        .collect();
+    let others = others(&work_dir, reservations, key);
     async move {
-        let measured = tokio::task::spawn_blocking(move || {
-            let free = free_space(&work_dir)?;
-            let used: Vec<(u64, u64)> = others
-                .iter()
-                .map(|(dir, bytes)| (*bytes, reserve::disk_usage(dir)))
-                .collect();
-            Ok::<_, std::io::Error>((free, reserve::outstanding(&used)))
-        })
-        .await
-        .ok()?;
-        match measured {
-            Ok((free, outstanding)) => reserve::refusal(need, free, outstanding),
-            Err(e) => Some(format!(
-                "insufficient disk: cannot read free space of the work dir: {e}"
-            )),
-        }
+        let measured = tokio::task::spawn_blocking(move || measure(&work_dir, &others))
+            .await
+            .ok()?;
+        refusal(measured, need, margin)
     }
+}
+
+/// Why the job `key` needing `need` bytes does not fit beside the running jobs now, if it does
+/// not (what its folder already holds, from before a restart, is not needed again). Blocking,
+/// but cheap: one `statvfs` and the folders of the running jobs (at most `workers`); used when
+/// a worker is free, to start the job only once its room is there.
+pub(crate) fn room_now(
+    work_dir: &Path,
+    reservations: &Reservations,
+    key: &JobKey,
+    need: u64,
+    margin: u64,
+) -> Option<String> {
+    let others = others(work_dir, reservations, key);
+    let written = reserve::disk_usage(&job_dir(work_dir, key.0, key.1));
+    refusal(
+        measure(work_dir, &others),
+        need.saturating_sub(written),
+        margin,
+    )
 }

@@ -238,6 +238,9 @@ impl Job {
             if matches!(e, ffmpeg::FfmpegError::Cancelled) {
                 return Err(JobOutcome::Cancelled);
             }
+            if e.is_certain() {
+                return Err(JobOutcome::Certain(e.to_string()));
+            }
             return Err(JobOutcome::Failed(e.to_string()));
         }
         Ok(())

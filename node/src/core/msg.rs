@@ -36,7 +36,7 @@ pub(crate) enum Internal {
     Evaluated {
         item_id: ItemId,
         epoch: Epoch,
-        refusal: Option<String>,
+        refusal: Option<Refusal>,
     },
     JobProgress {
         item_id: ItemId,
@@ -69,11 +69,22 @@ pub(crate) enum Internal {
     },
 }
 
+/// Why a converter refuses an assigned item.
+pub(crate) struct Refusal {
+    pub(crate) reason: String,
+    /// For lack of room while this many other items occupied this converter: the origin may
+    /// ask again as soon as fewer do (the `Reject` record's `until_fewer`).
+    pub(crate) until_fewer: Option<u32>,
+}
+
 /// How a converter job ended.
 pub(crate) enum JobOutcome {
     Converted(dmc_protocol::FileInfo, Box<LocalFile>),
     /// The item cannot be converted here: report it.
     Failed(String),
+    /// The item cannot be converted anywhere (the failure would repeat on any converter):
+    /// report it as certain, so the origin ends the item at once.
+    Certain(String),
     /// A passing problem (peer away, …): try again later.
     Retry(String),
     Cancelled,

@@ -7,7 +7,7 @@ use dmc_protocol::wire::FileRole;
 use dmc_protocol::{Epoch, ItemId, Millis, NodeId, RecordBody, Summary};
 use tracing::{info, warn};
 
-use super::msg::{Internal, JobOutcome};
+use super::msg::{Internal, JobOutcome, Refusal};
 use super::now_ms;
 use super::task::Core;
 
@@ -102,30 +102,34 @@ impl Core {
                     item_id,
                     epoch: None,
                     error,
+                    certain: false,
                 }))
                 .await;
             }
         }
     }
 
-    async fn on_evaluated(&mut self, item_id: ItemId, epoch: Epoch, refusal: Option<String>) {
+    async fn on_evaluated(&mut self, item_id: ItemId, epoch: Epoch, refusal: Option<Refusal>) {
         self.evaluating.remove(&(item_id, epoch));
         let local = match refusal {
             None => {
                 info!(
                     item = %item_id,
-                    "accepting item ({} of disk reserved for accepted jobs)",
+                    "accepting item ({} of disk reserved for running jobs)",
                     dmc_protocol::schedule::human_bytes(self.reservations.total())
                 );
                 RecordBody::Accept { item_id, epoch }
             }
-            Some(reason) => {
-                self.reservations.release(&(item_id, epoch));
+            Some(Refusal {
+                reason,
+                until_fewer,
+            }) => {
                 info!(item = %item_id, "rejecting item: {reason}");
                 RecordBody::Reject {
                     item_id,
                     epoch,
                     reason,
+                    until_fewer,
                 }
             }
         };
@@ -169,7 +173,8 @@ impl Core {
                 }))
                 .await;
             }
-            JobOutcome::Failed(error) => self.on_job_failed(item_id, epoch, error).await,
+            JobOutcome::Failed(error) => self.on_job_failed(item_id, epoch, error, false).await,
+            JobOutcome::Certain(error) => self.on_job_failed(item_id, epoch, error, true).await,
             JobOutcome::Retry(why) => {
                 info!(item = %item_id, "job interrupted, will retry: {why}");
                 self.retry_at
@@ -179,7 +184,8 @@ impl Core {
         }
     }
 
-    async fn on_job_failed(&mut self, item_id: ItemId, epoch: Epoch, error: String) {
+    /// Records a failed job; `certain`: the failure would repeat on any converter.
+    async fn on_job_failed(&mut self, item_id: ItemId, epoch: Epoch, error: String, certain: bool) {
         warn!(item = %item_id, "conversion failed: {error}");
         self.sweep_work_dir();
         // Our own source changed: no converter can do better, fail for good instead of
@@ -195,6 +201,7 @@ impl Core {
                 item_id,
                 epoch: None,
                 error,
+                certain: false,
             }))
             .await;
             return;
@@ -203,6 +210,7 @@ impl Core {
             item_id,
             epoch: Some(epoch),
             error,
+            certain,
         }))
         .await;
     }
@@ -236,6 +244,7 @@ impl Core {
                     item_id,
                     epoch: None,
                     error,
+                    certain: false,
                 }))
                 .await;
             }

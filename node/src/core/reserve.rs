@@ -1,6 +1,8 @@
-//! Disk room a converter has promised to its accepted jobs: each job reserves the source it
-//! fetches, an estimate of its output and a margin; a new item is accepted only if that fits
-//! into the free space minus what the other jobs still need. A reservation ends with its job.
+//! Disk room a converter has promised to its running jobs: a job reserves the source it
+//! fetches and an estimate of its output when it starts (about to fetch), not while it only
+//! waits in the queue; `[converter] reserve_bytes` is kept free once, for the whole work dir.
+//! An item is accepted if it would fit beside the running jobs, and started only once it
+//! does. A reservation ends with its job.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,12 +14,9 @@ use dmc_protocol::{Epoch, ItemId};
 pub(crate) type JobKey = (ItemId, Epoch);
 
 /// Bytes one job needs in the work dir: the source unless it is already on this node (the
-/// converter's own offer is read in place), plus the estimated output, plus `margin` (the
-/// `[converter] reserve_bytes` to keep free).
-pub(crate) fn need(source_size: u64, source_here: bool, margin: u64) -> u64 {
-    (if source_here { 0 } else { source_size })
-        .saturating_add(estimate_output(source_size))
-        .saturating_add(margin)
+/// converter's own offer is read in place), plus the estimated output.
+pub(crate) fn need(source_size: u64, source_here: bool) -> u64 {
+    (if source_here { 0 } else { source_size }).saturating_add(estimate_output(source_size))
 }
 
 /// Estimated size of a conversion's output: as large as the source (the built-in profiles
@@ -27,9 +26,13 @@ pub(crate) fn estimate_output(source_size: u64) -> u64 {
 }
 
 /// Why a job needing `need` bytes cannot be taken with `free` bytes free on the work dir's
-/// file system while other jobs still need `outstanding` of them.
-pub(crate) fn refusal(need: u64, free: u64, outstanding: u64) -> Option<String> {
-    disk_refusal(need, free.saturating_sub(outstanding))
+/// file system while running jobs still need `outstanding` of them and `margin` (the
+/// `[converter] reserve_bytes`) stays free.
+pub(crate) fn refusal(need: u64, free: u64, outstanding: u64, margin: u64) -> Option<String> {
+    disk_refusal(
+        need,
+        free.saturating_sub(outstanding).saturating_sub(margin),
+    )
 }
 
 /// The reservations of this converter's jobs.
@@ -47,10 +50,6 @@ impl Reservations {
     /// Ends a job's reservation; returns the bytes it held.
     pub(crate) fn release(&mut self, key: &JobKey) -> Option<u64> {
         self.held.remove(key)
-    }
-
-    pub(crate) fn contains(&self, key: &JobKey) -> bool {
-        self.held.contains_key(key)
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &JobKey> {
@@ -115,12 +114,12 @@ mod tests {
     }
 
     #[test]
-    fn need_is_source_plus_estimated_output_plus_margin() {
-        assert_eq!(need(100 * MIB, false, 10 * MIB), 210 * MIB);
+    fn need_is_source_plus_estimated_output() {
+        assert_eq!(need(100 * MIB, false), 200 * MIB);
         // The converter's own offer is read in place: no copy of the source.
-        assert_eq!(need(100 * MIB, true, 10 * MIB), 110 * MIB);
+        assert_eq!(need(100 * MIB, true), 100 * MIB);
         assert_eq!(estimate_output(7), 7);
-        assert_eq!(need(u64::MAX, false, 1), u64::MAX);
+        assert_eq!(need(u64::MAX, false), u64::MAX);
     }
 
     #[test]
@@ -133,10 +132,8 @@ mod tests {
         // Reserving again replaces.
         r.reserve(key(2), 20 * MIB);
         assert_eq!(r.total(), 50 * MIB);
-        assert!(r.contains(&key(1)));
         assert_eq!(r.release(&key(1)), Some(30 * MIB));
         assert_eq!(r.release(&key(1)), None);
-        assert!(!r.contains(&key(1)));
         assert_eq!(r.total(), 20 * MIB);
         assert_eq!(r.keys().count(), 1);
     }
@@ -149,13 +146,27 @@ mod tests {
     }
 
     #[test]
-    fn refusal_counts_other_reservations() {
-        assert_eq!(refusal(100 * MIB, 300 * MIB, 150 * MIB), None);
-        let why = refusal(100 * MIB, 300 * MIB, 250 * MIB).expect("refused");
+    fn refusal_counts_other_reservations_and_the_margin_once() {
+        assert_eq!(refusal(100 * MIB, 300 * MIB, 150 * MIB, 0), None);
+        let why = refusal(100 * MIB, 300 * MIB, 250 * MIB, 0).expect("refused");
         assert_eq!(why, "insufficient disk: need 100.0 MiB, have 50.0 MiB");
+        // The margin is kept free once, whatever the number of jobs.
+        assert_eq!(refusal(100 * MIB, 300 * MIB, 150 * MIB, 50 * MIB), None);
+        let why = refusal(100 * MIB, 300 * MIB, 150 * MIB, 51 * MIB).expect("refused");
+        assert_eq!(why, "insufficient disk: need 100.0 MiB, have 99.0 MiB");
         // More reserved than free: have nothing.
-        let why = refusal(1, 10, 20).expect("refused");
+        let why = refusal(1, 10, 20, 0).expect("refused");
         assert_eq!(why, "insufficient disk: need 1 B, have 0 B");
+    }
+
+    #[test]
+    fn two_hundred_small_jobs_fit_where_their_margins_would_not() {
+        // 200 photos of 2 MiB on a work dir with 69 GiB free and a 1 GiB margin: each fits
+        // beside all the others (a margin per job would have needed 200 GiB).
+        let (free, margin) = (69 << 30, 1 << 30);
+        let each = need(2 * MIB, false);
+        let outstanding = 199 * each;
+        assert_eq!(refusal(each, free, outstanding, margin), None);
     }
 
     #[test]

@@ -251,6 +251,14 @@ impl Core {
                 Effect::Persist(records) => {
                     let ended = super::ended::ended_by(self.engine.me(), &records);
                     let summaries = self.summaries_of(&records);
+                    let replica = self.engine.replica();
+                    let records: Vec<_> = records
+                        .into_iter()
+                        .map(|r| {
+                            let at = replica.received_at(&r.author, r.seq);
+                            (r, at.unwrap_or_else(now_ms))
+                        })
+                        .collect();
                     if let Err(e) = self
                         .store
                         .put_records_and_summaries(records, summaries)

@@ -1,6 +1,7 @@
 //! Starting and ending the node's work: evaluating assigned items, starting jobs and
 //! deliveries, and what each tick tidies up (reservations, kept results, job folders).
 
+use dmc_protocol::schedule::occupies_converter;
 use dmc_protocol::wire::FileRole;
 use dmc_protocol::{Epoch, ItemId, ItemState, NodeId};
 use tracing::{debug, info, warn};
@@ -9,7 +10,7 @@ use super::deliver::Delivery;
 use super::evaluate;
 use super::job::Job;
 use super::layout::job_dir;
-use super::msg::Internal;
+use super::msg::{Internal, JobOutcome, Refusal};
 use super::now_ms;
 use super::reserve;
 use super::task::Core;
@@ -80,11 +81,21 @@ impl Core {
 
     /// Bytes the job of `item` needs in the work dir (see [`reserve::need`]).
     fn disk_need(&self, item: &ItemState) -> u64 {
-        reserve::need(
-            item.offer.file.file_size,
-            item.origin == *self.engine.me(),
-            self.config.converter.reserve_bytes,
-        )
+        reserve::need(item.offer.file.file_size, item.origin == *self.engine.me())
+    }
+
+    /// How many items other than `item_id` occupy this converter (assigned, queued or
+    /// running), counted as origins count a converter's load.
+    fn occupied_by_others(&self, item_id: &ItemId) -> u32 {
+        let me = self.engine.me();
+        let n = self
+            .engine
+            .replica()
+            .open_items()
+            .filter(|i| i.item_id() != *item_id && i.converter() == Some(me))
+            .filter(|i| occupies_converter(i))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// Decides off the core task whether to take an assigned item; the answer arrives as
@@ -105,14 +116,23 @@ impl Core {
             item,
         );
         let work_dir = self.config.converter.work_dir.clone();
-        let room = evaluate::disk_refusal(work_dir, &self.reservations, &key, need);
-        // Held from now, so items evaluated at the same time cannot promise the same room.
-        self.reservations.reserve(key, need);
+        let margin = self.config.converter.reserve_bytes;
+        // Whether it fits beside the running jobs: queued jobs hold no room, so items
+        // evaluated at the same time may all be accepted, and start as room allows.
+        let room = evaluate::disk_refusal(work_dir, &self.reservations, &key, need, margin);
+        let occupied = self.occupied_by_others(&item_id);
         let internal = self.internal.clone();
         tokio::spawn(async move {
             let refusal = match unsupported {
-                Some(why) => Some(why),
-                None => room.await,
+                Some(reason) => Some(Refusal {
+                    reason,
+                    until_fewer: None,
+                }),
+                None => room.await.map(|reason| Refusal {
+                    reason,
+                    // Room may come back when one of the items here ends.
+                    until_fewer: (occupied > 0).then_some(occupied),
+                }),
             };
             let _ = internal
                 .send(Internal::Evaluated {
@@ -136,10 +156,8 @@ impl Core {
         let Some(item) = self.engine.item(&item_id).cloned() else {
             return;
         };
-        if !self.reservations.contains(&key) {
-            // Accepted before a restart: hold its room again.
-            let need = self.disk_need(&item);
-            self.reservations.reserve(key, need);
+        if !self.reserve_room(key, &item) {
+            return;
         }
         let cancel = crate::ffmpeg::CancelToken::new();
         let job = Job {
@@ -156,6 +174,41 @@ impl Core {
         self.awake.update(self.jobs.len());
         info!(item = %item_id, epoch, "starting job");
         tokio::spawn(job.run());
+    }
+
+    /// Reserves the room of a job about to start (fetch its source); whether it may start.
+    /// When the room is not there it waits for a running job to end, or, with none running
+    /// (nothing here will free room), fails the attempt so another converter can take it.
+    fn reserve_room(&mut self, key: (ItemId, Epoch), item: &ItemState) -> bool {
+        let need = self.disk_need(item);
+        let (work_dir, margin) = (
+            &self.config.converter.work_dir,
+            self.config.converter.reserve_bytes,
+        );
+        let Some(reason) = evaluate::room_now(work_dir, &self.reservations, &key, need, margin)
+        else {
+            self.reservations.reserve(key, need);
+            return true;
+        };
+        if !self.jobs.is_empty() {
+            debug!(item = %key.0, "waiting for room to start: {reason}");
+            return false;
+        }
+        warn!(item = %key.0, "cannot start: {reason}");
+        // Held as a job until its failure is recorded, so it is not failed twice.
+        self.jobs.insert(key, crate::ffmpeg::CancelToken::new());
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let outcome = JobOutcome::Failed(reason);
+            let (item_id, epoch) = key;
+            let done = Internal::JobDone {
+                item_id,
+                epoch,
+                outcome,
+            };
+            let _ = internal.send(done).await;
+        });
+        false
     }
 
     /// Starts fetching a converted item's result into the output dir.

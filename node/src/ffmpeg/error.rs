@@ -47,6 +47,10 @@ pub enum FfmpegError {
     /// The output does not look like what the profile promises.
     #[error("output check failed: {0}")]
     OutputCheck(String),
+    /// The output is larger than its source (and `[converter] allow_larger` is off): the same
+    /// profile makes the same output on any converter.
+    #[error("output check failed: {0}")]
+    LargerThanSource(String),
 }
 
 /// How ffmpeg words ENOSPC (`strerror`) in its log: its exit status says only "failed", so its
@@ -62,6 +66,12 @@ impl FfmpegError {
             FfmpegError::Failed { stderr, .. } => stderr.iter().any(|l| l.contains(FFMPEG_ENOSPC)),
             _ => false,
         }
+    }
+
+    /// Whether the failure would repeat on any converter, so the item ends at once instead
+    /// of being tried again (listed in `docs/configuration.md` beside `max_attempts`).
+    pub fn is_certain(&self) -> bool {
+        matches!(self, FfmpegError::LargerThanSource(_))
     }
 
     pub(crate) fn io(action: impl Into<String>, source: std::io::Error) -> Self {

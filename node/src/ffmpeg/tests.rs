@@ -451,7 +451,8 @@ async fn output_larger_than_source_fails_unless_allowed() {
     let err = verify_output(&part, &p, Some(3000), &strict)
         .await
         .unwrap_err();
-    assert!(matches!(err, FfmpegError::OutputCheck(_)), "{err:?}");
+    assert!(matches!(err, FfmpegError::LargerThanSource(_)), "{err:?}");
+    assert!(err.is_certain(), "it would be as large on any converter");
     assert!(
         err.to_string().contains("output larger than source"),
         "{err}"

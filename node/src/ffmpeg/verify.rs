@@ -91,7 +91,7 @@ pub async fn verify_output(
         .map_err(|e| FfmpegError::io(format!("read the size of {}", path.display()), e))?
         .len();
     if let Some(source) = opts.source_size {
-        check_size(size, source, opts.allow_larger).map_err(FfmpegError::OutputCheck)?;
+        check_size(size, source, opts.allow_larger).map_err(FfmpegError::LargerThanSource)?;
     }
     let found = probe(path).await.map_err(|e| match e {
         FfmpegError::NotMedia { detail, .. } => {

@@ -5,7 +5,7 @@ use dmc_protocol::engine::{Compaction, Effect, Engine, EngineConfig, Event};
 use dmc_protocol::record::{Offer, RecordBody};
 use dmc_protocol::{MediaType, Record};
 
-use super::tests::{file_info, item, node, raw, rec, sample, sorted};
+use super::tests::{bodies, file_info, item, node, raw, rec, received, sample, sorted};
 use super::*;
 
 /// A database of schema version 4 (before compaction) holding `records`.
@@ -69,7 +69,7 @@ async fn a_version_4_database_migrates_and_its_long_ended_items_are_compacted() 
 
     let store = Store::open(dir.path()).await.unwrap();
     let state = store.load_state().await.unwrap();
-    assert_eq!(state.records, sorted(records.clone()));
+    assert_eq!(bodies(state.records.clone()), sorted(records.clone()));
     assert!(state.tombstones.is_empty() && state.ended.is_empty());
 
     let cfg = EngineConfig::new(dmc_protocol::Signer::from_seed([3; 32]), "n", None);
@@ -86,9 +86,9 @@ async fn a_version_4_database_migrates_and_its_long_ended_items_are_compacted() 
     assert!(state
         .records
         .iter()
-        .all(|r| r.body.item_id() != Some(item(1))));
-    assert!(state.records.contains(&open_offer(6)));
-    assert!(state.records.iter().any(|r| r.body.kind() == "node"));
+        .all(|(r, _)| r.body.item_id() != Some(item(1))));
+    assert!(bodies(state.records.clone()).contains(&open_offer(6)));
+    assert!(state.records.iter().any(|(r, _)| r.body.kind() == "node"));
     assert_eq!(state.tombstones.len(), 1);
     assert_eq!(state.tombstones[0].0, item(1));
     assert!(state.ended.is_empty());
@@ -107,7 +107,7 @@ async fn a_compaction_is_stored_whole_and_found_again_after_a_reopen() {
     let store = Store::open(dir.path()).await.unwrap();
     let mut records = sample();
     records.push(open_offer(6));
-    store.put_records(records).await.unwrap();
+    store.put_records(received(records)).await.unwrap();
     store
         .record_delivery_target(item(1), 1, "/out/x.mkv".into())
         .await
@@ -148,7 +148,7 @@ async fn a_compaction_is_stored_whole_and_found_again_after_a_reopen() {
 
     let store = Store::open(dir.path()).await.unwrap();
     let state = store.load_state().await.unwrap();
-    assert_eq!(state.records, vec![open_offer(6)]);
+    assert_eq!(bodies(state.records), vec![open_offer(6)]);
     assert_eq!(state.tombstones, vec![(item(1), 41)]);
     assert_eq!(state.ended, vec![(item(7), 42)]);
     let mut h = state.horizons.clone();

@@ -181,14 +181,15 @@ impl Store {
 
     // ---- records -------------------------------------------------------------------------
 
-    /// Saves records, ignoring ones already stored; returns how many were new.
-    pub async fn put_records(&self, records: Vec<Record>) -> Result<usize, StoreError> {
+    /// Saves records, each with the time this node received it, ignoring ones already
+    /// stored; returns how many were new.
+    pub async fn put_records(&self, records: Vec<(Record, Millis)>) -> Result<usize, StoreError> {
         self.call(move |c| records::put(c, &records)).await
     }
 
-    /// Every stored record, by author and sequence. Rows that no longer decode are logged
-    /// and skipped.
-    pub async fn load_records(&self) -> Result<Vec<Record>, StoreError> {
+    /// Every stored record, by author and sequence, with when this node received it. Rows
+    /// that no longer decode are logged and skipped.
+    pub async fn load_records(&self) -> Result<Vec<(Record, Millis)>, StoreError> {
         self.call(records::load).await
     }
 
@@ -210,7 +211,7 @@ impl Store {
     /// the records, which the next start's [`Store::stale_summaries`] check brings up to date).
     pub async fn put_records_and_summaries(
         &self,
-        records: Vec<Record>,
+        records: Vec<(Record, Millis)>,
         summaries: Vec<ItemSummary>,
     ) -> Result<usize, StoreError> {
         self.call(move |c| {

@@ -166,6 +166,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX item_summaries_origin_newest
         ON item_summaries(client_id, created_at DESC, item_id DESC);
     ",
+    // 7: received_at: when this node received each record (its own clock, ms), what timers
+    // count from (rejection cool-downs, retention), never a peer's `created_at`. Records
+    // stored before take their `created_at`, capped at the time of this migration.
+    "
+    ALTER TABLE records ADD COLUMN received_at INTEGER;
+    UPDATE records SET received_at =
+        MIN(created_at, CAST(strftime('%s', 'now') AS INTEGER) * 1000);
+    ",
 ];
 
 /// The schema version this build writes.

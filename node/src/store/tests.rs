@@ -8,7 +8,7 @@ use dmc_protocol::record::{
     ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, RecordBody, Stage,
 };
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{ItemId, MediaType, NodeId, Record};
+use dmc_protocol::{ItemId, MediaType, Millis, NodeId, Record};
 use rusqlite::Connection;
 
 use super::*;
@@ -119,10 +119,26 @@ pub(super) fn sample() -> Vec<Record> {
                 item_id: it,
                 epoch: None,
                 error: "boom".into(),
+                certain: false,
             },
         ),
         rec(1, 5, RecordBody::Cancel { item_id: it }),
     ]
+}
+
+/// Records as received when they were made.
+pub(super) fn received(v: Vec<Record>) -> Vec<(Record, Millis)> {
+    v.into_iter()
+        .map(|r| {
+            let at = r.created_at;
+            (r, at)
+        })
+        .collect()
+}
+
+/// The records, without their receipt times.
+pub(super) fn bodies(v: Vec<(Record, Millis)>) -> Vec<Record> {
+    v.into_iter().map(|(r, _)| r).collect()
 }
 
 pub(super) fn sorted(mut v: Vec<Record>) -> Vec<Record> {
@@ -164,7 +180,7 @@ async fn the_database_and_its_wal_are_private_whatever_the_umask() {
     let dir = tempfile::tempdir().unwrap();
     // A new database under the system unit's umask (0027) would be 0640.
     let store = Store::open(dir.path()).await.unwrap();
-    store.put_records(sample()).await.unwrap();
+    store.put_records(received(sample())).await.unwrap();
     let db = dir.path().join(DB_FILE_NAME);
     let wal = dir.path().join(format!("{DB_FILE_NAME}-wal"));
     assert_eq!(mode(&db), 0o600);
@@ -177,7 +193,7 @@ async fn the_database_and_its_wal_are_private_whatever_the_umask() {
         }
     }
     let store = Store::open(dir.path()).await.unwrap();
-    store.put_records(sample()).await.unwrap();
+    store.put_records(received(sample())).await.unwrap();
     assert_eq!(mode(&db), 0o600);
     assert_eq!(mode(&wal), 0o600);
     store.close().await.unwrap();
@@ -187,8 +203,14 @@ async fn the_database_and_its_wal_are_private_whatever_the_umask() {
 async fn records_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    assert_eq!(store.put_records(sample()).await.unwrap(), sample().len());
-    assert_eq!(store.load_records().await.unwrap(), sorted(sample()));
+    assert_eq!(
+        store.put_records(received(sample())).await.unwrap(),
+        sample().len()
+    );
+    assert_eq!(
+        bodies(store.load_records().await.unwrap()),
+        sorted(sample())
+    );
 }
 
 #[tokio::test]
@@ -196,14 +218,29 @@ async fn duplicates_are_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
     let all = sample();
-    assert_eq!(store.put_records(all[..3].to_vec()).await.unwrap(), 3);
-    assert_eq!(store.put_records(all[..3].to_vec()).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .put_records(received(all[..3].to_vec()))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .put_records(received(all[..3].to_vec()))
+            .await
+            .unwrap(),
+        0
+    );
     // Same key, different body: the first one stays (records are immutable).
     let mut clash = all[0].clone();
     clash.body = RecordBody::Cancel { item_id: item(7) };
-    assert_eq!(store.put_records(vec![clash]).await.unwrap(), 0);
-    assert_eq!(store.put_records(all.clone()).await.unwrap(), all.len() - 3);
-    assert_eq!(store.load_records().await.unwrap(), sorted(all));
+    assert_eq!(store.put_records(received(vec![clash])).await.unwrap(), 0);
+    assert_eq!(
+        store.put_records(received(all.clone())).await.unwrap(),
+        all.len() - 3
+    );
+    assert_eq!(bodies(store.load_records().await.unwrap()), sorted(all));
 }
 
 #[tokio::test]
@@ -212,8 +249,14 @@ async fn out_of_range_sequence_is_skipped_not_fatal() {
     let store = Store::open(dir.path()).await.unwrap();
     let bad = rec(3, u64::MAX, RecordBody::Cancel { item_id: item(1) });
     let good = rec(3, 1, RecordBody::Cancel { item_id: item(1) });
-    assert_eq!(store.put_records(vec![bad, good.clone()]).await.unwrap(), 1);
-    assert_eq!(store.load_records().await.unwrap(), vec![good]);
+    assert_eq!(
+        store
+            .put_records(received(vec![bad, good.clone()]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(bodies(store.load_records().await.unwrap()), vec![good]);
 }
 
 #[tokio::test]
@@ -237,11 +280,14 @@ async fn schema_and_settings() {
 async fn migrations_run_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    store.put_records(sample()).await.unwrap();
+    store.put_records(received(sample())).await.unwrap();
     store.close().await.unwrap();
     // The migrations create tables without IF NOT EXISTS: running them again would fail.
     let store = Store::open(dir.path()).await.unwrap();
-    assert_eq!(store.load_records().await.unwrap().len(), sample().len());
+    assert_eq!(
+        bodies(store.load_records().await.unwrap()).len(),
+        sample().len()
+    );
     store.close().await.unwrap();
     let v: u32 = raw(dir.path())
         .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -309,7 +355,7 @@ async fn version_3_migrates_with_nothing_lost() {
     drop(version_3_database(dir.path(), &records));
 
     let store = Store::open(dir.path()).await.unwrap();
-    assert_eq!(store.load_records().await.unwrap(), sorted(records));
+    assert_eq!(bodies(store.load_records().await.unwrap()), sorted(records));
     let files = store.local_files().await.unwrap();
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].path, PathBuf::from("/media/clip.mp4"));
@@ -375,6 +421,42 @@ async fn version_3_migrates_with_nothing_lost() {
 }
 
 #[tokio::test]
+async fn receipt_times_survive_a_restart_and_older_rows_take_created_at_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    // Stored by version 4, before receipt times: one record made in the past, one claiming
+    // a time far in the future (a peer's clock ahead).
+    let (past, future) = (rec(1, 1, RecordBody::Cancel { item_id: item(1) }), {
+        let mut r = rec(2, 1, RecordBody::Cancel { item_id: item(2) });
+        r.created_at = u64::MAX / 4;
+        r
+    });
+    let conn = version_3_database(dir.path(), &[past.clone(), future.clone()]);
+    conn.execute_batch(schema::MIGRATIONS[3]).unwrap();
+    conn.pragma_update(None, "user_version", 4).unwrap();
+    drop(conn);
+    let before = crate::core::now_ms();
+    let store = Store::open(dir.path()).await.unwrap();
+    let loaded = store.load_records().await.unwrap();
+    assert_eq!(loaded[0], (past.clone(), past.created_at));
+    assert_eq!(loaded[1].0, future);
+    assert!(
+        (before.saturating_sub(2_000)..=crate::core::now_ms() + 2_000).contains(&loaded[1].1),
+        "a future created_at is capped at the migration: {}",
+        loaded[1].1
+    );
+    // Stored with its receipt time, which a reopen gives back.
+    let late = rec(3, 1, RecordBody::Cancel { item_id: item(3) });
+    store
+        .put_records(vec![(late.clone(), 42_000)])
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let loaded = store.load_records().await.unwrap();
+    assert_eq!(loaded[2], (late, 42_000));
+}
+
+#[tokio::test]
 async fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
@@ -418,7 +500,7 @@ async fn reopen_keeps_everything() {
     };
     {
         let store = Store::open(dir.path()).await.unwrap();
-        store.put_records(sample()).await.unwrap();
+        store.put_records(received(sample())).await.unwrap();
         store.put_local_file(file.clone()).await.unwrap();
         store
             .put_peer(node(2), vec!["/ip4/127.0.0.1/tcp/4748".into()], 99)
@@ -432,7 +514,10 @@ async fn reopen_keeps_everything() {
         // Dropped without close: the thread ends once the last handle is gone.
     }
     let store = Store::open(dir.path()).await.unwrap();
-    assert_eq!(store.load_records().await.unwrap(), sorted(sample()));
+    assert_eq!(
+        bodies(store.load_records().await.unwrap()),
+        sorted(sample())
+    );
     assert_eq!(store.local_files().await.unwrap(), vec![file]);
     assert_eq!(
         store.peers().await.unwrap(),
@@ -557,15 +642,15 @@ async fn delivery_targets_last_until_the_item_is_delivered() {
 
     // Other records of the item, and a record that clashes with a stored one (so is not
     // stored), leave the targets alone.
-    store.put_records(sample()).await.unwrap();
+    store.put_records(received(sample())).await.unwrap();
     let mut clash = sample()[0].clone();
     clash.body = delivered(1, 1, item(1), 1).body;
-    assert_eq!(store.put_records(vec![clash]).await.unwrap(), 0);
+    assert_eq!(store.put_records(received(vec![clash])).await.unwrap(), 0);
     assert!(store.delivery_target(item(1), 1).await.unwrap().is_some());
 
     // Its `delivered` record forgets every epoch of that item, and only that item.
     store
-        .put_records(vec![delivered(1, 6, item(1), 1)])
+        .put_records(received(vec![delivered(1, 6, item(1), 1)]))
         .await
         .unwrap();
     assert_eq!(store.delivery_target(item(1), 1).await.unwrap(), None);
@@ -580,7 +665,7 @@ async fn delivery_targets_last_until_the_item_is_delivered() {
 async fn corrupt_rows_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    store.put_records(sample()).await.unwrap();
+    store.put_records(received(sample())).await.unwrap();
     store.close().await.unwrap();
     {
         let conn = raw(dir.path());
@@ -615,7 +700,10 @@ async fn corrupt_rows_are_skipped() {
         .unwrap();
     }
     let store = Store::open(dir.path()).await.unwrap();
-    assert_eq!(store.load_records().await.unwrap(), sorted(sample()));
+    assert_eq!(
+        bodies(store.load_records().await.unwrap()),
+        sorted(sample())
+    );
     assert!(store.peers().await.unwrap().is_empty());
     assert!(store.local_files().await.unwrap().is_empty());
     assert!(store.jobs().await.unwrap().is_empty());
@@ -639,7 +727,10 @@ async fn concurrent_callers() {
                     },
                 );
                 // Each record is sent twice; only one copy may count.
-                new += store.put_records(vec![r.clone(), r]).await.unwrap();
+                new += store
+                    .put_records(received(vec![r.clone(), r]))
+                    .await
+                    .unwrap();
                 store
                     .record_delivery_target(item(author), 1, seq.to_string())
                     .await
@@ -653,7 +744,7 @@ async fn concurrent_callers() {
         total += t.await.unwrap();
     }
     assert_eq!(total, 8 * 25);
-    let records = store.load_records().await.unwrap();
+    let records = bodies(store.load_records().await.unwrap());
     assert_eq!(records.len(), 8 * 25);
     for author in 0..8u8 {
         let last = records
@@ -686,7 +777,7 @@ fn records_survive_sigkill_right_after_put() {
             .unwrap();
         rt.block_on(async {
             let store = Store::open(Path::new(&dir)).await.unwrap();
-            store.put_records(sample()).await.unwrap();
+            store.put_records(received(sample())).await.unwrap();
             // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught.
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
         });
@@ -715,7 +806,7 @@ fn records_survive_sigkill_right_after_put() {
         .unwrap();
     let loaded = rt.block_on(async {
         let store = Store::open(dir.path()).await.unwrap();
-        store.load_records().await.unwrap()
+        bodies(store.load_records().await.unwrap())
     });
     assert_eq!(loaded, sorted(sample()));
 }

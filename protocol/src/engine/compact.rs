@@ -19,7 +19,8 @@ pub const ENDED_ASK_INTERVAL_MS: Millis = 3600 * 1000;
 /// What a node stored besides records, to rebuild its engine at start.
 #[derive(Clone, Debug, Default)]
 pub struct Restored {
-    pub records: Vec<Record>,
+    /// Every record held, with when this node received it (its own clock).
+    pub records: Vec<(Record, Millis)>,
     /// Compacted items, with when they ended.
     pub tombstones: Vec<(ItemId, Millis)>,
     /// Per author: every record up to this seq is held or was compacted.

@@ -19,8 +19,8 @@ type RetryClocks = BTreeMap<ItemId, (usize, Millis)>;
 /// What the origin does with one of its waiting items.
 enum OriginStep {
     Assign(NodeId),
-    /// Fail it for good after this many failed attempts.
-    GiveUp(usize),
+    /// Fail it for good, saying why.
+    GiveUp(String),
 }
 
 impl Engine {
@@ -28,7 +28,7 @@ impl Engine {
     pub(super) fn schedule(&mut self, now: Millis, fx: &mut Vec<Effect>) {
         let retrying = self.retry_clocks(now);
         let mut assign: Vec<(ItemId, Epoch, NodeId)> = Vec::new();
-        let mut give_up: Vec<(ItemId, usize)> = Vec::new();
+        let mut give_up: Vec<(ItemId, String)> = Vec::new();
         {
             let mut candidates = self.candidates();
             for item in self.replica.open_items() {
@@ -39,7 +39,7 @@ impl Engine {
                         }
                         assign.push((item.item_id(), next_epoch(item), c));
                     }
-                    Some(OriginStep::GiveUp(failed)) => give_up.push((item.item_id(), failed)),
+                    Some(OriginStep::GiveUp(why)) => give_up.push((item.item_id(), why)),
                     None => fx.extend(self.duty(item)),
                 }
             }
@@ -56,13 +56,13 @@ impl Engine {
             };
             self.author(body, now, fx);
         }
-        for (item_id, failed) in give_up {
+        for (item_id, error) in give_up {
             self.retry_since.remove(&item_id);
-            // Goes into the record: the text is part of the wire data.
             let body = RecordBody::Failed {
                 item_id,
                 epoch: None,
-                error: format!("gave up after {failed} attempts"),
+                error,
+                certain: false,
             };
             self.author(body, now, fx);
         }
@@ -100,8 +100,8 @@ impl Engine {
         let picked = match item.phase {
             Phase::Retrying => {
                 let (failed, since) = retrying.get(&item.item_id()).copied()?;
-                if failed >= self.cfg.max_attempts as usize {
-                    return Some(OriginStep::GiveUp(failed));
+                if let Some(why) = self.give_up_because(item, failed) {
+                    return Some(OriginStep::GiveUp(why));
                 }
                 if now < since.saturating_add(self.cfg.backoff_after(failed)) {
                     return None;
@@ -124,6 +124,20 @@ impl Engine {
             _ => return None,
         };
         picked.map(|c| OriginStep::Assign(c.clone()))
+    }
+
+    /// Why the origin ends a retrying item that has failed `failed` times, if it must: the
+    /// last failure would repeat on any converter, or `max_attempts` are used up. The text
+    /// goes into the record: it is part of the wire data.
+    fn give_up_because(&self, item: &ItemState, failed: usize) -> Option<String> {
+        let attempts = if failed == 1 { "attempt" } else { "attempts" };
+        if item.failures.last().is_some_and(|f| f.certain) {
+            return Some(format!(
+                "gave up after {failed} {attempts}: the failure would repeat on any converter"
+            ));
+        }
+        (failed >= self.cfg.max_attempts as usize)
+            .then(|| format!("gave up after {failed} attempts"))
     }
 
     /// What this node carries out for an item as it stands: fetch our result (origin),

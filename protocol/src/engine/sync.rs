@@ -210,7 +210,7 @@ impl Engine {
                 over.get_or_insert((why, 0)).1 += 1;
                 continue;
             }
-            match self.check(from, r, fx) {
+            match self.check(from, r, now, fx) {
                 Checked::New(r) => new.push(r),
                 Checked::Compacted(Some(id)) if !stale.contains(&id) => stale.push(id),
                 Checked::Compacted(_) | Checked::Dropped => {}
@@ -240,8 +240,8 @@ impl Engine {
         got
     }
 
-    /// Checks a record new to us and inserts it.
-    fn check(&mut self, from: &NodeId, r: Record, fx: &mut Vec<Effect>) -> Checked {
+    /// Checks a record new to us and inserts it as received `now` (this node's clock).
+    fn check(&mut self, from: &NodeId, r: Record, now: Millis, fx: &mut Vec<Effect>) -> Checked {
         let checked = r
             .validate()
             .and_then(|()| crate::sign::verify(&r))
@@ -259,7 +259,7 @@ impl Engine {
             // older copy): never reuse its sequence number.
             self.next_seq = self.next_seq.max(r.seq + 1);
         }
-        match self.replica.insert(r.clone()) {
+        match self.replica.insert_received(r.clone(), now) {
             Inserted::New => {
                 note_record_speed(&mut self.speeds, &r);
                 Checked::New(r)

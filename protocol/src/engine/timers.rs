@@ -56,6 +56,7 @@ impl Engine {
                 item_id,
                 epoch: Some(epoch),
                 error,
+                certain: false,
             };
             self.author(body, now, fx);
         }

@@ -1,6 +1,7 @@
 //! The fold: an item's state from its records, read as a set (any order of arrival,
 //! duplicates included, gives the same state). Records from nodes with no right to them are
-//! ignored.
+//! ignored. The times that timers count from (a refusal, a failure, a result, a release) are
+//! when this node received each record, never the author's `created_at`: clocks differ.
 
 use std::collections::BTreeMap;
 
@@ -10,9 +11,18 @@ use crate::record::{Authority, FileInfo, Offer, ProgressInfo, Record, RecordBody
 use super::{FailedAttempt, ItemState, Phase, Rejection, Release, FREE_LOST_RESULTS};
 
 impl ItemState {
-    /// Folds the records of one item (any order, duplicates allowed). `None` until the offer
-    /// itself is known. Records from nodes with no right to them are ignored.
+    /// Folds the records of one item (any order, duplicates allowed), each taken as received
+    /// when it was made (tests, and records of this node's own). `None` until the offer itself
+    /// is known. Records from nodes with no right to them are ignored.
     pub fn fold<'a>(records: impl IntoIterator<Item = &'a Record>) -> Option<ItemState> {
+        ItemState::fold_received(records.into_iter().map(|r| (r, r.created_at)))
+    }
+
+    /// Like [`ItemState::fold`], with the time this node received each record (its own
+    /// clock): rejections, failures, results and releases carry that time.
+    pub fn fold_received<'a>(
+        records: impl IntoIterator<Item = (&'a Record, Millis)>,
+    ) -> Option<ItemState> {
         let recs = sorted_unique(records);
         let (origin, offer, created_at) = first_offer(&recs)?;
         let said = OriginSays::collect(&recs, &origin);
@@ -55,7 +65,7 @@ impl ItemState {
             version: recs.len() as u64,
             updated_at: recs
                 .iter()
-                .map(|r| r.created_at)
+                .map(|(r, _)| r.created_at)
                 .max()
                 .unwrap_or(created_at),
             offer,
@@ -64,17 +74,20 @@ impl ItemState {
     }
 }
 
-/// The records in (author, seq) order, each once.
-fn sorted_unique<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<&'a Record> {
-    let mut recs: Vec<&Record> = records.into_iter().collect();
-    recs.sort_by(|a, b| (&a.author, a.seq).cmp(&(&b.author, b.seq)));
-    recs.dedup_by(|a, b| a.author == b.author && a.seq == b.seq);
+/// A record with the time this node received it.
+type Received<'a> = (&'a Record, Millis);
+
+/// The records in (author, seq) order, each once (the earliest receipt of a duplicate).
+fn sorted_unique<'a>(records: impl IntoIterator<Item = Received<'a>>) -> Vec<Received<'a>> {
+    let mut recs: Vec<Received<'a>> = records.into_iter().collect();
+    recs.sort_by(|(a, at), (b, bt)| (&a.author, a.seq, at).cmp(&(&b.author, b.seq, bt)));
+    recs.dedup_by(|(a, _), (b, _)| a.author == b.author && a.seq == b.seq);
     recs
 }
 
 /// The offer: if (against the rules) several exist, the smallest (author, seq) wins.
-fn first_offer(recs: &[&Record]) -> Option<(NodeId, Offer, Millis)> {
-    recs.iter().find_map(|r| match &r.body {
+fn first_offer(recs: &[Received<'_>]) -> Option<(NodeId, Offer, Millis)> {
+    recs.iter().find_map(|(r, _)| match &r.body {
         RecordBody::Offer(o) => Some((r.author.clone(), o.clone(), r.created_at)),
         _ => None,
     })
@@ -105,9 +118,9 @@ struct Refused {
 }
 
 impl OriginSays {
-    fn collect(recs: &[&Record], origin: &NodeId) -> OriginSays {
+    fn collect(recs: &[Received<'_>], origin: &NodeId) -> OriginSays {
         let mut said = OriginSays::default();
-        for r in recs.iter().filter(|r| r.author == *origin) {
+        for &(r, received) in recs.iter().filter(|(r, _)| r.author == *origin) {
             match &r.body {
                 RecordBody::Assign {
                     epoch, converter, ..
@@ -144,7 +157,7 @@ impl OriginSays {
                     said.refused.entry(*epoch).or_insert_with(|| Refused {
                         reason: reason.clone(),
                         lost: *lost,
-                        at: r.created_at,
+                        at: received,
                     });
                 }
                 _ => {}
@@ -192,19 +205,19 @@ enum Counts {
 
 impl ConvertersDid {
     fn collect(
-        recs: &[&Record],
+        recs: &[Received<'_>],
         holders: &BTreeMap<Epoch, NodeId>,
         current: Option<Epoch>,
     ) -> ConvertersDid {
         let mut did = ConvertersDid::default();
-        for r in recs {
+        for &(r, received) in recs {
             let Authority::Converter(epoch) = r.body.authority() else {
                 continue;
             };
             if holders.get(&epoch) != Some(&r.author) {
                 continue;
             }
-            did.note(r, epoch, current == Some(epoch));
+            did.note(r, received, epoch, current == Some(epoch));
         }
         did.failures.sort_by_key(|f| f.epoch);
         did.failures.dedup_by_key(|f| f.epoch);
@@ -241,6 +254,8 @@ impl ConvertersDid {
                 converter: converter.clone(),
                 error,
                 at: r.at,
+                // A refused result says nothing of other converters.
+                certain: false,
             };
             match counts {
                 Counts::Yes => self.failures.push(attempt),
@@ -255,25 +270,31 @@ impl ConvertersDid {
         free
     }
 
-    /// Takes in one record of the converter that held `epoch`.
-    fn note(&mut self, r: &Record, epoch: Epoch, is_current: bool) {
+    /// Takes in one record of the converter that held `epoch`, received at `received`.
+    fn note(&mut self, r: &Record, received: Millis, epoch: Epoch, is_current: bool) {
         let current = &mut self.current;
         match &r.body {
-            RecordBody::Reject { reason, .. } => {
+            RecordBody::Reject {
+                reason,
+                until_fewer,
+                ..
+            } => {
                 self.rejections.push(Rejection {
                     server_id: r.author.clone(),
                     epoch,
                     reason: reason.clone(),
-                    at: r.created_at,
+                    until_fewer: *until_fewer,
+                    at: received,
                 });
                 current.rejected |= is_current;
             }
-            RecordBody::Failed { error, .. } => {
+            RecordBody::Failed { error, certain, .. } => {
                 self.failures.push(FailedAttempt {
                     epoch,
                     converter: r.author.clone(),
                     error: error.clone(),
-                    at: r.created_at,
+                    certain: *certain,
+                    at: received,
                 });
                 current.failed |= is_current;
             }
@@ -281,11 +302,11 @@ impl ConvertersDid {
                 self.results.push((epoch, output.clone()));
                 if is_current {
                     current.converted = true;
-                    current.converted_at = Some(r.created_at);
+                    current.converted_at = Some(received);
                 }
             }
             RecordBody::Release { reason, .. } if is_current => {
-                current.released = Some((r.author.clone(), reason.clone(), r.created_at));
+                current.released = Some((r.author.clone(), reason.clone(), received));
             }
             RecordBody::Accept { .. } if is_current => current.accepted = true,
             RecordBody::Progress { progress, .. } if is_current => {

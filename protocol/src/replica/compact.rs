@@ -134,7 +134,8 @@ impl Replica {
             .filter(|(_, keys)| {
                 keys.iter()
                     .filter_map(|k| self.records.get(k))
-                    .all(|r| r.created_at < cutoff)
+                    // The author's clock, capped at when we received it.
+                    .all(|(r, received)| r.created_at.min(*received) < cutoff)
             })
             .map(|(id, _)| *id)
             .collect()

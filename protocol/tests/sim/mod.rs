@@ -76,6 +76,8 @@ pub struct Sim {
     /// Requests and answers dropped because the wire's limit checks refuse them (as a real
     /// node's codec would).
     pub refused_by_limits: usize,
+    /// How far each node's clock is off the simulation's (ms; negative: behind).
+    pub skew: Vec<i64>,
 }
 
 /// One step of a random schedule.
@@ -125,6 +127,7 @@ impl Sim {
             round_trips: 0,
             wire_bytes: 0,
             refused_by_limits: 0,
+            skew: vec![0; n],
         };
         for i in 0..n {
             sim.feed(i, Event::Start);
@@ -141,7 +144,8 @@ impl Sim {
 
     pub fn feed(&mut self, i: usize, ev: Event) {
         self.now += 7;
-        let fx = self.engines[i].handle(ev, self.now);
+        let at = self.clock(i);
+        let fx = self.engines[i].handle(ev, at);
         for e in fx {
             match e {
                 Effect::Send { to, request } => {
@@ -185,6 +189,11 @@ impl Sim {
         if self.pending.len() > 64 {
             self.pending.drain(..self.pending.len() - 64);
         }
+    }
+
+    /// Node `i`'s clock: the simulation's time, off by its skew.
+    pub fn clock(&self, i: usize) -> u64 {
+        self.now.saturating_add_signed(self.skew[i])
     }
 
     fn linked(&self, a: usize, b: usize) -> bool {
@@ -354,6 +363,7 @@ impl Sim {
                         item_id,
                         epoch,
                         reason: "insufficient disk: need 2 GiB, have 1 GiB".into(),
+                        until_fewer: None,
                     }
                 } else {
                     RecordBody::Accept { item_id, epoch }
@@ -370,6 +380,7 @@ impl Sim {
                         item_id,
                         epoch: Some(epoch),
                         error: "ffmpeg exited 1".into(),
+                        certain: false,
                     },
                     1 => RecordBody::Progress {
                         item_id,
@@ -494,11 +505,14 @@ impl Sim {
         e.live_item(item)
     }
 
+    /// Node `i`'s items as its records alone give them: the times each node received them
+    /// (which differ from node to node) replaced by the records' own.
     pub fn states(&self, i: usize) -> BTreeMap<ItemId, ItemState> {
-        self.engines[i]
-            .replica()
+        let replica = self.engines[i].replica();
+        replica
             .items()
-            .map(|s| (s.item_id(), s.clone()))
+            .filter_map(|s| ItemState::fold(replica.item_records(&s.item_id())))
+            .map(|s| (s.item_id(), s))
             .collect()
     }
 }

@@ -152,6 +152,7 @@ mod tests {
                     item_id,
                     epoch: Some(1),
                     error: "ffmpeg exited 1".into(),
+                    certain: false,
                 },
             ),
             record(
@@ -161,6 +162,7 @@ mod tests {
                     item_id,
                     epoch: None,
                     error: "gave up after 1 attempts".into(),
+                    certain: false,
                 },
             ),
             record("Origin", 4, RecordBody::Cancel { item_id }),
