@@ -51,6 +51,33 @@ pub fn make_truncated_clip(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// An MP4 whose index (moved to the front) is intact, so ffprobe accepts it and it can be
+/// offered, but whose media data past the first fifth is garbage: ffmpeg cannot decode it,
+/// on any machine.
+pub fn make_corrupt_clip(path: &Path) -> Result<()> {
+    let full = path.with_extension("full.mp4");
+    let full_s = full.to_str().context("path")?;
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=duration=4:size=320x240:rate=25",
+        "-c:v",
+        "libx264",
+        "-movflags",
+        "+faststart",
+        full_s,
+    ])?;
+    let mut bytes = std::fs::read(&full)?;
+    let n = bytes.len();
+    for (i, b) in bytes.iter_mut().enumerate().take(n - 100).skip(n / 5) {
+        *b = (i.wrapping_mul(7919) & 0xff) as u8;
+    }
+    std::fs::write(path, &bytes)?;
+    std::fs::remove_file(&full)?;
+    Ok(())
+}
+
 /// A video with a test pattern and a sine tone, H.264 and AAC in MP4.
 pub fn make_clip(path: &Path, secs: u32, size: &str) -> Result<()> {
     video_with_tone(

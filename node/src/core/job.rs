@@ -134,10 +134,18 @@ impl Job {
         }
         // The time limit, progress and output check go by the duration found here, not by
         // the origin's claim.
-        let duration_ms = ffmpeg::probed_duration(&input).await;
+        let probed = match ffmpeg::probe(&input).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(input = %input.display(), "cannot probe the source: {e}");
+                None
+            }
+        };
+        let duration_ms = probed.as_ref().and_then(|p| p.duration_ms);
         // 2. Convert into a .part file; 3. check the output before it counts.
         let (part, final_path) = result_paths(&self.dir, profile.extension);
-        self.convert(input, &part, profile, duration_ms).await?;
+        self.convert(input, probed.as_ref(), &part, profile, duration_ms)
+            .await?;
         self.check_output(&part, profile, duration_ms).await?;
         self.keep_output(&part, &final_path).await?;
         // 4. Hash it for the origin, and drop the fetched source.
@@ -149,6 +157,7 @@ impl Job {
     async fn convert(
         &self,
         input: PathBuf,
+        probed: Option<&ffmpeg::Probe>,
         part: &Path,
         profile: &'static Profile,
         duration_ms: Option<u64>,
@@ -158,7 +167,7 @@ impl Job {
             .await;
         let (ptx, mut prx) = mpsc::channel::<ffmpeg::ConvertProgress>(8);
         let job = ffmpeg::ConvertJob {
-            input,
+            input: input.clone(),
             output_part: part.to_path_buf(),
             work_dir: self.env.work_dir.clone(),
             profile: profile.clone(),
@@ -196,19 +205,32 @@ impl Job {
             Ok(_) => Ok(()),
             Err(e) => {
                 let _ = tokio::fs::remove_file(part).await;
-                Err(self.conversion_failed(e))
+                Err(self.conversion_failed(e, &input, probed).await)
             }
         }
     }
 
-    /// How a job whose conversion failed with `e` ends.
-    fn conversion_failed(&self, e: ffmpeg::FfmpegError) -> JobOutcome {
+    /// How a job whose conversion of `input` failed with `e` ends.
+    async fn conversion_failed(
+        &self,
+        e: ffmpeg::FfmpegError,
+        input: &Path,
+        probed: Option<&ffmpeg::Probe>,
+    ) -> JobOutcome {
         if matches!(e, ffmpeg::FfmpegError::Cancelled) {
             return JobOutcome::Cancelled;
         }
         if e.is_disk_full() {
             tracing::warn!(item = %self.item_id(), "disk full while converting: {e}");
             return JobOutcome::Failed(disk_full_error(&self.env.work_dir, "converting"));
+        }
+        if matches!(e, ffmpeg::FfmpegError::Failed { .. })
+            && source_fails_anywhere(input, probed).await
+        {
+            return JobOutcome::Certain(format!(
+                "{e}\nthe source does not decode (ffmpeg stops at a decoding error in its first \
+                 30 s, with a decoder for each of its streams): it would fail on any converter"
+            ));
         }
         JobOutcome::Failed(e.to_string())
     }
@@ -342,4 +364,16 @@ mod tests {
             "no space left on device in /srv/work while converting; freed the partial file"
         );
     }
+}
+
+/// Whether a failed conversion's source is itself at fault, so that every converter would
+/// fail it: this ffmpeg has a decoder for each of its streams and still stops at a decoding
+/// error (its exit status, never its words). Unknown (no probe, the check could not run) is
+/// not at fault: the item is tried again elsewhere.
+async fn source_fails_anywhere(input: &Path, probed: Option<&ffmpeg::Probe>) -> bool {
+    let Some(probe) = probed else {
+        return false;
+    };
+    matches!(ffmpeg::decoders_for(probe).await, Ok(true))
+        && matches!(ffmpeg::source_decodes(input).await, Ok(false))
 }

@@ -69,7 +69,9 @@ impl FfmpegError {
     }
 
     /// Whether the failure would repeat on any converter, so the item ends at once instead
-    /// of being tried again (listed in `docs/configuration.md` beside `max_attempts`).
+    /// of being tried again (listed in `docs/configuration.md` beside `max_attempts`). A
+    /// source that does not decode is the other certain failure; the job decides it after an
+    /// ffmpeg failure (`ffmpeg::source_decodes`), since ffmpeg's status alone does not tell.
     pub fn is_certain(&self) -> bool {
         matches!(self, FfmpegError::LargerThanSource(_))
     }

@@ -6,6 +6,7 @@
 
 mod cancel;
 mod convert;
+mod decodes;
 mod encoders;
 mod error;
 mod limits;
@@ -21,6 +22,7 @@ mod tests;
 
 pub use cancel::CancelToken;
 pub use convert::{convert, ConvertJob, ConvertOutcome, ConvertProgress};
+pub use decodes::{decoders_for, source_decodes};
 pub use encoders::{
     available_encoders, converter_profiles, parse_encoders, runnable_profiles, MissingEncoder,
 };
