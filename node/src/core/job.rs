@@ -333,6 +333,18 @@ impl Job {
     }
 }
 
+/// Whether a failed conversion's source is itself at fault, so that every converter would
+/// fail it: this ffmpeg has a decoder for each of its streams and still stops at a decoding
+/// error (its exit status, never its words). Unknown (no probe, the check could not run) is
+/// not at fault: the item is tried again elsewhere.
+async fn source_fails_anywhere(input: &Path, probed: Option<&ffmpeg::Probe>) -> bool {
+    let Some(probe) = probed else {
+        return false;
+    };
+    matches!(ffmpeg::decoders_for(probe).await, Ok(true))
+        && matches!(ffmpeg::source_decodes(input).await, Ok(false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,16 +376,4 @@ mod tests {
             "no space left on device in /srv/work while converting; freed the partial file"
         );
     }
-}
-
-/// Whether a failed conversion's source is itself at fault, so that every converter would
-/// fail it: this ffmpeg has a decoder for each of its streams and still stops at a decoding
-/// error (its exit status, never its words). Unknown (no probe, the check could not run) is
-/// not at fault: the item is tried again elsewhere.
-async fn source_fails_anywhere(input: &Path, probed: Option<&ffmpeg::Probe>) -> bool {
-    let Some(probe) = probed else {
-        return false;
-    };
-    matches!(ffmpeg::decoders_for(probe).await, Ok(true))
-        && matches!(ffmpeg::source_decodes(input).await, Ok(false))
 }

@@ -211,7 +211,7 @@ impl Engine {
                 continue;
             }
             match self.check(from, r, now, fx) {
-                Checked::New(r) => new.push(r),
+                Checked::New(r) => new.push(*r),
                 Checked::Compacted(Some(id)) if !stale.contains(&id) => stale.push(id),
                 Checked::Compacted(_) | Checked::Dropped => {}
             }
@@ -262,7 +262,7 @@ impl Engine {
         match self.replica.insert_received(r.clone(), now) {
             Inserted::New => {
                 note_record_speed(&mut self.speeds, &r);
-                Checked::New(r)
+                Checked::New(Box::new(r))
             }
             // About an item compacted here: ignored (not stored, folded or relayed).
             Inserted::Compacted => Checked::Compacted(r.body.item_id()),
@@ -298,8 +298,8 @@ impl Engine {
 
 /// What became of one record a peer sent.
 enum Checked {
-    /// New here: stored, folded, to be relayed.
-    New(Record),
+    /// New here: stored, folded, to be relayed (boxed: a record is large, the others small).
+    New(Box<Record>),
     /// About an item compacted here (its id): ignored.
     Compacted(Option<ItemId>),
     /// Refused, or held already.
