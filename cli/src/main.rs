@@ -4,6 +4,7 @@ mod args;
 mod client;
 mod commands;
 mod output;
+mod profile_arg;
 mod resolve;
 mod style;
 mod wait;
