@@ -12,6 +12,13 @@ use serde::Serialize;
 /// `\u{202e}`). The one rule, shared with the node's desktop notifications.
 pub use dmc_node::announce::for_terminal as safe;
 
+/// Several lines made [`safe`] each, joined by a newline and `indent`: a message of our own
+/// that lists problems one a line (a configuration's) keeps its lines.
+pub fn safe_lines(text: &str, indent: &str) -> String {
+    let lines: Vec<String> = text.split('\n').map(|l| safe(l).into_owned()).collect();
+    lines.join(&format!("\n{indent}"))
+}
+
 /// Writes `text` to stdout; a closed pipe (`dmc list | head`) is not an error.
 pub fn emit(text: &str) -> Result<()> {
     let mut out = io::stdout().lock();
