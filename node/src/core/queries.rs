@@ -165,40 +165,7 @@ impl Core {
             }
         }
         ids.iter()
-            .map(|id| {
-                let info = self.engine.replica().node(id);
-                let ad = info.and_then(|i| i.converter.as_ref());
-                let (mut addresses, last) =
-                    self.peer_book.addrs.get(id).cloned().unwrap_or_default();
-                let online = self.engine.connected().contains(id);
-                // A peer that dialled us has no stored address; show its connection's.
-                if let Some(a) = self.peer_book.conn_addrs.get(id).filter(|_| online) {
-                    if !addresses.contains(a) {
-                        addresses.push(a.clone());
-                    }
-                }
-                PeerView {
-                    name: info.map(|i| i.name.clone()),
-                    addresses,
-                    online,
-                    last_seen: (last > 0).then(|| rfc3339(last)),
-                    seen_secs_ago: (last > 0).then(|| super::now_ms().saturating_sub(last) / 1000),
-                    role: if ad.is_some() { "converter" } else { "client" }.into(),
-                    media_types: ad.map(|a| a.media_types.clone()).unwrap_or_default(),
-                    profiles: ad.map(|a| a.profiles.clone()).unwrap_or_default(),
-                    workers: ad.map(|a| a.workers),
-                    free_slots: ad
-                        .map(|a| a.workers.saturating_sub(load.get(id).copied().unwrap_or(0))),
-                    rejected: self
-                        .peer_book
-                        .rejected
-                        .iter()
-                        .find(|r| !online && r.node_id.as_ref() == Some(id))
-                        .map(|r| r.reason.to_string()),
-                    over_budget: self.over_budget_view(id),
-                    node_id: id.clone(),
-                }
-            })
+            .map(|id| self.peer_view(id, load.get(id).copied().unwrap_or(0)))
             .chain(
                 self.peer_book
                     .rejected
@@ -221,6 +188,41 @@ impl Core {
                     }),
             )
             .collect()
+    }
+
+    /// A known peer as `dmc peers` shows it; `load`: the items assigned to it that take a
+    /// worker.
+    fn peer_view(&self, id: &NodeId, load: u32) -> PeerView {
+        let info = self.engine.replica().node(id);
+        let ad = info.and_then(|i| i.converter.as_ref());
+        let (mut addresses, last) = self.peer_book.addrs.get(id).cloned().unwrap_or_default();
+        let online = self.engine.connected().contains(id);
+        // A peer that dialled us has no stored address; show its connection's.
+        if let Some(a) = self.peer_book.conn_addrs.get(id).filter(|_| online) {
+            if !addresses.contains(a) {
+                addresses.push(a.clone());
+            }
+        }
+        PeerView {
+            name: info.map(|i| i.name.clone()),
+            addresses,
+            online,
+            last_seen: (last > 0).then(|| rfc3339(last)),
+            seen_secs_ago: (last > 0).then(|| super::now_ms().saturating_sub(last) / 1000),
+            role: if ad.is_some() { "converter" } else { "client" }.into(),
+            media_types: ad.map(|a| a.media_types.clone()).unwrap_or_default(),
+            profiles: ad.map(|a| a.profiles.clone()).unwrap_or_default(),
+            workers: ad.map(|a| a.workers),
+            free_slots: ad.map(|a| a.workers.saturating_sub(load)),
+            rejected: self
+                .peer_book
+                .rejected
+                .iter()
+                .find(|r| !online && r.node_id.as_ref() == Some(id))
+                .map(|r| r.reason.to_string()),
+            over_budget: self.over_budget_view(id),
+            node_id: id.clone(),
+        }
     }
 
     /// The latest refusal of `peer`'s records over its budget, if any.
