@@ -2,7 +2,8 @@
 //! id ending; `peers` shows the profiles each converter runs, one id width, and an offline
 //! peer as seen "… ago" (RFC 3339 in `--json`) with no free slots; a cancelled item reads
 //! "cancelled" while its JSON `status` stays `finished_with_errors`. And `offer --json` that
-//! fails prints a JSON error object and exits non-zero.
+//! fails prints a JSON error object and exits non-zero; logs say a fresh database was created
+//! in one line and name profiles without Rust debug text.
 
 use std::time::Duration;
 
@@ -70,6 +71,16 @@ fn tables_name_the_converter_and_show_what_it_runs() {
     let seen = words.iter().position(|w| *w == "ago").expect(&line);
     assert_eq!(words[seen - 1], "s", "{line}");
     assert_eq!(&words[seen + 1..seen + 3], ["converter", "-"], "{line}");
+    // The converter's log names its profiles as words, not as Rust debug text.
+    let log = converter.log_text();
+    let enabled = log
+        .lines()
+        .find(|l| l.contains("converter enabled"))
+        .unwrap();
+    assert!(
+        enabled.contains("webp") && !enabled.contains("[\""),
+        "{enabled}"
+    );
     let json = laptop.peers();
     let p = json.iter().find(|p| p["name"] == "converter").unwrap();
     assert!(p["last_seen"].as_str().unwrap().ends_with('Z'), "{p:#}");
@@ -79,6 +90,10 @@ fn tables_name_the_converter_and_show_what_it_runs() {
 fn a_cancelled_item_reads_cancelled() {
     let lab = Lab::new().unwrap();
     let laptop = Node::start(&lab, "laptop", NodeOpts::default()).unwrap();
+    // A fresh database is one log line, not one per migration.
+    let log = laptop.log_text();
+    assert_eq!(log.matches("created database").count(), 1, "{log}");
+    assert!(!log.contains("migrating"), "{log}");
     let png = lab.path("p.png");
     make_png(&png).unwrap();
     let id = laptop.offer(&png, "webp").unwrap();

@@ -66,7 +66,7 @@ async fn on_found(
         return;
     }
     let addrs: Vec<String> = found.addrs.iter().map(|a| a.to_string()).collect();
-    info!(peer = %found.peer, role = found.advert.role.as_str(), addrs = %addrs.join(", "), dropped, "mDNS: found a dmc node");
+    info!(peer = %found.peer, role = found.advert.role.as_str(), addrs = %addrs.join(","), dropped, "mDNS: found a dmc node");
     net.add_known_peer(found.peer, found.addrs).await;
 }
 
