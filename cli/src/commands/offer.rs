@@ -215,7 +215,7 @@ pub fn offer_line(label: &str, o: &OfferOutcome) -> String {
         format!(
             "{label} was already offered as {} (status {}, phase {})\n",
             i.item_id,
-            i.status.as_str(),
+            crate::output::status_word(i),
             i.phase.as_str()
         )
     } else {
