@@ -41,7 +41,12 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Conversion profile (`dmc profiles` lists them) [default: the node's choice per media type]
-        #[arg(long, value_name = "PROFILE")]
+        #[arg(
+            long,
+            value_name = "PROFILE",
+            value_parser = crate::profile_arg::ProfileName,
+            hide_possible_values = true
+        )]
         profile: Option<String>,
         /// Higher runs first on a converter's queue (then older offers first); may be negative
         #[arg(
@@ -58,7 +63,7 @@ pub enum Command {
         /// Wait until every item is delivered or has failed; exit 1 if any failed
         #[arg(long)]
         wait: bool,
-        /// Print the outcomes as JSON
+        /// Print the outcomes as JSON; on failure an object with `error`, `offered` and `not_offered`
         #[arg(long)]
         json: bool,
     },

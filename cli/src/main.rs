@@ -4,6 +4,7 @@ mod args;
 mod client;
 mod commands;
 mod output;
+mod profile_arg;
 mod resolve;
 mod style;
 mod wait;
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let label = style::paint("error:", style::Colour::Red, style::stderr());
             // Errors can quote a peer (its name, a reason it gave): made safe for a terminal.
-            eprintln!("{label} {}", output::safe(&format!("{e:#}")));
+            eprintln!("{label} {}", output::safe_lines(&format!("{e:#}"), ""));
             ExitCode::from(1)
         }
     }

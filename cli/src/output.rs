@@ -12,6 +12,13 @@ use serde::Serialize;
 /// `\u{202e}`). The one rule, shared with the node's desktop notifications.
 pub use dmc_node::announce::for_terminal as safe;
 
+/// Several lines made [`safe`] each, joined by a newline and `indent`: a message of our own
+/// that lists problems one a line (a configuration's) keeps its lines.
+pub fn safe_lines(text: &str, indent: &str) -> String {
+    let lines: Vec<String> = text.split('\n').map(|l| safe(l).into_owned()).collect();
+    lines.join(&format!("\n{indent}"))
+}
+
 /// Writes `text` to stdout; a closed pipe (`dmc list | head`) is not an error.
 pub fn emit(text: &str) -> Result<()> {
     let mut out = io::stdout().lock();
@@ -166,16 +173,33 @@ pub fn items_table(items: &[ItemView], colour: bool) -> String {
             short_item(&i.item_id),
             truncate(&safe(&i.file_name), 40),
             i.conversion_type.clone(),
-            i.status.as_str().to_string(),
+            status_word(i).to_string(),
             i.phase.as_str().to_string(),
             percent(i.progress),
-            i.server_id
-                .as_ref()
-                .map(|s| s.short().to_string())
-                .unwrap_or_else(|| "-".into()),
+            server_cell(i),
         ]);
     }
     t.render()
+}
+
+/// The status a person reads: "cancelled" for a cancelled item (whose JSON `status` stays
+/// `finished_with_errors`), else the item's `status`.
+pub fn status_word(i: &ItemView) -> &'static str {
+    if i.phase == dmc_protocol::Phase::Cancelled {
+        "cancelled"
+    } else {
+        i.status.as_str()
+    }
+}
+
+/// The converter as tables show it: its name (the node's label, with an id ending only when
+/// names clash), else its id ending ([`dmc_protocol::NodeId::short`], the one width of every table).
+fn server_cell(i: &ItemView) -> String {
+    match (&i.server_name, &i.server_id) {
+        (Some(n), _) => truncate(n, 30),
+        (None, Some(s)) => s.short().to_string(),
+        (None, None) => "-".into(),
+    }
 }
 
 /// Aligned `label  value` lines, each value made [`safe`].
@@ -208,17 +232,17 @@ pub fn item_block(i: &ItemView) -> String {
                 .map(|ms| duration(u32::try_from(ms / 1000).unwrap_or(u32::MAX)))
                 .unwrap_or_else(none),
         ),
-        ("status", i.status.as_str().to_string()),
+        ("status", status_word(i).to_string()),
         ("phase", i.phase.as_str().to_string()),
         ("progress", progress_line(i)),
         ("waiting", i.waiting_reason.clone().unwrap_or_else(none)),
         ("client", i.client_id.to_string()),
         (
             "server",
-            i.server_id
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or_else(none),
+            match (&i.server_name, &i.server_id) {
+                (Some(n), Some(s)) => format!("{n} ({s})"),
+                (_, s) => s.as_ref().map(|s| s.to_string()).unwrap_or_else(none),
+            },
         ),
         (
             "attempt",
@@ -298,20 +322,19 @@ fn error_lines(i: &ItemView) -> Vec<(&'static str, String)> {
     lines
 }
 
-/// The `peers` table.
+/// The `peers` table: an offline peer's SEEN says how long ago ("3 min ago"; `--json` keeps
+/// the RFC 3339 time), FREE slots only for a converter online, PROFILES what it runs.
 pub fn peers_table(peers: &[PeerView]) -> String {
-    let mut t = Table::new(&["NAME", "ID", "ADDRESSES", "SEEN", "ROLE", "FREE"]);
+    let mut t = Table::new(&[
+        "NAME",
+        "ID",
+        "ADDRESSES",
+        "SEEN",
+        "ROLE",
+        "FREE",
+        "PROFILES",
+    ]);
     for p in peers {
-        let mut seen = if let Some(r) = &p.rejected {
-            r.clone()
-        } else if p.online {
-            "online".to_string()
-        } else {
-            p.last_seen.clone().unwrap_or_else(|| "never".into())
-        };
-        if let Some(o) = &p.over_budget {
-            seen = format!("{seen}; {} (at {})", o.reason, o.at);
-        }
         t.row(vec![
             p.name.clone().unwrap_or_else(|| "-".into()),
             p.node_id.short().to_string(),
@@ -320,16 +343,51 @@ pub fn peers_table(peers: &[PeerView]) -> String {
             } else {
                 p.addresses.join(", ")
             },
-            seen,
+            seen_cell(p),
             p.role.clone(),
             match (p.free_slots, p.workers) {
-                (Some(free), Some(w)) => format!("{free}/{w}"),
-                (None, Some(w)) => format!("?/{w}"),
+                (Some(free), Some(w)) if p.online => format!("{free}/{w}"),
+                (None, Some(w)) if p.online => format!("?/{w}"),
                 _ => "-".into(),
+            },
+            if p.profiles.is_empty() {
+                "-".into()
+            } else {
+                truncate(&p.profiles.join(","), 60)
             },
         ]);
     }
     t.render()
+}
+
+/// SEEN: why the peer is refused, "online", how long ago it was seen, or "never"; then a
+/// refusal of its records over budget.
+fn seen_cell(p: &PeerView) -> String {
+    let mut seen = if let Some(r) = &p.rejected {
+        r.clone()
+    } else if p.online {
+        "online".to_string()
+    } else {
+        match (p.seen_secs_ago, &p.last_seen) {
+            (Some(secs), _) => ago(secs),
+            (None, Some(at)) => at.clone(),
+            (None, None) => "never".into(),
+        }
+    };
+    if let Some(o) = &p.over_budget {
+        seen = format!("{seen}; {} (at {})", o.reason, o.at);
+    }
+    seen
+}
+
+/// `secs` ago in words: "40 s ago", "3 min ago", "5 h ago", "2 days ago".
+pub fn ago(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3_600 => format!("{} min ago", secs / 60),
+        3_600..172_800 => format!("{} h ago", secs / 3_600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
 }
 
 /// The `profiles` table.
@@ -525,6 +583,7 @@ pub(crate) mod tests {
             server_id: Some(NodeId::new(
                 "12D3KooWServerBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBxyz123",
             )),
+            server_name: None,
             file_name: name.into(),
             media_type: MediaType::Video,
             conversion_type: "mkv-x265".into(),
@@ -566,18 +625,28 @@ pub(crate) mod tests {
                 Phase::Converting,
                 0.456,
             ),
+            ItemView {
+                server_name: Some("studio".into()),
+                ..sample(
+                    "0a0b0c0d-1111-4222-8333-444455556666",
+                    "a-much-longer-name.mkv",
+                    Phase::Delivered,
+                    1.0,
+                )
+            },
             sample(
-                "0a0b0c0d-1111-4222-8333-444455556666",
-                "a-much-longer-name.mkv",
-                Phase::Delivered,
-                1.0,
+                "1a0b0c0d-1111-4222-8333-444455556666",
+                "stopped.mkv",
+                Phase::Cancelled,
+                0.0,
             ),
         ];
         let t = items_table(&items, false);
         let expected = "\
 ID        FILE                    PROFILE   STATUS               PHASE       PROGRESS  SERVER
 7f1c2a90  clip.mp4                mkv-x265  in_progress          converting  46%       BBBBBBxyz123
-0a0b0c0d  a-much-longer-name.mkv  mkv-x265  finished_successful  delivered   100%      BBBBBBxyz123
+0a0b0c0d  a-much-longer-name.mkv  mkv-x265  finished_successful  delivered   100%      studio
+1a0b0c0d  stopped.mkv             mkv-x265  cancelled            cancelled   0%        BBBBBBxyz123
 ";
         assert_eq!(t, expected);
     }
@@ -719,6 +788,7 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             addresses: vec![],
             online: true,
             last_seen: None,
+            seen_secs_ago: None,
             role: "converter".into(),
             media_types: vec![],
             profiles: vec![],
@@ -753,6 +823,7 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             addresses: vec!["/ip4/127.0.0.1/tcp/4001".into()],
             online: false,
             last_seen: None,
+            seen_secs_ago: None,
             role: "client".into(),
             media_types: vec![],
             profiles: vec![],
@@ -763,7 +834,7 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
         };
         assert_eq!(
             peers_table(std::slice::from_ref(&p)),
-            "NAME  ID            ADDRESSES                SEEN   ROLE    FREE\n-     12D3KooWPeer  /ip4/127.0.0.1/tcp/4001  never  client  -\n"
+            "NAME  ID            ADDRESSES                SEEN   ROLE    FREE  PROFILES\n-     12D3KooWPeer  /ip4/127.0.0.1/tcp/4001  never  client  -     -\n"
         );
         let conv = PeerView {
             online: true,
@@ -775,6 +846,22 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             ..p
         };
         assert!(peers_table(std::slice::from_ref(&conv)).contains("online  converter  3/4"));
+        let away = PeerView {
+            online: false,
+            last_seen: Some("2026-12-02T08:00:00.000Z".into()),
+            seen_secs_ago: Some(190),
+            profiles: vec!["mkv-x265".into(), "opus".into()],
+            ..conv.clone()
+        };
+        assert!(
+            peers_table(std::slice::from_ref(&away))
+                .contains("3 min ago  converter  -     mkv-x265,opus"),
+            "{}",
+            peers_table(std::slice::from_ref(&away))
+        );
+        assert_eq!(ago(59), "59 s ago");
+        assert_eq!(ago(7_300), "2 h ago");
+        assert_eq!(ago(3 * 86_400), "3 days ago");
         let flooding = PeerView {
             over_budget: Some(dmc_node::control::api::OverBudgetView {
                 reason: "over budget: more than 50 new records in a minute".into(),

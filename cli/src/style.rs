@@ -55,7 +55,8 @@ pub fn paint(text: &str, colour: Colour, on: bool) -> String {
 pub fn of_phase(word: &str) -> Option<Colour> {
     match word {
         "delivered" | "finished_successful" => Some(Colour::Green),
-        "failed" | "cancelled" | "finished_with_errors" => Some(Colour::Red),
+        // A cancel is the user's choice, not an error: "cancelled" keeps the terminal's colour.
+        "failed" | "finished_with_errors" => Some(Colour::Red),
         "converting" | "transferring" | "delivering" | "in_progress" => Some(Colour::Yellow),
         _ => None,
     }

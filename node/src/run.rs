@@ -180,7 +180,7 @@ async fn converter_setup(config: &Config) -> Result<ConverterSetup, RunError> {
     }
     // Private (0700): peers' sources and results in progress are no one else's business.
     create_private_dir(&c.work_dir)?;
-    info!(profiles = ?advertised, workers = c.workers, "converter enabled");
+    info!(profiles = %advertised.join(","), workers = c.workers, "converter enabled");
     Ok(ConverterSetup {
         ad: Some(ConverterAd {
             media_types: c.media_types.clone(),

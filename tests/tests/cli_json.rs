@@ -106,6 +106,48 @@ fn an_invalid_config_is_refused_with_file_line_and_key() {
 }
 
 #[test]
+fn every_problem_of_a_config_is_reported_at_once() {
+    let lab = Lab::new().unwrap();
+    let start = |text: &str| {
+        let cfg = lab.path("bad.toml");
+        std::fs::write(&cfg, text).unwrap();
+        let out = std::process::Command::new(dmc_tests::dmc_bin())
+            .arg("--data-dir")
+            .arg(lab.path("data"))
+            .args(["node", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        (cfg, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // Values that do not fit, in two tables: each on a line of its own.
+    let (cfg, err) = start("[node]\nname = 5\n\n[converter]\nworkerz = 2\nthreads = \"x\"\n");
+    assert!(err.contains("3 problems in the configuration:\n"), "{err}");
+    for want in [
+        ":2: key `node.name`: invalid type",
+        ":5: key `converter.workerz`: unknown field",
+        ":6: key `converter.threads`: invalid type",
+    ] {
+        assert!(
+            err.contains(&format!("\n  {}{want}", cfg.display())),
+            "{err}"
+        );
+    }
+    // Values of the right type but wrong meaning.
+    let (cfg, err) = start("[converter]\nworkers = 0\n\n[transfer]\nmax_rate = \"fast\"\n");
+    assert!(err.contains("2 problems in the configuration:\n"), "{err}");
+    assert!(
+        err.contains(&format!("{}:2: key `converter.workers`", cfg.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:5: key `transfer.max_rate`", cfg.display())),
+        "{err}"
+    );
+}
+
+#[test]
 fn commands_without_a_running_node_say_how_to_start_one() {
     let lab = Lab::new().unwrap();
     let out = std::process::Command::new(dmc_tests::dmc_bin())

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use dmc_node::doctor::{self, peers, socket, socket::NodeAnswer, Check, DoctorOptions, Status};
 
 use crate::client::{Client, NoNode};
-use crate::output::{emit, json as to_json, safe};
+use crate::output::{emit, json as to_json, safe, safe_lines};
 use crate::style::{self, Colour};
 
 /// Longest check name padded to in the checklist.
@@ -117,7 +117,7 @@ pub fn render(checks: &[Check], fancy: bool, colour: bool) -> String {
             "{} {:width$}  {}\n",
             mark(c.status, fancy, colour),
             c.check,
-            safe(&c.detail)
+            safe_lines(&c.detail, indent)
         ));
         if let Some(fix) = &c.fix {
             out.push_str(&format!("{indent}fix: {}\n", safe(fix)));

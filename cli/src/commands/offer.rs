@@ -3,8 +3,9 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use dmc_node::control::api::{ErrorKind, OfferOutcome};
+use serde::Serialize;
 
 use crate::client::{Client, NoNode, NodeRefused};
 use crate::output::{emit, json, safe};
@@ -43,42 +44,100 @@ pub async fn run(
     wait: bool,
     as_json: bool,
 ) -> Result<()> {
-    let (mut offered, failed_offers) = offer_each(client, files, how, as_json).await?;
-    if wait && !offered.is_empty() {
-        let failed = wait_for_all(client, &mut offered, as_json).await?;
-        if failed > 0 || failed_offers > 0 {
-            bail!(
-                "{} of {} files did not end delivered",
-                failed + failed_offers,
-                files.len()
-            );
-        }
-        return Ok(());
-    }
-
+    let done = offer_all(client, files, how, wait, as_json).await;
     if as_json {
-        emit(&json(&outcomes(&offered))?)?;
+        emit(&json_of(&done)?)?;
     }
-    if failed_offers > 0 {
-        return Err(anyhow!(
-            "{failed_offers} of {} files could not be offered",
+    match done {
+        Ok(Done { failure: None, .. }) => Ok(()),
+        Ok(Done {
+            failure: Some(f), ..
+        }) => Err(anyhow!(f)),
+        Err(e) => Err(e),
+    }
+}
+
+/// What `offer` did: the items offered (as they ended, with `--wait`), the files that could
+/// not be offered and why, and what went wrong overall.
+struct Done {
+    offered: Vec<(String, OfferOutcome)>,
+    not_offered: Vec<NotOffered>,
+    /// "1 of 2 files could not be offered", "… did not end delivered"; `None` when all is well.
+    failure: Option<String>,
+}
+
+/// A file the node did not take, as `offer --json` reports it.
+#[derive(Serialize)]
+struct NotOffered {
+    file: String,
+    error: String,
+}
+
+/// The JSON `offer --json` prints: the outcomes when all went well, else an object with the
+/// `error`, the outcomes (`offered`) and the files not offered.
+fn json_of(done: &Result<Done>) -> Result<String> {
+    #[derive(Serialize)]
+    struct Failure<'a> {
+        error: String,
+        offered: Vec<&'a OfferOutcome>,
+        not_offered: &'a [NotOffered],
+    }
+    match done {
+        Ok(d) => match &d.failure {
+            None => json(&outcomes(&d.offered)),
+            Some(f) => json(&Failure {
+                error: f.clone(),
+                offered: outcomes(&d.offered),
+                not_offered: &d.not_offered,
+            }),
+        },
+        Err(e) => json(&Failure {
+            error: format!("{e:#}"),
+            offered: Vec::new(),
+            not_offered: &[],
+        }),
+    }
+}
+
+/// Offers every file and, with `wait`, follows them until each ends.
+async fn offer_all(
+    client: &Client,
+    files: &[PathBuf],
+    how: How<'_>,
+    wait: bool,
+    as_json: bool,
+) -> Result<Done> {
+    let (mut offered, not_offered) = offer_each(client, files, how, as_json).await?;
+    let mut failure = (!not_offered.is_empty()).then(|| {
+        format!(
+            "{} of {} files could not be offered",
+            not_offered.len(),
             files.len()
-        ));
+        )
+    });
+    if wait && !offered.is_empty() {
+        let failed = wait_for_all(client, &mut offered, as_json).await? + not_offered.len();
+        failure = (failed > 0)
+            .then(|| format!("{failed} of {} files did not end delivered", files.len()));
     }
-    Ok(())
+    Ok(Done {
+        offered,
+        not_offered,
+        failure,
+    })
 }
 
 /// Offers each file, printing a line for each (unless `as_json`) and an error for each that
-/// could not be offered; the outcomes with their labels, and how many failed. Without a node
-/// it stops at once.
+/// could not be offered; the outcomes with their labels, and the files not offered. Without a
+/// node it stops at once.
 async fn offer_each(
     client: &Client,
     files: &[PathBuf],
     how: How<'_>,
     as_json: bool,
-) -> Result<(Vec<(String, OfferOutcome)>, usize)> {
+) -> Result<(Vec<(String, OfferOutcome)>, Vec<NotOffered>)> {
     let mut offered: Vec<(String, OfferOutcome)> = Vec::new();
-    let mut failed_offers = 0usize;
+    let mut not_offered = Vec::new();
     for file in files {
         let label = file.display().to_string();
         let outcome = async {
@@ -99,7 +158,6 @@ async fn offer_each(
             // Without a node no other file can be offered either.
             Err(e) if e.downcast_ref::<NoNode>().is_some() => return Err(e),
             Err(e) => {
-                failed_offers += 1;
                 let tag = crate::style::paint(
                     "error:",
                     crate::style::Colour::Red,
@@ -107,14 +165,18 @@ async fn offer_each(
                 );
                 let what = safe(&format!("{label}: {e:#}")).into_owned();
                 eprintln!("{tag} {what}{}", next_step(&e));
+                not_offered.push(NotOffered {
+                    file: label,
+                    error: format!("{e:#}{}", next_step(&e)),
+                });
             }
         }
     }
-    Ok((offered, failed_offers))
+    Ok((offered, not_offered))
 }
 
 /// `--wait`: follows the offered items until each ends, updates them, prints the summary
-/// (or the JSON); how many did not end delivered.
+/// (unless `as_json`); how many did not end delivered.
 async fn wait_for_all(
     client: &Client,
     offered: &mut [(String, OfferOutcome)],
@@ -136,9 +198,7 @@ async fn wait_for_all(
         o.item = t.item.clone();
     }
     let (text, failed) = wait::summary(&tracked);
-    if as_json {
-        emit(&json(&outcomes(offered))?)?;
-    } else {
+    if !as_json {
         emit(&text)?;
     }
     Ok(failed)
@@ -155,7 +215,7 @@ pub fn offer_line(label: &str, o: &OfferOutcome) -> String {
         format!(
             "{label} was already offered as {} (status {}, phase {})\n",
             i.item_id,
-            i.status.as_str(),
+            crate::output::status_word(i),
             i.phase.as_str()
         )
     } else {

@@ -14,6 +14,7 @@ fn item(phase: Phase) -> ItemView {
         updated_at: "2026-01-01T00:01:00Z".into(),
         client_id: NodeId::new("12D3KooWTest"),
         server_id: None,
+        server_name: None,
         file_name: "clip.mp4".into(),
         media_type: MediaType::Video,
         conversion_type: "mkv-x264".into(),

@@ -29,6 +29,25 @@ pub enum ConfigError {
     },
     #[error("cannot find a home directory for `~`: HOME is not set; set HOME or pass --data-dir")]
     NoHome,
+    /// More than one problem in the file: each an [`ConfigError::Invalid`], one a line.
+    #[error("{} problems in the configuration:\n{}", problems.len(), lines(problems))]
+    Several { problems: Vec<ConfigError> },
+}
+
+impl ConfigError {
+    /// One error for `problems`: itself when it is the only one.
+    pub(super) fn all(mut problems: Vec<ConfigError>) -> ConfigError {
+        if problems.len() == 1 {
+            problems.remove(0)
+        } else {
+            ConfigError::Several { problems }
+        }
+    }
+}
+
+fn lines(problems: &[ConfigError]) -> String {
+    let v: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    v.join("\n")
 }
 
 struct Located<'a> {

@@ -5,6 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::defaults::{node::OUTPUT_DIR_WITHOUT_HOME, DATA_DIR_UNDER_HOME};
+use super::parse::parse;
 use super::paths::home_dir;
 use super::raw::RawConfig;
 use super::resolve::resolve;
@@ -46,24 +47,39 @@ impl Config {
         file: Option<&Path>,
     ) -> Result<Config, ConfigError> {
         let index = SpanIndex::new(text);
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, key) = match e.span() {
-                Some(span) => (Some(index.line_of(span.start)), index.key_at(span.start)),
-                None => (None, None),
-            };
-            ConfigError::Invalid {
-                file: file.map(Path::to_path_buf),
-                line,
-                key,
-                message: e.message().trim().to_string(),
-            }
+        let invalid = |line, key, message| ConfigError::Invalid {
+            file: file.map(Path::to_path_buf),
+            line,
+            key,
+            message,
+        };
+        let raw = parse(text).map_err(|errors| {
+            ConfigError::all(
+                errors
+                    .iter()
+                    .map(|e| {
+                        let (line, key) = match e.span() {
+                            Some(span) => {
+                                (Some(index.line_of(span.start)), index.key_at(span.start))
+                            }
+                            None => (None, None),
+                        };
+                        invalid(line, key, e.message().trim().to_string())
+                    })
+                    .collect(),
+            )
         })?;
         let home = home_dir();
-        resolve(raw, data_dir, file, home.as_deref()).map_err(|f| ConfigError::Invalid {
-            file: file.map(Path::to_path_buf),
-            line: index.line_of_key(f.key, f.index),
-            key: Some(f.key.to_string()),
-            message: f.message,
+        resolve(raw, data_dir, file, home.as_deref()).map_err(|faults| {
+            ConfigError::all(
+                faults
+                    .into_iter()
+                    .map(|f| {
+                        let line = index.line_of_key(f.key, f.index);
+                        invalid(line, Some(f.key.to_string()), f.message)
+                    })
+                    .collect(),
+            )
         })
     }
 
@@ -83,8 +99,12 @@ impl Config {
         // Every input is a constant of `defaults`, a usable host name (or `dmc-node`) and a
         // path joined to `data_dir`, so this cannot fail; `config::tests` and
         // `defaults::tests` load the defaults on every run.
-        resolve(raw, data_dir, None, home.as_deref())
-            .unwrap_or_else(|f| panic!("built-in default `{}` is invalid: {}", f.key, f.message))
+        resolve(raw, data_dir, None, home.as_deref()).unwrap_or_else(|f| {
+            panic!(
+                "built-in default `{}` is invalid: {}",
+                f[0].key, f[0].message
+            )
+        })
     }
 }
 

@@ -17,6 +17,7 @@ mod network;
 mod node;
 mod notify;
 mod offered;
+mod parse;
 mod paths;
 mod raw;
 mod resolve;

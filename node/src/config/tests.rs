@@ -648,3 +648,44 @@ fn peer_budgets_default_parse_and_refuse_too_small() {
         assert!(message.starts_with("must be"), "{message}");
     }
 }
+
+#[test]
+fn every_problem_of_a_file_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two values of the wrong type and an unknown key, in two tables.
+    let text = "[node]\nname = 5\nlease = \"2m\"\n\n[converter]\nworkerz = 2\nthreads = \"x\"\n";
+    let err = Config::from_toml(dir.path(), text, None).unwrap_err();
+    let ConfigError::Several { problems } = &err else {
+        panic!("expected several problems, got {err:?}");
+    };
+    let found: Vec<(Option<usize>, Option<String>)> = problems
+        .iter()
+        .map(|p| match p {
+            ConfigError::Invalid { line, key, .. } => (*line, key.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    for want in [
+        (Some(2), Some("node.name".to_string())),
+        (Some(6), Some("converter.workerz".to_string())),
+        (Some(7), Some("converter.threads".to_string())),
+    ] {
+        assert!(found.contains(&want), "{want:?} not in {found:?}\n{err}");
+    }
+    assert!(
+        err.to_string()
+            .starts_with("3 problems in the configuration:\n  "),
+        "{err}"
+    );
+
+    // Problems of meaning too: one in each table.
+    let text = "[converter]\nworkers = 0\n\n[transfer]\nmax_rate = \"fast\"\n";
+    let err = Config::from_toml(dir.path(), text, None).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(":2: key `converter.workers`"), "{msg}");
+    assert!(msg.contains(":5: key `transfer.max_rate`"), "{msg}");
+
+    // Syntax errors: every one.
+    let err = Config::from_toml(dir.path(), "[node\nname = \"a\"\nx = = 1\n", None).unwrap_err();
+    assert!(matches!(err, ConfigError::Several { .. }), "{err}");
+}

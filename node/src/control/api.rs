@@ -1,11 +1,12 @@
 //! Request and response bodies of the control API, shared by the server and the `dmc` CLI:
 //! the requests here, items in [`item`] (with the words for why one waits in [`waiting`]),
 //! pages of items in [`list`], offers, peers, profiles and this node in [`views`], the running
-//! configuration in [`config`].
+//! configuration in [`config`]; how texts name a node in [`names`].
 
 mod config;
 mod item;
 mod list;
+mod names;
 mod no_result;
 mod views;
 mod waiting;
@@ -17,6 +18,7 @@ pub use item::ItemView;
 pub use list::{
     CheckedList, ItemPage, ListQuery, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_LIST_OFFSET,
 };
+pub use names::Names;
 pub use no_result::no_result_text;
 pub use views::{NodeView, OfferOutcome, OverBudgetView, PeerView, ProfileView};
 pub use waiting::{waiting_text, waiting_text_at};

@@ -6,7 +6,7 @@ use dmc_protocol::{ItemId, ItemState, MediaType, NodeId, Phase};
 use super::handle::CoreError;
 use super::task::Core;
 use crate::control::api::{
-    waiting_text, waiting_text_at, ItemView, NodeView, OverBudgetView, PeerView, ProfileView,
+    waiting_text, waiting_text_at, ItemView, Names, NodeView, OverBudgetView, PeerView, ProfileView,
 };
 use crate::ffmpeg::profiles::BUILTIN_PROFILES;
 use dmc_protocol::time::rfc3339;
@@ -94,10 +94,25 @@ impl Core {
         out
     }
 
+    /// How texts name the nodes this node knows (from their node records).
+    pub(crate) fn names(&self) -> Names {
+        Names::new(
+            self.engine
+                .replica()
+                .nodes()
+                .map(|(id, _, info)| (id, info.name.as_str())),
+        )
+    }
+
     /// An item's view, with what only this node knows: its converter's newest progress
     /// report (not a record: `Engine::live_item`), a delivery under way.
     pub(crate) fn view(&self, item: &ItemState) -> ItemView {
-        let mut v = ItemView::of(&self.engine.live_item(item));
+        self.view_named(item, &self.names())
+    }
+
+    /// [`Self::view`] with the names already made (once for a page of items).
+    pub(crate) fn view_named(&self, item: &ItemState, names: &Names) -> ItemView {
+        let mut v = ItemView::of(&self.engine.live_item(item), names);
         if item.phase == Phase::Converted {
             if let Some(f) = self.delivering.get(&item.item_id()) {
                 v.phase = Phase::Delivering;
@@ -107,13 +122,13 @@ impl Core {
         }
         let now = super::now_ms();
         if let Some(note) = self.engine.retry_note(item, now) {
-            v.waiting_reason = Some(waiting_text_at(&note, now));
+            v.waiting_reason = Some(waiting_text_at(&note, now, names));
         }
         if v.waiting_reason.is_none() && v.phase != Phase::Delivering {
             v.waiting_reason = self
                 .engine
                 .lease_note(item, super::now_ms())
-                .map(|note| waiting_text(&note));
+                .map(|note| waiting_text(&note, names));
         }
         v
     }
@@ -150,39 +165,7 @@ impl Core {
             }
         }
         ids.iter()
-            .map(|id| {
-                let info = self.engine.replica().node(id);
-                let ad = info.and_then(|i| i.converter.as_ref());
-                let (mut addresses, last) =
-                    self.peer_book.addrs.get(id).cloned().unwrap_or_default();
-                let online = self.engine.connected().contains(id);
-                // A peer that dialled us has no stored address; show its connection's.
-                if let Some(a) = self.peer_book.conn_addrs.get(id).filter(|_| online) {
-                    if !addresses.contains(a) {
-                        addresses.push(a.clone());
-                    }
-                }
-                PeerView {
-                    name: info.map(|i| i.name.clone()),
-                    addresses,
-                    online,
-                    last_seen: (last > 0).then(|| rfc3339(last)),
-                    role: if ad.is_some() { "converter" } else { "client" }.into(),
-                    media_types: ad.map(|a| a.media_types.clone()).unwrap_or_default(),
-                    profiles: ad.map(|a| a.profiles.clone()).unwrap_or_default(),
-                    workers: ad.map(|a| a.workers),
-                    free_slots: ad
-                        .map(|a| a.workers.saturating_sub(load.get(id).copied().unwrap_or(0))),
-                    rejected: self
-                        .peer_book
-                        .rejected
-                        .iter()
-                        .find(|r| !online && r.node_id.as_ref() == Some(id))
-                        .map(|r| r.reason.to_string()),
-                    over_budget: self.over_budget_view(id),
-                    node_id: id.clone(),
-                }
-            })
+            .map(|id| self.peer_view(id, load.get(id).copied().unwrap_or(0)))
             .chain(
                 self.peer_book
                     .rejected
@@ -194,6 +177,7 @@ impl Core {
                         addresses: r.addr.iter().cloned().collect(),
                         online: false,
                         last_seen: Some(rfc3339(r.at)),
+                        seen_secs_ago: Some(super::now_ms().saturating_sub(r.at) / 1000),
                         role: "-".into(),
                         media_types: Vec::new(),
                         profiles: Vec::new(),
@@ -204,6 +188,41 @@ impl Core {
                     }),
             )
             .collect()
+    }
+
+    /// A known peer as `dmc peers` shows it; `load`: the items assigned to it that take a
+    /// worker.
+    fn peer_view(&self, id: &NodeId, load: u32) -> PeerView {
+        let info = self.engine.replica().node(id);
+        let ad = info.and_then(|i| i.converter.as_ref());
+        let (mut addresses, last) = self.peer_book.addrs.get(id).cloned().unwrap_or_default();
+        let online = self.engine.connected().contains(id);
+        // A peer that dialled us has no stored address; show its connection's.
+        if let Some(a) = self.peer_book.conn_addrs.get(id).filter(|_| online) {
+            if !addresses.contains(a) {
+                addresses.push(a.clone());
+            }
+        }
+        PeerView {
+            name: info.map(|i| i.name.clone()),
+            addresses,
+            online,
+            last_seen: (last > 0).then(|| rfc3339(last)),
+            seen_secs_ago: (last > 0).then(|| super::now_ms().saturating_sub(last) / 1000),
+            role: if ad.is_some() { "converter" } else { "client" }.into(),
+            media_types: ad.map(|a| a.media_types.clone()).unwrap_or_default(),
+            profiles: ad.map(|a| a.profiles.clone()).unwrap_or_default(),
+            workers: ad.map(|a| a.workers),
+            free_slots: ad.map(|a| a.workers.saturating_sub(load)),
+            rejected: self
+                .peer_book
+                .rejected
+                .iter()
+                .find(|r| !online && r.node_id.as_ref() == Some(id))
+                .map(|r| r.reason.to_string()),
+            over_budget: self.over_budget_view(id),
+            node_id: id.clone(),
+        }
     }
 
     /// The latest refusal of `peer`'s records over its budget, if any.

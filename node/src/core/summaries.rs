@@ -10,12 +10,13 @@ use tracing::{info, warn};
 
 use super::handle::CoreError;
 use super::task::Core;
-use crate::control::api::{CheckedList, ItemPage, ItemView};
+use crate::control::api::{CheckedList, ItemPage, ItemView, Names};
 use crate::store::{ItemSummary, PageQuery, StoreError};
 
-/// The row of an item, as its records tell it (no progress or other live state).
-pub(super) fn summary_of(item: &ItemState) -> ItemSummary {
-    let view = ItemView::of(item);
+/// The row of an item, as its records tell it (no progress or other live state), naming
+/// nodes as `names` does.
+pub(super) fn summary_of(item: &ItemState, names: &Names) -> ItemSummary {
+    let view = ItemView::of(item, names);
     ItemSummary {
         item_id: view.item_id,
         client_id: view.client_id.clone(),
@@ -45,9 +46,10 @@ impl Core {
     /// The rows of the items `records` touch, as the engine now folds them.
     pub(super) fn summaries_of(&self, records: &[Record]) -> Vec<ItemSummary> {
         let ids: BTreeSet<ItemId> = records.iter().filter_map(|r| r.body.item_id()).collect();
+        let names = self.names();
         ids.iter()
             .filter_map(|id| self.engine.item(id))
-            .map(summary_of)
+            .map(|i| summary_of(i, &names))
             .collect()
     }
 
@@ -60,10 +62,11 @@ impl Core {
             .store
             .stale_summaries(items.map(|i| (i.item_id(), i.version)).collect())
             .await?;
+        let names = self.names();
         let rows: Vec<ItemSummary> = stale
             .iter()
             .filter_map(|id| self.engine.item(id))
-            .map(summary_of)
+            .map(|i| summary_of(i, &names))
             .collect();
         if !rows.is_empty() {
             info!("writing the summaries of {} items", rows.len());
@@ -84,10 +87,11 @@ impl Core {
             })
             .await
             .map_err(internal)?;
+        let names = self.names();
         let items = page
             .rows
             .iter()
-            .filter_map(|(id, json)| self.page_item(id, json))
+            .filter_map(|(id, json)| self.page_item(id, json, &names))
             .collect();
         let me = self.engine.me();
         let open = self
@@ -106,9 +110,9 @@ impl Core {
     }
 
     /// An item of a page: its live view while the engine holds it, else its stored one.
-    fn page_item(&self, id: &str, json: &str) -> Option<ItemView> {
+    fn page_item(&self, id: &str, json: &str, names: &Names) -> Option<ItemView> {
         if let Some(item) = ItemId::parse(id).and_then(|i| self.engine.item(&i)) {
-            return Some(self.view(item));
+            return Some(self.view_named(item, names));
         }
         stored_view(id, json)
     }

@@ -65,7 +65,8 @@ async fn on_found(
         debug!(peer = %found.peer, dropped, "mDNS: not dialling a node whose advertised addresses are all off this host's subnets");
         return;
     }
-    info!(peer = %found.peer, role = found.advert.role.as_str(), addrs = ?found.addrs, dropped, "mDNS: found a dmc node");
+    let addrs: Vec<String> = found.addrs.iter().map(|a| a.to_string()).collect();
+    info!(peer = %found.peer, role = found.advert.role.as_str(), addrs = %addrs.join(","), dropped, "mDNS: found a dmc node");
     net.add_known_peer(found.peer, found.addrs).await;
 }
 

@@ -22,17 +22,10 @@ pub fn failed(error: &str) -> Check {
     )
 }
 
-/// How a peer is named in the checklist: its name and a short id.
+/// How a peer is named in the checklist: its name and its id ending, as wide as in every
+/// table ([`dmc_protocol::NodeId::short`]).
 fn label(p: &PeerView) -> String {
-    let id = p.node_id.to_string();
-    let short: String = id
-        .chars()
-        .rev()
-        .take(8)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let short = p.node_id.short();
     match &p.name {
         Some(n) => format!("peer {} ({short})", n.chars().take(64).collect::<String>()),
         None => format!("peer {short}"),
@@ -141,6 +134,7 @@ mod tests {
             addresses: vec!["/ip4/10.0.0.2/tcp/4747".into()],
             online,
             last_seen: Some("2026-11-26T01:00:00Z".into()),
+            seen_secs_ago: Some(60),
             role: "converter".into(),
             media_types: vec![],
             profiles: vec![],

@@ -221,8 +221,19 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
             supported: SCHEMA_VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        tracing::info!("migrating {} to schema version {}", path.display(), i + 1);
+    // One line either way: a fresh database is created at the newest schema, not migrated.
+    if found == 0 {
+        tracing::info!(
+            "created database {}, schema {SCHEMA_VERSION}",
+            path.display()
+        );
+    } else if found < SCHEMA_VERSION {
+        tracing::info!(
+            "migrating {} from schema {found} to {SCHEMA_VERSION}",
+            path.display()
+        );
+    }
+    for sql in MIGRATIONS.iter().skip(found as usize) {
         tx.execute_batch(sql).ctx("applying a schema migration")?;
     }
     if found < SCHEMA_VERSION {

@@ -6,7 +6,7 @@ use dmc_protocol::time::rfc3339;
 use dmc_protocol::{Epoch, ItemId, ItemState, MediaType, NodeId, Phase, Status};
 use serde::{Deserialize, Serialize};
 
-use super::waiting_text;
+use super::{waiting_text, Names};
 
 /// An item as `status --json` and `list --json` show it. The node also keeps it as JSON in its
 /// `item_summaries` table and reads it back for items no longer in memory: a field added
@@ -18,6 +18,10 @@ pub struct ItemView {
     pub updated_at: String,
     pub client_id: NodeId,
     pub server_id: Option<NodeId>,
+    /// The converter's name as this node knew it when the view was made, with its id ending
+    /// when another node has the same name; its id ending when it has no name.
+    #[serde(default)]
+    pub server_name: Option<String>,
     pub file_name: String,
     pub media_type: MediaType,
     pub conversion_type: String,
@@ -44,8 +48,9 @@ pub struct ItemView {
 }
 
 impl ItemView {
-    /// The view of an item as its records tell it (the node adds what only it knows).
-    pub fn of(item: &ItemState) -> ItemView {
+    /// The view of an item as its records tell it, naming nodes as `names` does (the node
+    /// adds what only it knows).
+    pub fn of(item: &ItemState, names: &Names) -> ItemView {
         let phase = item.phase;
         let result = item.result.as_ref();
         ItemView {
@@ -54,6 +59,7 @@ impl ItemView {
             updated_at: rfc3339(item.updated_at),
             client_id: item.origin.clone(),
             server_id: item.converter().cloned(),
+            server_name: item.converter().map(|c| names.label(c)),
             file_name: item.offer.file.file_name.clone(),
             media_type: item.offer.media_type,
             conversion_type: item.offer.profile.clone(),
@@ -70,8 +76,8 @@ impl ItemView {
             speed: item.progress.and_then(|p| p.speed),
             eta_secs: item.progress.and_then(|p| p.eta_secs),
             epoch: item.epoch(),
-            waiting_reason: item.waiting().map(|w| waiting_text(&w)),
-            errors: errors(item),
+            waiting_reason: item.waiting().map(|w| waiting_text(&w, names)),
+            errors: errors(item, names),
             rejections: item.rejections.clone(),
             version: item.version,
             output_file_name: result.map(|r| r.file_name.clone()),
@@ -84,12 +90,15 @@ impl ItemView {
 
 /// Every error of an item, oldest first: each failed attempt, the origin's own failure, a
 /// cancel.
-fn errors(item: &ItemState) -> Vec<String> {
-    let attempts = item
-        .failures
-        .iter()
-        .enumerate()
-        .map(|(n, f)| format!("attempt {} on {}: {}", n + 1, f.converter.short(), f.error));
+fn errors(item: &ItemState, names: &Names) -> Vec<String> {
+    let attempts = item.failures.iter().enumerate().map(|(n, f)| {
+        format!(
+            "attempt {} on {}: {}",
+            n + 1,
+            names.label(&f.converter),
+            f.error
+        )
+    });
     attempts
         .chain(item.origin_error.clone())
         .chain(
@@ -168,11 +177,13 @@ mod tests {
             record("Origin", 4, RecordBody::Cancel { item_id }),
         ];
         let item = ItemState::fold(&records).expect("an item");
-        let view = ItemView::of(&item);
+        let named = NodeId::new(converter);
+        let view = ItemView::of(&item, &Names::new([(&named, "studio")]));
+        assert_eq!(view.server_name.as_deref(), Some("studio"));
         assert_eq!(
             view.errors,
             [
-                "attempt 1 on verterABCDEF: ffmpeg exited 1",
+                "attempt 1 on studio: ffmpeg exited 1",
                 "gave up after 1 attempts",
                 "cancelled by its origin"
             ]

@@ -22,6 +22,10 @@ pub struct PeerView {
     pub online: bool,
     /// RFC 3339; null when never seen.
     pub last_seen: Option<String>,
+    /// How long ago `last_seen` was, in seconds, by the node's clock (what `dmc peers` shows
+    /// as "3 min ago").
+    #[serde(default)]
+    pub seen_secs_ago: Option<u64>,
     /// "converter" or "client".
     pub role: String,
     pub media_types: Vec<MediaType>,

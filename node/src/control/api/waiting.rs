@@ -3,9 +3,11 @@
 use dmc_protocol::time::rfc3339;
 use dmc_protocol::{Millis, NextAttempt, Waiting};
 
+use super::Names;
+
 /// `waiting` in words as of the clock time `now_ms` (ms since the Unix epoch): a retry after a
 /// backoff says when it starts, e.g. "next attempt at 08:45:12 UTC, in 30 s".
-pub fn waiting_text_at(waiting: &Waiting, now_ms: Millis) -> String {
+pub fn waiting_text_at(waiting: &Waiting, now_ms: Millis, names: &Names) -> String {
     match waiting {
         Waiting::AfterFailure {
             attempt,
@@ -18,30 +20,30 @@ pub fn waiting_text_at(waiting: &Waiting, now_ms: Millis) -> String {
             let clock = at.get(11..19).unwrap_or(&at);
             format!(
                 "attempt {attempt} failed on {}: {error}; next attempt at {clock} UTC, in {} s",
-                converter.short(),
+                names.label(converter),
                 in_ms.div_ceil(1000)
             )
         }
-        _ => waiting_text(waiting),
+        _ => waiting_text(waiting, names),
     }
 }
 
-/// `waiting` in words, for `waiting_reason`.
-pub fn waiting_text(waiting: &Waiting) -> String {
+/// `waiting` in words, for `waiting_reason`, naming converters as [`Names`] does.
+pub fn waiting_text(waiting: &Waiting, names: &Names) -> String {
     match waiting {
         Waiting::ForConverter => "waiting for a converter that accepts this item".into(),
         Waiting::GivenBack { converter, reason } => format!(
             "converter {} gave it back ({reason}); waiting for a converter",
-            converter.short()
+            names.label(converter)
         ),
         Waiting::ResultLost { converter, reason } => format!(
             "converter {} lost the result ({reason}); converting it again (not counted as an \
              attempt)",
-            converter.short()
+            names.label(converter)
         ),
         Waiting::Rejected { converter, reason } => format!(
             "converter {} rejected it: {reason}; waiting for another converter",
-            converter.short()
+            names.label(converter)
         ),
         Waiting::AfterFailure {
             attempt,
@@ -56,16 +58,16 @@ pub fn waiting_text(waiting: &Waiting) -> String {
             };
             format!(
                 "attempt {attempt} failed on {}: {error}; {next}",
-                converter.short()
+                names.label(converter)
             )
         }
         Waiting::ResultHeldOffline { converter } => format!(
             "converter {} holds the result but is offline; waiting for it to return",
-            converter.short()
+            names.label(converter)
         ),
         Waiting::Offline { converter } => format!(
             "this node is offline; converter {} keeps the item until it returns",
-            converter.short()
+            names.label(converter)
         ),
         Waiting::Silent {
             converter,
@@ -73,7 +75,7 @@ pub fn waiting_text(waiting: &Waiting) -> String {
             lease_ms,
         } => format!(
             "no word from converter {} for {} s; it goes to another converter after {} s",
-            converter.short(),
+            names.label(converter),
             silent_ms / 1000,
             lease_ms / 1000
         ),
@@ -147,27 +149,28 @@ mod tests {
             ),
         ];
         for (waiting, text) in cases {
-            assert_eq!(waiting_text(&waiting), text);
+            assert_eq!(waiting_text(&waiting, &Names::default()), text);
         }
     }
 
     #[test]
-    fn a_retry_says_when_the_next_attempt_starts() {
+    fn a_retry_says_when_the_next_attempt_starts_and_names_the_converter() {
+        let converter = NodeId::new("12D3KooWcoverterABCDEF");
+        let names = Names::new([(&converter, "studio")]);
         let w = Waiting::AfterFailure {
             attempt: 1,
-            converter: NodeId::new("12D3KooWcoverterABCDEF"),
+            converter: converter.clone(),
             error: "ffmpeg exited 1".into(),
             next: NextAttempt::Retry { in_ms: 29_500 },
         };
         // 20:43:17.123 UTC plus 29.5 s.
         assert_eq!(
-            waiting_text_at(&w, 1_764_103_397_123),
-            "attempt 1 failed on verterABCDEF: ffmpeg exited 1; next attempt at 20:43:46 UTC, \
-             in 30 s"
+            waiting_text_at(&w, 1_764_103_397_123, &names),
+            "attempt 1 failed on studio: ffmpeg exited 1; next attempt at 20:43:46 UTC, in 30 s"
         );
         assert_eq!(
-            waiting_text_at(&Waiting::ForConverter, 0),
-            waiting_text(&Waiting::ForConverter)
+            waiting_text_at(&Waiting::ForConverter, 0, &names),
+            waiting_text(&Waiting::ForConverter, &names)
         );
     }
 }
