@@ -3,13 +3,16 @@
 //! superseded node records) is in `replica/compact.rs`.
 
 mod compact;
+mod page;
+
+pub use page::{page_in, Page, PageLimit, RecordSource};
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
 use crate::item::ItemState;
 use crate::record::{Authority, NodeInfo, Record, RecordBody};
-use crate::wire::{record_size_estimate, AuthorRange, Summary, MAX_SUMMARY_AUTHORS};
+use crate::wire::{AuthorRange, Summary};
 
 /// A record made by a node with no right to it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,13 +43,6 @@ pub enum OutOfTurn {
     },
 }
 
-/// Limits of one page of records sent in answer to a summary.
-#[derive(Clone, Copy, Debug)]
-pub struct PageLimit {
-    pub records: usize,
-    pub bytes: usize,
-}
-
 /// What inserting a record did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -55,17 +51,6 @@ pub enum Inserted {
     /// About an item compacted here (it has a tombstone): ignored, never stored, so the
     /// item is never resurrected.
     Compacted,
-}
-
-/// One page of records answering a summary (see [`Replica::missing`]).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Page {
-    pub records: Vec<Record>,
-    /// More records remain after this page.
-    pub more: bool,
-    /// Per author this page finishes, where the asker's summary may go although the page
-    /// leaves holes: every seq up to it that the page does not carry was compacted here.
-    pub complete: Vec<(NodeId, Seq)>,
 }
 
 /// All records a node holds, with the folded state of every item.
@@ -287,49 +272,21 @@ impl Replica {
     /// Like [`Replica::missing`], for the authors of `range` only (`theirs` covers that range;
     /// an author of the range it does not list counts as 0).
     pub fn missing_in(&self, theirs: &Summary, range: &AuthorRange, limit: PageLimit) -> Page {
-        let theirs: std::collections::HashMap<&NodeId, Seq> =
-            theirs.0.iter().map(|(a, s)| (a, *s)).collect();
-        let mut page = Page::default();
-        let mut bytes = 0usize;
+        let Ok(page) = page_in(self, &self.horizons_in(range), theirs, limit);
+        page
+    }
+
+    /// Our authors of `range` with their horizons, in author order: what a page answering a
+    /// summary of that range covers ([`page_in`]).
+    pub fn horizons_in(&self, range: &AuthorRange) -> Vec<(NodeId, Seq)> {
         let authors = match &range.from {
             Some(f) => self.contiguous.range(f.clone()..),
             None => self.contiguous.range::<NodeId, _>(..),
         };
-        for (author, horizon) in authors.take_while(|(a, _)| range.contains(a)) {
-            // However many authors the range holds, a page stays within the wire's limit on
-            // marks; the asker, its horizons raised, asks again for the rest.
-            if page.complete.len() >= MAX_SUMMARY_AUTHORS {
-                page.more = true;
-                return page;
-            }
-            let from = theirs.get(author).copied().unwrap_or(0).saturating_add(1);
-            // Records sent at or below the horizon, and the last of them.
-            let (mut sent, mut last) = (0u64, None);
-            for (_, (r, _)) in self
-                .records
-                .range((author.clone(), from)..=(author.clone(), Seq::MAX))
-            {
-                let size = record_size_estimate(r);
-                let full = page.records.len() >= limit.records
-                    || (bytes + size > limit.bytes && !page.records.is_empty());
-                if full {
-                    // Cut within the author: a mark up to the last record sent, so the next
-                    // page starts after it even if holes lie below.
-                    page.more = true;
-                    page.complete.extend(hole_mark(author, from, last, sent));
-                    return page;
-                }
-                bytes += size;
-                if r.seq <= *horizon {
-                    sent += 1;
-                    last = Some(r.seq);
-                }
-                page.records.push(r.clone());
-            }
-            page.complete
-                .extend(hole_mark(author, from, Some(*horizon), sent));
-        }
-        page
+        authors
+            .take_while(|(a, _)| range.contains(a))
+            .map(|(a, s)| (a.clone(), *s))
+            .collect()
     }
 
     pub fn item(&self, id: &ItemId) -> Option<&ItemState> {
@@ -368,13 +325,6 @@ impl Replica {
     pub fn nodes(&self) -> impl Iterator<Item = (&NodeId, Seq, &NodeInfo)> {
         self.nodes.iter().map(|(id, (s, n))| (id, *s, n))
     }
-}
-
-/// A `complete` mark for `author` up to `top` when the records sent from `from` to `top`
-/// (`sent` of them) leave holes: those were compacted here.
-fn hole_mark(author: &NodeId, from: Seq, top: Option<Seq>, sent: u64) -> Option<(NodeId, Seq)> {
-    let top = top.filter(|t| *t >= from)?;
-    (sent < top - from + 1).then(|| (author.clone(), top))
 }
 
 #[cfg(test)]

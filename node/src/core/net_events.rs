@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use dmc_protocol::engine::Event;
-use dmc_protocol::wire::{AuthorRange, ErrorCode, FileRole, Request, Response};
+use dmc_protocol::wire::{AuthorRange, ErrorCode, FileRole, Request, Response, Summary};
 use dmc_protocol::{Epoch, ItemId, NodeId};
 use libp2p::{Multiaddr, PeerId};
 use tracing::{info, warn};
@@ -81,13 +81,26 @@ impl Core {
         self.feed(Event::PeerDisconnected(id)).await;
     }
 
+    /// Answers a peer's `Sync` from the database (records need not be in memory), with the
+    /// engine's horizons; if the store fails, from the records in memory.
+    async fn answer_sync(&self, summary: Summary, range: &AuthorRange) -> Response {
+        let horizons = self.engine.sync_horizons(range);
+        match self.store.sync_page(horizons, summary.clone()).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                warn!("cannot page records from the database, answering from memory: {e}");
+                self.engine.answer_sync(&summary, range)
+            }
+        }
+    }
+
     /// Answers a peer's request; files are read off the core task.
     async fn on_request(&mut self, peer: PeerId, request: Request, responder: Responder) {
         let from = NodeId::new(peer.to_base58());
         match request {
             Request::Sync { summary, from, to } => {
                 let range = AuthorRange { from, to };
-                responder.respond(self.engine.answer_sync(&summary, &range));
+                responder.respond(self.answer_sync(summary, &range).await);
             }
             Request::SyncDigest { digest } => {
                 responder.respond(self.engine.answer_digest(&digest));

@@ -11,6 +11,7 @@ mod records;
 mod schema;
 mod sql;
 mod summaries;
+mod sync_page;
 mod watched;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dmc_protocol::engine::{Compaction, Restored};
-use dmc_protocol::wire::FileRole;
+use dmc_protocol::wire::{FileRole, Response, Summary};
 use dmc_protocol::{Epoch, ItemId, Millis, NodeId, Record};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -191,6 +192,18 @@ impl Store {
     /// that no longer decode are logged and skipped.
     pub async fn load_records(&self) -> Result<Vec<(Record, Millis)>, StoreError> {
         self.call(records::load).await
+    }
+
+    /// The answer to a peer's `Sync` summary `theirs`: a page of the stored records it lacks
+    /// among `horizons` (our authors of the range it asked, `Engine::sync_horizons`), with the
+    /// protocol's paging rule.
+    pub async fn sync_page(
+        &self,
+        horizons: Vec<(NodeId, dmc_protocol::Seq)>,
+        theirs: Summary,
+    ) -> Result<Response, StoreError> {
+        self.call(move |c| sync_page::answer(c, &horizons, &theirs))
+            .await
     }
 
     /// What the engine is rebuilt from at start: records, tombstones, horizons, end times.

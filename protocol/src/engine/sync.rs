@@ -9,9 +9,9 @@
 //! nothing new moves on to the next range, and a peer over its budget ends the walk (the
 //! next anti-entropy round asks again).
 
-use crate::ids::{ItemId, Millis, NodeId};
+use crate::ids::{ItemId, Millis, NodeId, Seq};
 use crate::record::Record;
-use crate::replica::Inserted;
+use crate::replica::{page_in, Inserted, Page, RecordSource};
 use crate::wire::{
     record_size_estimate, AuthorRange, Request, Response, Summary, MAX_RECORDS_PER_MESSAGE,
     MAX_SUMMARY_AUTHORS,
@@ -19,6 +19,15 @@ use crate::wire::{
 
 use super::budget::OverBudget;
 use super::{note_record_speed, Effect, Engine, RESYNC_INTERVAL_MS, SYNC_PAGE};
+
+/// The `Records` answer carrying a page.
+fn records_response(page: Page) -> Response {
+    Response::Records {
+        records: page.records,
+        more: page.more,
+        complete: page.complete,
+    }
+}
 
 /// A paged sync under way with a peer: the author range asked last, and when.
 #[derive(Clone, Debug)]
@@ -55,12 +64,23 @@ impl Engine {
     /// Answers a peer's `Sync`: a page of the records it lacks among the authors of `range`.
     /// `complete` marks pass over what was compacted here.
     pub fn answer_sync(&self, theirs: &Summary, range: &AuthorRange) -> Response {
-        let page = self.replica.missing_in(theirs, range, SYNC_PAGE);
-        Response::Records {
-            records: page.records,
-            more: page.more,
-            complete: page.complete,
-        }
+        records_response(self.replica.missing_in(theirs, range, SYNC_PAGE))
+    }
+
+    /// Answers a peer's `Sync` from another source of records (a node's database), with the
+    /// same paging rule and our horizons, for records that need not be in memory.
+    pub fn answer_sync_from<S: RecordSource>(
+        source: &S,
+        horizons: &[(NodeId, Seq)],
+        theirs: &Summary,
+    ) -> Result<Response, S::Error> {
+        page_in(source, horizons, theirs, SYNC_PAGE).map(records_response)
+    }
+
+    /// What a page answering a peer's `Sync` of `range` covers: our authors of the range
+    /// with their horizons (for [`Engine::answer_sync_from`]).
+    pub fn sync_horizons(&self, range: &AuthorRange) -> Vec<(NodeId, Seq)> {
+        self.replica.horizons_in(range)
     }
 
     /// Connected peers not asked for what we lack within the resync interval.
