@@ -4,7 +4,7 @@
 
 use dmc_protocol::engine::Event;
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{Epoch, ItemId, Millis, NodeId, RecordBody, Summary};
+use dmc_protocol::{Epoch, ItemId, Millis, NodeId, Record, RecordBody, Seq, Summary};
 use tracing::{info, warn};
 
 use super::msg::{Internal, JobOutcome, Refusal};
@@ -34,16 +34,7 @@ impl Core {
                 records,
                 more,
                 complete,
-            } => {
-                let records = self.peer_book.authors.admit(&from, records, now_ms());
-                self.feed(Event::Records {
-                    from,
-                    records,
-                    sync_more: Some(more),
-                    complete,
-                })
-                .await
-            }
+            } => self.on_sync_page(from, records, more, complete).await,
             Internal::EndedAnswer { from, items } => {
                 self.feed(Event::EndedAnswer { from, items }).await
             }
@@ -107,6 +98,24 @@ impl Core {
                 .await;
             }
         }
+    }
+
+    /// A page of records answering our `Sync`, with its `complete` marks.
+    async fn on_sync_page(
+        &mut self,
+        from: NodeId,
+        records: Vec<Record>,
+        more: bool,
+        complete: Vec<(NodeId, Seq)>,
+    ) {
+        let records = self.peer_book.authors.admit(&from, records, now_ms());
+        self.feed(Event::Records {
+            from,
+            records,
+            sync_more: Some(more),
+            complete,
+        })
+        .await
     }
 
     async fn on_evaluated(&mut self, item_id: ItemId, epoch: Epoch, refusal: Option<Refusal>) {
