@@ -1,6 +1,7 @@
 //! Compaction (issue 12, point 2): with a short `[node] keep_finished`, a delivered item's
 //! records are deleted from both nodes' databases soon after it ended, each keeping only a
-//! tombstone; the delivered file stays where it was, and a restart brings nothing back.
+//! tombstone; the delivered file stays where it was, and a restart brings nothing back. The
+//! origin still fetches a compacted item's result from the summary it keeps.
 
 use std::path::Path;
 use std::time::Duration;
@@ -110,4 +111,50 @@ fn a_delivered_item_is_compacted_on_both_nodes_after_keep_finished() {
     );
     assert!(compacted(&stored(&laptop), item));
     assert!(compacted(&stored(&converter), item));
+}
+
+/// The origin's own item whose records were compacted is fetched from the summary the origin
+/// keeps of it (result path, size and checksum): `dmc fetch` still copies the result.
+#[test]
+fn a_compacted_item_of_this_node_can_still_be_fetched() {
+    let lab = Lab::new().unwrap();
+    let opts = |converter: bool, peers: Vec<String>| NodeOpts {
+        converter,
+        peers,
+        node_extra: KEEP.into(),
+        ..Default::default()
+    };
+    let converter = Node::start(&lab, "converter", opts(true, vec![])).unwrap();
+    let laptop = Node::start(&lab, "laptop", opts(false, vec![converter.addr().unwrap()])).unwrap();
+    let clip = lab.path("clip.mp4");
+    make_clip(&clip, 1, "160x120").unwrap();
+    let id = laptop.offer(&clip, "mkv-x264").unwrap();
+    let item = ItemId::parse(&id).unwrap();
+    let done = laptop.wait_final(&id, LONG).unwrap();
+    assert_eq!(done["phase"], "delivered", "{}", converter.log_tail());
+    let result = done["output_path"].as_str().unwrap().to_string();
+    wait_until(
+        "the item to be compacted on the laptop",
+        Duration::from_secs(30),
+        || compacted(&stored(&laptop), item).then_some(()),
+    )
+    .unwrap();
+
+    let into = lab.path("fetched");
+    std::fs::create_dir_all(&into).unwrap();
+    let out = laptop
+        .dmc(&["fetch", &id, "--output", into.to_str().unwrap()])
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fetch of a compacted item: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = Path::new(&result).file_name().unwrap();
+    let copy = std::fs::read(into.join(name)).unwrap();
+    assert_eq!(
+        copy,
+        std::fs::read(&result).unwrap(),
+        "the copy is the result"
+    );
 }

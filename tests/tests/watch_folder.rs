@@ -282,3 +282,94 @@ fn a_folder_made_after_start_is_watched_recursively_and_sources_deleted() {
     assert!(music.join(".cache/other.wav").exists());
     drop(conv);
 }
+
+/// Sets a watched source's `after_done` back to not done, in a stopped node's database: the
+/// state a node is in when it stopped after the delivery and before `after_delivery` ran. The
+/// item must be compacted there already (its tombstone kept), so the next start's engine does
+/// not know it.
+fn after_delivery_pending(node: &Node, item: &str) {
+    let db = rusqlite::Connection::open(node.data_dir.join(dmc_node::store::DB_FILE_NAME)).unwrap();
+    let tombstones: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM tombstones WHERE item_id = ?1",
+            [item],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tombstones, 1, "{item} is compacted");
+    let n = db
+        .execute(
+            "UPDATE watched SET after_done = 0 WHERE item_id = ?1",
+            [item],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "one watched row of {item}");
+}
+
+/// The node stopped between a watched source's delivery and its `after_delivery`, and the
+/// item was compacted (short `keep_finished`) before the node's catch-up at its next start:
+/// the catch-up finds the delivery in the summary the origin keeps, and still moves the source.
+#[test]
+fn after_delivery_catches_up_on_a_source_whose_item_was_compacted() {
+    let lab = Lab::new().unwrap();
+    let (inbox, done) = (lab.path("inbox"), lab.path("done"));
+    std::fs::create_dir_all(&inbox).unwrap();
+    let conv = Node::start(
+        &lab,
+        "conv",
+        NodeOpts {
+            converter: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let watch = format!(
+        "\n[[watch]]\npath = {:?}\nprofile = \"mkv-x264\"\nsettle = \"1s\"\n\
+         after_delivery = \"move:{}\"\n\n[notify]\ndesktop = false\n",
+        inbox.display().to_string(),
+        done.display(),
+    );
+    let mut laptop = Node::start(
+        &lab,
+        "laptop",
+        NodeOpts {
+            peers: vec![conv.addr().unwrap()],
+            node_extra: "keep_finished = \"1s\"".into(),
+            extra: watch,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let source = inbox.join("clip.mp4");
+    make_clip(&source, 1, "160x120").unwrap();
+    let moved = done.join("clip.mp4");
+    wait_until("the source to be delivered and moved", LONG, || {
+        (moved.exists() && !source.exists()).then_some(())
+    })
+    .unwrap();
+    let id = items(&laptop)
+        .into_iter()
+        .chain(
+            laptop.json(&["list", "--all", "--json"]).unwrap()["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        )
+        .find(|i| i["file_name"] == "clip.mp4")
+        .map(|i| i["item_id"].as_str().unwrap().to_string())
+        .unwrap();
+    // Records gone, the origin's summary kept: what compaction leaves.
+    std::thread::sleep(Duration::from_secs(4));
+    laptop.stop();
+
+    // As if the node had stopped before `after_delivery`: the source back where it was (the
+    // same file: a rename keeps what identifies it), its move not done.
+    std::fs::rename(&moved, &source).unwrap();
+    after_delivery_pending(&laptop, &id);
+    laptop.restart().unwrap();
+    wait_until("the catch-up to move the source", LONG, || {
+        (moved.exists() && !source.exists()).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", laptop.log_tail()));
+    assert_eq!(laptop.status(&id).unwrap()["phase"], "delivered");
+}

@@ -61,6 +61,10 @@ impl Author {
     pub fn new(signer: Signer) -> Self {
         Author { signer, seq: 0 }
     }
+    /// Continues after `seq` (records this author already made).
+    pub fn resume_after(&mut self, seq: Seq) {
+        self.seq = self.seq.max(seq);
+    }
     pub fn id(&self) -> NodeId {
         self.signer.node_id().clone()
     }

@@ -4,10 +4,15 @@
 //!
 //! Usage: `scale_bench generate DATA_DIR ITEMS` (the data dir gets its identity key here if it
 //! has none; the records of "laptop" are signed with it). Prints `records=N` and `items=N`.
+//! `scale_bench measure DATA_DIR ITEMS`, after a node started on it and stopped, prints what
+//! `measure.rs` measures (records kept, bytes per compacted item, idle reconcile, catch-up).
 
+#[path = "../reconcile_bench/exchange.rs"]
+mod exchange;
 mod history;
+mod measure;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use dmc_node::store::Store;
@@ -36,22 +41,31 @@ fn as_received(records: Vec<dmc_protocol::Record>) -> Vec<(dmc_protocol::Record,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: scale_bench generate DATA_DIR ITEMS");
+    eprintln!("usage: scale_bench generate|measure DATA_DIR ITEMS");
     std::process::exit(2)
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some("generate"), Some(dir), Some(items)) =
+    let (Some(cmd), Some(dir), Some(items)) =
         (args.first().map(String::as_str), args.get(1), args.get(2))
     else {
         usage()
     };
     let dir = PathBuf::from(dir);
     let items: usize = items.parse().unwrap_or_else(|_| usage());
-    let (keypair, _) = dmc_node::identity::load_or_create(&dir).expect("identity key");
-    let store = Store::open(&dir).await.expect("store opens");
+    match cmd {
+        "generate" => generate(&dir, items).await,
+        "measure" => measure::run(&dir, items, now_ms()).await,
+        _ => usage(),
+    }
+}
+
+/// Writes the year of `items` items into the store of `dir`.
+async fn generate(dir: &Path, items: usize) {
+    let (keypair, _) = dmc_node::identity::load_or_create(dir).expect("identity key");
+    let store = Store::open(dir).await.expect("store opens");
 
     let start = Instant::now();
     let mut rng = Rng::new(0x5ca1e);

@@ -19,7 +19,7 @@ pub use list::{
     CheckedList, ItemPage, ListQuery, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_LIST_OFFSET,
 };
 pub use names::Names;
-pub use no_result::no_result_text;
+pub use no_result::{no_result_text, NoResult};
 pub use views::{NodeView, OfferOutcome, OverBudgetView, PeerView, ProfileView};
 pub use waiting::{waiting_text, waiting_text_at};
 

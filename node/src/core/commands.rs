@@ -36,7 +36,7 @@ impl Core {
                 output,
                 force,
                 reply,
-            } => self.begin_fetch(item, output, force, reply),
+            } => self.begin_fetch(item, output, force, reply).await,
             Command::Peers { reply } => {
                 let _ = reply.send(Ok(self.peers()));
             }

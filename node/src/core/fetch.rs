@@ -1,17 +1,19 @@
 //! `dmc fetch`: a copy of a delivered result, checked against what was delivered, written to
 //! a `.part` beside its destination and renamed into place without replacing anything (unless
-//! forced). A result that is gone is an error that says how to convert the source again.
+//! forced). A result that is gone is an error that says how to convert the source again. An
+//! item of this node whose records were compacted is fetched from its stored summary.
 
 use std::path::{Path, PathBuf};
 
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::ItemId;
+use dmc_protocol::{ItemId, NodeId};
 
 use super::files::{copy_new, result_present, sha512_regular, Gone};
 use super::handle::{CoreError, Reply};
 use super::layout::fetch_part;
 use super::names::{rename_noreplace, sync_dir, unique_path};
 use super::task::Core;
+use crate::control::api::{no_result_text, NoResult};
 
 /// How many free names a fetch tries when others take the one it found first.
 const MAX_NAME_TRIES: u32 = 64;
@@ -33,14 +35,14 @@ struct FetchJob {
 
 impl Core {
     /// Starts a fetch of `item`'s result; the copy runs off the core task and answers `reply`.
-    pub(super) fn begin_fetch(
+    pub(super) async fn begin_fetch(
         &self,
         item: ItemId,
         output: Option<PathBuf>,
         force: bool,
         reply: Reply<PathBuf>,
     ) {
-        let job = match self.fetch_job(item, output, force) {
+        let job = match self.fetch_job(item, output, force).await {
             Ok(job) => job,
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -55,25 +57,29 @@ impl Core {
         });
     }
 
-    fn fetch_job(
+    /// What was delivered of `item`: from the engine while it holds the item, else from the
+    /// stored summary this node keeps of its own items after their records were compacted.
+    async fn fetch_job(
         &self,
         item: ItemId,
         output: Option<PathBuf>,
         force: bool,
     ) -> Result<FetchJob, CoreError> {
-        let i = self
-            .engine
-            .item(&item)
-            .ok_or(CoreError::UnknownItem(item))?;
-        let delivered = i
-            .output_path
-            .clone()
-            .zip(i.result.clone())
-            .filter(|_| i.origin == *self.engine.me());
-        let Some((path, result)) = delivered else {
-            let why = crate::control::api::no_result_text(i, self.engine.me());
-            return Err(CoreError::Conflict(why));
+        let me = self.engine.me();
+        let delivered = match self.engine.item(&item) {
+            Some(i) => delivery(
+                i.output_path.clone(),
+                i.result.as_ref().map(|r| (r.file_size, r.sha512.clone())),
+                NoResult::of(i),
+                me,
+            ),
+            None => {
+                let v = self.status_of(item).await?;
+                let result = v.output_file_size.zip(v.output_sha512_checksum.clone());
+                delivery(v.output_path.clone(), result, NoResult::of_view(&v), me)
+            }
         };
+        let (path, size, sha512) = delivered?;
         let source = self
             .files
             .get(&(item, FileRole::Source, 0))
@@ -81,12 +87,26 @@ impl Core {
         Ok(FetchJob {
             item,
             result: PathBuf::from(path),
-            size: result.file_size,
-            sha512: result.sha512,
+            size,
+            sha512,
             source,
             output,
             force,
         })
+    }
+}
+
+/// Where the origin delivered a result, its size and checksum; or why there is none to fetch
+/// here (only the origin receives a result).
+fn delivery(
+    path: Option<String>,
+    result: Option<(u64, String)>,
+    item: NoResult,
+    me: &NodeId,
+) -> Result<(String, u64, String), CoreError> {
+    match (path, result) {
+        (Some(path), Some((size, sha512))) if item.origin == *me => Ok((path, size, sha512)),
+        _ => Err(CoreError::Conflict(no_result_text(&item, me))),
     }
 }
 
