@@ -8,6 +8,10 @@
 mod exchange;
 pub use exchange::{exchange, Traffic};
 
+#[path = "rng.rs"]
+mod rng;
+pub use rng::Rng;
+
 use std::time::{Duration, Instant};
 
 use dmc_protocol::engine::{Engine, EngineConfig, Event};
@@ -23,34 +27,6 @@ pub const T0: Millis = 1_763_000_000_000;
 pub const IN_FLIGHT: usize = 8;
 /// New items offered while the pair is apart.
 pub const NEW_OFFERS: usize = 2;
-
-/// Deterministic pseudo-random numbers (splitmix64).
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// `n` lowercase hex digits.
-    pub fn hex(&mut self, n: usize) -> String {
-        let mut s = String::with_capacity(n + 16);
-        while s.len() < n {
-            s.push_str(&format!("{:016x}", self.next()));
-        }
-        s.truncate(n);
-        s
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// A node key drawn from `rng` (records are signed, as nodes sign them).
 fn signer(rng: &mut Rng) -> Signer {

@@ -11,6 +11,8 @@
 mod exchange;
 mod history;
 mod measure;
+#[path = "../reconcile_bench/rng.rs"]
+mod rng;
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

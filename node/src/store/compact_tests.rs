@@ -5,32 +5,10 @@ use dmc_protocol::engine::{Compaction, Effect, Engine, EngineConfig, Event};
 use dmc_protocol::record::{Offer, RecordBody};
 use dmc_protocol::{MediaType, Record};
 
-use super::tests::{bodies, file_info, item, node, raw, rec, received, sample, sorted};
+use super::tests::{
+    bodies, database_at, file_info, item, node, raw, rec, received, sample, sorted,
+};
 use super::*;
-
-/// A database of schema version 4 (before compaction) holding `records`.
-fn version_4_database(dir: &Path, records: &[Record]) {
-    let conn = raw(dir);
-    for sql in &schema::MIGRATIONS[..4] {
-        conn.execute_batch(sql).unwrap();
-    }
-    conn.pragma_update(None, "user_version", 4).unwrap();
-    for r in records {
-        conn.execute(
-            "INSERT INTO records (author, seq, item_id, kind, created_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            rusqlite::params![
-                r.author.as_str(),
-                r.seq as i64,
-                r.body.item_id().map(|i| i.to_string()),
-                r.body.kind(),
-                r.created_at as i64,
-                dmc_protocol::wire::encode(r)
-            ],
-        )
-        .unwrap();
-    }
-}
 
 fn open_offer(seq: u64) -> Record {
     rec(
@@ -65,7 +43,7 @@ async fn a_version_4_database_migrates_and_its_long_ended_items_are_compacted() 
     let dir = tempfile::tempdir().unwrap();
     let mut records = sample();
     records.push(open_offer(6));
-    version_4_database(dir.path(), &records);
+    database_at(dir.path(), 4, &records);
 
     let store = Store::open(dir.path()).await.unwrap();
     let state = store.load_state().await.unwrap();

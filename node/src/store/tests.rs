@@ -295,14 +295,14 @@ async fn migrations_run_once() {
     assert_eq!(v, SCHEMA_VERSION);
 }
 
-/// A database of schema version 3 (the last with a `transfers` table and delivery markers in
-/// `meta`), with a row in every table, written as that version wrote them.
-fn version_3_database(dir: &Path, records: &[Record]) -> Connection {
+/// A database left by schema version `version` holding `records`, as that version stored them
+/// (the records table has had these columns since version 1).
+pub(super) fn database_at(dir: &Path, version: u32, records: &[Record]) -> Connection {
     let conn = raw(dir);
-    for sql in &schema::MIGRATIONS[..3] {
+    for sql in &schema::MIGRATIONS[..version as usize] {
         conn.execute_batch(sql).unwrap();
     }
-    conn.pragma_update(None, "user_version", 3).unwrap();
+    conn.pragma_update(None, "user_version", version).unwrap();
     for r in records {
         conn.execute(
             "INSERT INTO records (author, seq, item_id, kind, created_at, body)
@@ -318,6 +318,13 @@ fn version_3_database(dir: &Path, records: &[Record]) -> Connection {
         )
         .unwrap();
     }
+    conn
+}
+
+/// A database of schema version 3 (the last with a `transfers` table and delivery markers in
+/// `meta`), with a row in every table, written as that version wrote them.
+fn version_3_database(dir: &Path, records: &[Record]) -> Connection {
+    let conn = database_at(dir, 3, records);
     let it = |n: u8| item(n).to_string();
     let rows: &[(&str, Vec<String>)] = &[
         (
