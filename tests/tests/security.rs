@@ -177,17 +177,7 @@ fn a_hostile_result_name_lands_as_a_safe_name_inside_output_dir() -> anyhow::Res
     let passwd_before = std::fs::read("/etc/passwd").ok();
 
     // Mallory poses as a converter and answers with names that climb out of the folder.
-    let mut mallory = Rogue::start(Some(&lab.network_key()))?;
-    let peer = mallory.dial(&laptop.addr()?)?;
-    let ad = mallory.make(RecordBody::Node(NodeInfo {
-        name: "mallory".into(),
-        converter: Some(ConverterAd {
-            media_types: vec![MediaType::Video],
-            profiles: vec!["mkv-x264".into()],
-            workers: 4,
-        }),
-    }));
-    mallory.request(peer, Request::Push { records: vec![ad] })?;
+    let (mut mallory, peer) = mallory_converter(&lab, &laptop)?;
 
     let names = ["../../etc/passwd", "sub/dir/evil\u{7}.mkv"];
     let mut offered = Vec::new();
@@ -253,17 +243,7 @@ fn a_result_claimed_far_larger_than_its_source_is_refused_before_a_byte_is_writt
 ) -> anyhow::Result<()> {
     let lab = Lab::new()?;
     let laptop = Node::start(&lab, "laptop", NodeOpts::default())?;
-    let mut mallory = Rogue::start(Some(&lab.network_key()))?;
-    let peer = mallory.dial(&laptop.addr()?)?;
-    let ad = mallory.make(RecordBody::Node(NodeInfo {
-        name: "mallory".into(),
-        converter: Some(ConverterAd {
-            media_types: vec![MediaType::Video],
-            profiles: vec!["mkv-x264".into()],
-            workers: 4,
-        }),
-    }));
-    mallory.request(peer, Request::Push { records: vec![ad] })?;
+    let (mut mallory, peer) = mallory_converter(&lab, &laptop)?;
     let clip = lab.path("clip.mp4");
     make_clip(&clip, 1, "160x120")?;
     let id = item_id(&laptop.offer(&clip, "mkv-x264")?)?;
@@ -314,6 +294,22 @@ fn a_result_claimed_far_larger_than_its_source_is_refused_before_a_byte_is_writt
         .unwrap_or_default();
     assert!(written.is_empty(), "{written:?}");
     Ok(())
+}
+
+/// Mallory, a member gone bad, dialled to `laptop` and posing as an H.264 converter.
+fn mallory_converter(lab: &Lab, laptop: &Node) -> anyhow::Result<(Rogue, libp2p::PeerId)> {
+    let mut mallory = Rogue::start(Some(&lab.network_key()))?;
+    let peer = mallory.dial(&laptop.addr()?)?;
+    let ad = mallory.make(RecordBody::Node(NodeInfo {
+        name: "mallory".into(),
+        converter: Some(ConverterAd {
+            media_types: vec![MediaType::Video],
+            profiles: vec!["mkv-x264".into()],
+            workers: 4,
+        }),
+    }));
+    mallory.request(peer, Request::Push { records: vec![ad] })?;
+    Ok((mallory, peer))
 }
 
 #[test]
