@@ -4,7 +4,9 @@
 use std::io::{self, Write};
 
 use anyhow::{Context, Result};
-use dmc_node::control::api::{ItemView, NodeView, PeerView, ProfileView};
+use dmc_node::control::api::{
+    ItemView, NodeView, PeerView, ProfileView, QueueEstimate, SpeedSource,
+};
 use dmc_protocol::ItemId;
 use serde::Serialize;
 
@@ -312,10 +314,10 @@ fn error_lines(i: &ItemView) -> Vec<(&'static str, String)> {
             if n == 0 { "rejections" } else { "" },
             format!(
                 "attempt {} by {} at {}: {}",
-                r.epoch,
-                r.server_id.short(),
-                dmc_protocol::time::rfc3339(r.at),
-                r.reason
+                r.rejection.epoch,
+                r.converter_label(),
+                dmc_protocol::time::rfc3339(r.rejection.at),
+                r.rejection.reason
             ),
         ));
     }
@@ -332,6 +334,7 @@ pub fn peers_table(peers: &[PeerView]) -> String {
         "SEEN",
         "ROLE",
         "FREE",
+        "SPEED",
         "PROFILES",
     ]);
     for p in peers {
@@ -350,6 +353,7 @@ pub fn peers_table(peers: &[PeerView]) -> String {
                 (None, Some(w)) if p.online => format!("?/{w}"),
                 _ => "-".into(),
             },
+            p.measured_speed.map_or_else(|| "-".into(), factor),
             if p.profiles.is_empty() {
                 "-".into()
             } else {
@@ -427,78 +431,6 @@ fn converters_cell(p: &ProfileView) -> String {
     truncate(&names.join(", "), 60)
 }
 
-/// Speeds assumed when no converting item reports one.
-const ASSUMED_SPEEDS: (f64, f64) = (0.25, 2.0);
-/// Wall time assumed for an image, or a source without a known duration, in seconds.
-const ASSUMED_ITEM_SECS: f64 = 2.0;
-
-/// When the queue of `items` should be done, as a range of seconds from now.
-#[derive(Clone, Debug, PartialEq)]
-pub struct QueueEstimate {
-    /// Items not finished (delivered, failed or cancelled).
-    pub to_do: usize,
-    /// (soonest, latest) in seconds; `None` when there is nothing to base it on.
-    pub secs: Option<(u64, u64)>,
-    /// Whether the speeds were assumed (no item reported one).
-    pub assumed_speed: bool,
-}
-
-/// Estimates the queue: each unfinished item's remaining media time (its duration × (1 −
-/// conversion progress)) over the range of speeds items report (or [`ASSUMED_SPEEDS`]), shared
-/// by `converters` online converters; never sooner than the longest single item.
-pub fn queue_estimate(items: &[ItemView], converters: usize) -> QueueEstimate {
-    let pending: Vec<&ItemView> = items.iter().filter(|i| !i.phase.is_final()).collect();
-    let speeds: Vec<f64> = pending
-        .iter()
-        .filter(|i| i.phase == dmc_protocol::Phase::Converting)
-        .filter_map(|i| i.speed.map(f64::from))
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .collect();
-    let assumed_speed = speeds.is_empty();
-    let (slow, fast) = if assumed_speed {
-        ASSUMED_SPEEDS
-    } else {
-        speeds
-            .iter()
-            .fold((f64::MAX, 0.0f64), |(lo, hi), s| (lo.min(*s), hi.max(*s)))
-    };
-    let mut media = 0.0f64; // seconds of media still to convert
-    let mut fixed = 0.0f64; // wall seconds of items without a duration
-    let mut longest = 0.0f64;
-    let mut basis = false;
-    for i in &pending {
-        let done = match i.phase {
-            dmc_protocol::Phase::Converting => i.progress.clamp(0.0, 1.0),
-            dmc_protocol::Phase::Converted | dmc_protocol::Phase::Delivering => 1.0,
-            _ => 0.0,
-        };
-        match i.duration_ms {
-            Some(ms) if i.media_type != dmc_protocol::MediaType::Image => {
-                let left = ms as f64 / 1000.0 * (1.0 - done);
-                media += left;
-                longest = longest.max(left);
-                basis = true;
-            }
-            _ if i.media_type == dmc_protocol::MediaType::Image => {
-                fixed += ASSUMED_ITEM_SECS * (1.0 - done);
-                basis = true;
-            }
-            _ => fixed += ASSUMED_ITEM_SECS * (1.0 - done),
-        }
-    }
-    let secs = (basis && converters > 0).then(|| {
-        let n = converters as f64;
-        let soon = ((media / fast + fixed) / n).max(longest / fast);
-        let late = ((media / slow + fixed) / n).max(longest / slow);
-        (soon.ceil() as u64, late.ceil() as u64)
-    });
-    QueueEstimate {
-        to_do: pending.len(),
-        secs,
-        assumed_speed,
-    }
-}
-
 /// A rough span: seconds under 90 s, minutes under 90 min, else hours.
 fn rough(secs: u64) -> (u64, &'static str) {
     if secs < 90 {
@@ -511,9 +443,7 @@ fn rough(secs: u64) -> (u64, &'static str) {
 }
 
 /// The `queue:` line under the items table; `None` when nothing is left to do.
-/// `converters` is the number of converters online, `None` when unknown.
-pub fn queue_line(items: &[ItemView], converters: Option<usize>) -> Option<String> {
-    let e = queue_estimate(items, converters.unwrap_or(1));
+pub fn queue_line(e: &QueueEstimate) -> Option<String> {
     if e.to_do == 0 {
         return None;
     }
@@ -522,29 +452,38 @@ pub fn queue_line(items: &[ItemView], converters: Option<usize>) -> Option<Strin
         e.to_do,
         if e.to_do == 1 { "" } else { "s" }
     );
-    if converters == Some(0) {
+    if e.converters_online == 0 {
         return Some(format!("{what}, no converter online\n"));
     }
-    let when = match e.secs {
-        None => return Some(format!("{what}, finish time unknown\n")),
-        Some((lo, hi)) => {
-            let ((a, ua), (b, ub)) = (rough(lo), rough(hi));
-            let span = if (a, ua) == (b, ub) {
-                format!("{a} {ua}")
-            } else if ua == ub {
-                format!("{a}–{b} {ub}")
-            } else {
-                format!("{a} {ua}–{b} {ub}")
-            };
-            let guess = if e.assumed_speed {
-                " (no speed measured yet: assumed 0.25x–2x)"
-            } else {
-                ""
-            };
-            format!("about {span}{guess}")
-        }
+    let Some((lo, hi)) = e.done_in_secs else {
+        return Some(format!("{what}, finish time unknown\n"));
     };
-    Some(format!("{what}, done in {when}\n"))
+    let ((a, ua), (b, ub)) = (rough(lo), rough(hi));
+    let span = if (a, ua) == (b, ub) {
+        format!("{a} {ua}")
+    } else if ua == ub {
+        format!("{a}–{b} {ub}")
+    } else {
+        format!("{a} {ua}–{b} {ub}")
+    };
+    let (slow, fast) = (factor(e.speeds.0), factor(e.speeds.1));
+    let speeds = if slow == fast {
+        slow
+    } else {
+        format!("{slow}–{fast}")
+    };
+    let basis = match e.speed_source {
+        SpeedSource::Measured => format!("at {speeds}, measured on this LAN"),
+        SpeedSource::Assumed => format!("no speed measured yet: assumed {speeds}"),
+    };
+    Some(format!("{what}, done in about {span} ({basis})\n"))
+}
+
+/// A realtime factor, to two decimals without trailing zeros: `0.25x`, `1.5x`, `2x`.
+fn factor(speed: f32) -> String {
+    let text = format!("{speed:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}x")
 }
 
 /// The `info` block.
@@ -569,6 +508,7 @@ pub fn info_block(n: &NodeView) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use dmc_node::control::api::RejectionView;
     use dmc_protocol::item::Rejection;
     use dmc_protocol::{MediaType, NodeId, Phase};
 
@@ -682,13 +622,24 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
         i.waiting_reason =
             Some("converter x rejected it: busy; waiting for another converter".into());
         i.errors = vec!["attempt 1 on abc: ffmpeg exited 1".into(), "second".into()];
-        i.rejections = vec![Rejection {
+        let rejection = Rejection {
             server_id: NodeId::new("12D3KooWQQ"),
             epoch: 1,
             reason: "busy".into(),
             until_fewer: None,
             at: 0,
-        }];
+        };
+        i.rejections = vec![
+            RejectionView {
+                rejection: rejection.clone(),
+                server_name: Some("studio".into()),
+            },
+            // Stored by an older version: no name, so the id ending.
+            RejectionView {
+                rejection,
+                server_name: None,
+            },
+        ];
         i.output_path = Some("/out/clip.mkv".into());
         let b = item_block(&i);
         for needle in [
@@ -700,7 +651,8 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             "progress       0% (87.2 fps, 3.50x, ETA 1m23s)\n",
             "waiting        converter x rejected it: busy; waiting for another converter\n",
             "errors         attempt 1 on abc: ffmpeg exited 1\n               second\n",
-            "rejections     attempt 1 by 12D3KooWQQ at 1970-01-01T00:00:00.000Z: busy\n",
+            "rejections     attempt 1 by studio at 1970-01-01T00:00:00.000Z: busy\n               \
+             attempt 1 by 12D3KooWQQ at 1970-01-01T00:00:00.000Z: busy\n",
             "output path    /out/clip.mkv\n",
             "version        4\n",
         ] {
@@ -794,6 +746,7 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             profiles: vec![],
             workers: None,
             free_slots: None,
+            measured_speed: None,
             rejected: None,
             over_budget: None,
         };
@@ -829,23 +782,25 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             profiles: vec![],
             workers: None,
             free_slots: None,
+            measured_speed: None,
             rejected: None,
             over_budget: None,
         };
         assert_eq!(
             peers_table(std::slice::from_ref(&p)),
-            "NAME  ID            ADDRESSES                SEEN   ROLE    FREE  PROFILES\n-     12D3KooWPeer  /ip4/127.0.0.1/tcp/4001  never  client  -     -\n"
+            "NAME  ID            ADDRESSES                SEEN   ROLE    FREE  SPEED  PROFILES\n-     12D3KooWPeer  /ip4/127.0.0.1/tcp/4001  never  client  -     -      -\n"
         );
         let conv = PeerView {
             online: true,
             role: "converter".into(),
             workers: Some(4),
             free_slots: Some(3),
+            measured_speed: Some(2.5),
             rejected: None,
             over_budget: None,
             ..p
         };
-        assert!(peers_table(std::slice::from_ref(&conv)).contains("online  converter  3/4"));
+        assert!(peers_table(std::slice::from_ref(&conv)).contains("online  converter  3/4   2.5x"));
         let away = PeerView {
             online: false,
             last_seen: Some("2026-12-02T08:00:00.000Z".into()),
@@ -855,7 +810,7 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
         };
         assert!(
             peers_table(std::slice::from_ref(&away))
-                .contains("3 min ago  converter  -     mkv-x265,opus"),
+                .contains("3 min ago  converter  -     2.5x   mkv-x265,opus"),
             "{}",
             peers_table(std::slice::from_ref(&away))
         );
@@ -872,6 +827,10 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
         assert!(peers_table(&[flooding]).contains(
             "online; over budget: more than 50 new records in a minute (at 2026-12-02T08:00:00Z)"
         ));
+    }
+
+    #[test]
+    fn profiles_table_names_converters() {
         let pr = ProfileView {
             name: "mp3".into(),
             media_types: vec![MediaType::Audio],
@@ -902,66 +861,52 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
         );
     }
 
-    fn queued(
-        phase: Phase,
-        progress: f64,
-        duration_ms: Option<u64>,
-        speed: Option<f32>,
-    ) -> ItemView {
-        let mut i = sample(
-            "7f1c2a90-1111-4222-8333-444455556666",
-            "clip.mp4",
-            phase,
-            progress,
-        );
-        i.duration_ms = duration_ms;
-        i.speed = speed;
-        i
+    fn estimate(
+        to_do: u64,
+        converters_online: u32,
+        done_in_secs: Option<(u64, u64)>,
+    ) -> QueueEstimate {
+        QueueEstimate {
+            to_do,
+            converters_online,
+            done_in_secs,
+            speeds: (0.5, 2.0),
+            speed_source: SpeedSource::Measured,
+        }
     }
 
     #[test]
-    fn queue_estimate_uses_remaining_duration_speeds_and_converters() {
-        // 60 s half done at 2x and 0.5x, plus a 120 s item waiting; two converters.
-        let items = [
-            queued(Phase::Converting, 0.5, Some(60_000), Some(2.0)),
-            queued(Phase::Converting, 0.5, Some(60_000), Some(0.5)),
-            queued(Phase::Offered, 0.0, Some(120_000), None),
-            queued(Phase::Delivered, 1.0, Some(600_000), None),
-        ];
-        let e = queue_estimate(&items, 2);
-        assert_eq!(e.to_do, 3);
-        assert!(!e.assumed_speed);
-        // 180 s of media: soonest (180/2)/2 = 45 s but never under 120/2 = 60 s; latest
-        // (180/0.5)/2 = 180 s, never under 120/0.5 = 240 s.
-        assert_eq!(e.secs, Some((60, 240)));
+    fn the_queue_line_says_when_and_at_what_speeds() {
         assert_eq!(
-            queue_line(&items, Some(2)).unwrap(),
-            "queue: 3 items to do, done in about 60 s–4 min\n"
+            queue_line(&estimate(3, 2, Some((60, 240)))).unwrap(),
+            "queue: 3 items to do, done in about 60 s–4 min (at 0.5x–2x, measured on this LAN)\n"
         );
         assert_eq!(
-            queue_line(&items, Some(0)).unwrap(),
+            queue_line(&estimate(3, 0, None)).unwrap(),
             "queue: 3 items to do, no converter online\n"
         );
-        // Nothing left: no line.
-        assert_eq!(queue_line(&items[3..], Some(2)), None);
-    }
-
-    #[test]
-    fn queue_estimate_assumes_speeds_or_says_unknown() {
-        let waiting = [queued(Phase::Offered, 0.0, Some(600_000), None)];
-        let e = queue_estimate(&waiting, 1);
-        assert!(e.assumed_speed);
-        assert_eq!(e.secs, Some((300, 2400)));
         assert_eq!(
-            queue_line(&waiting, Some(1)).unwrap(),
+            queue_line(&estimate(1, 1, None)).unwrap(),
+            "queue: 1 item to do, finish time unknown\n"
+        );
+        // Nothing left: no line.
+        assert_eq!(queue_line(&estimate(0, 2, None)), None);
+        let assumed = QueueEstimate {
+            speeds: dmc_node::control::api::ASSUMED_SPEEDS,
+            speed_source: SpeedSource::Assumed,
+            ..estimate(1, 1, Some((300, 2400)))
+        };
+        assert_eq!(
+            queue_line(&assumed).unwrap(),
             "queue: 1 item to do, done in about 5–40 min (no speed measured yet: assumed 0.25x–2x)\n"
         );
-        // A video without a known duration: nothing to base it on.
-        let unknown = [queued(Phase::Offered, 0.0, None, None)];
-        assert_eq!(queue_estimate(&unknown, 1).secs, None);
+        let one = QueueEstimate {
+            speeds: (1.25, 1.25),
+            ..estimate(1, 1, Some((30, 30)))
+        };
         assert_eq!(
-            queue_line(&unknown, None).unwrap(),
-            "queue: 1 item to do, finish time unknown\n"
+            queue_line(&one).unwrap(),
+            "queue: 1 item to do, done in about 30 s (at 1.25x, measured on this LAN)\n"
         );
     }
 }

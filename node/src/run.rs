@@ -8,7 +8,7 @@ pub use error::RunError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dmc_protocol::engine::{Engine, EngineConfig};
+use dmc_protocol::engine::{Engine, EngineConfig, Restored};
 use dmc_protocol::{ConverterAd, NodeId};
 use libp2p::identity::Keypair;
 use tokio::signal::unix::{signal, SignalKind};
@@ -30,6 +30,17 @@ pub struct RunOptions {
     pub config: Option<PathBuf>,
 }
 
+/// The engine as this node left it, with the converters' speeds measured before the
+/// restart (the queue estimate keeps using them).
+async fn restored_engine(store: &store::Store, cfg: EngineConfig, stored: Restored) -> Engine {
+    let mut engine = Engine::restore(cfg, stored);
+    match store.speeds().await {
+        Ok(speeds) => engine.restore_speeds(speeds),
+        Err(e) => warn!("could not load the converters' measured speeds: {e}"),
+    }
+    engine
+}
+
 /// Runs a node until SIGINT or SIGTERM.
 pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let data_dir = opts.data_dir.clone();
@@ -45,7 +56,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let known_peers = store.peers().await?;
 
     let converter = converter_setup(&config).await?;
-    let engine = Engine::restore(engine_config(&keys, &config, converter.ad), stored);
+    let engine = restored_engine(&store, engine_config(&keys, &config, converter.ad), stored).await;
     clean_up_previous_run(&store, &engine, &config, &local_files).await;
     let (net_client, net_events) = start_net(&keys, &config)?;
 

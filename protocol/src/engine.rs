@@ -381,6 +381,22 @@ impl Engine {
         self.speeds.get(converter).copied()
     }
 
+    /// Every converter's measured speed, for the node to keep across a restart.
+    pub fn measured_speeds(&self) -> &BTreeMap<NodeId, f32> {
+        &self.speeds
+    }
+
+    /// Takes in speeds measured before a restart (saved from [`Engine::measured_speeds`]):
+    /// each stands until the converter reports again; one already measured, or not a
+    /// plausible realtime factor, is left out.
+    pub fn restore_speeds(&mut self, speeds: impl IntoIterator<Item = (NodeId, f32)>) {
+        for (converter, speed) in speeds {
+            if plausible_speed(speed) {
+                self.speeds.entry(converter).or_insert(speed);
+            }
+        }
+    }
+
     /// Feeds one event at time `now`; returns what to do.
     pub fn handle(&mut self, event: Event, now: Millis) -> Vec<Effect> {
         let mut fx = Vec::new();
@@ -546,13 +562,18 @@ fn note_record_speed(speeds: &mut BTreeMap<NodeId, f32>, r: &Record) {
 /// Folds a converter's reported speed into its moving average.
 fn note_speed(speeds: &mut BTreeMap<NodeId, f32>, author: &NodeId, progress: &ProgressInfo) {
     let Some(s) = progress.speed else { return };
-    if progress.stage != Stage::Converting || !s.is_finite() || s <= 0.0 || s > 10_000.0 {
+    if progress.stage != Stage::Converting || !plausible_speed(s) {
         return;
     }
     speeds
         .entry(author.clone())
         .and_modify(|avg| *avg += SPEED_WEIGHT * (s - *avg))
         .or_insert(s);
+}
+
+/// Whether `speed` can be a converter's realtime factor.
+fn plausible_speed(speed: f32) -> bool {
+    speed.is_finite() && speed > 0.0 && speed <= 10_000.0
 }
 
 /// The epoch of an item's next assignment: above every epoch it has had.

@@ -119,6 +119,12 @@ fn video_with_tone(path: &Path, secs: u32, source: &str) -> Result<()> {
     ])
 }
 
+/// A 440 Hz tone of `secs` seconds (audio only; the container follows `path`'s extension).
+pub fn make_tone(path: &Path, secs: u32) -> Result<()> {
+    let tone = format!("sine=frequency=440:duration={secs}");
+    ffmpeg(&["-f", "lavfi", "-i", &tone, path.to_str().context("path")?])
+}
+
 /// A PNG test pattern.
 pub fn make_png(path: &Path) -> Result<()> {
     ffmpeg(&[

@@ -311,14 +311,29 @@ impl Node {
             .unwrap_or_default()
     }
 
+    /// A laptop, and a converter with `converter_extra` in its `[converter]` table that the
+    /// laptop has as a static peer: (laptop, converter).
+    pub fn laptop_and_converter_with(lab: &Lab, converter_extra: &str) -> Result<(Node, Node)> {
+        let (converter, laptop) = Node::pair(lab, converter_extra, false)?;
+        Ok((laptop, converter))
+    }
+
     /// A converter, and a laptop that has it as a static peer; `own_network`: the laptop holds
     /// a key of its own instead of the lab's.
     pub fn converter_and_laptop(lab: &Lab, own_network: bool) -> Result<(Node, Node)> {
+        Node::pair(lab, "", own_network)
+    }
+
+    /// (converter, laptop): the converter with `converter_extra` in its `[converter]` table,
+    /// the laptop with the converter as a static peer and, with `own_network`, a key of its
+    /// own.
+    fn pair(lab: &Lab, converter_extra: &str, own_network: bool) -> Result<(Node, Node)> {
         let converter = Node::start(
             lab,
             "converter",
             NodeOpts {
                 converter: true,
+                extra: converter_extra.into(),
                 ..Default::default()
             },
         )?;

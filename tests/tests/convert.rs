@@ -9,29 +9,7 @@ const LONG: Duration = Duration::from_secs(240);
 
 /// Starts a converter and a laptop that knows the converter's address.
 fn pair(lab: &Lab) -> anyhow::Result<(Node, Node)> {
-    pair_with(lab, "")
-}
-
-/// Same, with extra `[converter]` settings for the converter.
-fn pair_with(lab: &Lab, converter_extra: &str) -> anyhow::Result<(Node, Node)> {
-    let converter = Node::start(
-        lab,
-        "converter",
-        NodeOpts {
-            converter: true,
-            extra: converter_extra.into(),
-            ..Default::default()
-        },
-    )?;
-    let laptop = Node::start(
-        lab,
-        "laptop",
-        NodeOpts {
-            peers: vec![converter.addr()?],
-            ..Default::default()
-        },
-    )?;
-    Ok((laptop, converter))
+    Node::laptop_and_converter_with(lab, "")
 }
 
 fn check_delivered(
@@ -175,7 +153,8 @@ fn offering_the_same_content_again_returns_the_existing_item() {
 fn an_offer_that_no_converter_can_take_says_why_it_waits() {
     let lab = Lab::new().unwrap();
     // This converter takes images only: a video must wait, and say why.
-    let (laptop, _converter) = pair_with(&lab, "media_types = [\"image\"]\n").unwrap();
+    let (laptop, _converter) =
+        Node::laptop_and_converter_with(&lab, "media_types = [\"image\"]\n").unwrap();
     let clip = lab.path("clip.mp4");
     make_clip(&clip, 2, "160x120").unwrap();
     let id = laptop.offer(&clip, "mkv-x264").unwrap();
@@ -193,7 +172,8 @@ fn an_offer_that_no_converter_can_take_says_why_it_waits() {
 fn a_converter_without_room_rejects_and_status_says_why() {
     let lab = Lab::new().unwrap();
     // A converter that must keep 1000 TiB free can take nothing.
-    let (laptop, _converter) = pair_with(&lab, "reserve_bytes = 1099511627776000\n").unwrap();
+    let (laptop, _converter) =
+        Node::laptop_and_converter_with(&lab, "reserve_bytes = 1099511627776000\n").unwrap();
     let clip = lab.path("clip.mp4");
     make_clip(&clip, 2, "160x120").unwrap();
     let id = laptop.offer(&clip, "mkv-x264").unwrap();
@@ -204,9 +184,15 @@ fn a_converter_without_room_rejects_and_status_says_why() {
     assert!(why.contains("have"), "{why}");
     assert!(why.contains("waiting for another converter"), "{why}");
     assert_eq!(s["rejections"].as_array().unwrap().len(), 1);
-    // Human status says it too.
+    assert_eq!(s["rejections"][0]["server_name"], "converter", "{s:#}");
+    // Human status says it too, naming the converter by its name (not its id ending).
     let out = laptop.dmc(&["status", &id]).unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("insufficient disk"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("insufficient disk"), "{text}");
+    assert!(
+        text.contains("rejections     attempt 1 by converter at "),
+        "{text}"
+    );
 }
 
 #[test]

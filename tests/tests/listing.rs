@@ -150,7 +150,7 @@ fn a_database_without_summaries_gets_them_at_start() {
 }
 
 #[test]
-fn the_queue_estimate_is_shown_only_when_the_page_holds_every_open_item() {
+fn the_queue_estimate_counts_every_open_item_whatever_the_page() {
     let lab = Lab::new().unwrap();
     let laptop = Node::start(&lab, "laptop", Default::default()).unwrap();
     for n in 0..2 {
@@ -158,21 +158,24 @@ fn the_queue_estimate_is_shown_only_when_the_page_holds_every_open_item() {
         make_distinct_png(&png, n).unwrap();
         laptop.offer(&png, "webp").unwrap();
     }
-    // No converter: both wait, and both are needed for the estimate.
-    let whole = human(&laptop, &["list"]);
-    assert!(
-        whole.contains("queue: 2 items to do, no converter online"),
-        "{whole}"
-    );
+    // No converter: both wait. The node's estimate counts both, even under a page of one.
     let first = human(&laptop, &["list", "--limit", "1"]);
-    assert!(!first.contains("queue:"), "{first}");
+    assert!(
+        first.contains("queue: 2 items to do, no converter online"),
+        "{first}"
+    );
     assert!(
         first.ends_with("… 1 more: dmc list --limit 1 --offset 1\n"),
         "{first}"
     );
+    // Only the first page shows it.
+    let second = human(&laptop, &["list", "--limit", "1", "--offset", "1"]);
+    assert!(!second.contains("queue:"), "{second}");
     let page = laptop.json(&["list", "--limit", "1", "--json"]).unwrap();
     assert_eq!(
         (page["open"].as_u64(), page["total"].as_u64()),
         (Some(2), Some(2))
     );
+    assert_eq!(page["queue"]["to_do"], 2, "{page:#}");
+    assert_eq!(page["queue"]["converters_online"], 0, "{page:#}");
 }

@@ -42,9 +42,9 @@ pub async fn list(client: &Client, page: Page, as_json: bool) -> Result<()> {
         return emit(&no_items(&page, answer.total));
     }
     let mut text = items_table(&answer.items, crate::style::stdout());
-    // The estimate needs every item still to do: shown when the first page holds them all.
-    if answer.offset == 0 && answer.holds_every_open_item() {
-        text.extend(queue_line(&answer.items, online_converters(client).await));
+    // The node's estimate covers every item still to do, on any page: shown under the first.
+    if answer.offset == 0 {
+        text.extend(answer.queue.as_ref().and_then(queue_line));
     }
     if let Some(next) = answer.next_offset {
         text.push_str(&more_line(&page, answer.more(), next));
@@ -80,18 +80,6 @@ fn more_line(page: &Page, more: u64, next: u64) -> String {
     format!(
         "… {} more: dmc list{all}{limit} --offset {next}\n",
         thousands(more)
-    )
-}
-
-/// Converters online, this node included; `None` when the node cannot say.
-async fn online_converters(client: &Client) -> Option<usize> {
-    let me = usize::from(client.info().await.ok()?.converter);
-    let peers = client.peers().await.ok()?;
-    Some(
-        me + peers
-            .iter()
-            .filter(|p| p.online && p.role == "converter")
-            .count(),
     )
 }
 

@@ -1,25 +1,28 @@
 //! Request and response bodies of the control API, shared by the server and the `dmc` CLI:
 //! the requests here, items in [`item`] (with the words for why one waits in [`waiting`]),
 //! pages of items in [`list`], offers, peers, profiles and this node in [`views`], the running
-//! configuration in [`config`]; how texts name a node in [`names`].
+//! configuration in [`config`]; how texts name a node in [`names`]; when the queue should be
+//! done in [`queue`].
 
 mod config;
 mod item;
 mod list;
 mod names;
 mod no_result;
+mod queue;
 mod views;
 mod waiting;
 
 use serde::{Deserialize, Serialize};
 
 pub use config::ConfigView;
-pub use item::ItemView;
+pub use item::{ItemView, RejectionView};
 pub use list::{
     CheckedList, ItemPage, ListQuery, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_LIST_OFFSET,
 };
 pub use names::Names;
 pub use no_result::{no_result_text, NoResult};
+pub use queue::{estimate as queue_estimate, QueueEstimate, SpeedSource, ASSUMED_SPEEDS};
 pub use views::{NodeView, OfferOutcome, OverBudgetView, PeerView, ProfileView};
 pub use waiting::{waiting_text, waiting_text_at};
 

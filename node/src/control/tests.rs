@@ -24,38 +24,6 @@ fn other_id() -> ItemId {
     ItemId::parse("0a0b0c0d-1111-4222-8333-444455556666").unwrap()
 }
 
-fn sample_item(id: ItemId, phase: Phase) -> ItemView {
-    ItemView {
-        item_id: id,
-        created_at: "2025-11-25T20:43:17.123Z".into(),
-        updated_at: "2025-11-25T20:44:00.000Z".into(),
-        client_id: NodeId::new("12D3KooWClientAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-        server_id: None,
-        server_name: None,
-        file_name: "clip.mp4".into(),
-        media_type: MediaType::Video,
-        conversion_type: "mkv-x265".into(),
-        sha512_checksum: "ab".repeat(64),
-        file_size: 12345,
-        duration_ms: None,
-        status: phase.status(),
-        phase,
-        progress: 0.0,
-        fps: None,
-        speed: None,
-        eta_secs: None,
-        epoch: None,
-        waiting_reason: None,
-        errors: vec![],
-        rejections: vec![],
-        version: 1,
-        output_file_name: None,
-        output_file_size: None,
-        output_sha512_checksum: None,
-        output_path: None,
-    }
-}
-
 /// A core that answers from a script: enough to exercise every route and error.
 fn scripted_core() -> CoreHandle {
     let (tx, mut rx) = mpsc::channel(8);
@@ -71,7 +39,7 @@ fn scripted_core() -> CoreHandle {
                     let r = if profile.as_deref() == Some("nope") {
                         Err(CoreError::BadRequest("unknown profile nope".into()))
                     } else {
-                        let mut item = sample_item(known_id(), Phase::Offered);
+                        let mut item = ItemView::sample(known_id(), Phase::Offered);
                         item.file_name = path.file_name().unwrap().to_string_lossy().into();
                         item.conversion_type = profile.unwrap_or_else(|| "default".into());
                         Ok(OfferOutcome {
@@ -83,16 +51,16 @@ fn scripted_core() -> CoreHandle {
                 }
                 Command::Status { item, reply } => {
                     let r = if item == known_id() {
-                        Ok(sample_item(item, Phase::Converting))
+                        Ok(ItemView::sample(item, Phase::Converting))
                     } else {
                         Err(CoreError::UnknownItem(item))
                     };
                     let _ = reply.send(r);
                 }
                 Command::List { query, reply } => {
-                    let mut items = vec![sample_item(known_id(), Phase::Offered)];
+                    let mut items = vec![ItemView::sample(known_id(), Phase::Offered)];
                     if query.all {
-                        items.push(sample_item(other_id(), Phase::Delivered));
+                        items.push(ItemView::sample(other_id(), Phase::Delivered));
                     }
                     let total = items.len() as u64;
                     let items = items
@@ -131,6 +99,7 @@ fn scripted_core() -> CoreHandle {
                         profiles: vec!["mkv-x265".into()],
                         workers: Some(2),
                         free_slots: Some(1),
+                        measured_speed: None,
                         rejected: None,
                         over_budget: None,
                     }]));

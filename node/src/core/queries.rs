@@ -183,6 +183,7 @@ impl Core {
                         profiles: Vec::new(),
                         workers: None,
                         free_slots: None,
+                        measured_speed: None,
                         rejected: Some(r.reason.to_string()),
                         over_budget: None,
                     }),
@@ -214,6 +215,7 @@ impl Core {
             profiles: ad.map(|a| a.profiles.clone()).unwrap_or_default(),
             workers: ad.map(|a| a.workers),
             free_slots: ad.map(|a| a.workers.saturating_sub(load)),
+            measured_speed: self.engine.measured_speed(id).filter(|_| ad.is_some()),
             rejected: self
                 .peer_book
                 .rejected

@@ -86,6 +86,7 @@ impl Core {
                 );
             }
         }
+        self.save_speeds().await;
         if let Err(e) = self.store.close().await {
             warn!("closing the store: {e}");
         }

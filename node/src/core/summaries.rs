@@ -100,13 +100,9 @@ impl Core {
             .open_items()
             .filter(|i| !i.phase.is_final() && (q.all || i.origin == *me))
             .count();
-        Ok(ItemPage::new(
-            items,
-            page.total,
-            q.offset,
-            q.limit,
-            open as u64,
-        ))
+        let mut answer = ItemPage::new(items, page.total, q.offset, q.limit, open as u64);
+        answer.queue = Some(self.queue_estimate(q.all, &names));
+        Ok(answer)
     }
 
     /// An item of a page: its live view while the engine holds it, else its stored one.

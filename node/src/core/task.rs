@@ -22,6 +22,7 @@ use super::job::JobEnv;
 use super::msg::Internal;
 use super::now_ms;
 use super::peers::PeerBook;
+use super::speeds::{SavedSpeeds, SAVE_SPEEDS_EVERY_TICKS};
 use crate::config::Config;
 use crate::net::{NetClient, NetEvent};
 use crate::store::{LocalFile, Store};
@@ -89,6 +90,8 @@ pub(crate) struct Core {
     /// While stopping: requests under way, awaited briefly before exit.
     pub(super) pending_sends: Vec<tokio::task::JoinHandle<()>>,
     ticks: u64,
+    /// The measured speeds as last saved to the store.
+    pub(super) saved_speeds: SavedSpeeds,
     /// Wall-clock time of the last tick: a jump far beyond the tick interval means the
     /// machine slept or the process was frozen.
     last_tick_at: Millis,
@@ -169,8 +172,10 @@ pub fn spawn_core(
         stopping: false,
         pending_sends: Vec::new(),
         ticks: 0,
+        saved_speeds: SavedSpeeds::default(),
         last_tick_at: now_ms(),
     };
+    core.saved_speeds = SavedSpeeds::new(core.engine.measured_speeds());
     for p in parts.known_peers {
         core.peer_book
             .addrs
@@ -433,6 +438,9 @@ impl Core {
         self.ticks += 1;
         if self.ticks % SWEEP_EVERY_TICKS == 1 {
             self.sweep_work_dir();
+        }
+        if self.ticks.is_multiple_of(SAVE_SPEEDS_EVERY_TICKS) {
+            self.save_speeds().await;
         }
     }
 }

@@ -140,6 +140,7 @@ mod tests {
             profiles: vec![],
             workers: None,
             free_slots: None,
+            measured_speed: None,
             rejected: rejected.map(str::to_string),
             over_budget: None,
         }

@@ -9,6 +9,7 @@ mod jobs;
 mod peers;
 mod records;
 mod schema;
+mod speeds;
 mod sql;
 mod summaries;
 mod sync_page;
@@ -298,6 +299,18 @@ impl Store {
 
     pub async fn peers(&self) -> Result<Vec<PeerRow>, StoreError> {
         self.call(peers::all).await
+    }
+
+    // ---- measured speeds -------------------------------------------------------------------
+
+    /// Replaces the saved speeds of converters with `speeds` (realtime factors).
+    pub async fn put_speeds(&self, speeds: Vec<(NodeId, f32)>) -> Result<(), StoreError> {
+        self.call(move |c| speeds::put_all(c, &speeds)).await
+    }
+
+    /// The converters' speeds saved by [`Store::put_speeds`].
+    pub async fn speeds(&self) -> Result<Vec<(NodeId, f32)>, StoreError> {
+        self.call(speeds::all).await
     }
 
     // ---- jobs ----------------------------------------------------------------------------

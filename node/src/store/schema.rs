@@ -174,6 +174,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     UPDATE records SET received_at =
         MIN(created_at, CAST(strftime('%s', 'now') AS INTEGER) * 1000);
     ",
+    // 8: each converter's speed as this node measured it (realtime factor, a moving average
+    // of its reports), so the queue estimate keeps using it after a restart.
+    "
+    CREATE TABLE converter_speeds (
+        node_id TEXT PRIMARY KEY,
+        speed   REAL NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -413,6 +413,7 @@ async fn version_3_migrates_with_nothing_lost() {
     assert_eq!(
         tables,
         [
+            "converter_speeds",
             "deliveries",
             "ended",
             "horizons",
@@ -816,4 +817,21 @@ fn records_survive_sigkill_right_after_put() {
         bodies(store.load_records().await.unwrap())
     });
     assert_eq!(loaded, sorted(sample()));
+}
+
+#[tokio::test]
+async fn measured_speeds_are_replaced_as_a_whole_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).await.unwrap();
+        assert!(store.speeds().await.unwrap().is_empty());
+        store
+            .put_speeds(vec![(node(1), 2.5), (node(2), 0.75)])
+            .await
+            .unwrap();
+        store.put_speeds(vec![(node(2), 0.5)]).await.unwrap();
+        store.close().await.unwrap();
+    }
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.speeds().await.unwrap(), vec![(node(2), 0.5)]);
 }

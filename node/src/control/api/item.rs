@@ -39,7 +39,7 @@ pub struct ItemView {
     pub epoch: Option<Epoch>,
     pub waiting_reason: Option<String>,
     pub errors: Vec<String>,
-    pub rejections: Vec<Rejection>,
+    pub rejections: Vec<RejectionView>,
     pub version: u64,
     pub output_file_name: Option<String>,
     pub output_file_size: Option<u64>,
@@ -78,13 +78,83 @@ impl ItemView {
             epoch: item.epoch(),
             waiting_reason: item.waiting().map(|w| waiting_text(&w, names)),
             errors: errors(item, names),
-            rejections: item.rejections.clone(),
+            rejections: item
+                .rejections
+                .iter()
+                .map(|r| RejectionView::of(r, names))
+                .collect(),
             version: item.version,
             output_file_name: result.map(|r| r.file_name.clone()),
             output_file_size: result.map(|r| r.file_size),
             output_sha512_checksum: result.map(|r| r.sha512.clone()),
             output_path: item.output_path.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+impl ItemView {
+    /// A video item in `phase` that nobody converts yet, for tests.
+    pub(crate) fn sample(item_id: ItemId, phase: Phase) -> ItemView {
+        ItemView {
+            item_id,
+            created_at: "2025-11-25T20:43:17.123Z".into(),
+            updated_at: "2025-11-25T20:44:00.000Z".into(),
+            client_id: NodeId::new("12D3KooWClientAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            server_id: None,
+            server_name: None,
+            file_name: "clip.mp4".into(),
+            media_type: MediaType::Video,
+            conversion_type: "mkv-x265".into(),
+            sha512_checksum: "ab".repeat(64),
+            file_size: 12345,
+            duration_ms: None,
+            status: phase.status(),
+            phase,
+            progress: 0.0,
+            fps: None,
+            speed: None,
+            eta_secs: None,
+            epoch: None,
+            waiting_reason: None,
+            errors: vec![],
+            rejections: vec![],
+            version: 1,
+            output_file_name: None,
+            output_file_size: None,
+            output_sha512_checksum: None,
+            output_path: None,
+        }
+    }
+}
+
+/// A converter's refusal as `status` shows it: the protocol's [`Rejection`] with the
+/// converter's name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RejectionView {
+    #[serde(flatten)]
+    pub rejection: Rejection,
+    /// The converter's name as [`Names`] gives it (with its id ending when another node has
+    /// the same name; its id ending when it has none). Absent in summaries stored by older
+    /// versions.
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+impl RejectionView {
+    /// `rejection`, naming its converter as `names` does.
+    pub fn of(rejection: &Rejection, names: &Names) -> RejectionView {
+        RejectionView {
+            server_name: Some(names.label(&rejection.server_id)),
+            rejection: rejection.clone(),
+        }
+    }
+
+    /// The converter as a text names it: its name, else its id ending.
+    pub fn converter_label(&self) -> String {
+        self.server_name
+            .clone()
+            .unwrap_or_else(|| self.rejection.server_id.short().to_string())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ItemView;
+use super::{ItemView, QueueEstimate};
 
 /// Items on a page when the query does not say: one screen. The one definition, also the
 /// CLI's `--limit` default.
@@ -98,6 +98,9 @@ pub struct ItemPage {
     /// them all).
     #[serde(default)]
     pub open: u64,
+    /// When the items of the query that have not ended (on every page) should be done.
+    #[serde(default)]
+    pub queue: Option<QueueEstimate>,
 }
 
 impl ItemPage {
@@ -111,13 +114,8 @@ impl ItemPage {
             offset,
             limit,
             open,
+            queue: None,
         }
-    }
-
-    /// Whether this page holds every item that has not ended.
-    pub fn holds_every_open_item(&self) -> bool {
-        let here = self.items.iter().filter(|i| !i.phase.is_final()).count();
-        here as u64 >= self.open
     }
 
     /// Items after this page.
@@ -169,9 +167,7 @@ mod tests {
     fn a_page_says_where_the_next_starts() {
         let p = ItemPage::new(vec![], 0, 0, 50, 0);
         assert_eq!((p.next_offset, p.more()), (None, 0));
-        assert!(p.holds_every_open_item());
         let p = ItemPage::new(vec![], 10, 20, 50, 1);
         assert_eq!((p.next_offset, p.more()), (None, 0));
-        assert!(!p.holds_every_open_item());
     }
 }

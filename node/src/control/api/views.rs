@@ -34,6 +34,10 @@ pub struct PeerView {
     /// Workers not taken by items assigned to it (converters only).
     #[serde(default)]
     pub free_slots: Option<u32>,
+    /// The converter's speed as this node measured it (realtime factor: a moving average of
+    /// what it reported while converting, kept across restarts); what the queue estimate uses.
+    #[serde(default)]
+    pub measured_speed: Option<f32>,
     /// Set when this node refuses the peer: "rejected: different network" (another network
     /// key) or "rejected: not in allowed_peers". Nothing is exchanged with it.
     #[serde(default)]
