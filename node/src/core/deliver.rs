@@ -130,32 +130,32 @@ impl Delivery {
         let part = blocking(choose_part(output_dir.clone(), self.item_id, self.epoch)).await?;
         let fetched = match &self.local_result {
             Some(src) => copy_local(src, &part).await,
-            None => self.pull_result(&part).await,
+            // Every chunk was checked with BLAKE3 against the manifest whose hash the
+            // converter signed in its `Converted` record: the file is the one it hashed, and
+            // reading it again for its SHA-512 would only cost time.
+            None => self
+                .pull_result(&part)
+                .await
+                .map(|()| self.result.sha512.clone()),
         };
-        if let Err(e) = fetched {
-            if matches!(e, DeliverFailure::Lost(_)) {
-                // Nothing to resume: this attempt's result will never come.
-                let _ = tokio::fs::remove_file(&part).await;
+        let sha = match fetched {
+            Ok(sha) => sha,
+            Err(e) => {
+                if matches!(e, DeliverFailure::Lost(_)) {
+                    // Nothing to resume: this attempt's result will never come.
+                    let _ = tokio::fs::remove_file(&part).await;
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
-        let p = part.clone();
-        let sha = tokio::task::spawn_blocking(move || sha512_regular(&p))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("reading the result: {e}"))?;
+        };
         if sha != self.result.sha512 {
+            // Only a copy of this node's own result gets here: hashed as it was copied.
             let _ = tokio::fs::remove_file(&part).await;
-            if let Some(src) = &self.local_result {
-                // Our own copy changed since it was hashed: no fetch will bring it back.
-                return Err(DeliverFailure::Lost(format!(
-                    "this node's result {} changed since it was made",
-                    src.display()
-                )));
-            }
-            return Err(DeliverFailure::Retry(
-                "the fetched result does not match its SHA-512; fetching again".into(),
-            ));
+            let src = self.local_result.as_deref().unwrap_or(&part);
+            return Err(DeliverFailure::Lost(format!(
+                "this node's result {} changed since it was made",
+                src.display()
+            )));
         }
         if let Err(e) = self.check_result(&part).await {
             let _ = tokio::fs::remove_file(&part).await;
@@ -360,7 +360,7 @@ fn choose_part(
 
 /// Copies the result this node made to `dst`; a result no longer there is
 /// [`DeliverFailure::Lost`], as a converter's answer that it is gone would be.
-async fn copy_local(src: &Path, dst: &Path) -> Result<(), DeliverFailure> {
+async fn copy_local(src: &Path, dst: &Path) -> Result<String, DeliverFailure> {
     match tokio::fs::symlink_metadata(src).await {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DeliverFailure::Lost(format!(
             "this node's result {} is gone",
@@ -371,15 +371,13 @@ async fn copy_local(src: &Path, dst: &Path) -> Result<(), DeliverFailure> {
 }
 
 /// Copies the result this node made to `dst` (a regular file: emptied first) and fsyncs it,
-/// never through a link.
-async fn copy_synced(src: &Path, dst: &Path) -> Result<(), String> {
+/// never through a link; returns the SHA-512 of what it copied.
+async fn copy_synced(src: &Path, dst: &Path) -> Result<String, String> {
     let (src, dst) = (src.to_path_buf(), dst.to_path_buf());
     blocking(move || {
         // `dst` was just found to be a regular file of ours; removing a name never follows it.
         std::fs::remove_file(&dst).map_err(|e| format!("removing {}: {e}", dst.display()))?;
-        copy_new(&src, &dst)
-            .map(drop)
-            .map_err(|e| format!("copying the result: {e}"))
+        copy_new(&src, &dst).map_err(|e| format!("copying the result: {e}"))
     })
     .await
 }

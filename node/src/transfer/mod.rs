@@ -8,7 +8,7 @@ pub mod pull;
 pub mod serve;
 
 pub use hash::{hash_file, hash_open, mtime_ns, open_nofollow, FileId, HashedFile};
-pub use pull::{pull_file_with, sha512_file, PullError, PullOptions, PullStats, RemoteFile};
+pub use pull::{pull_file_with, PullError, PullOptions, PullStats, RemoteFile};
 pub use serve::{manifest_page, read_chunk, ServedFile};
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::future::Future;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,7 +14,6 @@ use dmc_protocol::wire::{ErrorCode, FileRole, Request, Response, MAX_MANIFEST_PA
 use dmc_protocol::{Epoch, FileInfo, ItemId};
 use futures::stream::{FuturesUnordered, StreamExt};
 use libp2p::PeerId;
-use sha2::{Digest, Sha512};
 
 use super::hash::manifest_hash;
 use super::pace::Pacer;
@@ -118,7 +117,8 @@ fn refused(code: ErrorCode, message: String) -> PullError {
 
 /// Pulls the file `expected` describes from `peer` into `part_path` and fsyncs it.
 /// `progress(done_bytes, total_bytes)` follows verified bytes. On error the `.part` keeps every
-/// verified chunk; calling again resumes. The caller checks the SHA-512 and renames.
+/// verified chunk; calling again resumes. Every byte of the finished `.part` was checked with
+/// BLAKE3 against the manifest that `expected` names; the caller renames it.
 pub async fn pull_file_with(
     net: &NetClient,
     src: RemoteFile,
@@ -528,22 +528,6 @@ impl<P: FnMut(u64, u64)> ChunkPull<'_, P> {
         }
         Ok(())
     }
-}
-
-/// SHA-512 of a file, lowercase hex. Blocking.
-pub fn sha512_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut sha = Sha512::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => sha.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(hex::encode(sha.finalize()))
 }
 
 /// The `.part` path next to `dest` (`dest` with `.part` appended).

@@ -540,3 +540,21 @@ async fn a_claimed_size_is_bounded_before_anything_is_allocated_or_written() {
     assert!(!part.exists());
     assert_eq!(server.chunk_requests.load(Ordering::SeqCst), 0);
 }
+
+/// SHA-512 of a file, lowercase hex: what a pulled file must hash to.
+fn sha512_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut sha = sha2::Sha512::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => sha.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hex::encode(sha.finalize()))
+}
