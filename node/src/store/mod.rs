@@ -10,6 +10,7 @@ mod peers;
 mod records;
 mod schema;
 mod sql;
+mod start;
 mod summaries;
 mod sync_page;
 mod watched;
@@ -206,7 +207,8 @@ impl Store {
             .await
     }
 
-    /// What the engine is rebuilt from at start: records, tombstones, horizons, end times.
+    /// What the engine is rebuilt from at start: the records of items that have not ended,
+    /// tombstones, horizons, end times.
     pub async fn load_state(&self) -> Result<Restored, StoreError> {
         self.call(compact::load).await
     }
