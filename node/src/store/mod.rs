@@ -263,6 +263,18 @@ impl Store {
         self.call(move |c| summaries::view(c, item_id)).await
     }
 
+    /// Creation times and stored views of this node's (`client`) delivered items with source checksum
+    /// `sha512` and `profile`, newest first, a few at most: what a re-offer may find.
+    pub async fn delivered_with(
+        &self,
+        client: NodeId,
+        sha512: String,
+        profile: String,
+    ) -> Result<Vec<(Millis, String)>, StoreError> {
+        self.call(move |c| summaries::delivered_with(c, &client, &sha512, &profile))
+            .await
+    }
+
     // ---- local files ---------------------------------------------------------------------
 
     /// Saves (or replaces) a file this node serves or holds.
