@@ -1,6 +1,8 @@
 //! What the engine needs at start, read from the `records` table in one pass: the records of
-//! items that have not ended (ended items stay in the store, out of memory, until compaction),
-//! and per author the horizon and the highest seq stored over every record, loaded or not.
+//! items that have not ended (ended items stay in the store, out of memory, until compaction;
+//! one whose summary row is missing, in a database from before summaries, is loaded once so
+//! the start writes its row), and per author the horizon and the highest seq stored over every
+//! record, loaded or not.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +14,8 @@ use super::{Ctx, StoreError};
 
 /// What one pass over the records gives.
 pub(super) struct Loaded {
-    /// Records of items not in the `ended` table (and records about no item), each with when
-    /// this node received it.
+    /// Records of items not in the `ended` table or without a summary row (and records about
+    /// no item), each with when this node received it.
     pub records: Vec<(Record, Millis)>,
     /// Per author: every seq up to it is stored or (by the stored horizon) was compacted.
     pub horizons: Vec<(NodeId, Seq)>,
@@ -27,7 +29,10 @@ pub(super) fn load(conn: &Connection, stored: Vec<(NodeId, Seq)>) -> Result<Load
     let mut stmt = conn
         .prepare(
             "SELECT author, seq, COALESCE(received_at, created_at),
-                    item_id IS NOT NULL AND item_id IN (SELECT item_id FROM ended), body
+                    item_id IS NOT NULL
+                      AND item_id IN (SELECT item_id FROM ended)
+                      AND item_id IN (SELECT item_id FROM item_summaries),
+                    body
              FROM records ORDER BY author, seq",
         )
         .ctx("preparing to load records")?;
