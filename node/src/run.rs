@@ -219,6 +219,8 @@ fn engine_config(keys: &Keys, config: &Config, converter: Option<ConverterAd>) -
         retry_backoff: config.node.retry_backoff.as_millis() as u64,
         keep_finished: config.node.keep_finished.as_millis() as u64,
         budget: config.network.budget,
+        // Peers' `Sync` is answered from the store (`store/sync_page.rs`).
+        drop_ended: true,
     }
 }
 

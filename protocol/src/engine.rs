@@ -55,6 +55,12 @@ pub struct EngineConfig {
     pub keep_finished: Millis,
     /// What one peer may make this node store per minute ([`RecordBudget`]).
     pub budget: RecordBudget,
+    /// The runtime stores every record and answers peers' `Sync` from its store
+    /// ([`Engine::answer_sync_from`]), so the engine drops an ended item's records and state
+    /// from memory at the tick after it ended ([`Replica::drop_ended`]), keeping only the fact
+    /// that it ended. Off, every record stays in memory until compaction, as
+    /// [`Engine::answer_sync`] (which pages from memory) needs.
+    pub drop_ended: bool,
 }
 
 impl EngineConfig {
@@ -82,6 +88,7 @@ impl EngineConfig {
                 records: 10_000,
                 bytes: 8 << 20,
             },
+            drop_ended: false,
         }
     }
 
@@ -232,6 +239,9 @@ pub struct Engine {
     touched: BTreeMap<ItemId, Millis>,
     /// When we last asked each connected peer about our silent open items.
     asked_ended: BTreeMap<NodeId, Millis>,
+    /// Items that ended here and are still in memory: dropped from it at the next tick when
+    /// `drop_ended` is on (after the runtime has carried out the effects of their end).
+    ended_in_memory: BTreeSet<ItemId>,
     /// The paged sync under way with each peer: the author range asked last, and when.
     walks: BTreeMap<NodeId, sync::Walk>,
     /// What each peer spent of its record budget this minute.
@@ -287,9 +297,33 @@ impl Engine {
         for (author, seq) in stored.horizons {
             replica.raise_horizon(&author, seq);
         }
-        // Our own records compacted away still used their sequence numbers.
-        let next_seq = replica.max_seq(cfg.me()).max(replica.horizon(cfg.me())) + 1;
+        // Ended items whose records were not loaded (a node's store keeps them out of
+        // memory): only the fact that they ended.
+        for (id, _) in &stored.ended {
+            if !replica.in_memory(id) {
+                replica.add_ended(*id);
+            }
+        }
+        // Our own records compacted away, or stored and not loaded, still used their
+        // sequence numbers.
+        let stored_top = stored
+            .top_seqs
+            .iter()
+            .filter(|(a, _)| a == cfg.me())
+            .map(|(_, s)| *s)
+            .max()
+            .unwrap_or(0);
+        let next_seq = replica
+            .max_seq(cfg.me())
+            .max(replica.horizon(cfg.me()))
+            .max(stored_top)
+            + 1;
         let (ended, touched) = compact::clocks_at_start(&replica, stored.ended);
+        let ended_in_memory = ended
+            .keys()
+            .filter(|id| replica.in_memory(id))
+            .copied()
+            .collect();
         Engine {
             cfg,
             replica,
@@ -306,6 +340,7 @@ impl Engine {
             ended,
             touched,
             asked_ended: BTreeMap::new(),
+            ended_in_memory,
             walks: BTreeMap::new(),
             budgets: budget::Budgets::default(),
         }
@@ -454,6 +489,7 @@ impl Engine {
                 }
                 self.timers(now, &mut fx);
                 self.compact_due(now, &mut fx);
+                self.drop_ended_items();
                 self.ask_ended(now, &mut fx);
                 self.forget_stale_reports();
                 self.budgets.forget_old(now);

@@ -1,8 +1,10 @@
 //! The set of records a node holds, indexed by author and item, with the per-author summary
 //! used to find what a peer lacks. Compaction (tombstones, horizons over compacted records,
-//! superseded node records) is in `replica/compact.rs`.
+//! superseded node records) is in `replica/compact.rs`; dropping ended items from memory (their
+//! records stay in the node's store until compaction) in `replica/ended.rs`.
 
 mod compact;
+mod ended;
 mod page;
 
 pub use page::{page_in, Page, PageLimit, RecordSource};
@@ -51,6 +53,11 @@ pub enum Inserted {
     /// About an item compacted here (it has a tombstone): ignored, never stored, so the
     /// item is never resurrected.
     Compacted,
+    /// New here, about an item that ended and was dropped from memory
+    /// ([`Replica::drop_ended`]): not kept or folded (the item stays as it ended, a final
+    /// phase no record changes), but counted as held: the caller stores it, so the store that
+    /// answers peers holds it, and relays it.
+    Ended,
 }
 
 /// All records a node holds, with the folded state of every item.
@@ -72,9 +79,14 @@ pub struct Replica {
     /// Compacted items, with when they ended (or were found compacted by a peer): records
     /// about them are ignored.
     tombstones: BTreeMap<ItemId, Millis>,
-    /// Compacted records above their author's horizon (a hole below them): the horizon
-    /// passes over them once the hole is filled.
+    /// Records not in memory above their author's horizon (a hole below them): compacted,
+    /// or of an ended item dropped from memory (held in the store). The horizon passes over
+    /// them once the hole is filled.
     compacted_above: BTreeSet<(NodeId, Seq)>,
+    /// Items that ended and whose records and state were dropped from memory
+    /// ([`Replica::drop_ended`]); their records stay in the node's store until compaction.
+    /// A record about one is never kept or folded again ([`Inserted::Ended`]).
+    ended: BTreeSet<ItemId>,
     /// Node records superseded by a newer one of the same author, still held.
     stale_nodes: BTreeSet<(NodeId, Seq)>,
 }
@@ -108,6 +120,9 @@ impl Replica {
                 self.advance(&author);
             }
             return Inserted::Compacted;
+        }
+        if item.is_some_and(|i| self.ended.contains(&i)) {
+            return self.insert_ended(key);
         }
         if let RecordBody::Node(info) = &record.body {
             self.note_node(&author, record.seq, info);
@@ -209,13 +224,17 @@ impl Replica {
         self.records.is_empty()
     }
 
-    /// The highest sequence held from `author` (not necessarily contiguous).
+    /// The highest sequence held from `author` (not necessarily contiguous), in memory or
+    /// known to be held or compacted above a hole.
     pub fn max_seq(&self, author: &NodeId) -> Seq {
-        self.records
-            .range((author.clone(), 0)..=(author.clone(), Seq::MAX))
+        let range = (author.clone(), 0)..=(author.clone(), Seq::MAX);
+        let in_memory = self
+            .records
+            .range(range.clone())
             .next_back()
-            .map(|((_, s), _)| *s)
-            .unwrap_or(0)
+            .map(|(k, _)| k.1);
+        let above = self.compacted_above.range(range).next_back().map(|k| k.1);
+        in_memory.max(above).unwrap_or(0)
     }
 
     pub fn summary(&self) -> Summary {

@@ -237,6 +237,7 @@ fn a_restart_keeps_horizons_tombstones_and_sequence_numbers() {
         tombstones: vec![(x, 1)],
         horizons: e.replica().summary().0,
         ended: vec![],
+        top_seqs: vec![],
     };
     let summary = e.replica().summary();
     let cfg = EngineConfig {

@@ -14,7 +14,8 @@ use dmc_tests::{make_clip, wait_until, Lab, Node, NodeOpts};
 const LONG: Duration = Duration::from_secs(120);
 const KEEP: &str = "keep_finished = \"2s\"";
 
-/// What a node's database holds, read through the store (WAL: the node may run).
+/// What a node's database holds, read through the store (WAL: the node may run): every
+/// stored record (a start loads only open items' ones) and the compaction state.
 fn stored(node: &Node) -> Restored {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -22,8 +23,9 @@ fn stored(node: &Node) -> Restored {
             .await
             .unwrap();
         let state = store.load_state().await.unwrap();
+        let records = store.load_records().await.unwrap();
         store.close().await.unwrap();
-        state
+        Restored { records, ..state }
     })
 }
 

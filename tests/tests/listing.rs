@@ -135,6 +135,16 @@ fn a_database_without_summaries_gets_them_at_start() {
     let png = lab.path("a.png");
     make_distinct_png(&png, 1).unwrap();
     let id = laptop.offer(&png, "webp").unwrap();
+    // An ended item too: its records are not loaded at start while it has a row, so without
+    // one they are, once, for the row to be written.
+    let gone = lab.path("b.png");
+    make_distinct_png(&gone, 2).unwrap();
+    let cancelled = laptop.offer(&gone, "webp").unwrap();
+    assert!(laptop
+        .dmc(&["cancel", &cancelled])
+        .unwrap()
+        .status
+        .success());
     laptop.stop();
     // As a database from before the table (migrated: the table is there but empty).
     let db = rusqlite::Connection::open(laptop.data_dir.join("dmc.sqlite")).unwrap();
@@ -142,11 +152,13 @@ fn a_database_without_summaries_gets_them_at_start() {
     drop(db);
     laptop.restart().unwrap();
     let page = laptop.json(&["list", "--json"]).unwrap();
-    assert_eq!(page["total"], 1, "{page:#}");
-    assert_eq!(page["items"][0]["item_id"], id.as_str());
+    assert_eq!(page["total"], 2, "{page:#}");
+    assert_eq!(page["items"][1]["item_id"], id.as_str());
+    assert_eq!(page["items"][0]["item_id"], cancelled.as_str());
+    assert_eq!(page["items"][0]["phase"], "cancelled");
     assert!(laptop
         .log_text()
-        .contains("writing the summaries of 1 items"));
+        .contains("writing the summaries of 2 items"));
 }
 
 #[test]

@@ -27,7 +27,9 @@ pub async fn run(dir: &Path, items: usize, now: Millis) {
     let store = Store::open(dir).await.expect("store opens");
     let stored = store.load_state().await.expect("state loads");
     store.close().await.expect("store closes");
+    // Records in memory after a start (those of items not ended), and in the database.
     println!("records_after_start={}", stored.records.len());
+    println!("records_stored={}", stored_records(dir));
     println!("tombstones={}", stored.tombstones.len());
     println!("ended_not_compacted={}", stored.ended.len());
     tombstone_bytes(dir, stored.tombstones.len());
@@ -129,6 +131,13 @@ fn offer_while_away(
     }
     staying.handle(Event::PeerDisconnected(third), now + AWAY_MS);
     made
+}
+
+/// How many records the database holds, loaded at start or not.
+fn stored_records(dir: &Path) -> i64 {
+    let db = rusqlite::Connection::open(dir.join(dmc_node::store::DB_FILE_NAME)).expect("db opens");
+    db.query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .expect("records count")
 }
 
 /// Bytes of the tombstones table (its B-tree: rows and keys; a WITHOUT ROWID table is its own

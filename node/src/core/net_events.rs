@@ -81,15 +81,19 @@ impl Core {
         self.feed(Event::PeerDisconnected(id)).await;
     }
 
-    /// Answers a peer's `Sync` from the database (records need not be in memory), with the
-    /// engine's horizons; if the store fails, from the records in memory.
+    /// Answers a peer's `Sync` from the database (ended items' records are not in memory),
+    /// with the engine's horizons; if the store fails, `Unavailable` (the peer asks again at
+    /// its next anti-entropy round).
     async fn answer_sync(&self, summary: Summary, range: &AuthorRange) -> Response {
         let horizons = self.engine.sync_horizons(range);
-        match self.store.sync_page(horizons, summary.clone()).await {
+        match self.store.sync_page(horizons, summary).await {
             Ok(answer) => answer,
             Err(e) => {
-                warn!("cannot page records from the database, answering from memory: {e}");
-                self.engine.answer_sync(&summary, range)
+                warn!("cannot page records from the database for a peer's sync: {e}");
+                Response::Error {
+                    code: ErrorCode::Unavailable,
+                    message: "cannot read records now; ask again later".into(),
+                }
             }
         }
     }

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use dmc_protocol::engine::Event;
 use dmc_protocol::record::{CHUNK_SIZE, MAX_FILE_SIZE};
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{ItemId, ItemState, Offer, Phase, RecordBody};
-use tracing::info;
+use dmc_protocol::{ItemId, ItemState, Millis, Offer, Phase, RecordBody};
+use tracing::{info, warn};
 
 use super::files::result_present;
 use super::handle::CoreError;
 use super::msg::Internal;
 use super::task::Core;
-use crate::control::api::OfferOutcome;
+use crate::control::api::{ItemView, OfferOutcome};
 use crate::ffmpeg;
 use crate::store::{FileKey, LocalFile};
 use crate::transfer;
@@ -60,11 +60,13 @@ impl Core {
         getrandom::fill(&mut offer.nonce)
             .map_err(|e| CoreError::Internal(format!("cannot draw random bytes: {e}")))?;
         offer.item_id = ItemId::for_origin(self.engine.me(), &offer.nonce);
-        if let Some(existing) = self.live_offer(&offer).filter(|_| !again) {
-            return Ok(OfferOutcome {
-                existing: true,
-                item: self.view(existing),
-            });
+        if !again {
+            if let Some(item) = self.existing_offer(&offer).await {
+                return Ok(OfferOutcome {
+                    existing: true,
+                    item,
+                });
+            }
         }
         let item_id = offer.item_id;
         local.item_id = item_id;
@@ -93,6 +95,20 @@ impl Core {
     /// `dmc fetch` hashes what it copies).
     /// The newest such item wins: an older item whose result was deleted can look present
     /// again once a newer item's result lands under the same name.
+    /// Items in memory are open or just ended; delivered items that left memory are found
+    /// in this node's stored summaries.
+    async fn existing_offer(&self, offer: &Offer) -> Option<ItemView> {
+        let in_memory = self.live_offer(offer);
+        let stored = self.delivered_offer(offer).await;
+        match (in_memory, stored) {
+            (Some(i), Some((at, _))) if i.created_at >= at => Some(self.view(i)),
+            (_, Some((_, v))) => Some(v),
+            (Some(i), None) => Some(self.view(i)),
+            (None, None) => None,
+        }
+    }
+
+    /// The newest such item among those in memory.
     fn live_offer(&self, offer: &Offer) -> Option<&ItemState> {
         let me = self.engine.me();
         self.engine
@@ -106,6 +122,29 @@ impl Core {
                     && (i.phase != Phase::Delivered || result_still_there(i))
             })
             .max_by_key(|i| (i.created_at, i.item_id()))
+    }
+
+    /// The newest of this node's delivered items of the offer's content and profile that is
+    /// out of memory and whose result is still there, from its stored summary.
+    async fn delivered_offer(&self, offer: &Offer) -> Option<(Millis, ItemView)> {
+        let found = self
+            .store
+            .delivered_with(
+                self.engine.me().clone(),
+                offer.file.sha512.clone(),
+                offer.profile.clone(),
+            )
+            .await;
+        let rows = found
+            .map_err(|e| warn!("cannot look for a delivered item of this content: {e}"))
+            .ok()?;
+        rows.into_iter()
+            .filter_map(|(at, json)| Some((at, serde_json::from_str::<ItemView>(&json).ok()?)))
+            .filter(|(_, v)| self.engine.item(&v.item_id).is_none())
+            .find(|(_, v)| match (&v.output_path, v.output_file_size) {
+                (Some(path), Some(size)) => result_present(Path::new(path), size).is_ok(),
+                _ => false,
+            })
     }
 }
 

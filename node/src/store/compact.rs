@@ -95,7 +95,9 @@ fn exec(
     Ok(())
 }
 
-/// Everything the engine is rebuilt from at start, records included.
+/// Everything the engine is rebuilt from at start: the records of items that have not
+/// ended (those of ended items stay here until compaction, out of memory), the compaction
+/// state, and horizons that count every stored record.
 pub(super) fn load(conn: &mut Connection) -> Result<Restored, StoreError> {
     let item_rows = |table: &'static str, query: &str| {
         load_rows(conn, query, table, "loading compaction state", |r| {
@@ -112,10 +114,12 @@ pub(super) fn load(conn: &mut Connection) -> Result<Restored, StoreError> {
         "loading horizons",
         |r| Some((NodeId::new(r.get::<_, String>(0).ok()?), int(r, 1)?)),
     )?;
+    let loaded = super::start::load(conn, horizons)?;
     Ok(Restored {
-        records: super::records::load(conn)?,
+        records: loaded.records,
         tombstones,
-        horizons,
+        horizons: loaded.horizons,
         ended,
+        top_seqs: loaded.top_seqs,
     })
 }

@@ -26,6 +26,28 @@ fn open_offer(seq: u64) -> Record {
     )
 }
 
+/// A summary row of `item_id`, as the core writes with the records that change it.
+fn summary_row(item_id: dmc_protocol::ItemId) -> ItemSummary {
+    ItemSummary {
+        item_id,
+        client_id: node(1),
+        server_id: None,
+        file_name: "clip.mp4".into(),
+        profile: "mkv-x264".into(),
+        file_size: 64,
+        sha512_checksum: "0".repeat(128),
+        status: "finished_with_errors".into(),
+        phase: "cancelled".into(),
+        errors: String::new(),
+        output_path: None,
+        created_at: 1,
+        updated_at: 2,
+        ended_at: Some(2),
+        version: 1,
+        view: "{}".into(),
+    }
+}
+
 /// Feeds `event` and stores every compaction the engine asks for.
 async fn feed(store: &Store, engine: &mut Engine, event: Event, now: u64) {
     for e in engine.handle(event, now) {
@@ -111,6 +133,10 @@ async fn a_compaction_is_stored_whole_and_found_again_after_a_reopen() {
         horizons: vec![(node(1), 6), (node(2), 3)],
     };
     store.compact(c, NodeId::new("me")).await.unwrap();
+    store
+        .put_summaries(vec![summary_row(item(7))])
+        .await
+        .unwrap();
     // A lower horizon never moves one back.
     store
         .compact(
@@ -126,7 +152,12 @@ async fn a_compaction_is_stored_whole_and_found_again_after_a_reopen() {
 
     let store = Store::open(dir.path()).await.unwrap();
     let state = store.load_state().await.unwrap();
-    assert_eq!(bodies(state.records), vec![open_offer(6)]);
+    // Item 7 ended: its records stay in the store, out of memory.
+    assert!(state.records.is_empty());
+    assert_eq!(
+        bodies(store.load_records().await.unwrap()),
+        vec![open_offer(6)]
+    );
     assert_eq!(state.tombstones, vec![(item(1), 41)]);
     assert_eq!(state.ended, vec![(item(7), 42)]);
     let mut h = state.horizons.clone();
@@ -143,4 +174,74 @@ async fn a_compaction_is_stored_whole_and_found_again_after_a_reopen() {
         })
         .unwrap();
     assert!(bytes <= 100, "{bytes}");
+}
+
+/// Issue 12, point 3: an ended item leaves memory at the tick after it ended and is not
+/// loaded at the next start, while the store keeps its records (peers' `Sync` is answered
+/// from them) and the horizons count them.
+#[tokio::test]
+async fn an_ended_items_records_stay_in_the_store_and_out_of_memory_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let mut records = sample();
+    records.push(open_offer(6));
+    store.put_records(received(records.clone())).await.unwrap();
+    let cfg = EngineConfig {
+        drop_ended: true,
+        ..EngineConfig::new(dmc_protocol::Signer::from_seed([3; 32]), "n", None)
+    };
+    let now = 1_700_000_100_000;
+    let mut engine = Engine::restore(cfg.clone(), store.load_state().await.unwrap());
+    assert!(
+        engine.item(&item(1)).is_some(),
+        "not ended here yet: loaded"
+    );
+    feed(&store, &mut engine, Event::Start, now).await;
+    feed(&store, &mut engine, Event::Tick, now + 1000).await;
+    let dropped = |e: &Engine| {
+        let r = e.replica();
+        r.item(&item(1)).is_none() && r.item_records(&item(1)).is_empty() && r.is_ended(&item(1))
+    };
+    assert!(dropped(&engine), "the ended item is still in memory");
+    assert!(engine.item(&item(7)).is_some());
+    // The stored node record, this engine's own (made at start) and the open offer.
+    assert_eq!(engine.replica().len(), 3);
+    // Without its summary row (a database from before summaries) it is loaded once, for the
+    // start to write the row; with it, not.
+    let state = store.load_state().await.unwrap();
+    assert_eq!(state.records.len(), records.len());
+    store
+        .put_summaries(vec![summary_row(item(1))])
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+
+    let store = Store::open(dir.path()).await.unwrap();
+    let state = store.load_state().await.unwrap();
+    let mut loaded = bodies(state.records.clone());
+    loaded.sort_by_key(|r| (r.author.clone(), r.seq));
+    assert_eq!(loaded, vec![records[0].clone(), open_offer(6)]);
+    let mut h = state.horizons.clone();
+    h.sort();
+    assert_eq!(h, vec![(node(1), 6), (node(2), 3)]);
+    let mut tops = state.top_seqs.clone();
+    tops.sort();
+    assert_eq!(tops, vec![(node(1), 6), (node(2), 3)]);
+    let engine = Engine::restore(cfg, state);
+    assert!(dropped(&engine));
+    assert_eq!(engine.replica().horizon(&node(1)), 6);
+    assert_eq!(engine.replica().horizon(&node(2)), 3);
+    // A peer that lacks everything still gets every record, from the store.
+    let answer = store
+        .sync_page(
+            engine.sync_horizons(&dmc_protocol::wire::AuthorRange::all()),
+            dmc_protocol::Summary::default(),
+        )
+        .await
+        .unwrap();
+    let dmc_protocol::wire::Response::Records { records: sent, .. } = answer else {
+        panic!("not a page of records: {answer:?}");
+    };
+    assert_eq!(sent.len(), records.len());
+    store.close().await.unwrap();
 }

@@ -11,6 +11,7 @@ mod records;
 mod schema;
 mod speeds;
 mod sql;
+mod start;
 mod summaries;
 mod sync_page;
 mod watched;
@@ -207,7 +208,8 @@ impl Store {
             .await
     }
 
-    /// What the engine is rebuilt from at start: records, tombstones, horizons, end times.
+    /// What the engine is rebuilt from at start: the records of items that have not ended,
+    /// tombstones, horizons, end times.
     pub async fn load_state(&self) -> Result<Restored, StoreError> {
         self.call(compact::load).await
     }
@@ -260,6 +262,18 @@ impl Store {
     /// One item's summary (its view as JSON), if it has one.
     pub async fn summary(&self, item_id: ItemId) -> Result<Option<String>, StoreError> {
         self.call(move |c| summaries::view(c, item_id)).await
+    }
+
+    /// Creation times and stored views of this node's (`client`) delivered items with source checksum
+    /// `sha512` and `profile`, newest first, a few at most: what a re-offer may find.
+    pub async fn delivered_with(
+        &self,
+        client: NodeId,
+        sha512: String,
+        profile: String,
+    ) -> Result<Vec<(Millis, String)>, StoreError> {
+        self.call(move |c| summaries::delivered_with(c, &client, &sha512, &profile))
+            .await
     }
 
     // ---- local files ---------------------------------------------------------------------

@@ -62,6 +62,24 @@ pub(super) fn put(
     Ok(inserted)
 }
 
+/// A stored record's body, if it decodes and names the author and seq of its row.
+pub(super) fn decode_row(author: &str, seq: i64, body: &[u8]) -> Option<Record> {
+    match wire::decode::<Record>(body, MAX_RECORD_BYTES_PER_MESSAGE) {
+        Ok(r) if r.author.as_str() == author && i64::try_from(r.seq) == Ok(seq) => Some(r),
+        Ok(_) => {
+            tracing::warn!(
+                %author, seq,
+                "skipping a stored record whose body names another author or sequence"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(%author, seq, "skipping a stored record that does not decode: {e}");
+            None
+        }
+    }
+}
+
 /// Every record that still decodes, by author and sequence, with when this node received it.
 pub(super) fn load(conn: &mut Connection) -> Result<Vec<(Record, Millis)>, StoreError> {
     let mut stmt = conn
@@ -81,17 +99,8 @@ pub(super) fn load(conn: &mut Connection) -> Result<Vec<(Record, Millis)>, Store
             tracing::warn!("skipping a stored record with malformed columns");
             continue;
         };
-        match wire::decode::<Record>(&body, MAX_RECORD_BYTES_PER_MESSAGE) {
-            Ok(r) if r.author.as_str() == author && i64::try_from(r.seq) == Ok(seq) => {
-                out.push((r, u64::try_from(received).unwrap_or(0)))
-            }
-            Ok(_) => tracing::warn!(
-                %author, seq,
-                "skipping a stored record whose body names another author or sequence"
-            ),
-            Err(e) => {
-                tracing::warn!(%author, seq, "skipping a stored record that does not decode: {e}")
-            }
+        if let Some(r) = decode_row(&author, seq, &body) {
+            out.push((r, u64::try_from(received).unwrap_or(0)));
         }
     }
     Ok(out)

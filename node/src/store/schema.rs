@@ -174,7 +174,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     UPDATE records SET received_at =
         MIN(created_at, CAST(strftime('%s', 'now') AS INTEGER) * 1000);
     ",
-    // 8: each converter's speed as this node measured it (realtime factor, a moving average
+    // 8: a re-offer finds this node's delivered item of the same content and profile in its
+    // summary (ended items are not in memory): by origin, source checksum and profile.
+    "
+    CREATE INDEX item_summaries_content
+        ON item_summaries(client_id, sha512_checksum, profile, created_at DESC);
+    ",
+    // 9: each converter's speed as this node measured it (realtime factor, a moving average
     // of its reports), so the queue estimate keeps using it after a restart.
     "
     CREATE TABLE converter_speeds (

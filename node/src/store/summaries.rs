@@ -5,7 +5,7 @@
 //! kept forever (they outlive the compaction of the item's records); rows of other nodes'
 //! items go when the item is compacted ([`forget_foreign_summary`]).
 
-use dmc_protocol::{ItemId, NodeId};
+use dmc_protocol::{ItemId, Millis, NodeId};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
 use super::sql::to_i64;
@@ -214,6 +214,40 @@ fn dashed(hex: &str) -> String {
         out.push(c.to_ascii_lowercase());
     }
     out
+}
+
+/// At most this many delivered items of the same content are looked at by a re-offer.
+const DELIVERED_LOOKUP: u32 = 16;
+
+/// Creation times and views of `client`'s delivered items of source checksum `sha512` and `profile`, newest
+/// first (at most [`DELIVERED_LOOKUP`]): what a re-offer may find.
+pub(super) fn delivered_with(
+    conn: &mut Connection,
+    client: &NodeId,
+    sha512: &str,
+    profile: &str,
+) -> Result<Vec<(Millis, String)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT created_at, view FROM item_summaries
+             WHERE client_id = ?1 AND sha512_checksum = ?2 AND profile = ?3
+               AND phase = 'delivered'
+             ORDER BY created_at DESC, item_id DESC LIMIT ?4",
+        )
+        .ctx("preparing to find delivered items")?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params![client.as_str(), sha512, profile, DELIVERED_LOOKUP],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .ctx("finding delivered items")?;
+    let rows = rows
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("finding delivered items")?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, view)| (Millis::try_from(at).unwrap_or(0), view))
+        .collect())
 }
 
 /// One item's view JSON, if it has a row.

@@ -19,7 +19,9 @@ pub const ENDED_ASK_INTERVAL_MS: Millis = 3600 * 1000;
 /// What a node stored besides records, to rebuild its engine at start.
 #[derive(Clone, Debug, Default)]
 pub struct Restored {
-    /// Every record held, with when this node received it (its own clock).
+    /// The records to hold in memory, with when this node received each (its own clock):
+    /// every record, or (a node's store, whose engine drops ended items) all but those of
+    /// the items in `ended`.
     pub records: Vec<(Record, Millis)>,
     /// Compacted items, with when they ended.
     pub tombstones: Vec<(ItemId, Millis)>,
@@ -27,6 +29,9 @@ pub struct Restored {
     pub horizons: Vec<(NodeId, Seq)>,
     /// Items that ended here and are not compacted yet, with when they ended.
     pub ended: Vec<(ItemId, Millis)>,
+    /// Per author, the highest seq stored, loaded or not (this node never reuses one of
+    /// its own).
+    pub top_seqs: Vec<(NodeId, Seq)>,
 }
 
 /// Compaction state to store, in one transaction ([`Effect::Compact`]).
@@ -60,7 +65,11 @@ pub(super) fn clocks_at_start(
 ) -> (BTreeMap<ItemId, Millis>, BTreeMap<ItemId, Millis>) {
     let ended = stored
         .into_iter()
-        .filter(|(id, _)| replica.item(id).is_some_and(|i| i.phase.is_final()))
+        .filter(|(id, _)| {
+            replica
+                .item(id)
+                .map_or(replica.is_ended(id), |i| i.phase.is_final())
+        })
         .collect();
     let touched = replica
         .open_items()
@@ -87,6 +96,7 @@ impl Engine {
                 let at = item.updated_at.min(now);
                 e.insert(at);
                 c.ended.push((id, at));
+                self.ended_in_memory.insert(id);
             }
         }
         push(fx, c);
@@ -105,6 +115,7 @@ impl Engine {
             } else if !self.ended.contains_key(&id) {
                 self.touched.remove(&id);
                 self.ended.insert(id, now);
+                self.ended_in_memory.insert(id);
                 c.ended.push((id, now));
             }
         }
@@ -122,8 +133,12 @@ impl Engine {
             .map(|(id, at)| (*id, *at))
             .collect();
         let mut c = Compaction::default();
+        let mut every_author = false;
         for (id, at) in due {
-            self.compact_item(id, at, &mut c);
+            every_author |= self.compact_item(id, at, &mut c);
+        }
+        if every_author {
+            merge_horizons(&mut c.horizons, self.replica.all_horizons());
         }
         let removed = self.replica.compact_stale_nodes();
         c.node_records = removed.records;
@@ -132,12 +147,35 @@ impl Engine {
     }
 
     /// Compacts one item: the replica keeps a tombstone; every clock about it is forgotten.
-    fn compact_item(&mut self, id: ItemId, ended_at: Millis, c: &mut Compaction) {
+    /// Returns whether it had been dropped from memory (every author's horizon is to be
+    /// stored: see [`Replica::compact`]).
+    fn compact_item(&mut self, id: ItemId, ended_at: Millis, c: &mut Compaction) -> bool {
         let removed = self.replica.compact(id, ended_at);
         merge_horizons(&mut c.horizons, removed.horizons);
         c.items.push((id, ended_at));
         self.ended.remove(&id);
         self.touched.remove(&id);
+        self.ended_in_memory.remove(&id);
+        self.forget_item_clocks(id);
+        removed.every_author
+    }
+
+    /// With `drop_ended`: the items that ended since the last tick leave memory (their final
+    /// state was folded, and the runtime has carried out what their end asked for); only
+    /// the fact that they ended stays ([`Replica::drop_ended`]).
+    pub(super) fn drop_ended_items(&mut self) {
+        if !self.cfg.drop_ended {
+            return;
+        }
+        for id in std::mem::take(&mut self.ended_in_memory) {
+            if self.replica.drop_ended(id) {
+                self.forget_item_clocks(id);
+            }
+        }
+    }
+
+    /// Forgets the lease, report and retry clocks of an item that left memory.
+    fn forget_item_clocks(&mut self, id: ItemId) {
         self.heard.remove(&id);
         self.reported.remove(&id);
         self.reports.remove(&id);
@@ -215,6 +253,7 @@ impl Engine {
         let mut c = Compaction::default();
         for id in items.into_iter().take(MAX_ENDED_ITEMS) {
             if silent.contains(&id) {
+                // Silent open items are in memory: their records give the horizons.
                 self.compact_item(id, now, &mut c);
             }
         }
@@ -247,14 +286,17 @@ impl Engine {
     }
 }
 
-/// Adds horizons, keeping one (the highest) per author.
+/// Adds horizons, keeping one (the highest) per author, in author order.
 fn merge_horizons(into: &mut Vec<(NodeId, Seq)>, more: Vec<(NodeId, Seq)>) {
-    for (a, s) in more {
-        match into.iter_mut().find(|(x, _)| *x == a) {
-            Some(e) => e.1 = e.1.max(s),
-            None => into.push((a, s)),
-        }
+    if more.is_empty() {
+        return;
     }
+    let mut all: BTreeMap<NodeId, Seq> = BTreeMap::new();
+    for (a, s) in std::mem::take(into).into_iter().chain(more) {
+        let e = all.entry(a).or_insert(s);
+        *e = (*e).max(s);
+    }
+    *into = all.into_iter().collect();
 }
 
 fn push(fx: &mut Vec<Effect>, c: Compaction) {

@@ -18,8 +18,11 @@ impl Engine {
         };
         let item = self.replica.item(&item_id);
         if let RecordBody::Offer(_) = body {
-            return item.is_none() && !self.replica.is_compacted(body);
+            return item.is_none()
+                && !self.replica.is_compacted(body)
+                && !self.replica.is_ended(&item_id);
         }
+        // Not in memory: unknown, or ended (dropped or compacted), when no record fits.
         let Some(item) = item else {
             return false;
         };

@@ -284,6 +284,8 @@ impl Engine {
                 note_record_speed(&mut self.speeds, &r);
                 Checked::New(Box::new(r))
             }
+            // About an item that ended and left memory: stored and relayed, never folded.
+            Inserted::Ended => Checked::New(Box::new(r)),
             // About an item compacted here: ignored (not stored, folded or relayed).
             Inserted::Compacted => Checked::Compacted(r.body.item_id()),
             Inserted::Duplicate => Checked::Dropped,

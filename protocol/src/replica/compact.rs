@@ -13,6 +13,9 @@ use crate::record::{NodeInfo, RecordBody};
 pub struct Removed {
     pub records: Vec<(NodeId, Seq)>,
     pub horizons: Vec<(NodeId, Seq)>,
+    /// The item had been dropped from memory: store every author's horizon
+    /// ([`Replica::all_horizons`]).
+    pub every_author: bool,
 }
 
 impl Replica {
@@ -81,12 +84,16 @@ impl Replica {
     }
 
     /// Compacts an item: its records and folded state go, a tombstone (`ended_at`) stays.
+    /// For an item already dropped from memory ([`Replica::drop_ended`]) which authors its
+    /// records had is no longer known here: `every_author` says to store every horizon.
     pub fn compact(&mut self, id: ItemId, ended_at: Millis) -> Removed {
         self.tombstones.insert(id, ended_at);
         self.items.remove(&id);
         self.open.remove(&id);
         let keys = self.by_item.remove(&id).unwrap_or_default();
-        self.remove_records(keys.into_iter().collect())
+        let mut removed = self.remove_records(keys.into_iter().collect());
+        removed.every_author = self.ended.remove(&id);
+        removed
     }
 
     /// Compacts node records superseded by a newer one of the same author, once the
@@ -122,6 +129,7 @@ impl Replica {
         Removed {
             records: keys,
             horizons,
+            every_author: false,
         }
     }
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod store;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event};
@@ -12,6 +14,7 @@ use dmc_protocol::{
     ConverterAd, FileInfo, ItemId, ItemState, MediaType, NodeId, Offer, ProgressInfo, RecordBody,
     Signer, Stage,
 };
+use store::SimStore;
 
 /// Node `i`'s key (a fixed seed per node, so runs are repeatable).
 pub fn signer(i: usize) -> Signer {
@@ -55,6 +58,8 @@ pub enum Pending {
 
 pub struct Sim {
     pub engines: Vec<Engine>,
+    /// Each node's store: what it persisted, minus what it compacted.
+    pub stores: Vec<SimStore>,
     pub links: BTreeSet<(usize, usize)>,
     /// In-flight requests: (from, to, request).
     pub queue: VecDeque<(usize, usize, Request)>,
@@ -115,6 +120,7 @@ impl Sim {
             .collect();
         let mut sim = Sim {
             engines,
+            stores: vec![SimStore::default(); n],
             links: BTreeSet::new(),
             queue: VecDeque::new(),
             pending: vec![],
@@ -173,8 +179,18 @@ impl Sim {
                             *self.deliveries.entry(item_id).or_default() += 1;
                         }
                     }
+                    let replica = self.engines[i].replica();
+                    let received: Vec<_> = records
+                        .into_iter()
+                        .map(|r| {
+                            let seen = replica.received_at(&r.author, r.seq);
+                            (r, seen.unwrap_or(at))
+                        })
+                        .collect();
+                    self.stores[i].persist(received);
                 }
                 Effect::Compact(c) => {
+                    self.stores[i].compact(&c);
                     for (id, _) in c.items {
                         self.compacted.entry(id).or_default().insert(i);
                     }
@@ -247,8 +263,17 @@ impl Sim {
                 from: a,
                 to: b,
             } => {
-                let answer =
-                    self.engines[to].answer_sync(&summary, &AuthorRange { from: a, to: b });
+                let range = AuthorRange { from: a, to: b };
+                let e = &self.engines[to];
+                let answer = if e.config().drop_ended {
+                    // From its store, as a node answers (ended items are not in memory).
+                    let horizons = e.sync_horizons(&range);
+                    let Ok(answer) =
+                        Engine::answer_sync_from(&self.stores[to], &horizons, &summary);
+                    answer
+                } else {
+                    e.answer_sync(&summary, &range)
+                };
                 if !self.answered(&answer) {
                     return;
                 }
@@ -498,16 +523,36 @@ impl Sim {
     }
 
     /// Node `i`'s view of one item, as its users see it: its records' state with the newest
-    /// progress report laid over it.
+    /// progress report laid over it (an ended item out of memory: its stored records' state).
     pub fn item(&self, i: usize, id: &ItemId) -> ItemState {
         let e = &self.engines[i];
-        let item = e.replica().item(id).expect("the node knows the item");
-        e.live_item(item)
+        match e.replica().item(id) {
+            Some(item) => e.live_item(item),
+            None => self.stores[i]
+                .states()
+                .remove(id)
+                .expect("the node knows the item"),
+        }
+    }
+
+    /// Node `i` restarts: its engine is rebuilt from its store, as a node's is, and started.
+    pub fn restart(&mut self, i: usize) {
+        let n = self.engines.len();
+        for j in (0..n).filter(|j| *j != i) {
+            self.cut(i, j);
+        }
+        let cfg = self.engines[i].config().clone();
+        self.engines[i] = Engine::restore(cfg, self.stores[i].restored());
+        self.feed(i, Event::Start);
     }
 
     /// Node `i`'s items as its records alone give them: the times each node received them
-    /// (which differ from node to node) replaced by the records' own.
+    /// (which differ from node to node) replaced by the records' own. For an engine that
+    /// drops ended items from memory, from its store.
     pub fn states(&self, i: usize) -> BTreeMap<ItemId, ItemState> {
+        if self.engines[i].config().drop_ended {
+            return self.stores[i].states();
+        }
         let replica = self.engines[i].replica();
         replica
             .items()
