@@ -143,6 +143,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open the node's web dashboard: print a one-time login link (valid 2 minutes) and open it
+    /// in the browser when there is a desktop
+    Gui {
+        /// Only print the link, do not open a browser
+        #[arg(long)]
+        no_open: bool,
+        /// Print JSON: {url, dashboard, expires_in_secs}
+        #[arg(long)]
+        json: bool,
+    },
     /// The network key: only machines holding the same key talk to each other
     #[command(subcommand)]
     Network(NetworkCommand),
@@ -386,6 +396,13 @@ mod tests {
         assert!(matches!(
             parse(&["dmc", "info", "--json"]).command,
             Command::Info { json: true }
+        ));
+        assert!(matches!(
+            parse(&["dmc", "gui", "--no-open"]).command,
+            Command::Gui {
+                no_open: true,
+                json: false
+            }
         ));
         match parse(&["dmc", "node", "--config", "/etc/dmc.toml"]).command {
             Command::Node { config } => assert_eq!(config, Some(PathBuf::from("/etc/dmc.toml"))),

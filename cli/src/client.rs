@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use dmc_node::control::api::{
     ConfigView, ErrorBody, ErrorKind, FetchRequest, FetchResponse, ItemPage, ItemView, ListQuery,
-    NodeView, OfferOutcome, OfferRequest, PeerView, ProfileView,
+    LoginLink, NodeView, OfferOutcome, OfferRequest, PeerView, ProfileView,
 };
 use dmc_node::control::socket_path;
 use dmc_protocol::ItemId;
@@ -184,6 +184,17 @@ impl Client {
     pub async fn peers(&self) -> Result<Vec<PeerView>> {
         self.call(Method::GET, "/v1/peers", None::<&()>, QUERY_TIMEOUT)
             .await
+    }
+
+    /// A one-time login link to the node's dashboard.
+    pub async fn gui_login_link(&self) -> Result<LoginLink> {
+        self.call(
+            Method::POST,
+            "/v1/gui/login-link",
+            None::<&()>,
+            QUERY_TIMEOUT,
+        )
+        .await
     }
 
     pub async fn profiles(&self) -> Result<Vec<ProfileView>> {
