@@ -126,7 +126,10 @@ fn unchunk(mut data: &[u8]) -> Result<Vec<u8>> {
 /// the dashboard's base URL (without the trailing `/`).
 pub fn login_link(node: &Node) -> Result<(String, String)> {
     let v = node.json(&["gui", "--json", "--no-open"])?;
-    let url = v["url"].as_str().context("dmc gui printed no url")?.to_string();
+    let url = v["url"]
+        .as_str()
+        .context("dmc gui printed no url")?
+        .to_string();
     let base = v["dashboard"]
         .as_str()
         .context("dmc gui printed no dashboard")?

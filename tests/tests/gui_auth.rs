@@ -50,15 +50,28 @@ fn the_dashboard_needs_a_session_from_a_one_time_link_and_a_csrf_token_to_change
     let cookie = set_cookie.split(';').next().unwrap().to_string();
 
     // With the session: the control API's routes, the page and its token.
-    let items = request("GET", &format!("{base}/v1/items?all=true"), &headers(&cookie, &[])).unwrap();
+    let items = request(
+        "GET",
+        &format!("{base}/v1/items?all=true"),
+        &headers(&cookie, &[]),
+    )
+    .unwrap();
     assert_eq!(items.status, 200, "{}", items.text());
-    assert_eq!(items.json().unwrap()["items"][0]["file_name"], "holiday.mp4");
+    assert_eq!(
+        items.json().unwrap()["items"][0]["file_name"],
+        "holiday.mp4"
+    );
     let page = request("GET", &format!("{base}/"), &headers(&cookie, &[])).unwrap();
     assert_eq!(page.status, 200);
     assert!(page.text().contains("/app.js"));
     let csp = page.header("content-security-policy").unwrap_or_default();
     assert!(csp.contains("default-src 'none'"), "{csp}");
-    let session = request("GET", &format!("{base}/v1/gui/session"), &headers(&cookie, &[])).unwrap();
+    let session = request(
+        "GET",
+        &format!("{base}/v1/gui/session"),
+        &headers(&cookie, &[]),
+    )
+    .unwrap();
     let csrf = session.json().unwrap()["csrf_token"]
         .as_str()
         .unwrap()
@@ -68,11 +81,25 @@ fn the_dashboard_needs_a_session_from_a_one_time_link_and_a_csrf_token_to_change
     let cancel = format!("{base}/v1/items/{item}/cancel");
     let no_token = request("POST", &cancel, &headers(&cookie, &[])).unwrap();
     assert_eq!(no_token.status, 403, "{}", no_token.text());
-    assert!(no_token.text().contains("X-CSRF-Token"), "{}", no_token.text());
-    let wrong = request("POST", &cancel, &headers(&cookie, &[("X-CSRF-Token", "0000")])).unwrap();
+    assert!(
+        no_token.text().contains("X-CSRF-Token"),
+        "{}",
+        no_token.text()
+    );
+    let wrong = request(
+        "POST",
+        &cancel,
+        &headers(&cookie, &[("X-CSRF-Token", "0000")]),
+    )
+    .unwrap();
     assert_eq!(wrong.status, 403);
     assert_eq!(node.status(&item).unwrap()["phase"], "offered");
-    let done = request("POST", &cancel, &headers(&cookie, &[("X-CSRF-Token", &csrf)])).unwrap();
+    let done = request(
+        "POST",
+        &cancel,
+        &headers(&cookie, &[("X-CSRF-Token", &csrf)]),
+    )
+    .unwrap();
     assert_eq!(done.status, 200, "{}", done.text());
     assert_eq!(done.json().unwrap()["phase"], "cancelled");
     assert_eq!(node.status(&item).unwrap()["phase"], "cancelled");
