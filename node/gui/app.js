@@ -85,6 +85,8 @@ function progressCell(v) {
     td.append(bar, el("div", { class: "speed" }, parts.join(" · ")));
   } else if (v.phase === "delivered") {
     td.append(bytes(v.output_file_size));
+  } else if (isOpen(v) && v.waiting_reason) {
+    td.append(el("div", { class: "speed" }, v.waiting_reason));
   }
   return td;
 }

@@ -38,29 +38,34 @@ pub(super) struct Guard {
 pub(super) async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
     let mut response = match check(&g, &mut req) {
         Ok(()) => next.run(req).await,
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     };
     add_security_headers(response.headers_mut());
     response
 }
 
-/// Lets the request through (with its session's [`SessionCsrf`]), or answers it.
-fn check(g: &Guard, req: &mut Request) -> Result<(), Response> {
+/// Why the guard answered a request itself.
+enum Refused {
+    /// The `Host` does not name the dashboard (the text, cut short).
+    Host { given: String, hosts: String },
+    /// No open session; `page`: a page was asked for, not the API.
+    NoSession { page: bool },
+    /// A state-changing request without the session's CSRF token.
+    NoCsrfToken,
+}
+
+/// Lets the request through (with its session's [`SessionCsrf`]), or says why not.
+fn check(g: &Guard, req: &mut Request) -> Result<(), Refused> {
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
     if !g.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "the dashboard answers only to {}, not to host {:?}",
-                g.hosts.join(" or "),
-                host.chars().take(64).collect::<String>()
-            ),
-        )
-        .into_response());
+        return Err(Refused::Host {
+            given: host.chars().take(64).collect(),
+            hosts: g.hosts.join(" or "),
+        });
     }
     let path = req.uri().path();
     if OPEN_PATHS.contains(&path) {
@@ -68,7 +73,9 @@ fn check(g: &Guard, req: &mut Request) -> Result<(), Response> {
     }
     let csrf = session_cookie(req.headers()).and_then(|s| g.gui.auth().csrf_of(s, Instant::now()));
     let Some(csrf) = csrf else {
-        return Err(unauthorized(path));
+        return Err(Refused::NoSession {
+            page: !path.starts_with("/v1/"),
+        });
     };
     if !safe(req.method()) {
         let given = req
@@ -77,12 +84,7 @@ fn check(g: &Guard, req: &mut Request) -> Result<(), Response> {
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default();
         if !same_token(given, &csrf) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "a state-changing request needs the session's token in the X-CSRF-Token header \
-                 (GET /v1/gui/session gives it)",
-            )
-            .into_response());
+            return Err(Refused::NoCsrfToken);
         }
     }
     req.extensions_mut().insert(SessionCsrf(csrf));
@@ -105,20 +107,34 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
-fn unauthorized(path: &str) -> Response {
-    let message = "no dashboard session: run `dmc gui` on the node's machine and open the \
-                   link it prints";
-    if path.starts_with("/v1/") {
-        ApiError::new(StatusCode::UNAUTHORIZED, message).into_response()
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            Html(format!(
-                "<!doctype html><title>dmc: log in</title><p>{}</p>",
-                message.replace('`', "")
-            )),
-        )
-            .into_response()
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        const NO_SESSION: &str = "no dashboard session: run `dmc gui` on the node's machine and \
+                                  open the link it prints";
+        match self {
+            Refused::Host { given, hosts } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("the dashboard answers only to {hosts}, not to host {given:?}"),
+            )
+            .into_response(),
+            Refused::NoSession { page: false } => {
+                ApiError::new(StatusCode::UNAUTHORIZED, NO_SESSION).into_response()
+            }
+            Refused::NoSession { page: true } => (
+                StatusCode::UNAUTHORIZED,
+                Html(format!(
+                    "<!doctype html><title>dmc: log in</title><p>{}</p>",
+                    NO_SESSION.replace('`', "")
+                )),
+            )
+                .into_response(),
+            Refused::NoCsrfToken => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "a state-changing request needs the session's token in the X-CSRF-Token header \
+                 (GET /v1/gui/session gives it)",
+            )
+            .into_response(),
+        }
     }
 }
 
