@@ -145,7 +145,10 @@ pub enum Command {
     },
     /// Open the node's web dashboard: print a one-time login link (valid 2 minutes) and open it
     /// in the browser when there is a desktop
+    #[command(args_conflicts_with_subcommands = true)]
     Gui {
+        #[command(subcommand)]
+        action: Option<GuiCommand>,
         /// Only print the link, do not open a browser
         #[arg(long)]
         no_open: bool,
@@ -171,6 +174,17 @@ pub enum Command {
         #[arg(long, env = "DMC_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
         /// Print JSON: an array of {check, status: ok|warn|fail, detail, fix}
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuiCommand {
+    /// Make a new API key for scripts (`Authorization: Bearer KEY` on the dashboard's port,
+    /// e.g. for /metrics), replacing the previous one; it is printed only now
+    ApiKey {
+        /// Print JSON: {api_key}
         #[arg(long)]
         json: bool,
     },
@@ -400,8 +414,16 @@ mod tests {
         assert!(matches!(
             parse(&["dmc", "gui", "--no-open"]).command,
             Command::Gui {
+                action: None,
                 no_open: true,
                 json: false
+            }
+        ));
+        assert!(matches!(
+            parse(&["dmc", "gui", "api-key", "--json"]).command,
+            Command::Gui {
+                action: Some(GuiCommand::ApiKey { json: true }),
+                ..
             }
         ));
         match parse(&["dmc", "node", "--config", "/etc/dmc.toml"]).command {

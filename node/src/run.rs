@@ -126,7 +126,7 @@ fn start_gui(
     changes: crate::core::ChangeSender,
     shutdown: &watch::Receiver<bool>,
 ) -> crate::gui::Gui {
-    let gui = crate::gui::Gui::new(config.gui.listen.is_some());
+    let gui = crate::gui::Gui::new(config.gui.listen.is_some(), config.data_dir.clone());
     if let Some(listen) = config.gui.listen {
         let api = control::router(core.clone(), Some(running.clone()));
         tokio::spawn(crate::gui::serve(

@@ -44,6 +44,16 @@ impl Answer {
 
 /// `METHOD http://HOST:PORT/PATH` with `headers` (and `Host: HOST:PORT` unless given).
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Result<Answer> {
+    request_with_body(method, url, headers, &[])
+}
+
+/// [`request`] with a body (its `Content-Length` is added).
+pub fn request_with_body(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Answer> {
     let rest = url.strip_prefix("http://").context("an http:// URL")?;
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -59,14 +69,40 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Result<Answ
     for (name, value) in headers {
         req.push_str(&format!("{name}: {value}\r\n"));
     }
-    if method != "GET" {
-        req.push_str("Content-Length: 0\r\n");
+    if method != "GET" || !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
     stream.write_all(req.as_bytes())?;
+    stream.write_all(body)?;
+    parse(&read_answer(&mut stream)?)
+}
+
+/// The answer's bytes: up to its `Content-Length` when it has one (some servers keep the
+/// connection open), else to the end of the stream.
+fn read_answer(stream: &mut TcpStream) -> Result<Vec<u8>> {
     let mut raw = Vec::new();
-    stream.take(MAX_ANSWER).read_to_end(&mut raw)?;
-    parse(&raw)
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(raw);
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if raw.len() as u64 > MAX_ANSWER {
+            bail!("an answer over {MAX_ANSWER} bytes");
+        }
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .filter_map(|l| l.strip_prefix("content-length:"))
+                .find_map(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|len| raw.len() >= end + 4 + len) {
+                return Ok(raw);
+            }
+        }
+    }
 }
 
 fn parse(raw: &[u8]) -> Result<Answer> {

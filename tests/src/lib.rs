@@ -11,6 +11,7 @@ pub mod netlab;
 pub mod node;
 pub mod rogue;
 pub mod tools;
+pub mod webdriver;
 
 pub use media::{
     ffprobe_streams, make_checkerboard_png, make_clip, make_corrupt_clip, make_noisy_clip,

@@ -171,3 +171,53 @@ fn a_delivered_result_downloads_from_the_dashboard_of_its_origin() {
         sha512_hex(std::path::Path::new(&output)).unwrap()
     );
 }
+
+#[test]
+fn a_script_reads_metrics_and_cancels_with_the_api_key_and_a_new_key_replaces_it() {
+    let lab = Lab::new().unwrap();
+    let node = Node::start(&lab, "laptop", NodeOpts::default()).unwrap();
+    let clip = lab.path("holiday.mp4");
+    make_clip(&clip, 1, "160x120").unwrap();
+    let item = node.offer(&clip, "mkv-x264").unwrap();
+    let (_, base) = login_link(&node).unwrap();
+    let metrics = format!("{base}/metrics");
+    assert_eq!(request("GET", &metrics, &[]).unwrap().status, 401);
+
+    let key = node.json(&["gui", "api-key", "--json"]).unwrap()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bearer = format!("Bearer {key}");
+    let got = request("GET", &metrics, &[("Authorization", &bearer)]).unwrap();
+    assert_eq!(got.status, 200, "{}", got.text());
+    let text = got.text();
+    assert!(text.contains("dmc_items{state=\"all\"} 1"), "{text}");
+    assert!(text.contains("dmc_items{state=\"open\"} 1"), "{text}");
+    assert!(text.contains("dmc_peers{state=\"online\"} 0"), "{text}");
+    let wrong = request("GET", &metrics, &[("Authorization", "Bearer 1234")]).unwrap();
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+
+    // The key is not a cookie a browser sends by itself: no CSRF token needed.
+    let cancel = format!("{base}/v1/items/{item}/cancel");
+    let done = request("POST", &cancel, &[("Authorization", &bearer)]).unwrap();
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(node.status(&item).unwrap()["phase"], "cancelled");
+
+    // Only the key's hash is kept; a new key replaces the old.
+    let stored = std::fs::read_to_string(node.data_dir.join("gui-api-key.sha256")).unwrap();
+    assert!(!stored.contains(&key));
+    let newer = node.json(&["gui", "api-key", "--json"]).unwrap()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(newer, key);
+    let old = request("GET", &metrics, &[("Authorization", &bearer)]).unwrap();
+    assert_eq!(old.status, 401);
+    let new = request(
+        "GET",
+        &metrics,
+        &[("Authorization", &format!("Bearer {newer}"))],
+    )
+    .unwrap();
+    assert_eq!(new.status, 200);
+}

@@ -1,5 +1,5 @@
 //! The dashboard in a real browser (issue 15): Debian's chromium, headless, driven through
-//! chromedriver (WebDriver) with fantoccini. A node with an offered item; `dmc gui` gives the
+//! chromedriver (WebDriver, `tests/src/webdriver.rs`). A node with an offered item; `dmc gui` gives the
 //! link; the browser opens it, lists the item by its file name with its phase, shows a new
 //! offer live, cancels the item from its page and sees it cancelled; the page loads nothing
 //! from off the node and fits a phone's width. Screenshots go to `target/gui-screenshots/`.
@@ -9,12 +9,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use dmc_tests::http::login_link;
+use dmc_tests::webdriver::Browser;
 use dmc_tests::{dmc_bin, make_clip, needs, wait_until, Lab, Node, NodeOpts};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -61,43 +60,43 @@ fn screenshot_dir() -> PathBuf {
     target.join("gui-screenshots")
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Result<Client> {
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
+fn browser(driver: &Driver, profile: &std::path::Path) -> Result<Browser> {
+    Browser::open(
+        &driver.url,
         json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1200,800",
-                format!("--user-data-dir={}", profile.display()),
-            ],
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1200,800",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
         }),
-    );
-    let mut builder = ClientBuilder::new(HttpConnector::new());
-    builder.capabilities(caps);
-    Ok(builder.connect(&driver.url).await?)
+    )
 }
 
 /// Runs `script` in the page until it returns something other than null, or fails.
-async fn wait_js(c: &Client, what: &str, script: &str) -> Result<Value> {
-    let start = std::time::Instant::now();
-    loop {
-        let v = c.execute(script, vec![]).await?;
-        if !v.is_null() {
-            return Ok(v);
+fn wait_js(c: &Browser, what: &str, script: &str) -> Result<Value> {
+    let found = wait_until(what, WAIT, || match c.execute(script) {
+        Ok(Value::Null) => None,
+        Ok(v) => Some(Ok(v)),
+        Err(e) => Some(Err(e)),
+    });
+    match found {
+        Ok(v) => v,
+        Err(e) => {
+            let page = c
+                .execute("return document.documentElement.outerHTML")
+                .unwrap_or_default();
+            Err(e.context(format!("the page is:\n{page}")))
         }
-        if start.elapsed() > WAIT {
-            let page = c.source().await.unwrap_or_default();
-            bail!("timed out waiting for {what}; the page is:\n{page}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// A script that gives the phase shown in the row of `item`, once it is `phase`.
+/// A script that gives the file name in the row of `item`, once its phase is `phase`.
 fn row_phase_is(item: &str, phase: &str) -> String {
     format!(
         "const r = document.querySelector('tr[data-item-id=\"{item}\"]'); \
@@ -106,29 +105,24 @@ fn row_phase_is(item: &str, phase: &str) -> String {
     )
 }
 
-async fn save(c: &Client, name: &str) -> Result<()> {
+fn save(c: &Browser, name: &str) -> Result<()> {
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(name), c.screenshot().await?)?;
+    std::fs::write(dir.join(name), c.screenshot()?)?;
     Ok(())
 }
 
-async fn story(c: &Client, node: &Node, lab: &Lab, link: &str, item: &str) -> Result<()> {
-    c.goto(link).await?;
-    let name = wait_js(c, "the offered item's row", &row_phase_is(item, "offered")).await?;
+fn story(c: &Browser, node: &Node, lab: &Lab, link: &str, item: &str) -> Result<()> {
+    c.goto(link)?;
+    let name = wait_js(c, "the offered item's row", &row_phase_is(item, "offered"))?;
     assert_eq!(name, "holiday.mp4");
     wait_js(
         c,
         "the live stream",
         "return document.getElementById('live').textContent === 'live' ? true : null;",
-    )
-    .await?;
+    )?;
     assert_eq!(
-        c.execute(
-            "return document.getElementById('node-name').textContent",
-            vec![]
-        )
-        .await?,
+        c.execute("return document.getElementById('node-name').textContent")?,
         "laptop"
     );
 
@@ -136,60 +130,46 @@ async fn story(c: &Client, node: &Node, lab: &Lab, link: &str, item: &str) -> Re
     let second_clip = lab.path("second.mp4");
     make_clip(&second_clip, 1, "176x144")?;
     let second = node.offer(&second_clip, "mkv-x264")?;
-    let name = wait_js(c, "the live new row", &row_phase_is(&second, "offered")).await?;
+    let name = wait_js(c, "the live new row", &row_phase_is(&second, "offered"))?;
     assert_eq!(name, "second.mp4");
-    save(c, "items.png").await?;
+    save(c, "items.png")?;
 
     // Cancel the first from its page.
-    c.find(Locator::Css(&format!("tr[data-item-id=\"{item}\"]")))
-        .await?
-        .click()
-        .await?;
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#cancel:not([hidden])"))
-        .await?
-        .click()
-        .await?;
+    c.click(&format!("tr[data-item-id=\"{item}\"]"))?;
     wait_js(
         c,
-        "the detail to show cancelled",
-        "return [...document.querySelectorAll('#detail-fields dd')].some(d => d.textContent === 'cancelled') ? true : null;",
-    )
-    .await?;
-    save(c, "item-cancelled.png").await?;
-    c.find(Locator::Id("back")).await?.click().await?;
+        "the item's page with its cancel button",
+        "return document.querySelector('#cancel:not([hidden])') ? true : null;",
+    )?;
+    c.click("#cancel")?;
+    wait_js(
+        c,
+        "the item's page to show cancelled",
+        "return [...document.querySelectorAll('#detail-fields dd')]\
+           .some(d => d.textContent === 'cancelled') ? true : null;",
+    )?;
+    save(c, "item-cancelled.png")?;
+    c.click("#back")?;
     wait_js(
         c,
         "the row to show cancelled",
         &row_phase_is(item, "cancelled"),
-    )
-    .await?;
+    )?;
     assert_eq!(node.status(item)?["phase"], "cancelled");
 
     // Nothing was loaded from anywhere but this node.
     let origin = link.split("/login").next().unwrap_or_default().to_string();
-    let urls = c
-        .execute(
-            "return performance.getEntriesByType('resource').map(e => e.name)",
-            vec![],
-        )
-        .await?;
+    let urls = c.execute("return performance.getEntriesByType('resource').map(e => e.name)")?;
     for url in urls.as_array().into_iter().flatten() {
         let url = url.as_str().unwrap_or_default();
         assert!(url.starts_with(&origin), "the page loaded {url}");
     }
 
     // A phone's width: the table becomes cards, nothing wider than the screen.
-    c.set_window_size(390, 844).await?;
-    let too_wide = c
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth",
-            vec![],
-        )
-        .await?;
+    c.set_window_size(390, 844)?;
+    let too_wide = c.execute("return document.documentElement.scrollWidth > window.innerWidth")?;
     assert_eq!(too_wide, false, "the page is wider than a phone's screen");
-    save(c, "items-phone.png").await?;
+    save(c, "items-phone.png")?;
     Ok(())
 }
 
@@ -210,16 +190,8 @@ fn a_browser_logs_in_with_the_dmc_gui_link_sees_the_item_live_and_cancels_it() {
     let (link, _) = login_link(&node).unwrap();
 
     let driver = Driver::start(lab.path("chromedriver.log")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = browser(&driver, &lab.path("chromium-profile"))
-            .await
-            .unwrap();
-        let result = story(&c, &node, &lab, &link, &item).await;
-        let _ = c.close().await;
-        result.unwrap();
-    });
+    let c = browser(&driver, &lab.path("chromium-profile")).unwrap();
+    let result = story(&c, &node, &lab, &link, &item);
+    let _ = c.close();
+    result.unwrap();
 }

@@ -1,5 +1,6 @@
 //! `dmc gui`: asks the running node for a one-time login link to its dashboard, prints it,
-//! and opens it with `xdg-open` when there is a desktop (`$DISPLAY` or `$WAYLAND_DISPLAY`).
+//! and opens it with `xdg-open` when there is a desktop (`$DISPLAY` or `$WAYLAND_DISPLAY`);
+//! `dmc gui api-key` makes a key for scripts.
 
 use std::process::{Command, Stdio};
 
@@ -26,6 +27,21 @@ pub async fn run(client: &Client, open: Open, as_json: bool) -> Result<()> {
         open_in_browser(&link.url);
     }
     Ok(())
+}
+
+/// `dmc gui api-key`: a new key for scripts, printed once.
+pub async fn api_key(client: &Client, as_json: bool) -> Result<()> {
+    let key = client.gui_api_key().await?;
+    if as_json {
+        emit(&json(&key)?)
+    } else {
+        emit(&format!(
+            "{}\nUse it as `Authorization: Bearer KEY` on the dashboard's port (e.g. \
+             curl -H \"Authorization: Bearer KEY\" http://127.0.0.1:8747/metrics). It replaces \
+             the previous key and is not shown again.\n",
+            key.api_key
+        ))
+    }
 }
 
 fn has_desktop() -> bool {

@@ -15,7 +15,7 @@ mod waiting;
 use serde::{Deserialize, Serialize};
 
 pub use config::ConfigView;
-pub use gui::{GuiSession, LoginLink};
+pub use gui::{ApiKey, GuiSession, LoginLink};
 pub use item::ItemView;
 pub use list::{
     CheckedList, ItemPage, ListQuery, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_LIST_OFFSET,

@@ -1,7 +1,8 @@
 //! What every request to the dashboard passes first: its `Host` must name the dashboard (a
 //! page of another site that resolves its name to 127.0.0.1 is refused), `/health` and
-//! `/login` are open, everything else needs the session cookie, and a state-changing request
-//! needs the session's CSRF token in `X-CSRF-Token`. Every answer gets headers that keep
+//! `/login` are open, everything else needs the session cookie (or the API key as
+//! `Authorization: Bearer`), and a state-changing request with a cookie needs the session's
+//! CSRF token in `X-CSRF-Token`. Every answer gets headers that keep
 //! the page from being framed or sniffed and from loading anything off the node.
 
 use std::sync::Arc;
@@ -52,6 +53,8 @@ enum Refused {
     NoSession { page: bool },
     /// A state-changing request without the session's CSRF token.
     NoCsrfToken,
+    /// An `Authorization: Bearer` key that is not the API key.
+    WrongKey,
 }
 
 /// Lets the request through (with its session's [`SessionCsrf`]), or says why not.
@@ -70,6 +73,13 @@ fn check(g: &Guard, req: &mut Request) -> Result<(), Refused> {
     let path = req.uri().path();
     if OPEN_PATHS.contains(&path) {
         return Ok(());
+    }
+    // A script's key: no cookie is sent by a browser on its own, so no CSRF token either.
+    if let Some(key) = bearer(req.headers()) {
+        if g.gui.is_api_key(key) {
+            return Ok(());
+        }
+        return Err(Refused::WrongKey);
     }
     let csrf = session_cookie(req.headers()).and_then(|s| g.gui.auth().csrf_of(s, Instant::now()));
     let Some(csrf) = csrf else {
@@ -93,6 +103,16 @@ fn check(g: &Guard, req: &mut Request) -> Result<(), Refused> {
 
 fn safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The key of an `Authorization: Bearer KEY` header, if the request has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
 }
 
 /// The value of the session cookie, if the request has one.
@@ -128,6 +148,12 @@ impl IntoResponse for Refused {
                 )),
             )
                 .into_response(),
+            Refused::WrongKey => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "that API key is not this node's (`dmc gui api-key` makes a new one, replacing \
+                 the old)",
+            )
+            .into_response(),
             Refused::NoCsrfToken => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "a state-changing request needs the session's token in the X-CSRF-Token header \

@@ -1,6 +1,6 @@
 //! Logging in: `POST /v1/gui/login-link` (control socket only) makes a one-time link,
 //! `GET /login?token=…` (dashboard) trades it for a session cookie, `GET /v1/gui/session`
-//! gives the page its CSRF token.
+//! gives the page its CSRF token; `POST /v1/gui/api-key` (socket only) makes the scripts' key.
 
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::auth::LINK_TTL;
 use super::{Gui, Served};
-use crate::control::api::{GuiSession, LoginLink};
+use crate::control::api::{ApiKey, GuiSession, LoginLink};
 use crate::control::ApiError;
 
 /// Name of the session cookie.
@@ -28,6 +28,7 @@ pub(super) struct SessionCsrf(pub String);
 pub(super) fn socket_routes(gui: Gui) -> Router {
     Router::new()
         .route("/v1/gui/login-link", post(login_link))
+        .route("/v1/gui/api-key", post(new_api_key))
         .with_state(gui)
 }
 
@@ -65,6 +66,13 @@ async fn login_link(State(gui): State<Gui>) -> Result<Json<LoginLink>, ApiError>
     }))
 }
 
+async fn new_api_key(State(gui): State<Gui>) -> Result<Json<ApiKey>, ApiError> {
+    let api_key = gui
+        .new_api_key()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    Ok(Json(ApiKey { api_key }))
+}
+
 #[derive(Deserialize)]
 pub(super) struct LoginQuery {
     #[serde(default)]
@@ -99,7 +107,14 @@ pub(super) async fn login(State(gui): State<Gui>, Query(q): Query<LoginQuery>) -
     }
 }
 
-/// `GET /v1/gui/session`: the page's CSRF token.
-pub(super) async fn session(Extension(csrf): Extension<SessionCsrf>) -> Json<GuiSession> {
-    Json(GuiSession { csrf_token: csrf.0 })
+/// `GET /v1/gui/session`: the page's CSRF token (a request with the API key has none).
+pub(super) async fn session(
+    csrf: Option<Extension<SessionCsrf>>,
+) -> Result<Json<GuiSession>, ApiError> {
+    match csrf {
+        Some(Extension(csrf)) => Ok(Json(GuiSession { csrf_token: csrf.0 })),
+        None => Err(ApiError::bad_request(
+            "a request with the API key has no session and needs no CSRF token",
+        )),
+    }
 }

@@ -4,18 +4,22 @@
 //! `serve.rs` binds and assembles the router; `guard.rs` is what every request passes first
 //! (host, session cookie, CSRF token, security headers); `auth.rs` keeps login links and
 //! sessions; `login.rs` makes links (for `dmc gui`, on the control socket) and opens sessions;
+//! `api_key.rs` keeps the hash of the scripts' API key; `metrics.rs` is `/metrics`;
 //! `assets.rs` serves `node/gui/`; `events.rs` is `/v1/events`; `download.rs` streams a
 //! delivered result.
 
+pub mod api_key;
 mod assets;
 pub mod auth;
 mod download;
 mod events;
 mod guard;
 mod login;
+mod metrics;
 mod serve;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use serve::{serve, GuiError};
@@ -42,15 +46,22 @@ pub struct Gui {
 struct Inner {
     auth: Mutex<auth::Auth>,
     served: Mutex<Served>,
+    /// Where the API key's hash is kept.
+    data_dir: PathBuf,
+    /// The API key's hash, if one was made.
+    api_key: Mutex<Option<api_key::KeyHash>>,
 }
 
 impl Gui {
-    /// The state of a dashboard that will be served (`on`), or that is off.
-    pub fn new(on: bool) -> Gui {
+    /// The state of a dashboard that will be served (`on`), or that is off, with the API key
+    /// kept in `data_dir`.
+    pub fn new(on: bool, data_dir: PathBuf) -> Gui {
         Gui {
             inner: Arc::new(Inner {
                 auth: Mutex::new(auth::Auth::default()),
                 served: Mutex::new(if on { Served::Starting } else { Served::Off }),
+                api_key: Mutex::new(api_key::load(&data_dir)),
+                data_dir,
             }),
         }
     }
@@ -63,6 +74,27 @@ impl Gui {
     fn auth(&self) -> MutexGuard<'_, auth::Auth> {
         // A panic while holding the lock leaves tables that are still whole.
         self.inner.auth.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `key` is the API key.
+    fn is_api_key(&self, key: &str) -> bool {
+        let stored = *self.inner.api_key.lock().unwrap_or_else(|p| p.into_inner());
+        stored
+            .is_some_and(|h| auth::same_token(&hex::encode(api_key::hash_of(key)), &hex::encode(h)))
+    }
+
+    /// Makes a new API key, replacing the previous one; gives it back (it is kept only hashed).
+    fn new_api_key(&self) -> Result<String, String> {
+        let key = auth::new_token().map_err(|e| e.to_string())?;
+        let hash = api_key::hash_of(&key);
+        api_key::store(&self.inner.data_dir, &hash).map_err(|e| {
+            format!(
+                "cannot store the API key in {}: {e}",
+                self.inner.data_dir.join(api_key::API_KEY_FILE).display()
+            )
+        })?;
+        *self.inner.api_key.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash);
+        Ok(key)
     }
 
     fn served(&self) -> Served {

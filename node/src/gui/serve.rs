@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::events::Events;
 use super::guard::{guard, Guard};
-use super::{assets, download, events, login, Gui, Served};
+use super::{assets, download, events, login, metrics, Gui, Served};
 use crate::core::{ChangeSender, CoreHandle};
 
 /// Why the dashboard could not start.
@@ -101,6 +101,7 @@ fn dashboard_router(
         .merge(
             Router::new()
                 .route("/v1/items/{item_id}/result", get(download::result))
+                .route("/metrics", get(metrics::metrics))
                 .with_state(core),
         )
         .merge(assets::routes());

@@ -20,3 +20,10 @@ pub struct LoginLink {
 pub struct GuiSession {
     pub csrf_token: String,
 }
+
+/// Answer to `POST /v1/gui/api-key` (control socket only): a new key for
+/// `Authorization: Bearer`, replacing the previous one. It is shown only here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub api_key: String,
+}
