@@ -143,6 +143,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open the node's web dashboard: print a one-time login link (valid 2 minutes) and open it
+    /// in the browser when there is a desktop
+    #[command(args_conflicts_with_subcommands = true)]
+    Gui {
+        #[command(subcommand)]
+        action: Option<GuiCommand>,
+        /// Only print the link, do not open a browser
+        #[arg(long)]
+        no_open: bool,
+        /// Print JSON: {url, dashboard, expires_in_secs}
+        #[arg(long)]
+        json: bool,
+    },
     /// The network key: only machines holding the same key talk to each other
     #[command(subcommand)]
     Network(NetworkCommand),
@@ -161,6 +174,17 @@ pub enum Command {
         #[arg(long, env = "DMC_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
         /// Print JSON: an array of {check, status: ok|warn|fail, detail, fix}
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuiCommand {
+    /// Make a new API key for scripts (`Authorization: Bearer KEY` on the dashboard's port,
+    /// e.g. for /metrics), replacing the previous one; it is printed only now
+    ApiKey {
+        /// Print JSON: {api_key}
         #[arg(long)]
         json: bool,
     },
@@ -386,6 +410,21 @@ mod tests {
         assert!(matches!(
             parse(&["dmc", "info", "--json"]).command,
             Command::Info { json: true }
+        ));
+        assert!(matches!(
+            parse(&["dmc", "gui", "--no-open"]).command,
+            Command::Gui {
+                action: None,
+                no_open: true,
+                json: false
+            }
+        ));
+        assert!(matches!(
+            parse(&["dmc", "gui", "api-key", "--json"]).command,
+            Command::Gui {
+                action: Some(GuiCommand::ApiKey { json: true }),
+                ..
+            }
         ));
         match parse(&["dmc", "node", "--config", "/etc/dmc.toml"]).command {
             Command::Node { config } => assert_eq!(config, Some(PathBuf::from("/etc/dmc.toml"))),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use dmc_node::control::api::{
-    ConfigView, ErrorBody, ErrorKind, FetchRequest, FetchResponse, ItemPage, ItemView, ListQuery,
-    NodeView, OfferOutcome, OfferRequest, PeerView, ProfileView,
+    ApiKey, ConfigView, ErrorBody, ErrorKind, FetchRequest, FetchResponse, ItemPage, ItemView,
+    ListQuery, LoginLink, NodeView, OfferOutcome, OfferRequest, PeerView, ProfileView,
 };
 use dmc_node::control::socket_path;
 use dmc_protocol::ItemId;
@@ -183,6 +183,23 @@ impl Client {
 
     pub async fn peers(&self) -> Result<Vec<PeerView>> {
         self.call(Method::GET, "/v1/peers", None::<&()>, QUERY_TIMEOUT)
+            .await
+    }
+
+    /// A one-time login link to the node's dashboard.
+    pub async fn gui_login_link(&self) -> Result<LoginLink> {
+        self.call(
+            Method::POST,
+            "/v1/gui/login-link",
+            None::<&()>,
+            QUERY_TIMEOUT,
+        )
+        .await
+    }
+
+    /// A new API key for the dashboard, replacing the previous one.
+    pub async fn gui_api_key(&self) -> Result<ApiKey> {
+        self.call(Method::POST, "/v1/gui/api-key", None::<&()>, QUERY_TIMEOUT)
             .await
     }
 

@@ -8,6 +8,7 @@ pub mod core;
 pub mod discovery;
 pub mod doctor;
 pub mod ffmpeg;
+pub mod gui;
 pub mod identity;
 pub mod net;
 pub mod network_key;

@@ -74,6 +74,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let ended = crate::core::ended_channel();
     crate::announce::spawn_announcer(config.notify.clone(), ended.subscribe());
     let watch_ended = ended.subscribe();
+    let changes = crate::core::changes_channel();
     let (core, core_join) = spawn_core(
         CoreParts {
             engine,
@@ -86,6 +87,7 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
             local_files,
             known_peers,
             ended,
+            changes: changes.clone(),
         },
         shutdown_rx.clone(),
     );
@@ -99,17 +101,19 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
         shutdown_rx.clone(),
     );
 
+    let running = control::api::ConfigView::of(&config, keys.network.fingerprint());
+    let gui = start_gui(&config, &core, &running, changes, &shutdown_rx);
     let socket = control::socket_path(&data_dir);
     let control_task = {
         let socket = socket.clone();
         let group = config.control.group.clone();
-        let running = control::api::ConfigView::of(&config, keys.network.fingerprint());
+        let router = control::router(core, Some(running)).merge(gui.socket_routes());
         let mut ctl_shutdown = shutdown_rx.clone();
         tokio::spawn(async move {
             let stop = async move {
                 let _ = ctl_shutdown.changed().await;
             };
-            control::serve_node(&socket, group.as_deref(), core, Some(running), stop).await
+            control::serve_router(&socket, group.as_deref(), router, stop).await
         })
     };
 
@@ -121,6 +125,31 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let _ = std::fs::remove_file(&socket);
     info!("stopped");
     result
+}
+
+/// Starts the dashboard on `[gui] listen` (when set) with the control API's router; gives
+/// back its state for the control socket's login-link route. One that cannot start is
+/// logged and reported to `dmc gui`, and the node runs on without it.
+fn start_gui(
+    config: &Config,
+    core: &crate::core::CoreHandle,
+    running: &control::api::ConfigView,
+    changes: crate::core::ChangeSender,
+    shutdown: &watch::Receiver<bool>,
+) -> crate::gui::Gui {
+    let gui = crate::gui::Gui::new(config.gui.listen.is_some(), config.data_dir.clone());
+    if let Some(listen) = config.gui.listen {
+        let api = control::router(core.clone(), Some(running.clone()));
+        tokio::spawn(crate::gui::serve(
+            gui.clone(),
+            listen,
+            api,
+            core.clone(),
+            changes,
+            shutdown.clone(),
+        ));
+    }
+    gui
 }
 
 /// This node's identity and network key.

@@ -4,12 +4,14 @@
 //! Media is made at test time with ffmpeg's lavfi sources. Tests that need root or tools
 //! beyond ffmpeg are `#[ignore]`d and check what they need with [`needs`].
 
+pub mod http;
 pub mod media;
 pub mod needs;
 pub mod netlab;
 pub mod node;
 pub mod rogue;
 pub mod tools;
+pub mod webdriver;
 
 pub use media::{
     ffprobe_streams, make_checkerboard_png, make_clip, make_corrupt_clip, make_noisy_clip,

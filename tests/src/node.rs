@@ -126,7 +126,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// Writes a config and starts the node; returns once its control socket answers.
+    /// Writes a config and starts the node; returns once its control socket answers. Every
+    /// node serves its dashboard on a free loopback port (`[gui] listen = "127.0.0.1:0"`);
+    /// `dmc gui` says where.
     pub fn start(lab: &Lab, name: &str, opts: NodeOpts) -> Result<Node> {
         if opts.mdns && opts.netns.is_none() {
             bail!("node {name}: mDNS is only allowed inside a lab namespace");
@@ -148,6 +150,7 @@ impl Node {
             &config,
             format!(
                 "[node]\nname = {name:?}\nlisten = [{listen:?}]\noutput_dir = {:?}\n{}\n\n\
+                 [gui]\nlisten = \"127.0.0.1:0\"\n\n\
                  [discovery]\nmdns = {}\npeers = [{}]\n\n\
                  [converter]\nenabled = {}\nworkers = {}\nwork_dir = {:?}\n{}\n",
                 output_dir.display().to_string(),

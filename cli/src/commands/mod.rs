@@ -2,6 +2,7 @@
 
 pub mod docs;
 pub mod doctor;
+pub mod gui;
 pub mod items;
 pub mod man;
 pub mod network;
@@ -67,6 +68,15 @@ pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
         Command::Peers { json } => network::peers(&client, json).await,
         Command::Profiles { json } => network::profiles(&client, json).await,
         Command::Info { json } => network::info(&client, json).await,
+        Command::Gui {
+            action: Some(crate::args::GuiCommand::ApiKey { json }),
+            ..
+        } => gui::api_key(&client, json).await,
+        Command::Gui {
+            action: None,
+            no_open,
+            json,
+        } => gui::run(&client, gui::Open(!no_open), json).await,
         Command::Doctor { config, json } => doctor::run(&client, data_dir, config, json).await,
     }
 }

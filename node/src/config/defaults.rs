@@ -117,5 +117,11 @@ pub mod notify {
     pub const DESKTOP: bool = true;
 }
 
+/// `[gui]`
+pub mod gui {
+    /// `listen`: the dashboard on loopback, port 8747.
+    pub const LISTEN: &str = "127.0.0.1:8747";
+}
+
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ pub mod defaults;
 mod discovery;
 mod duration;
 mod error;
+mod gui;
 mod load;
 mod network;
 mod node;
@@ -31,6 +32,7 @@ pub use custom_profiles::{MAX_CUSTOM_PROFILES, MAX_PROFILE_ARGS, MAX_PROFILE_ARG
 pub use discovery::{MAX_INTERFACES, MAX_INTERFACE_NAME};
 pub use duration::{format_duration, parse_duration};
 pub use error::ConfigError;
+pub use gui::GuiConfig;
 pub use load::{default_data_dir, MAX_CONFIG_BYTES};
 pub use network::MAX_ALLOWED_PEERS;
 pub use node::{MAX_MAX_ATTEMPTS, MAX_NAME_BYTES, MIN_LEASE};

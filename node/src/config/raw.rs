@@ -19,6 +19,7 @@ pub(super) struct RawConfig {
     pub(super) watch: Vec<watch::RawWatch>,
     pub(super) notify: notify::RawNotify,
     pub(super) control: RawControl,
+    pub(super) gui: super::gui::RawGui,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -50,6 +50,7 @@ pub(super) fn resolve(
     });
     let notify = ok(&mut faults, notify::resolve_notify(raw.notify));
     let group = ok(&mut faults, raw.control.group.map(group_name).transpose());
+    let gui = ok(&mut faults, super::gui::resolve_gui(raw.gui));
     let (
         Some(node),
         Some(discovery),
@@ -60,6 +61,7 @@ pub(super) fn resolve(
         Some(watch),
         Some(notify),
         Some(group),
+        Some(gui),
     ) = (
         node,
         discovery,
@@ -70,6 +72,7 @@ pub(super) fn resolve(
         watch,
         notify,
         group,
+        gui,
     )
     else {
         return Err(faults);
@@ -88,6 +91,7 @@ pub(super) fn resolve(
         watch,
         notify,
         control: ControlConfig { group },
+        gui,
     })
 }
 

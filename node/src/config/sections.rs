@@ -26,6 +26,8 @@ pub struct Config {
     /// `[notify]`: what runs when one of this node's items ends.
     pub notify: NotifyConfig,
     pub control: ControlConfig,
+    /// `[gui]`: the web dashboard.
+    pub gui: super::GuiConfig,
 }
 
 /// `[control]`: the local control socket.

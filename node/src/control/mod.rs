@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use crate::core::CoreHandle;
 
+pub(crate) use error::ApiError;
+pub(crate) use routes::ItemParam;
 pub use socket::ControlError;
 
 /// File name of the control socket inside the data dir.
@@ -56,9 +58,25 @@ pub async fn serve_node(
     running: Option<api::ConfigView>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ControlError> {
+    serve_router(socket_path, group, router(core, running), shutdown).await
+}
+
+/// Every route of the control API, answering `GET /v1/config` with `running` when given: the
+/// one router the socket serves and the dashboard (`gui/`) serves behind its login.
+pub fn router(core: CoreHandle, running: Option<api::ConfigView>) -> axum::Router {
+    routes::router(core, running)
+}
+
+/// Serves `router` (the control API's, perhaps with more routes) on the control socket, as
+/// [`serve_for`] does.
+pub async fn serve_router(
+    socket_path: &Path,
+    group: Option<&str>,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControlError> {
     let bound = socket::bind(socket_path, group).await?;
     tracing::info!(socket = %socket_path.display(), "control API listening");
-    let router = routes::router(core, running);
     let result = axum::serve(bound.listener, router)
         .with_graceful_shutdown(shutdown)
         .await;

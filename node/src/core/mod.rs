@@ -5,11 +5,12 @@
 //! control API; `net_events.rs` handles the swarm; `msg.rs` and `outcomes.rs` are the reports
 //! of spawned tasks; `work.rs` starts evaluations, jobs (`job.rs`) and deliveries
 //! (`deliver.rs`); `layout.rs` holds the path rules of the work and output dirs; `ended.rs`
-//! sends items that end to their subscribers.
+//! sends items that end to their subscribers; `changes.rs` tells live views what changed.
 
 mod authors;
 mod awake;
 mod budget;
+pub mod changes;
 pub mod cleanup;
 mod commands;
 mod deliver;
@@ -36,6 +37,7 @@ mod summaries;
 mod task;
 mod work;
 
+pub use changes::{changes_channel, Change, ChangeSender};
 pub use ended::{ended_channel, EndedReceiver, EndedSender, ItemEnded};
 pub use handle::{CoreError, CoreFatal, CoreHandle};
 /// Free space as a converter measures it (the doctor reports it too).

@@ -51,6 +51,8 @@ pub struct CoreParts {
     /// Where this node's items that end go out (see [`super::ended`]); subscribe to it before
     /// the core starts so none is missed.
     pub ended: EndedSender,
+    /// Where changes to items and peers go out for live views (see [`super::changes`]).
+    pub changes: super::changes::ChangeSender,
 }
 
 /// The core task's state. Its fields are private to `core/`: the loop here, the command
@@ -68,6 +70,8 @@ pub(crate) struct Core {
     pub(super) deliver_env: Arc<DeliverEnv>,
     /// Where items that end here go out.
     pub(super) ended: EndedSender,
+    /// Where changes to items and peers go out (never waited on).
+    pub(super) changes: super::changes::ChangeSender,
     /// Files this node holds for items: its own sources (epoch 0) and results it made.
     pub(super) files: HashMap<(ItemId, FileRole, Epoch), Arc<ServedFile>>,
     /// Running converter jobs, with the token that stops each.
@@ -153,6 +157,7 @@ pub fn spawn_core(
             &int_tx,
         )),
         ended: parts.ended,
+        changes: parts.changes,
         engine: parts.engine,
         store: parts.store,
         net: parts.net,
@@ -245,8 +250,13 @@ impl Core {
 
     /// Feeds an event to the engine and carries out what it asks.
     pub(crate) async fn feed(&mut self, event: Event) {
+        let change = super::changes::of_event(&event);
         let effects = self.engine.handle(event, now_ms());
         self.carry_out(effects).await;
+        if let Some(change) = change {
+            // No subscriber is fine: nobody watches.
+            let _ = self.changes.send(change);
+        }
     }
 
     async fn carry_out(&mut self, effects: Vec<Effect>) {
@@ -255,6 +265,7 @@ impl Core {
             match effect {
                 Effect::Persist(records) => {
                     let ended = super::ended::ended_by(self.engine.me(), &records);
+                    let changed = super::changes::of_records(&records);
                     let summaries = self.summaries_of(&records);
                     let replica = self.engine.replica();
                     let records: Vec<_> = records
@@ -275,6 +286,9 @@ impl Core {
                     }
                     for item_id in ended {
                         self.item_ended(item_id);
+                    }
+                    for change in changed {
+                        let _ = self.changes.send(change);
                     }
                 }
                 Effect::Send { to, request } => self.send(to, request),

@@ -107,6 +107,7 @@ fn documented() -> Vec<(&'static str, &'static str, Shown)> {
         ("`[notify]`", "timeout", Shown::Duration(notify::TIMEOUT)),
         ("`[notify]`", "desktop", text(notify::DESKTOP)),
         ("`[network]`", "allowed_peers", text("[]")),
+        ("`[gui]`", "listen", quoted(gui::LISTEN)),
         (
             "`[network]`",
             "peer_records_per_minute",
@@ -204,6 +205,10 @@ fn an_empty_file_gives_the_table() {
     assert_eq!(c.transfer.max_rate, None);
     assert_eq!(c.notify.timeout, notify::TIMEOUT);
     assert_eq!(c.notify.desktop, notify::DESKTOP);
+    assert_eq!(
+        c.gui.listen.map(|a| a.to_string()).as_deref(),
+        Some(gui::LISTEN)
+    );
 }
 
 #[test]

@@ -1,0 +1,249 @@
+// dmc dashboard: reads the control API of the node that serves it, follows /v1/events, and
+// builds every piece of text with textContent (names and file names come from other machines).
+"use strict";
+
+const PAGE_SIZE = 50;
+const state = {
+  csrf: "", offset: 0, total: 0, items: [], peers: [], names: new Map(), me: null,
+  view: "items", detail: null, filter: "",
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) e.append(c instanceof Node ? c : String(c ?? ""));
+  return e;
+}
+
+async function api(method, path) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") headers["X-CSRF-Token"] = state.csrf;
+  const r = await fetch(path, { method, headers, credentials: "same-origin" });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || `${method} ${path}: ${r.status}`);
+  return body;
+}
+
+function showError(e) {
+  const p = $("error");
+  p.textContent = e ? String(e.message || e) : "";
+  p.hidden = !e;
+}
+
+// Names: this node's and its peers'; an id ending only where no name is known.
+function nameOf(id) {
+  if (!id) return "";
+  return state.names.get(id) || "…" + id.slice(-6);
+}
+
+function rememberNames() {
+  state.names = new Map();
+  if (state.me) state.names.set(state.me.node_id, state.me.name);
+  for (const p of state.peers) if (p.name) state.names.set(p.node_id, p.name);
+}
+
+function isOpen(v) { return v.status === "to_do" || v.status === "in_progress"; }
+
+function shown(v) {
+  switch (state.filter) {
+    case "": return true;
+    case "open": return isOpen(v);
+    default: return v.phase === state.filter;
+  }
+}
+
+function duration(secs) {
+  if (secs == null) return "";
+  const h = Math.floor(secs / 3600), m = Math.floor((secs % 3600) / 60), s = secs % 60;
+  return h ? `${h}h${String(m).padStart(2, "0")}m` : m ? `${m}m${String(s).padStart(2, "0")}s` : `${s}s`;
+}
+
+function bytes(n) {
+  if (n == null) return "";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function progressCell(v) {
+  const td = el("td", { "data-label": "Progress" });
+  if (isOpen(v) && v.progress > 0) {
+    const pct = Math.round(v.progress * 100);
+    const bar = el("div", { class: "bar", title: `${pct}%` }, el("span"));
+    bar.firstChild.style.width = `${pct}%`;
+    const parts = [`${pct}%`];
+    if (v.fps) parts.push(`${v.fps.toFixed(0)} fps`);
+    if (v.speed) parts.push(`${v.speed.toFixed(1)}×`);
+    if (v.eta_secs != null) parts.push(`ETA ${duration(v.eta_secs)}`);
+    td.append(bar, el("div", { class: "speed" }, parts.join(" · ")));
+  } else if (v.phase === "delivered") {
+    td.append(bytes(v.output_file_size));
+  } else if (isOpen(v) && v.waiting_reason) {
+    td.append(el("div", { class: "speed" }, v.waiting_reason));
+  }
+  return td;
+}
+
+function itemRow(v) {
+  const tr = el("tr", { "data-item-id": v.item_id },
+    el("td", { class: "file", "data-label": "File" }, v.file_name),
+    el("td", { "data-label": "Profile" }, v.conversion_type),
+    el("td", { "data-label": "Origin" }, nameOf(v.client_id)),
+    el("td", { "data-label": "Converter" }, v.server_name || nameOf(v.server_id)),
+    el("td", { class: `phase ${v.phase}`, "data-label": "Phase" }, v.phase.replace(/_/g, " ")),
+    progressCell(v));
+  tr.addEventListener("click", () => openDetail(v.item_id));
+  return tr;
+}
+
+function renderItems() {
+  const rows = state.items.filter(shown).map(itemRow);
+  $("items").tBodies[0].replaceChildren(...rows);
+  $("items-empty").hidden = rows.length > 0;
+  const last = Math.min(state.offset + state.items.length, state.total);
+  $("page-info").textContent = state.total
+    ? `${state.offset + 1}–${last} of ${state.total}` : "";
+  $("newer").disabled = state.offset === 0;
+  $("older").disabled = last >= state.total;
+}
+
+async function loadPage() {
+  const page = await api("GET", `/v1/items?all=true&limit=${PAGE_SIZE}&offset=${state.offset}`);
+  state.items = page.items;
+  state.total = page.total;
+  renderItems();
+}
+
+function field(dl, name, value) {
+  if (value == null || value === "") return;
+  dl.append(el("dt", {}, name), el("dd", {}, value));
+}
+
+function renderDetail() {
+  const v = state.detail;
+  if (!v) return;
+  $("detail-name").textContent = v.file_name;
+  const dl = $("detail-fields");
+  dl.replaceChildren();
+  field(dl, "Phase", v.phase.replace(/_/g, " "));
+  field(dl, "Waiting", v.waiting_reason);
+  field(dl, "Profile", v.conversion_type);
+  field(dl, "Origin", nameOf(v.client_id));
+  field(dl, "Converter", v.server_name || nameOf(v.server_id));
+  field(dl, "Attempt (epoch)", v.epoch);
+  field(dl, "Offered", v.created_at);
+  field(dl, "Updated", v.updated_at);
+  field(dl, "Source size", bytes(v.file_size));
+  field(dl, "Source SHA-512", v.sha512_checksum);
+  field(dl, "Result", v.output_file_name);
+  field(dl, "Result size", bytes(v.output_file_size));
+  field(dl, "Result SHA-512", v.output_sha512_checksum);
+  field(dl, "Result path", v.output_path);
+  field(dl, "Item id", v.item_id);
+  const errs = v.errors.map((e) => el("li", {}, e));
+  $("detail-errors").replaceChildren(...(errs.length ? errs : [el("li", { class: "empty" }, "none")]));
+  const rej = v.rejections.map((r) => el("li", {},
+    `${nameOf(r.server_id)} (attempt ${r.epoch}): ${r.reason}`));
+  $("detail-rejections").replaceChildren(...(rej.length ? rej : [el("li", { class: "empty" }, "none")]));
+  $("cancel").hidden = !isOpen(v) || v.client_id !== state.me?.node_id;
+  const dl2 = $("download");
+  dl2.hidden = !v.output_path;
+  dl2.href = v.output_path ? `/v1/items/${v.item_id}/result` : "#";
+}
+
+function show(view) {
+  state.view = view;
+  $("items-view").hidden = view !== "items";
+  $("item-detail").hidden = view !== "detail";
+  $("machines-view").hidden = view !== "machines";
+  $("tab-items").classList.toggle("active", view !== "machines");
+  $("tab-machines").classList.toggle("active", view === "machines");
+}
+
+async function openDetail(id) {
+  try {
+    state.detail = await api("GET", `/v1/items/${id}`);
+    renderDetail();
+    show("detail");
+  } catch (e) { showError(e); }
+}
+
+function renderMachines() {
+  const rows = state.peers.map((p) => el("tr", {},
+    el("td", { class: "file", "data-label": "Name" }, p.name || nameOf(p.node_id)),
+    el("td", { "data-label": "Role" }, p.role),
+    el("td", { "data-label": "Online" }, p.online ? "online"
+      : p.seen_secs_ago != null ? `seen ${duration(p.seen_secs_ago)} ago` : "never seen"),
+    el("td", { "data-label": "Profiles" }, p.profiles.join(", ")),
+    el("td", { "data-label": "Workers" }, p.workers == null ? ""
+      : p.free_slots == null ? p.workers : `${p.workers - p.free_slots} busy / ${p.workers}`),
+    el("td", { "data-label": "Refused" }, [p.rejected, p.over_budget?.reason].filter(Boolean).join("; "))));
+  $("machines").tBodies[0].replaceChildren(...rows);
+  $("machines-empty").hidden = rows.length > 0;
+}
+
+function onItem(v) {
+  const i = state.items.findIndex((x) => x.item_id === v.item_id);
+  if (i >= 0) state.items[i] = v;
+  else if (state.offset === 0) {
+    state.items.unshift(v);
+    state.total += 1;
+    if (state.items.length > PAGE_SIZE) state.items.pop();
+  }
+  if (i >= 0 || state.offset === 0) renderItems();
+  if (state.detail && state.detail.item_id === v.item_id) {
+    state.detail = v;
+    renderDetail();
+  }
+}
+
+function follow() {
+  const live = $("live");
+  const events = new EventSource("/v1/events");
+  events.addEventListener("ready", () => { live.textContent = "live"; live.classList.remove("off"); });
+  events.addEventListener("item", (e) => onItem(JSON.parse(e.data)));
+  events.addEventListener("peers", (e) => {
+    state.peers = JSON.parse(e.data);
+    rememberNames();
+    renderMachines();
+  });
+  events.addEventListener("resync", () => { loadPage().catch(showError); });
+  events.onerror = () => { live.textContent = "reconnecting…"; live.classList.add("off"); };
+}
+
+function wire() {
+  $("tab-items").onclick = () => show("items");
+  $("tab-machines").onclick = () => show("machines");
+  $("back").onclick = () => show("items");
+  $("state-filter").onchange = (e) => { state.filter = e.target.value; renderItems(); };
+  $("newer").onclick = () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); loadPage().catch(showError); };
+  $("older").onclick = () => { state.offset += PAGE_SIZE; loadPage().catch(showError); };
+  $("cancel").onclick = async () => {
+    try {
+      showError(null);
+      onItem(await api("POST", `/v1/items/${state.detail.item_id}/cancel`));
+    } catch (e) { showError(e); }
+  };
+}
+
+async function start() {
+  wire();
+  try {
+    state.csrf = (await api("GET", "/v1/gui/session")).csrf_token;
+    [state.me, state.peers] = await Promise.all([api("GET", "/v1/info"), api("GET", "/v1/peers")]);
+    $("node-name").textContent = state.me.name;
+    rememberNames();
+    renderMachines();
+    follow();
+    await loadPage();
+  } catch (e) { showError(e); }
+}
+
+start();

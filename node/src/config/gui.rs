@@ -1,0 +1,115 @@
+//! `[gui]`: where the node serves its web dashboard (`dmc gui`), and the rule that it is
+//! served on loopback only.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use super::defaults::gui as defaults;
+use super::error::{fault, Fault};
+
+/// `[gui]`
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuiConfig {
+    /// The loopback address and TCP port of the dashboard; `None` (`listen = ""`): no
+    /// dashboard.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for GuiConfig {
+    fn default() -> Self {
+        GuiConfig {
+            listen: Some(
+                defaults::LISTEN
+                    .parse()
+                    .expect("the default [gui] listen is an address"),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawGui {
+    listen: String,
+}
+
+impl Default for RawGui {
+    fn default() -> Self {
+        RawGui {
+            listen: defaults::LISTEN.to_string(),
+        }
+    }
+}
+
+/// Validates `[gui]`: `listen` is empty (off) or `IP:PORT` on a loopback address.
+pub(super) fn resolve_gui(raw: RawGui) -> Result<GuiConfig, Fault> {
+    let text = raw.listen.trim();
+    if text.is_empty() {
+        return Ok(GuiConfig { listen: None });
+    }
+    let addr: SocketAddr = text.parse().map_err(|_| {
+        fault(
+            "gui.listen",
+            None,
+            format!(
+                "`{text}` is not an address and port such as \"{}\"; use \"\" to turn the \
+                 dashboard off",
+                defaults::LISTEN
+            ),
+        )
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(fault(
+            "gui.listen",
+            None,
+            format!(
+                "`{addr}` is not a loopback address: the dashboard is served on loopback only \
+                 (127.0.0.1 or [::1]) until it has password login and HTTPS; to use it from \
+                 another machine, forward the port over SSH (`ssh -L 8747:127.0.0.1:8747 HOST`)"
+            ),
+        ));
+    }
+    Ok(GuiConfig { listen: Some(addr) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn load(text: &str) -> Result<Config, String> {
+        Config::from_toml(Path::new("/data"), text, None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_turns_the_dashboard_off_and_loopback_addresses_are_taken() {
+        assert_eq!(load("[gui]\nlisten = \"\"\n").unwrap().gui.listen, None);
+        let c = load("[gui]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        assert_eq!(c.gui.listen.unwrap().to_string(), "127.0.0.1:0");
+        let c = load("[gui]\nlisten = \"[::1]:9000\"\n").unwrap();
+        assert_eq!(c.gui.listen.unwrap().to_string(), "[::1]:9000");
+    }
+
+    #[test]
+    fn a_non_loopback_address_is_refused_saying_why() {
+        for addr in ["0.0.0.0:8747", "192.168.1.5:8747", "[::]:8747"] {
+            let err = load(&format!("[gui]\nlisten = \"{addr}\"\n")).unwrap_err();
+            assert!(err.contains("gui.listen"), "{err}");
+            assert!(err.contains("not a loopback address"), "{err}");
+            assert!(err.contains("ssh -L"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_address_is_refused() {
+        for bad in ["localhost:8747", "127.0.0.1", "x"] {
+            let err = load(&format!("[gui]\nlisten = \"{bad}\"\n")).unwrap_err();
+            assert!(
+                err.contains("gui.listen") && err.contains("not an address"),
+                "{err}"
+            );
+        }
+    }
+}
