@@ -484,6 +484,7 @@ fn the_scripts_pass_shellcheck() {
             "bench/reconcile",
             "bench/rejoin",
             "bench/transfer",
+            "bench/vs-syncthing",
         ])
         .current_dir(&root)
         .output()
