@@ -114,10 +114,31 @@ function renderItems() {
   $("older").disabled = last >= state.total;
 }
 
+// A realtime factor as the CLI writes it: 0.25x, 1.5x, 2x.
+function factor(speed) {
+  return `${Number(speed.toFixed(2))}x`;
+}
+
+// The node's queue estimate in the words of `dmc list`'s `queue:` line.
+function queueText(q) {
+  if (!q || q.to_do === 0) return "";
+  const what = `${q.to_do} item${q.to_do === 1 ? "" : "s"} to do`;
+  if (q.converters_online === 0) return `${what}, no converter online`;
+  if (!q.done_in_secs) return `${what}, finish time unknown`;
+  const [lo, hi] = q.done_in_secs;
+  const span = lo === hi ? duration(lo) : `${duration(lo)}–${duration(hi)}`;
+  const [slow, fast] = q.speeds.map(factor);
+  const speeds = slow === fast ? slow : `${slow}–${fast}`;
+  const basis = q.speed_source === "measured"
+    ? `at ${speeds}, measured on this LAN` : `no speed measured yet: assumed ${speeds}`;
+  return `${what}, done in about ${span} (${basis})`;
+}
+
 async function loadPage() {
   const page = await api("GET", `/v1/items?all=true&limit=${PAGE_SIZE}&offset=${state.offset}`);
   state.items = page.items;
   state.total = page.total;
+  $("queue").textContent = queueText(page.queue);
   renderItems();
 }
 
@@ -150,7 +171,7 @@ function renderDetail() {
   const errs = v.errors.map((e) => el("li", {}, e));
   $("detail-errors").replaceChildren(...(errs.length ? errs : [el("li", { class: "empty" }, "none")]));
   const rej = v.rejections.map((r) => el("li", {},
-    `${nameOf(r.server_id)} (attempt ${r.epoch}): ${r.reason}`));
+    `${r.server_name || nameOf(r.server_id)} (attempt ${r.epoch}): ${r.reason}`));
   $("detail-rejections").replaceChildren(...(rej.length ? rej : [el("li", { class: "empty" }, "none")]));
   $("cancel").hidden = !isOpen(v) || v.client_id !== state.me?.node_id;
   const dl2 = $("download");
@@ -184,6 +205,7 @@ function renderMachines() {
     el("td", { "data-label": "Profiles" }, p.profiles.join(", ")),
     el("td", { "data-label": "Workers" }, p.workers == null ? ""
       : p.free_slots == null ? p.workers : `${p.workers - p.free_slots} busy / ${p.workers}`),
+    el("td", { "data-label": "Speed" }, p.measured_speed == null ? "" : factor(p.measured_speed)),
     el("td", { "data-label": "Refused" }, [p.rejected, p.over_budget?.reason].filter(Boolean).join("; "))));
   $("machines").tBodies[0].replaceChildren(...rows);
   $("machines-empty").hidden = rows.length > 0;
@@ -202,6 +224,21 @@ function onItem(v) {
     state.detail = v;
     renderDetail();
   }
+  refreshQueueSoon();
+}
+
+// The queue's estimate covers items on every page: asked of the node again (one small page)
+// at most once a second while items change.
+let queueTimer = null;
+function refreshQueueSoon() {
+  if (queueTimer) return;
+  queueTimer = setTimeout(async () => {
+    queueTimer = null;
+    try {
+      const page = await api("GET", "/v1/items?all=true&limit=1");
+      $("queue").textContent = queueText(page.queue);
+    } catch (e) { showError(e); }
+  }, 1000);
 }
 
 function follow() {

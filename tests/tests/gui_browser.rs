@@ -125,6 +125,11 @@ fn story(c: &Browser, node: &Node, lab: &Lab, link: &str, item: &str) -> Result<
         c.execute("return document.getElementById('node-name').textContent")?,
         "laptop"
     );
+    // The queue's estimate, as `dmc list` words it: no converter is online here.
+    assert_eq!(
+        c.execute("return document.getElementById('queue').textContent")?,
+        "1 item to do, no converter online"
+    );
 
     // A new offer appears without a reload, through /v1/events.
     let second_clip = lab.path("second.mp4");
@@ -132,6 +137,12 @@ fn story(c: &Browser, node: &Node, lab: &Lab, link: &str, item: &str) -> Result<
     let second = node.offer(&second_clip, "mkv-x264")?;
     let name = wait_js(c, "the live new row", &row_phase_is(&second, "offered"))?;
     assert_eq!(name, "second.mp4");
+    wait_js(
+        c,
+        "the queue's estimate to count the new offer",
+        "return document.getElementById('queue').textContent === \
+           '2 items to do, no converter online' ? true : null;",
+    )?;
     save(c, "items.png")?;
 
     // Cancel the first from its page.
