@@ -104,18 +104,8 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let running = control::api::ConfigView::of(&config, keys.network.fingerprint());
     let gui = start_gui(&config, &core, &running, changes, &shutdown_rx);
     let socket = control::socket_path(&data_dir);
-    let control_task = {
-        let socket = socket.clone();
-        let group = config.control.group.clone();
-        let router = control::router(core, Some(running)).merge(gui.socket_routes());
-        let mut ctl_shutdown = shutdown_rx.clone();
-        tokio::spawn(async move {
-            let stop = async move {
-                let _ = ctl_shutdown.changed().await;
-            };
-            control::serve_router(&socket, group.as_deref(), router, stop).await
-        })
-    };
+    let router = control::router(core, Some(running)).merge(gui.socket_routes());
+    let control_task = spawn_control(&socket, &config, router, &shutdown_rx);
 
     let (result, core_join) = run_until_stopped(core_join, control_task).await;
     let _ = shutdown_tx.send(true);
@@ -150,6 +140,24 @@ fn start_gui(
         ));
     }
     gui
+}
+
+/// Serves the control API's `router` on `socket` until shutdown.
+fn spawn_control(
+    socket: &Path,
+    config: &Config,
+    router: axum::Router,
+    shutdown: &watch::Receiver<bool>,
+) -> JoinHandle<Result<(), control::ControlError>> {
+    let socket = socket.to_path_buf();
+    let group = config.control.group.clone();
+    let mut ctl_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = ctl_shutdown.changed().await;
+        };
+        control::serve_router(&socket, group.as_deref(), router, stop).await
+    })
 }
 
 /// This node's identity and network key.

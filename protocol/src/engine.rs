@@ -436,18 +436,7 @@ impl Engine {
     pub fn handle(&mut self, event: Event, now: Millis) -> Vec<Effect> {
         let mut fx = Vec::new();
         match event {
-            Event::Start => {
-                self.lease_base = now;
-                let want = NodeInfo {
-                    name: self.cfg.name.clone(),
-                    converter: self.cfg.converter.clone(),
-                };
-                if self.replica.node(self.cfg.me()) != Some(&want) {
-                    self.author(RecordBody::Node(want), now, &mut fx);
-                }
-                self.note_unknown_ends(now, &mut fx);
-                self.schedule(now, &mut fx);
-            }
+            Event::Start => self.start(now, &mut fx),
             Event::PeerConnected(peer) => {
                 self.peer_connected(&peer, now);
                 self.reports_for_new_peer(&peer, now, &mut fx);
@@ -483,18 +472,7 @@ impl Engine {
                 summary,
                 next,
             } => self.start_walk(from, &summary, next, now, &mut fx),
-            Event::Tick => {
-                for peer in self.resync_due(now) {
-                    self.ask_sync(peer, now, &mut fx);
-                }
-                self.timers(now, &mut fx);
-                self.compact_due(now, &mut fx);
-                self.drop_ended_items();
-                self.ask_ended(now, &mut fx);
-                self.forget_stale_reports();
-                self.budgets.forget_old(now);
-                self.schedule(now, &mut fx)
-            }
+            Event::Tick => self.tick(now, &mut fx),
             Event::Local(RecordBody::Progress {
                 item_id,
                 epoch,
@@ -513,6 +491,36 @@ impl Engine {
             }
         }
         fx
+    }
+
+    /// The node started: leases count from now, and this node describes itself if its stored
+    /// description differs.
+    fn start(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        self.lease_base = now;
+        let want = NodeInfo {
+            name: self.cfg.name.clone(),
+            converter: self.cfg.converter.clone(),
+        };
+        if self.replica.node(self.cfg.me()) != Some(&want) {
+            self.author(RecordBody::Node(want), now, fx);
+        }
+        self.note_unknown_ends(now, fx);
+        self.schedule(now, fx);
+    }
+
+    /// The periodic pass: syncs due, timers, compaction, ended items out of memory, then the
+    /// scheduling pass.
+    fn tick(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        for peer in self.resync_due(now) {
+            self.ask_sync(peer, now, fx);
+        }
+        self.timers(now, fx);
+        self.compact_due(now, fx);
+        self.drop_ended_items();
+        self.ask_ended(now, fx);
+        self.forget_stale_reports();
+        self.budgets.forget_old(now);
+        self.schedule(now, fx)
     }
 
     /// A peer connected: the lease clocks of our items it holds start again, and items it gave

@@ -20,34 +20,9 @@ fn the_dashboard_needs_a_session_from_a_one_time_link_and_a_csrf_token_to_change
     let item = node.offer(&clip, "mkv-x264").unwrap();
     let (link, base) = login_link(&node).unwrap();
 
-    // Open: /health. Everything else: 401, saying how to log in.
-    let health = request("GET", &format!("{base}/health"), &[]).unwrap();
-    assert_eq!((health.status, health.text().trim()), (200, "ok"));
-    for path in ["/v1/items", "/v1/peers", "/v1/events", "/", "/app.js"] {
-        let a = request("GET", &format!("{base}{path}"), &[]).unwrap();
-        assert_eq!(a.status, 401, "{path} without a session: {}", a.text());
-        assert!(a.text().contains("dmc gui"), "{path}: {}", a.text());
-    }
-    let forged = request(
-        "GET",
-        &format!("{base}/v1/items"),
-        &[("Cookie", "dmc_session=0123456789abcdef")],
-    )
-    .unwrap();
-    assert_eq!(forged.status, 401, "a made-up session");
+    everything_but_health_needs_a_session(&base);
 
-    // The link sets an HttpOnly, SameSite=Strict cookie and goes to the page; once.
-    let login = request("GET", &link, &[]).unwrap();
-    assert_eq!(login.status, 303, "{}", login.text());
-    assert_eq!(login.header("location"), Some("/"));
-    let set_cookie = login.header("set-cookie").expect("a session cookie");
-    for part in ["dmc_session=", "HttpOnly", "SameSite=Strict", "Path=/"] {
-        assert!(set_cookie.contains(part), "{set_cookie}");
-    }
-    let again = request("GET", &link, &[]).unwrap();
-    assert_eq!(again.status, 403, "a used link: {}", again.text());
-    assert!(again.text().contains("dmc gui"), "{}", again.text());
-    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let cookie = log_in_once(&link);
 
     // With the session: the control API's routes, the page and its token.
     let items = request(
@@ -77,32 +52,7 @@ fn the_dashboard_needs_a_session_from_a_one_time_link_and_a_csrf_token_to_change
         .unwrap()
         .to_string();
 
-    // Cancelling needs the token: none or a wrong one is refused and changes nothing.
-    let cancel = format!("{base}/v1/items/{item}/cancel");
-    let no_token = request("POST", &cancel, &headers(&cookie, &[])).unwrap();
-    assert_eq!(no_token.status, 403, "{}", no_token.text());
-    assert!(
-        no_token.text().contains("X-CSRF-Token"),
-        "{}",
-        no_token.text()
-    );
-    let wrong = request(
-        "POST",
-        &cancel,
-        &headers(&cookie, &[("X-CSRF-Token", "0000")]),
-    )
-    .unwrap();
-    assert_eq!(wrong.status, 403);
-    assert_eq!(node.status(&item).unwrap()["phase"], "offered");
-    let done = request(
-        "POST",
-        &cancel,
-        &headers(&cookie, &[("X-CSRF-Token", &csrf)]),
-    )
-    .unwrap();
-    assert_eq!(done.status, 200, "{}", done.text());
-    assert_eq!(done.json().unwrap()["phase"], "cancelled");
-    assert_eq!(node.status(&item).unwrap()["phase"], "cancelled");
+    cancelling_needs_the_csrf_token(&node, &base, &cookie, &item, &csrf);
 
     // Another site's name for 127.0.0.1 is refused, session or not.
     let rebound = request(
@@ -130,6 +80,64 @@ fn the_dashboard_needs_a_session_from_a_one_time_link_and_a_csrf_token_to_change
     )
     .unwrap();
     assert_eq!(none.status, 404, "{}", none.text());
+}
+
+/// `/health` is open; everything else answers 401, saying how to log in.
+fn everything_but_health_needs_a_session(base: &str) {
+    let health = request("GET", &format!("{base}/health"), &[]).unwrap();
+    assert_eq!((health.status, health.text().trim()), (200, "ok"));
+    for path in ["/v1/items", "/v1/peers", "/v1/events", "/", "/app.js"] {
+        let a = request("GET", &format!("{base}{path}"), &[]).unwrap();
+        assert_eq!(a.status, 401, "{path} without a session: {}", a.text());
+        assert!(a.text().contains("dmc gui"), "{path}: {}", a.text());
+    }
+    let forged = request(
+        "GET",
+        &format!("{base}/v1/items"),
+        &[("Cookie", "dmc_session=0123456789abcdef")],
+    )
+    .unwrap();
+    assert_eq!(forged.status, 401, "a made-up session");
+}
+
+/// The link sets an HttpOnly, SameSite=Strict cookie and goes to the page, once; the cookie.
+fn log_in_once(link: &str) -> String {
+    let login = request("GET", link, &[]).unwrap();
+    assert_eq!(login.status, 303, "{}", login.text());
+    assert_eq!(login.header("location"), Some("/"));
+    let set_cookie = login.header("set-cookie").expect("a session cookie");
+    for part in ["dmc_session=", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(part), "{set_cookie}");
+    }
+    let again = request("GET", link, &[]).unwrap();
+    assert_eq!(again.status, 403, "a used link: {}", again.text());
+    assert!(again.text().contains("dmc gui"), "{}", again.text());
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// Cancelling needs the session's CSRF token: none or a wrong one is refused and changes
+/// nothing; the right one cancels.
+fn cancelling_needs_the_csrf_token(node: &Node, base: &str, cookie: &str, item: &str, csrf: &str) {
+    let cancel = format!("{base}/v1/items/{item}/cancel");
+    let no_token = request("POST", &cancel, &headers(cookie, &[])).unwrap();
+    assert_eq!(no_token.status, 403, "{}", no_token.text());
+    assert!(
+        no_token.text().contains("X-CSRF-Token"),
+        "{}",
+        no_token.text()
+    );
+    let wrong = request(
+        "POST",
+        &cancel,
+        &headers(cookie, &[("X-CSRF-Token", "0000")]),
+    )
+    .unwrap();
+    assert_eq!(wrong.status, 403);
+    assert_eq!(node.status(item).unwrap()["phase"], "offered");
+    let done = request("POST", &cancel, &headers(cookie, &[("X-CSRF-Token", csrf)])).unwrap();
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(done.json().unwrap()["phase"], "cancelled");
+    assert_eq!(node.status(item).unwrap()["phase"], "cancelled");
 }
 
 /// The session cookie, then `extra`.
