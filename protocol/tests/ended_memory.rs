@@ -10,7 +10,8 @@ mod sim;
 use dmc_protocol::engine::{Effect, Event};
 use dmc_protocol::{ItemId, Phase, Record};
 use proptest::prelude::*;
-use sim::{Op, Pending, Sim};
+use sim::steps::{heal_among, op, settle, touches};
+use sim::{Pending, Sim};
 
 /// `keep_finished` in these tests: one hour.
 const KEEP: u64 = 3_600_000;
@@ -186,46 +187,6 @@ fn a_late_node_gets_an_ended_items_records_from_a_store() {
         sim.engines[2].replica().summary(),
         sim.engines[1].replica().summary()
     );
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        2 => (0..8usize).prop_map(Op::Offer),
-        1 => (0..8usize, 0..64usize).prop_map(|(i, k)| Op::Cancel(i, k)),
-        3 => (0..8usize).prop_map(Op::Tick),
-        2 => (0..8usize, 0..8usize).prop_map(|(a, b)| Op::Link(a, b)),
-        1 => (0..8usize, 0..8usize).prop_map(|(a, b)| Op::Cut(a, b)),
-        8 => (0..64usize).prop_map(Op::Deliver),
-        2 => (0..64usize).prop_map(Op::Drop),
-        6 => (0..64usize, any::<u8>()).prop_map(|(k, c)| Op::Act(k, c)),
-    ]
-}
-
-fn touches(op: &Op, n: usize) -> bool {
-    match *op {
-        Op::Offer(i) | Op::Tick(i) | Op::Cancel(i, _) => i % 5 == n,
-        Op::Link(a, b) | Op::Cut(a, b) => a % 5 == n || b % 5 == n,
-        Op::Deliver(_) | Op::Drop(_) | Op::Act(..) => false,
-    }
-}
-
-fn heal_among(sim: &mut Sim, nodes: &[usize]) {
-    for (k, a) in nodes.iter().enumerate() {
-        for b in &nodes[k + 1..] {
-            sim.link(*a, *b);
-        }
-    }
-    sim.drain();
-}
-
-fn settle(sim: &mut Sim, nodes: &[usize], keep: u64) {
-    sim.now += keep + 1;
-    for _ in 0..3 {
-        for &i in nodes {
-            sim.tick_after(i, 1_000);
-            sim.drain();
-        }
-    }
 }
 
 proptest! {

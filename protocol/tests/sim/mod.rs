@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod steps;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
