@@ -10,7 +10,7 @@ mod sim;
 use dmc_protocol::engine::{Effect, Event};
 use dmc_protocol::{ItemId, Phase, Record};
 use proptest::prelude::*;
-use sim::steps::{heal_among, op, settle, touches};
+use sim::steps::{converged_without_resurrection, long_absence, op};
 use sim::{Pending, Sim};
 
 /// `keep_finished` in these tests: one hour.
@@ -203,49 +203,16 @@ proptest! {
         restarted in 0..5usize,
     ) {
         const AWAY: usize = 2;
-        let rest = [0, 1, 3, 4];
         let mut sim = dropping_sim(5, 3);
         for op in &before {
             sim.run(op);
         }
         sim.restart(restarted);
-        for o in rest {
-            sim.cut(AWAY, o);
-        }
-        for op in &during {
-            if !touches(op, AWAY) {
-                sim.run(op);
-            }
-        }
-        heal_among(&mut sim, &rest);
-        settle(&mut sim, &rest, KEEP);
-        sim.now += 3 * KEEP;
-        sim.heal();
-        let all = [0, 1, 2, 3, 4];
-        settle(&mut sim, &all, KEEP);
-        settle(&mut sim, &all, KEEP);
-        let first = sim.states(0);
-        let summary = sim.engines[0].replica().summary();
+        long_absence(&mut sim, AWAY, &during, KEEP);
+        converged_without_resurrection(&sim)?;
         for i in 0..5 {
-            prop_assert_eq!(&sim.states(i), &first, "node {} differs from node 0", i);
-            prop_assert_eq!(&sim.engines[i].replica().summary(), &summary, "node {}", i);
             let r = sim.engines[i].replica();
-            for id in sim.compacted.keys() {
-                prop_assert!(r.item(id).is_none(), "node {} resurrected {}", i, id);
-            }
             prop_assert!(r.items().all(|s| !s.phase.is_final()), "node {} holds an ended item", i);
-        }
-        for (id, n) in &sim.deliveries {
-            prop_assert!(*n <= 1, "{} delivered {} times", id, n);
-        }
-        for (id, item) in &first {
-            let holders = (0..5)
-                .filter(|i| {
-                    let e = &sim.engines[*i];
-                    item.epoch().is_some_and(|ep| e.job_wanted(id, ep) || e.result_wanted(id, ep))
-                })
-                .count();
-            prop_assert!(holders <= 1, "{} held by {} converters", id, holders);
         }
     }
 }

@@ -5,7 +5,7 @@ mod sim;
 
 use dmc_protocol::{ItemState, Phase, Record, Replica};
 use proptest::prelude::*;
-use sim::steps::{heal_among, op, settle, touches};
+use sim::steps::{converged_without_resurrection, long_absence, op};
 use sim::{Op, Sim};
 
 /// Records of a random run, for the merge tests.
@@ -57,51 +57,15 @@ proptest! {
         during in prop::collection::vec(op(), 1..200),
     ) {
         const KEEP: u64 = 3_600_000;
-        // A converter goes away: it may go on converting what it holds.
+        // A converter goes away: it may go on converting what it holds. The others meet and
+        // compact what ended; it returns long after.
         const AWAY: usize = 2;
-        let rest = [0, 1, 3, 4];
         let mut sim = Sim::with(5, 3, |c| c.keep_finished = KEEP);
         for op in &before {
             sim.run(op);
         }
-        for o in rest {
-            sim.cut(AWAY, o);
-        }
-        for op in &during {
-            if !touches(op, AWAY) {
-                sim.run(op);
-            }
-        }
-        // The others meet, then compact what ended; the converter is still away.
-        heal_among(&mut sim, &rest);
-        settle(&mut sim, &rest, KEEP);
-        // It returns long after; everyone settles twice over keep_finished.
-        sim.now += 3 * KEEP;
-        sim.heal();
-        let all = [0, 1, 2, 3, 4];
-        settle(&mut sim, &all, KEEP);
-        settle(&mut sim, &all, KEEP);
-        let first = sim.states(0);
-        let summary = sim.engines[0].replica().summary();
-        for i in 0..5 {
-            prop_assert_eq!(&sim.states(i), &first, "node {} differs from node 0", i);
-            prop_assert_eq!(&sim.engines[i].replica().summary(), &summary, "node {}", i);
-            for id in sim.compacted.keys() {
-                prop_assert!(sim.engines[i].replica().item(id).is_none(), "node {} resurrected {}", i, id);
-            }
-        }
-        for (id, n) in &sim.deliveries {
-            prop_assert!(*n <= 1, "{} delivered {} times", id, n);
-        }
-        for (id, item) in &first {
-            let holders = (0..5)
-                .filter(|i| {
-                    let e = &sim.engines[*i];
-                    item.epoch().is_some_and(|ep| e.job_wanted(id, ep) || e.result_wanted(id, ep))
-                })
-                .count();
-            prop_assert!(holders <= 1, "{} held by {} converters", id, holders);
-        }
+        long_absence(&mut sim, AWAY, &during, KEEP);
+        converged_without_resurrection(&sim)?;
     }
 
     /// Any order and any duplication of an item's records folds to the same state.

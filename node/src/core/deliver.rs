@@ -129,40 +129,28 @@ impl Delivery {
         }
         let part = blocking(choose_part(output_dir.clone(), self.item_id, self.epoch)).await?;
         let fetched = match &self.local_result {
-            Some(src) => copy_local(src, &part).await,
+            Some(src) => copy_own_result(src, &part, &self.result.sha512).await,
             // Every chunk was checked with BLAKE3 against the manifest whose hash the
             // converter signed in its `Converted` record: the file is the one it hashed, and
             // reading it again for its SHA-512 would only cost time.
-            None => self
-                .pull_result(&part)
-                .await
-                .map(|()| self.result.sha512.clone()),
+            None => self.pull_result(&part).await,
         };
-        let sha = match fetched {
-            Ok(sha) => sha,
-            Err(e) => {
-                if matches!(e, DeliverFailure::Lost(_)) {
-                    // Nothing to resume: this attempt's result will never come.
-                    let _ = tokio::fs::remove_file(&part).await;
-                }
-                return Err(e);
+        if let Err(e) = fetched {
+            if matches!(e, DeliverFailure::Lost(_)) {
+                // Nothing to resume: this attempt's result will never come.
+                let _ = tokio::fs::remove_file(&part).await;
             }
-        };
-        if sha != self.result.sha512 {
-            // Only a copy of this node's own result gets here: hashed as it was copied.
-            let _ = tokio::fs::remove_file(&part).await;
-            let src = self.local_result.as_deref().unwrap_or(&part);
-            return Err(DeliverFailure::Lost(format!(
-                "this node's result {} changed since it was made",
-                src.display()
-            )));
+            return Err(e);
         }
         if let Err(e) = self.check_result(&part).await {
             let _ = tokio::fs::remove_file(&part).await;
             return Err(e);
         }
         let final_path = self.move_into_place(&part).await?;
-        Ok((final_path.to_string_lossy().into_owned(), sha))
+        Ok((
+            final_path.to_string_lossy().into_owned(),
+            self.result.sha512.clone(),
+        ))
     }
 
     /// Checks the fetched result in `part` with this node's own ffprobe (see [`check_result`]).
@@ -358,15 +346,23 @@ fn choose_part(
     }
 }
 
-/// Copies the result this node made to `dst`; a result no longer there is
-/// [`DeliverFailure::Lost`], as a converter's answer that it is gone would be.
-async fn copy_local(src: &Path, dst: &Path) -> Result<String, DeliverFailure> {
+/// Copies the result this node made to `dst`, hashing it as it is copied; a result no
+/// longer there, or no longer the one it made (`sha512`), is [`DeliverFailure::Lost`], as a
+/// converter's answer that it is gone would be.
+async fn copy_own_result(src: &Path, dst: &Path, sha512: &str) -> Result<(), DeliverFailure> {
     match tokio::fs::symlink_metadata(src).await {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DeliverFailure::Lost(format!(
             "this node's result {} is gone",
             src.display()
         ))),
-        _ => copy_synced(src, dst).await.map_err(DeliverFailure::Retry),
+        _ => match copy_synced(src, dst).await.map_err(DeliverFailure::Retry)? {
+            copied if copied == sha512 => Ok(()),
+            // Changed since it was hashed: no fetch will bring it back.
+            _ => Err(DeliverFailure::Lost(format!(
+                "this node's result {} changed since it was made",
+                src.display()
+            ))),
+        },
     }
 }
 

@@ -18,7 +18,7 @@ pub mod ended;
 mod estimate;
 mod evaluate;
 mod fetch;
-mod files;
+pub(crate) mod files;
 pub mod handle;
 mod job;
 pub(crate) mod layout;

@@ -13,7 +13,6 @@ use super::task::Core;
 pub(super) const SAVE_SPEEDS_EVERY_TICKS: u64 = 60;
 
 /// The speeds as last saved.
-#[derive(Default)]
 pub(super) struct SavedSpeeds(BTreeMap<NodeId, f32>);
 
 impl SavedSpeeds {

@@ -93,15 +93,10 @@ impl Core {
             .iter()
             .filter_map(|(id, json)| self.page_item(id, json, &names))
             .collect();
-        let me = self.engine.me();
-        let open = self
-            .engine
-            .replica()
-            .open_items()
-            .filter(|i| !i.phase.is_final() && (q.all || i.origin == *me))
-            .count();
-        let mut answer = ItemPage::new(items, page.total, q.offset, q.limit, open as u64);
-        answer.queue = Some(self.queue_estimate(q.all, &names));
+        // The estimate counts the items of the query still to do, on every page: `open`.
+        let queue = self.queue_estimate(q.all, &names);
+        let mut answer = ItemPage::new(items, page.total, q.offset, q.limit, queue.to_do);
+        answer.queue = Some(queue);
         Ok(answer)
     }
 

@@ -148,6 +148,7 @@ pub fn spawn_core(
 ) -> (CoreHandle, tokio::task::JoinHandle<Result<(), CoreFatal>>) {
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (int_tx, int_rx) = mpsc::channel(1024);
+    let saved_speeds = SavedSpeeds::new(parts.engine.measured_speeds());
     let mut core = Core {
         job_env: Arc::new(job_env(&parts.config, &parts.net, &int_tx)),
         deliver_env: Arc::new(deliver_env(
@@ -177,10 +178,9 @@ pub fn spawn_core(
         stopping: false,
         pending_sends: Vec::new(),
         ticks: 0,
-        saved_speeds: SavedSpeeds::default(),
+        saved_speeds,
         last_tick_at: now_ms(),
     };
-    core.saved_speeds = SavedSpeeds::new(core.engine.measured_speeds());
     for p in parts.known_peers {
         core.peer_book
             .addrs

@@ -12,6 +12,7 @@ use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 
 use super::*;
+use crate::core::files::sha512_regular;
 use crate::net::{spawn_net, NetClient, NetEvent};
 
 /// Pulls with default [`PullOptions`] (what the node uses, less `max_rate`).
@@ -215,7 +216,7 @@ async fn pulls_a_20_mib_file_identically() {
     assert_eq!(stats.chunks_fetched, 21);
     assert_eq!(stats.chunks_reused, 0);
     assert_eq!(last, (data.len() as u64, data.len() as u64));
-    assert_eq!(sha512_file(&part).unwrap(), info.sha512);
+    assert_eq!(sha512_regular(&part).unwrap(), info.sha512);
     assert!(std::fs::read(&part).unwrap() == data);
     assert_eq!(server.chunk_requests.load(Ordering::SeqCst), 21);
 }
@@ -254,7 +255,7 @@ async fn resumes_from_a_part_with_good_and_bad_chunks() {
     let stats = pull(&client, &server, &info, &part).await.unwrap();
     assert_eq!(stats.chunks_fetched, 0);
     assert_eq!(server.chunk_requests.load(Ordering::SeqCst), 13);
-    assert_eq!(sha512_file(&part).unwrap(), info.sha512);
+    assert_eq!(sha512_regular(&part).unwrap(), info.sha512);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,7 +353,7 @@ async fn corrupt_chunks_give_corrupt_and_are_never_written() {
         );
     }
     assert_ne!(
-        sha512_file(&part).unwrap(),
+        sha512_regular(&part).unwrap(),
         info.sha512,
         "the .part is not a finished file"
     );
@@ -539,22 +540,4 @@ async fn a_claimed_size_is_bounded_before_anything_is_allocated_or_written() {
     }
     assert!(!part.exists());
     assert_eq!(server.chunk_requests.load(Ordering::SeqCst), 0);
-}
-
-/// SHA-512 of a file, lowercase hex: what a pulled file must hash to.
-fn sha512_file(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut sha = sha2::Sha512::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => sha.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(hex::encode(sha.finalize()))
 }

@@ -1,5 +1,5 @@
-//! What the property tests share: the steps a random schedule draws, and healing and
-//! settling a set of nodes.
+//! What the property tests share: the steps a random schedule draws, healing and settling a
+//! set of nodes, and a node away for longer than `keep_finished` that comes back.
 
 use proptest::prelude::*;
 
@@ -20,7 +20,7 @@ pub fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Whether a step involves node `n` (node indices are taken modulo the 5 nodes).
-pub fn touches(op: &Op, n: usize) -> bool {
+fn touches(op: &Op, n: usize) -> bool {
     match *op {
         Op::Offer(i) | Op::Tick(i) | Op::Cancel(i, _) => i % 5 == n,
         Op::Link(a, b) | Op::Cut(a, b) => a % 5 == n || b % 5 == n,
@@ -30,7 +30,7 @@ pub fn touches(op: &Op, n: usize) -> bool {
 }
 
 /// Links every pair among `nodes` and delivers everything.
-pub fn heal_among(sim: &mut Sim, nodes: &[usize]) {
+fn heal_among(sim: &mut Sim, nodes: &[usize]) {
     for (k, a) in nodes.iter().enumerate() {
         for b in &nodes[k + 1..] {
             sim.link(*a, *b);
@@ -40,7 +40,7 @@ pub fn heal_among(sim: &mut Sim, nodes: &[usize]) {
 }
 
 /// Lets `keep` pass, then ticks every node in `nodes` a few times, delivering everything.
-pub fn settle(sim: &mut Sim, nodes: &[usize], keep: u64) {
+fn settle(sim: &mut Sim, nodes: &[usize], keep: u64) {
     sim.now += keep + 1;
     for _ in 0..3 {
         for &i in nodes {
@@ -48,4 +48,59 @@ pub fn settle(sim: &mut Sim, nodes: &[usize], keep: u64) {
             sim.drain();
         }
     }
+}
+
+/// Node `away` is cut off from the other four while `during` runs without it, the others
+/// meet and compact what ended, then it comes back long after (three times `keep`) and
+/// every node settles twice over `keep`.
+pub fn long_absence(sim: &mut Sim, away: usize, during: &[Op], keep: u64) {
+    let rest: Vec<usize> = (0..5).filter(|n| *n != away).collect();
+    for o in &rest {
+        sim.cut(away, *o);
+    }
+    for op in during {
+        if !touches(op, away) {
+            sim.run(op);
+        }
+    }
+    heal_among(sim, &rest);
+    settle(sim, &rest, keep);
+    sim.now += 3 * keep;
+    sim.heal();
+    let all = [0, 1, 2, 3, 4];
+    settle(sim, &all, keep);
+    settle(sim, &all, keep);
+}
+
+/// Every one of the 5 nodes holds the same items and summary as node 0, no compacted item
+/// is back anywhere, no item was delivered twice, and at most one converter holds each.
+pub fn converged_without_resurrection(sim: &Sim) -> Result<(), TestCaseError> {
+    let first = sim.states(0);
+    let summary = sim.engines[0].replica().summary();
+    for i in 0..5 {
+        prop_assert_eq!(&sim.states(i), &first, "node {} differs from node 0", i);
+        prop_assert_eq!(&sim.engines[i].replica().summary(), &summary, "node {}", i);
+        for id in sim.compacted.keys() {
+            prop_assert!(
+                sim.engines[i].replica().item(id).is_none(),
+                "node {} resurrected {}",
+                i,
+                id
+            );
+        }
+    }
+    for (id, n) in &sim.deliveries {
+        prop_assert!(*n <= 1, "{} delivered {} times", id, n);
+    }
+    for (id, item) in &first {
+        let holders = (0..5)
+            .filter(|i| {
+                let e = &sim.engines[*i];
+                item.epoch()
+                    .is_some_and(|ep| e.job_wanted(id, ep) || e.result_wanted(id, ep))
+            })
+            .count();
+        prop_assert!(holders <= 1, "{} held by {} converters", id, holders);
+    }
+    Ok(())
 }
