@@ -53,6 +53,14 @@ impl Core {
             .collect()
     }
 
+    /// The items `records` touch that ended and left memory: records about them arrived
+    /// late, and their rows' version is recounted from the store.
+    pub(super) fn ended_out_of_memory(&self, records: &[Record]) -> Vec<ItemId> {
+        let ids: BTreeSet<ItemId> = records.iter().filter_map(|r| r.body.item_id()).collect();
+        let replica = self.engine.replica();
+        ids.into_iter().filter(|id| replica.is_ended(id)).collect()
+    }
+
     /// Writes the rows of items in memory whose row is missing or older than the item (a new
     /// database, or a crash between storing records and their rows). Only those: a start with
     /// nothing to do looks each item in memory up once and writes nothing.

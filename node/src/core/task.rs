@@ -267,6 +267,7 @@ impl Core {
                     let ended = super::ended::ended_by(self.engine.me(), &records);
                     let changed = super::changes::of_records(&records);
                     let summaries = self.summaries_of(&records);
+                    let late = self.ended_out_of_memory(&records);
                     let replica = self.engine.replica();
                     let records: Vec<_> = records
                         .into_iter()
@@ -277,7 +278,7 @@ impl Core {
                         .collect();
                     if let Err(e) = self
                         .store
-                        .put_records_and_summaries(records, summaries)
+                        .put_records_and_summaries(records, summaries, late)
                         .await
                     {
                         // Never send or act on a record we could not store.

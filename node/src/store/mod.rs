@@ -225,14 +225,18 @@ impl Store {
     /// Saves records as [`Store::put_records`] does, then the summaries of the items they
     /// touch, in one request (two transactions: a crash between them leaves summaries behind
     /// the records, which the next start's [`Store::stale_summaries`] check brings up to date).
+    /// `ended` are the items among them that ended and left memory: their rows' version is
+    /// brought to the number of their records now stored ([`summaries::recount`]).
     pub async fn put_records_and_summaries(
         &self,
         records: Vec<(Record, Millis)>,
         summaries: Vec<ItemSummary>,
+        ended: Vec<ItemId>,
     ) -> Result<usize, StoreError> {
         self.call(move |c| {
             let n = records::put(c, &records)?;
             summaries::upsert(c, &summaries)?;
+            summaries::recount(c, &ended)?;
             Ok(n)
         })
         .await

@@ -261,6 +261,36 @@ pub(super) fn view(conn: &mut Connection, item_id: ItemId) -> Result<Option<Stri
     .ctx("reading an item summary")
 }
 
+/// Brings the version of ended items that left memory (`Replica::drop_ended`) to the number
+/// of their records stored, in their row and its view. An item's version is the number of its
+/// records; a record about it that arrives late (from a converter that was cut off, say) is
+/// stored but not folded, so without this the nodes would agree on the phase and each tell
+/// a different version. Never lowers a version.
+pub(super) fn recount(conn: &mut Connection, items: &[ItemId]) -> Result<(), StoreError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("starting to recount ended items")?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "UPDATE item_summaries
+                 SET version = max(version, held.n),
+                     view = json_set(view, '$.version', max(version, held.n))
+                 FROM (SELECT count(*) AS n FROM records WHERE item_id = ?1) AS held
+                 WHERE item_id = ?1",
+            )
+            .ctx("preparing to recount ended items")?;
+        for id in items {
+            stmt.execute(params![id.to_string()])
+                .ctx("recounting an ended item's records")?;
+        }
+    }
+    tx.commit().ctx("committing recounted items")
+}
+
 /// Forgets the row of `item_id` unless the item is `me`'s own; returns whether a row went.
 /// Compaction calls it for every item it compacts (inside its transaction, if it likes: a
 /// `Transaction` is a `Connection`), so this node's own finished items keep their row forever

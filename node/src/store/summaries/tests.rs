@@ -229,3 +229,40 @@ async fn the_first_page_of_ten_thousand_rows_is_the_newest() {
          last page {deep_us} µs, id prefix {prefix_us} µs; start-up check of 10,000 items in memory {versions_us} µs, of 100 {open_us} µs"
     );
 }
+
+/// A record about an ended item that arrives after the item left memory is stored, and the
+/// item's row (and the view `status` shows) counts it, as a node that folded it counts it.
+#[tokio::test]
+async fn a_late_record_of_an_ended_item_raises_its_version() {
+    use super::super::tests::{item, rec, sample};
+    let (_dir, store) = store().await;
+    let records: Vec<_> = sample().into_iter().map(|r| (r, 1)).collect();
+    let it = item(1);
+    let held = records
+        .iter()
+        .filter(|(r, _)| r.body.item_id() == Some(it))
+        .count() as u64;
+    let mut ended = row(1, me(), 100);
+    ended.item_id = it;
+    ended.version = held;
+    ended.view = format!("{{\"item_id\":\"{it}\",\"version\":{held}}}");
+    store
+        .put_records_and_summaries(records, vec![ended], vec![])
+        .await
+        .unwrap();
+
+    let late = rec(3, 1, sample()[2].body.clone());
+    assert_eq!(late.body.item_id(), Some(it));
+    for _ in 0..2 {
+        // The second time the record is a duplicate: nothing more is counted.
+        store
+            .put_records_and_summaries(vec![(late.clone(), 2)], vec![], vec![it])
+            .await
+            .unwrap();
+        let view: serde_json::Value =
+            serde_json::from_str(&store.summary(it).await.unwrap().unwrap()).unwrap();
+        assert_eq!(view["version"], held + 1, "{view}");
+        let stale = store.stale_summaries(vec![(it, held + 1)]).await.unwrap();
+        assert!(stale.is_empty(), "the row's version column is {stale:?}");
+    }
+}
