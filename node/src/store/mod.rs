@@ -14,6 +14,7 @@ mod sql;
 mod start;
 mod summaries;
 mod sync_page;
+mod upgrade;
 mod watched;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -32,6 +33,7 @@ pub use jobs::JobRow;
 pub use peers::PeerRow;
 pub use schema::SCHEMA_VERSION;
 pub use summaries::{forget_foreign_summary, ItemSummary, PageQuery, SummaryPage};
+pub use upgrade::ItemRecords;
 pub use watched::{FileKey, WatchedRow};
 
 /// File name of the database inside the data directory.
@@ -236,6 +238,36 @@ impl Store {
             Ok(n)
         })
         .await
+    }
+
+    // ---- the start's fill-in (`upgrade.rs`) --------------------------------------------------
+
+    /// How many items still lack their summary row or, having ended, their `ended` row.
+    pub async fn fill_in_count(&self) -> Result<u64, StoreError> {
+        self.call(|c| upgrade::count(c)).await
+    }
+
+    /// The next batch of those items after stored item id `after` ("" first), each with its
+    /// records, and where the next batch starts (`None`: none left).
+    pub async fn fill_in_batch(
+        &self,
+        after: String,
+    ) -> Result<(Vec<ItemRecords>, Option<String>), StoreError> {
+        self.call(move |c| upgrade::batch(c, &after)).await
+    }
+
+    /// Saves a batch's summary rows, then the end times of the items that ended.
+    pub async fn save_fill_in(
+        &self,
+        rows: Vec<ItemSummary>,
+        ended: Vec<(ItemId, Millis)>,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| upgrade::save(c, &rows, &ended)).await
+    }
+
+    /// The stored records about no item (node records), with when each was received.
+    pub async fn itemless_records(&self) -> Result<Vec<(Record, Millis)>, StoreError> {
+        self.call(|c| upgrade::itemless(c)).await
     }
 
     // ---- item summaries ------------------------------------------------------------------
@@ -475,3 +507,5 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Msg>) {
 mod compact_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;
