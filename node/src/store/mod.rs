@@ -15,6 +15,7 @@ mod start;
 mod summaries;
 mod sync_page;
 mod upgrade;
+mod vacuum;
 mod watched;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -220,8 +221,23 @@ impl Store {
     /// deleted and their tombstones kept, superseded node records deleted, horizons. The one
     /// place an item's rows go when it is compacted (`compact::compact_item`); `me` (this
     /// node) keeps the summaries of its own items for `status` and `list`.
+    /// Afterwards, if much of the file is free (a year compacted at once), it is rewritten
+    /// smaller (`vacuum.rs`); a failure of that is logged, the compaction stands.
     pub async fn compact(&self, c: Compaction, me: NodeId) -> Result<(), StoreError> {
-        self.call(move |conn| compact::compact(conn, &c, &me)).await
+        self.call(move |conn| {
+            compact::compact(conn, &c, &me)?;
+            match vacuum::shrink_if_mostly_free(conn) {
+                Ok(Some((before, after))) => tracing::info!(
+                    "compaction freed most of the database: rewrote it from {} to {} MiB",
+                    before >> 20,
+                    after >> 20
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("could not shrink the database after a compaction: {e}"),
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Saves records as [`Store::put_records`] does, then the summaries of the items they
