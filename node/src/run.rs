@@ -51,6 +51,9 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     info!(node_id = %keys.me, name = %config.node.name, data_dir = %data_dir.display(), "starting dmc node");
 
     let store = store::Store::open(&data_dir).await?;
+    // An upgraded database's items get their summary and end-time rows first, a batch at a
+    // time, so the restore below loads only open items.
+    crate::core::upgrade::fill_in(&store, crate::core::now_ms()).await?;
     let stored = store.load_state().await?;
     let local_files = store.local_files().await?;
     let known_peers = store.peers().await?;

@@ -170,6 +170,13 @@ impl ItemState {
         self.offer.item_id
     }
 
+    /// When a final item ended, for one whose end time was never noted (stored by a version
+    /// before compaction, or a crash in between): its newest record's time, or `now` if that
+    /// time is in the future. `None` while the item is open.
+    pub fn end_time_unnoted(&self, now: Millis) -> Option<Millis> {
+        self.phase.is_final().then(|| self.updated_at.min(now))
+    }
+
     pub fn media_type(&self) -> MediaType {
         self.offer.media_type
     }

@@ -35,6 +35,7 @@ mod shutdown;
 mod speeds;
 mod summaries;
 mod task;
+pub mod upgrade;
 mod work;
 
 pub use changes::{changes_channel, Change, ChangeSender};

@@ -245,3 +245,74 @@ async fn an_ended_items_records_stay_in_the_store_and_out_of_memory_across_a_res
     assert_eq!(sent.len(), records.len());
     store.close().await.unwrap();
 }
+
+/// A compaction that frees most of the file (the first start after an upgrade compacts a
+/// year at once) gives the disk back: the file, with its WAL, ends far smaller. One that frees
+/// little leaves the file as it is, its free pages for new records.
+#[tokio::test]
+async fn a_compaction_that_frees_most_of_the_file_shrinks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let file_bytes = || {
+        ["", "-wal"]
+            .iter()
+            .map(|s| {
+                let p = dir.path().join(format!("{DB_FILE_NAME}{s}"));
+                std::fs::metadata(p).map_or(0, |m| m.len())
+            })
+            .sum::<u64>()
+    };
+    // 400 items with a 100 KB file name each: about 40 MiB of records.
+    let items: Vec<dmc_protocol::ItemId> = (0..400u16)
+        .map(|n| {
+            let mut b = [0x5A; 16];
+            b[..2].copy_from_slice(&n.to_be_bytes());
+            dmc_protocol::ItemId::from_random(b)
+        })
+        .collect();
+    let records = items
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut file = file_info();
+            file.file_name = "x".repeat(100_000);
+            rec(
+                1,
+                i as u64 + 1,
+                RecordBody::Offer(Offer {
+                    item_id: *id,
+                    nonce: [1; 16],
+                    file,
+                    media_type: MediaType::Video,
+                    profile: "mkv-x264".into(),
+                    duration_ms: None,
+                    priority: 0,
+                }),
+            )
+        })
+        .collect();
+    store.put_records(received(records)).await.unwrap();
+    let compact = |ids: &[dmc_protocol::ItemId]| Compaction {
+        items: ids.iter().map(|id| (*id, 5)).collect(),
+        ..Compaction::default()
+    };
+    // A tenth: not worth rewriting the file.
+    store
+        .compact(compact(&items[..40]), NodeId::new("me"))
+        .await
+        .unwrap();
+    let big = file_bytes();
+    assert!(big > 40 << 20, "{big} bytes");
+    // The rest.
+    store
+        .compact(compact(&items[40..]), NodeId::new("me"))
+        .await
+        .unwrap();
+    let small = file_bytes();
+    assert!(small < 4 << 20, "{big} bytes before, {small} after");
+    store.close().await.unwrap();
+    // What was kept is still there.
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.load_state().await.unwrap().tombstones.len(), 400);
+    store.close().await.unwrap();
+}

@@ -14,6 +14,8 @@ mod sql;
 mod start;
 mod summaries;
 mod sync_page;
+mod upgrade;
+mod vacuum;
 mod watched;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -32,6 +34,7 @@ pub use jobs::JobRow;
 pub use peers::PeerRow;
 pub use schema::SCHEMA_VERSION;
 pub use summaries::{forget_foreign_summary, ItemSummary, PageQuery, SummaryPage};
+pub use upgrade::ItemRecords;
 pub use watched::{FileKey, WatchedRow};
 
 /// File name of the database inside the data directory.
@@ -218,8 +221,23 @@ impl Store {
     /// deleted and their tombstones kept, superseded node records deleted, horizons. The one
     /// place an item's rows go when it is compacted (`compact::compact_item`); `me` (this
     /// node) keeps the summaries of its own items for `status` and `list`.
+    /// Afterwards, if much of the file is free (a year compacted at once), it is rewritten
+    /// smaller (`vacuum.rs`); a failure of that is logged, the compaction stands.
     pub async fn compact(&self, c: Compaction, me: NodeId) -> Result<(), StoreError> {
-        self.call(move |conn| compact::compact(conn, &c, &me)).await
+        self.call(move |conn| {
+            compact::compact(conn, &c, &me)?;
+            match vacuum::shrink_if_mostly_free(conn) {
+                Ok(Some((before, after))) => tracing::info!(
+                    "compaction freed most of the database: rewrote it from {} to {} MiB",
+                    before >> 20,
+                    after >> 20
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("could not shrink the database after a compaction: {e}"),
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Saves records as [`Store::put_records`] does, then the summaries of the items they
@@ -240,6 +258,36 @@ impl Store {
             Ok(n)
         })
         .await
+    }
+
+    // ---- the start's fill-in (`upgrade.rs`) --------------------------------------------------
+
+    /// How many items still lack their summary row or, having ended, their `ended` row.
+    pub async fn fill_in_count(&self) -> Result<u64, StoreError> {
+        self.call(|c| upgrade::count(c)).await
+    }
+
+    /// The next batch of those items after stored item id `after` ("" first), each with its
+    /// records, and where the next batch starts (`None`: none left).
+    pub async fn fill_in_batch(
+        &self,
+        after: String,
+    ) -> Result<(Vec<ItemRecords>, Option<String>), StoreError> {
+        self.call(move |c| upgrade::batch(c, &after)).await
+    }
+
+    /// Saves a batch's summary rows, then the end times of the items that ended.
+    pub async fn save_fill_in(
+        &self,
+        rows: Vec<ItemSummary>,
+        ended: Vec<(ItemId, Millis)>,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| upgrade::save(c, &rows, &ended)).await
+    }
+
+    /// The stored records about no item (node records), with when each was received.
+    pub async fn itemless_records(&self) -> Result<Vec<(Record, Millis)>, StoreError> {
+        self.call(|c| upgrade::itemless(c)).await
     }
 
     // ---- item summaries ------------------------------------------------------------------
@@ -479,3 +527,5 @@ fn serve(mut conn: Connection, mut rx: mpsc::Receiver<Msg>) {
 mod compact_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upgrade_tests;

@@ -90,10 +90,12 @@ impl Engine {
     /// or a crash in between) ended at their newest record's time, or now if that is later.
     pub(super) fn note_unknown_ends(&mut self, now: Millis, fx: &mut Vec<Effect>) {
         let mut c = Compaction::default();
-        for item in self.replica.items().filter(|i| i.phase.is_final()) {
+        for item in self.replica.items() {
+            let Some(at) = item.end_time_unnoted(now) else {
+                continue;
+            };
             let id = item.item_id();
             if let std::collections::btree_map::Entry::Vacant(e) = self.ended.entry(id) {
-                let at = item.updated_at.min(now);
                 e.insert(at);
                 c.ended.push((id, at));
                 self.ended_in_memory.insert(id);

@@ -1,0 +1,152 @@
+//! The start's fill-in of a database from before `ended`/`item_summaries` (an upgrade), or
+//! one whose items lack those rows: the items still to do are read a batch at a time, in
+//! item-id order over the `records_item` index, so memory follows one batch, never the
+//! history. The core folds each item alone and writes its summary row and, if it ended, its
+//! `ended` row ([`save`]); an item is done once it has both (or a summary row saying it is
+//! open), so a start stopped mid-way is finished by the next one.
+
+use dmc_protocol::{ItemId, Millis, Record};
+use rusqlite::{params, Connection, Params, TransactionBehavior};
+
+use super::records::decode_row;
+use super::sql::to_i64;
+use super::{summaries, Ctx, ItemSummary, StoreError};
+
+/// A batch stops after the item that brings its records to this many (an item is never split).
+pub const BATCH_RECORDS: usize = 4096;
+/// A batch holds at most this many items.
+pub const BATCH_ITEMS: usize = 512;
+
+/// The items a batch reads: with records, not compacted, and without a summary row or with
+/// one that says the item ended while it has no `ended` row. Each test is a primary-key lookup.
+const TO_DO: &str = "
+    item_id IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.item_id = records.item_id)
+    AND NOT EXISTS (
+        SELECT 1 FROM item_summaries s WHERE s.item_id = records.item_id
+        AND (s.ended_at IS NULL OR EXISTS (SELECT 1 FROM ended e WHERE e.item_id = s.item_id)))";
+
+/// One item to fill in: its id and its records, each with when this node received it.
+pub type ItemRecords = (ItemId, Vec<(Record, Millis)>);
+
+/// How many items are still to fill in (for the log's "N of M").
+pub(super) fn count(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .query_row(
+            &format!("SELECT count(DISTINCT item_id) FROM records WHERE {TO_DO}"),
+            [],
+            |r| r.get(0),
+        )
+        .ctx("counting the items to fill in")?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The next batch of items to fill in, after item id `after` (as stored), each with all its
+/// records that decode. A stored id that does not parse is logged and skipped. Returns the
+/// batch and the last stored id it looked at (where the next batch starts), `None` when done.
+pub(super) fn batch(
+    conn: &Connection,
+    after: &str,
+) -> Result<(Vec<ItemRecords>, Option<String>), StoreError> {
+    let ids: Vec<String> = {
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT DISTINCT item_id FROM records WHERE item_id > ?1 AND {TO_DO}
+                 ORDER BY item_id LIMIT ?2"
+            ))
+            .ctx("preparing to find the items to fill in")?;
+        let found = stmt
+            .query_map(params![after, BATCH_ITEMS as i64], |r| r.get(0))
+            .ctx("finding the items to fill in")?;
+        found
+            .collect::<Result<_, _>>()
+            .ctx("finding the items to fill in")?
+    };
+    let mut items = Vec::new();
+    let mut records = 0;
+    let mut last: Option<String> = None;
+    for stored_id in ids {
+        if records >= BATCH_RECORDS {
+            break;
+        }
+        match ItemId::parse(&stored_id) {
+            Some(id) => {
+                let recs = read(
+                    conn,
+                    "SELECT author, seq, COALESCE(received_at, created_at), body
+                     FROM records WHERE item_id = ?1",
+                    params![stored_id],
+                )?;
+                records += recs.len();
+                items.push((id, recs));
+            }
+            None => tracing::warn!(item = %stored_id, "skipping records of a malformed item id"),
+        }
+        last = Some(stored_id);
+    }
+    Ok((items, last))
+}
+
+/// The records `sql` (author, seq, received time, body) selects that decode; rows that do
+/// not are logged and skipped.
+fn read(
+    conn: &Connection,
+    sql: &str,
+    args: impl Params,
+) -> Result<Vec<(Record, Millis)>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).ctx("preparing to read records")?;
+    let mut rows = stmt.query(args).ctx("reading records")?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().ctx("reading records")? {
+        let (Ok(author), Ok(seq), Ok(received)) = (
+            row.get::<_, String>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2),
+        ) else {
+            tracing::warn!("skipping a stored record with malformed columns");
+            continue;
+        };
+        let Some(body) = row.get_ref(3).ok().and_then(|v| v.as_blob().ok()) else {
+            tracing::warn!(%author, seq, "skipping a stored record with malformed columns");
+            continue;
+        };
+        if let Some(r) = decode_row(&author, seq, body) {
+            out.push((r, u64::try_from(received).unwrap_or(0)));
+        }
+    }
+    Ok(out)
+}
+
+/// Saves a batch's summary rows, then (a second transaction) the end times of those that
+/// ended. In that order: a crash in between leaves rows that say an item ended without its
+/// `ended` row, which the next start's batch reads again.
+pub(super) fn save(
+    conn: &mut Connection,
+    rows: &[ItemSummary],
+    ended: &[(ItemId, Millis)],
+) -> Result<(), StoreError> {
+    summaries::upsert(conn, rows)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("starting to note end times")?;
+    {
+        let mut stmt = tx
+            .prepare_cached("INSERT OR IGNORE INTO ended (item_id, ended_at) VALUES (?1, ?2)")
+            .ctx("preparing to note end times")?;
+        for (id, at) in ended {
+            stmt.execute(params![id.to_string(), to_i64(*at, "end time")?])
+                .ctx("noting when an item ended")?;
+        }
+    }
+    tx.commit().ctx("committing end times")
+}
+
+/// The records about no item (node records): what names nodes in summary rows.
+pub(super) fn itemless(conn: &Connection) -> Result<Vec<(Record, Millis)>, StoreError> {
+    read(
+        conn,
+        "SELECT author, seq, COALESCE(received_at, created_at), body
+         FROM records WHERE item_id IS NULL",
+        [],
+    )
+}
