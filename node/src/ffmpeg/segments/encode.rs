@@ -127,11 +127,9 @@ async fn encode_one(
         duration_ms: cut.duration_ms,
         ..job.clone()
     };
-    convert(
-        seg_job,
-        |p| on_start(p),
-        |p: ConvertProgress| fraction(p.fraction),
-    )
+    convert(seg_job, &mut *on_start, |p: ConvertProgress| {
+        fraction(p.fraction)
+    })
     .await?;
     let found = media_facts(&part, job.time_limit.min).await;
     match found {
