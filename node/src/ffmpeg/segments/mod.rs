@@ -108,16 +108,25 @@ pub async fn convert_in_segments(
     }
     let total = source.frames.max(1);
     let mut best = 0.0f32;
+    // Frames kept from an earlier run, known at the first call: the rest is what this run
+    // encodes, at the rate it has so far.
+    let mut kept_frames: Option<u64> = None;
     let mut frames_done = |done: u64| {
+        let kept = *kept_frames.get_or_insert(done);
         // Joining is left: 1 only once the output is checked.
         let fraction = ((done as f64 / total as f64) as f32).min(0.99);
         if fraction > best {
             best = fraction;
+            let secs = started.elapsed().as_secs_f64();
+            let fps = (secs > 0.0).then(|| done.saturating_sub(kept) as f64 / secs);
+            let eta_secs = fps
+                .filter(|f| *f > 0.0)
+                .map(|f| (total.saturating_sub(done) as f64 / f).min(f64::from(u32::MAX)) as u32);
             progress(ConvertProgress {
                 fraction,
-                fps: None,
+                fps: fps.map(|f| f as f32),
                 speed: None,
-                eta_secs: None,
+                eta_secs,
                 out_time_ms: None,
             });
         }
