@@ -1,6 +1,6 @@
 //! Segment encoding with checkpoints, as a story with real nodes: a laptop offers a 30 s
 //! video to a converter that splits videos of 10 s or more into 4 s segments; the converter
-//! is killed (SIGKILL) once a segment is kept, and restarted: the segments it kept are not
+//! is killed (SIGKILL) or stopped (SIGTERM) once a segment is kept, and restarted: the segments it kept are not
 //! encoded again (its log says how many), and the result is delivered with every frame of the
 //! source.
 
@@ -62,6 +62,18 @@ fn logged(log: &str, key: &str) -> Option<u64> {
 
 #[test]
 fn kill_9_mid_way_keeps_the_encoded_segments_and_delivers_every_frame() {
+    stopped_mid_way_then_restarted(Node::kill9);
+}
+
+#[test]
+fn sigterm_mid_way_keeps_the_encoded_segments_and_delivers_every_frame() {
+    stopped_mid_way_then_restarted(|n: &mut Node| {
+        n.stop();
+    });
+}
+
+/// The story: the converter is stopped by `stop` once a segment is kept, then restarted.
+fn stopped_mid_way_then_restarted(stop: impl FnOnce(&mut Node)) {
     let lab = Lab::new().unwrap();
     let split = "threads = 1\nsplit_min = \"10s\"\nsegment = \"4s\"\n";
     let mut converter = Node::start(
@@ -91,7 +103,7 @@ fn kill_9_mid_way_keeps_the_encoded_segments_and_delivers_every_frame() {
 
     wait_until("a kept segment", LONG, || kept_segment(&converter.work_dir))
         .unwrap_or_else(|e| panic!("{e}\n{}", converter.log_tail()));
-    converter.kill9();
+    stop(&mut converter);
     assert!(
         !converter.log_text().contains("converted in segments"),
         "the conversion was not finished when the converter was killed"
@@ -104,7 +116,7 @@ fn kill_9_mid_way_keeps_the_encoded_segments_and_delivers_every_frame() {
     let segments = logged(&log, "segments").expect("the segments are logged");
     let kept = logged(&log, "kept_segments").expect("the kept segments are logged");
     let encoded = logged(&log, "encoded_segments").expect("the encoded segments are logged");
-    eprintln!("segments {segments}, kept after the kill {kept}, encoded after it {encoded}");
+    eprintln!("segments {segments}, kept after the stop {kept}, encoded after it {encoded}");
     assert!(segments >= 5, "a 30 s video in 4 s segments: {segments}");
     assert!(
         kept >= 1,

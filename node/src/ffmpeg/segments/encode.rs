@@ -84,6 +84,12 @@ pub(crate) async fn encode_all(
         paths.push(path);
     }
     let kept = cuts.len() - todo.len();
+    tracing::info!(
+        store = %store.display(),
+        segments = cuts.len(),
+        kept_segments = kept,
+        "encoding segments; kept ones are not encoded again"
+    );
     progress(done_frames);
     for i in todo {
         let cut = &cuts[i];
