@@ -12,7 +12,7 @@ use super::sections::known_profiles;
 use super::{
     builtin_profile, format_duration, parse_duration, ConverterConfig, Profile, VerifyMode,
 };
-use crate::ffmpeg::{TimeLimit, MAX_NICE};
+use crate::ffmpeg::{SplitPolicy, TimeLimit, MAX_NICE};
 
 /// Most `-threads` a converter may give ffmpeg's encoders.
 pub const MAX_THREADS: u32 = 256;
@@ -22,6 +22,10 @@ pub const MAX_TIME_LIMIT_FACTOR: u32 = 10_000;
 pub const MIN_TIME_LIMIT: Duration = Duration::from_secs(1);
 /// Most concurrent conversions a converter may run (records refuse more).
 pub const MAX_WORKERS: u32 = 1024;
+/// Shortest `[converter] segment`.
+pub const MIN_SEGMENT: Duration = Duration::from_secs(1);
+/// Longest `[converter] segment`.
+pub const MAX_SEGMENT: Duration = Duration::from_secs(3600);
 
 /// Validates `[converter]`.
 pub(super) fn resolve_converter(
@@ -91,6 +95,7 @@ pub(super) fn resolve_converter(
             &c.time_limit_min,
             &c.time_limit_unknown,
         )?,
+        split: split(&c.split_min, &c.segment)?,
     })
 }
 
@@ -167,4 +172,32 @@ fn time_limit(factor: i64, min: &str, unknown: &str) -> Result<TimeLimit, Fault>
         min: at_least_1s("converter.time_limit_min", min)?,
         unknown: at_least_1s("converter.time_limit_unknown", unknown)?,
     })
+}
+
+/// `[converter] split_min` and `segment`.
+fn split(split_min: &str, segment: &str) -> Result<SplitPolicy, Fault> {
+    let split_min = parse_duration(split_min).map_err(|m| fault("converter.split_min", None, m))?;
+    let segment = parse_duration(segment).map_err(|m| fault("converter.segment", None, m))?;
+    if !(MIN_SEGMENT..=MAX_SEGMENT).contains(&segment) {
+        return Err(fault(
+            "converter.segment",
+            None,
+            format!(
+                "must be between {} and {}",
+                format_duration(MIN_SEGMENT),
+                format_duration(MAX_SEGMENT)
+            ),
+        ));
+    }
+    if split_min < segment {
+        return Err(fault(
+            "converter.split_min",
+            None,
+            format!(
+                "must be at least `segment` ({}): a shorter video would make one segment",
+                format_duration(segment)
+            ),
+        ));
+    }
+    Ok(SplitPolicy { split_min, segment })
 }

@@ -40,7 +40,7 @@ pub mod converter {
 
     use dmc_protocol::MediaType;
 
-    use crate::ffmpeg::{TimeLimit, VerifyMode};
+    use crate::ffmpeg::{SplitPolicy, TimeLimit, VerifyMode};
 
     /// `enabled`.
     pub const ENABLED: bool = false;
@@ -67,6 +67,11 @@ pub mod converter {
         factor: 20,
         min: Duration::from_secs(10 * 60),
         unknown: Duration::from_secs(6 * 3600),
+    };
+    /// `split_min` (videos at least 5 minutes long are split) and `segment` (60 s segments).
+    pub const SPLIT: SplitPolicy = SplitPolicy {
+        split_min: Duration::from_secs(5 * 60),
+        segment: Duration::from_secs(60),
     };
 }
 

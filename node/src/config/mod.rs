@@ -27,7 +27,9 @@ mod span;
 mod transfer;
 mod watch;
 
-pub use converter::{MAX_THREADS, MAX_TIME_LIMIT_FACTOR, MAX_WORKERS, MIN_TIME_LIMIT};
+pub use converter::{
+    MAX_SEGMENT, MAX_THREADS, MAX_TIME_LIMIT_FACTOR, MAX_WORKERS, MIN_SEGMENT, MIN_TIME_LIMIT,
+};
 pub use custom_profiles::{MAX_CUSTOM_PROFILES, MAX_PROFILE_ARGS, MAX_PROFILE_ARG_BYTES};
 pub use discovery::{MAX_INTERFACES, MAX_INTERFACE_NAME};
 pub use duration::{format_duration, parse_duration};

@@ -125,6 +125,8 @@ pub(super) struct RawConverter {
     pub(super) time_limit_factor: i64,
     pub(super) time_limit_min: String,
     pub(super) time_limit_unknown: String,
+    pub(super) split_min: String,
+    pub(super) segment: String,
 }
 
 impl Default for RawConverter {
@@ -145,6 +147,8 @@ impl Default for RawConverter {
             time_limit_factor: converter::TIME_LIMIT.factor.into(),
             time_limit_min: format_duration(converter::TIME_LIMIT.min),
             time_limit_unknown: format_duration(converter::TIME_LIMIT.unknown),
+            split_min: format_duration(converter::SPLIT.split_min),
+            segment: format_duration(converter::SPLIT.segment),
         }
     }
 }

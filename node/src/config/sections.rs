@@ -7,7 +7,7 @@ use dmc_protocol::{MediaType, NodeId};
 use libp2p::Multiaddr;
 
 use super::{builtin_profile, NotifyConfig, Profile, WatchConfig, BUILTIN_PROFILES};
-use crate::ffmpeg::{TimeLimit, VerifyMode};
+use crate::ffmpeg::{SplitPolicy, TimeLimit, VerifyMode};
 
 /// A loaded, validated configuration with every path resolved.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,6 +133,8 @@ pub struct ConverterConfig {
     pub nice: u8,
     /// How long one conversion may run before it is stopped and the item failed.
     pub time_limit: TimeLimit,
+    /// Which videos are converted in segments, and how long those are.
+    pub split: SplitPolicy,
 }
 
 impl ConverterConfig {

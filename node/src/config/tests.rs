@@ -689,3 +689,41 @@ fn every_problem_of_a_file_is_reported_at_once() {
     let err = Config::from_toml(dir.path(), "[node\nname = \"a\"\nx = = 1\n", None).unwrap_err();
     assert!(matches!(err, ConfigError::Several { .. }), "{err}");
 }
+
+#[test]
+fn split_keys_default_parse_and_refuse_bad_values() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Config::from_toml(dir.path(), "", None).unwrap();
+    assert_eq!(d.converter.split, defaults::converter::SPLIT);
+    let text = "[converter]\nsplit_min = \"10s\"\nsegment = \"4s\"\n";
+    let c = Config::from_toml(dir.path(), text, None).unwrap();
+    assert_eq!(c.converter.split.split_min, Duration::from_secs(10));
+    assert_eq!(c.converter.split.segment, Duration::from_secs(4));
+    for (text, key, needle) in [
+        (
+            "[converter]\nsegment = \"0s\"\n",
+            "converter.segment",
+            "between 1s and 1h",
+        ),
+        (
+            "[converter]\nsegment = \"2h\"\n",
+            "converter.segment",
+            "between 1s and 1h",
+        ),
+        (
+            "[converter]\nsegment = \"soon\"\n",
+            "converter.segment",
+            "not a duration",
+        ),
+        (
+            "[converter]\nsplit_min = \"30s\"\n",
+            "converter.split_min",
+            "at least `segment` (1m)",
+        ),
+    ] {
+        let (_, k, message) = invalid(Config::from_toml(dir.path(), text, None).unwrap_err());
+        assert_eq!(k.as_deref(), Some(key), "{text}");
+        assert!(message.contains(needle), "{text}: {message}");
+    }
+}

@@ -12,7 +12,9 @@ use dmc_protocol::wire::FileRole;
 use dmc_protocol::{Epoch, ItemId, Phase};
 use tracing::{debug, info, warn};
 
-use super::layout::{is_partial_output, job_dir, parse_delivery_part, parse_job_dir};
+use super::layout::{
+    is_partial_output, job_dir, parse_delivery_part, parse_job_dir, parse_segment_store,
+};
 use crate::store::{JobRow, LocalFile, Store};
 
 /// How long a killed process may take to go away before the clean-up moves on.
@@ -67,6 +69,34 @@ pub(crate) fn sweep_work_dir(work_dir: &Path, needed: impl Fn(&ItemId, Epoch) ->
             for dir in leftovers {
                 if let Err(e) = std::fs::remove_dir_all(&dir) {
                     warn!("cannot remove {}: {e}", dir.display());
+                }
+            }
+        });
+    }
+}
+
+/// Removes, off the calling task, the segment stores in `work_dir` of items `open` says have
+/// ended (or are unknown): their checkpoints can no longer be used.
+pub(crate) fn sweep_segment_stores(work_dir: &Path, open: impl Fn(&ItemId) -> bool) {
+    let Ok(entries) = std::fs::read_dir(work_dir) else {
+        return;
+    };
+    let ended: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(parse_segment_store)
+                .is_some_and(|item| !open(&item))
+        })
+        .map(|e| e.path())
+        .collect();
+    if !ended.is_empty() {
+        tokio::task::spawn_blocking(move || {
+            for dir in ended {
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => info!("removed the segments of an ended item: {}", dir.display()),
+                    Err(e) => warn!("cannot remove {}: {e}", dir.display()),
                 }
             }
         });

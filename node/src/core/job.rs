@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use crate::ffmpeg::profiles::Profile;
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{Epoch, ItemId, ItemState, NodeId, ProgressInfo, Stage};
+use dmc_protocol::{Epoch, ItemId, ItemState, MediaType, NodeId, ProgressInfo, Stage};
 
 use tokio::sync::mpsc;
 
-use super::layout::result_paths;
+use super::layout::{result_paths, segment_store};
 use super::msg::{Internal, JobOutcome};
 use crate::ffmpeg;
 use crate::net::NetClient;
@@ -40,6 +40,8 @@ pub(crate) struct JobEnv {
     pub(crate) threads: u32,
     pub(crate) nice: u8,
     pub(crate) time_limit: ffmpeg::TimeLimit,
+    /// Which videos are converted in segments (`[converter] split_min`, `segment`).
+    pub(crate) split: ffmpeg::SplitPolicy,
     pub(crate) verify: ffmpeg::VerifyMode,
     pub(crate) allow_larger: bool,
 }
@@ -179,19 +181,37 @@ impl Job {
         };
         let internal = self.env.internal.clone();
         let (item_id, epoch) = (self.item_id(), self.epoch);
-        let conv = ffmpeg::convert(
-            job,
-            move |pid: u32| {
-                let _ = internal.try_send(Internal::JobPid {
-                    item_id,
-                    epoch,
-                    pid,
-                });
-            },
-            move |p: ffmpeg::ConvertProgress| {
-                let _ = ptx.try_send(p);
-            },
-        );
+        let on_start = move |pid: u32| {
+            let _ = internal.try_send(Internal::JobPid {
+                item_id,
+                epoch,
+                pid,
+            });
+        };
+        let on_progress = move |p: ffmpeg::ConvertProgress| {
+            let _ = ptx.try_send(p);
+        };
+        let split = self.split_for(probed, profile, duration_ms);
+        let conv = async move {
+            match split {
+                Some((store, segment)) => {
+                    let done =
+                        ffmpeg::convert_in_segments(job, &store, segment, on_start, on_progress)
+                            .await?;
+                    tracing::info!(
+                        item = %item_id,
+                        segments = done.segments,
+                        kept_segments = done.kept,
+                        encoded_segments = done.segments - done.kept,
+                        "converted in segments"
+                    );
+                    Ok(())
+                }
+                None => ffmpeg::convert(job, on_start, on_progress)
+                    .await
+                    .map(|_| ()),
+            }
+        };
         tokio::pin!(conv);
         let result = loop {
             tokio::select! {
@@ -208,6 +228,24 @@ impl Job {
                 Err(self.conversion_failed(e, &input, probed).await)
             }
         }
+    }
+
+    /// The segment store and segment length when this item is converted in segments: a video,
+    /// a video profile, and at least `[converter] split_min` long.
+    fn split_for(
+        &self,
+        probed: Option<&ffmpeg::Probe>,
+        profile: &Profile,
+        duration_ms: Option<u64>,
+    ) -> Option<(PathBuf, std::time::Duration)> {
+        let video = probed.and_then(|p| p.media_type()) == Some(MediaType::Video)
+            && profile.media_types.contains(&MediaType::Video);
+        let segment = self.env.split.segment_for(duration_ms).filter(|_| video)?;
+        let sha = &self.item.offer.file.sha512;
+        Some((
+            segment_store(&self.env.work_dir, self.item_id(), sha),
+            segment,
+        ))
     }
 
     /// How a job whose conversion of `input` failed with `e` ends.

@@ -11,6 +11,8 @@ use dmc_protocol::{Epoch, ItemId};
 const SOURCE: &str = "source";
 /// A job's source while it is fetched (kept across restarts: the fetch resumes).
 const SOURCE_PART: &str = "source.part";
+/// What separates the item from the source's hash in a segment store's name.
+const SEGMENT_STORE: &str = ".seg-";
 /// The suffix of every file still being written.
 const PART: &str = ".part";
 
@@ -23,6 +25,27 @@ pub(crate) fn job_dir(work_dir: &Path, item_id: ItemId, epoch: Epoch) -> PathBuf
 pub(crate) fn parse_job_dir(name: &str) -> Option<(ItemId, Epoch)> {
     let (item, epoch) = name.rsplit_once('.')?;
     Some((ItemId::parse(item)?, epoch.parse().ok()?))
+}
+
+/// The segment store of an item converted in segments: `<work_dir>/<item_id>.seg-<hex>`, with
+/// the first 16 hex digits of its source's SHA-512, so a changed source never reuses segments.
+/// It outlives the item's jobs (a restart keeps its checkpoints) and is removed once the item
+/// has ended ([`parse_segment_store`]).
+pub(crate) fn segment_store(work_dir: &Path, item_id: ItemId, source_sha512: &str) -> PathBuf {
+    let hex: String = source_sha512
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .take(16)
+        .collect();
+    work_dir.join(format!("{item_id}{SEGMENT_STORE}{hex}"))
+}
+
+/// The item a work-dir entry is the segment store of.
+pub(crate) fn parse_segment_store(name: &str) -> Option<ItemId> {
+    let (item, hex) = name.split_once(SEGMENT_STORE)?;
+    hex.bytes()
+        .all(|b| b.is_ascii_hexdigit())
+        .then(|| ItemId::parse(item))?
 }
 
 /// The verified source fetched into job folder `dir`.
@@ -125,5 +148,15 @@ mod tests {
         assert!(is_partial_output("result.mkv.part"));
         assert!(!is_partial_output("source.part"));
         assert!(!is_partial_output("source"));
+        let store = segment_store(Path::new("/w"), id, "0123456789abcdef0123");
+        assert_eq!(
+            store,
+            Path::new("/w").join(format!("{id}.seg-0123456789abcdef"))
+        );
+        let name = store.file_name().and_then(|n| n.to_str()).unwrap();
+        assert_eq!(parse_segment_store(name), Some(id));
+        // Never taken for a job folder, so the start-up clean-up leaves it alone.
+        assert_eq!(parse_job_dir(name), None);
+        assert_eq!(parse_segment_store(&format!("{id}.3")), None);
     }
 }

@@ -112,6 +112,7 @@ fn job_env(config: &Config, net: &NetClient, internal: &mpsc::Sender<Internal>) 
         threads: c.threads,
         nice: c.nice,
         time_limit: c.time_limit,
+        split: c.split,
         verify: c.verify,
         allow_larger: c.allow_larger,
     }

@@ -36,12 +36,15 @@ impl Core {
     }
 
     /// Removes job folders in the work dir that no job, and no kept result, needs (see
-    /// [`super::cleanup::job_dir_needed`]).
+    /// [`super::cleanup::job_dir_needed`]), and the segment stores of items that ended.
     pub(super) fn sweep_work_dir(&self) {
         super::cleanup::sweep_work_dir(&self.config.converter.work_dir, |item, epoch| {
             let held = self.jobs.contains_key(&(*item, epoch))
                 || self.files.contains_key(&(*item, FileRole::Result, epoch));
             super::cleanup::job_dir_needed(&self.engine, item, epoch, held)
+        });
+        super::cleanup::sweep_segment_stores(&self.config.converter.work_dir, |item| {
+            self.engine.item(item).is_some_and(|i| !i.phase.is_final())
         });
     }
 

@@ -110,7 +110,7 @@ pub async fn convert(
         limit_secs = limit.as_secs(),
         "starting ffmpeg"
     );
-    let mut child = ffmpeg_command(&job)
+    let mut child = ffmpeg_command(ffmpeg_args(&job), job.nice)
         .spawn()
         .map_err(|e| spawn_error(FFMPEG, e))?;
     if let Some(pid) = child.id() {
@@ -155,11 +155,10 @@ pub async fn convert(
     })
 }
 
-/// The ffmpeg command for `job`: its own process group, killed with the node, at the job's
-/// CPU priority.
-fn ffmpeg_command(job: &ConvertJob) -> Command {
+/// ffmpeg with `args`: its own process group, killed with the node, at CPU priority `nice`.
+pub(super) fn ffmpeg_command(args: Vec<OsString>, nice: u8) -> Command {
     let mut cmd = Command::new(FFMPEG);
-    cmd.args(ffmpeg_args(job))
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -169,7 +168,7 @@ fn ffmpeg_command(job: &ConvertJob) -> Command {
         // turning a shutdown into a failed attempt.
         .process_group(0);
     // Computed before the fork: the child only makes syscalls.
-    let nice = child_nice(job.nice);
+    let nice = child_nice(nice);
     // If the node dies (even by SIGKILL), the kernel kills its ffmpeg too: no orphan keeps
     // writing into the work dir. ffmpeg also runs at a lower CPU priority than the node, so
     // a conversion never starves replication, transfers or the control API.

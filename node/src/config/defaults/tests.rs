@@ -93,6 +93,16 @@ fn documented() -> Vec<(&'static str, &'static str, Shown)> {
             "time_limit_unknown",
             Shown::Duration(t.unknown),
         ),
+        (
+            "`[converter]`",
+            "split_min",
+            Shown::Duration(converter::SPLIT.split_min),
+        ),
+        (
+            "`[converter]`",
+            "segment",
+            Shown::Duration(converter::SPLIT.segment),
+        ),
         ("`[converter]`", "custom_profiles", text("[]")),
         ("`[transfer]`", "max_rate", quoted(transfer::MAX_RATE)),
         ("`[[watch]]`", "recursive", text(watch::RECURSIVE)),

@@ -1,0 +1,157 @@
+//! Encoding the cut segments with the profile, each into `enc/NNNNN.<ext>.part` in the segment
+//! store, checked (ffprobe counts as many frames as its cut holds) and only then renamed to
+//! `enc/NNNNN.<ext>`: a segment with its final name is a checkpoint. Kept segments whose frame
+//! count still matches are not encoded again.
+
+use std::path::{Path, PathBuf};
+
+use super::facts::media_facts;
+use super::files::sync_and_rename;
+use super::run::remove_output;
+use crate::ffmpeg::convert::{convert, ConvertJob, ConvertProgress};
+use crate::ffmpeg::error::FfmpegError;
+
+/// The folder of encoded segments in a segment store.
+const ENC: &str = "enc";
+
+/// One cut segment to encode.
+pub(crate) struct Cut {
+    pub path: PathBuf,
+    pub frames: u64,
+    pub duration_ms: Option<u64>,
+}
+
+/// The encoded segments, in order, and how many were kept from a run before.
+pub(crate) struct Encoded {
+    pub paths: Vec<PathBuf>,
+    pub kept: usize,
+}
+
+/// The encoded segment `index` of a store, for a profile writing `extension`.
+fn encoded_path(store: &Path, index: usize, extension: &str) -> PathBuf {
+    store.join(ENC).join(format!("{index:05}.{extension}"))
+}
+
+/// Whether `path` is a kept segment of `frames` frames (a checkpoint of a run before).
+async fn is_kept(path: &Path, frames: u64, job: &ConvertJob) -> bool {
+    if !tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    match media_facts(path, job.time_limit.min).await {
+        Ok(f) if f.frames == frames => true,
+        Ok(f) => {
+            tracing::warn!(
+                "kept segment {} has {} frames, expected {frames}: encoding it again",
+                path.display(),
+                f.frames
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!(
+                "kept segment {} unreadable ({e}): encoding it again",
+                path.display()
+            );
+            false
+        }
+    }
+}
+
+/// Encodes every cut of `cuts` not already kept in `store`, with `job`'s profile and limits.
+/// `on_start` gets each ffmpeg's pid; `progress` gets the frames done over all segments.
+pub(crate) async fn encode_all(
+    job: &ConvertJob,
+    store: &Path,
+    cuts: &[Cut],
+    on_start: &mut impl FnMut(u32),
+    progress: &mut impl FnMut(u64),
+) -> Result<Encoded, FfmpegError> {
+    let dir = store.join(ENC);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| FfmpegError::io(format!("create {}", dir.display()), e))?;
+    remove_stale_parts(&dir).await;
+    let mut paths = Vec::with_capacity(cuts.len());
+    let mut todo = Vec::new();
+    let mut done_frames = 0u64;
+    for (i, cut) in cuts.iter().enumerate() {
+        let path = encoded_path(store, i, job.profile.extension);
+        if is_kept(&path, cut.frames, job).await {
+            done_frames += cut.frames;
+        } else {
+            todo.push(i);
+        }
+        paths.push(path);
+    }
+    let kept = cuts.len() - todo.len();
+    tracing::info!(
+        store = %store.display(),
+        segments = cuts.len(),
+        kept_segments = kept,
+        "encoding segments; kept ones are not encoded again"
+    );
+    progress(done_frames);
+    for i in todo {
+        let cut = &cuts[i];
+        encode_one(job, cut, &paths[i], on_start, &mut |fraction: f32| {
+            progress(done_frames + (cut.frames as f64 * f64::from(fraction)) as u64)
+        })
+        .await?;
+        done_frames += cut.frames;
+        progress(done_frames);
+    }
+    Ok(Encoded { paths, kept })
+}
+
+/// Removes the `.part` files a stopped run left in `dir`.
+async fn remove_stale_parts(dir: &Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if entry.file_name().to_string_lossy().ends_with(".part") {
+            remove_output(&entry.path()).await;
+        }
+    }
+}
+
+/// Encodes one cut into `target` (through `target.part`), checks its frame count and keeps it.
+async fn encode_one(
+    job: &ConvertJob,
+    cut: &Cut,
+    target: &Path,
+    on_start: &mut impl FnMut(u32),
+    fraction: &mut impl FnMut(f32),
+) -> Result<(), FfmpegError> {
+    let mut part = target.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    remove_output(&part).await;
+    let seg_job = ConvertJob {
+        input: cut.path.clone(),
+        output_part: part.clone(),
+        duration_ms: cut.duration_ms,
+        ..job.clone()
+    };
+    convert(seg_job, &mut *on_start, |p: ConvertProgress| {
+        fraction(p.fraction)
+    })
+    .await?;
+    let found = media_facts(&part, job.time_limit.min).await;
+    match found {
+        Ok(f) if f.frames == cut.frames => {}
+        other => {
+            remove_output(&part).await;
+            let found = match other {
+                Ok(f) => format!("{} frames", f.frames),
+                Err(e) => e.to_string(),
+            };
+            return Err(FfmpegError::OutputCheck(format!(
+                "encoded segment {} should have {} frames like its cut, found {found}",
+                target.display(),
+                cut.frames
+            )));
+        }
+    }
+    sync_and_rename(Vec::new(), part, target.to_path_buf()).await
+}

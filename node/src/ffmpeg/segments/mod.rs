@@ -1,0 +1,203 @@
+//! Segment encoding with checkpoints: a long video is cut at keyframes (no re-encode), each
+//! segment encoded with the profile and kept once checked, the source's audio converted once,
+//! and the segments joined and checked against the source. Everything lives in a *segment
+//! store*, a folder per item and source that outlives the job: after a crash or restart only
+//! segments without a checked result are encoded again. One converter runs every segment in
+//! this version; the segments are the unit a later version leases to other converters.
+
+mod check;
+mod cut;
+mod encode;
+mod facts;
+mod files;
+mod join;
+mod run;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::convert::{ConvertJob, ConvertOutcome, ConvertProgress};
+use super::error::FfmpegError;
+use super::limits::check_output_place;
+use check::check_joined;
+use cut::{cut_once, CutOptions};
+use encode::{encode_all, Cut};
+use facts::media_facts;
+use join::{audio_once, join};
+
+/// Most segments one item is cut into; longer videos get longer segments.
+pub const MAX_SEGMENTS: usize = 10_000;
+
+/// When videos are split and how long their segments are (`[converter] split_min`,
+/// `segment`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitPolicy {
+    /// Videos at least this long are split.
+    pub split_min: Duration,
+    /// The length wanted of each segment (cuts fall on the next keyframe).
+    pub segment: Duration,
+}
+
+impl SplitPolicy {
+    /// The segment length for a video of `duration_ms`, or `None` when it is converted whole
+    /// (shorter than `split_min`, or of unknown duration).
+    pub fn segment_for(&self, duration_ms: Option<u64>) -> Option<Duration> {
+        let media = Duration::from_millis(duration_ms?);
+        if media < self.split_min || self.segment.is_zero() {
+            return None;
+        }
+        let spread = media / u32::try_from(MAX_SEGMENTS).unwrap_or(u32::MAX);
+        Some(self.segment.max(spread))
+    }
+}
+
+/// A segmented conversion that succeeded, and what its checkpoints saved.
+#[derive(Clone, Debug)]
+pub struct SegmentedOutcome {
+    pub outcome: ConvertOutcome,
+    /// Segments the video was cut into.
+    pub segments: usize,
+    /// Segments kept from an earlier run, not encoded again.
+    pub kept: usize,
+}
+
+/// Converts `job` in segments of about `segment` through the segment store `store` (made if
+/// missing; inside `job.work_dir`), into `job.output_part`, checked against the source (frame
+/// count, duration and audio/video start within one frame). `on_start` gets each ffmpeg's
+/// pid; `progress` gets the fraction of frames encoded over all segments, never decreasing.
+pub async fn convert_in_segments(
+    job: ConvertJob,
+    store: &Path,
+    segment: Duration,
+    mut on_start: impl FnMut(u32),
+    mut progress: impl FnMut(ConvertProgress),
+) -> Result<SegmentedOutcome, FfmpegError> {
+    let started = Instant::now();
+    tokio::fs::create_dir_all(store)
+        .await
+        .map_err(|e| FfmpegError::io(format!("create {}", store.display()), e))?;
+    check_output_place(&store.join("x"), &job.work_dir)?;
+    check_output_place(&job.output_part, &job.work_dir)?;
+    let limit = job.time_limit.for_media(job.duration_ms);
+    let source = media_facts(&job.input, limit).await?;
+    let opts = CutOptions {
+        segment,
+        nice: job.nice,
+        limit,
+        cancel: &job.cancel,
+    };
+    let cut_paths = cut_once(&job.input, store, opts, &mut on_start).await?;
+    let mut cuts = Vec::with_capacity(cut_paths.len());
+    for path in cut_paths {
+        let f = media_facts(&path, limit).await?;
+        cuts.push(Cut {
+            path,
+            frames: f.frames,
+            duration_ms: f.duration_us.map(|us| us / 1000),
+        });
+    }
+    let cut_frames: u64 = cuts.iter().map(|c| c.frames).sum();
+    if cut_frames != source.frames {
+        return Err(FfmpegError::OutputCheck(format!(
+            "the {} cut segments hold {cut_frames} frames, the source {}",
+            cuts.len(),
+            source.frames
+        )));
+    }
+    let total = source.frames.max(1);
+    let mut best = 0.0f32;
+    // Frames kept from an earlier run, known at the first call: the rest is what this run
+    // encodes, at the rate it has so far.
+    let mut kept_frames: Option<u64> = None;
+    let mut frames_done = |done: u64| {
+        let kept = *kept_frames.get_or_insert(done);
+        // Joining is left: 1 only once the output is checked.
+        let fraction = ((done as f64 / total as f64) as f32).min(0.99);
+        if fraction > best {
+            best = fraction;
+            let secs = started.elapsed().as_secs_f64();
+            let fps = (secs > 0.0).then(|| done.saturating_sub(kept) as f64 / secs);
+            let eta_secs = fps
+                .filter(|f| *f > 0.0)
+                .map(|f| (total.saturating_sub(done) as f64 / f).min(f64::from(u32::MAX)) as u32);
+            progress(ConvertProgress {
+                fraction,
+                fps: fps.map(|f| f as f32),
+                speed: None,
+                eta_secs,
+                out_time_ms: None,
+            });
+        }
+    };
+    let encoded = encode_all(&job, store, &cuts, &mut on_start, &mut frames_done).await?;
+    let audio = match source.audio_start_us {
+        Some(_) => Some(audio_once(&job, store, &mut on_start).await?),
+        None => None,
+    };
+    join(
+        &job,
+        store,
+        &encoded.paths,
+        audio.as_deref(),
+        &source,
+        &mut on_start,
+    )
+    .await?;
+    let out = finish(&job, &source, limit).await?;
+    progress(ConvertProgress {
+        fraction: 1.0,
+        fps: None,
+        speed: None,
+        eta_secs: Some(0),
+        out_time_ms: job.duration_ms,
+    });
+    Ok(SegmentedOutcome {
+        outcome: ConvertOutcome {
+            output: job.output_part.clone(),
+            size_bytes: out,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            stderr_tail: Vec::new(),
+        },
+        segments: cuts.len(),
+        kept: encoded.kept,
+    })
+}
+
+/// Checks the joined output against `source` and fsyncs it; returns its size. A failed check
+/// removes it.
+async fn finish(
+    job: &ConvertJob,
+    source: &facts::MediaFacts,
+    limit: Duration,
+) -> Result<u64, FfmpegError> {
+    let checked = match media_facts(&job.output_part, limit).await {
+        Ok(out) => check_joined(source, &out).map_err(|m| {
+            FfmpegError::OutputCheck(format!("the joined segments do not match the source: {m}"))
+        }),
+        Err(e) => Err(e),
+    };
+    let synced = match checked {
+        Ok(()) => sync(&job.output_part).await,
+        Err(e) => Err(e),
+    };
+    if synced.is_err() {
+        run::remove_output(&job.output_part).await;
+    }
+    synced
+}
+
+/// fsyncs `path`; returns its size.
+async fn sync(path: &Path) -> Result<u64, FfmpegError> {
+    let p = path.to_path_buf();
+    let what = format!("sync the output {}", path.display());
+    let done = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let f = std::fs::File::open(&p)?;
+        f.sync_all()?;
+        Ok(f.metadata()?.len())
+    })
+    .await
+    .map_err(|e| FfmpegError::io(what.clone(), std::io::Error::other(e.to_string())))?;
+    done.map_err(|e| FfmpegError::io(what, e))
+}
