@@ -30,6 +30,58 @@ async function api(method, path) {
   return body;
 }
 
+// Sends one file to /v1/uploads, which stores it on the node and offers it like `dmc offer`.
+async function uploadFile(file) {
+  const q = new URLSearchParams({ name: file.name });
+  const profile = $("upload-profile").value;
+  if (profile) q.set("profile", profile);
+  const r = await fetch(`/v1/uploads?${q}`, {
+    method: "POST", body: file, credentials: "same-origin",
+    headers: { Accept: "application/json", "Content-Type": "application/octet-stream", "X-CSRF-Token": state.csrf },
+  });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(`${file.name}: ${body.error || r.status}`);
+  return body;
+}
+
+async function uploadAll(files) {
+  const status = $("upload-status");
+  showError(null);
+  for (const file of files) {
+    status.textContent = `uploading ${file.name} (${bytes(file.size)})…`;
+    try {
+      const done = await uploadFile(file);
+      // Shown at once unless the live stream already brought it (perhaps newer).
+      if (!state.items.some((x) => x.item_id === done.item.item_id)) onItem(done.item);
+      status.textContent = done.existing
+        ? `${file.name} was offered before with this profile` : `${file.name} offered`;
+    } catch (e) {
+      status.textContent = "";
+      showError(e);
+    }
+  }
+}
+
+function wireUploads() {
+  const input = $("upload-file");
+  input.onchange = () => { uploadAll([...input.files]).finally(() => { input.value = ""; }); };
+  const zone = $("drop-zone");
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    uploadAll([...e.dataTransfer.files]);
+  });
+}
+
+async function loadProfiles() {
+  const profiles = await api("GET", "/v1/profiles");
+  const select = $("upload-profile");
+  select.replaceChildren(el("option", { value: "" }, "default for its type"),
+    ...profiles.map((p) => el("option", { value: p.name }, p.name)));
+}
+
 function showError(e) {
   const p = $("error");
   p.textContent = e ? String(e.message || e) : "";
@@ -256,6 +308,7 @@ function follow() {
 }
 
 function wire() {
+  wireUploads();
   $("tab-items").onclick = () => show("items");
   $("tab-machines").onclick = () => show("machines");
   $("back").onclick = () => show("items");
@@ -279,7 +332,7 @@ async function start() {
     rememberNames();
     renderMachines();
     follow();
-    await loadPage();
+    await Promise.all([loadPage(), loadProfiles()]);
   } catch (e) { showError(e); }
 }
 

@@ -61,6 +61,15 @@ async fn offer(
     State(core): State<CoreHandle>,
     Body(req): Body<OfferRequest>,
 ) -> ApiResult<OfferOutcome> {
+    Ok(Json(offer_file(&core, req).await?))
+}
+
+/// An offer as `POST /v1/offer` makes it (`dmc offer`, and the dashboard's uploads): the
+/// request checked, then the core's offer.
+pub(crate) async fn offer_file(
+    core: &CoreHandle,
+    req: OfferRequest,
+) -> Result<OfferOutcome, ApiError> {
     let path = absolute_path("path", &req.path)?;
     let profile = match req.profile {
         Some(p) if p.is_empty() || p.len() > MAX_PROFILE_LEN => {
@@ -70,10 +79,9 @@ async fn offer(
         }
         p => p,
     };
-    Ok(Json(
-        core.offer_with(path, profile, req.priority, req.again)
-            .await?,
-    ))
+    Ok(core
+        .offer_with(path, profile, req.priority, req.again)
+        .await?)
 }
 
 async fn list(
