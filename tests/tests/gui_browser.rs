@@ -1,7 +1,8 @@
 //! The dashboard in a real browser (issue 15): Debian's chromium, headless, driven through
 //! chromedriver (WebDriver, `tests/src/webdriver.rs`). A node with an offered item; `dmc gui` gives the
 //! link; the browser opens it, lists the item by its file name with its phase, shows a new
-//! offer live, cancels the item from its page and sees it cancelled; the page loads nothing
+//! offer live, cancels the item from its page and sees it cancelled, filters the list by
+//! state (answered by the node); the page loads nothing
 //! from off the node and fits a phone's width. Screenshots go to `target/gui-screenshots/`.
 
 use anyhow::Result;
@@ -19,6 +20,15 @@ fn row_phase_is(item: &str, phase: &str) -> String {
         "const r = document.querySelector('tr[data-item-id=\"{item}\"]'); \
          return r && r.querySelector('.phase').textContent === '{phase}' \
            ? r.querySelector('.file').textContent : null;"
+    )
+}
+
+/// A script that answers true once the list shows exactly the items `ids` (space-separated).
+fn listed_are(ids: &str) -> String {
+    format!(
+        "const ids = [...document.querySelectorAll('#items tbody tr')]\
+           .map(r => r.dataset.itemId).join(' '); \
+         return ids === '{ids}' ? true : null;"
     )
 }
 
@@ -77,6 +87,17 @@ fn story(c: &Browser, node: &Node, lab: &Lab, link: &str, item: &str) -> Result<
         &row_phase_is(item, "cancelled"),
     )?;
     assert_eq!(node.status(item)?["phase"], "cancelled");
+
+    // The state filter asks the node: only the cancelled item, then only the open one.
+    c.click("#state-filter option[value=\"cancelled\"]")?;
+    wait_js(c, "only the cancelled item listed", &listed_are(item))?;
+    c.click("#state-filter option[value=\"open\"]")?;
+    wait_js(c, "only the open item listed", &listed_are(&second))?;
+    assert_eq!(
+        c.execute("return document.getElementById('page-info').textContent")?,
+        "1–1 of 1"
+    );
+    save(c, "items-filtered.png")?;
 
     // Nothing was loaded from anywhere but this node.
     let origin = link.split("/login").next().unwrap_or_default();
