@@ -251,7 +251,9 @@ function renderDetail() {
   const rej = v.rejections.map((r) => el("li", {},
     `${r.server_name || nameOf(r.server_id)} (attempt ${r.epoch}): ${r.reason}`));
   $("detail-rejections").replaceChildren(...(rej.length ? rej : [el("li", { class: "empty" }, "none")]));
-  $("cancel").hidden = !isOpen(v) || v.client_id !== state.me?.node_id;
+  const mine = v.client_id === state.me?.node_id;
+  $("cancel").hidden = !isOpen(v) || !mine;
+  $("retry").hidden = v.phase !== "failed" || !mine;
   const dl2 = $("download");
   dl2.hidden = !v.output_path;
   dl2.href = v.output_path ? `/v1/items/${v.item_id}/result` : "#";
@@ -352,12 +354,23 @@ function wire() {
   }
   $("newer").onclick = () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); loadPage().catch(showError); };
   $("older").onclick = () => { state.offset += PAGE_SIZE; loadPage().catch(showError); };
+  $("retry").onclick = retry;
   $("cancel").onclick = async () => {
     try {
       showError(null);
       onItem(await api("POST", `/v1/items/${state.detail.item_id}/cancel`));
     } catch (e) { showError(e); }
   };
+}
+
+// Offers a failed item's source again (POST /v1/items/{id}/retry) and opens the new item.
+async function retry() {
+  try {
+    showError(null);
+    const done = await api("POST", `/v1/items/${state.detail.item_id}/retry`);
+    if (!state.items.some((x) => x.item_id === done.item.item_id)) onItem(done.item);
+    await openDetail(done.item.item_id);
+  } catch (e) { showError(e); }
 }
 
 async function start() {

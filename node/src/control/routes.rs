@@ -33,6 +33,7 @@ pub(crate) fn router(core: CoreHandle, running: Option<ConfigView>) -> Router {
         .route("/v1/items", get(list))
         .route("/v1/items/{item_id}", get(status))
         .route("/v1/items/{item_id}/cancel", post(cancel))
+        .route("/v1/items/{item_id}/retry", post(retry))
         .route("/v1/items/{item_id}/fetch", post(fetch))
         .route("/v1/peers", get(peers))
         .route("/v1/profiles", get(profiles))
@@ -98,6 +99,13 @@ async fn status(State(core): State<CoreHandle>, ItemParam(item): ItemParam) -> A
 
 async fn cancel(State(core): State<CoreHandle>, ItemParam(item): ItemParam) -> ApiResult<ItemView> {
     Ok(Json(core.cancel(item).await?))
+}
+
+async fn retry(
+    State(core): State<CoreHandle>,
+    ItemParam(item): ItemParam,
+) -> ApiResult<OfferOutcome> {
+    Ok(Json(core.retry(item).await?))
 }
 
 async fn fetch(

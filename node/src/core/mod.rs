@@ -31,6 +31,7 @@ pub(crate) mod peers;
 mod queries;
 mod queue;
 mod reserve;
+mod retry;
 mod shutdown;
 mod speeds;
 mod summaries;
