@@ -23,6 +23,7 @@ pub async fn resolve_item(client: &Client, arg: &str) -> Result<ItemId> {
             limit: Some(PREFIX_MATCHES_SHOWN as u32 + 1),
             offset: None,
             prefix: Some(prefix.clone()),
+            ..Default::default()
         })
         .await?;
     match_prefix(

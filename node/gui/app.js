@@ -5,7 +5,9 @@
 const PAGE_SIZE = 50;
 const state = {
   csrf: "", offset: 0, total: 0, items: [], peers: [], names: new Map(), me: null,
-  view: "items", detail: null, filter: "",
+  view: "items", detail: null,
+  // The list's filters, answered by the node (`GET /v1/items?state=…&origin=…`); "": any.
+  filters: { state: "", origin: "", converter: "", profile: "" },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -30,6 +32,73 @@ async function api(method, path) {
   return body;
 }
 
+// Sends one file to /v1/uploads, which stores it on the node and offers it like `dmc offer`.
+async function uploadFile(file) {
+  const q = new URLSearchParams({ name: file.name });
+  const profile = $("upload-profile").value;
+  if (profile) q.set("profile", profile);
+  const r = await fetch(`/v1/uploads?${q}`, {
+    method: "POST", body: file, credentials: "same-origin",
+    headers: { Accept: "application/json", "Content-Type": "application/octet-stream", "X-CSRF-Token": state.csrf },
+  });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(`${file.name}: ${body.error || r.status}`);
+  return body;
+}
+
+async function uploadAll(files) {
+  const status = $("upload-status");
+  showError(null);
+  for (const file of files) {
+    status.textContent = `uploading ${file.name} (${bytes(file.size)})…`;
+    try {
+      const done = await uploadFile(file);
+      // Shown at once unless the live stream already brought it (perhaps newer).
+      if (!state.items.some((x) => x.item_id === done.item.item_id)) onItem(done.item);
+      status.textContent = done.existing
+        ? `${file.name} was offered before with this profile` : `${file.name} offered`;
+    } catch (e) {
+      status.textContent = "";
+      showError(e);
+    }
+  }
+}
+
+function wireUploads() {
+  const input = $("upload-file");
+  input.onchange = () => { uploadAll([...input.files]).finally(() => { input.value = ""; }); };
+  const zone = $("drop-zone");
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    uploadAll([...e.dataTransfer.files]);
+  });
+}
+
+function fillSelect(select, first, options) {
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "" }, first),
+    ...options.map(([value, text]) => el("option", { value }, text)));
+  select.value = chosen;
+  // A choice no longer offered (a peer forgotten) stays chosen, shown by its value.
+  if (select.value !== chosen) select.append(el("option", { value: chosen, selected: true }, nameOf(chosen)));
+}
+
+async function loadProfiles() {
+  const names = (await api("GET", "/v1/profiles")).map((p) => [p.name, p.name]);
+  fillSelect($("upload-profile"), "default for its type", names);
+  fillSelect($("profile-filter"), "any", names);
+}
+
+// The origin and converter filters offer this node and every peer, by name.
+function fillMachineFilters() {
+  const machines = [...state.names.entries()].sort((a, b) => a[1].localeCompare(b[1]));
+  fillSelect($("origin-filter"), "any", machines);
+  fillSelect($("converter-filter"), "any", machines);
+}
+
 function showError(e) {
   const p = $("error");
   p.textContent = e ? String(e.message || e) : "";
@@ -45,17 +114,24 @@ function nameOf(id) {
 function rememberNames() {
   state.names = new Map();
   if (state.me) state.names.set(state.me.node_id, state.me.name);
-  for (const p of state.peers) if (p.name) state.names.set(p.node_id, p.name);
+  for (const p of state.peers) state.names.set(p.node_id, p.name || "…" + p.node_id.slice(-6));
+  fillMachineFilters();
 }
 
 function isOpen(v) { return v.status === "to_do" || v.status === "in_progress"; }
 
-function shown(v) {
-  switch (state.filter) {
-    case "": return true;
-    case "open": return isOpen(v);
-    default: return v.phase === state.filter;
-  }
+const FINAL_PHASES = ["delivered", "failed", "cancelled"];
+
+// Whether an item the live stream brings belongs on the filtered list (as the node decides).
+function matches(v) {
+  const f = state.filters;
+  const st = f.state === "" ? true
+    : f.state === "open" ? !FINAL_PHASES.includes(v.phase)
+    : f.state === "ended" ? FINAL_PHASES.includes(v.phase)
+    : v.phase === f.state;
+  return st && (!f.origin || v.client_id === f.origin)
+    && (!f.converter || v.server_id === f.converter)
+    && (!f.profile || v.conversion_type === f.profile);
 }
 
 function duration(secs) {
@@ -104,7 +180,7 @@ function itemRow(v) {
 }
 
 function renderItems() {
-  const rows = state.items.filter(shown).map(itemRow);
+  const rows = state.items.map(itemRow);
   $("items").tBodies[0].replaceChildren(...rows);
   $("items-empty").hidden = rows.length > 0;
   const last = Math.min(state.offset + state.items.length, state.total);
@@ -135,7 +211,9 @@ function queueText(q) {
 }
 
 async function loadPage() {
-  const page = await api("GET", `/v1/items?all=true&limit=${PAGE_SIZE}&offset=${state.offset}`);
+  const q = new URLSearchParams({ all: "true", limit: PAGE_SIZE, offset: state.offset });
+  for (const [k, v] of Object.entries(state.filters)) if (v) q.set(k, v);
+  const page = await api("GET", `/v1/items?${q}`);
   state.items = page.items;
   state.total = page.total;
   $("queue").textContent = queueText(page.queue);
@@ -173,7 +251,9 @@ function renderDetail() {
   const rej = v.rejections.map((r) => el("li", {},
     `${r.server_name || nameOf(r.server_id)} (attempt ${r.epoch}): ${r.reason}`));
   $("detail-rejections").replaceChildren(...(rej.length ? rej : [el("li", { class: "empty" }, "none")]));
-  $("cancel").hidden = !isOpen(v) || v.client_id !== state.me?.node_id;
+  const mine = v.client_id === state.me?.node_id;
+  $("cancel").hidden = !isOpen(v) || !mine;
+  $("retry").hidden = v.phase !== "failed" || !mine;
   const dl2 = $("download");
   dl2.hidden = !v.output_path;
   dl2.href = v.output_path ? `/v1/items/${v.item_id}/result` : "#";
@@ -213,13 +293,18 @@ function renderMachines() {
 
 function onItem(v) {
   const i = state.items.findIndex((x) => x.item_id === v.item_id);
-  if (i >= 0) state.items[i] = v;
-  else if (state.offset === 0) {
+  const fits = matches(v);
+  if (i >= 0 && fits) state.items[i] = v;
+  else if (i >= 0) {
+    // It left the filter (say, open → delivered): off the list, as a reload would show.
+    state.items.splice(i, 1);
+    state.total = Math.max(0, state.total - 1);
+  } else if (state.offset === 0 && fits) {
     state.items.unshift(v);
     state.total += 1;
     if (state.items.length > PAGE_SIZE) state.items.pop();
   }
-  if (i >= 0 || state.offset === 0) renderItems();
+  if (i >= 0 || (state.offset === 0 && fits)) renderItems();
   if (state.detail && state.detail.item_id === v.item_id) {
     state.detail = v;
     renderDetail();
@@ -256,18 +341,36 @@ function follow() {
 }
 
 function wire() {
+  wireUploads();
   $("tab-items").onclick = () => show("items");
   $("tab-machines").onclick = () => show("machines");
   $("back").onclick = () => show("items");
-  $("state-filter").onchange = (e) => { state.filter = e.target.value; renderItems(); };
+  for (const key of Object.keys(state.filters)) {
+    $(`${key}-filter`).onchange = (e) => {
+      state.filters[key] = e.target.value;
+      state.offset = 0;
+      loadPage().catch(showError);
+    };
+  }
   $("newer").onclick = () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); loadPage().catch(showError); };
   $("older").onclick = () => { state.offset += PAGE_SIZE; loadPage().catch(showError); };
+  $("retry").onclick = retry;
   $("cancel").onclick = async () => {
     try {
       showError(null);
       onItem(await api("POST", `/v1/items/${state.detail.item_id}/cancel`));
     } catch (e) { showError(e); }
   };
+}
+
+// Offers a failed item's source again (POST /v1/items/{id}/retry) and opens the new item.
+async function retry() {
+  try {
+    showError(null);
+    const done = await api("POST", `/v1/items/${state.detail.item_id}/retry`);
+    if (!state.items.some((x) => x.item_id === done.item.item_id)) onItem(done.item);
+    await openDetail(done.item.item_id);
+  } catch (e) { showError(e); }
 }
 
 async function start() {
@@ -279,7 +382,7 @@ async function start() {
     rememberNames();
     renderMachines();
     follow();
-    await loadPage();
+    await Promise.all([loadPage(), loadProfiles()]);
   } catch (e) { showError(e); }
 }
 

@@ -136,6 +136,7 @@ fn start_gui(
         tokio::spawn(crate::gui::serve(
             gui.clone(),
             listen,
+            config.gui.upload_dir.clone(),
             api,
             core.clone(),
             changes,

@@ -4,6 +4,7 @@
 //! Media is made at test time with ffmpeg's lavfi sources. Tests that need root or tools
 //! beyond ffmpeg are `#[ignore]`d and check what they need with [`needs`].
 
+pub mod chromium;
 pub mod http;
 pub mod media;
 pub mod needs;

@@ -1,7 +1,8 @@
 //! A small WebDriver client (the W3C protocol chromedriver speaks) over [`crate::http`]: a
-//! session, navigation, scripts, clicks, window size and screenshots; what the dashboard's
-//! browser test needs, without a WebDriver crate's dependencies (whose features would make
-//! the workspace and `cargo build -p dmc` build different copies of shared crates).
+//! session, navigation, scripts, clicks, typing (and picking files), cookies, window size and
+//! screenshots; what the dashboard's browser tests need, without a WebDriver crate's
+//! dependencies (whose features would make the workspace and `cargo build -p dmc` build
+//! different copies of shared crates).
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -50,20 +51,47 @@ impl Browser {
         )
     }
 
-    /// Clicks the first element matching the CSS `selector` (through WebDriver's element
-    /// click, which scrolls it into view and checks nothing covers it).
-    pub fn click(&self, selector: &str) -> Result<()> {
+    /// The WebDriver reference of the first element matching the CSS `selector`.
+    fn element(&self, selector: &str) -> Result<String> {
         let found = self.cmd(
             "POST",
             "/element",
             Some(json!({ "using": "css selector", "value": selector })),
         )?;
-        let id = found
+        found
             .get(ELEMENT_KEY)
             .and_then(Value::as_str)
-            .with_context(|| format!("no element reference for {selector} in {found}"))?;
+            .map(str::to_string)
+            .with_context(|| format!("no element reference for {selector} in {found}"))
+    }
+
+    /// Clicks the first element matching the CSS `selector` (through WebDriver's element
+    /// click, which scrolls it into view and checks nothing covers it).
+    pub fn click(&self, selector: &str) -> Result<()> {
+        let id = self.element(selector)?;
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})))
             .map(drop)
+    }
+
+    /// Types `text` into the first element matching `selector`; for a file input, `text` is
+    /// the path of a local file, which the input then holds (as if the user had picked it).
+    pub fn send_keys(&self, selector: &str, text: &str) -> Result<()> {
+        let id = self.element(selector)?;
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .map(drop)
+    }
+
+    /// The value of the page's cookie `name` (HttpOnly ones too: WebDriver sees them).
+    pub fn cookie(&self, name: &str) -> Result<String> {
+        let v = self.cmd("GET", &format!("/cookie/{name}"), None)?;
+        v["value"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no value in cookie {name}: {v}"))
     }
 
     pub fn set_window_size(&self, width: u32, height: u32) -> Result<()> {

@@ -1,100 +1,18 @@
 //! The dashboard in a real browser (issue 15): Debian's chromium, headless, driven through
 //! chromedriver (WebDriver, `tests/src/webdriver.rs`). A node with an offered item; `dmc gui` gives the
 //! link; the browser opens it, lists the item by its file name with its phase, shows a new
-//! offer live, cancels the item from its page and sees it cancelled; the page loads nothing
+//! offer live, cancels the item from its page and sees it cancelled, filters the list by
+//! state (answered by the node); the page loads nothing
 //! from off the node and fits a phone's width. Screenshots go to `target/gui-screenshots/`.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use anyhow::Result;
 
-use anyhow::{Context, Result};
-use serde_json::{json, Value};
-
+use dmc_tests::chromium::{
+    self, loaded_off, needs_chromium, save_screenshot as save, wait_js, Driver,
+};
 use dmc_tests::http::login_link;
 use dmc_tests::webdriver::Browser;
-use dmc_tests::{dmc_bin, make_clip, needs, wait_until, Lab, Node, NodeOpts};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// chromedriver on a free loopback port, killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start(log: PathBuf) -> Result<Driver> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let log = std::fs::File::create(log)?;
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting chromedriver")?;
-        let driver = Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        wait_until("chromedriver to listen", WAIT, || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        })?;
-        Ok(driver)
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Where the screenshots go: `target/gui-screenshots/`.
-fn screenshot_dir() -> PathBuf {
-    let bin = dmc_bin();
-    let target = bin.parent().and_then(|p| p.parent()).expect("target dir");
-    target.join("gui-screenshots")
-}
-
-fn browser(driver: &Driver, profile: &std::path::Path) -> Result<Browser> {
-    Browser::open(
-        &driver.url,
-        json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1200,800",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            },
-        }),
-    )
-}
-
-/// Runs `script` in the page until it returns something other than null, or fails.
-fn wait_js(c: &Browser, what: &str, script: &str) -> Result<Value> {
-    let found = wait_until(what, WAIT, || match c.execute(script) {
-        Ok(Value::Null) => None,
-        Ok(v) => Some(Ok(v)),
-        Err(e) => Some(Err(e)),
-    });
-    match found {
-        Ok(v) => v,
-        Err(e) => {
-            let page = c
-                .execute("return document.documentElement.outerHTML")
-                .unwrap_or_default();
-            Err(e.context(format!("the page is:\n{page}")))
-        }
-    }
-}
+use dmc_tests::{make_clip, Lab, Node, NodeOpts};
 
 /// A script that gives the file name in the row of `item`, once its phase is `phase`.
 fn row_phase_is(item: &str, phase: &str) -> String {
@@ -105,11 +23,13 @@ fn row_phase_is(item: &str, phase: &str) -> String {
     )
 }
 
-fn save(c: &Browser, name: &str) -> Result<()> {
-    let dir = screenshot_dir();
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(name), c.screenshot()?)?;
-    Ok(())
+/// A script that answers true once the list shows exactly the items `ids` (space-separated).
+fn listed_are(ids: &str) -> String {
+    format!(
+        "const ids = [...document.querySelectorAll('#items tbody tr')]\
+           .map(r => r.dataset.itemId).join(' '); \
+         return ids === '{ids}' ? true : null;"
+    )
 }
 
 fn story(c: &Browser, node: &Node, lab: &Lab, link: &str, item: &str) -> Result<()> {
@@ -168,13 +88,20 @@ fn story(c: &Browser, node: &Node, lab: &Lab, link: &str, item: &str) -> Result<
     )?;
     assert_eq!(node.status(item)?["phase"], "cancelled");
 
+    // The state filter asks the node: only the cancelled item, then only the open one.
+    c.click("#state-filter option[value=\"cancelled\"]")?;
+    wait_js(c, "only the cancelled item listed", &listed_are(item))?;
+    c.click("#state-filter option[value=\"open\"]")?;
+    wait_js(c, "only the open item listed", &listed_are(&second))?;
+    assert_eq!(
+        c.execute("return document.getElementById('page-info').textContent")?,
+        "1–1 of 1"
+    );
+    save(c, "items-filtered.png")?;
+
     // Nothing was loaded from anywhere but this node.
-    let origin = link.split("/login").next().unwrap_or_default().to_string();
-    let urls = c.execute("return performance.getEntriesByType('resource').map(e => e.name)")?;
-    for url in urls.as_array().into_iter().flatten() {
-        let url = url.as_str().unwrap_or_default();
-        assert!(url.starts_with(&origin), "the page loaded {url}");
-    }
+    let origin = link.split("/login").next().unwrap_or_default();
+    assert_eq!(loaded_off(c, origin)?, Vec::<String>::new());
 
     // A phone's width: the table becomes cards, nothing wider than the screen.
     c.set_window_size(390, 844)?;
@@ -187,12 +114,7 @@ fn story(c: &Browser, node: &Node, lab: &Lab, link: &str, item: &str) -> Result<
 #[test]
 #[ignore = "needs chromium and chromedriver"]
 fn a_browser_logs_in_with_the_dmc_gui_link_sees_the_item_live_and_cancels_it() {
-    needs::tool("chromium", &["--version"], "apt-get install chromium");
-    needs::tool(
-        "chromedriver",
-        &["--version"],
-        "apt-get install chromium-driver",
-    );
+    needs_chromium();
     let lab = Lab::new().unwrap();
     let node = Node::start(&lab, "laptop", NodeOpts::default()).unwrap();
     let clip = lab.path("holiday.mp4");
@@ -201,7 +123,7 @@ fn a_browser_logs_in_with_the_dmc_gui_link_sees_the_item_live_and_cancels_it() {
     let (link, _) = login_link(&node).unwrap();
 
     let driver = Driver::start(lab.path("chromedriver.log")).unwrap();
-    let c = browser(&driver, &lab.path("chromium-profile")).unwrap();
+    let c = chromium::open(&driver, &lab.path("chromium-profile")).unwrap();
     let result = story(&c, &node, &lab, &link, &item);
     let _ = c.close();
     result.unwrap();

@@ -32,7 +32,7 @@ pub async fn list(client: &Client, page: Page, as_json: bool) -> Result<()> {
         all: page.all,
         limit: Some(page.limit),
         offset: Some(page.offset),
-        prefix: None,
+        ..Default::default()
     };
     let answer = client.list(&query).await?;
     if as_json {

@@ -126,6 +126,11 @@ pub mod notify {
 pub mod gui {
     /// `listen`: the dashboard on loopback, port 8747.
     pub const LISTEN: &str = "127.0.0.1:8747";
+    /// `upload_dir` when empty: this folder of the data directory.
+    pub const UPLOAD_DIR_IN_DATA_DIR: &str = "uploads";
+    /// Bytes an upload must leave free on the disk of `upload_dir` (not a setting): an upload
+    /// larger than the free space minus this is refused before a byte is written.
+    pub const UPLOAD_KEEP_FREE: u64 = 256 * 1024 * 1024;
 }
 
 #[cfg(test)]

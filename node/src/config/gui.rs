@@ -1,12 +1,14 @@
-//! `[gui]`: where the node serves its web dashboard (`dmc gui`), and the rule that it is
-//! served on loopback only.
+//! `[gui]`: where the node serves its web dashboard (`dmc gui`), the rule that it is
+//! served on loopback only, and where the dashboard's uploads are stored.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::defaults::gui as defaults;
 use super::error::{fault, Fault};
+use super::paths::resolve_path;
 
 /// `[gui]`
 #[derive(Clone, Debug, PartialEq)]
@@ -14,39 +16,48 @@ pub struct GuiConfig {
     /// The loopback address and TCP port of the dashboard; `None` (`listen = ""`): no
     /// dashboard.
     pub listen: Option<SocketAddr>,
-}
-
-impl Default for GuiConfig {
-    fn default() -> Self {
-        GuiConfig {
-            listen: Some(
-                defaults::LISTEN
-                    .parse()
-                    .expect("the default [gui] listen is an address"),
-            ),
-        }
-    }
+    /// Where files uploaded through the dashboard are stored before they are offered.
+    pub upload_dir: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawGui {
     listen: String,
+    upload_dir: String,
 }
 
 impl Default for RawGui {
     fn default() -> Self {
         RawGui {
             listen: defaults::LISTEN.to_string(),
+            upload_dir: String::new(),
         }
     }
 }
 
-/// Validates `[gui]`: `listen` is empty (off) or `IP:PORT` on a loopback address.
-pub(super) fn resolve_gui(raw: RawGui) -> Result<GuiConfig, Fault> {
-    let text = raw.listen.trim();
+/// Validates `[gui]`: `listen` is empty (off) or `IP:PORT` on a loopback address;
+/// `upload_dir` is a path (`""`: `<data_dir>/uploads`).
+pub(super) fn resolve_gui(
+    raw: RawGui,
+    data_dir: &Path,
+    home: Option<&Path>,
+) -> Result<GuiConfig, Fault> {
+    let upload_dir = if raw.upload_dir.is_empty() {
+        data_dir.join(defaults::UPLOAD_DIR_IN_DATA_DIR)
+    } else {
+        resolve_path(&raw.upload_dir, data_dir, home)
+            .map_err(|m| fault("gui.upload_dir", None, m))?
+    };
+    let listen = resolve_listen(&raw.listen)?;
+    Ok(GuiConfig { listen, upload_dir })
+}
+
+/// `listen`: `None` when empty (no dashboard), else a loopback `IP:PORT`.
+fn resolve_listen(listen: &str) -> Result<Option<SocketAddr>, Fault> {
+    let text = listen.trim();
     if text.is_empty() {
-        return Ok(GuiConfig { listen: None });
+        return Ok(None);
     }
     let addr: SocketAddr = text.parse().map_err(|_| {
         fault(
@@ -70,7 +81,7 @@ pub(super) fn resolve_gui(raw: RawGui) -> Result<GuiConfig, Fault> {
             ),
         ));
     }
-    Ok(GuiConfig { listen: Some(addr) })
+    Ok(Some(addr))
 }
 
 #[cfg(test)]
@@ -90,6 +101,16 @@ mod tests {
         assert_eq!(c.gui.listen.unwrap().to_string(), "127.0.0.1:0");
         let c = load("[gui]\nlisten = \"[::1]:9000\"\n").unwrap();
         assert_eq!(c.gui.listen.unwrap().to_string(), "[::1]:9000");
+    }
+
+    #[test]
+    fn upload_dir_is_in_the_data_dir_unless_given() {
+        let c = load("").unwrap();
+        assert_eq!(c.gui.upload_dir, Path::new("/data/uploads"));
+        let c = load("[gui]\nupload_dir = \"in\"\n").unwrap();
+        assert_eq!(c.gui.upload_dir, Path::new("/data/in"));
+        let c = load("[gui]\nupload_dir = \"/srv/up\"\n").unwrap();
+        assert_eq!(c.gui.upload_dir, Path::new("/srv/up"));
     }
 
     #[test]

@@ -50,7 +50,10 @@ pub(super) fn resolve(
     });
     let notify = ok(&mut faults, notify::resolve_notify(raw.notify));
     let group = ok(&mut faults, raw.control.group.map(group_name).transpose());
-    let gui = ok(&mut faults, super::gui::resolve_gui(raw.gui));
+    let gui = ok(
+        &mut faults,
+        super::gui::resolve_gui(raw.gui, data_dir, home),
+    );
     let (
         Some(node),
         Some(discovery),

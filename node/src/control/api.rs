@@ -1,10 +1,11 @@
 //! Request and response bodies of the control API, shared by the server and the `dmc` CLI:
 //! the requests here, items in [`item`] (with the words for why one waits in [`waiting`]),
-//! pages of items in [`list`], offers, peers, profiles and this node in [`views`], the running
+//! pages of items in [`list`] (their filters in [`filters`]), offers, peers, profiles and this node in [`views`], the running
 //! configuration in [`config`], the dashboard's login link and session in [`gui`]; how texts
 //! name a node in [`names`]; when the queue should be done in [`queue`].
 
 mod config;
+mod filters;
 mod gui;
 mod item;
 mod list;
@@ -17,6 +18,7 @@ mod waiting;
 use serde::{Deserialize, Serialize};
 
 pub use config::ConfigView;
+pub use filters::ListFilters;
 pub use gui::{ApiKey, GuiSession, LoginLink};
 pub use item::{ItemView, RejectionView};
 pub use list::{

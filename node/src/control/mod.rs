@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::core::CoreHandle;
 
 pub(crate) use error::ApiError;
-pub(crate) use routes::ItemParam;
+pub(crate) use routes::{offer_file, ItemParam, QueryOf};
 pub use socket::ControlError;
 
 /// File name of the control socket inside the data dir.

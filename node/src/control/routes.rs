@@ -33,6 +33,7 @@ pub(crate) fn router(core: CoreHandle, running: Option<ConfigView>) -> Router {
         .route("/v1/items", get(list))
         .route("/v1/items/{item_id}", get(status))
         .route("/v1/items/{item_id}/cancel", post(cancel))
+        .route("/v1/items/{item_id}/retry", post(retry))
         .route("/v1/items/{item_id}/fetch", post(fetch))
         .route("/v1/peers", get(peers))
         .route("/v1/profiles", get(profiles))
@@ -61,6 +62,15 @@ async fn offer(
     State(core): State<CoreHandle>,
     Body(req): Body<OfferRequest>,
 ) -> ApiResult<OfferOutcome> {
+    Ok(Json(offer_file(&core, req).await?))
+}
+
+/// An offer as `POST /v1/offer` makes it (`dmc offer`, and the dashboard's uploads): the
+/// request checked, then the core's offer.
+pub(crate) async fn offer_file(
+    core: &CoreHandle,
+    req: OfferRequest,
+) -> Result<OfferOutcome, ApiError> {
     let path = absolute_path("path", &req.path)?;
     let profile = match req.profile {
         Some(p) if p.is_empty() || p.len() > MAX_PROFILE_LEN => {
@@ -70,10 +80,9 @@ async fn offer(
         }
         p => p,
     };
-    Ok(Json(
-        core.offer_with(path, profile, req.priority, req.again)
-            .await?,
-    ))
+    Ok(core
+        .offer_with(path, profile, req.priority, req.again)
+        .await?)
 }
 
 async fn list(
@@ -90,6 +99,13 @@ async fn status(State(core): State<CoreHandle>, ItemParam(item): ItemParam) -> A
 
 async fn cancel(State(core): State<CoreHandle>, ItemParam(item): ItemParam) -> ApiResult<ItemView> {
     Ok(Json(core.cancel(item).await?))
+}
+
+async fn retry(
+    State(core): State<CoreHandle>,
+    ItemParam(item): ItemParam,
+) -> ApiResult<OfferOutcome> {
+    Ok(Json(core.retry(item).await?))
 }
 
 async fn fetch(

@@ -76,6 +76,11 @@ fn scripted_core() -> CoreHandle {
                         "item {item} is already delivered"
                     ))));
                 }
+                Command::Retry { item, reply } => {
+                    let _ = reply.send(Err(CoreError::Conflict(format!(
+                        "item {item} is converting: only a failed item can be retried"
+                    ))));
+                }
                 Command::Fetch { output, reply, .. } => {
                     let r = match output {
                         Some(p) if p == Path::new("/broken") => {

@@ -1,6 +1,6 @@
 //! Dispatch of the control API's commands: queries are answered from `queries.rs` (items from
 //! `summaries.rs`); offers
-//! (`offer.rs`) and cancels change state; fetches (`fetch.rs`) copy files.
+//! (`offer.rs`), retries (`retry.rs`) and cancels change state; fetches (`fetch.rs`) copy files.
 
 use dmc_protocol::ItemId;
 
@@ -31,6 +31,7 @@ impl Core {
                 let r = self.cancel(item).await;
                 let _ = reply.send(r);
             }
+            Command::Retry { item, reply } => self.retry(item, reply).await,
             Command::Fetch {
                 item,
                 output,

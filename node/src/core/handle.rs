@@ -65,6 +65,10 @@ pub(crate) enum Command {
         item: ItemId,
         reply: Reply<ItemView>,
     },
+    Retry {
+        item: ItemId,
+        reply: Reply<OfferOutcome>,
+    },
     Fetch {
         item: ItemId,
         output: Option<PathBuf>,
@@ -159,6 +163,10 @@ impl CoreHandle {
     }
     pub async fn cancel(&self, item: ItemId) -> Result<ItemView, CoreError> {
         self.ask(|reply| Command::Cancel { item, reply }).await
+    }
+    /// Offers the source of a failed item of this node again, as a new item.
+    pub async fn retry(&self, item: ItemId) -> Result<OfferOutcome, CoreError> {
+        self.ask(|reply| Command::Retry { item, reply }).await
     }
     /// Copies the item's delivered result to `output` (a file or a folder; default: where it
     /// was delivered, checked), never over an existing file unless `force`.

@@ -31,6 +31,7 @@ pub(crate) mod peers;
 mod queries;
 mod queue;
 mod reserve;
+mod retry;
 mod shutdown;
 mod speeds;
 mod summaries;
@@ -43,7 +44,7 @@ pub use ended::{ended_channel, EndedReceiver, EndedSender, ItemEnded};
 pub use handle::{CoreError, CoreFatal, CoreHandle};
 /// Free space as a converter measures it (the doctor reports it too).
 pub(crate) use layout::free_space;
-pub use names::{safe_file_name, unique_path};
+pub use names::{rename_noreplace, safe_file_name, sync_dir, unique_path};
 pub use task::{spawn_core, CoreParts};
 
 /// Milliseconds since the Unix epoch: the node's clock, passed into the protocol.

@@ -32,9 +32,12 @@ impl Core {
         let internal = self.internal.clone();
         let known = self.known_profiles();
         let data_dir = self.data_dir.clone();
-        let output_dir = self.config.node.output_dir.clone();
+        let open_dirs = [
+            self.config.node.output_dir.clone(),
+            self.config.gui.upload_dir.clone(),
+        ];
         tokio::spawn(async move {
-            let prepared = match refuse_private(&path, &data_dir, &output_dir).await {
+            let prepared = match refuse_private(&path, &data_dir, &open_dirs).await {
                 Err(e) => Err(e),
                 Ok(()) => prepare(&path, profile, priority, &known, settled).await,
             };
@@ -158,9 +161,13 @@ fn result_still_there(i: &ItemState) -> bool {
 }
 
 /// Refuses files inside the node's data dir (its keys, database, work files; results in an
-/// output dir placed there are fine): whoever may use the control socket must not get them
-/// sent to a converter.
-async fn refuse_private(path: &Path, data_dir: &Path, output_dir: &Path) -> Result<(), CoreError> {
+/// output dir and uploads in an upload dir placed there, `open_dirs`, are fine): whoever may
+/// use the control socket must not get them sent to a converter.
+async fn refuse_private(
+    path: &Path,
+    data_dir: &Path,
+    open_dirs: &[PathBuf],
+) -> Result<(), CoreError> {
     let (Ok(file), Ok(dir)) = (
         tokio::fs::canonicalize(path).await,
         tokio::fs::canonicalize(data_dir).await,
@@ -168,11 +175,13 @@ async fn refuse_private(path: &Path, data_dir: &Path, output_dir: &Path) -> Resu
         // A path that does not resolve fails later with its own error.
         return Ok(());
     };
-    let in_output = match tokio::fs::canonicalize(output_dir).await {
-        Ok(out) => file.starts_with(out),
-        Err(_) => false,
-    };
-    if file.starts_with(&dir) && !in_output {
+    let mut in_open_dir = false;
+    for open in open_dirs {
+        if let Ok(open) = tokio::fs::canonicalize(open).await {
+            in_open_dir |= file.starts_with(open);
+        }
+    }
+    if file.starts_with(&dir) && !in_open_dir {
         return Err(CoreError::BadRequest(format!(
             "{}: files inside the node's data dir ({}) cannot be offered",
             path.display(),

@@ -5,13 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use dmc_protocol::{ItemId, ItemState, Record};
+use dmc_protocol::{ItemId, ItemState, NodeId, Record};
 use tracing::{info, warn};
 
 use super::handle::CoreError;
 use super::task::Core;
 use crate::control::api::{CheckedList, ItemPage, ItemView, Names};
-use crate::store::{ItemSummary, PageQuery, StoreError};
+use crate::store::{ItemSummary, PageQuery, StoreError, SummaryPage};
 
 /// The row of an item, as its records tell it (no progress or other live state), naming
 /// nodes as `names` does.
@@ -85,16 +85,13 @@ impl Core {
 
     /// A page of items, newest first: this node's, or with `all` every item it knows.
     pub(super) async fn list_page(&self, q: CheckedList) -> Result<ItemPage, CoreError> {
-        let page = self
-            .store
-            .summary_page(PageQuery {
-                client_id: (!q.all).then(|| self.engine.me().clone()),
-                id_prefix: q.prefix,
-                limit: q.limit,
-                offset: q.offset,
-            })
-            .await
-            .map_err(internal)?;
+        let page = match page_query(q.clone(), self.engine.me()) {
+            Some(query) => self.store.summary_page(query).await.map_err(internal)?,
+            None => SummaryPage {
+                rows: Vec::new(),
+                total: 0,
+            },
+        };
         let names = self.names();
         let items = page
             .rows
@@ -129,6 +126,28 @@ impl Core {
             None => Err(CoreError::UnknownItem(id)),
         }
     }
+}
+
+/// The store's query of a checked list query; `me`: this node (the origin unless `all`).
+/// `None` when no item can match: this node's items asked for with another origin.
+fn page_query(q: CheckedList, me: &NodeId) -> Option<PageQuery> {
+    let f = q.filters;
+    let client_id = match (q.all, f.origin) {
+        (true, origin) => origin,
+        (false, Some(origin)) if &origin != me => return None,
+        (false, _) => Some(me.clone()),
+    };
+    Some(PageQuery {
+        client_id,
+        id_prefix: q.prefix,
+        server_id: f.converter,
+        profile: f.profile,
+        phases: f
+            .phases
+            .map(|ps| ps.into_iter().map(|p| p.as_str()).collect()),
+        limit: q.limit,
+        offset: q.offset,
+    })
 }
 
 /// A stored view; one that no longer decodes is logged and skipped.

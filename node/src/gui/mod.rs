@@ -6,7 +6,7 @@
 //! sessions; `login.rs` makes links (for `dmc gui`, on the control socket) and opens sessions;
 //! `api_key.rs` keeps the hash of the scripts' API key; `metrics.rs` is `/metrics`;
 //! `assets.rs` serves `node/gui/`; `events.rs` is `/v1/events`; `download.rs` streams a
-//! delivered result.
+//! delivered result; `upload.rs` stores an uploaded file under `[gui] upload_dir` and offers it.
 
 pub mod api_key;
 mod assets;
@@ -17,6 +17,7 @@ mod guard;
 mod login;
 mod metrics;
 mod serve;
+mod upload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -4,15 +4,17 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::events::Events;
 use super::guard::{guard, Guard};
+use super::upload::{self, Uploads};
 use super::{assets, download, events, login, metrics, Gui, Served};
 use crate::core::{ChangeSender, CoreHandle};
 
@@ -33,10 +35,11 @@ pub enum GuiError {
 }
 
 /// Serves the dashboard on `listen` until `shutdown` turns true: `api` (the control API's
-/// router) and the dashboard's routes, behind the guard.
+/// router) and the dashboard's routes, behind the guard; uploads go to `upload_dir`.
 pub async fn serve(
     gui: Gui,
     listen: SocketAddr,
+    upload_dir: PathBuf,
     api: Router,
     core: CoreHandle,
     changes: ChangeSender,
@@ -58,7 +61,11 @@ pub async fn serve(
         changes,
         shutdown: shutdown.clone(),
     };
-    let router = dashboard_router(gui, at, api, core, events);
+    let uploads = Arc::new(Uploads {
+        core: core.clone(),
+        dir: upload_dir,
+    });
+    let router = dashboard_router(gui, at, api, core, events, uploads);
     let mut stop = shutdown;
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
@@ -88,6 +95,7 @@ fn dashboard_router(
     api: Router,
     core: CoreHandle,
     events: Events,
+    uploads: Arc<Uploads>,
 ) -> Router {
     let own = Router::new()
         .route("/login", get(login::login))
@@ -97,6 +105,11 @@ fn dashboard_router(
             Router::new()
                 .route("/v1/events", get(events::events))
                 .with_state(events),
+        )
+        .merge(
+            Router::new()
+                .route("/v1/uploads", post(upload::upload))
+                .with_state(uploads),
         )
         .merge(
             Router::new()

@@ -46,6 +46,12 @@ pub struct PageQuery {
     /// Only items whose id, in hex without dashes, starts with this (lower-case hex digits;
     /// the caller validates it).
     pub id_prefix: Option<String>,
+    /// Only items whose current converter is this node.
+    pub server_id: Option<NodeId>,
+    /// Only items of this profile.
+    pub profile: Option<String>,
+    /// Only items in one of these phases (as stored: `offered`, `delivered`, …); `None`: any.
+    pub phases: Option<Vec<&'static str>>,
     pub limit: u32,
     pub offset: u64,
 }
@@ -161,6 +167,27 @@ pub(super) fn page(conn: &mut Connection, q: &PageQuery) -> Result<SummaryPage, 
     if let Some(c) = &q.client_id {
         args.push(c.as_str().to_string());
         filters.push(format!("client_id = ?{}", args.len()));
+    }
+    if let Some(s) = &q.server_id {
+        args.push(s.as_str().to_string());
+        filters.push(format!("server_id = ?{}", args.len()));
+    }
+    if let Some(p) = &q.profile {
+        args.push(p.clone());
+        filters.push(format!("profile = ?{}", args.len()));
+    }
+    if let Some(phases) = &q.phases {
+        let mut marks = Vec::with_capacity(phases.len());
+        for phase in phases {
+            args.push(phase.to_string());
+            marks.push(format!("?{}", args.len()));
+        }
+        // No phase at all matches no row (`IN ()` is not SQL).
+        filters.push(if marks.is_empty() {
+            "0".to_string()
+        } else {
+            format!("phase IN ({})", marks.join(", "))
+        });
     }
     if let Some(p) = &q.id_prefix {
         // A range of the primary key: ids are stored as lower-case hyphenated UUIDs, and `~`

@@ -118,6 +118,7 @@ fn documented() -> Vec<(&'static str, &'static str, Shown)> {
         ("`[notify]`", "desktop", text(notify::DESKTOP)),
         ("`[network]`", "allowed_peers", text("[]")),
         ("`[gui]`", "listen", quoted(gui::LISTEN)),
+        ("`[gui]`", "upload_dir", text("\"\"")),
         (
             "`[network]`",
             "peer_records_per_minute",
@@ -219,6 +220,7 @@ fn an_empty_file_gives_the_table() {
         c.gui.listen.map(|a| a.to_string()).as_deref(),
         Some(gui::LISTEN)
     );
+    assert_eq!(c.gui.upload_dir, Path::new("/data/uploads"));
 }
 
 #[test]

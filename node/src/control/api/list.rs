@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ItemView, QueueEstimate};
+use super::{ItemView, ListFilters, QueueEstimate};
 
 /// Items on a page when the query does not say: one screen. The one definition, also the
 /// CLI's `--limit` default.
@@ -32,6 +32,18 @@ pub struct ListQuery {
     /// id prefix into an item.
     #[serde(default)]
     pub prefix: Option<String>,
+    /// Only items in this state: `open`, `ended` or a phase (`delivered`, `failed`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Only items offered by this node id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Only items whose current converter is this node id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converter: Option<String>,
+    /// Only items of this profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// A [`ListQuery`] checked: every field within bounds, the prefix as lower-case hex digits.
@@ -41,6 +53,7 @@ pub struct CheckedList {
     pub limit: u32,
     pub offset: u64,
     pub prefix: Option<String>,
+    pub filters: ListFilters,
 }
 
 impl ListQuery {
@@ -73,11 +86,18 @@ impl ListQuery {
                 Some(hex)
             }
         };
+        let filters = ListFilters::check(
+            self.state.as_deref(),
+            self.origin.as_deref(),
+            self.converter.as_deref(),
+            self.profile.as_deref(),
+        )?;
         Ok(CheckedList {
             all: self.all,
             limit,
             offset,
             prefix,
+            filters,
         })
     }
 }

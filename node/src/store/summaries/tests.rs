@@ -49,9 +49,9 @@ fn views(page: &super::SummaryPage) -> Vec<&str> {
 fn q(client_id: Option<NodeId>, limit: u32, offset: u64) -> PageQuery {
     PageQuery {
         client_id,
-        id_prefix: None,
         limit,
         offset,
+        ..Default::default()
     }
 }
 
@@ -85,6 +85,55 @@ async fn pages_are_newest_first_with_totals_and_an_origin_filter() {
     let mine = store.summary_page(q(Some(me()), 10, 0)).await.unwrap();
     assert_eq!(mine.total, 4);
     assert_eq!(mine.rows[0].0, id(4).to_string());
+}
+
+#[tokio::test]
+async fn filters_by_state_converter_and_profile_count_only_their_rows() {
+    let (_dir, store) = store().await;
+    let mut delivered = row(1, me(), 100);
+    (delivered.phase, delivered.server_id) = ("delivered".into(), Some(peer()));
+    let mut failed = row(2, peer(), 200);
+    (failed.phase, failed.profile) = ("failed".into(), "opus".into());
+    let mut converting = row(3, me(), 300);
+    (converting.phase, converting.server_id) = ("converting".into(), Some(peer()));
+    store
+        .put_summaries(vec![delivered, failed, converting, row(4, me(), 400)])
+        .await
+        .unwrap();
+    let page = |query: PageQuery| {
+        let store = store.clone();
+        async move { store.summary_page(query).await.unwrap() }
+    };
+    let ended = page(PageQuery {
+        phases: Some(vec!["delivered", "failed", "cancelled"]),
+        ..q(None, 1, 0)
+    })
+    .await;
+    assert_eq!((ended.total, views(&ended)), (2, vec![r#"{"n":2}"#]));
+    let on_peer = page(PageQuery {
+        server_id: Some(peer()),
+        ..q(None, 50, 0)
+    })
+    .await;
+    assert_eq!(views(&on_peer), [r#"{"n":3}"#, r#"{"n":1}"#]);
+    let opus = page(PageQuery {
+        profile: Some("opus".into()),
+        ..q(None, 50, 0)
+    })
+    .await;
+    assert_eq!((opus.total, views(&opus)), (1, vec![r#"{"n":2}"#]));
+    let mine_open = page(PageQuery {
+        phases: Some(vec!["offered", "converting"]),
+        ..q(Some(me()), 50, 0)
+    })
+    .await;
+    assert_eq!(views(&mine_open), [r#"{"n":4}"#, r#"{"n":3}"#]);
+    let none = page(PageQuery {
+        phases: Some(vec![]),
+        ..q(None, 50, 0)
+    })
+    .await;
+    assert_eq!(none.total, 0);
 }
 
 #[tokio::test]
