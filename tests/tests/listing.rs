@@ -135,8 +135,8 @@ fn a_database_without_summaries_gets_them_at_start() {
     let png = lab.path("a.png");
     make_distinct_png(&png, 1).unwrap();
     let id = laptop.offer(&png, "webp").unwrap();
-    // An ended item too: its records are not loaded at start while it has a row, so without
-    // one they are, once, for the row to be written.
+    // An ended item too: without its row, the start's fill-in (`core/upgrade.rs`) folds it
+    // alone and writes its row before the restore.
     let gone = lab.path("b.png");
     make_distinct_png(&gone, 2).unwrap();
     let cancelled = laptop.offer(&gone, "webp").unwrap();
@@ -158,7 +158,7 @@ fn a_database_without_summaries_gets_them_at_start() {
     assert_eq!(page["items"][0]["phase"], "cancelled");
     assert!(laptop
         .log_text()
-        .contains("writing the summaries of 2 items"));
+        .contains("upgraded the database: 2 items filled in, 1 of them ended"));
 }
 
 #[test]
