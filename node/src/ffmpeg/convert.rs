@@ -55,6 +55,20 @@ pub struct ConvertProgress {
     pub out_time_ms: Option<u64>,
 }
 
+impl ConvertProgress {
+    /// The last report of a conversion that succeeded (its output checked): all of
+    /// `duration_ms` done, nothing left.
+    pub fn done(duration_ms: Option<u64>) -> Self {
+        ConvertProgress {
+            fraction: 1.0,
+            fps: None,
+            speed: None,
+            eta_secs: Some(0),
+            out_time_ms: duration_ms,
+        }
+    }
+}
+
 /// A finished, successful conversion.
 #[derive(Clone, Debug)]
 pub struct ConvertOutcome {
@@ -140,13 +154,7 @@ pub async fn convert(
         None => Vec::new(),
     };
     let (size_bytes, stderr) = keep_output(&job, status, stderr).await?;
-    progress(ConvertProgress {
-        fraction: 1.0,
-        fps: None,
-        speed: None,
-        eta_secs: Some(0),
-        out_time_ms: job.duration_ms,
-    });
+    progress(ConvertProgress::done(job.duration_ms));
     Ok(ConvertOutcome {
         output: job.output_part,
         size_bytes,

@@ -6,24 +6,13 @@ use dmc_protocol::record::{Offer, RecordBody};
 use dmc_protocol::{MediaType, Record};
 
 use super::tests::{
-    bodies, database_at, file_info, item, node, raw, rec, received, sample, sorted,
+    bodies, database_at, file_info, item, node, offer_record, raw, rec, received, sample, sorted,
 };
 use super::*;
 
+/// Node 1's offer of item 7 (left open).
 fn open_offer(seq: u64) -> Record {
-    rec(
-        1,
-        seq,
-        RecordBody::Offer(Offer {
-            item_id: item(7),
-            nonce: [7; 16],
-            file: file_info(),
-            media_type: MediaType::Video,
-            profile: "mkv-x264".into(),
-            duration_ms: None,
-            priority: 0,
-        }),
-    )
+    offer_record(seq, item(7))
 }
 
 /// A summary row of `item_id`, as the core writes with the records that change it.

@@ -42,6 +42,23 @@ pub(super) fn rec(author: u8, seq: u64, body: RecordBody) -> Record {
     }
 }
 
+/// Node 1's offer of `item_id` (a video for `mkv-x264`) as its record `seq`.
+pub(super) fn offer_record(seq: u64, item_id: ItemId) -> Record {
+    rec(
+        1,
+        seq,
+        RecordBody::Offer(Offer {
+            item_id,
+            nonce: [7; 16],
+            file: file_info(),
+            media_type: MediaType::Video,
+            profile: "mkv-x264".into(),
+            duration_ms: None,
+            priority: 0,
+        }),
+    )
+}
+
 /// One record of each interesting kind.
 pub(super) fn sample() -> Vec<Record> {
     let it = item(1);

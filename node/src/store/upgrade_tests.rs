@@ -3,10 +3,10 @@
 //! restore then loads, and a fill-in stopped mid-way that the next start finishes.
 
 use dmc_protocol::engine::{Engine, EngineConfig};
-use dmc_protocol::record::{NodeInfo, Offer, RecordBody};
-use dmc_protocol::{ItemId, MediaType, Millis, Record};
+use dmc_protocol::record::{NodeInfo, RecordBody};
+use dmc_protocol::{ItemId, Millis, Record};
 
-use super::tests::{bodies, database_at, file_info, item, node, raw, rec, sample};
+use super::tests::{bodies, database_at, item, node, offer_record as offer, raw, rec, sample};
 use super::*;
 use crate::control::api::Names;
 use crate::core::upgrade::{fill_in, fold_batch, FilledIn};
@@ -18,22 +18,6 @@ fn nth_item(n: u16) -> ItemId {
     let mut bytes = [0xA5; 16];
     bytes[..2].copy_from_slice(&n.to_be_bytes());
     ItemId::from_random(bytes)
-}
-
-fn offer(seq: u64, item_id: ItemId) -> Record {
-    rec(
-        1,
-        seq,
-        RecordBody::Offer(Offer {
-            item_id,
-            nonce: [7; 16],
-            file: file_info(),
-            media_type: MediaType::Video,
-            profile: "mkv-x264".into(),
-            duration_ms: None,
-            priority: 0,
-        }),
-    )
 }
 
 /// The sample (node 1's node record and item 1, converted by node 2 and cancelled), node 2's

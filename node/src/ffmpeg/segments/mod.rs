@@ -88,7 +88,49 @@ pub async fn convert_in_segments(
         limit,
         cancel: &job.cancel,
     };
-    let cut_paths = cut_once(&job.input, store, opts, &mut on_start).await?;
+    let cuts = cut_and_count(&job.input, store, opts, &source, &mut on_start).await?;
+    let encoded = {
+        let mut frames_done = progress_of_frames(source.frames, started, &mut progress);
+        encode_all(&job, store, &cuts, &mut on_start, &mut frames_done).await?
+    };
+    let audio = match source.audio_start_us {
+        Some(_) => Some(audio_once(&job, store, &mut on_start).await?),
+        None => None,
+    };
+    join(
+        &job,
+        store,
+        &encoded.paths,
+        audio.as_deref(),
+        &source,
+        &mut on_start,
+    )
+    .await?;
+    let out = finish(&job, &source, limit).await?;
+    progress(ConvertProgress::done(job.duration_ms));
+    Ok(SegmentedOutcome {
+        outcome: ConvertOutcome {
+            output: job.output_part.clone(),
+            size_bytes: out,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            stderr_tail: Vec::new(),
+        },
+        segments: cuts.len(),
+        kept: encoded.kept,
+    })
+}
+
+/// Cuts `input` into the store (once: a restart reuses the cuts) and counts each cut's
+/// frames; the cuts must hold every frame of `source`.
+async fn cut_and_count(
+    input: &Path,
+    store: &Path,
+    opts: CutOptions<'_>,
+    source: &facts::MediaFacts,
+    on_start: &mut impl FnMut(u32),
+) -> Result<Vec<Cut>, FfmpegError> {
+    let limit = opts.limit;
+    let cut_paths = cut_once(input, store, opts, on_start).await?;
     let mut cuts = Vec::with_capacity(cut_paths.len());
     for path in cut_paths {
         let f = media_facts(&path, limit).await?;
@@ -106,12 +148,21 @@ pub async fn convert_in_segments(
             source.frames
         )));
     }
-    let total = source.frames.max(1);
+    Ok(cuts)
+}
+
+/// The item's progress from the frames encoded over all segments (`done` of `total`): never
+/// decreasing, below 1 until the join is checked, with the rate and ETA of the frames this
+/// run encoded (those kept from an earlier run, known at the first call, excluded).
+fn progress_of_frames(
+    total: u64,
+    started: Instant,
+    progress: &mut impl FnMut(ConvertProgress),
+) -> impl FnMut(u64) + '_ {
+    let total = total.max(1);
     let mut best = 0.0f32;
-    // Frames kept from an earlier run, known at the first call: the rest is what this run
-    // encodes, at the rate it has so far.
     let mut kept_frames: Option<u64> = None;
-    let mut frames_done = |done: u64| {
+    move |done: u64| {
         let kept = *kept_frames.get_or_insert(done);
         // Joining is left: 1 only once the output is checked.
         let fraction = ((done as f64 / total as f64) as f32).min(0.99);
@@ -130,39 +181,7 @@ pub async fn convert_in_segments(
                 out_time_ms: None,
             });
         }
-    };
-    let encoded = encode_all(&job, store, &cuts, &mut on_start, &mut frames_done).await?;
-    let audio = match source.audio_start_us {
-        Some(_) => Some(audio_once(&job, store, &mut on_start).await?),
-        None => None,
-    };
-    join(
-        &job,
-        store,
-        &encoded.paths,
-        audio.as_deref(),
-        &source,
-        &mut on_start,
-    )
-    .await?;
-    let out = finish(&job, &source, limit).await?;
-    progress(ConvertProgress {
-        fraction: 1.0,
-        fps: None,
-        speed: None,
-        eta_secs: Some(0),
-        out_time_ms: job.duration_ms,
-    });
-    Ok(SegmentedOutcome {
-        outcome: ConvertOutcome {
-            output: job.output_part.clone(),
-            size_bytes: out,
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            stderr_tail: Vec::new(),
-        },
-        segments: cuts.len(),
-        kept: encoded.kept,
-    })
+    }
 }
 
 /// Checks the joined output against `source` and fsyncs it; returns its size. A failed check
