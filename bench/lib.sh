@@ -91,7 +91,8 @@ SH
 
 # start_node RUN_DIR NAME CONVERTER(true|false) PEERS: a node of the bench's network listening
 # on 127.0.0.1 (port picked by the kernel), mDNS off, static PEERS, workers = $WORKERS (default
-# 1); returns once its control socket answers.
+# 1), and for a converter the `[converter]` lines in $EXTRA_CONVERTER; returns once its control
+# socket answers.
 start_node() {
   local d="$1/$2" extra=""
   mkdir -p "$d"
@@ -99,6 +100,7 @@ start_node() {
   if [ "$3" = true ] && [ -n "$THREADS" ] && [ -z "$THREADS_SHIM" ]; then
     extra="threads = $THREADS"
   fi
+  [ "$3" = true ] && extra+=$'\n'"${EXTRA_CONVERTER:-}"
   cat > "$d/config.toml" <<TOML
 [node]
 name = "$2"

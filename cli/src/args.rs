@@ -125,6 +125,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Change the queue priority of an item this node offered and that has not ended (higher
+    /// runs first on its converter's queue, then older offers; an item already running keeps
+    /// running)
+    Priority {
+        /// Item id or a unique prefix of it
+        item: String,
+        /// The new priority, any 32-bit integer (default of offers: 0)
+        #[arg(allow_negative_numbers = true)]
+        priority: i32,
+        /// Print the item as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// List the peers this node knows
     Peers {
         /// Print JSON
@@ -188,6 +201,12 @@ pub enum GuiCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set the dashboard's password (at least 12 characters), needed for a [gui] listen address
+    /// other than loopback: read from the terminal without echo (asked twice), or as one line
+    /// from standard input when that is not a terminal (`printf '%s\n' "$PW" | dmc gui
+    /// set-password`). Only its argon2id hash is kept, in <data dir>/gui-password.argon2; a
+    /// running node takes the new password at once
+    SetPassword,
 }
 
 #[derive(Debug, Subcommand)]
@@ -399,6 +418,16 @@ mod tests {
             parse(&["dmc", "cancel", "abc"]).command,
             Command::Cancel { .. }
         ));
+        match parse(&["dmc", "priority", "abc", "-4", "--json"]).command {
+            Command::Priority {
+                item,
+                priority,
+                json,
+            } => assert_eq!((item.as_str(), priority, json), ("abc", -4, true)),
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["dmc", "priority", "abc", "high"]).is_err());
+        assert!(Cli::try_parse_from(["dmc", "priority", "abc", "2147483648"]).is_err());
         assert!(matches!(
             parse(&["dmc", "peers", "--json"]).command,
             Command::Peers { json: true }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use dmc_node::control::api::{
     ApiKey, ConfigView, ErrorBody, ErrorKind, FetchRequest, FetchResponse, ItemPage, ItemView,
-    ListQuery, LoginLink, NodeView, OfferOutcome, OfferRequest, PeerView, ProfileView,
+    ListQuery, LoginLink, NodeView, OfferOutcome, OfferRequest, PeerView, PriorityRequest,
+    ProfileView,
 };
 use dmc_node::control::socket_path;
 use dmc_protocol::ItemId;
@@ -148,6 +149,17 @@ impl Client {
             Method::POST,
             &format!("/v1/items/{item}/cancel"),
             None::<&()>,
+            QUERY_TIMEOUT,
+        )
+        .await
+    }
+
+    /// Gives one of this node's open items a new queue priority.
+    pub async fn set_priority(&self, item: ItemId, priority: i32) -> Result<ItemView> {
+        self.call(
+            Method::POST,
+            &format!("/v1/items/{item}/priority"),
+            Some(&PriorityRequest { priority }),
             QUERY_TIMEOUT,
         )
         .await

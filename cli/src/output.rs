@@ -236,6 +236,8 @@ pub fn item_block(i: &ItemView) -> String {
         ),
         ("status", status_word(i).to_string()),
         ("phase", i.phase.as_str().to_string()),
+        ("queue", i.queue_text().unwrap_or_else(none)),
+        ("priority", i.priority.to_string()),
         ("progress", progress_line(i)),
         ("waiting", i.waiting_reason.clone().unwrap_or_else(none)),
         ("client", i.client_id.to_string()),
@@ -255,6 +257,14 @@ pub fn item_block(i: &ItemView) -> String {
         ("sha512", i.sha512_checksum.clone()),
         ("version", i.version.to_string()),
     ];
+    if let Some(segments) = i.segments_text() {
+        // Only items converted in segments have the line, right under the progress.
+        let at = lines
+            .iter()
+            .position(|(k, _)| *k == "progress")
+            .map_or(0, |p| p + 1);
+        lines.insert(at, ("segments", segments));
+    }
     lines.extend(result_lines(i));
     lines.extend(error_lines(i));
     block(&lines)
@@ -300,7 +310,8 @@ fn result_lines(i: &ItemView) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `errors` (`-` when none) and `rejections`, one line each, the label on the first only.
+/// `errors` (`-` when none), `attempts` (each with its converter and times) and
+/// `rejections`, one line each, the label on the first only.
 fn error_lines(i: &ItemView) -> Vec<(&'static str, String)> {
     let mut lines = Vec::new();
     if i.errors.is_empty() {
@@ -308,6 +319,9 @@ fn error_lines(i: &ItemView) -> Vec<(&'static str, String)> {
     }
     for (n, e) in i.errors.iter().enumerate() {
         lines.push((if n == 0 { "errors" } else { "" }, e.clone()));
+    }
+    for (n, a) in i.attempts.iter().enumerate() {
+        lines.push((if n == 0 { "attempts" } else { "" }, a.line(n + 1)));
     }
     for (n, r) in i.rejections.iter().enumerate() {
         lines.push((
@@ -486,24 +500,26 @@ fn factor(speed: f32) -> String {
     format!("{text}x")
 }
 
-/// The `info` block.
+/// The `info` block, under the upgrade's line while the node fills in its database.
 pub fn info_block(n: &NodeView) -> String {
-    block(&[
-        ("node", n.node_id.to_string()),
-        ("name", n.name.clone()),
-        ("version", n.version.clone()),
-        ("data dir", n.data_dir.clone()),
-        (
-            "listening",
-            if n.listen_addrs.is_empty() {
-                "-".into()
-            } else {
-                n.listen_addrs.join(", ")
-            },
-        ),
-        ("converter", if n.converter { "yes" } else { "no" }.into()),
-        ("output dir", n.output_dir.clone()),
-    ])
+    let upgrading = n.upgrading.map(|u| format!("{}\n", u.text()));
+    upgrading.unwrap_or_default()
+        + &block(&[
+            ("node", n.node_id.to_string()),
+            ("name", n.name.clone()),
+            ("version", n.version.clone()),
+            ("data dir", n.data_dir.clone()),
+            (
+                "listening",
+                if n.listen_addrs.is_empty() {
+                    "-".into()
+                } else {
+                    n.listen_addrs.join(", ")
+                },
+            ),
+            ("converter", if n.converter { "yes" } else { "no" }.into()),
+            ("output dir", n.output_dir.clone()),
+        ])
 }
 
 #[cfg(test)]
@@ -536,10 +552,14 @@ pub(crate) mod tests {
             fps: Some(87.25),
             speed: Some(3.5),
             eta_secs: Some(83),
+            segments: None,
             epoch: Some(1),
             waiting_reason: None,
             errors: vec![],
             rejections: vec![],
+            attempts: Vec::new(),
+            priority: 0,
+            queue_position: None,
             version: 4,
             output_file_name: None,
             output_file_size: None,
@@ -641,6 +661,15 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             },
         ];
         i.output_path = Some("/out/clip.mkv".into());
+        assert!(
+            !item_block(&i).contains("segments"),
+            "only items in segments"
+        );
+        i.segments = Some(dmc_protocol::SegmentProgress {
+            done: 5,
+            total: 8,
+            kept: 1,
+        });
         let b = item_block(&i);
         for needle in [
             "item           7f1c2a90-1111-4222-8333-444455556666\n",
@@ -648,7 +677,8 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
             "profile        mkv-x265\n",
             "status         to_do\n",
             "phase          rejected\n",
-            "progress       0% (87.2 fps, 3.50x, ETA 1m23s)\n",
+            "progress       0% (87.2 fps, 3.50x, ETA 1m23s)\n\
+             segments       5 of 8 done, 1 kept from before a restart\n",
             "waiting        converter x rejected it: busy; waiting for another converter\n",
             "errors         attempt 1 on abc: ffmpeg exited 1\n               second\n",
             "rejections     attempt 1 by studio at 1970-01-01T00:00:00.000Z: busy\n               \
@@ -907,6 +937,35 @@ ID        FILE                    PROFILE   STATUS               PHASE       PRO
         assert_eq!(
             queue_line(&one).unwrap(),
             "queue: 1 item to do, done in about 30 s (at 1.25x, measured on this LAN)\n"
+        );
+    }
+
+    /// A node filling in an upgraded database says so above its `info` block.
+    #[test]
+    fn info_says_when_the_node_is_upgrading() {
+        let mut node = NodeView {
+            node_id: NodeId::new("12D3KooWSelf"),
+            name: "box".into(),
+            version: "0.1.0".into(),
+            data_dir: "/data".into(),
+            listen_addrs: vec![],
+            converter: false,
+            output_dir: "/out".into(),
+            upgrading: None,
+        };
+        assert!(
+            info_block(&node).starts_with("node"),
+            "{}",
+            info_block(&node)
+        );
+        node.upgrading = Some(dmc_node::control::api::UpgradingView {
+            done: 1024,
+            total: 100_000,
+        });
+        let text = info_block(&node);
+        assert!(
+            text.starts_with("upgrading the database: 1024 of 100000 items\nnode"),
+            "{text}"
         );
     }
 }

@@ -112,17 +112,21 @@ pub fn bar_line(label: &str, item: &ItemView) -> String {
             item.phase.as_str()
         )
     };
-    let mut full = line(detail(item, true));
-    if full.trim_end().chars().count() > LINE_WIDTH {
-        // Speed and ETA matter more than fps on a narrow line.
-        full = line(detail(item, false));
+    // Speed and ETA matter more than fps, and then segment counts, on a narrow line.
+    let fits = |l: &String| l.trim_end().chars().count() <= LINE_WIDTH;
+    let mut full = line(detail(item, true, true));
+    if !fits(&full) {
+        full = line(detail(item, false, true));
+    }
+    if !fits(&full) {
+        full = line(detail(item, false, false));
     }
     truncate(full.trim_end(), LINE_WIDTH)
 }
 
 /// What to show after the phase, made [`safe`]; `with_fps` adds the frame rate to speed and
-/// ETA.
-fn detail(item: &ItemView, with_fps: bool) -> String {
+/// ETA, `with_segments` the segment counts of an item converted in segments.
+fn detail(item: &ItemView, with_fps: bool, with_segments: bool) -> String {
     let text = match item.phase {
         Phase::Transferring | Phase::Converting if !sampled(item) => String::new(),
         Phase::Transferring | Phase::Converting => {
@@ -136,6 +140,9 @@ fn detail(item: &ItemView, with_fps: bool) -> String {
             }
             if let Some(eta) = item.eta_secs {
                 parts.push(format!("ETA {}", output::duration(eta)));
+            }
+            if let Some(segments) = item.segments_short().filter(|_| with_segments) {
+                parts.push(segments);
             }
             parts.join(" ")
         }
@@ -186,7 +193,7 @@ pub fn line_update(
     if sampled(item) {
         line.push_str(&format!(" {}", percent(item.progress)));
     }
-    let detail = detail(item, true);
+    let detail = detail(item, true, true);
     if !detail.is_empty() {
         line.push_str(&format!(" ({detail})"));
     }
@@ -235,6 +242,22 @@ mod tests {
             "clip.mp4             [##########----------]  50% converting   3.5x ETA 1m23s"
         );
         assert!(l.chars().count() <= LINE_WIDTH);
+        let mut s = sample(ID, "clip.mp4", Phase::Converting, 0.5);
+        s.segments = Some(dmc_protocol::SegmentProgress {
+            done: 5,
+            total: 8,
+            kept: 1,
+        });
+        // Segment counts where there is room; speed and ETA first.
+        assert_eq!(bar_line("clip.mp4", &s), l);
+        (s.speed, s.eta_secs) = (None, None);
+        assert_eq!(
+            bar_line("c.mp4", &s),
+            "c.mp4                [##########----------]  50% converting   seg 5/8 (1 kept)"
+        );
+        let mut last = LastLine::default();
+        let logged = line_update(&mut last, "c.mp4", &s, Instant::now()).unwrap();
+        assert!(logged.ends_with("seg 5/8 (1 kept))"), "{logged}");
         let mut w = sample(ID, "clip.mp4", Phase::Offered, 0.0);
         w.waiting_reason =
             Some("waiting for a converter that accepts this item, for a long long time".into());

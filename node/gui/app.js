@@ -23,13 +23,17 @@ function el(tag, props, ...children) {
   return e;
 }
 
-async function api(method, path) {
+async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (method !== "GET") headers["X-CSRF-Token"] = state.csrf;
-  const r = await fetch(path, { method, headers, credentials: "same-origin" });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.error || `${method} ${path}: ${r.status}`);
-  return body;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(answer.error || `${method} ${path}: ${r.status}`);
+  return answer;
 }
 
 // Sends one file to /v1/uploads, which stores it on the node and offers it like `dmc offer`.
@@ -148,6 +152,16 @@ function bytes(n) {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
+// An item's place in its converter's queue in the words of `dmc status`
+// (ItemView::queue_text): "3rd in queue"; null when it does not wait in one.
+function queueWords(v) {
+  const n = v.queue_position;
+  if (n == null) return null;
+  const suffix = [11, 12, 13].includes(n % 100) ? "th"
+    : n % 10 === 1 ? "st" : n % 10 === 2 ? "nd" : n % 10 === 3 ? "rd" : "th";
+  return `${n}${suffix} in queue`;
+}
+
 function progressCell(v) {
   const td = el("td", { "data-label": "Progress" });
   if (isOpen(v) && v.progress > 0) {
@@ -161,6 +175,8 @@ function progressCell(v) {
     td.append(bar, el("div", { class: "speed" }, parts.join(" · ")));
   } else if (v.phase === "delivered") {
     td.append(bytes(v.output_file_size));
+  } else if (queueWords(v)) {
+    td.append(el("div", { class: "speed queue-position" }, queueWords(v)));
   } else if (isOpen(v) && v.waiting_reason) {
     td.append(el("div", { class: "speed" }, v.waiting_reason));
   }
@@ -225,6 +241,14 @@ function field(dl, name, value) {
   dl.append(el("dt", {}, name), el("dd", {}, value));
 }
 
+// The segment counts of an item converted in segments, in the words of `dmc status`
+// (ItemView::segments_text): "5 of 8 done, 1 kept from before a restart".
+function segmentsText(s) {
+  if (!s) return null;
+  const done = `${s.done} of ${s.total} done`;
+  return s.kept ? `${done}, ${s.kept} kept from before a restart` : done;
+}
+
 function renderDetail() {
   const v = state.detail;
   if (!v) return;
@@ -233,6 +257,9 @@ function renderDetail() {
   dl.replaceChildren();
   field(dl, "Phase", v.phase.replace(/_/g, " "));
   field(dl, "Waiting", v.waiting_reason);
+  field(dl, "Queue", queueWords(v));
+  field(dl, "Priority", String(v.priority ?? 0));
+  field(dl, "Segments", segmentsText(v.segments));
   field(dl, "Profile", v.conversion_type);
   field(dl, "Origin", nameOf(v.client_id));
   field(dl, "Converter", v.server_name || nameOf(v.server_id));
@@ -251,12 +278,37 @@ function renderDetail() {
   const rej = v.rejections.map((r) => el("li", {},
     `${r.server_name || nameOf(r.server_id)} (attempt ${r.epoch}): ${r.reason}`));
   $("detail-rejections").replaceChildren(...(rej.length ? rej : [el("li", { class: "empty" }, "none")]));
+  const att = (v.attempts || []).map((a, n) => el("li", {}, attemptText(a, n + 1)));
+  $("detail-attempts").replaceChildren(...(att.length ? att : [el("li", { class: "empty" }, "none")]));
   const mine = v.client_id === state.me?.node_id;
+  $("priority-form").hidden = !isOpen(v) || !mine;
+  if (document.activeElement !== $("priority-value")) $("priority-value").value = v.priority ?? 0;
   $("cancel").hidden = !isOpen(v) || !mine;
   $("retry").hidden = v.phase !== "failed" || !mine;
   const dl2 = $("download");
   dl2.hidden = !v.output_path;
   dl2.href = v.output_path ? `/v1/items/${v.item_id}/result` : "#";
+}
+
+// One attempt in the words of `dmc status` (AttemptView::line): "2. failed on attic:
+// assigned …, accepted …, ended …: ffmpeg exited 1".
+function attemptText(a, n) {
+  let line = `${n}. ${a.outcome.replace(/_/g, " ")} on ${a.server_name || nameOf(a.server_id)}: assigned ${a.assigned_at}`;
+  if (a.accepted_at) line += `, accepted ${a.accepted_at}`;
+  if (a.ended_at) line += `, ended ${a.ended_at}`;
+  if (a.reason) line += `: ${a.reason}`;
+  return line;
+}
+
+// Gives the open item a new priority (POST /v1/items/{id}/priority, as `dmc priority`).
+async function setPriority(e) {
+  e.preventDefault();
+  try {
+    showError(null);
+    const priority = Number($("priority-value").value);
+    if (!Number.isInteger(priority)) throw new Error("the priority must be a whole number");
+    onItem(await api("POST", `/v1/items/${state.detail.item_id}/priority`, { priority }));
+  } catch (err) { showError(err); }
 }
 
 function show(view) {
@@ -355,6 +407,7 @@ function wire() {
   $("newer").onclick = () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); loadPage().catch(showError); };
   $("older").onclick = () => { state.offset += PAGE_SIZE; loadPage().catch(showError); };
   $("retry").onclick = retry;
+  $("priority-form").onsubmit = setPriority;
   $("cancel").onclick = async () => {
     try {
       showError(null);

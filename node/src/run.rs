@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::core::{spawn_core, CoreFatal, CoreParts};
+use crate::core::{spawn_core, ChangeSender, Commands, CoreFatal, CoreParts};
 use crate::discovery::{self, txt::Role, watch::IfFilter, DiscoveryOptions};
 use crate::network_key::NetworkKey;
 use crate::{control, ffmpeg, identity, net, store};
@@ -48,67 +48,49 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     let _lock = lock_data_dir(&data_dir)?;
     let config = Config::load(&data_dir, opts.config.as_deref())?;
     let keys = load_keys(&data_dir)?;
+    // A dashboard on another address than loopback needs its password and certificate: a
+    // node that would serve it unprotected does not start.
+    let gui_exposure = crate::gui::prepare(&config.gui, &data_dir)?;
     info!(node_id = %keys.me, name = %config.node.name, data_dir = %data_dir.display(), "starting dmc node");
 
     let store = store::Store::open(&data_dir).await?;
-    // An upgraded database's items get their summary and end-time rows first, a batch at a
-    // time, so the restore below loads only open items.
-    crate::core::upgrade::fill_in(&store, crate::core::now_ms()).await?;
-    let stored = store.load_state().await?;
-    let local_files = store.local_files().await?;
-    let known_peers = store.peers().await?;
-
-    let converter = converter_setup(&config).await?;
-    let engine = restored_engine(&store, engine_config(&keys, &config, converter.ad), stored).await;
-    clean_up_previous_run(&store, &engine, &config, &local_files).await;
-    let (net_client, net_events) = start_net(&keys, &config)?;
-
-    // Peers seen before are redialled (with backoff) until they answer: static peers and
-    // networks where mDNS is blocked keep working.
-    for (peer, addrs) in crate::core::peers::dialable(&known_peers) {
-        net_client.add_stored_peer(peer, addrs).await;
-    }
-
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let _discovery = start_discovery(&config, &keys.network, &net_client, &shutdown_rx)?;
     let config = Arc::new(config);
-    // Items that end here go out to `[notify]` and to the watch folders' `after_delivery`;
-    // both subscribe before the core starts, so none is missed.
-    let ended = crate::core::ended_channel();
-    crate::announce::spawn_announcer(config.notify.clone(), ended.subscribe());
-    let watch_ended = ended.subscribe();
-    let changes = crate::core::changes_channel();
-    let (core, core_join) = spawn_core(
-        CoreParts {
-            engine,
-            store: store.clone(),
-            net: net_client,
-            net_events,
-            config: config.clone(),
-            data_dir: data_dir.clone(),
-            runnable_profiles: converter.runnable,
-            local_files,
-            known_peers,
-            ended,
-            changes: changes.clone(),
-        },
-        shutdown_rx.clone(),
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let Answering {
+        core,
+        commands,
+        changes,
+        socket,
+        control_task,
+    } = answer_first(&store, &keys, &config, gui_exposure, &shutdown_rx).await?;
+    let started = fill_in_then_start(
+        &store,
+        &keys,
+        config.clone(),
+        commands,
+        changes,
+        &shutdown_rx,
     );
-
+    let Started {
+        core_join,
+        watch_ended,
+    } = match started.await {
+        Ok(started) => started,
+        Err(e) => {
+            let _ = shutdown_tx.send(true);
+            let _ = control_task.await;
+            let _ = std::fs::remove_file(&socket);
+            return Err(e);
+        }
+    };
     // Observed folders offer through the core like `dmc offer`.
     let _watches = crate::watch::spawn_watches(
         &config,
-        core.clone(),
+        core,
         store.clone(),
         watch_ended,
         shutdown_rx.clone(),
     );
-
-    let running = control::api::ConfigView::of(&config, keys.network.fingerprint());
-    let gui = start_gui(&config, &core, &running, changes, &shutdown_rx);
-    let socket = control::socket_path(&data_dir);
-    let router = control::router(core, Some(running)).merge(gui.socket_routes());
-    let control_task = spawn_control(&socket, &config, router, &shutdown_rx);
 
     let (result, core_join) = run_until_stopped(core_join, control_task).await;
     let _ = shutdown_tx.send(true);
@@ -120,47 +102,192 @@ pub async fn run_node(opts: RunOptions) -> Result<(), RunError> {
     result
 }
 
+/// The control socket and the dashboard, answering before the core runs, and what the core
+/// takes over from them once it does.
+struct Answering {
+    core: crate::core::CoreHandle,
+    commands: Commands,
+    changes: ChangeSender,
+    socket: PathBuf,
+    control_task: JoinHandle<Result<(), control::ControlError>>,
+}
+
+/// Binds the control socket (and starts the dashboard) first: while an upgraded database is
+/// filled in they answer from what the store holds (`core/upgrading.rs`); the core reads the
+/// same commands once it runs.
+async fn answer_first(
+    store: &store::Store,
+    keys: &Keys,
+    config: &Arc<Config>,
+    gui_exposure: Option<crate::gui::Exposure>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Answering, RunError> {
+    let (core, commands) = crate::core::command_channel();
+    let changes = crate::core::changes_channel();
+    let running = control::api::ConfigView::of(config, keys.network.fingerprint());
+    let gui = start_gui(
+        gui_exposure,
+        config,
+        store,
+        &core,
+        &running,
+        changes.clone(),
+        shutdown,
+    );
+    let socket = control::socket_path(&config.data_dir);
+    let router = control::router(core.clone(), Some(running)).merge(gui.socket_routes());
+    let bound = control::bind(&socket, config.control.group.as_deref())
+        .await
+        .map_err(RunError::Control)?;
+    let control_task = spawn_control(&socket, bound, router, shutdown);
+    Ok(Answering {
+        core,
+        commands,
+        changes,
+        socket,
+        control_task,
+    })
+}
+
+/// An upgraded database's items get their summary and end-time rows (or their tombstone)
+/// first, a batch at a time, so the restore in [`start_core`] loads only open items and
+/// nothing is scheduled before every item's state is known; then the core starts.
+async fn fill_in_then_start(
+    store: &store::Store,
+    keys: &Keys,
+    config: Arc<Config>,
+    mut commands: Commands,
+    changes: ChangeSender,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Started, RunError> {
+    let rules = crate::core::upgrade::FillInRules {
+        now: crate::core::now_ms(),
+        me: keys.me.clone(),
+        keep_finished: config.node.keep_finished.as_millis() as u64,
+    };
+    let answering = node_view(keys, &config, &config.data_dir);
+    crate::core::upgrading::fill_in_answering(store, &rules, &mut commands, answering).await?;
+    start_core(store, keys, config, commands, changes, shutdown).await
+}
+
+/// What [`start_core`] gives back: the core's task and the watch folders' feed of ended items.
+struct Started {
+    core_join: JoinHandle<Result<(), CoreFatal>>,
+    watch_ended: crate::core::EndedReceiver,
+}
+
+/// Restores the engine from the store (once every item's state is known), cleans up after
+/// the previous run, starts the swarm, discovery and the core, which reads `commands`.
+async fn start_core(
+    store: &store::Store,
+    keys: &Keys,
+    config: Arc<Config>,
+    commands: Commands,
+    changes: ChangeSender,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Started, RunError> {
+    let stored = store.load_state().await?;
+    let local_files = store.local_files().await?;
+    let known_peers = store.peers().await?;
+    let converter = converter_setup(&config).await?;
+    let engine = restored_engine(store, engine_config(keys, &config, converter.ad), stored).await;
+    clean_up_previous_run(store, &engine, &config, &local_files).await;
+    let (net_client, net_events) = start_net(keys, &config)?;
+    // Peers seen before are redialled (with backoff) until they answer: static peers and
+    // networks where mDNS is blocked keep working.
+    for (peer, addrs) in crate::core::peers::dialable(&known_peers) {
+        net_client.add_stored_peer(peer, addrs).await;
+    }
+    // Runs until shutdown; its handle is not needed.
+    let _discovery = start_discovery(&config, &keys.network, &net_client, shutdown)?;
+    // Items that end here go out to `[notify]` and to the watch folders' `after_delivery`;
+    // both subscribe before the core starts, so none is missed.
+    let ended = crate::core::ended_channel();
+    crate::announce::spawn_announcer(config.notify.clone(), ended.subscribe());
+    let watch_ended = ended.subscribe();
+    let core_join = spawn_core(
+        CoreParts {
+            engine,
+            store: store.clone(),
+            net: net_client,
+            net_events,
+            config: config.clone(),
+            data_dir: config.data_dir.clone(),
+            runnable_profiles: converter.runnable,
+            local_files,
+            known_peers,
+            ended,
+            changes,
+            commands,
+        },
+        shutdown.clone(),
+    );
+    Ok(Started {
+        core_join,
+        watch_ended,
+    })
+}
+
+/// This node as `info` shows it while the database is upgraded (not listening yet).
+fn node_view(keys: &Keys, config: &Config, data_dir: &Path) -> control::api::NodeView {
+    control::api::NodeView {
+        node_id: keys.me.clone(),
+        name: config.node.name.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        data_dir: data_dir.display().to_string(),
+        listen_addrs: Vec::new(),
+        converter: config.converter.enabled,
+        output_dir: config.node.output_dir.display().to_string(),
+        upgrading: None,
+    }
+}
+
 /// Starts the dashboard on `[gui] listen` (when set) with the control API's router; gives
 /// back its state for the control socket's login-link route. One that cannot start is
 /// logged and reported to `dmc gui`, and the node runs on without it.
 fn start_gui(
+    exposure: Option<crate::gui::Exposure>,
     config: &Config,
+    store: &store::Store,
     core: &crate::core::CoreHandle,
     running: &control::api::ConfigView,
     changes: crate::core::ChangeSender,
     shutdown: &watch::Receiver<bool>,
 ) -> crate::gui::Gui {
-    let gui = crate::gui::Gui::new(config.gui.listen.is_some(), config.data_dir.clone());
-    if let Some(listen) = config.gui.listen {
+    let gui = crate::gui::Gui::new(exposure.as_ref(), config.data_dir.clone());
+    if let Some(exposure) = exposure {
         let api = control::router(core.clone(), Some(running.clone()));
+        let parts = crate::gui::Parts {
+            api,
+            core: core.clone(),
+            store: store.clone(),
+            changes,
+            upload_dir: config.gui.upload_dir.clone(),
+        };
         tokio::spawn(crate::gui::serve(
             gui.clone(),
-            listen,
-            config.gui.upload_dir.clone(),
-            api,
-            core.clone(),
-            changes,
+            exposure,
+            parts,
             shutdown.clone(),
         ));
     }
     gui
 }
 
-/// Serves the control API's `router` on `socket` until shutdown.
+/// Serves the control API's `router` on `socket` (bound) until shutdown.
 fn spawn_control(
     socket: &Path,
-    config: &Config,
+    bound: control::Bound,
     router: axum::Router,
     shutdown: &watch::Receiver<bool>,
 ) -> JoinHandle<Result<(), control::ControlError>> {
     let socket = socket.to_path_buf();
-    let group = config.control.group.clone();
     let mut ctl_shutdown = shutdown.clone();
     tokio::spawn(async move {
         let stop = async move {
             let _ = ctl_shutdown.changed().await;
         };
-        control::serve_router(&socket, group.as_deref(), router, stop).await
+        control::serve_bound(&socket, bound, router, stop).await
     })
 }
 

@@ -65,6 +65,7 @@ fn seeds() -> Vec<Vec<u8>> {
                     fps: None,
                     speed: None,
                     eta_secs: Some(30),
+                    segments: None,
                 },
                 created_at: 1_763_000_000_000,
                 sig: dmc_protocol::Signature(vec![7; 64]),

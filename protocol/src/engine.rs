@@ -31,7 +31,7 @@ use crate::sign::Signer;
 use crate::wire::{Request, Summary, MAX_RECORDS_PER_MESSAGE, MAX_RECORD_BYTES_PER_MESSAGE};
 
 pub use budget::{OverBudget, RecordBudget, BUDGET_WINDOW_MS};
-pub use compact::{Compaction, Restored, ENDED_ASK_INTERVAL_MS};
+pub use compact::{compaction_due, Compaction, Restored, ENDED_ASK_INTERVAL_MS};
 
 /// What a node is.
 #[derive(Clone, Debug)]
@@ -246,6 +246,9 @@ pub struct Engine {
     walks: BTreeMap<NodeId, sync::Walk>,
     /// What each peer spent of its record budget this minute.
     budgets: budget::Budgets,
+    /// Authors with records in the store but not in memory (of ended items), with when
+    /// (this node's clock) the last of those items is compacted: they may not retire before.
+    stored_until: BTreeMap<NodeId, Millis>,
 }
 
 /// Connected peers are asked for what we lack at least this often (anti-entropy), so a
@@ -318,6 +321,19 @@ impl Engine {
             .max(replica.horizon(cfg.me()))
             .max(stored_top)
             + 1;
+        // Records of ended items stay in the store, out of memory, until compaction: every
+        // author with a stored record may have some, until the last ended item is compacted.
+        let stored_until = match stored.ended.iter().map(|(_, at)| *at).max() {
+            Some(last) => stored
+                .top_seqs
+                .iter()
+                .map(|(a, _)| (a.clone(), last.saturating_add(cfg.keep_finished)))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        // Authors retired before the restart retire again by the same rule, before any
+        // peer sees the summary.
+        compact::retire_where(&mut replica, cfg.me(), &stored_until);
         let (ended, touched) = compact::clocks_at_start(&replica, stored.ended);
         let ended_in_memory = ended
             .keys()
@@ -343,6 +359,7 @@ impl Engine {
             ended_in_memory,
             walks: BTreeMap::new(),
             budgets: budget::Budgets::default(),
+            stored_until,
         }
     }
 
@@ -517,6 +534,7 @@ impl Engine {
         self.timers(now, fx);
         self.compact_due(now, fx);
         self.drop_ended_items();
+        self.retire_idle(now, fx);
         self.ask_ended(now, fx);
         self.forget_stale_reports();
         self.budgets.forget_old(now);

@@ -110,6 +110,48 @@ pub struct FailedAttempt {
     pub at: Millis,
 }
 
+/// One attempt at an item: an epoch its origin assigned to a converter, with when this node
+/// learnt of each step (its own clock, never the authors').
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub epoch: Epoch,
+    pub converter: NodeId,
+    /// When this node received the assignment.
+    pub assigned_at: Millis,
+    /// When this node received the converter's acceptance.
+    pub accepted_at: Option<Millis>,
+    /// How the attempt ended; `None` while it runs, waits for its converter's word, or was
+    /// taken back by a later epoch without one (its lease ran out).
+    pub end: Option<AttemptEnd>,
+}
+
+/// How an attempt ended, when this node learnt it, and the reason given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptEnd {
+    pub how: EndedBy,
+    pub at: Millis,
+    /// The refusal's, failure's or release's reason (none for a result).
+    pub reason: Option<String>,
+}
+
+/// The record that ended an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndedBy {
+    /// The converter refused the item.
+    Rejected,
+    /// The converter failed it.
+    Failed,
+    /// The converter gave it back (it was shutting down).
+    Released,
+    /// The converter made a verified result.
+    Converted,
+    /// The origin's check of the result failed it.
+    ResultRefused,
+    /// The converter lost its result before the origin fetched it.
+    ResultLost,
+}
+
 /// Lost results an item may have (its converter answered that the result is gone, and the
 /// origin recorded it) before further ones count as failed attempts: enough for files lost
 /// by accident, bounded so a converter that keeps "losing" results cannot hold an item in a
@@ -134,6 +176,9 @@ pub struct Rejection {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ItemState {
     pub offer: Offer,
+    /// Its place on a converter's queue (higher first): the origin's newest `priority`
+    /// record's, else the offer's.
+    pub priority: i32,
     pub origin: NodeId,
     pub created_at: Millis,
     /// The latest assignment: epoch and converter.
@@ -159,6 +204,8 @@ pub struct ItemState {
     /// Results lost by their converters that do not count as attempts (at most
     /// [`FREE_LOST_RESULTS`]), in epoch order.
     pub lost_results: Vec<FailedAttempt>,
+    /// Every epoch the origin assigned, in epoch order, with its times and end.
+    pub attempts: Vec<Attempt>,
     /// How many distinct records the item has: grows with every change.
     pub version: u64,
     /// The newest record's time.

@@ -20,10 +20,13 @@ pub mod time;
 pub mod wire;
 
 pub use ids::{Epoch, ItemId, Millis, NodeId, Seq};
-pub use item::{FailedAttempt, ItemState, NextAttempt, Phase, Status, Waiting};
+pub use item::{
+    Attempt, AttemptEnd, EndedBy, FailedAttempt, ItemState, NextAttempt, Phase, Status, Waiting,
+};
 pub use media::MediaType;
 pub use record::{
-    ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody, Signature, Stage,
+    ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody, SegmentProgress,
+    Signature, Stage, MAX_SEGMENTS,
 };
 pub use replica::Replica;
 pub use report::ProgressReport;

@@ -121,6 +121,9 @@ pub enum RecordBody {
     },
     /// The origin withdraws the item.
     Cancel { item_id: ItemId },
+    /// The origin changes the item's priority on its converter's queue (the offer's is the
+    /// first): the origin's newest such record (by its sequence) counts. Wire version 7.
+    Priority { item_id: ItemId, priority: i32 },
     /// The origin will not deliver the result of epoch `epoch`: its own check of the fetched
     /// result failed (`lost` false: a failed attempt, counted against `max_attempts`), or the
     /// converter answered that the result is gone (`lost` true: the item is converted again,
@@ -230,7 +233,9 @@ pub struct Offer {
     pub profile: String,
     /// Source duration in milliseconds, when ffprobe gave one.
     pub duration_ms: Option<u64>,
-    /// Higher runs first on a converter's queue (then older offers first); default 0.
+    /// Higher runs first on a converter's queue (then older offers first); default 0. The
+    /// origin may change it later with a `priority` record ([`RecordBody::Priority`]); any
+    /// `i32` is valid, in the offer and in that record alike.
     #[serde(default)]
     pub priority: i32,
 }
@@ -244,10 +249,35 @@ pub struct ProgressInfo {
     pub fps: Option<f32>,
     pub speed: Option<f32>,
     pub eta_secs: Option<u32>,
+    /// For an item converted in segments: how many are done (absent otherwise, and then not
+    /// encoded, so a report without it is signed over the same bytes as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<SegmentProgress>,
+}
+
+/// Most segments one item is cut into (a longer video gets longer segments).
+pub const MAX_SEGMENTS: u32 = 10_000;
+
+/// Where a conversion in segments is: segments with a checked result of `total`, of which
+/// `kept` were kept from an earlier run (a restart), not encoded again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentProgress {
+    pub done: u32,
+    pub total: u32,
+    pub kept: u32,
+}
+
+impl SegmentProgress {
+    /// `kept <= done <= total`, and `1 <= total <= MAX_SEGMENTS`.
+    pub fn is_valid(&self) -> bool {
+        (1..=MAX_SEGMENTS).contains(&self.total)
+            && self.done <= self.total
+            && self.kept <= self.done
+    }
 }
 
 impl ProgressInfo {
-    /// A fraction within 0..1 and finite, non-negative rates.
+    /// A fraction within 0..1, finite, non-negative rates, and consistent segment counts.
     pub fn validate(&self) -> Result<(), InvalidRecord> {
         let ok = |v: Option<f32>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
         let fraction_ok = self.fraction.is_finite() && (0.0..=1.0).contains(&self.fraction);
@@ -255,6 +285,14 @@ impl ProgressInfo {
             return Err(InvalidRecord::Field {
                 field: "progress",
                 why: "fraction must be within 0..1 and rates finite".into(),
+            });
+        }
+        if self.segments.is_some_and(|s| !s.is_valid()) {
+            return Err(InvalidRecord::Field {
+                field: "progress",
+                why: format!(
+                    "segment counts must keep kept <= done <= total, total 1 to {MAX_SEGMENTS}"
+                ),
             });
         }
         Ok(())
@@ -285,6 +323,7 @@ impl RecordBody {
             | RecordBody::Delivered { item_id, .. }
             | RecordBody::Failed { item_id, .. }
             | RecordBody::Cancel { item_id }
+            | RecordBody::Priority { item_id, .. }
             | RecordBody::ResultRefused { item_id, .. } => Some(*item_id),
         }
     }
@@ -298,6 +337,7 @@ impl RecordBody {
             RecordBody::Offer(_)
             | RecordBody::Assign { .. }
             | RecordBody::Cancel { .. }
+            | RecordBody::Priority { .. }
             | RecordBody::Delivered { .. }
             | RecordBody::ResultRefused { .. }
             | RecordBody::Failed { epoch: None, .. } => Authority::Origin,
@@ -325,6 +365,7 @@ impl RecordBody {
             RecordBody::Delivered { .. } => "delivered",
             RecordBody::Failed { .. } => "failed",
             RecordBody::Cancel { .. } => "cancel",
+            RecordBody::Priority { .. } => "priority",
             RecordBody::ResultRefused { .. } => "result_refused",
         }
     }
@@ -335,8 +376,8 @@ impl RecordBody {
 pub enum Authority {
     /// Any node, about itself (node records).
     Itself,
-    /// Only the item's origin: offers, assignments, cancels, deliveries, refused results, its
-    /// own failures.
+    /// Only the item's origin: offers, assignments, cancels, priorities, deliveries, refused
+    /// results, its own failures.
     Origin,
     /// Only the converter the origin assigned for this epoch: accepts, rejects, releases,
     /// progress, results and its failures.
@@ -474,7 +515,8 @@ impl Record {
                 }
             }
             RecordBody::Assign { converter, .. } => node_id("server_id", converter)?,
-            RecordBody::Accept { .. } | RecordBody::Cancel { .. } => {}
+            RecordBody::Accept { .. } | RecordBody::Cancel { .. } | RecordBody::Priority { .. } => {
+            }
             RecordBody::Reject { reason, .. }
             | RecordBody::Release { reason, .. }
             | RecordBody::ResultRefused { reason, .. } => text("reason", reason, MAX_TEXT)?,
@@ -497,6 +539,50 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_without_segments_encodes_as_before_and_segment_counts_are_checked() {
+        /// `ProgressInfo` as versions before segments had it (stored `progress` records).
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        struct Old {
+            stage: Stage,
+            fraction: f32,
+            fps: Option<f32>,
+            speed: Option<f32>,
+            eta_secs: Option<u32>,
+        }
+        let old = Old {
+            stage: Stage::Converting,
+            fraction: 0.5,
+            fps: Some(25.0),
+            speed: None,
+            eta_secs: Some(3),
+        };
+        let new = |segments| ProgressInfo {
+            stage: Stage::Converting,
+            fraction: 0.5,
+            fps: Some(25.0),
+            speed: None,
+            eta_secs: Some(3),
+            segments,
+        };
+        assert_eq!(crate::wire::encode(&new(None)), crate::wire::encode(&old));
+        let read: ProgressInfo = crate::wire::decode(&crate::wire::encode(&old), 1 << 16).unwrap();
+        assert_eq!(read, new(None));
+        let counts = |done, total, kept| Some(SegmentProgress { done, total, kept });
+        let with = new(counts(5, 8, 1));
+        assert!(with.validate().is_ok());
+        let read: ProgressInfo = crate::wire::decode(&crate::wire::encode(&with), 1 << 16).unwrap();
+        assert_eq!(read, with);
+        for bad in [
+            counts(9, 8, 0),
+            counts(1, 8, 2),
+            counts(0, 0, 0),
+            counts(1, MAX_SEGMENTS + 1, 0),
+        ] {
+            assert!(new(bad).validate().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_refusal_without_until_fewer_encodes_as_older_versions_did() {

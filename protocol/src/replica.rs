@@ -1,11 +1,13 @@
 //! The set of records a node holds, indexed by author and item, with the per-author summary
 //! used to find what a peer lacks. Compaction (tombstones, horizons over compacted records,
 //! superseded node records) is in `replica/compact.rs`; dropping ended items from memory (their
-//! records stay in the node's store until compaction) in `replica/ended.rs`.
+//! records stay in the node's store until compaction) in `replica/ended.rs`; authors that
+//! hold nothing any more leaving the summary in `replica/retire.rs`.
 
 mod compact;
 mod ended;
 mod page;
+mod retire;
 
 pub use page::{page_in, Page, PageLimit, RecordSource};
 
@@ -89,6 +91,9 @@ pub struct Replica {
     ended: BTreeSet<ItemId>,
     /// Node records superseded by a newer one of the same author, still held.
     stale_nodes: BTreeSet<(NodeId, Seq)>,
+    /// Retired authors (`replica/retire.rs`): out of the summary, with their horizon. A
+    /// record of one at or below it is ignored; one above brings the author back.
+    retired: BTreeMap<NodeId, Seq>,
 }
 
 impl Replica {
@@ -112,6 +117,11 @@ impl Replica {
             return Inserted::Duplicate;
         }
         let author = record.author.clone();
+        if self.retired_covers(&author, record.seq) {
+            // Compacted here (or held) before the author retired.
+            return Inserted::Duplicate;
+        }
+        self.unretire(&author);
         let item = record.body.item_id();
         if item.is_some_and(|i| self.tombstones.contains_key(&i)) {
             // Counts as compacted here: the horizon passes over it.
@@ -291,7 +301,7 @@ impl Replica {
     /// Like [`Replica::missing`], for the authors of `range` only (`theirs` covers that range;
     /// an author of the range it does not list counts as 0).
     pub fn missing_in(&self, theirs: &Summary, range: &AuthorRange, limit: PageLimit) -> Page {
-        let Ok(page) = page_in(self, &self.horizons_in(range), theirs, limit);
+        let Ok(page) = page_in(self, &self.horizons_answering(range, theirs), theirs, limit);
         page
     }
 

@@ -141,6 +141,7 @@ fn only_the_assigned_converter_may_report_on_its_epoch() {
                 fps: None,
                 speed: None,
                 eta_secs: None,
+                segments: None,
             },
         },
     );
@@ -233,6 +234,7 @@ fn a_node_makes_no_record_out_of_turn() {
         fps: None,
         speed: None,
         eta_secs: None,
+        segments: None,
     };
     let sha512 = format!("{:0128x}", 1);
     let delivered = |epoch| RecordBody::Delivered {

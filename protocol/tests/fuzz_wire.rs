@@ -145,6 +145,7 @@ fn seeds() -> &'static Vec<Vec<u8>> {
             fps: Some(25.0),
             speed: Some(1.5),
             eta_secs: Some(60),
+            segments: None,
         };
         let mut report = ProgressReport {
             author: sim::node_id(0),

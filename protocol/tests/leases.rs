@@ -46,6 +46,7 @@ fn converting(fraction: f32) -> ProgressInfo {
         fps: Some(25.0),
         speed: Some(1.0),
         eta_secs: Some(10),
+        segments: None,
     }
 }
 

@@ -5,7 +5,9 @@ mod sim;
 
 use dmc_protocol::{ItemState, Phase, Record, Replica};
 use proptest::prelude::*;
-use sim::steps::{converged_without_resurrection, long_absence, op};
+use sim::steps::{
+    converged_without_resurrection, long_absence, op, op_with_minting, resync_rounds,
+};
 use sim::{Op, Sim};
 
 /// Records of a random run, for the merge tests.
@@ -66,6 +68,35 @@ proptest! {
         }
         long_absence(&mut sim, AWAY, &during, KEEP);
         converged_without_resurrection(&sim)?;
+    }
+
+    /// Issue 12, point 4: the same with minted identities (no node description) pushing
+    /// items they cancel at once, some coming back with new items after they retired, and
+    /// nodes that keep ended items out of memory as a node does: every node converges, nothing
+    /// is resurrected or delivered twice, and every minted identity has retired everywhere
+    /// (its items compacted, it is in no summary).
+    #[test]
+    fn five_nodes_converge_as_minted_authors_retire_and_return(
+        before in prop::collection::vec(op_with_minting(), 1..150),
+        during in prop::collection::vec(op_with_minting(), 1..200),
+    ) {
+        const KEEP: u64 = 3_600_000;
+        const AWAY: usize = 2;
+        let mut sim = Sim::with(5, 3, |c| {
+            c.keep_finished = KEEP;
+            c.drop_ended = true;
+        });
+        for op in &before {
+            sim.run(op);
+        }
+        long_absence(&mut sim, AWAY, &during, KEEP);
+        // Minted records pushed into separate nodes leave holes no node holds the records
+        // of; horizons pass over them one exchange of marks at a time.
+        resync_rounds(&mut sim, 5);
+        converged_without_resurrection(&sim)?;
+        for i in 0..5 {
+            prop_assert_eq!(sim.minted_in_summary(i, 4), 0, "node {} lists a minted author", i);
+        }
     }
 
     /// Any order and any duplication of an item's records folds to the same state.

@@ -201,6 +201,7 @@ fn the_origin_measures_converter_speed_from_progress_records() {
                     fps: Some(100.0),
                     speed: Some(speed),
                     eta_secs: Some(1),
+                    segments: None,
                 },
             }),
         );

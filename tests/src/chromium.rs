@@ -65,18 +65,35 @@ impl Drop for Driver {
 
 /// A headless chromium session on `driver`, with its profile in `profile`.
 pub fn open(driver: &Driver, profile: &Path) -> Result<Browser> {
+    open_with(driver, profile, &[])
+}
+
+/// [`open`] with more command-line switches (e.g. `--ignore-certificate-errors` for a
+/// dashboard's self-signed certificate).
+pub fn open_with(driver: &Driver, profile: &Path, extra: &[&str]) -> Result<Browser> {
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,800",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    args.extend(extra.iter().map(|a| a.to_string()));
     Browser::open(
         &driver.url,
         json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1200,800",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
+                "args": args,
             },
         }),
     )

@@ -1,13 +1,22 @@
-//! A small HTTP/1.1 client over a plain TCP stream, for tests of a node's dashboard: one
-//! request per connection (`Connection: close`), the answer read whole, bounded in size and
-//! time. It sends exactly the headers given, so tests see what a browser without a cookie or
-//! token would get.
+//! A small HTTP/1.1 client over a plain TCP stream, or over TLS with the server's
+//! certificate pinned by its SHA-256 fingerprint (`https_request`), for tests of a node's
+//! dashboard: one request per connection (`Connection: close`), the answer read whole, bounded
+//! in size and time. It sends exactly the headers given, so tests see what a browser without a
+//! cookie or token would get; `set_password` runs `dmc gui set-password` with the password on
+//! standard input.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
 
 use crate::node::Node;
 
@@ -55,13 +64,62 @@ pub fn request_with_body(
     body: &[u8],
 ) -> Result<Answer> {
     let rest = url.strip_prefix("http://").context("an http:// URL")?;
-    let (host, path) = match rest.find('/') {
+    let (host, path) = host_and_path(rest);
+    let mut stream = connect(host)?;
+    exchange(&mut stream, method, host, path, headers, body)
+}
+
+/// [`request_with_body`] over HTTPS, accepting only the certificate whose SHA-256 fingerprint
+/// is `fingerprint` (`AB:CD:…`, as `dmc gui` prints it).
+pub fn https_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    fingerprint: &str,
+) -> Result<Answer> {
+    let rest = url.strip_prefix("https://").context("an https:// URL")?;
+    let (host, path) = host_and_path(rest);
+    let tcp = connect(host)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned {
+            fingerprint: fingerprint.to_string(),
+            provider,
+        }))
+        .with_no_client_auth();
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let name = ServerName::try_from(name.trim_matches(['[', ']']).to_string())?;
+    let conn = rustls::ClientConnection::new(Arc::new(config), name)?;
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    exchange(&mut stream, method, host, path, headers, body)
+}
+
+fn host_and_path(rest: &str) -> (&str, &str) {
+    match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
-    };
-    let mut stream = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
+    }
+}
+
+fn connect(host: &str) -> Result<TcpStream> {
+    let stream = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
+    Ok(stream)
+}
+
+/// Writes the request to `stream` and reads the answer.
+fn exchange(
+    stream: &mut impl ReadWrite,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Answer> {
     let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
         req.push_str(&format!("Host: {host}\r\n"));
@@ -75,16 +133,26 @@ pub fn request_with_body(
     req.push_str("\r\n");
     stream.write_all(req.as_bytes())?;
     stream.write_all(body)?;
-    parse(&read_answer(&mut stream)?)
+    stream.flush()?;
+    parse(&read_answer(stream)?)
 }
+
+/// A stream a request goes over: TCP, or TLS over TCP.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// The answer's bytes: up to its `Content-Length` when it has one (some servers keep the
 /// connection open), else to the end of the stream.
-fn read_answer(stream: &mut TcpStream) -> Result<Vec<u8>> {
+fn read_answer(stream: &mut impl Read) -> Result<Vec<u8>> {
     let mut raw = Vec::new();
     let mut buf = [0u8; 64 * 1024];
     loop {
-        let n = stream.read(&mut buf)?;
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            // A TLS peer that closed without close_notify: the answer ends there.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => 0,
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             return Ok(raw);
         }
@@ -183,4 +251,121 @@ pub fn log_in(node: &Node) -> Result<(String, String)> {
         .and_then(|c| c.split(';').next())
         .with_context(|| format!("login answered {} without a cookie", answer.status))?;
     Ok((cookie.to_string(), base))
+}
+
+/// The SHA-256 of a certificate's DER bytes as `AB:CD:…`.
+pub fn fingerprint_of(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Accepts the one certificate whose fingerprint is pinned (signatures still checked).
+#[derive(Debug)]
+struct Pinned {
+    fingerprint: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got = fingerprint_of(end_entity);
+        if got == self.fingerprint {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "the server's certificate is {got}, not the pinned {}",
+                self.fingerprint
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// `dmc --data-dir DIR gui set-password` with `password` and a newline on standard input.
+pub fn set_password(data_dir: &std::path::Path, password: &str) -> Result<Output> {
+    let mut child = Command::new(crate::dmc_bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["gui", "set-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running dmc gui set-password")?;
+    let mut stdin = child.stdin.take().context("no stdin")?;
+    stdin.write_all(format!("{password}\n").as_bytes())?;
+    drop(stdin);
+    child
+        .wait_with_output()
+        .context("waiting for dmc gui set-password")
+}
+
+/// Serves `node`'s dashboard on every address with `password`, as a user exposing it to the
+/// LAN does: stops the node, sets the password with `dmc gui set-password`, changes the
+/// helpers' loopback `[gui] listen` to `0.0.0.0:0` and starts the node again.
+pub fn expose_with_password(node: &mut Node, password: &str) -> Result<()> {
+    node.stop();
+    let set = set_password(&node.data_dir, password)?;
+    if !set.status.success() {
+        bail!(
+            "dmc gui set-password: {}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+    }
+    let config = std::fs::read_to_string(&node.config)?;
+    let exposed = config.replace(
+        "[gui]\nlisten = \"127.0.0.1:0\"",
+        "[gui]\nlisten = \"0.0.0.0:0\"",
+    );
+    if exposed == config {
+        bail!(
+            "{} has no loopback [gui] listen to change",
+            node.config.display()
+        );
+    }
+    std::fs::write(&node.config, exposed)?;
+    node.restart()
 }

@@ -6,6 +6,7 @@
 
 pub mod chromium;
 pub mod http;
+pub mod marionette;
 pub mod media;
 pub mod needs;
 pub mod netlab;

@@ -12,6 +12,9 @@ use crate::http::request_with_body;
 /// The key of an element reference in WebDriver answers.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// How many times [`Browser::click`] finds an element again that the page replaced.
+const STALE_RETRIES: u32 = 5;
+
 /// A browser session of a WebDriver server.
 pub struct Browser {
     base: String,
@@ -44,10 +47,15 @@ impl Browser {
 
     /// Runs `script` (a function body) in the page; its return value.
     pub fn execute(&self, script: &str) -> Result<Value> {
+        self.execute_with(script, json!([]))
+    }
+
+    /// [`Browser::execute`] with `args` (a JSON array), which the script reads as `arguments`.
+    pub fn execute_with(&self, script: &str, args: Value) -> Result<Value> {
         self.cmd(
             "POST",
             "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
+            Some(json!({ "script": script, "args": args })),
         )
     }
 
@@ -66,11 +74,20 @@ impl Browser {
     }
 
     /// Clicks the first element matching the CSS `selector` (through WebDriver's element
-    /// click, which scrolls it into view and checks nothing covers it).
+    /// click, which scrolls it into view and checks nothing covers it). A live page may
+    /// replace the element between finding and clicking it (the dashboard redraws its rows
+    /// on every change): then the new one is found and clicked, a few times at most.
     pub fn click(&self, selector: &str) -> Result<()> {
-        let id = self.element(selector)?;
-        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})))
-            .map(drop)
+        let mut tries = 0;
+        loop {
+            let id = self.element(selector)?;
+            match self.cmd("POST", &format!("/element/{id}/click"), Some(json!({}))) {
+                Err(e) if tries < STALE_RETRIES && e.to_string().contains("stale element") => {
+                    tries += 1;
+                }
+                done => return done.map(drop),
+            }
+        }
     }
 
     /// Types `text` into the first element matching `selector`; for a file input, `text` is
@@ -135,7 +152,7 @@ fn call(method: &str, url: &str, body: Option<Value>) -> Result<Value> {
 }
 
 /// Standard base64 (with padding), as WebDriver sends screenshots.
-fn base64_decode(text: &str) -> Result<Vec<u8>> {
+pub(crate) fn base64_decode(text: &str) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for c in text

@@ -199,8 +199,11 @@ fn a_script_reads_metrics_and_cancels_with_the_api_key_and_a_new_key_replaces_it
     let got = request("GET", &metrics, &[("Authorization", &bearer)]).unwrap();
     assert_eq!(got.status, 200, "{}", got.text());
     let text = got.text();
-    assert!(text.contains("dmc_items{state=\"all\"} 1"), "{text}");
-    assert!(text.contains("dmc_items{state=\"open\"} 1"), "{text}");
+    assert!(
+        text.contains("dmc_items{status=\"to_do\",phase=\"offered\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("dmc_queue_length 1"), "{text}");
     assert!(text.contains("dmc_peers{state=\"online\"} 0"), "{text}");
     let wrong = request("GET", &metrics, &[("Authorization", "Bearer 1234")]).unwrap();
     assert_eq!(wrong.status, 401, "{}", wrong.text());

@@ -1,7 +1,8 @@
 //! The dashboard in a real browser (issue 15): Debian's chromium, headless, driven through
 //! chromedriver (WebDriver, `tests/src/webdriver.rs`). A node with an offered item; `dmc gui` gives the
 //! link; the browser opens it, lists the item by its file name with its phase, shows a new
-//! offer live, cancels the item from its page and sees it cancelled, filters the list by
+//! offer live, raises the item's priority and cancels it from its page and sees it cancelled,
+//! filters the list by
 //! state (answered by the node); the page loads nothing
 //! from off the node and fits a phone's width. Screenshots go to `target/gui-screenshots/`.
 
@@ -65,13 +66,30 @@ fn story(c: &Browser, node: &Node, lab: &Lab, link: &str, item: &str) -> Result<
     )?;
     save(c, "items.png")?;
 
-    // Cancel the first from its page.
+    // Raise the first one's priority from its page (as `dmc priority` does), then cancel it.
     c.click(&format!("tr[data-item-id=\"{item}\"]"))?;
     wait_js(
         c,
-        "the item's page with its cancel button",
-        "return document.querySelector('#cancel:not([hidden])') ? true : null;",
+        "the item's page with its cancel button and priority control",
+        "return document.querySelector('#cancel:not([hidden])') \
+           && document.querySelector('#priority-form:not([hidden])') ? true : null;",
     )?;
+    assert_eq!(
+        c.execute("return document.getElementById('detail-attempts').textContent")?,
+        "none"
+    );
+    c.execute("document.getElementById('priority-value').value = ''; return true;")?;
+    c.send_keys("#priority-value", "7")?;
+    c.click("#set-priority")?;
+    wait_js(
+        c,
+        "the item's page to show priority 7",
+        "const dt = [...document.querySelectorAll('#detail-fields dt')]\
+           .find(d => d.textContent === 'Priority'); \
+         return dt && dt.nextElementSibling.textContent === '7' ? true : null;",
+    )?;
+    assert_eq!(node.status(item)?["priority"], 7);
+    save(c, "item-priority.png")?;
     c.click("#cancel")?;
     wait_js(
         c,

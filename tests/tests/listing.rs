@@ -128,6 +128,8 @@ fn list_pages_newest_first_and_a_delivered_item_outlives_its_records() {
     );
 }
 
+/// Issue 12 (upgrade): a database whose items lack their summary rows gets them at start, and
+/// the node answers on its socket before it fills them in.
 #[test]
 fn a_database_without_summaries_gets_them_at_start() {
     let lab = Lab::new().unwrap();
@@ -156,9 +158,21 @@ fn a_database_without_summaries_gets_them_at_start() {
     assert_eq!(page["items"][1]["item_id"], id.as_str());
     assert_eq!(page["items"][0]["item_id"], cancelled.as_str());
     assert_eq!(page["items"][0]["phase"], "cancelled");
-    assert!(laptop
-        .log_text()
-        .contains("upgraded the database: 2 items filled in, 1 of them ended"));
+    let log = laptop.log_text();
+    assert!(log.contains("upgraded the database: 2 items filled in, 1 of them ended"));
+    // It answered first (issue 12): this run bound its control socket, and so answered
+    // `status` and `list` from what the store held, before it filled in the database; `dmc
+    // status` said "upgrading the database: N of M items" meanwhile (the node's test
+    // `commands_during_the_fill_in_are_answered_and_say_it_is_upgrading`). Now it is done.
+    let run = &log[log.rfind("starting dmc node").unwrap()..];
+    let listening = run
+        .find("control API listening")
+        .expect("the socket's log line");
+    let upgraded = run
+        .find("upgraded the database")
+        .expect("the fill-in's log line");
+    assert!(listening < upgraded, "{run}");
+    assert!(!human(&laptop, &["status"]).contains("upgrading"));
 }
 
 #[test]

@@ -55,6 +55,7 @@ fn the_man_page_renders_without_warnings_and_lists_every_command() {
         "dmc list",
         "dmc fetch",
         "dmc cancel",
+        "dmc priority",
         "dmc peers",
         "dmc profiles",
         "dmc info",

@@ -477,6 +477,7 @@ fn the_scripts_pass_shellcheck() {
             // The benches (bench/smoke runs them all in CI).
             "bench/lib.sh",
             "bench/smoke",
+            "bench/dashboard",
             "bench/e2e",
             "bench/farm",
             "bench/key-cost",

@@ -1,8 +1,9 @@
 //! Segment encoding with checkpoints, as a story with real nodes: a laptop offers a 30 s
 //! video to a converter that splits videos of 10 s or more into 4 s segments; the converter
 //! is killed (SIGKILL) or stopped (SIGTERM) once a segment is kept, and restarted: the segments it kept are not
-//! encoded again (its log says how many), and the result is delivered with every frame of the
-//! source.
+//! encoded again (its log says how many, and the laptop's `dmc status` shows segments done of
+//! all and how many were kept while it converts), and the result is delivered with every frame
+//! of the source.
 
 use std::path::Path;
 use std::process::Command;
@@ -110,6 +111,20 @@ fn stopped_mid_way_then_restarted(stop: impl FnOnce(&mut Node)) {
     );
     converter.restart().unwrap();
 
+    // The origin's status shows the segments while they are encoded, and those kept.
+    let (shown, human) = wait_until("status to show kept segments", LONG, || {
+        let s = laptop.status(&id).ok()?;
+        let kept = s["segments"]["kept"].as_u64().filter(|k| *k >= 1)?;
+        let out = laptop.dmc(&["status", &id]).ok()?;
+        let human = String::from_utf8_lossy(&out.stdout).into_owned();
+        (human.contains("kept from before a restart") && kept >= 1)
+            .then_some((s["segments"].clone(), human))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", converter.log_tail()));
+    eprintln!("status --json segments while converting: {shown}");
+    let line = human.lines().find(|l| l.starts_with("segments")).unwrap();
+    eprintln!("status: {line}");
+
     let done = laptop.wait_final(&id, LONG).unwrap();
     assert_eq!(done["status"], "finished_successful", "{done:#}");
     let log = converter.log_text();
@@ -123,6 +138,8 @@ fn stopped_mid_way_then_restarted(stop: impl FnOnce(&mut Node)) {
         "the segment kept before the kill was not encoded again"
     );
     assert_eq!(kept + encoded, segments);
+    assert_eq!(shown["total"].as_u64(), Some(segments), "{shown}");
+    assert_eq!(shown["kept"].as_u64(), Some(kept), "{shown}");
 
     let outputs = Node::files_in(&laptop.output_dir);
     assert_eq!(outputs.len(), 1, "{outputs:?}");

@@ -62,6 +62,7 @@ async fn ask_node(client: &Client) -> NodeAnswer {
         Ok(v) => NodeAnswer::Answered {
             name: v.name,
             version: v.version,
+            upgrading: v.upgrading,
         },
         Err(e) if e.downcast_ref::<NoNode>().is_some() => NodeAnswer::NoNode,
         Err(e) => NodeAnswer::Failed(format!("{e:#}")),
@@ -79,6 +80,11 @@ async fn node_checks(
 ) -> Vec<Check> {
     let mut out = vec![socket::check(data_dir, &answer, group)];
     match answer {
+        // Peers are not known until the node has filled in its database (the socket check
+        // says so).
+        NodeAnswer::Answered {
+            upgrading: Some(_), ..
+        } => {}
         NodeAnswer::Answered { .. } => match client.peers().await {
             Ok(p) => out.extend(peers::checks(&p, key_changed)),
             Err(e) => out.push(peers::failed(&format!("{e:#}"))),

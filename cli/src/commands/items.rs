@@ -1,4 +1,4 @@
-//! `status`, `list`, `fetch` and `cancel`.
+//! `status`, `list`, `fetch`, `cancel` and `priority`.
 
 use std::path::Path;
 
@@ -38,10 +38,15 @@ pub async fn list(client: &Client, page: Page, as_json: bool) -> Result<()> {
     if as_json {
         return emit(&json(&answer)?);
     }
+    // While the node fills in an upgraded database, items it has not read yet are missing.
+    let upgrading = answer
+        .upgrading
+        .map(|u| format!("{}; items not read yet are not listed\n", u.text()))
+        .unwrap_or_default();
     if answer.items.is_empty() {
-        return emit(&no_items(&page, answer.total));
+        return emit(&(upgrading + &no_items(&page, answer.total)));
     }
-    let mut text = items_table(&answer.items, crate::style::stdout());
+    let mut text = upgrading + &items_table(&answer.items, crate::style::stdout());
     // The node's estimate covers every item still to do, on any page: shown under the first.
     if answer.offset == 0 {
         text.extend(answer.queue.as_ref().and_then(queue_line));
@@ -119,6 +124,23 @@ pub async fn cancel(client: &Client, item: &str, as_json: bool) -> Result<()> {
             view.item_id,
             safe(&view.file_name),
             view.phase.as_str()
+        )
+    })
+}
+
+pub async fn priority(client: &Client, item: &str, priority: i32, as_json: bool) -> Result<()> {
+    let id = resolve_item(client, item).await?;
+    let view = client.set_priority(id, priority).await?;
+    emit(&if as_json {
+        json(&view)?
+    } else {
+        format!(
+            "{} ({}): priority {}, {}\n",
+            view.item_id,
+            safe(&view.file_name),
+            view.priority,
+            view.queue_text()
+                .unwrap_or_else(|| format!("now {}", view.phase.as_str()))
         )
     })
 }

@@ -65,6 +65,11 @@ pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
             json,
         } => items::fetch(&client, &item, output.as_deref(), force, json).await,
         Command::Cancel { item, json } => items::cancel(&client, &item, json).await,
+        Command::Priority {
+            item,
+            priority,
+            json,
+        } => items::priority(&client, &item, priority, json).await,
         Command::Peers { json } => network::peers(&client, json).await,
         Command::Profiles { json } => network::profiles(&client, json).await,
         Command::Info { json } => network::info(&client, json).await,
@@ -73,10 +78,29 @@ pub async fn run_client(command: Command, data_dir: &Path) -> Result<()> {
             ..
         } => gui::api_key(&client, json).await,
         Command::Gui {
+            action: Some(crate::args::GuiCommand::SetPassword),
+            ..
+        } => gui::set_password(data_dir),
+        Command::Gui {
             action: None,
             no_open,
             json,
         } => gui::run(&client, gui::Open(!no_open), json).await,
         Command::Doctor { config, json } => doctor::run(&client, data_dir, config, json).await,
     }
+}
+
+/// Makes `data_dir` when it does not exist yet, private (0700) as the node makes it: it holds
+/// the node's secrets (network key, dashboard password).
+pub(crate) fn make_private_data_dir(data_dir: &Path) -> Result<()> {
+    use anyhow::Context;
+    use std::os::unix::fs::DirBuilderExt;
+    if !data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+    }
+    Ok(())
 }

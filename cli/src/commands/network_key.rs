@@ -39,16 +39,7 @@ enum Installed {
 
 /// Writes `key` and says what happens next.
 async fn install(client: &Client, data_dir: &Path, key: &NetworkKey, how: Installed) -> Result<()> {
-    // The data dir holds the node's secrets: when this makes it, it is private, as the node
-    // makes it.
-    if !data_dir.exists() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
-    }
+    super::make_private_data_dir(data_dir)?;
     network_key::store(data_dir, key).with_context(|| {
         format!(
             "installing the key in {} (for the system service run this as its user: sudo -u dmc dmc --data-dir /var/lib/dmc network …)",

@@ -85,6 +85,7 @@ fn progress(stage: Stage, fraction: f32) -> ProgressInfo {
         fps: Some(87.5),
         speed: Some(3.6),
         eta_secs: Some(41),
+        segments: None,
     }
 }
 

@@ -104,7 +104,7 @@ fn offer_while_away(
     for a in authors.iter_mut() {
         let id = a.id();
         let r = staying.replica();
-        a.resume_after(r.max_seq(&id).max(r.horizon(&id)));
+        a.resume_after(r.max_seq(&id).max(r.known_up_to(&id)));
     }
     let third: NodeId = authors[3].id();
     let mut rng = Rng::new(0xa11a7);

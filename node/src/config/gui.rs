@@ -1,5 +1,7 @@
-//! `[gui]`: where the node serves its web dashboard (`dmc gui`), the rule that it is
-//! served on loopback only, and where the dashboard's uploads are stored.
+//! `[gui]`: where the node serves its web dashboard (`dmc gui`) and where the dashboard's
+//! uploads are stored. Whether a non-loopback address may be served (only with a password,
+//! then over HTTPS) is decided at start, by `gui::expose`, since the password is in the data
+//! dir.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,8 +15,7 @@ use super::paths::resolve_path;
 /// `[gui]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuiConfig {
-    /// The loopback address and TCP port of the dashboard; `None` (`listen = ""`): no
-    /// dashboard.
+    /// The address and TCP port of the dashboard; `None` (`listen = ""`): no dashboard.
     pub listen: Option<SocketAddr>,
     /// Where files uploaded through the dashboard are stored before they are offered.
     pub upload_dir: PathBuf,
@@ -36,7 +37,7 @@ impl Default for RawGui {
     }
 }
 
-/// Validates `[gui]`: `listen` is empty (off) or `IP:PORT` on a loopback address;
+/// Validates `[gui]`: `listen` is empty (off) or `IP:PORT`;
 /// `upload_dir` is a path (`""`: `<data_dir>/uploads`).
 pub(super) fn resolve_gui(
     raw: RawGui,
@@ -53,7 +54,7 @@ pub(super) fn resolve_gui(
     Ok(GuiConfig { listen, upload_dir })
 }
 
-/// `listen`: `None` when empty (no dashboard), else a loopback `IP:PORT`.
+/// `listen`: `None` when empty (no dashboard), else an `IP:PORT`.
 fn resolve_listen(listen: &str) -> Result<Option<SocketAddr>, Fault> {
     let text = listen.trim();
     if text.is_empty() {
@@ -70,17 +71,6 @@ fn resolve_listen(listen: &str) -> Result<Option<SocketAddr>, Fault> {
             ),
         )
     })?;
-    if !addr.ip().is_loopback() {
-        return Err(fault(
-            "gui.listen",
-            None,
-            format!(
-                "`{addr}` is not a loopback address: the dashboard is served on loopback only \
-                 (127.0.0.1 or [::1]) until it has password login and HTTPS; to use it from \
-                 another machine, forward the port over SSH (`ssh -L 8747:127.0.0.1:8747 HOST`)"
-            ),
-        ));
-    }
     Ok(Some(addr))
 }
 
@@ -114,12 +104,10 @@ mod tests {
     }
 
     #[test]
-    fn a_non_loopback_address_is_refused_saying_why() {
+    fn any_address_parses_the_start_decides_whether_it_may_be_served() {
         for addr in ["0.0.0.0:8747", "192.168.1.5:8747", "[::]:8747"] {
-            let err = load(&format!("[gui]\nlisten = \"{addr}\"\n")).unwrap_err();
-            assert!(err.contains("gui.listen"), "{err}");
-            assert!(err.contains("not a loopback address"), "{err}");
-            assert!(err.contains("ssh -L"), "{err}");
+            let c = load(&format!("[gui]\nlisten = \"{addr}\"\n")).unwrap();
+            assert_eq!(c.gui.listen.unwrap().to_string(), addr);
         }
     }
 

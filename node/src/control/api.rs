@@ -1,9 +1,11 @@
 //! Request and response bodies of the control API, shared by the server and the `dmc` CLI:
-//! the requests here, items in [`item`] (with the words for why one waits in [`waiting`]),
+//! the requests here, items in [`item`] (with the words for why one waits in [`waiting`],
+//! their attempts in [`attempt`]),
 //! pages of items in [`list`] (their filters in [`filters`]), offers, peers, profiles and this node in [`views`], the running
 //! configuration in [`config`], the dashboard's login link and session in [`gui`]; how texts
 //! name a node in [`names`]; when the queue should be done in [`queue`].
 
+mod attempt;
 mod config;
 mod filters;
 mod gui;
@@ -17,6 +19,7 @@ mod waiting;
 
 use serde::{Deserialize, Serialize};
 
+pub use attempt::AttemptView;
 pub use config::ConfigView;
 pub use filters::ListFilters;
 pub use gui::{ApiKey, GuiSession, LoginLink};
@@ -27,7 +30,7 @@ pub use list::{
 pub use names::Names;
 pub use no_result::{no_result_text, NoResult};
 pub use queue::{estimate as queue_estimate, QueueEstimate, SpeedSource, ASSUMED_SPEEDS};
-pub use views::{NodeView, OfferOutcome, OverBudgetView, PeerView, ProfileView};
+pub use views::{NodeView, OfferOutcome, OverBudgetView, PeerView, ProfileView, UpgradingView};
 pub use waiting::{waiting_text, waiting_text_at};
 
 /// Longest path accepted in a request, in bytes.
@@ -53,6 +56,14 @@ pub struct OfferRequest {
     /// answer is that item, unless its result is gone from the output folder).
     #[serde(default)]
     pub again: bool,
+}
+
+/// `POST /v1/items/{item_id}/priority`: the item's new queue priority (higher runs first);
+/// any 32-bit signed integer, as an offer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityRequest {
+    pub priority: i32,
 }
 
 /// `POST /v1/items/{item_id}/fetch`.

@@ -35,7 +35,7 @@ impl From<CoreError> for ApiError {
             CoreError::UnknownItem(_) => StatusCode::NOT_FOUND,
             CoreError::BadRequest(_) | CoreError::Unreadable { .. } => StatusCode::BAD_REQUEST,
             CoreError::Conflict(_) => StatusCode::CONFLICT,
-            CoreError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            CoreError::ShuttingDown | CoreError::Upgrading(_) => StatusCode::SERVICE_UNAVAILABLE,
             CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

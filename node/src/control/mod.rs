@@ -5,6 +5,8 @@ mod error;
 mod group;
 mod routes;
 mod socket;
+
+pub(crate) use socket::Bound;
 #[cfg(test)]
 mod tests;
 
@@ -75,8 +77,29 @@ pub async fn serve_router(
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ControlError> {
+    let bound = bind(socket_path, group).await?;
+    serve_bound(socket_path, bound, router, shutdown).await
+}
+
+/// Binds the control socket as [`serve_for`] does, to serve it with [`serve_bound`] (the
+/// node binds it before the long parts of its start, so it answers from then on).
+pub(crate) async fn bind(
+    socket_path: &Path,
+    group: Option<&str>,
+) -> Result<socket::Bound, ControlError> {
     let bound = socket::bind(socket_path, group).await?;
+    // Connections wait in the listen backlog from here on.
     tracing::info!(socket = %socket_path.display(), "control API listening");
+    Ok(bound)
+}
+
+/// Serves `router` on the socket [`bind`] bound at `socket_path` until `shutdown`.
+pub(crate) async fn serve_bound(
+    socket_path: &Path,
+    bound: socket::Bound,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControlError> {
     let result = axum::serve(bound.listener, router)
         .with_graceful_shutdown(shutdown)
         .await;

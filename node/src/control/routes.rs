@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 
 use super::api::{
     ConfigView, FetchRequest, FetchResponse, ItemPage, ItemView, ListQuery, NodeView, OfferOutcome,
-    OfferRequest, PeerView, ProfileView, MAX_BODY_BYTES, MAX_PATH_LEN, MAX_PROFILE_LEN,
+    OfferRequest, PeerView, PriorityRequest, ProfileView, MAX_BODY_BYTES, MAX_PATH_LEN,
+    MAX_PROFILE_LEN,
 };
 use super::error::ApiError;
 use crate::core::CoreHandle;
@@ -33,6 +34,7 @@ pub(crate) fn router(core: CoreHandle, running: Option<ConfigView>) -> Router {
         .route("/v1/items", get(list))
         .route("/v1/items/{item_id}", get(status))
         .route("/v1/items/{item_id}/cancel", post(cancel))
+        .route("/v1/items/{item_id}/priority", post(priority))
         .route("/v1/items/{item_id}/retry", post(retry))
         .route("/v1/items/{item_id}/fetch", post(fetch))
         .route("/v1/peers", get(peers))
@@ -99,6 +101,14 @@ async fn status(State(core): State<CoreHandle>, ItemParam(item): ItemParam) -> A
 
 async fn cancel(State(core): State<CoreHandle>, ItemParam(item): ItemParam) -> ApiResult<ItemView> {
     Ok(Json(core.cancel(item).await?))
+}
+
+async fn priority(
+    State(core): State<CoreHandle>,
+    ItemParam(item): ItemParam,
+    Body(req): Body<PriorityRequest>,
+) -> ApiResult<ItemView> {
+    Ok(Json(core.set_priority(item, req.priority).await?))
 }
 
 async fn retry(

@@ -76,6 +76,16 @@ fn scripted_core() -> CoreHandle {
                         "item {item} is already delivered"
                     ))));
                 }
+                Command::Priority {
+                    item,
+                    priority,
+                    reply,
+                } => {
+                    let mut view = ItemView::sample(item, Phase::Accepted);
+                    view.priority = priority;
+                    view.queue_position = Some(1);
+                    let _ = reply.send(Ok(view));
+                }
                 Command::Retry { item, reply } => {
                     let _ = reply.send(Err(CoreError::Conflict(format!(
                         "item {item} is converting: only a failed item can be retried"
@@ -129,6 +139,7 @@ fn scripted_core() -> CoreHandle {
                         listen_addrs: vec![],
                         converter: false,
                         output_dir: "/out".into(),
+                        upgrading: None,
                     }));
                 }
             }
@@ -403,6 +414,24 @@ async fn errors_are_json_with_a_fitting_status() {
     .await;
     assert_eq!(st, 409);
     assert!(error_of(&e).contains("already delivered"), "{e}");
+
+    let priority = format!("/v1/items/{}/priority", known_id());
+    let (st, v) = call(&sock, "POST", &priority, Some(r#"{"priority":-7}"#)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (v["priority"].clone(), v["queue_position"].clone()),
+        (json!(-7), json!(1))
+    );
+    for body in [
+        r#"{"priority":2147483648}"#,
+        r#"{"priority":"high"}"#,
+        r#"{}"#,
+        r#"{"priority":1,"extra":true}"#,
+    ] {
+        let (st, e) = call(&sock, "POST", &priority, Some(body)).await;
+        assert!(st == 400 || st == 422, "{body}: {st}");
+        assert!(error_of(&e).starts_with("bad request body"), "{body}: {e}");
+    }
 
     let (st, e) = call(
         &sock,

@@ -1,8 +1,9 @@
 //! Dispatch of the control API's commands: queries are answered from `queries.rs` (items from
 //! `summaries.rs`); offers
-//! (`offer.rs`), retries (`retry.rs`) and cancels change state; fetches (`fetch.rs`) copy files.
+//! (`offer.rs`), retries (`retry.rs`), cancels and priority changes change state; fetches (`fetch.rs`) copy files.
 
-use dmc_protocol::ItemId;
+use dmc_protocol::engine::Event;
+use dmc_protocol::{ItemId, RecordBody};
 
 use crate::control::api::ItemView;
 
@@ -31,6 +32,14 @@ impl Core {
                 let r = self.cancel(item).await;
                 let _ = reply.send(r);
             }
+            Command::Priority {
+                item,
+                priority,
+                reply,
+            } => {
+                let r = self.set_priority(item, priority).await;
+                let _ = reply.send(r);
+            }
             Command::Retry { item, reply } => self.retry(item, reply).await,
             Command::Fetch {
                 item,
@@ -52,6 +61,29 @@ impl Core {
 
     /// Cancels one of this node's items that has not ended.
     async fn cancel(&mut self, item: ItemId) -> Result<ItemView, CoreError> {
+        self.open_item_of_mine(item, "cancel").await?;
+        self.feed(Event::Local(RecordBody::Cancel { item_id: item }))
+            .await;
+        self.item_view(&item)
+    }
+
+    /// Gives one of this node's open items a new queue priority: the origin's `priority`
+    /// record, which replicates to every node; none when the item has it already.
+    async fn set_priority(&mut self, item: ItemId, priority: i32) -> Result<ItemView, CoreError> {
+        let current = self.open_item_of_mine(item, "change its priority").await?;
+        if current != priority {
+            self.feed(Event::Local(RecordBody::Priority {
+                item_id: item,
+                priority,
+            }))
+            .await;
+        }
+        self.item_view(&item)
+    }
+
+    /// `Ok` with its priority when `item` is this node's and open; else why `what` (what the
+    /// caller wanted to do) cannot be done.
+    async fn open_item_of_mine(&self, item: ItemId, what: &str) -> Result<i32, CoreError> {
         match self.engine.item(&item) {
             // Not in memory: unknown, or ended long ago (its summary says how).
             None => {
@@ -62,20 +94,14 @@ impl Core {
                 )))
             }
             Some(i) if i.origin != *self.engine.me() => Err(CoreError::Conflict(format!(
-                "item {item} was offered by {}; only its origin can cancel it",
+                "item {item} was offered by {}; only its origin can {what}",
                 i.origin
             ))),
             Some(i) if i.phase.is_final() => Err(CoreError::Conflict(format!(
                 "item {item} is already {}",
                 i.phase.as_str()
             ))),
-            Some(_) => {
-                self.feed(dmc_protocol::engine::Event::Local(
-                    dmc_protocol::RecordBody::Cancel { item_id: item },
-                ))
-                .await;
-                self.item_view(&item)
-            }
+            Some(i) => Ok(i.priority),
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum CoreError {
     Conflict(String),
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The first start after an upgrade is filling in the database: what it says.
+    #[error("{0}")]
+    Upgrading(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -65,6 +68,11 @@ pub(crate) enum Command {
         item: ItemId,
         reply: Reply<ItemView>,
     },
+    Priority {
+        item: ItemId,
+        priority: i32,
+        reply: Reply<ItemView>,
+    },
     Retry {
         item: ItemId,
         reply: Reply<OfferOutcome>,
@@ -85,6 +93,20 @@ pub(crate) enum Command {
     Info {
         reply: Reply<NodeView>,
     },
+}
+
+/// The receiving end of the core's commands: made before the core (`command_channel`), so the
+/// control socket can answer while the start's fill-in runs (`upgrading.rs`).
+pub struct Commands(pub(crate) mpsc::Receiver<Command>);
+
+/// Commands that may wait for the core before senders are held back.
+const COMMAND_QUEUE: usize = 64;
+
+/// The core's command channel: the handle for the control API, and what the core (or, while
+/// the database is upgraded, `upgrading.rs`) reads.
+pub fn command_channel() -> (CoreHandle, Commands) {
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    (CoreHandle { tx }, Commands(rx))
 }
 
 /// A cloneable handle to the core task.
@@ -163,6 +185,15 @@ impl CoreHandle {
     }
     pub async fn cancel(&self, item: ItemId) -> Result<ItemView, CoreError> {
         self.ask(|reply| Command::Cancel { item, reply }).await
+    }
+    /// Changes the queue priority of one of this node's open items (higher runs first).
+    pub async fn set_priority(&self, item: ItemId, priority: i32) -> Result<ItemView, CoreError> {
+        self.ask(|reply| Command::Priority {
+            item,
+            priority,
+            reply,
+        })
+        .await
     }
     /// Offers the source of a failed item of this node again, as a new item.
     pub async fn retry(&self, item: ItemId) -> Result<OfferOutcome, CoreError> {

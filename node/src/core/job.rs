@@ -91,13 +91,20 @@ impl Job {
         speed: Option<f32>,
         eta_secs: Option<u32>,
     ) {
-        let progress = ProgressInfo {
+        self.report(ProgressInfo {
             stage,
-            fraction: fraction.clamp(0.0, 1.0),
+            fraction,
             fps,
             speed,
             eta_secs,
-        };
+            segments: None,
+        })
+        .await;
+    }
+
+    /// Sends `progress` (its fraction clamped to 0..1) to the core, for the origin.
+    async fn report(&self, mut progress: ProgressInfo) {
+        progress.fraction = progress.fraction.clamp(0.0, 1.0);
         let _ = self
             .env
             .internal
@@ -178,6 +185,7 @@ impl Job {
             threads: self.env.threads,
             nice: self.env.nice,
             time_limit: self.env.time_limit,
+            keep_frame_times: false,
         };
         let internal = self.env.internal.clone();
         let (item_id, epoch) = (self.item_id(), self.epoch);
@@ -217,7 +225,14 @@ impl Job {
             tokio::select! {
                 r = &mut conv => break r,
                 Some(p) = prx.recv() => {
-                    self.progress(Stage::Converting, p.fraction, p.fps, p.speed, p.eta_secs).await;
+                    self.report(ProgressInfo {
+                        stage: Stage::Converting,
+                        fraction: p.fraction,
+                        fps: p.fps,
+                        speed: p.speed,
+                        eta_secs: p.eta_secs,
+                        segments: p.segments,
+                    }).await;
                 }
             }
         };

@@ -37,11 +37,12 @@ mod speeds;
 mod summaries;
 mod task;
 pub mod upgrade;
+pub(crate) mod upgrading;
 mod work;
 
 pub use changes::{changes_channel, Change, ChangeSender};
 pub use ended::{ended_channel, EndedReceiver, EndedSender, ItemEnded};
-pub use handle::{CoreError, CoreFatal, CoreHandle};
+pub use handle::{command_channel, Commands, CoreError, CoreFatal, CoreHandle};
 /// Free space as a converter measures it (the doctor reports it too).
 pub(crate) use layout::free_space;
 pub use names::{rename_noreplace, safe_file_name, sync_dir, unique_path};

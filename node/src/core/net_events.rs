@@ -85,7 +85,7 @@ impl Core {
     /// with the engine's horizons; if the store fails, `Unavailable` (the peer asks again at
     /// its next anti-entropy round).
     async fn answer_sync(&self, summary: Summary, range: &AuthorRange) -> Response {
-        let horizons = self.engine.sync_horizons(range);
+        let horizons = self.engine.sync_horizons(range, &summary);
         match self.store.sync_page(horizons, summary).await {
             Ok(answer) => answer,
             Err(e) => {

@@ -1,7 +1,9 @@
 //! Read-only answers to the control API: items, peers, profiles, this node; and the profiles
 //! this node may offer with.
 
-use dmc_protocol::{ItemId, ItemState, MediaType, NodeId, Phase};
+use std::collections::HashMap;
+
+use dmc_protocol::{ItemId, ItemState, MediaType, NodeId, Phase, Stage};
 
 use super::handle::CoreError;
 use super::task::Core;
@@ -107,7 +109,31 @@ impl Core {
     /// An item's view, with what only this node knows: its converter's newest progress
     /// report (not a record: `Engine::live_item`), a delivery under way.
     pub(crate) fn view(&self, item: &ItemState) -> ItemView {
-        self.view_named(item, &self.names())
+        let mut v = self.view_named(item, &self.names());
+        v.queue_position = self.queue_positions().get(&item.item_id()).copied();
+        v
+    }
+
+    /// The queue places of the items accepted by a converter and waiting for a worker there
+    /// (no job of this node runs them, and their converter reports none running): computed
+    /// once for a page of items.
+    pub(crate) fn queue_positions(&self) -> HashMap<ItemId, u32> {
+        let waiting = self
+            .engine
+            .replica()
+            .open_items()
+            .filter(|i| i.phase == Phase::Accepted)
+            .filter_map(|i| {
+                let (epoch, converter) = i.assignment.as_ref()?;
+                let running = self.jobs.contains_key(&(i.item_id(), *epoch))
+                    || self
+                        .engine
+                        .report(&i.item_id())
+                        .is_some_and(|r| r.progress.stage != Stage::Queued);
+                let key = super::queue::queue_key(i.priority, i.created_at, i.item_id());
+                (!running).then_some((converter, key))
+            });
+        super::queue::queue_positions(waiting)
     }
 
     /// [`Self::view`] with the names already made (once for a page of items).
@@ -285,6 +311,7 @@ impl Core {
                 .collect(),
             converter: self.engine.config().converter.is_some(),
             output_dir: self.config.node.output_dir.display().to_string(),
+            upgrading: None,
         }
     }
 }

@@ -14,9 +14,19 @@ use dmc_protocol::{Epoch, ItemId};
 pub(crate) type JobKey = (ItemId, Epoch);
 
 /// Bytes one job needs in the work dir: the source unless it is already on this node (the
-/// converter's own offer is read in place), plus the estimated output.
-pub(crate) fn need(source_size: u64, source_here: bool) -> u64 {
-    (if source_here { 0 } else { source_size }).saturating_add(estimate_output(source_size))
+/// converter's own offer is read in place), plus the estimated output; a job converted in
+/// `segmented` form also needs its segment store: the cuts (at most the source's size) and the
+/// encoded segments (as large as the output).
+pub(crate) fn need(source_size: u64, source_here: bool, segmented: bool) -> u64 {
+    let whole =
+        (if source_here { 0 } else { source_size }).saturating_add(estimate_output(source_size));
+    if segmented {
+        whole
+            .saturating_add(source_size)
+            .saturating_add(estimate_output(source_size))
+    } else {
+        whole
+    }
 }
 
 /// Estimated size of a conversion's output: as large as the source (the built-in profiles
@@ -115,11 +125,15 @@ mod tests {
 
     #[test]
     fn need_is_source_plus_estimated_output() {
-        assert_eq!(need(100 * MIB, false), 200 * MIB);
+        assert_eq!(need(100 * MIB, false, false), 200 * MIB);
         // The converter's own offer is read in place: no copy of the source.
-        assert_eq!(need(100 * MIB, true), 100 * MIB);
+        assert_eq!(need(100 * MIB, true, false), 100 * MIB);
         assert_eq!(estimate_output(7), 7);
-        assert_eq!(need(u64::MAX, false), u64::MAX);
+        assert_eq!(need(u64::MAX, false, false), u64::MAX);
+        // In segments: the cuts and the encoded segments besides.
+        assert_eq!(need(100 * MIB, false, true), 400 * MIB);
+        assert_eq!(need(100 * MIB, true, true), 300 * MIB);
+        assert_eq!(need(u64::MAX, false, true), u64::MAX);
     }
 
     #[test]
@@ -164,7 +178,7 @@ mod tests {
         // 200 photos of 2 MiB on a work dir with 69 GiB free and a 1 GiB margin: each fits
         // beside all the others (a margin per job would have needed 200 GiB).
         let (free, margin) = (69 << 30, 1 << 30);
-        let each = need(2 * MIB, false);
+        let each = need(2 * MIB, false, false);
         let outstanding = 199 * each;
         assert_eq!(refusal(each, free, outstanding, margin), None);
     }

@@ -55,9 +55,9 @@ impl Core {
                 path.display()
             )));
         }
-        // The offer's priority while its records are in memory; else 0, as `dmc offer`
-        // without `--priority`.
-        let priority = self.engine.item(&item).map_or(0, |i| i.offer.priority);
+        // Its priority (the offer's, or the origin's change) while its records are in memory;
+        // else 0, as `dmc offer` without `--priority`.
+        let priority = self.engine.item(&item).map_or(0, |i| i.priority);
         Ok((path, view.conversion_type, priority))
     }
 }

@@ -3,7 +3,7 @@
 //! start; `status` and `list` are answered from them, a page at a time, with the live view
 //! (progress, a delivery under way, why it waits) laid over items still in memory.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use dmc_protocol::{ItemId, ItemState, NodeId, Record};
 use tracing::{info, warn};
@@ -93,10 +93,11 @@ impl Core {
             },
         };
         let names = self.names();
+        let places = self.queue_positions();
         let items = page
             .rows
             .iter()
-            .filter_map(|(id, json)| self.page_item(id, json, &names))
+            .filter_map(|(id, json)| self.page_item(id, json, &names, &places))
             .collect();
         // The estimate counts the items of the query still to do, on every page: `open`.
         let queue = self.queue_estimate(q.all, &names);
@@ -106,9 +107,17 @@ impl Core {
     }
 
     /// An item of a page: its live view while the engine holds it, else its stored one.
-    fn page_item(&self, id: &str, json: &str, names: &Names) -> Option<ItemView> {
+    fn page_item(
+        &self,
+        id: &str,
+        json: &str,
+        names: &Names,
+        places: &HashMap<ItemId, u32>,
+    ) -> Option<ItemView> {
         if let Some(item) = ItemId::parse(id).and_then(|i| self.engine.item(&i)) {
-            return Some(self.view_named(item, names));
+            let mut view = self.view_named(item, names);
+            view.queue_position = places.get(&item.item_id()).copied();
+            return Some(view);
         }
         stored_view(id, json)
     }
@@ -130,7 +139,7 @@ impl Core {
 
 /// The store's query of a checked list query; `me`: this node (the origin unless `all`).
 /// `None` when no item can match: this node's items asked for with another origin.
-fn page_query(q: CheckedList, me: &NodeId) -> Option<PageQuery> {
+pub(super) fn page_query(q: CheckedList, me: &NodeId) -> Option<PageQuery> {
     let f = q.filters;
     let client_id = match (q.all, f.origin) {
         (true, origin) => origin,
@@ -151,7 +160,7 @@ fn page_query(q: CheckedList, me: &NodeId) -> Option<PageQuery> {
 }
 
 /// A stored view; one that no longer decodes is logged and skipped.
-fn stored_view(id: &str, json: &str) -> Option<ItemView> {
+pub(super) fn stored_view(id: &str, json: &str) -> Option<ItemView> {
     serde_json::from_str(json)
         .map_err(|e| {
             warn!(

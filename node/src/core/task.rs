@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 use super::authors::AuthorFilter;
 use super::deliver::DeliverEnv;
 use super::ended::{EndedSender, ItemEnded};
-use super::handle::{Command, CoreFatal, CoreHandle};
+use super::handle::{Command, CoreFatal};
 use super::job::JobEnv;
 use super::msg::Internal;
 use super::now_ms;
@@ -53,6 +53,8 @@ pub struct CoreParts {
     pub ended: EndedSender,
     /// Where changes to items and peers go out for live views (see [`super::changes`]).
     pub changes: super::changes::ChangeSender,
+    /// The commands of the control API ([`super::command_channel`]).
+    pub commands: super::handle::Commands,
 }
 
 /// The core task's state. Its fields are private to `core/`: the loop here, the command
@@ -82,6 +84,8 @@ pub(crate) struct Core {
     pub(super) awake: super::awake::Awake,
     pub(super) evaluating: HashSet<(ItemId, Epoch)>,
     pub(super) delivering: HashMap<ItemId, f64>,
+    /// The queue places last reported to live views (`queries::queue_positions`).
+    pub(super) queue_places: HashMap<ItemId, u32>,
     /// When a job or delivery interrupted for a passing reason may start again.
     pub(super) retry_at: HashMap<(ItemId, Epoch), Millis>,
     /// Where this node listens, and what it knows of its peers' addresses and refusals.
@@ -142,12 +146,12 @@ fn pull_options(config: &Config) -> crate::transfer::PullOptions {
     }
 }
 
-/// Starts the core task; returns its handle and a future that ends when the node stops.
+/// Starts the core task on `parts.commands`; returns a future that ends when the node stops.
 pub fn spawn_core(
     parts: CoreParts,
     shutdown: watch::Receiver<bool>,
-) -> (CoreHandle, tokio::task::JoinHandle<Result<(), CoreFatal>>) {
-    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+) -> tokio::task::JoinHandle<Result<(), CoreFatal>> {
+    let cmd_rx = parts.commands.0;
     let (int_tx, int_rx) = mpsc::channel(1024);
     let saved_speeds = SavedSpeeds::new(parts.engine.measured_speeds());
     let mut core = Core {
@@ -172,6 +176,7 @@ pub fn spawn_core(
         awake: Default::default(),
         evaluating: HashSet::new(),
         delivering: HashMap::new(),
+        queue_places: HashMap::new(),
         retry_at: HashMap::new(),
         peer_book: PeerBook::default(),
         internal: int_tx,
@@ -192,9 +197,7 @@ pub fn spawn_core(
     for f in parts.local_files {
         core.add_local_file(f);
     }
-    let join =
-        tokio::spawn(async move { core.run(cmd_rx, parts.net_events, int_rx, shutdown).await });
-    (CoreHandle { tx: cmd_tx }, join)
+    tokio::spawn(async move { core.run(cmd_rx, parts.net_events, int_rx, shutdown).await })
 }
 
 impl Core {
@@ -258,6 +261,28 @@ impl Core {
             // No subscriber is fine: nobody watches.
             let _ = self.changes.send(change);
         }
+        self.report_queue_moves();
+    }
+
+    /// Tells live views of every item whose queue place changed (one ahead of it started,
+    /// ended or changed its priority), though its own records did not.
+    fn report_queue_moves(&mut self) {
+        let places = self.queue_positions();
+        let moved: Vec<ItemId> = places
+            .iter()
+            .filter(|(id, p)| self.queue_places.get(*id) != Some(*p))
+            .map(|(id, _)| *id)
+            .chain(
+                self.queue_places
+                    .keys()
+                    .filter(|id| !places.contains_key(*id))
+                    .copied(),
+            )
+            .collect();
+        for id in moved {
+            let _ = self.changes.send(super::changes::Change::Item(id));
+        }
+        self.queue_places = places;
     }
 
     async fn carry_out(&mut self, effects: Vec<Effect>) {
@@ -368,9 +393,7 @@ impl Core {
     /// Puts the `RunJob` effects in queue order (see [`super::queue::order_run_jobs`]).
     fn order_jobs(&self, effects: Vec<Effect>) -> Vec<Effect> {
         super::queue::order_run_jobs(effects, |id| {
-            self.engine
-                .item(id)
-                .map(|i| (i.offer.priority, i.created_at))
+            self.engine.item(id).map(|i| (i.priority, i.created_at))
         })
     }
 

@@ -3,7 +3,7 @@
 
 use dmc_protocol::schedule::occupies_converter;
 use dmc_protocol::wire::FileRole;
-use dmc_protocol::{Epoch, ItemId, ItemState, NodeId};
+use dmc_protocol::{Epoch, ItemId, ItemState, MediaType, NodeId};
 use tracing::{debug, info, warn};
 
 use super::deliver::Delivery;
@@ -82,9 +82,21 @@ impl Core {
         self.retry_at.get(key).is_none_or(|t| now_ms() >= *t)
     }
 
-    /// Bytes the job of `item` needs in the work dir (see [`reserve::need`]).
+    /// Bytes the job of `item` needs in the work dir (see [`reserve::need`]), with its
+    /// segment store when the offer says it is a video long enough to be split.
     fn disk_need(&self, item: &ItemState) -> u64 {
-        reserve::need(item.offer.file.file_size, item.origin == *self.engine.me())
+        let segmented = item.offer.media_type == MediaType::Video
+            && self
+                .config
+                .converter
+                .split
+                .segment_for(item.offer.duration_ms)
+                .is_some();
+        reserve::need(
+            item.offer.file.file_size,
+            item.origin == *self.engine.me(),
+            segmented,
+        )
     }
 
     /// How many items other than `item_id` occupy this converter (assigned, queued or

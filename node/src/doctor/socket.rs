@@ -6,6 +6,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::Check;
+use crate::control::api::UpgradingView;
 use crate::control::socket_path;
 
 const NAME: &str = "control socket";
@@ -15,8 +16,13 @@ const MAX_GROUP_FILE: u64 = 1 << 20;
 /// What asking the node on the socket gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeAnswer {
-    /// It answered `GET /v1/info`.
-    Answered { name: String, version: String },
+    /// It answered `GET /v1/info`; `upgrading` while its first start after an upgrade fills
+    /// in the database.
+    Answered {
+        name: String,
+        version: String,
+        upgrading: Option<UpgradingView>,
+    },
     /// Nothing listens: no socket file, or connection refused.
     NoNode,
     /// Something else went wrong (permission denied, timeout, …): the message.
@@ -93,12 +99,24 @@ pub fn check(data_dir: &Path, answer: &NodeAnswer, expected_group: Option<&str>)
              service: sudo usermod -aG dmc $USER, then log in again); if the node is stuck, \
              check its log (journalctl -u dmc) and restart it",
         ),
-        NodeAnswer::Answered { name, version } => {
+        NodeAnswer::Answered {
+            name,
+            version,
+            upgrading,
+        } => {
             let detail = format!(
                 "node {name} (dmc {version}) answers on {} ({access})",
                 path.display()
             );
-            if let Some(want) = expected_group.filter(|g| *g != group) {
+            if let Some(up) = upgrading {
+                Check::warn(
+                    NAME,
+                    format!("{detail}, but it is {}", up.text()),
+                    "wait until it is done (it answers status and list meanwhile, and takes \
+                     offers, cancels and questions about peers after); `dmc status` shows how \
+                     far it got",
+                )
+            } else if let Some(want) = expected_group.filter(|g| *g != group) {
                 Check::warn(
                     NAME,
                     format!("{detail}, but [control] group is {want}"),
@@ -135,6 +153,7 @@ mod tests {
         NodeAnswer::Answered {
             name: "box".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            upgrading: None,
         }
     }
 
@@ -187,6 +206,30 @@ mod tests {
         );
         assert_eq!(c.status, Status::Fail, "{c:?}");
         assert!(c.detail.contains("permission denied"), "{c:?}");
+    }
+
+    /// A node filling in an upgraded database answers; the check says how far it got.
+    #[test]
+    fn a_node_that_is_upgrading_is_a_warning_that_says_how_far() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = socket_path(dir.path());
+        let _l = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let answer = NodeAnswer::Answered {
+            name: "box".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            upgrading: Some(UpgradingView {
+                done: 512,
+                total: 100_000,
+            }),
+        };
+        let c = check(dir.path(), &answer, None);
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(
+            c.detail
+                .ends_with("but it is upgrading the database: 512 of 100000 items"),
+            "{c:?}"
+        );
     }
 
     #[test]

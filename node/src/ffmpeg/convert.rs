@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use dmc_protocol::SegmentProgress;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -41,7 +42,13 @@ pub struct ConvertJob {
     pub nice: u8,
     /// When ffmpeg is stopped and the item failed (`[converter] time_limit_*`).
     pub time_limit: TimeLimit,
+    /// Keep every video frame at its input time (`-fps_mode passthrough`, the input's time
+    /// base): a segment of a variable frame rate source must keep its frames and their times.
+    pub keep_frame_times: bool,
 }
+
+/// Output options that pass video frames through with their input times.
+const KEEP_FRAME_TIMES: [&str; 4] = ["-fps_mode:v", "passthrough", "-enc_time_base:v", "-1"];
 
 /// Progress of a running conversion (at most about once a second).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -53,6 +60,8 @@ pub struct ConvertProgress {
     pub eta_secs: Option<u32>,
     /// Position reached in the output, in milliseconds.
     pub out_time_ms: Option<u64>,
+    /// Segments done, for a conversion in segments.
+    pub segments: Option<SegmentProgress>,
 }
 
 impl ConvertProgress {
@@ -65,6 +74,7 @@ impl ConvertProgress {
             speed: None,
             eta_secs: Some(0),
             out_time_ms: duration_ms,
+            segments: None,
         }
     }
 }
@@ -91,6 +101,9 @@ pub(crate) fn ffmpeg_args(job: &ConvertJob) -> Vec<OsString> {
     args.push(OsString::from("-i"));
     args.push(file_arg(&job.input));
     args.extend(job.profile.args.iter().map(OsString::from));
+    if job.keep_frame_times {
+        args.extend(KEEP_FRAME_TIMES.map(OsString::from));
+    }
     if job.threads > 0 {
         // An output option: it applies to the encoders of this output.
         args.extend([
@@ -291,6 +304,7 @@ async fn drive(
                     speed: update.speed,
                     eta_secs,
                     out_time_ms: update.out_time_us.map(|us| us / 1000),
+                    segments: None,
                 });
             }
         }
@@ -345,6 +359,7 @@ mod tests {
             threads,
             nice: 10,
             time_limit: crate::config::defaults::converter::TIME_LIMIT,
+            keep_frame_times: false,
         }
     }
 

@@ -92,6 +92,7 @@ fn job(
         threads: 0,
         nice: crate::config::defaults::converter::NICE,
         time_limit: crate::config::defaults::converter::TIME_LIMIT,
+        keep_frame_times: false,
     }
 }
 

@@ -2,12 +2,13 @@
 //! a new one over the control socket, replacing the previous. Only its SHA-256 is kept, in
 //! `<data_dir>/gui-api-key.sha256` (0600, written `.part`, fsynced, renamed).
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use super::private_file::{self, Existing};
 
 /// File name of the key's hash in the data dir.
 pub const API_KEY_FILE: &str = "gui-api-key.sha256";
@@ -50,19 +51,14 @@ pub fn load(data_dir: &Path) -> Option<KeyHash> {
 
 /// Stores `hash` as the key's, replacing the previous one.
 pub fn store(data_dir: &Path, hash: &KeyHash) -> io::Result<()> {
-    let path = path_in(data_dir);
-    let part = data_dir.join(format!("{API_KEY_FILE}.part"));
-    let _ = fs::remove_file(&part);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&part)?;
-    f.write_all(format!("{}\n", hex::encode(hash)).as_bytes())?;
-    f.sync_all()?;
-    fs::rename(&part, &path)?;
-    fs::File::open(data_dir)?.sync_all()
+    let text = format!("{}\n", hex::encode(hash));
+    private_file::write(
+        data_dir,
+        API_KEY_FILE,
+        text.as_bytes(),
+        0o600,
+        Existing::Replace,
+    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Who may use the dashboard: one-time login links (made for `dmc gui` over the control
-//! socket) and the browser sessions they open, each with its CSRF token. Tokens are 256
+//! socket) and the browser sessions they (or the password) open, each with its CSRF token. Tokens are 256
 //! random bits; both tables are bounded and keyed by the SHA-256 of the token, so looking one
 //! up tells nothing about the others by its timing.
 
@@ -79,6 +79,12 @@ impl Auth {
         if expires <= now {
             return Ok(None);
         }
+        self.open_session(now).map(Some)
+    }
+
+    /// Opens a session (after a login link or the password), ending the oldest when the
+    /// table is full.
+    pub fn open_session(&mut self, now: Instant) -> Result<Opened, NoRandom> {
         self.sessions.retain(|_, s| s.expires > now);
         if self.sessions.len() >= MAX_SESSIONS {
             let oldest = self
@@ -101,7 +107,7 @@ impl Auth {
                 expires: now + SESSION_TTL,
             },
         );
-        Ok(Some(opened))
+        Ok(opened)
     }
 
     /// The CSRF token of the open session `session` (a cookie's value), if it is open.

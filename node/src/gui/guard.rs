@@ -1,6 +1,8 @@
 //! What every request to the dashboard passes first: its `Host` must name the dashboard (a
-//! page of another site that resolves its name to 127.0.0.1 is refused), `/health` and
-//! `/login` are open, everything else needs the session cookie (or the API key as
+//! page of another site that resolves its name to 127.0.0.1 is refused; over HTTPS any name
+//! passes, since such a page fails the certificate check before it sends anything),
+//! `/health`, `/login` and `/style.css` are open, everything else needs the session cookie
+//! (a page asked for without one goes to `/login` when a password is set) (or the API key as
 //! `Authorization: Bearer`), and a state-changing request with a cookie needs the session's
 //! CSRF token in `X-CSRF-Token`. Every answer gets headers that keep
 //! the page from being framed or sniffed and from loading anything off the node.
@@ -23,17 +25,18 @@ use crate::control::ApiError;
 pub(super) const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Paths anyone may request.
-const OPEN_PATHS: [&str; 2] = ["/health", "/login"];
+const OPEN_PATHS: [&str; 3] = ["/health", "/login", "/style.css"];
 
 /// The policy of every answer: nothing from off the node, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
-/// What the guard needs: the dashboard's sessions and the `Host` values that name it.
+/// What the guard needs: the dashboard's sessions and the `Host` values that name it (`None`:
+/// any, over HTTPS).
 pub(super) struct Guard {
     pub gui: Gui,
-    pub hosts: Vec<String>,
+    pub hosts: Option<Vec<String>>,
 }
 
 pub(super) async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
@@ -51,6 +54,8 @@ enum Refused {
     Host { given: String, hosts: String },
     /// No open session; `page`: a page was asked for, not the API.
     NoSession { page: bool },
+    /// A page asked for without a session, on a node with a password: the login form.
+    ToLogin,
     /// A state-changing request without the session's CSRF token.
     NoCsrfToken,
     /// An `Authorization: Bearer` key that is not the API key.
@@ -64,11 +69,13 @@ fn check(g: &Guard, req: &mut Request) -> Result<(), Refused> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    if !g.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-        return Err(Refused::Host {
-            given: host.chars().take(64).collect(),
-            hosts: g.hosts.join(" or "),
-        });
+    if let Some(hosts) = &g.hosts {
+        if !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            return Err(Refused::Host {
+                given: host.chars().take(64).collect(),
+                hosts: hosts.join(" or "),
+            });
+        }
     }
     let path = req.uri().path();
     if OPEN_PATHS.contains(&path) {
@@ -83,9 +90,11 @@ fn check(g: &Guard, req: &mut Request) -> Result<(), Refused> {
     }
     let csrf = session_cookie(req.headers()).and_then(|s| g.gui.auth().csrf_of(s, Instant::now()));
     let Some(csrf) = csrf else {
-        return Err(Refused::NoSession {
-            page: !path.starts_with("/v1/"),
-        });
+        let page = !path.starts_with("/v1/") && path != "/metrics";
+        if page && super::password::load(&g.gui.inner.data_dir).is_ok_and(|p| p.is_some()) {
+            return Err(Refused::ToLogin);
+        }
+        return Err(Refused::NoSession { page });
     };
     if !safe(req.method()) {
         let given = req
@@ -148,6 +157,7 @@ impl IntoResponse for Refused {
                 )),
             )
                 .into_response(),
+            Refused::ToLogin => axum::response::Redirect::to("/login").into_response(),
             Refused::WrongKey => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "that API key is not this node's (`dmc gui api-key` makes a new one, replacing \
@@ -169,7 +179,9 @@ fn add_security_headers(headers: &mut HeaderMap) {
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: with it a browser sends `Origin: null` on the login form's post,
+        // which the login refuses; `same-origin` still tells other sites nothing.
+        (header::REFERRER_POLICY, "same-origin"),
     ];
     for (name, value) in set {
         headers.insert(name, HeaderValue::from_static(value));

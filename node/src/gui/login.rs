@@ -1,7 +1,9 @@
 //! Logging in: `POST /v1/gui/login-link` (control socket only) makes a one-time link,
-//! `GET /login?token=…` (dashboard) trades it for a session cookie, `GET /v1/gui/session`
+//! `GET /login?token=…` (dashboard) trades it for a session cookie (without a token it is the
+//! password form, `password_login.rs`), `GET /v1/gui/session`
 //! gives the page its CSRF token; `POST /v1/gui/api-key` (socket only) makes the scripts' key.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use axum::extract::{Query, State};
@@ -11,7 +13,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 
-use super::auth::LINK_TTL;
+use super::auth::{Opened, LINK_TTL};
 use super::{Gui, Served};
 use crate::control::api::{ApiKey, GuiSession, LoginLink};
 use crate::control::ApiError;
@@ -58,12 +60,38 @@ async fn login_link(State(gui): State<Gui>) -> Result<Json<LoginLink>, ApiError>
         .auth()
         .new_link(Instant::now())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let dashboard = format!("http://{at}/");
+    let scheme = if gui.https() { "https" } else { "http" };
+    let dashboard = format!("{scheme}://{}/", on_this_machine(at));
     Ok(Json(LoginLink {
         url: format!("{dashboard}login?token={token}"),
         dashboard,
         expires_in_secs: LINK_TTL.as_secs(),
+        fingerprint: gui.inner.tls_fingerprint.clone(),
     }))
+}
+
+/// The address a browser on this machine reaches the dashboard at: the listen address, or
+/// loopback when it listens on every address.
+fn on_this_machine(at: SocketAddr) -> SocketAddr {
+    match at.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), at.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), at.port())
+        }
+        _ => at,
+    }
+}
+
+/// The `Set-Cookie` value of an opened session: HttpOnly, SameSite=Strict, and Secure over
+/// HTTPS.
+pub(super) fn session_cookie(gui: &Gui, opened: &Opened) -> String {
+    let secure = if gui.https() { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{secure}",
+        opened.session
+    )
 }
 
 async fn new_api_key(State(gui): State<Gui>) -> Result<Json<ApiKey>, ApiError> {
@@ -79,19 +107,20 @@ pub(super) struct LoginQuery {
     token: String,
 }
 
-/// `GET /login?token=…`: a valid, unused token sets the session cookie and goes to `/`.
+/// `GET /login?token=…`: a valid, unused token sets the session cookie and goes to `/`;
+/// without a token, the password form.
 pub(super) async fn login(State(gui): State<Gui>, Query(q): Query<LoginQuery>) -> Response {
-    let opened = if q.token.is_empty() || q.token.len() > MAX_TOKEN_LEN {
+    if q.token.is_empty() {
+        return super::password_login::form_page(&gui, StatusCode::OK, "");
+    }
+    let opened = if q.token.len() > MAX_TOKEN_LEN {
         Ok(None)
     } else {
         gui.auth().redeem(&q.token, Instant::now())
     };
     match opened {
         Ok(Some(opened)) => {
-            let cookie = format!(
-                "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-                opened.session
-            );
+            let cookie = session_cookie(&gui, &opened);
             ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
         }
         Ok(None) => (

@@ -39,6 +39,9 @@ pub enum RunError {
     NetworkKey(NetworkKeyError),
     #[error(transparent)]
     Discovery(#[from] discovery::DiscoveryError),
+    /// `[gui] listen` may not be served as configured (no password, no certificate).
+    #[error(transparent)]
+    Gui(#[from] crate::gui::ExposureError),
     /// The control socket failed.
     #[error("control socket: {0}")]
     Control(ControlError),

@@ -3,7 +3,7 @@
 //! transaction.
 
 use dmc_protocol::engine::{Compaction, Restored};
-use dmc_protocol::{ItemId, Millis, NodeId};
+use dmc_protocol::{ItemId, Millis, NodeId, Seq};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
 use super::sql::{int, load_rows, to_i64};
@@ -71,6 +71,7 @@ pub(super) fn compact_item(
         "DELETE FROM ended WHERE item_id = ?1",
         "DELETE FROM deliveries WHERE item_id = ?1",
         "DELETE FROM local_files WHERE item_id = ?1",
+        "DELETE FROM offerless WHERE item_id = ?1",
     ] {
         exec(tx, sql, params![id], "deleting a compacted item's rows")?;
     }
@@ -95,6 +96,17 @@ fn exec(
     Ok(())
 }
 
+/// The `horizons` table: per author, every record up to this seq is stored or was compacted.
+pub(super) fn stored_horizons(conn: &Connection) -> Result<Vec<(NodeId, Seq)>, StoreError> {
+    load_rows(
+        conn,
+        "SELECT author, seq FROM horizons",
+        "horizons",
+        "loading horizons",
+        |r| Some((NodeId::new(r.get::<_, String>(0).ok()?), int(r, 1)?)),
+    )
+}
+
 /// Everything the engine is rebuilt from at start: the records of items that have not
 /// ended (those of ended items stay here until compaction, out of memory), the compaction
 /// state, and horizons that count every stored record.
@@ -107,13 +119,7 @@ pub(super) fn load(conn: &mut Connection) -> Result<Restored, StoreError> {
     };
     let tombstones = item_rows("tombstones", "SELECT item_id, ended_at FROM tombstones")?;
     let ended = item_rows("ended", "SELECT item_id, ended_at FROM ended")?;
-    let horizons = load_rows(
-        conn,
-        "SELECT author, seq FROM horizons",
-        "horizons",
-        "loading horizons",
-        |r| Some((NodeId::new(r.get::<_, String>(0).ok()?), int(r, 1)?)),
-    )?;
+    let horizons = stored_horizons(conn)?;
     let loaded = super::start::load(conn, horizons)?;
     Ok(Restored {
         records: loaded.records,

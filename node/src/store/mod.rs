@@ -1,12 +1,15 @@
 //! The node's SQLite store (`<data_dir>/dmc.sqlite`). One thread owns the connection; the
 //! cloneable [`Store`] handle sends it work over a bounded channel and awaits the reply, which
-//! comes only once the work's transaction is committed and on disk.
+//! comes only once the work's transaction is committed and on disk. While the start's fill-in
+//! runs, a second thread owns a connection that only reads ([`StoreReader`], `reader.rs`).
 
 mod compact;
 mod deliveries;
 mod files;
+mod item_counts;
 mod jobs;
 mod peers;
+mod reader;
 mod records;
 mod schema;
 mod speeds;
@@ -30,11 +33,13 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 pub use files::LocalFile;
+pub use item_counts::ItemCount;
 pub use jobs::JobRow;
 pub use peers::PeerRow;
+pub use reader::StoreReader;
 pub use schema::SCHEMA_VERSION;
 pub use summaries::{forget_foreign_summary, ItemSummary, PageQuery, SummaryPage};
-pub use upgrade::ItemRecords;
+pub use upgrade::{FilledBatch, ItemRecords};
 pub use watched::{FileKey, WatchedRow};
 
 /// File name of the database inside the data directory.
@@ -127,25 +132,7 @@ impl Store {
                     source,
                 })?;
         }
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let thread_path = path.clone();
-        std::thread::Builder::new()
-            .name("dmc-store".into())
-            .spawn(move || match open_connection(&thread_path) {
-                Ok(conn) => {
-                    let _ = ready_tx.send(Ok(()));
-                    serve(conn, rx);
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                }
-            })
-            .map_err(|source| StoreError::Dir {
-                path: path.clone(),
-                source,
-            })?;
-        ready_rx.await.map_err(|_| StoreError::Closed)??;
+        let tx = spawn_owner("dmc-store", &path, open_connection).await?;
         Ok(Store {
             tx,
             path: Arc::new(path),
@@ -163,15 +150,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        let work: Work = Box::new(move |conn| {
-            let _ = reply_tx.send(f(conn));
-        });
-        self.tx
-            .send(Msg::Run(work))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        reply_rx.await.map_err(|_| StoreError::Closed)?
+        call_on(&self.tx, f).await
     }
 
     /// Finishes the requests already queued, then closes the database. Every handle's later
@@ -226,18 +205,21 @@ impl Store {
     pub async fn compact(&self, c: Compaction, me: NodeId) -> Result<(), StoreError> {
         self.call(move |conn| {
             compact::compact(conn, &c, &me)?;
-            match vacuum::shrink_if_mostly_free(conn) {
-                Ok(Some((before, after))) => tracing::info!(
-                    "compaction freed most of the database: rewrote it from {} to {} MiB",
-                    before >> 20,
-                    after >> 20
-                ),
-                Ok(None) => {}
-                Err(e) => tracing::warn!("could not shrink the database after a compaction: {e}"),
-            }
+            vacuum::shrink_logged(conn);
             Ok(())
         })
         .await
+    }
+
+    /// Rewrites the file smaller if a compaction left most of it free (`vacuum.rs`); a
+    /// failure is logged.
+    pub async fn shrink_if_mostly_free(&self) {
+        let _ = self
+            .call(|conn| {
+                vacuum::shrink_logged(conn);
+                Ok(())
+            })
+            .await;
     }
 
     /// Saves records as [`Store::put_records`] does, then the summaries of the items they
@@ -276,13 +258,17 @@ impl Store {
         self.call(move |c| upgrade::batch(c, &after)).await
     }
 
-    /// Saves a batch's summary rows, then the end times of the items that ended.
-    pub async fn save_fill_in(
-        &self,
-        rows: Vec<ItemSummary>,
-        ended: Vec<(ItemId, Millis)>,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| upgrade::save(c, &rows, &ended)).await
+    /// Saves a batch's summary rows, then the end times of the items that ended lately, the
+    /// compaction of those that ended long ago (`me`: this node, whose items keep their
+    /// summary row) and the marks of items held without their offer.
+    pub async fn save_fill_in(&self, batch: FilledBatch, me: NodeId) -> Result<(), StoreError> {
+        self.call(move |c| upgrade::save(c, &batch, &me)).await
+    }
+
+    /// Stores every author's horizon as the stored records give it, before the fill-in
+    /// compacts anything.
+    pub async fn keep_horizons(&self) -> Result<(), StoreError> {
+        self.call(upgrade::keep_horizons).await
     }
 
     /// The stored records about no item (node records), with when each was received.
@@ -309,6 +295,11 @@ impl Store {
     /// A page of item summaries, newest first, and how many match in all.
     pub async fn summary_page(&self, q: PageQuery) -> Result<SummaryPage, StoreError> {
         self.call(move |c| summaries::page(c, &q)).await
+    }
+
+    /// How many items there are of each status, phase, profile and converter (`/metrics`).
+    pub async fn item_counts(&self) -> Result<Vec<ItemCount>, StoreError> {
+        self.call(item_counts::item_counts).await
     }
 
     /// One item's summary (its view as JSON), if it has one.
@@ -448,6 +439,51 @@ impl Store {
         self.call(move |c| deliveries::set_target(c, item_id, epoch, &path))
             .await
     }
+}
+
+/// Starts a thread named `name` that owns the connection `open` makes of `path` and serves
+/// the work sent to it ([`serve`]); returns where to send work once the connection is open.
+async fn spawn_owner(
+    name: &str,
+    path: &Path,
+    open: fn(&Path) -> Result<Connection, StoreError>,
+) -> Result<mpsc::Sender<Msg>, StoreError> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let thread_path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || match open(&thread_path) {
+            Ok(conn) => {
+                let _ = ready_tx.send(Ok(()));
+                serve(conn, rx);
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+            }
+        })
+        .map_err(|source| StoreError::Dir {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    ready_rx.await.map_err(|_| StoreError::Closed)??;
+    Ok(tx)
+}
+
+/// Runs `f` on the thread `tx` reaches and returns its result.
+async fn call_on<T, F>(tx: &mpsc::Sender<Msg>, f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let work: Work = Box::new(move |conn| {
+        let _ = reply_tx.send(f(conn));
+    });
+    tx.send(Msg::Run(work))
+        .await
+        .map_err(|_| StoreError::Closed)?;
+    reply_rx.await.map_err(|_| StoreError::Closed)?
 }
 
 /// Makes the database file (created empty if missing) and its `-wal`/`-shm` companions mode

@@ -188,13 +188,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         speed   REAL NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 10: items whose records the start's fill-in read without their offer (so nothing to
+    // summarise yet): marked, so later starts do not read them again (`upgrade.rs`).
+    "
+    CREATE TABLE offerless (
+        item_id TEXT PRIMARY KEY
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// How long a statement waits for another process's lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sets WAL journaling, full fsync on commit and the busy timeout.
 pub(super) fn configure(conn: &Connection) -> Result<(), StoreError> {

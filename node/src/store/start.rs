@@ -78,6 +78,33 @@ pub(super) fn load(conn: &Connection, stored: Vec<(NodeId, Seq)>) -> Result<Load
     })
 }
 
+/// Per author, the horizon the stored records give now: the `horizons` table raised past the
+/// records held right above it, as [`load`] counts them (reading only the keys).
+pub(super) fn held_horizons(conn: &Connection) -> Result<Vec<(NodeId, Seq)>, StoreError> {
+    let mut horizons: BTreeMap<String, Seq> = super::compact::stored_horizons(conn)?
+        .into_iter()
+        .map(|(a, s)| (a.as_str().to_string(), s))
+        .collect();
+    let mut tops = Vec::new();
+    let mut stmt = conn
+        .prepare("SELECT author, seq FROM records ORDER BY author, seq")
+        .ctx("preparing to count the stored records")?;
+    let mut rows = stmt.query([]).ctx("counting the stored records")?;
+    while let Some(row) = rows.next().ctx("counting the stored records")? {
+        let (Ok(author), Ok(seq)) = (row.get::<_, String>(0), row.get::<_, i64>(1)) else {
+            continue;
+        };
+        if let Ok(seq) = Seq::try_from(seq) {
+            note_held(&mut horizons, &mut tops, &author, seq);
+        }
+    }
+    Ok(horizons
+        .into_iter()
+        .filter(|(_, s)| *s > 0)
+        .map(|(a, s)| (NodeId::new(a), s))
+        .collect())
+}
+
 /// One stored record of `author` (records come in (author, seq) order): its horizon moves
 /// past it if it is the next seq, and it is the author's highest so far.
 fn note_held(

@@ -1,13 +1,16 @@
 //! The start's fill-in of a database from before `ended`/`item_summaries` (an upgrade), or
 //! one whose items lack those rows: the items still to do are read a batch at a time, in
 //! item-id order over the `records_item` index, so memory follows one batch, never the
-//! history. The core folds each item alone and writes its summary row and, if it ended, its
-//! `ended` row ([`save`]); an item is done once it has both (or a summary row saying it is
-//! open), so a start stopped mid-way is finished by the next one.
+//! history. The core folds each item alone ([`FilledBatch`]) and [`save`] writes its summary
+//! row and, if it ended, its `ended` row, or compacts it (`compact::compact_item`, the
+//! compaction's one definition), or marks it `offerless`; an item is done once it has both
+//! rows (or a summary row saying it is open), a tombstone, or the mark, so a start stopped
+//! mid-way is finished by the next one.
 
-use dmc_protocol::{ItemId, Millis, Record};
+use dmc_protocol::{ItemId, Millis, NodeId, Record};
 use rusqlite::{params, Connection, Params, TransactionBehavior};
 
+use super::compact::compact_item;
 use super::records::decode_row;
 use super::sql::to_i64;
 use super::{summaries, Ctx, ItemSummary, StoreError};
@@ -17,14 +20,31 @@ pub const BATCH_RECORDS: usize = 4096;
 /// A batch holds at most this many items.
 pub const BATCH_ITEMS: usize = 512;
 
-/// The items a batch reads: with records, not compacted, and without a summary row or with
-/// one that says the item ended while it has no `ended` row. Each test is a primary-key lookup.
+/// The items a batch reads: with records, not compacted, not marked `offerless`, and without
+/// a summary row or with one that says the item ended while it has no `ended` row. Each test
+/// is a primary-key lookup.
 const TO_DO: &str = "
     item_id IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.item_id = records.item_id)
+    AND NOT EXISTS (SELECT 1 FROM offerless o WHERE o.item_id = records.item_id)
     AND NOT EXISTS (
         SELECT 1 FROM item_summaries s WHERE s.item_id = records.item_id
         AND (s.ended_at IS NULL OR EXISTS (SELECT 1 FROM ended e WHERE e.item_id = s.item_id)))";
+
+/// One batch's outcome, to save ([`crate::store::Store::save_fill_in`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FilledBatch {
+    /// Items of the batch settled (all of the below, and open items).
+    pub items: u64,
+    /// Summary rows: every item that folds, but other nodes' items compacted at once.
+    pub rows: Vec<ItemSummary>,
+    /// Items that ended within `keep_finished`, with when.
+    pub ended: Vec<(ItemId, Millis)>,
+    /// Items that ended `keep_finished` ago or more, with when: compacted.
+    pub compacted: Vec<(ItemId, Millis)>,
+    /// Items whose records hold no offer.
+    pub offerless: Vec<ItemId>,
+}
 
 /// One item to fill in: its id and its records, each with when this node received it.
 pub type ItemRecords = (ItemId, Vec<(Record, Millis)>);
@@ -117,15 +137,17 @@ fn read(
     Ok(out)
 }
 
-/// Saves a batch's summary rows, then (a second transaction) the end times of those that
-/// ended. In that order: a crash in between leaves rows that say an item ended without its
-/// `ended` row, which the next start's batch reads again.
+/// Saves a batch: its summary rows, then (a second transaction) the end times of the items
+/// that ended lately, the compaction of those that ended long ago (`me`: this node, whose
+/// items keep their row) and the marks of those held without offer. In that order: a crash in
+/// between leaves rows that say an item ended without its `ended` row or tombstone, or no row,
+/// which the next start's batch reads again.
 pub(super) fn save(
     conn: &mut Connection,
-    rows: &[ItemSummary],
-    ended: &[(ItemId, Millis)],
+    batch: &FilledBatch,
+    me: &NodeId,
 ) -> Result<(), StoreError> {
-    summaries::upsert(conn, rows)?;
+    summaries::upsert(conn, &batch.rows)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx("starting to note end times")?;
@@ -133,12 +155,45 @@ pub(super) fn save(
         let mut stmt = tx
             .prepare_cached("INSERT OR IGNORE INTO ended (item_id, ended_at) VALUES (?1, ?2)")
             .ctx("preparing to note end times")?;
-        for (id, at) in ended {
+        for (id, at) in &batch.ended {
             stmt.execute(params![id.to_string(), to_i64(*at, "end time")?])
                 .ctx("noting when an item ended")?;
         }
+        let mut stmt = tx
+            .prepare_cached("INSERT OR IGNORE INTO offerless (item_id) VALUES (?1)")
+            .ctx("preparing to mark items held without offer")?;
+        for id in &batch.offerless {
+            stmt.execute(params![id.to_string()])
+                .ctx("marking an item held without offer")?;
+        }
     }
-    tx.commit().ctx("committing end times")
+    for (id, at) in &batch.compacted {
+        compact_item(&tx, *id, *at, me)?;
+    }
+    tx.commit().ctx("committing end times and compactions")
+}
+
+/// Stores every author's horizon as the stored records give it now (the `horizons` table
+/// raised past the records held right above it, as the start's load counts them), before the
+/// fill-in compacts anything: a compacted record then leaves no hole the horizon stops at.
+pub(super) fn keep_horizons(conn: &mut Connection) -> Result<(), StoreError> {
+    let horizons = super::start::held_horizons(conn)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("starting to store horizons")?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO horizons (author, seq) VALUES (?1, ?2)
+                 ON CONFLICT (author) DO UPDATE SET seq = max(seq, excluded.seq)",
+            )
+            .ctx("preparing to store horizons")?;
+        for (author, seq) in &horizons {
+            stmt.execute(params![author.as_str(), to_i64(*seq, "sequence")?])
+                .ctx("storing an author's horizon")?;
+        }
+    }
+    tx.commit().ctx("committing horizons")
 }
 
 /// The records about no item (node records): what names nodes in summary rows.

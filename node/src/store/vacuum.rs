@@ -45,3 +45,17 @@ pub(super) fn shrink_if_mostly_free(conn: &Connection) -> Result<Option<(i64, i6
     let (after, _, _) = pages(conn)?;
     Ok(Some((total * page_size, after * page_size)))
 }
+
+/// [`shrink_if_mostly_free`] after a compaction, logged either way (a failure leaves the
+/// compaction standing).
+pub(super) fn shrink_logged(conn: &Connection) {
+    match shrink_if_mostly_free(conn) {
+        Ok(Some((before, after))) => tracing::info!(
+            "compaction freed most of the database: rewrote it from {} to {} MiB",
+            before >> 20,
+            after >> 20
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("could not shrink the database after a compaction: {e}"),
+    }
+}

@@ -1,6 +1,8 @@
 //! Moving files between nodes: hashing in one pass ([`hash`]), answering manifest and chunk
-//! requests ([`serve`]), and pulling a file into a verified, resumable `.part` ([`pull`]).
+//! requests ([`serve`]), and pulling a file into a verified, resumable `.part` ([`pull`]);
+//! [`counters`] counts the bytes moved.
 
+pub mod counters;
 pub mod hash;
 mod pace;
 mod part_file;

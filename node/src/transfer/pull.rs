@@ -510,6 +510,7 @@ impl<P: FnMut(u64, u64)> ChunkPull<'_, P> {
                 self.done += len as u64;
                 self.stats.chunks_fetched += 1;
                 self.stats.bytes_fetched += len as u64;
+                super::counters::received(len);
                 (self.progress)(self.done, self.expected.file_size);
             }
             Ok(false) => {

@@ -220,7 +220,10 @@ pub fn read_chunk(file: &ServedFile, index: u64) -> Response {
         // Never a byte that was not offered: without a pin, another file in its place is
         // caught here (a pinned file was checked to be the inode hashed when it was opened).
         Ok(()) if file.pin.is_none() && !file.is_chunk(index, &data) => file.changed(),
-        Ok(()) => Response::Chunk { index, data },
+        Ok(()) => {
+            super::counters::sent(len);
+            Response::Chunk { index, data }
+        }
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => file.changed(),
         Err(e) => error(
             ErrorCode::Unavailable,

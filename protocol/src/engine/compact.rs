@@ -46,6 +46,10 @@ pub struct Compaction {
     pub node_records: Vec<(NodeId, Seq)>,
     /// Per author: every record up to this seq is held or was compacted.
     pub horizons: Vec<(NodeId, Seq)>,
+    /// Authors retired here (nothing of theirs is held any more), with their horizons
+    /// ([`Replica::retire`]). Their horizons are in `horizons` too: the store keeps them as
+    /// any horizon, and a restart retires these authors again by the same rule.
+    pub retired: Vec<(NodeId, Seq)>,
 }
 
 impl Compaction {
@@ -54,7 +58,14 @@ impl Compaction {
             && self.items.is_empty()
             && self.node_records.is_empty()
             && self.horizons.is_empty()
+            && self.retired.is_empty()
     }
+}
+
+/// Whether an item that ended at `ended_at` (this node's clock) is compacted at `now`: the one
+/// rule, for the engine's compaction and the start's fill-in of an upgraded database.
+pub fn compaction_due(ended_at: Millis, now: Millis, keep_finished: Millis) -> bool {
+    now.saturating_sub(ended_at) >= keep_finished
 }
 
 /// The ended times of final items (those stored) and the last-heard times of open ones (the
@@ -131,7 +142,7 @@ impl Engine {
         let due: Vec<(ItemId, Millis)> = self
             .ended
             .iter()
-            .filter(|(_, at)| now.saturating_sub(**at) >= keep)
+            .filter(|(_, at)| compaction_due(**at, now, keep))
             .map(|(id, at)| (*id, *at))
             .collect();
         let mut c = Compaction::default();
@@ -170,10 +181,39 @@ impl Engine {
             return;
         }
         for id in std::mem::take(&mut self.ended_in_memory) {
-            if self.replica.drop_ended(id) {
+            if let Some(authors) = self.replica.drop_ended(id) {
+                let ended_at = self.ended.get(&id).copied().unwrap_or(0);
+                for author in authors {
+                    self.note_stored_until(author, ended_at);
+                }
                 self.forget_item_clocks(id);
             }
         }
+    }
+
+    /// `author` has a record in the store, out of memory, of an item that ended at
+    /// `ended_at` (this node's clock): it is compacted `keep_finished` later, and the author
+    /// may not retire before.
+    pub(super) fn note_stored_until(&mut self, author: NodeId, ended_at: Millis) {
+        let until = ended_at.saturating_add(self.cfg.keep_finished);
+        let e = self.stored_until.entry(author).or_insert(until);
+        *e = (*e).max(until);
+    }
+
+    /// Retires the authors of whom this node holds nothing any more: no record in memory,
+    /// none in the store (every ended item that had one is compacted), no node description,
+    /// and not this node ([`Replica::retire`]). Every node applies this rule to what it
+    /// holds, so an author retires on each within about `keep_finished` of its last item's
+    /// end.
+    pub(super) fn retire_idle(&mut self, now: Millis, fx: &mut Vec<Effect>) {
+        self.stored_until.retain(|_, until| *until > now);
+        let retired = retire_where(&mut self.replica, self.cfg.me(), &self.stored_until);
+        let c = Compaction {
+            horizons: retired.clone(),
+            retired,
+            ..Compaction::default()
+        };
+        push(fx, c);
     }
 
     /// Forgets the lease, report and retry clocks of an item that left memory.
@@ -286,6 +326,25 @@ impl Engine {
         }
         push(fx, c);
     }
+}
+
+/// Retires the idle authors of `replica` (not `me`) with no record in the store out of
+/// memory (`stored_until`); returns them with their horizons.
+pub(super) fn retire_where(
+    replica: &mut Replica,
+    me: &NodeId,
+    stored_until: &BTreeMap<NodeId, Millis>,
+) -> Vec<(NodeId, Seq)> {
+    let mut retired = Vec::new();
+    for author in replica.idle_authors(me) {
+        if stored_until.contains_key(&author) {
+            continue;
+        }
+        if let Some(h) = replica.retire(&author) {
+            retired.push((author, h));
+        }
+    }
+    retired
 }
 
 /// Adds horizons, keeping one (the highest) per author, in author order.

@@ -47,9 +47,9 @@ fn in_turn(body: &RecordBody, item: &ItemState) -> bool {
     );
     match body {
         RecordBody::Node(_) | RecordBody::Offer(_) | RecordBody::Assign { .. } => false,
-        RecordBody::Cancel { .. } | RecordBody::Failed { epoch: None, .. } => {
-            !item.phase.is_final()
-        }
+        RecordBody::Cancel { .. }
+        | RecordBody::Priority { .. }
+        | RecordBody::Failed { epoch: None, .. } => !item.phase.is_final(),
         RecordBody::Accept { .. } | RecordBody::Reject { .. } => item.phase == Phase::Assigned,
         RecordBody::Release { .. } => occupies_converter(item),
         // Progress is an ephemeral report, never a record (`Engine::report_progress`).

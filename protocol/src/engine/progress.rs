@@ -87,6 +87,7 @@ impl Engine {
                 fps: None,
                 speed: None,
                 eta_secs: None,
+                segments: None,
             })
     }
 

@@ -9,6 +9,8 @@
 //! nothing new moves on to the next range, and a peer over its budget ends the walk (the
 //! next anti-entropy round asks again).
 
+use std::collections::BTreeSet;
+
 use crate::ids::{ItemId, Millis, NodeId, Seq};
 use crate::record::Record;
 use crate::replica::{page_in, Inserted, Page, RecordSource};
@@ -77,10 +79,11 @@ impl Engine {
         page_in(source, horizons, theirs, SYNC_PAGE).map(records_response)
     }
 
-    /// What a page answering a peer's `Sync` of `range` covers: our authors of the range
-    /// with their horizons (for [`Engine::answer_sync_from`]).
-    pub fn sync_horizons(&self, range: &AuthorRange) -> Vec<(NodeId, Seq)> {
-        self.replica.horizons_in(range)
+    /// What a page answering a peer's `Sync` of `range` with its summary `theirs` covers: our
+    /// authors of the range with their horizons, and retired authors the peer is behind on
+    /// (for [`Engine::answer_sync_from`]; see [`crate::replica::Replica::horizons_answering`]).
+    pub fn sync_horizons(&self, range: &AuthorRange, theirs: &Summary) -> Vec<(NodeId, Seq)> {
+        self.replica.horizons_answering(range, theirs)
     }
 
     /// Connected peers not asked for what we lack within the resync interval.
@@ -125,22 +128,44 @@ impl Engine {
         if !self.connected.contains(&peer) || walking {
             return;
         }
-        // Authors of the page of whom the peer holds more than we do.
-        let more: Vec<&NodeId> = page
-            .0
-            .iter()
-            .filter(|(a, seq)| *seq > self.replica.held_up_to(a))
-            .map(|(a, _)| a)
-            .collect();
+        let more = self.authors_to_walk(page, next.as_ref());
         // Nothing before the first of them to ask for; with the whole summary in the page,
         // nothing after the last of them either.
         let (from, until) = match (more.first(), next) {
-            (Some(first), None) => ((*first).clone(), more.last().map(|l| (*l).clone())),
-            (Some(first), Some(_)) => ((*first).clone(), None),
+            (Some(first), None) => (first.clone(), more.last().cloned()),
+            (Some(first), Some(_)) => (first.clone(), None),
             (None, Some(next)) => (next, None),
             (None, None) => return,
         };
         self.ask_records(peer, Some(from), until, now, fx);
+    }
+
+    /// The authors a walk with a peer must cover, in author order, seen from its summary
+    /// `page` (and `next`, the first author after it): those of whom it holds more than we
+    /// know (retired ones counted at their retired horizon), and ours with a hole (records
+    /// held or compacted above our horizon) that its page leaves out within its range. The
+    /// peer may have retired those past the hole (its answer then marks how far: see
+    /// [`crate::replica::Replica::horizons_answering`]), or lack them (it answers nothing).
+    fn authors_to_walk(&self, page: &Summary, next: Option<&NodeId>) -> Vec<NodeId> {
+        let mut more: Vec<NodeId> = page
+            .0
+            .iter()
+            .filter(|(a, seq)| *seq > self.replica.known_up_to(a))
+            .map(|(a, _)| a.clone())
+            .collect();
+        let theirs: BTreeSet<&NodeId> = page.0.iter().map(|(a, _)| a).collect();
+        let (ours, _) = self
+            .replica
+            .summary_page_through(None, next, MAX_SUMMARY_AUTHORS);
+        more.extend(
+            ours.0
+                .into_iter()
+                .filter(|(a, _)| Some(a) != next && !theirs.contains(a))
+                .filter(|(a, s)| self.replica.max_seq(a) > *s)
+                .map(|(a, _)| a),
+        );
+        more.sort();
+        more
     }
 
     /// A page of our walk with `peer` arrived: ask for the rest of its range (from the author
@@ -218,8 +243,11 @@ impl Engine {
         let mut over: Option<(OverBudget, usize)> = None;
         let last_author = records.last().map(|r| r.author.clone());
         for r in records.into_iter().take(MAX_RECORDS_PER_MESSAGE) {
-            // A record we hold already needs no second check and costs no budget.
-            if self.replica.get(&r.author, r.seq).is_some() {
+            // A record we hold already, or one of a retired author at or below its horizon
+            // (compacted here), needs no check and costs no budget.
+            if self.replica.get(&r.author, r.seq).is_some()
+                || self.replica.retired_covers(&r.author, r.seq)
+            {
                 continue;
             }
             // Charged before the signature check: a flood over budget costs no verifying.
@@ -284,8 +312,13 @@ impl Engine {
                 note_record_speed(&mut self.speeds, &r);
                 Checked::New(Box::new(r))
             }
-            // About an item that ended and left memory: stored and relayed, never folded.
-            Inserted::Ended => Checked::New(Box::new(r)),
+            // About an item that ended and left memory: stored and relayed, never folded;
+            // in the store until the item is compacted.
+            Inserted::Ended => {
+                let ended_at = r.body.item_id().and_then(|i| self.ended.get(&i).copied());
+                self.note_stored_until(r.author.clone(), ended_at.unwrap_or(now));
+                Checked::New(Box::new(r))
+            }
             // About an item compacted here: ignored (not stored, folded or relayed).
             Inserted::Compacted => Checked::Compacted(r.body.item_id()),
             Inserted::Duplicate => Checked::Dropped,

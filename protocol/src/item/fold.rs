@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use crate::ids::{Epoch, Millis, NodeId, Seq};
 use crate::record::{Authority, FileInfo, Offer, ProgressInfo, Record, RecordBody, Stage};
 
-use super::{FailedAttempt, ItemState, Phase, Rejection, Release, FREE_LOST_RESULTS};
+use super::{
+    Attempt, AttemptEnd, EndedBy, FailedAttempt, ItemState, Phase, Rejection, Release,
+    FREE_LOST_RESULTS,
+};
 
 impl ItemState {
     /// Folds the records of one item (any order, duplicates allowed), each taken as received
@@ -29,6 +32,7 @@ impl ItemState {
         let mut done = ConvertersDid::collect(&recs, &said.holders, said.current_epoch());
         let lost_results = done.take_refusals(&said);
         let phase = phase(&said, &done);
+        let attempts = attempts(&said, &mut done);
 
         // The result that counts: the delivered one's epoch, else the current epoch's.
         let result_epoch = said
@@ -46,6 +50,7 @@ impl ItemState {
             _ => None,
         };
         Some(ItemState {
+            priority: said.priority.unwrap_or(offer.priority),
             created_at,
             assignment: said.assignment.map(|(e, c, _)| (e, c)),
             phase,
@@ -62,6 +67,7 @@ impl ItemState {
             rejections: done.rejections,
             failures: done.failures,
             lost_results,
+            attempts,
             version: recs.len() as u64,
             updated_at: recs
                 .iter()
@@ -100,7 +106,11 @@ struct OriginSays {
     assignment: Option<(Epoch, NodeId, Seq)>,
     /// Which converter the origin assigned each epoch to (its first assignment of the epoch).
     holders: BTreeMap<Epoch, NodeId>,
+    /// When this node received each epoch's (first) assignment.
+    assigned_at: BTreeMap<Epoch, Millis>,
     cancelled: bool,
+    /// The origin's newest priority record's priority (its records come in seq order).
+    priority: Option<i32>,
     /// The origin's own failure, the first one recorded.
     failure: Option<String>,
     /// The delivery: epoch and output path.
@@ -128,6 +138,7 @@ impl OriginSays {
                     said.holders
                         .entry(*epoch)
                         .or_insert_with(|| converter.clone());
+                    said.assigned_at.entry(*epoch).or_insert(received);
                     let newer = match &said.assignment {
                         None => true,
                         Some((e, _, s)) => (*epoch, r.seq) > (*e, *s),
@@ -137,6 +148,7 @@ impl OriginSays {
                     }
                 }
                 RecordBody::Cancel { .. } => said.cancelled = true,
+                RecordBody::Priority { priority, .. } => said.priority = Some(*priority),
                 RecordBody::Failed {
                     epoch: None, error, ..
                 } => {
@@ -179,6 +191,11 @@ struct ConvertersDid {
     rejections: Vec<Rejection>,
     results: Vec<(Epoch, FileInfo)>,
     current: CurrentEpoch,
+    /// When this node received each epoch's acceptance.
+    accepted_at: BTreeMap<Epoch, Millis>,
+    /// How each epoch ended: its converter's first word that ends it, or the origin's refusal
+    /// of its result.
+    ends: BTreeMap<Epoch, AttemptEnd>,
 }
 
 /// What the converter of the current epoch recorded.
@@ -249,6 +266,11 @@ impl ConvertersDid {
                     r.reason
                 ),
             };
+            let how = match r.lost {
+                true => EndedBy::ResultLost,
+                false => EndedBy::ResultRefused,
+            };
+            self.ends.insert(*epoch, end(how, r.at, Some(&r.reason)));
             let attempt = FailedAttempt {
                 epoch: *epoch,
                 converter: converter.clone(),
@@ -272,6 +294,7 @@ impl ConvertersDid {
 
     /// Takes in one record of the converter that held `epoch`, received at `received`.
     fn note(&mut self, r: &Record, received: Millis, epoch: Epoch, is_current: bool) {
+        self.note_times(r, received, epoch);
         let current = &mut self.current;
         match &r.body {
             RecordBody::Reject {
@@ -316,6 +339,46 @@ impl ConvertersDid {
             _ => {}
         }
     }
+}
+
+impl ConvertersDid {
+    /// Takes in when an attempt was accepted and how it ended (its first such word).
+    fn note_times(&mut self, r: &Record, received: Millis, epoch: Epoch) {
+        let ended = match &r.body {
+            RecordBody::Accept { .. } => {
+                self.accepted_at.entry(epoch).or_insert(received);
+                return;
+            }
+            RecordBody::Reject { reason, .. } => end(EndedBy::Rejected, received, Some(reason)),
+            RecordBody::Failed { error, .. } => end(EndedBy::Failed, received, Some(error)),
+            RecordBody::Release { reason, .. } => end(EndedBy::Released, received, Some(reason)),
+            RecordBody::Converted { .. } => end(EndedBy::Converted, received, None),
+            _ => return,
+        };
+        self.ends.entry(epoch).or_insert(ended);
+    }
+}
+
+fn end(how: EndedBy, at: Millis, reason: Option<&String>) -> AttemptEnd {
+    AttemptEnd {
+        how,
+        at,
+        reason: reason.cloned(),
+    }
+}
+
+/// Every epoch the origin assigned, in epoch order, with its times and how it ended.
+fn attempts(said: &OriginSays, did: &mut ConvertersDid) -> Vec<Attempt> {
+    said.holders
+        .iter()
+        .map(|(epoch, converter)| Attempt {
+            epoch: *epoch,
+            converter: converter.clone(),
+            assigned_at: said.assigned_at.get(epoch).copied().unwrap_or_default(),
+            accepted_at: did.accepted_at.get(epoch).copied(),
+            end: did.ends.remove(epoch),
+        })
+        .collect()
 }
 
 /// The phase: the origin's word first (delivered, cancelled, failed), then what the converter

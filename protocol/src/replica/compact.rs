@@ -27,9 +27,10 @@ impl Replica {
     /// Raises an author's horizon to `seq` (a stored horizon, or a peer's `complete` mark),
     /// then past the records held above it. Returns whether it moved.
     pub fn raise_horizon(&mut self, author: &NodeId, seq: Seq) -> bool {
-        if seq == 0 {
+        if seq == 0 || self.retired_covers(author, seq) {
             return false;
         }
+        self.unretire(author);
         let before = self.horizon(author);
         if seq > before {
             self.contiguous.insert(author.clone(), seq);

@@ -5,26 +5,31 @@
 //! record about it is recognised ([`Inserted::Ended`]) and never resurrects, re-assigns or
 //! re-delivers it.
 
+use std::collections::BTreeSet;
+
 use super::{Inserted, Replica};
 use crate::ids::{ItemId, NodeId, Seq};
 
 impl Replica {
     /// Drops an ended item's records and folded state from memory, keeping the fact that it
-    /// ended. Does nothing (returns false) unless the item is held and final.
-    pub fn drop_ended(&mut self, id: ItemId) -> bool {
+    /// ended. Returns the authors of the records dropped (they stay in the store until the
+    /// item is compacted); does nothing (returns `None`) unless the item is held and final.
+    pub fn drop_ended(&mut self, id: ItemId) -> Option<BTreeSet<NodeId>> {
         if !self.items.get(&id).is_some_and(|i| i.phase.is_final()) {
-            return false;
+            return None;
         }
         self.items.remove(&id);
         self.open.remove(&id);
+        let mut authors = BTreeSet::new();
         for key in self.by_item.remove(&id).unwrap_or_default() {
             if self.records.remove(&key).is_some() && key.1 > self.horizon(&key.0) {
                 // Held in the store: the horizon passes over it once the hole below fills.
-                self.compacted_above.insert(key);
+                self.compacted_above.insert(key.clone());
             }
+            authors.insert(key.0);
         }
         self.ended.insert(id);
-        true
+        Some(authors)
     }
 
     /// Notes an item that ended and whose records are not loaded (at start, from the store's

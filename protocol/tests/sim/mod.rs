@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod mint;
 pub mod steps;
 pub mod store;
 
@@ -16,6 +17,22 @@ use dmc_protocol::{
     Signer, Stage,
 };
 use store::SimStore;
+
+/// An offer by `origin`'s key of a 4 s video `clip.mp4` to `mkv-x264` with `nonce` and
+/// `priority`, and the item's id.
+pub fn video_offer(origin: &NodeId, nonce: [u8; 16], priority: i32) -> (ItemId, RecordBody) {
+    let item_id = ItemId::for_origin(origin, &nonce);
+    let offer = RecordBody::Offer(Offer {
+        item_id,
+        nonce,
+        file: file("clip.mp4", 1),
+        media_type: MediaType::Video,
+        profile: "mkv-x264".into(),
+        duration_ms: Some(4000),
+        priority,
+    });
+    (item_id, offer)
+}
 
 /// Node `i`'s key (a fixed seed per node, so runs are repeatable).
 pub fn signer(i: usize) -> Signer {
@@ -84,6 +101,8 @@ pub struct Sim {
     pub refused_by_limits: usize,
     /// How far each node's clock is off the simulation's (ms; negative: behind).
     pub skew: Vec<i64>,
+    /// Each minted identity's next sequence number (`mint.rs`).
+    pub minted_seqs: BTreeMap<usize, u64>,
 }
 
 /// One step of a random schedule.
@@ -97,6 +116,8 @@ pub enum Op {
     Deliver(usize),
     Drop(usize),
     Act(usize, u8),
+    /// A minted identity (of 4) pushes an item it cancels at once into a node.
+    Mint(usize, usize),
 }
 
 impl Sim {
@@ -135,6 +156,7 @@ impl Sim {
             wire_bytes: 0,
             refused_by_limits: 0,
             skew: vec![0; n],
+            minted_seqs: BTreeMap::new(),
         };
         for i in 0..n {
             sim.feed(i, Event::Start);
@@ -268,7 +290,7 @@ impl Sim {
                 let e = &self.engines[to];
                 let answer = if e.config().drop_ended {
                     // From its store, as a node answers (ended items are not in memory).
-                    let horizons = e.sync_horizons(&range);
+                    let horizons = e.sync_horizons(&range, &summary);
                     let Ok(answer) =
                         Engine::answer_sync_from(&self.stores[to], &horizons, &summary);
                     answer
@@ -417,6 +439,7 @@ impl Sim {
                             fps: Some(30.0),
                             speed: Some(1.5),
                             eta_secs: Some(3),
+                            segments: None,
                         },
                     },
                     _ => RecordBody::Converted {
@@ -487,6 +510,9 @@ impl Sim {
                 }
             }
             Op::Act(k, c) => self.act(k, c),
+            Op::Mint(i, k) => {
+                self.mint(i % n, k % 4);
+            }
         }
     }
 

@@ -12,6 +12,10 @@ pub struct LoginLink {
     pub dashboard: String,
     /// The link is refused after this many seconds, and after its first use.
     pub expires_in_secs: u64,
+    /// The SHA-256 fingerprint of the dashboard's certificate (`AB:CD:…`) when it is served
+    /// over HTTPS (a `[gui] listen` that is not loopback); absent on plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// Answer to `GET /v1/gui/session` (dashboard only): what the page sends back in the

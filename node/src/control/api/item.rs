@@ -3,10 +3,10 @@
 
 use dmc_protocol::item::Rejection;
 use dmc_protocol::time::rfc3339;
-use dmc_protocol::{Epoch, ItemId, ItemState, MediaType, NodeId, Phase, Status};
+use dmc_protocol::{Epoch, ItemId, ItemState, MediaType, NodeId, Phase, SegmentProgress, Status};
 use serde::{Deserialize, Serialize};
 
-use super::{waiting_text, Names};
+use super::{waiting_text, AttemptView, Names};
 
 /// An item as `status --json` and `list --json` show it. The node also keeps it as JSON in its
 /// `item_summaries` table and reads it back for items no longer in memory: a field added
@@ -36,10 +36,26 @@ pub struct ItemView {
     pub fps: Option<f32>,
     pub speed: Option<f32>,
     pub eta_secs: Option<u32>,
+    /// For an item converted in segments, while it converts: segments done of all, and how
+    /// many were kept from before a restart of its converter.
+    #[serde(default)]
+    pub segments: Option<SegmentProgress>,
     pub epoch: Option<Epoch>,
     pub waiting_reason: Option<String>,
     pub errors: Vec<String>,
     pub rejections: Vec<RejectionView>,
+    /// Every attempt, oldest first, with its converter and times (empty in summaries stored
+    /// by older versions).
+    #[serde(default)]
+    pub attempts: Vec<AttemptView>,
+    /// Its place on its converter's queue (higher first): the origin's latest change, else
+    /// the offer's.
+    #[serde(default)]
+    pub priority: i32,
+    /// While accepted and waiting for a free worker of its converter: its place in that
+    /// queue, 1 for the next to start (`core/queue.rs`); `null` otherwise.
+    #[serde(default)]
+    pub queue_position: Option<u32>,
     pub version: u64,
     pub output_file_name: Option<String>,
     pub output_file_size: Option<u64>,
@@ -75,6 +91,7 @@ impl ItemView {
             fps: item.progress.and_then(|p| p.fps),
             speed: item.progress.and_then(|p| p.speed),
             eta_secs: item.progress.and_then(|p| p.eta_secs),
+            segments: item.progress.and_then(|p| p.segments),
             epoch: item.epoch(),
             waiting_reason: item.waiting().map(|w| waiting_text(&w, names)),
             errors: errors(item, names),
@@ -83,12 +100,59 @@ impl ItemView {
                 .iter()
                 .map(|r| RejectionView::of(r, names))
                 .collect(),
+            attempts: item
+                .attempts
+                .iter()
+                .map(|a| AttemptView::of(a, item.epoch(), names))
+                .collect(),
+            priority: item.priority,
+            queue_position: None,
             version: item.version,
             output_file_name: result.map(|r| r.file_name.clone()),
             output_file_size: result.map(|r| r.file_size),
             output_sha512_checksum: result.map(|r| r.sha512.clone()),
             output_path: item.output_path.clone(),
         }
+    }
+}
+
+impl ItemView {
+    /// The segment counts as people read them, `5 of 8 done, 1 kept from before a restart`
+    /// (`status ITEM`; the dashboard says the same), or `None` when not converted in segments.
+    pub fn segments_text(&self) -> Option<String> {
+        self.segments.map(|s| {
+            let done = format!("{} of {} done", s.done, s.total);
+            match s.kept {
+                0 => done,
+                k => format!("{done}, {k} kept from before a restart"),
+            }
+        })
+    }
+
+    /// Its queue place in words, `3rd in queue` (`status ITEM`; the dashboard's list says the
+    /// same), or `None` when it does not wait in a converter's queue.
+    pub fn queue_text(&self) -> Option<String> {
+        self.queue_position.map(|n| {
+            let suffix = match (n % 10, n % 100) {
+                (_, 11..=13) => "th",
+                (1, _) => "st",
+                (2, _) => "nd",
+                (3, _) => "rd",
+                _ => "th",
+            };
+            format!("{n}{suffix} in queue")
+        })
+    }
+
+    /// The segment counts in a few characters, `seg 5/8 (1 kept)` (progress lines).
+    pub fn segments_short(&self) -> Option<String> {
+        self.segments.map(|s| {
+            let done = format!("seg {}/{}", s.done, s.total);
+            match s.kept {
+                0 => done,
+                k => format!("{done} ({k} kept)"),
+            }
+        })
     }
 }
 
@@ -115,10 +179,14 @@ impl ItemView {
             fps: None,
             speed: None,
             eta_secs: None,
+            segments: None,
             epoch: None,
             waiting_reason: None,
             errors: vec![],
             rejections: vec![],
+            attempts: vec![],
+            priority: 0,
+            queue_position: None,
             version: 1,
             output_file_name: None,
             output_file_size: None,
@@ -181,6 +249,60 @@ fn errors(item: &ItemState, names: &Names) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_counts_read_as_done_of_all_and_kept() {
+        let mut v = ItemView::sample(ItemId::from_random([1; 16]), Phase::Converting);
+        assert_eq!(v.segments_text(), None);
+        v.segments = Some(SegmentProgress {
+            done: 5,
+            total: 8,
+            kept: 1,
+        });
+        assert_eq!(
+            v.segments_text().as_deref(),
+            Some("5 of 8 done, 1 kept from before a restart")
+        );
+        assert_eq!(v.segments_short().as_deref(), Some("seg 5/8 (1 kept)"));
+        v.segments = Some(SegmentProgress {
+            done: 2,
+            total: 8,
+            kept: 0,
+        });
+        assert_eq!(v.segments_text().as_deref(), Some("2 of 8 done"));
+        // Views stored before segments existed read as none.
+        let mut json = serde_json::to_value(&v).unwrap();
+        json.as_object_mut().unwrap().remove("segments");
+        let old: ItemView = serde_json::from_value(json).unwrap();
+        assert_eq!(old.segments, None);
+    }
+    #[test]
+    fn queue_places_read_as_ordinals_and_old_views_have_none() {
+        let mut v = ItemView::sample(ItemId::from_random([1; 16]), Phase::Accepted);
+        assert_eq!(v.queue_text(), None);
+        let text = |v: &mut ItemView, n| {
+            v.queue_position = Some(n);
+            v.queue_text().unwrap()
+        };
+        let words: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 103, 111]
+            .into_iter()
+            .map(|n| text(&mut v, n))
+            .collect();
+        assert_eq!(
+            words.join(", "),
+            "1st in queue, 2nd in queue, 3rd in queue, 4th in queue, 11th in queue, \
+             12th in queue, 13th in queue, 21st in queue, 22nd in queue, 103rd in queue, \
+             111th in queue"
+        );
+        let mut json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["queue_position"], 111);
+        for field in ["queue_position", "priority", "attempts"] {
+            json.as_object_mut().unwrap().remove(field);
+        }
+        let old: ItemView = serde_json::from_value(json).unwrap();
+        assert_eq!((old.queue_position, old.priority), (None, 0));
+        assert!(old.attempts.is_empty());
+    }
     use dmc_protocol::{FileInfo, Offer, Record, RecordBody};
 
     fn record(author: &str, seq: u64, body: RecordBody) -> Record {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ItemView, ListFilters, QueueEstimate};
+use super::{ItemView, ListFilters, QueueEstimate, UpgradingView};
 
 /// Items on a page when the query does not say: one screen. The one definition, also the
 /// CLI's `--limit` default.
@@ -121,6 +121,10 @@ pub struct ItemPage {
     /// When the items of the query that have not ended (on every page) should be done.
     #[serde(default)]
     pub queue: Option<QueueEstimate>,
+    /// Set while the first start after an upgrade fills in the database: items not read yet
+    /// are missing from the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrading: Option<UpgradingView>,
 }
 
 impl ItemPage {
@@ -135,6 +139,7 @@ impl ItemPage {
             limit,
             open,
             queue: None,
+            upgrading: None,
         }
     }
 

@@ -84,4 +84,32 @@ pub struct NodeView {
     pub listen_addrs: Vec<String>,
     pub converter: bool,
     pub output_dir: String,
+    /// Set while the first start after an upgrade fills in the database: the node answers
+    /// from what is there and takes no offers until it is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrading: Option<UpgradingView>,
+}
+
+/// How far the first start after an upgrade got in filling in the database (`core/upgrade.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradingView {
+    /// Items read and settled so far.
+    pub done: u64,
+    /// Items to read in all; 0 while they are being counted.
+    pub total: u64,
+}
+
+impl UpgradingView {
+    /// The line `status`, `list`, `info` and `doctor` show.
+    pub fn text(&self) -> String {
+        if self.total == 0 {
+            "upgrading the database: counting the items to fill in".into()
+        } else {
+            format!(
+                "upgrading the database: {} of {} items",
+                self.done.min(self.total),
+                self.total
+            )
+        }
+    }
 }

@@ -41,6 +41,7 @@ mod tests {
             frame_us: 40_000,
             video_start_us: video,
             audio_start_us: audio,
+            subtitle_streams: 0,
             duration_us: Some(dur),
         }
     }

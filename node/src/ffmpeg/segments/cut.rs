@@ -3,8 +3,11 @@
 //! first keyframe at or after the wanted length, so every segment decodes on its own and the
 //! segments hold every packet of the source exactly once. (`-ss/-to` cuts would need the
 //! keyframes listed first and seek per segment, and `-ss` with `-c copy` may repeat or drop
-//! packets around a cut.) The cuts are kept in `cut/` of the segment store, made in `cut.part/`
-//! and renamed when complete, so after a restart the same segments are encoded.
+//! packets around a cut.) The cuts keep the source's timestamps (no `-reset_timestamps`), so
+//! each cut's start is its place in the source: the join places each segment there, and a
+//! variable frame rate keeps its frame times across the joints (a cut's own duration only
+//! guesses its last frame's). The cuts are kept in `cuts/` of the segment store, made in
+//! `cuts.part/` and renamed when complete, so after a restart the same segments are encoded.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -17,10 +20,11 @@ use crate::ffmpeg::cancel::CancelToken;
 use crate::ffmpeg::error::FfmpegError;
 use crate::ffmpeg::tool::{file_arg, input_guard};
 
-/// The folder of complete cuts in a segment store.
-const CUT: &str = "cut";
+/// The folder of complete cuts in a segment store (an earlier version's `cut/`, with reset
+/// timestamps, is not used).
+const CUT: &str = "cuts";
 /// The folder cuts are written to first.
-const CUT_PART: &str = "cut.part";
+const CUT_PART: &str = "cuts.part";
 /// The extension (and, as `matroska`, the muxer) of a cut: it holds any video codec.
 const CUT_EXTENSION: &str = "mkv";
 
@@ -55,8 +59,6 @@ fn cut_args(input: &Path, dir: &Path, segment: Duration) -> Vec<OsString> {
             "segment",
             "-segment_format",
             "matroska",
-            "-reset_timestamps",
-            "1",
             "-segment_time",
         ]
         .map(OsString::from),
@@ -147,7 +149,7 @@ mod tests {
     fn cut_arguments_copy_the_first_video_stream_only() {
         let args: Vec<String> = cut_args(
             Path::new("/w/src"),
-            Path::new("/w/s/cut.part"),
+            Path::new("/w/s/cuts.part"),
             Duration::from_millis(4500),
         )
         .into_iter()
@@ -157,7 +159,8 @@ mod tests {
         assert_eq!(args[at("-map") + 1], "0:v:0");
         assert_eq!(args[at("-c") + 1], "copy");
         assert_eq!(args[at("-segment_time") + 1], "4.500");
+        assert!(!args.iter().any(|a| a == "-reset_timestamps"));
         assert!(at("-protocol_whitelist") < at("-i"));
-        assert_eq!(args.last().unwrap(), "file:/w/s/cut.part/%05d.mkv");
+        assert_eq!(args.last().unwrap(), "file:/w/s/cuts.part/%05d.mkv");
     }
 }

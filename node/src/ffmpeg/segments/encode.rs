@@ -17,6 +17,8 @@ const ENC: &str = "enc";
 /// One cut segment to encode.
 pub(crate) struct Cut {
     pub path: PathBuf,
+    /// Where it starts in the source, in microseconds.
+    pub start_us: i64,
     pub frames: u64,
     pub duration_ms: Option<u64>,
 }
@@ -58,13 +60,14 @@ async fn is_kept(path: &Path, frames: u64, job: &ConvertJob) -> bool {
 }
 
 /// Encodes every cut of `cuts` not already kept in `store`, with `job`'s profile and limits.
-/// `on_start` gets each ffmpeg's pid; `progress` gets the frames done over all segments.
+/// `on_start` gets each ffmpeg's pid; `progress` gets the frames done over all segments and
+/// the segments done (the first call: those kept).
 pub(crate) async fn encode_all(
     job: &ConvertJob,
     store: &Path,
     cuts: &[Cut],
     on_start: &mut impl FnMut(u32),
-    progress: &mut impl FnMut(u64),
+    progress: &mut impl FnMut(u64, usize),
 ) -> Result<Encoded, FfmpegError> {
     let dir = store.join(ENC);
     tokio::fs::create_dir_all(&dir)
@@ -90,15 +93,18 @@ pub(crate) async fn encode_all(
         kept_segments = kept,
         "encoding segments; kept ones are not encoded again"
     );
-    progress(done_frames);
+    let mut done_segments = kept;
+    progress(done_frames, done_segments);
     for i in todo {
         let cut = &cuts[i];
         encode_one(job, cut, &paths[i], on_start, &mut |fraction: f32| {
-            progress(done_frames + (cut.frames as f64 * f64::from(fraction)) as u64)
+            let frames = (cut.frames as f64 * f64::from(fraction)) as u64;
+            progress(done_frames + frames, done_segments)
         })
         .await?;
         done_frames += cut.frames;
-        progress(done_frames);
+        done_segments += 1;
+        progress(done_frames, done_segments);
     }
     Ok(Encoded { paths, kept })
 }
@@ -131,6 +137,7 @@ async fn encode_one(
         input: cut.path.clone(),
         output_part: part.clone(),
         duration_ms: cut.duration_ms,
+        keep_frame_times: true,
         ..job.clone()
     };
     convert(seg_job, &mut *on_start, |p: ConvertProgress| {

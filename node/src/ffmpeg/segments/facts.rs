@@ -27,6 +27,8 @@ pub(crate) struct MediaFacts {
     pub video_start_us: i64,
     /// Start of the first audio stream, if there is one.
     pub audio_start_us: Option<i64>,
+    /// Subtitle streams.
+    pub subtitle_streams: usize,
     /// The container's duration, when stated.
     pub duration_us: Option<u64>,
 }
@@ -108,6 +110,11 @@ impl MediaFacts {
                 .unwrap_or(FALLBACK_FRAME_US),
             video_start_us: secs_to_us(video.start_time.as_deref()).unwrap_or(0),
             audio_start_us: audio.and_then(|a| secs_to_us(a.start_time.as_deref())),
+            subtitle_streams: raw
+                .streams
+                .iter()
+                .filter(|s| s.codec_type.as_deref() == Some("subtitle"))
+                .count(),
             duration_us: raw
                 .format
                 .and_then(|f| secs_to_us(f.duration.as_deref()))

@@ -18,6 +18,8 @@ mod tests;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use dmc_protocol::SegmentProgress;
+
 use super::convert::{ConvertJob, ConvertOutcome, ConvertProgress};
 use super::error::FfmpegError;
 use super::limits::check_output_place;
@@ -25,10 +27,11 @@ use check::check_joined;
 use cut::{cut_once, CutOptions};
 use encode::{encode_all, Cut};
 use facts::media_facts;
-use join::{audio_once, join};
+use join::{join, keeps_other_streams, other_streams_once, placed_segments};
 
-/// Most segments one item is cut into; longer videos get longer segments.
-pub const MAX_SEGMENTS: usize = 10_000;
+/// Most segments one item is cut into; longer videos get longer segments (the protocol's
+/// bound on the segment counts a progress report carries).
+pub const MAX_SEGMENTS: usize = dmc_protocol::MAX_SEGMENTS as usize;
 
 /// When videos are split and how long their segments are (`[converter] split_min`,
 /// `segment`).
@@ -90,24 +93,28 @@ pub async fn convert_in_segments(
     };
     let cuts = cut_and_count(&job.input, store, opts, &source, &mut on_start).await?;
     let encoded = {
-        let mut frames_done = progress_of_frames(source.frames, started, &mut progress);
+        let mut frames_done = progress_of_frames(source.frames, cuts.len(), started, &mut progress);
         encode_all(&job, store, &cuts, &mut on_start, &mut frames_done).await?
     };
-    let audio = match source.audio_start_us {
-        Some(_) => Some(audio_once(&job, store, &mut on_start).await?),
-        None => None,
+    let others = match keeps_other_streams(&job.profile, &source) {
+        true => Some(other_streams_once(&job, store, &mut on_start).await?),
+        false => None,
     };
+    let segments = placed_segments(&cuts, encoded.paths);
     join(
         &job,
         store,
-        &encoded.paths,
-        audio.as_deref(),
+        &segments,
+        others.as_deref(),
         &source,
         &mut on_start,
     )
     .await?;
     let out = finish(&job, &source, limit).await?;
-    progress(ConvertProgress::done(job.duration_ms));
+    progress(ConvertProgress {
+        segments: Some(segment_counts(cuts.len(), cuts.len(), encoded.kept)),
+        ..ConvertProgress::done(job.duration_ms)
+    });
     Ok(SegmentedOutcome {
         outcome: ConvertOutcome {
             output: job.output_part.clone(),
@@ -136,6 +143,7 @@ async fn cut_and_count(
         let f = media_facts(&path, limit).await?;
         cuts.push(Cut {
             path,
+            start_us: f.video_start_us,
             frames: f.frames,
             duration_ms: f.duration_us.map(|us| us / 1000),
         });
@@ -151,34 +159,47 @@ async fn cut_and_count(
     Ok(cuts)
 }
 
-/// The item's progress from the frames encoded over all segments (`done` of `total`): never
-/// decreasing, below 1 until the join is checked, with the rate and ETA of the frames this
-/// run encoded (those kept from an earlier run, known at the first call, excluded).
+/// Segment counts for a progress report (at most [`MAX_SEGMENTS`], so they fit).
+fn segment_counts(done: usize, total: usize, kept: usize) -> SegmentProgress {
+    let count = |n: usize| u32::try_from(n.min(MAX_SEGMENTS)).unwrap_or(u32::MAX);
+    SegmentProgress {
+        done: count(done),
+        total: count(total),
+        kept: count(kept),
+    }
+}
+
+/// The item's progress from the frames encoded over all segments (`done` of `total`) and the
+/// segments done of `segments`: never decreasing, below 1 until the join is checked, with the
+/// rate and ETA of the frames this run encoded (frames and segments kept from an earlier run,
+/// known at the first call, excluded).
 fn progress_of_frames(
     total: u64,
+    segments: usize,
     started: Instant,
     progress: &mut impl FnMut(ConvertProgress),
-) -> impl FnMut(u64) + '_ {
+) -> impl FnMut(u64, usize) + '_ {
     let total = total.max(1);
-    let mut best = 0.0f32;
-    let mut kept_frames: Option<u64> = None;
-    move |done: u64| {
-        let kept = *kept_frames.get_or_insert(done);
+    let mut best = (0.0f32, 0usize);
+    let mut kept: Option<(u64, usize)> = None;
+    move |done: u64, segments_done: usize| {
+        let (kept, kept_segments) = *kept.get_or_insert((done, segments_done));
         // Joining is left: 1 only once the output is checked.
         let fraction = ((done as f64 / total as f64) as f32).min(0.99);
-        if fraction > best {
-            best = fraction;
+        if fraction > best.0 || segments_done > best.1 {
+            best = (fraction.max(best.0), segments_done.max(best.1));
             let secs = started.elapsed().as_secs_f64();
             let fps = (secs > 0.0).then(|| done.saturating_sub(kept) as f64 / secs);
             let eta_secs = fps
                 .filter(|f| *f > 0.0)
                 .map(|f| (total.saturating_sub(done) as f64 / f).min(f64::from(u32::MAX)) as u32);
             progress(ConvertProgress {
-                fraction,
+                fraction: best.0,
                 fps: fps.map(|f| f as f32),
                 speed: None,
                 eta_secs,
                 out_time_ms: None,
+                segments: Some(segment_counts(best.1, segments, kept_segments)),
             });
         }
     }
