@@ -1,8 +1,12 @@
-//! Scheduling decisions: which converter gets an item, and whether a converter can take one.
+//! Scheduling decisions: which converter gets an item, whether a converter can take one, and
+//! in which order a converter's items wait for its workers (`queue`).
 
 use crate::ids::{Millis, NodeId};
 use crate::item::{ItemState, Phase, Rejection};
 use crate::record::ConverterAd;
+
+mod queue;
+pub use queue::{queue_key, queue_positions, QueueKey};
 
 /// After refusing an item, a converter is asked again only once this much time has passed.
 pub const REJECT_COOLDOWN_MS: Millis = 10 * 60 * 1000;

@@ -1,13 +1,14 @@
 //! The origin's `priority` record (issue 15): the origin's newest one counts, whatever order
 //! records arrive in; nobody else's counts; it replicates to a node that was away; and a node
-//! makes one only for an open item of its own.
+//! makes one only for an open item of its own. A converter's jobs come out of the scheduling
+//! pass in queue order.
 
 mod sim;
 
-use dmc_protocol::engine::Event;
+use dmc_protocol::engine::{Effect, Event};
 use dmc_protocol::{ItemId, ItemState, Phase, Record, RecordBody};
 use proptest::prelude::*;
-use sim::{node_id, signer, video_offer, Sim};
+use sim::{node_id, signer, video_offer, Pending, Sim};
 
 const ORIGIN: usize = 1;
 const OTHER: usize = 2;
@@ -140,4 +141,63 @@ fn a_priority_change_reaches_a_converter_that_was_away_and_only_the_origins_coun
     sim.feed(ORIGIN, Event::Local(RecordBody::Cancel { item_id: id }));
     sim.drain();
     assert!(!sim.engines[ORIGIN].may_author(&body), "ended");
+}
+
+/// Node 0 converts six items of node 1, accepted and waiting for a worker. Each scheduling
+/// pass emits their `RunJob`s in queue order: the highest priority first, then the oldest
+/// offer, whatever the items' ids; a priority change reorders them.
+#[test]
+fn a_converters_jobs_come_out_of_the_scheduling_pass_in_queue_order() {
+    let mut sim = Sim::new(2, 1);
+    sim.link(0, ORIGIN);
+    sim.drain();
+    let offered: Vec<ItemId> = (0..6)
+        .map(|_| {
+            let id = sim.offer(ORIGIN);
+            sim.drain();
+            id
+        })
+        .collect();
+    while let Some(k) = sim
+        .pending
+        .iter()
+        .position(|p| matches!(p, Pending::Evaluate { .. }))
+    {
+        sim.act(k, 1);
+        sim.drain();
+    }
+    let jobs = |sim: &mut Sim| -> Vec<ItemId> {
+        let at = sim.now + 1;
+        let fx = sim.engines[0].handle(Event::Tick, at);
+        fx.into_iter()
+            .filter_map(|e| match e {
+                Effect::RunJob { item_id, .. } => Some(item_id),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        jobs(&mut sim),
+        offered,
+        "equal priority: oldest offer first"
+    );
+    let mut by_id = offered.clone();
+    by_id.sort();
+    assert_ne!(by_id, offered, "the ids alone would give another order");
+
+    for (item, priority) in [(offered[3], 5), (offered[0], -1)] {
+        sim.feed(
+            ORIGIN,
+            Event::Local(RecordBody::Priority {
+                item_id: item,
+                priority,
+            }),
+        );
+        sim.drain();
+    }
+    let mut expected = vec![offered[3]];
+    expected.extend_from_slice(&offered[1..3]);
+    expected.extend_from_slice(&offered[4..]);
+    expected.push(offered[0]);
+    assert_eq!(jobs(&mut sim), expected);
 }

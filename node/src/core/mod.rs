@@ -29,7 +29,6 @@ mod offer;
 mod outcomes;
 pub(crate) mod peers;
 mod queries;
-mod queue;
 mod reserve;
 mod retry;
 mod shutdown;

@@ -130,10 +130,9 @@ impl Core {
                         .engine
                         .report(&i.item_id())
                         .is_some_and(|r| r.progress.stage != Stage::Queued);
-                let key = super::queue::queue_key(i.priority, i.created_at, i.item_id());
-                (!running).then_some((converter, key))
+                (!running).then_some((converter, i.queue_key()))
             });
-        super::queue::queue_positions(waiting)
+        dmc_protocol::schedule::queue_positions(waiting)
     }
 
     /// [`Self::view`] with the names already made (once for a page of items).

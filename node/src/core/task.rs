@@ -286,7 +286,6 @@ impl Core {
     }
 
     async fn carry_out(&mut self, effects: Vec<Effect>) {
-        let effects = self.order_jobs(effects);
         for effect in effects {
             match effect {
                 Effect::Persist(records) => {
@@ -388,13 +387,6 @@ impl Core {
         tracing::info!(item = %item_id, phase = view.phase.as_str(), "item ended");
         // No subscriber (a node without them, or shutting down): nobody to tell.
         let _ = self.ended.send(ItemEnded { item: view });
-    }
-
-    /// Puts the `RunJob` effects in queue order (see [`super::queue::order_run_jobs`]).
-    fn order_jobs(&self, effects: Vec<Effect>) -> Vec<Effect> {
-        super::queue::order_run_jobs(effects, |id| {
-            self.engine.item(id).map(|i| (i.priority, i.created_at))
-        })
     }
 
     fn send(&mut self, to: NodeId, request: Request) {

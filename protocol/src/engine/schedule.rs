@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::ids::{Epoch, ItemId, Millis, NodeId};
 use crate::item::{ItemState, Phase};
 use crate::record::RecordBody;
-use crate::schedule::{pick_converter, Candidate};
+use crate::schedule::{pick_converter, Candidate, QueueKey};
 
 use super::{next_epoch, Effect, Engine};
 
@@ -23,12 +23,18 @@ enum OriginStep {
     GiveUp(String),
 }
 
+/// The queue key of `effect` when it runs a job of `item`: `RunJob`s are put in queue order.
+fn run_key(item: &ItemState, effect: &Effect) -> Option<QueueKey> {
+    matches!(effect, Effect::RunJob { .. }).then(|| item.queue_key())
+}
+
 impl Engine {
     /// Re-derives, from the records, what this node should be doing now.
     pub(super) fn schedule(&mut self, now: Millis, fx: &mut Vec<Effect>) {
         let retrying = self.retry_clocks(now);
         let mut assign: Vec<(ItemId, Epoch, NodeId)> = Vec::new();
         let mut give_up: Vec<(ItemId, String)> = Vec::new();
+        let mut duties: Vec<(Option<QueueKey>, Effect)> = Vec::new();
         {
             let mut candidates = self.candidates();
             for item in self.replica.open_items() {
@@ -40,10 +46,14 @@ impl Engine {
                         assign.push((item.item_id(), next_epoch(item), c));
                     }
                     Some(OriginStep::GiveUp(why)) => give_up.push((item.item_id(), why)),
-                    None => fx.extend(self.duty(item)),
+                    None => duties.extend(self.duty(item).map(|e| (run_key(item, &e), e))),
                 }
             }
         }
+        // Jobs in queue order, so that when fewer workers are free than jobs wait, the first
+        // in the queue start; other duties first, in item order.
+        duties.sort_by_key(|a| a.0);
+        fx.extend(duties.into_iter().map(|(_, e)| e));
         self.retry_since = retrying;
         self.forget_stale_releases();
         for (item_id, epoch, converter) in assign {

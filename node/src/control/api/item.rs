@@ -53,7 +53,7 @@ pub struct ItemView {
     #[serde(default)]
     pub priority: i32,
     /// While accepted and waiting for a free worker of its converter: its place in that
-    /// queue, 1 for the next to start (`core/queue.rs`); `null` otherwise.
+    /// queue, 1 for the next to start (`dmc_protocol::schedule::queue_positions`); `null` otherwise.
     #[serde(default)]
     pub queue_position: Option<u32>,
     pub version: u64,
