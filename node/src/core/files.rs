@@ -5,6 +5,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use crate::transfer::sha512::Sha512;
+
 /// Creates `path` for writing only if nothing is there: `O_CREAT | O_EXCL | O_NOFOLLOW`, so
 /// neither a file nor a symlink (even a dangling one) at `path` is ever written through.
 pub fn create_new(path: &Path) -> std::io::Result<File> {
@@ -19,12 +21,11 @@ pub fn create_new(path: &Path) -> std::io::Result<File> {
 /// Copies `src` into the new file `dst` (see [`create_new`]) and fsyncs it; `dst` is removed
 /// again if the copy fails. The SHA-512 (hex) of what was copied.
 pub fn copy_new(src: &Path, dst: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
     use std::io::Write;
     let mut from = open_regular(src)?;
     let mut to = create_new(dst)?;
     let copied = (|| {
-        let mut hasher = sha2::Sha512::new();
+        let mut hasher = Sha512::default();
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = match from.read(&mut buf) {
@@ -37,7 +38,7 @@ pub fn copy_new(src: &Path, dst: &Path) -> std::io::Result<String> {
             to.write_all(&buf[..n])?;
         }
         to.sync_all()?;
-        Ok(hex::encode(hasher.finalize()))
+        Ok(hasher.hex())
     })();
     if copied.is_err() {
         let _ = std::fs::remove_file(dst);
@@ -86,9 +87,8 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
 
 /// The SHA-512 (hex) of the regular file at `path` (see [`open_regular`]).
 pub fn sha512_regular(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
     let mut f = open_regular(path)?;
-    let mut hasher = sha2::Sha512::new();
+    let mut hasher = Sha512::default();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         match f.read(&mut buf) {
@@ -98,7 +98,7 @@ pub fn sha512_regular(path: &Path) -> std::io::Result<String> {
             Err(e) => return Err(e),
         }
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(hasher.hex())
 }
 
 #[cfg(test)]

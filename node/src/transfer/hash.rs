@@ -6,7 +6,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use dmc_protocol::FileInfo;
-use sha2::{Digest, Sha512};
+
+use super::sha512::Sha512;
 
 /// Size of the reads while hashing.
 const READ_BUF: usize = 1 << 20;
@@ -123,12 +124,12 @@ pub fn hash_open(
     }
     let (hashed, sha) = std::thread::scope(|scope| {
         let sha_thread = scope.spawn(move || {
-            let mut sha = Sha512::new();
+            let mut sha = Sha512::default();
             for (buf, n) in full_rx {
                 sha.update(&buf[..n]);
                 let _ = empty_tx.send(buf);
             }
-            sha.finalize()
+            sha.hex()
         });
         let hashed = hash_blake3(&mut file, chunk_size, &mut progress, &empty_rx, full_tx);
         let sha = sha_thread.join();
@@ -145,7 +146,7 @@ pub fn hash_open(
     }
     Ok(HashedFile {
         size,
-        sha512: hex::encode(sha),
+        sha512: sha,
         blake3: whole,
         chunk_size,
         manifest_hash: manifest_hash(&hashes),
@@ -262,7 +263,10 @@ mod tests {
             h.manifest_hash,
             blake3::hash(&expected).to_hex().to_string()
         );
-        assert_eq!(h.sha512, hex::encode(Sha512::digest(&data)));
+        assert_eq!(
+            h.sha512,
+            hex::encode(<sha2::Sha512 as sha2::Digest>::digest(&data))
+        );
         assert_eq!(h.blake3, blake3::hash(&data).to_hex().to_string());
         let info = h.file_info("clip.mp4");
         assert_eq!(info.chunk_count(), 4);

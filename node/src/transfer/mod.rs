@@ -8,6 +8,7 @@ mod pace;
 mod part_file;
 pub mod pull;
 pub mod serve;
+pub mod sha512;
 
 pub use hash::{hash_file, hash_open, mtime_ns, open_nofollow, FileId, HashedFile};
 pub use pull::{pull_file_with, PullError, PullOptions, PullStats, RemoteFile};
