@@ -90,7 +90,8 @@ SH
 }
 
 # start_node RUN_DIR NAME CONVERTER(true|false) PEERS: a node of the bench's network listening
-# on 127.0.0.1 (port picked by the kernel), mDNS off, static PEERS, workers = $WORKERS (default
+# on 127.0.0.1 (port picked by the kernel), mDNS off, static PEERS, no dashboard (several bench
+# nodes, or a user's own node, would contend for its default port), workers = $WORKERS (default
 # 1), and for a converter the `[converter]` lines in $EXTRA_CONVERTER; returns once its control
 # socket answers.
 start_node() {
@@ -110,6 +111,9 @@ output_dir = "$d/out"
 [discovery]
 mdns = false
 peers = [$4]
+
+[gui]
+listen = ""
 
 [converter]
 enabled = $3
