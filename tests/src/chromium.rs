@@ -138,17 +138,24 @@ pub fn save_screenshot(c: &Browser, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A script listing every URL the page has loaded (the browser's resource timing entries).
+pub const RESOURCE_URLS: &str = "return performance.getEntriesByType('resource').map(e => e.name)";
+
 /// Every URL the page has loaded that is not under `origin` (`http://HOST:PORT`): what a page
 /// that loads nothing off the node never has.
 pub fn loaded_off(c: &Browser, origin: &str) -> Result<Vec<String>> {
-    let urls = c.execute("return performance.getEntriesByType('resource').map(e => e.name)")?;
+    Ok(urls_off(&c.execute(RESOURCE_URLS)?, origin))
+}
+
+/// The URLs of `urls` (a JSON array, as [`RESOURCE_URLS`] gives) not under `origin`; for any
+/// browser's client.
+pub fn urls_off(urls: &Value, origin: &str) -> Vec<String> {
     let prefix = format!("{}/", origin.trim_end_matches('/'));
-    Ok(urls
-        .as_array()
+    urls.as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
         .filter(|u| !u.starts_with(&prefix))
         .map(str::to_string)
-        .collect())
+        .collect()
 }

@@ -242,6 +242,11 @@ pub fn login_link(node: &Node) -> Result<(String, String)> {
     Ok((url, base))
 }
 
+/// The dashboard's origin (`http://HOST:PORT`) of a login link.
+pub fn origin_of(link: &str) -> &str {
+    link.split("/login").next().unwrap_or_default()
+}
+
 /// Logs in with a fresh link: the session cookie (`dmc_session=…`) and the base URL.
 pub fn log_in(node: &Node) -> Result<(String, String)> {
     let (url, base) = login_link(node)?;

@@ -11,7 +11,7 @@ use anyhow::Result;
 use dmc_tests::chromium::{
     self, loaded_off, needs_chromium, save_screenshot as save, wait_js, Driver,
 };
-use dmc_tests::http::login_link;
+use dmc_tests::http::{login_link, origin_of};
 use dmc_tests::webdriver::Browser;
 use dmc_tests::{make_clip, Lab, Node, NodeOpts};
 
@@ -118,7 +118,7 @@ fn story(c: &Browser, node: &Node, lab: &Lab, link: &str, item: &str) -> Result<
     save(c, "items-filtered.png")?;
 
     // Nothing was loaded from anywhere but this node.
-    let origin = link.split("/login").next().unwrap_or_default();
+    let origin = origin_of(link);
     assert_eq!(loaded_off(c, origin)?, Vec::<String>::new());
 
     // A phone's width: the table becomes cards, nothing wider than the screen.

@@ -10,8 +10,8 @@
 
 use anyhow::{ensure, Result};
 
-use dmc_tests::chromium::screenshot_dir;
-use dmc_tests::http::login_link;
+use dmc_tests::chromium::{screenshot_dir, urls_off, RESOURCE_URLS};
+use dmc_tests::http::{login_link, origin_of};
 use dmc_tests::marionette::{needs_firefox, Firefox};
 use dmc_tests::{make_clip, Lab, Node, NodeOpts};
 
@@ -62,12 +62,9 @@ fn story(f: &mut Firefox, node: &Node, link: &str, item: &str) -> Result<()> {
     std::fs::write(screenshot_dir().join("firefox-items.png"), &png)?;
 
     // Nothing was loaded from anywhere but this node.
-    let origin = link.split("/login").next().unwrap_or_default();
-    let off = f.execute(&format!(
-        "return performance.getEntriesByType('resource').map(e => e.name)\
-           .filter(u => !u.startsWith('{origin}/'));"
-    ))?;
-    assert_eq!(off, serde_json::json!([]));
+    let origin = origin_of(link);
+    let off = urls_off(&f.execute(RESOURCE_URLS)?, origin);
+    assert_eq!(off, Vec::<String>::new());
     Ok(())
 }
 

@@ -19,9 +19,28 @@ use anyhow::{Context, Result};
 use dmc_tests::chromium::{
     self, loaded_off, needs_chromium, save_screenshot, wait_js, wait_js_for, Driver,
 };
-use dmc_tests::http::{login_link, request};
+use dmc_tests::http::{login_link, origin_of, request};
 use dmc_tests::webdriver::Browser;
 use dmc_tests::{ffprobe_streams, make_clip, Lab, Node};
+
+/// The item of the upload `name` once its row shows (screenshot `shot`), after checking that
+/// the laptop stored it byte for byte (`bytes`) under its name and offered it with the chosen
+/// profile.
+fn offered_upload(
+    c: &Browser,
+    laptop: &Node,
+    name: &str,
+    bytes: &[u8],
+    shot: &str,
+) -> Result<String> {
+    let item = wait_js(c, &format!("the row of {name}"), &row_of(name, None))?;
+    let item = item.as_str().context("an item id")?.to_string();
+    save_screenshot(c, shot)?;
+    let stored = laptop.data_dir.join("uploads").join(name);
+    assert_eq!(std::fs::read(&stored)?, bytes);
+    assert_eq!(laptop.status(&item)?["conversion_type"], "mkv-x264");
+    Ok(item)
+}
 
 /// Long enough for a converter to take, convert and deliver a small clip on a busy machine.
 const CONVERSION: Duration = Duration::from_secs(180);
@@ -97,12 +116,13 @@ fn story(c: &Browser, lab: &Lab, laptop: &Node, converter: &Node, link: &str) ->
     let clip = lab.path("holiday.mp4");
     make_clip(&clip, 40, "640x360")?;
     c.send_keys("#upload-file", clip.to_str().context("clip path")?)?;
-    let item = wait_js(c, "the uploaded item's row", &row_of("holiday.mp4", None))?;
-    let item = item.as_str().context("an item id")?.to_string();
-    save_screenshot(c, "upload-offered.png")?;
-    let stored = laptop.data_dir.join("uploads").join("holiday.mp4");
-    assert_eq!(std::fs::read(&stored)?, std::fs::read(&clip)?);
-    assert_eq!(laptop.status(&item)?["conversion_type"], "mkv-x264");
+    let item = offered_upload(
+        c,
+        laptop,
+        "holiday.mp4",
+        &std::fs::read(&clip)?,
+        "upload-offered.png",
+    )?;
 
     wait_js_for(
         c,
@@ -130,7 +150,7 @@ fn story(c: &Browser, lab: &Lab, laptop: &Node, converter: &Node, link: &str) ->
     save_screenshot(c, "upload-delivered.png")?;
 
     // The link, with the browser's own session.
-    let origin = link.split("/login").next().unwrap_or_default();
+    let origin = origin_of(link);
     let cookie = format!("dmc_session={}", c.cookie("dmc_session")?);
     let href = href.as_str().context("a link")?;
     let answer = request("GET", &format!("{origin}{href}"), &[("Cookie", &cookie)])?;
@@ -186,12 +206,7 @@ fn drop_story(c: &Browser, lab: &Lab, laptop: &Node, link: &str) -> Result<()> {
         "return document.getElementById('upload-status').textContent === 'dropped.mp4 offered' \
            ? true : null;",
     )?;
-    let item = wait_js(c, "the dropped item's row", &row_of("dropped.mp4", None))?;
-    let item = item.as_str().context("an item id")?.to_string();
-    save_screenshot(c, "drop-offered.png")?;
-    let stored = laptop.data_dir.join("uploads").join("dropped.mp4");
-    assert_eq!(std::fs::read(&stored)?, bytes);
-    assert_eq!(laptop.status(&item)?["conversion_type"], "mkv-x264");
+    let item = offered_upload(c, laptop, "dropped.mp4", &bytes, "drop-offered.png")?;
 
     wait_js_for(
         c,
@@ -202,7 +217,7 @@ fn drop_story(c: &Browser, lab: &Lab, laptop: &Node, link: &str) -> Result<()> {
     save_screenshot(c, "drop-delivered.png")?;
     let delivered = laptop.status(&item)?;
     assert_eq!(delivered["phase"], "delivered", "{delivered}");
-    let origin = link.split("/login").next().unwrap_or_default();
+    let origin = origin_of(link);
     assert_eq!(loaded_off(c, origin)?, Vec::<String>::new());
     Ok(())
 }
