@@ -254,7 +254,7 @@ pub fn item_block(i: &ItemView) -> String {
         ),
         ("created", i.created_at.clone()),
         ("updated", i.updated_at.clone()),
-        ("sha512", i.sha512_checksum.clone()),
+        ("sha512", source_sha512_text(&i.sha512_checksum)),
         ("version", i.version.to_string()),
     ];
     if let Some(segments) = i.segments_text() {
@@ -287,6 +287,15 @@ fn progress_line(i: &ItemView) -> String {
         progress
     } else {
         format!("{progress} ({})", extra.join(", "))
+    }
+}
+
+/// The source's SHA-512 as `status ITEM` shows it: empty while the origin still reads it.
+fn source_sha512_text(sha512: &str) -> String {
+    if sha512.is_empty() {
+        "being read by the origin (the offer was published before it)".into()
+    } else {
+        sha512.into()
     }
 }
 

@@ -267,7 +267,7 @@ function renderDetail() {
   field(dl, "Offered", v.created_at);
   field(dl, "Updated", v.updated_at);
   field(dl, "Source size", bytes(v.file_size));
-  field(dl, "Source SHA-512", v.sha512_checksum);
+  field(dl, "Source SHA-512", v.sha512_checksum || "being read by the origin");
   field(dl, "Result", v.output_file_name);
   field(dl, "Result size", bytes(v.output_file_size));
   field(dl, "Result SHA-512", v.output_sha512_checksum);

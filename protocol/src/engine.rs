@@ -383,17 +383,6 @@ impl Engine {
         &self.connected
     }
 
-    /// This node's item already offered with the same content and profile, unless it ended
-    /// in failure or was cancelled (then a new offer makes a new item).
-    pub fn find_offer(&self, sha512: &str, profile: &str) -> Option<&ItemState> {
-        self.replica.items().find(|i| {
-            i.origin == *self.cfg.me()
-                && i.offer.file.sha512 == sha512
-                && i.offer.profile == profile
-                && !matches!(i.phase, Phase::Failed | Phase::Cancelled)
-        })
-    }
-
     /// Whether this converter should still be running the job for (item, epoch).
     pub fn job_wanted(&self, item_id: &ItemId, epoch: Epoch) -> bool {
         self.replica.item(item_id).is_some_and(|i| {

@@ -217,6 +217,13 @@ impl ItemState {
         self.offer.item_id
     }
 
+    /// The source's SHA-512, lowercase hex: the offer's, or, for an offer that left it out
+    /// ([`Offer::sha512_follows`](crate::Offer::sha512_follows)), the origin's `checksum`
+    /// record's once it is known (`offer.file.sha512` holds it then, and is empty before).
+    pub fn source_sha512(&self) -> Option<&str> {
+        Some(self.offer.file.sha512.as_str()).filter(|s| !s.is_empty())
+    }
+
     /// When a final item ended, for one whose end time was never noted (stored by a version
     /// before compaction, or a crash in between): its newest record's time, or `now` if that
     /// time is in the future. `None` while the item is open.

@@ -121,6 +121,11 @@ pub enum RecordBody {
     },
     /// The origin withdraws the item.
     Cancel { item_id: ItemId },
+    /// The SHA-512 of the source, from the origin, for an offer that left it out
+    /// ([`Offer::sha512_follows`]): the origin published the offer as soon as the file's
+    /// BLAKE3 manifest was known, so converters could start pulling, and read the file again
+    /// for its SHA-512 meanwhile. The origin's first such record counts. Wire version 8.
+    Checksum { item_id: ItemId, sha512: String },
     /// The origin changes the item's priority on its converter's queue (the offer's is the
     /// first): the origin's newest such record (by its sequence) counts. Wire version 7.
     Priority { item_id: ItemId, priority: i32 },
@@ -238,6 +243,13 @@ pub struct Offer {
     /// `i32` is valid, in the offer and in that record alike.
     #[serde(default)]
     pub priority: i32,
+    /// `file.sha512` is left empty here and follows in the origin's
+    /// [`RecordBody::Checksum`]: set on offers of large files, published once their BLAKE3
+    /// manifest is known. Converters verify every chunk against the manifest (its hash is in
+    /// this signed record), so none waits for the SHA-512. Absent (false) in offers that carry
+    /// their SHA-512, and then left out of the encoding: such offers encode as before.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sha512_follows: bool,
 }
 
 /// Where an assigned converter is with an item.
@@ -323,6 +335,7 @@ impl RecordBody {
             | RecordBody::Delivered { item_id, .. }
             | RecordBody::Failed { item_id, .. }
             | RecordBody::Cancel { item_id }
+            | RecordBody::Checksum { item_id, .. }
             | RecordBody::Priority { item_id, .. }
             | RecordBody::ResultRefused { item_id, .. } => Some(*item_id),
         }
@@ -337,6 +350,7 @@ impl RecordBody {
             RecordBody::Offer(_)
             | RecordBody::Assign { .. }
             | RecordBody::Cancel { .. }
+            | RecordBody::Checksum { .. }
             | RecordBody::Priority { .. }
             | RecordBody::Delivered { .. }
             | RecordBody::ResultRefused { .. }
@@ -365,6 +379,7 @@ impl RecordBody {
             RecordBody::Delivered { .. } => "delivered",
             RecordBody::Failed { .. } => "failed",
             RecordBody::Cancel { .. } => "cancel",
+            RecordBody::Checksum { .. } => "checksum",
             RecordBody::Priority { .. } => "priority",
             RecordBody::ResultRefused { .. } => "result_refused",
         }
@@ -376,8 +391,8 @@ impl RecordBody {
 pub enum Authority {
     /// Any node, about itself (node records).
     Itself,
-    /// Only the item's origin: offers, assignments, cancels, priorities, deliveries, refused
-    /// results, its own failures.
+    /// Only the item's origin: offers, assignments, cancels, source checksums, priorities,
+    /// deliveries, refused results, its own failures.
     Origin,
     /// Only the converter the origin assigned for this epoch: accepts, rejects, releases,
     /// progress, results and its failures.
@@ -432,7 +447,14 @@ fn node_id(field: &'static str, n: &NodeId) -> Result<(), InvalidRecord> {
 }
 
 impl FileInfo {
+    /// Checks every field; the SHA-512 must be there.
     pub fn validate(&self) -> Result<(), InvalidRecord> {
+        self.validate_with(true)
+    }
+
+    /// Checks every field; `with_sha512` false: the SHA-512 must be empty (it follows in a
+    /// [`RecordBody::Checksum`]).
+    fn validate_with(&self, with_sha512: bool) -> Result<(), InvalidRecord> {
         let name = &self.file_name;
         if name.is_empty() {
             return Err(InvalidRecord::Field {
@@ -457,7 +479,14 @@ impl FileInfo {
                 ),
             });
         }
-        hex_of("sha512_checksum", &self.sha512, 64)?;
+        if with_sha512 {
+            hex_of("sha512_checksum", &self.sha512, 64)?;
+        } else if !self.sha512.is_empty() {
+            return Err(InvalidRecord::Field {
+                field: "sha512_checksum",
+                why: "must be empty in an offer whose checksum follows".into(),
+            });
+        }
         hex_of("blake3", &self.blake3, 32)?;
         hex_of("manifest_hash", &self.manifest_hash, 32)?;
         Ok(())
@@ -505,7 +534,7 @@ impl Record {
                             .into(),
                     });
                 }
-                o.file.validate()?;
+                o.file.validate_with(!o.sha512_follows)?;
                 text("conversion_type", &o.profile, MAX_PROFILE_NAME)?;
                 if o.duration_ms.is_some_and(|d| d > MAX_DURATION_MS) {
                     return Err(InvalidRecord::Field {
@@ -531,6 +560,7 @@ impl Record {
                 hex_of("sha512_checksum", sha512, 64)?;
             }
             RecordBody::Failed { error, .. } => text("error", error, MAX_TEXT)?,
+            RecordBody::Checksum { sha512, .. } => hex_of("sha512_checksum", sha512, 64)?,
         }
         Ok(())
     }

@@ -388,6 +388,7 @@ mod tests {
             profile: "mkv-x264".into(),
             duration_ms: None,
             priority: 0,
+            sha512_follows: false,
         })
     }
 

@@ -154,6 +154,7 @@ mod tests {
             profile: "mkv-x264".into(),
             duration_ms: None,
             priority: 0,
+            sha512_follows: false,
         };
         let r = Record {
             author: NodeId::new("Origin"),

@@ -178,6 +178,7 @@ fn an_offer_for_someone_elses_item_is_refused() {
             profile: "mkv-x264".into(),
             duration_ms: None,
             priority: 99,
+            sha512_follows: false,
         }),
     );
     let refused = relay(&mut sim, CONVERTER, vec![hijack]);
@@ -207,6 +208,7 @@ fn out_of_turn_records_that_arrive_before_their_offer_are_ignored_by_the_fold() 
             profile: "mkv-x264".into(),
             duration_ms: None,
             priority: 0,
+            sha512_follows: false,
         }),
     );
     let fx = sim.engines[CONVERTER].handle(

@@ -258,6 +258,7 @@ fn a_restart_keeps_horizons_tombstones_and_sequence_numbers() {
             profile: "mkv-x264".into(),
             duration_ms: None,
             priority: 0,
+            sha512_follows: false,
         })),
         sim.now,
     );

@@ -297,6 +297,7 @@ fn finished_items(origin: &Signer, converter: &Signer, n: usize) -> Vec<Record> 
             profile: "mkv-x264".into(),
             duration_ms: Some(5_400_000),
             priority: 0,
+            sha512_follows: false,
         })));
         out.push(by_origin(RecordBody::Assign {
             item_id,

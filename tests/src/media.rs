@@ -87,6 +87,24 @@ pub fn make_clip(path: &Path, secs: u32, size: &str) -> Result<()> {
     )
 }
 
+/// An uncompressed video (a test pattern, raw YUV 4:2:0 in NUT): 115 kB a frame at 320x240,
+/// so `secs` of it make a large file quickly (24 s: 69 MB).
+pub fn make_raw_clip(path: &Path, secs: u32, size: &str) -> Result<()> {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc=duration={secs}:size={size}:rate=25"),
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "rawvideo",
+        "-f",
+        "nut",
+        path.to_str().context("path")?,
+    ])
+}
+
 /// `src` remuxed into Matroska without re-encoding: what `mkv-x264` makes of an H.264 clip,
 /// for a rogue converter whose result must pass the origin's own check.
 pub fn remux_to_mkv(src: &Path, dst: &Path) -> Result<()> {

@@ -145,6 +145,7 @@ impl Rogue {
             profile: profile.into(),
             duration_ms: None,
             priority: 0,
+            sha512_follows: false,
         })))
     }
 

@@ -55,6 +55,7 @@ fn hostile_offer(lab: &Lab, laptop: &Node) -> (Rogue, ItemId) {
         profile: "webp".into(),
         duration_ms: None,
         priority: 0,
+        sha512_follows: false,
     }));
     mallory
         .request(

@@ -126,6 +126,7 @@ fn offer_records(
         profile: "mkv-x264".into(),
         duration_ms: Some(60_000 + rng.below(3_600_000)),
         priority: 0,
+        sha512_follows: false,
     };
     let epoch: Epoch = 1;
     let conv = authors[plan.converter].id.clone();

@@ -113,6 +113,7 @@ pub fn item_records(rng: &mut Rng, authors: &mut [Author], i: usize, at: Millis)
         profile: "mkv-x264".into(),
         duration_ms: Some(convert_ms * 3),
         priority: 0,
+        sha512_follows: false,
     };
     let mut out = vec![authors[origin].rec(at, RecordBody::Offer(offer))];
     let mut t = at + 5;

@@ -256,9 +256,9 @@ impl Job {
         let video = probed.and_then(|p| p.media_type()) == Some(MediaType::Video)
             && profile.media_types.contains(&MediaType::Video);
         let segment = self.env.split.segment_for(duration_ms).filter(|_| video)?;
-        let sha = &self.item.offer.file.sha512;
+        let blake3 = &self.item.offer.file.blake3;
         Some((
-            segment_store(&self.env.work_dir, self.item_id(), sha),
+            segment_store(&self.env.work_dir, self.item_id(), blake3),
             segment,
         ))
     }

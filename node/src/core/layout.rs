@@ -28,11 +28,12 @@ pub(crate) fn parse_job_dir(name: &str) -> Option<(ItemId, Epoch)> {
 }
 
 /// The segment store of an item converted in segments: `<work_dir>/<item_id>.seg-<hex>`, with
-/// the first 16 hex digits of its source's SHA-512, so a changed source never reuses segments.
+/// the first 16 hex digits of its source's BLAKE3 (known from the offer on, unlike a SHA-512
+/// that follows it), so a changed source never reuses segments.
 /// It outlives the item's jobs (a restart keeps its checkpoints) and is removed once the item
 /// has ended ([`parse_segment_store`]).
-pub(crate) fn segment_store(work_dir: &Path, item_id: ItemId, source_sha512: &str) -> PathBuf {
-    let hex: String = source_sha512
+pub(crate) fn segment_store(work_dir: &Path, item_id: ItemId, source_blake3: &str) -> PathBuf {
+    let hex: String = source_blake3
         .chars()
         .take_while(char::is_ascii_hexdigit)
         .take(16)

@@ -4,13 +4,14 @@
 //! `task.rs` is the loop and its state; `commands.rs`, `queries.rs` and `offer.rs` answer the
 //! control API; `net_events.rs` handles the swarm; `msg.rs` and `outcomes.rs` are the reports
 //! of spawned tasks; `work.rs` starts evaluations, jobs (`job.rs`) and deliveries
-//! (`deliver.rs`); `layout.rs` holds the path rules of the work and output dirs; `ended.rs`
+//! (`deliver.rs`); `checksum.rs` reads the SHA-512 that follows an offer of a large file; `layout.rs` holds the path rules of the work and output dirs; `ended.rs`
 //! sends items that end to their subscribers; `changes.rs` tells live views what changed.
 
 mod authors;
 mod awake;
 mod budget;
 pub mod changes;
+mod checksum;
 pub mod cleanup;
 mod commands;
 mod deliver;

@@ -67,6 +67,11 @@ pub(crate) enum Internal {
         item_id: ItemId,
         error: String,
     },
+    /// The SHA-512 of a source whose offer left it out, or why it could not be read.
+    ChecksumRead {
+        item_id: ItemId,
+        read: Result<String, String>,
+    },
 }
 
 /// Why a converter refuses an assigned item.

@@ -1,4 +1,5 @@
-//! Offering a file: read it once (SHA-512, BLAKE3 and chunk hashes in one pass), find its media
+//! Offering a file: read it once (SHA-512, BLAKE3 and chunk hashes in one pass; a large file
+//! without its SHA-512, which follows in a `checksum` record: `checksum.rs`), find its media
 //! type, and turn it into an offer record, or find the item that already has it.
 
 use std::path::{Path, PathBuf};
@@ -15,8 +16,20 @@ use super::msg::Internal;
 use super::task::Core;
 use crate::control::api::{ItemView, OfferOutcome};
 use crate::ffmpeg;
-use crate::store::{FileKey, LocalFile};
-use crate::transfer;
+use crate::store::{FileKey, LocalFile, Store};
+use crate::transfer::{self, Hashes};
+
+/// Files of at least this size are offered as soon as their BLAKE3 manifest is known, at
+/// BLAKE3's speed; their SHA-512, four times slower to make, follows in a `checksum` record
+/// while converters already pull (`docs/protocol.md`, "Checksums that follow"). Smaller files
+/// carry it in the offer: for them the wait is short and one record fewer is kept.
+pub(crate) const SHA512_FOLLOWS_FROM: u64 = 64 << 20;
+
+/// What `prepare` needs of the node to look for a delivered item of the same content.
+pub(crate) struct Lookup {
+    pub store: Store,
+    pub me: dmc_protocol::NodeId,
+}
 
 impl Core {
     /// Starts preparing an offer off the core task; the answer arrives as `OfferPrepared`.
@@ -31,6 +44,10 @@ impl Core {
     ) {
         let internal = self.internal.clone();
         let known = self.known_profiles();
+        let lookup = Lookup {
+            store: self.store.clone(),
+            me: self.engine.me().clone(),
+        };
         let data_dir = self.data_dir.clone();
         let open_dirs = [
             self.config.node.output_dir.clone(),
@@ -39,7 +56,7 @@ impl Core {
         tokio::spawn(async move {
             let prepared = match refuse_private(&path, &data_dir, &open_dirs).await {
                 Err(e) => Err(e),
-                Ok(()) => prepare(&path, profile, priority, &known, settled).await,
+                Ok(()) => prepare(&path, profile, priority, &known, settled, &lookup).await,
             };
             let _ = internal
                 .send(Internal::OfferPrepared {
@@ -72,6 +89,7 @@ impl Core {
             }
         }
         let item_id = offer.item_id;
+        let sha512_follows = offer.sha512_follows;
         local.item_id = item_id;
         self.store
             .put_local_file(local.clone())
@@ -79,6 +97,9 @@ impl Core {
             .map_err(|e| CoreError::Internal(format!("cannot store the offer: {e}")))?;
         self.add_local_file(local);
         self.feed(Event::Local(RecordBody::Offer(offer))).await;
+        if sha512_follows {
+            self.begin_checksum(item_id);
+        }
         let item = self
             .engine
             .item(&item_id)
@@ -118,8 +139,10 @@ impl Core {
             .replica()
             .items()
             .filter(|i| {
+                // BLAKE3 names the content as well as SHA-512, and every offer has it.
                 i.origin == *me
-                    && i.offer.file.sha512 == offer.file.sha512
+                    && i.offer.file.blake3 == offer.file.blake3
+                    && i.offer.file.file_size == offer.file.file_size
                     && i.offer.profile == offer.profile
                     && !matches!(i.phase, Phase::Failed | Phase::Cancelled)
                     && (i.phase != Phase::Delivered || result_still_there(i))
@@ -129,7 +152,11 @@ impl Core {
 
     /// The newest of this node's delivered items of the offer's content and profile that is
     /// out of memory and whose result is still there, from its stored summary.
+    /// An offer without its SHA-512 has none: `prepare` found no delivered item its size.
     async fn delivered_offer(&self, offer: &Offer) -> Option<(Millis, ItemView)> {
+        if offer.sha512_follows {
+            return None;
+        }
         let found = self
             .store
             .delivered_with(
@@ -207,6 +234,7 @@ async fn prepare(
     priority: i32,
     known: &[super::queries::KnownProfile],
     settled: Option<FileKey>,
+    lookup: &Lookup,
 ) -> Result<(Offer, LocalFile), CoreError> {
     if !path.is_absolute() {
         return Err(bad(format!("{}: give an absolute path", path.display())));
@@ -220,7 +248,7 @@ async fn prepare(
         ),
         None => None,
     };
-    check_regular_file(path).await?;
+    let size = check_regular_file(path).await?;
     let probe = ffmpeg::probe(path).await.map_err(|e| bad(e.to_string()))?;
     let media_type = probe.media_type().ok_or_else(|| {
         bad(format!(
@@ -231,7 +259,8 @@ async fn prepare(
     let profile =
         profile.unwrap_or_else(|| crate::ffmpeg::profiles::default_profile(media_type).into());
     super::queries::check_offer_profile(known, &profile, media_type).map_err(bad)?;
-    let hashed = hash_unchanged(path, opened, settled.is_some()).await?;
+    let which = hashes_for(size, &profile, lookup).await;
+    let hashed = hash_unchanged(path, opened, settled.is_some(), which).await?;
     let offer = Offer {
         // Bound to the origin's id in `finish_offer`.
         item_id: ItemId(uuid::Uuid::nil()),
@@ -241,6 +270,7 @@ async fn prepare(
         profile,
         duration_ms: probe.duration_ms,
         priority,
+        sha512_follows: hashed.sha512.is_none(),
     };
     let local = LocalFile {
         item_id: offer.item_id,
@@ -260,8 +290,30 @@ fn bad(message: String) -> CoreError {
     CoreError::BadRequest(message)
 }
 
-/// The path is a regular file within dmc's size limit.
-async fn check_regular_file(path: &Path) -> Result<(), CoreError> {
+/// Which hashes the offer of a file of `size` bytes makes: all, or, from
+/// [`SHA512_FOLLOWS_FROM`], all but the SHA-512. A re-offer is found by the SHA-512 among
+/// delivered items that left memory, so while this node has delivered one of that size and
+/// profile, the offer makes the SHA-512 too and looks.
+async fn hashes_for(size: u64, profile: &str, lookup: &Lookup) -> Hashes {
+    if size < SHA512_FOLLOWS_FROM {
+        return Hashes::All;
+    }
+    let delivered = lookup
+        .store
+        .delivered_of_size(lookup.me.clone(), size, profile.to_string())
+        .await;
+    match delivered {
+        Ok(false) => Hashes::WithoutSha512,
+        Ok(true) => Hashes::All,
+        Err(e) => {
+            warn!("cannot look for delivered items of this size: {e}");
+            Hashes::All
+        }
+    }
+}
+
+/// The path is a regular file within dmc's size limit; its size.
+async fn check_regular_file(path: &Path) -> Result<u64, CoreError> {
     let meta = tokio::fs::metadata(path)
         .await
         .map_err(|e| unreadable(path, e))?;
@@ -274,7 +326,7 @@ async fn check_regular_file(path: &Path) -> Result<(), CoreError> {
             path.display()
         )));
     }
-    Ok(())
+    Ok(meta.len())
 }
 
 /// Hashes the file in one pass (through `opened` when a watch settled it) and checks it did
@@ -283,11 +335,15 @@ async fn hash_unchanged(
     path: &Path,
     opened: Option<std::fs::File>,
     watched: bool,
+    which: Hashes,
 ) -> Result<transfer::HashedFile, CoreError> {
     let p2 = path.to_path_buf();
-    let hashed = tokio::task::spawn_blocking(move || match opened {
-        Some(f) => transfer::hash_open(f, &p2, CHUNK_SIZE, |_| {}),
-        None => transfer::hash_file(&p2, CHUNK_SIZE, |_| {}),
+    let hashed = tokio::task::spawn_blocking(move || {
+        let file = match opened {
+            Some(f) => f,
+            None => std::fs::File::open(&p2)?,
+        };
+        transfer::hash_open(file, &p2, CHUNK_SIZE, which, |_| {})
     })
     .await
     .map_err(|e| CoreError::Internal(e.to_string()))?

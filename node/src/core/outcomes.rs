@@ -88,6 +88,7 @@ impl Core {
                 epoch,
                 outcome,
             } => self.on_delivery_done(item_id, epoch, outcome).await,
+            Internal::ChecksumRead { item_id, read } => self.on_checksum_read(item_id, read).await,
             Internal::SourceChanged { item_id, error } => {
                 warn!(item = %item_id, "source changed: {error}");
                 self.feed(Event::Local(RecordBody::Failed {
@@ -235,13 +236,15 @@ impl Core {
         match outcome {
             Ok((output_path, sha512)) => {
                 info!(item = %item_id, "delivered to {output_path}");
-                self.feed(Event::Local(RecordBody::Delivered {
+                let delivered = RecordBody::Delivered {
                     item_id,
                     epoch,
                     output_path,
                     sha512,
-                }))
-                .await;
+                };
+                if !self.delivery_awaits_checksum(item_id, &delivered) {
+                    self.feed(Event::Local(delivered)).await;
+                }
             }
             Err(super::deliver::DeliverFailure::Refused(reason)) => {
                 // A failed attempt of that epoch: the item is retried elsewhere.

@@ -84,6 +84,10 @@ pub(crate) struct Core {
     pub(super) awake: super::awake::Awake,
     pub(super) evaluating: HashSet<(ItemId, Epoch)>,
     pub(super) delivering: HashMap<ItemId, f64>,
+    /// This node's sources being read for the SHA-512 their offers left out (`checksum.rs`).
+    pub(super) checksums: HashSet<ItemId>,
+    /// Deliveries recorded only once their item's source checksum is.
+    pub(super) awaiting_checksum: HashMap<ItemId, dmc_protocol::RecordBody>,
     /// The queue places last reported to live views (`queries::queue_positions`).
     pub(super) queue_places: HashMap<ItemId, u32>,
     /// When a job or delivery interrupted for a passing reason may start again.
@@ -176,6 +180,8 @@ pub fn spawn_core(
         awake: Default::default(),
         evaluating: HashSet::new(),
         delivering: HashMap::new(),
+        checksums: HashSet::new(),
+        awaiting_checksum: HashMap::new(),
         queue_places: HashMap::new(),
         retry_at: HashMap::new(),
         peer_book: PeerBook::default(),
@@ -214,6 +220,7 @@ impl Core {
             );
         }
         self.feed(Event::Start).await;
+        self.resume_checksums();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

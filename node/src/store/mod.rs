@@ -319,6 +319,19 @@ impl Store {
             .await
     }
 
+    /// Whether this node (`client`) delivered an item of `profile` from a source of
+    /// `file_size` bytes: only then may a re-offer of such a file find one, and needs the
+    /// file's SHA-512 before its offer to look.
+    pub async fn delivered_of_size(
+        &self,
+        client: NodeId,
+        file_size: u64,
+        profile: String,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| summaries::delivered_of_size(c, &client, file_size, &profile))
+            .await
+    }
+
     // ---- local files ---------------------------------------------------------------------
 
     /// Saves (or replaces) a file this node serves or holds.

@@ -277,6 +277,22 @@ pub(super) fn delivered_with(
         .collect())
 }
 
+/// Whether `client` has a delivered item of `profile` from a source of `file_size` bytes.
+pub(super) fn delivered_of_size(
+    conn: &mut Connection,
+    client: &NodeId,
+    file_size: u64,
+    profile: &str,
+) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM item_summaries
+             WHERE client_id = ?1 AND file_size = ?2 AND profile = ?3 AND phase = 'delivered')",
+        params![client.as_str(), to_i64(file_size, "file_size")?, profile],
+        |r| r.get(0),
+    )
+    .ctx("looking for delivered items of a size")
+}
+
 /// One item's view JSON, if it has a row.
 pub(super) fn view(conn: &mut Connection, item_id: ItemId) -> Result<Option<String>, StoreError> {
     conn.query_row(

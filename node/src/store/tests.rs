@@ -55,6 +55,7 @@ pub(super) fn offer_record(seq: u64, item_id: ItemId) -> Record {
             profile: "mkv-x264".into(),
             duration_ms: None,
             priority: 0,
+            sha512_follows: false,
         }),
     )
 }
@@ -86,6 +87,7 @@ pub(super) fn sample() -> Vec<Record> {
                 profile: "mkv-x264".into(),
                 duration_ms: Some(4000),
                 priority: 0,
+                sha512_follows: false,
             }),
         ),
         rec(

@@ -1,4 +1,5 @@
-//! One-pass hashing of a file: SHA-512, whole-file BLAKE3 and per-chunk BLAKE3 (the manifest).
+//! One-pass hashing of a file: SHA-512, whole-file BLAKE3 and per-chunk BLAKE3 (the manifest),
+//! or the two BLAKE3s alone for an offer whose SHA-512 follows (`sha512_pass`).
 
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
@@ -18,8 +19,9 @@ const BUFFERS: usize = 4;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HashedFile {
     pub size: u64,
-    /// SHA-512 of the whole file, lowercase hex.
-    pub sha512: String,
+    /// SHA-512 of the whole file, lowercase hex; `None` when hashed without it
+    /// ([`Hashes::WithoutSha512`]).
+    pub sha512: Option<String>,
     /// BLAKE3 of the whole file, lowercase hex.
     pub blake3: String,
     pub chunk_size: u32,
@@ -59,13 +61,25 @@ pub fn open_nofollow(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Which hashes one read of a file makes. The slowest runs on a thread of its own beside the
+/// reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hashes {
+    /// SHA-512 (on its own thread), whole-file BLAKE3 and the chunk hashes.
+    All,
+    /// Whole-file BLAKE3 (on its own thread) and the chunk hashes: at BLAKE3's speed, about
+    /// four times SHA-512's here. For an offer whose SHA-512 follows.
+    WithoutSha512,
+}
+
 impl HashedFile {
-    /// The protocol's description of this file under `file_name`.
+    /// The protocol's description of this file under `file_name`; its `sha512` is empty when
+    /// it was hashed without it (the offer's checksum then follows).
     pub fn file_info(&self, file_name: impl Into<String>) -> FileInfo {
         FileInfo {
             file_name: file_name.into(),
             file_size: self.size,
-            sha512: self.sha512.clone(),
+            sha512: self.sha512.clone().unwrap_or_default(),
             blake3: self.blake3.clone(),
             chunk_size: self.chunk_size,
             manifest_hash: self.manifest_hash.clone(),
@@ -85,22 +99,24 @@ pub fn manifest_hash(hashes: &[u8]) -> String {
     blake3::hash(hashes).to_hex().to_string()
 }
 
-/// Hashes `path` in one read. `progress` gets the bytes hashed so far. Blocking: call it
-/// from `spawn_blocking`. Fails if the file changes size or mtime while it is read.
+/// Hashes `path` in one read ([`Hashes::All`]). `progress` gets the bytes hashed so far.
+/// Blocking: call it from `spawn_blocking`. Fails if the file changes size or mtime while it
+/// is read.
 pub fn hash_file(
     path: &Path,
     chunk_size: u32,
     progress: impl FnMut(u64),
 ) -> io::Result<HashedFile> {
-    hash_open(File::open(path)?, path, chunk_size, progress)
+    hash_open(File::open(path)?, path, chunk_size, Hashes::All, progress)
 }
 
-/// Hashes the open `file` (found at `path`, named in errors) as [`hash_file`] does; the
-/// result's [`FileId`] is the open file's.
+/// Hashes the open `file` (found at `path`, named in errors) as [`hash_file`] does, making
+/// `which` hashes; the result's [`FileId`] is the open file's.
 pub fn hash_open(
     mut file: File,
     path: &Path,
     chunk_size: u32,
+    which: Hashes,
     mut progress: impl FnMut(u64),
 ) -> io::Result<HashedFile> {
     if chunk_size == 0 {
@@ -116,27 +132,43 @@ pub fn hash_open(
             format!("{} is not a regular file", path.display()),
         ));
     }
-    // SHA-512 runs on its own thread: it is the slowest of the three and the reads are shared.
+    // The slowest hash runs on its own thread, sharing the reads.
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
     let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
     for _ in 0..BUFFERS {
         let _ = empty_tx.send(vec![0u8; READ_BUF]);
     }
-    let (hashed, sha) = std::thread::scope(|scope| {
-        let sha_thread = scope.spawn(move || {
-            let mut sha = Sha512::default();
+    let mut side = SideHash::new(which);
+    let mut main_whole = (which == Hashes::All).then(blake3::Hasher::new);
+    let (hashed, side) = std::thread::scope(|scope| {
+        let side_thread = scope.spawn(move || {
             for (buf, n) in full_rx {
-                sha.update(&buf[..n]);
+                side.update(&buf[..n]);
                 let _ = empty_tx.send(buf);
             }
-            sha.hex()
+            side
         });
-        let hashed = hash_blake3(&mut file, chunk_size, &mut progress, &empty_rx, full_tx);
-        let sha = sha_thread.join();
-        (hashed, sha)
+        let reads = Reads {
+            empty: &empty_rx,
+            full: full_tx,
+        };
+        let hashed = hash_chunks(
+            &mut file,
+            chunk_size,
+            &mut progress,
+            main_whole.as_mut(),
+            reads,
+        );
+        (hashed, side_thread.join())
     });
-    let (size, whole, hashes) = hashed?;
-    let sha = sha.map_err(|_| io::Error::other("the SHA-512 thread failed"))?;
+    let (size, hashes) = hashed?;
+    let side = side.map_err(|_| io::Error::other("the hashing thread failed"))?;
+    let (sha, whole) = match side {
+        // Both follow `which`: with a SHA-512 beside, the whole BLAKE3 was made here.
+        SideHash::Sha512(sha) => (Some(sha.hex()), main_whole.unwrap_or_default()),
+        SideHash::Blake3(whole) => (None, *whole),
+    };
+    let whole = whole.finalize().to_hex().to_string();
     let after = file.metadata()?;
     if after.len() != size || mtime_ns(&after) != mtime_ns(&before) || before.len() != size {
         return Err(io::Error::other(format!(
@@ -156,22 +188,98 @@ pub fn hash_open(
     })
 }
 
-/// Reads `file` to its end, hashing with BLAKE3 (whole file and per chunk) and handing each
-/// read to the SHA-512 thread. Returns the size, the whole-file BLAKE3 hex and the chunk hashes.
-fn hash_blake3(
+/// The SHA-512 of the file at `path` for an offer whose checksum follows: the file must still
+/// be the one hashed before, `was` (its device and inode when known, its size and mtime),
+/// before and after this read. Blocking: call it from `spawn_blocking`.
+pub fn sha512_unchanged(path: &Path, was: &Unchanged) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let changed = || {
+        io::Error::other(format!(
+            "{} changed after it was offered, before its SHA-512 was read",
+            path.display()
+        ))
+    };
+    if !was.holds(&file.metadata()?) {
+        return Err(changed());
+    }
+    let mut sha = Sha512::default();
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => sha.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    if !was.holds(&file.metadata()?) {
+        return Err(changed());
+    }
+    Ok(sha.hex())
+}
+
+/// What a file was when it was hashed: the SHA-512 pass reads it only while this holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unchanged {
+    pub id: Option<FileId>,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+impl Unchanged {
+    fn holds(&self, meta: &Metadata) -> bool {
+        self.id.is_none_or(|id| id == FileId::of(meta))
+            && meta.len() == self.size
+            && mtime_ns(meta) == self.mtime_ns
+    }
+}
+
+/// The hash made on the thread beside the reads.
+enum SideHash {
+    Sha512(Box<Sha512>),
+    Blake3(Box<blake3::Hasher>),
+}
+
+impl SideHash {
+    fn new(which: Hashes) -> Self {
+        match which {
+            Hashes::All => SideHash::Sha512(Box::default()),
+            Hashes::WithoutSha512 => SideHash::Blake3(Box::default()),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            SideHash::Sha512(h) => h.update(bytes),
+            SideHash::Blake3(h) => {
+                h.update(bytes);
+            }
+        }
+    }
+}
+
+/// The read buffers: empty ones to fill, and where filled ones go to the side thread.
+struct Reads<'a> {
+    empty: &'a std::sync::mpsc::Receiver<Vec<u8>>,
+    full: std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
+}
+
+/// Reads `file` to its end, hashing each chunk with BLAKE3 (and the whole file into `whole`,
+/// when given) and handing each read to the side thread. Returns the size and the chunk
+/// hashes.
+fn hash_chunks(
     file: &mut File,
     chunk_size: u32,
     progress: &mut impl FnMut(u64),
-    empty: &std::sync::mpsc::Receiver<Vec<u8>>,
-    full: std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
-) -> io::Result<(u64, String, Vec<u8>)> {
-    let mut whole = blake3::Hasher::new();
+    mut whole: Option<&mut blake3::Hasher>,
+    Reads { empty, full }: Reads<'_>,
+) -> io::Result<(u64, Vec<u8>)> {
     let mut chunk = blake3::Hasher::new();
     let mut in_chunk: u64 = 0;
     let chunk_len = chunk_size as u64;
     let mut hashes = Vec::new();
     let mut size: u64 = 0;
-    let lost = || io::Error::other("the SHA-512 thread stopped");
+    let lost = || io::Error::other("the hashing thread stopped");
     loop {
         let mut buf = empty.recv().map_err(|_| lost())?;
         let n = match file.read(&mut buf) {
@@ -184,7 +292,9 @@ fn hash_blake3(
             Err(e) => return Err(e),
         };
         let data = &buf[..n];
-        whole.update(data);
+        if let Some(whole) = whole.as_deref_mut() {
+            whole.update(data);
+        }
         let mut rest = data;
         while !rest.is_empty() {
             let take = ((chunk_len - in_chunk) as usize).min(rest.len());
@@ -204,7 +314,7 @@ fn hash_blake3(
     if in_chunk > 0 {
         hashes.extend_from_slice(chunk.finalize().as_bytes());
     }
-    Ok((size, whole.finalize().to_hex().to_string(), hashes))
+    Ok((size, hashes))
 }
 
 #[cfg(test)]
@@ -222,7 +332,7 @@ mod tests {
         let f = tempfile::NamedTempFile::new().unwrap();
         let h = hash_file(f.path(), 1 << 20, |_| {}).unwrap();
         assert_eq!(h.size, 0);
-        assert_eq!(h.sha512, EMPTY_SHA512);
+        assert_eq!(h.sha512.as_deref(), Some(EMPTY_SHA512));
         assert_eq!(h.blake3, EMPTY_BLAKE3);
         assert!(h.hashes.is_empty());
         assert_eq!(
@@ -237,7 +347,7 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(b"abc").unwrap();
         let h = hash_file(f.path(), 1 << 20, |_| {}).unwrap();
-        assert_eq!(h.sha512, ABC_SHA512);
+        assert_eq!(h.sha512.as_deref(), Some(ABC_SHA512));
         assert_eq!(h.blake3, ABC_BLAKE3);
         assert_eq!(h.hashes, blake3::hash(b"abc").as_bytes().to_vec());
     }
@@ -263,14 +373,38 @@ mod tests {
             h.manifest_hash,
             blake3::hash(&expected).to_hex().to_string()
         );
-        assert_eq!(
-            h.sha512,
-            hex::encode(<sha2::Sha512 as sha2::Digest>::digest(&data))
-        );
+        let sha512 = hex::encode(<sha2::Sha512 as sha2::Digest>::digest(&data));
+        assert_eq!(h.sha512.as_deref(), Some(sha512.as_str()));
         assert_eq!(h.blake3, blake3::hash(&data).to_hex().to_string());
         let info = h.file_info("clip.mp4");
         assert_eq!(info.chunk_count(), 4);
         assert!(info.validate().is_ok());
+
+        // Without the SHA-512: the same BLAKE3s; the SHA-512 pass reads what the offer had.
+        let open = File::open(f.path()).unwrap();
+        let without = hash_open(open, f.path(), 300_000, Hashes::WithoutSha512, |_| {}).unwrap();
+        assert_eq!(without.sha512, None);
+        assert_eq!(
+            (&without.blake3, &without.hashes, &without.manifest_hash),
+            (&h.blake3, &h.hashes, &h.manifest_hash)
+        );
+        assert_eq!(without.file_info("clip.mp4").sha512, "");
+        let was = Unchanged {
+            id: Some(without.id),
+            size: without.size,
+            mtime_ns: without.mtime_ns,
+        };
+        assert_eq!(sha512_unchanged(f.path(), &was).unwrap(), sha512);
+        let mut grown = std::fs::OpenOptions::new()
+            .append(true)
+            .open(f.path())
+            .unwrap();
+        grown.write_all(b"more").unwrap();
+        let err = sha512_unchanged(f.path(), &was).unwrap_err();
+        assert!(
+            err.to_string().contains("changed after it was offered"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -282,7 +416,14 @@ mod tests {
         std::os::unix::fs::symlink(&target, &link).unwrap();
         let err = open_nofollow(&link).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
-        let h = hash_open(open_nofollow(&target).unwrap(), &target, 1024, |_| {}).unwrap();
+        let h = hash_open(
+            open_nofollow(&target).unwrap(),
+            &target,
+            1024,
+            Hashes::All,
+            |_| {},
+        )
+        .unwrap();
         assert_eq!(h.id, FileId::of(&std::fs::metadata(&target).unwrap()));
     }
 

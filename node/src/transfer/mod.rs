@@ -10,7 +10,10 @@ pub mod pull;
 pub mod serve;
 pub mod sha512;
 
-pub use hash::{hash_file, hash_open, mtime_ns, open_nofollow, FileId, HashedFile};
+pub use hash::{
+    hash_file, hash_open, mtime_ns, open_nofollow, sha512_unchanged, FileId, HashedFile, Hashes,
+    Unchanged,
+};
 pub use pull::{pull_file_with, PullError, PullOptions, PullStats, RemoteFile};
 pub use serve::{manifest_page, read_chunk, ServedFile};
 

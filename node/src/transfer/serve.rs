@@ -71,6 +71,15 @@ impl ServedFile {
         .pinned_to(Some(hashed.id))
     }
 
+    /// What this file was when it was hashed: a later read of it must find it so.
+    pub fn unchanged(&self) -> super::Unchanged {
+        super::Unchanged {
+            id: self.pin,
+            size: self.file_size,
+            mtime_ns: self.mtime_ns,
+        }
+    }
+
     pub fn chunk_count(&self) -> u64 {
         chunk_count(self.file_size, self.chunk_size)
     }

@@ -50,6 +50,9 @@ fn in_turn(body: &RecordBody, item: &ItemState) -> bool {
         RecordBody::Cancel { .. }
         | RecordBody::Priority { .. }
         | RecordBody::Failed { epoch: None, .. } => !item.phase.is_final(),
+        // Once, and only for an offer that left its checksum out; in any phase, so an item
+        // delivered or ended early still gets its source's SHA-512.
+        RecordBody::Checksum { .. } => item.source_sha512().is_none(),
         RecordBody::Accept { .. } | RecordBody::Reject { .. } => item.phase == Phase::Assigned,
         RecordBody::Release { .. } => occupies_converter(item),
         // Progress is an ephemeral report, never a record (`Engine::report_progress`).

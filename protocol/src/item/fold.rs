@@ -27,8 +27,13 @@ impl ItemState {
         records: impl IntoIterator<Item = (&'a Record, Millis)>,
     ) -> Option<ItemState> {
         let recs = sorted_unique(records);
-        let (origin, offer, created_at) = first_offer(&recs)?;
+        let (origin, mut offer, created_at) = first_offer(&recs)?;
         let said = OriginSays::collect(&recs, &origin);
+        if offer.sha512_follows && offer.file.sha512.is_empty() {
+            if let Some(sha512) = &said.checksum {
+                offer.file.sha512 = sha512.clone();
+            }
+        }
         let mut done = ConvertersDid::collect(&recs, &said.holders, said.current_epoch());
         let lost_results = done.take_refusals(&said);
         let phase = phase(&said, &done);
@@ -113,6 +118,8 @@ struct OriginSays {
     priority: Option<i32>,
     /// The origin's own failure, the first one recorded.
     failure: Option<String>,
+    /// The source's SHA-512 from the origin's first `checksum` record.
+    checksum: Option<String>,
     /// The delivery: epoch and output path.
     delivered: Option<(Epoch, String)>,
     /// Results the origin refused, by epoch (its first word on each).
@@ -148,6 +155,9 @@ impl OriginSays {
                     }
                 }
                 RecordBody::Cancel { .. } => said.cancelled = true,
+                RecordBody::Checksum { sha512, .. } => {
+                    said.checksum.get_or_insert_with(|| sha512.clone());
+                }
                 RecordBody::Priority { priority, .. } => said.priority = Some(*priority),
                 RecordBody::Failed {
                     epoch: None, error, ..

@@ -41,6 +41,7 @@ pub fn offer_and_cancel(signer: &Signer, seq: u64, created_at: u64) -> (ItemId, 
         profile: "mkv-x264".into(),
         duration_ms: Some(4000),
         priority: 0,
+        sha512_follows: false,
     });
     let records = vec![
         signed(signer, seq, created_at, offer),

@@ -30,6 +30,7 @@ pub fn video_offer(origin: &NodeId, nonce: [u8; 16], priority: i32) -> (ItemId, 
         profile: "mkv-x264".into(),
         duration_ms: Some(4000),
         priority,
+        sha512_follows: false,
     });
     (item_id, offer)
 }
@@ -388,6 +389,7 @@ impl Sim {
             profile: "mkv-x264".into(),
             duration_ms: Some(4000),
             priority: 0,
+            sha512_follows: false,
         };
         self.feed(i, Event::Local(RecordBody::Offer(offer)));
         item_id

@@ -25,6 +25,8 @@ pub struct ItemView {
     pub file_name: String,
     pub media_type: MediaType,
     pub conversion_type: String,
+    /// The source's SHA-512; empty while the origin still reads it (an offer of a large file
+    /// is published before: `Offer::sha512_follows`).
     pub sha512_checksum: String,
     pub file_size: u64,
     /// The source's duration from the origin's probe (video and audio).
@@ -333,6 +335,7 @@ mod tests {
             profile: "mkv-x264".into(),
             duration_ms: None,
             priority: 0,
+            sha512_follows: false,
         };
         let converter = "12D3KooWconverterABCDEF";
         let records = [
