@@ -5,10 +5,8 @@
 mod sim;
 
 use dmc_protocol::engine::{Effect, Event};
-use dmc_protocol::{
-    ItemId, MediaType, Offer, Phase, ProgressInfo, Record, RecordBody, Signature, Stage,
-};
-use sim::{file, node_id, signer, Sim};
+use dmc_protocol::{ItemId, MediaType, Offer, Phase, ProgressInfo, Record, RecordBody, Stage};
+use sim::{file, node_id, Sim};
 
 const CONVERTER: usize = 0;
 const ORIGIN: usize = 1;
@@ -38,34 +36,12 @@ fn accepted_item() -> (Sim, ItemId) {
 
 /// A record claiming `author`, signed by `key_of` (the same node for a genuine record).
 fn record(author: usize, key_of: usize, seq: u64, body: RecordBody) -> Record {
-    let mut r = Record {
-        author: node_id(author),
-        seq,
-        created_at: 1,
-        body,
-        sig: Signature::default(),
-    };
-    signer(key_of).sign(&mut r);
-    r
+    sim::record_by(author, key_of, seq, body)
 }
 
 /// Mallory hands `records` to node `to`; returns the reasons `to` refused them for.
 fn relay(sim: &mut Sim, to: usize, records: Vec<Record>) -> Vec<String> {
-    let fx = sim.engines[to].handle(
-        Event::Records {
-            from: node_id(MALLORY),
-            records,
-            sync_more: None,
-            complete: vec![],
-        },
-        sim.now + 1,
-    );
-    fx.into_iter()
-        .filter_map(|e| match e {
-            Effect::Refused { reason, .. } => Some(reason),
-            _ => None,
-        })
-        .collect()
+    sim::relay(sim, MALLORY, to, records)
 }
 
 #[test]

@@ -4,10 +4,10 @@
 
 mod sim;
 
-use dmc_protocol::engine::{Effect, Event};
-use dmc_protocol::{ItemId, MediaType, Offer, Phase, Record, RecordBody, Signature};
+use dmc_protocol::engine::Event;
+use dmc_protocol::{ItemId, MediaType, Offer, Phase, Record, RecordBody};
 use serde::{Deserialize, Serialize};
-use sim::{file, node_id, signer, Sim};
+use sim::{file, node_id, Sim};
 
 const CONVERTER: usize = 0;
 const ORIGIN: usize = 1;
@@ -31,34 +31,7 @@ fn offer_without_sha512(nonce: [u8; 16]) -> Offer {
 
 /// A record by `author`'s key.
 fn signed(author: usize, seq: u64, body: RecordBody) -> Record {
-    let mut r = Record {
-        author: node_id(author),
-        seq,
-        created_at: 1,
-        body,
-        sig: Signature::default(),
-    };
-    signer(author).sign(&mut r);
-    r
-}
-
-/// Hands `records` from Mallory to node `to`; the reasons it refused them for.
-fn relay(sim: &mut Sim, to: usize, records: Vec<Record>) -> Vec<String> {
-    let fx = sim.engines[to].handle(
-        Event::Records {
-            from: node_id(MALLORY),
-            records,
-            sync_more: None,
-            complete: vec![],
-        },
-        sim.now + 1,
-    );
-    fx.into_iter()
-        .filter_map(|e| match e {
-            Effect::Refused { reason, .. } => Some(reason),
-            _ => None,
-        })
-        .collect()
+    sim::record_by(author, author, seq, body)
 }
 
 #[test]
@@ -89,8 +62,9 @@ fn an_item_is_converted_before_its_checksum_which_only_the_origin_gives_once() {
         item_id: id,
         sha512: "e".repeat(128),
     };
-    let refused = relay(
+    let refused = sim::relay(
         &mut sim,
+        MALLORY,
         CONVERTER,
         vec![signed(MALLORY, 50, forged.clone())],
     );
@@ -118,7 +92,13 @@ fn an_item_is_converted_before_its_checksum_which_only_the_origin_gives_once() {
         item_id: id,
         sha512: "b2".repeat(64),
     };
-    assert!(relay(&mut sim, CONVERTER, vec![signed(ORIGIN, seq, again)]).is_empty());
+    assert!(sim::relay(
+        &mut sim,
+        MALLORY,
+        CONVERTER,
+        vec![signed(ORIGIN, seq, again)]
+    )
+    .is_empty());
     assert_eq!(
         sim.item(CONVERTER, &id).source_sha512(),
         Some(sha512.as_str())
@@ -139,7 +119,12 @@ fn an_offer_that_carries_its_sha512_takes_no_checksum_record() {
     };
     assert!(!sim.engines[ORIGIN].may_author(&checksum));
     let seq = sim.engines[ORIGIN].replica().len() as u64 + 10;
-    relay(&mut sim, CONVERTER, vec![signed(ORIGIN, seq, checksum)]);
+    sim::relay(
+        &mut sim,
+        MALLORY,
+        CONVERTER,
+        vec![signed(ORIGIN, seq, checksum)],
+    );
     assert_eq!(sim.item(CONVERTER, &id).source_sha512(), carried.as_deref());
 }
 

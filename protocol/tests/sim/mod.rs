@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use dmc_protocol::engine::{Effect, Engine, EngineConfig, Event};
 use dmc_protocol::wire::{encoded_len, AuthorRange, Request, Response};
 use dmc_protocol::{
-    ConverterAd, FileInfo, ItemId, ItemState, MediaType, NodeId, Offer, ProgressInfo, RecordBody,
-    Signer, Stage,
+    ConverterAd, FileInfo, ItemId, ItemState, MediaType, NodeId, Offer, ProgressInfo, Record,
+    RecordBody, Signature, Signer, Stage,
 };
 use store::SimStore;
 
@@ -38,6 +38,39 @@ pub fn video_offer(origin: &NodeId, nonce: [u8; 16], priority: i32) -> (ItemId, 
 /// Node `i`'s key (a fixed seed per node, so runs are repeatable).
 pub fn signer(i: usize) -> Signer {
     Signer::from_seed([i as u8 + 1; 32])
+}
+
+/// A record claiming node `author`, signed by node `key_of`'s key (the same node for a
+/// genuine record).
+pub fn record_by(author: usize, key_of: usize, seq: u64, body: RecordBody) -> Record {
+    let mut r = Record {
+        author: node_id(author),
+        seq,
+        created_at: 1,
+        body,
+        sig: Signature::default(),
+    };
+    signer(key_of).sign(&mut r);
+    r
+}
+
+/// Node `from` hands `records` to node `to`; the reasons `to` refused them for.
+pub fn relay(sim: &mut Sim, from: usize, to: usize, records: Vec<Record>) -> Vec<String> {
+    let fx = sim.engines[to].handle(
+        Event::Records {
+            from: node_id(from),
+            records,
+            sync_more: None,
+            complete: vec![],
+        },
+        sim.now + 1,
+    );
+    fx.into_iter()
+        .filter_map(|e| match e {
+            Effect::Refused { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect()
 }
 
 pub fn node_id(i: usize) -> NodeId {
