@@ -452,6 +452,13 @@ impl FileInfo {
         self.validate_with(true)
     }
 
+    /// Checks every field, the SHA-512 only when there is one: what a pull needs, which checks
+    /// every chunk against the manifest, for a source whose SHA-512 may still follow
+    /// ([`Offer::sha512_follows`]).
+    pub fn validate_to_pull(&self) -> Result<(), InvalidRecord> {
+        self.validate_with(!self.sha512.is_empty())
+    }
+
     /// Checks every field; `with_sha512` false: the SHA-512 must be empty (it follows in a
     /// [`RecordBody::Checksum`]).
     fn validate_with(&self, with_sha512: bool) -> Result<(), InvalidRecord> {

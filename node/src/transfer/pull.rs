@@ -128,7 +128,7 @@ pub async fn pull_file_with(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<PullStats, PullError> {
     expected
-        .validate()
+        .validate_to_pull()
         .map_err(|e| PullError::BadOffer(e.to_string()))?;
     let size = expected.file_size;
     check_room(part_path, size)?;
