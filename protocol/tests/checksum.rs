@@ -187,3 +187,35 @@ fn an_offer_that_carries_its_sha512_encodes_as_before() {
     let read: Offer = dmc_protocol::wire::decode(&bytes, 1 << 16).unwrap();
     assert_eq!(read, offer);
 }
+
+#[test]
+fn a_checksum_given_while_the_origin_was_cut_off_reaches_every_node_once_it_returns() {
+    let mut sim = Sim::new(5, 2);
+    sim.heal();
+    let offer = offer_without_sha512([6; 16]);
+    let id = offer.item_id;
+    sim.feed(ORIGIN, Event::Local(RecordBody::Offer(offer)));
+    sim.drain();
+    for other in (0..5).filter(|n| *n != ORIGIN) {
+        sim.cut(ORIGIN, other);
+    }
+    let sha512 = "f0".repeat(64);
+    sim.feed(
+        ORIGIN,
+        Event::Local(RecordBody::Checksum {
+            item_id: id,
+            sha512: sha512.clone(),
+        }),
+    );
+    sim.drain();
+    assert_eq!(sim.item(3, &id).source_sha512(), None, "cut off: not yet");
+    sim.heal();
+    for node in 0..5 {
+        assert_eq!(
+            sim.item(node, &id).source_sha512(),
+            Some(sha512.as_str()),
+            "node {node}"
+        );
+    }
+    assert_eq!(sim.states(0), sim.states(4));
+}

@@ -144,6 +144,8 @@ pub struct Sim {
 pub enum Op {
     Offer(usize),
     Cancel(usize, usize),
+    /// A node gives the SHA-512 of one of its offers that left it out.
+    Checksum(usize, usize),
     Tick(usize),
     Link(usize, usize),
     Cut(usize, usize),
@@ -408,21 +410,27 @@ impl Sim {
         true
     }
 
-    /// Node `i` offers a new video; returns its id.
+    /// Node `i` offers a new video; returns its id. Every other offer leaves its SHA-512 out
+    /// (`sha512_follows`: a large file), for an [`Op::Checksum`] to give later.
     pub fn offer(&mut self, i: usize) -> ItemId {
         self.offers = self.offers.wrapping_add(1);
         let n = self.offers;
         let nonce = [n, i as u8, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
         let item_id = ItemId::for_origin(&node_id(i), &nonce);
+        let sha512_follows = n.is_multiple_of(2);
+        let mut file = file(&format!("clip{n}.mp4"), n);
+        if sha512_follows {
+            file.sha512.clear();
+        }
         let offer = Offer {
             item_id,
             nonce,
-            file: file(&format!("clip{n}.mp4"), n),
+            file,
             media_type: MediaType::Video,
             profile: "mkv-x264".into(),
             duration_ms: Some(4000),
             priority: 0,
-            sha512_follows: false,
+            sha512_follows,
         };
         self.feed(i, Event::Local(RecordBody::Offer(offer)));
         item_id
@@ -524,6 +532,23 @@ impl Sim {
         self.feed(i, Event::Local(RecordBody::Cancel { item_id }));
     }
 
+    /// Node `i` gives the SHA-512 of one of its items that lacks it (when it may: the engine
+    /// decides).
+    pub fn checksum(&mut self, i: usize, k: usize) {
+        let lacking: Vec<ItemId> = self.engines[i]
+            .replica()
+            .items()
+            .filter(|it| it.origin == *self.engines[i].me() && it.source_sha512().is_none())
+            .map(|it| it.item_id())
+            .collect();
+        if lacking.is_empty() {
+            return;
+        }
+        let item_id = lacking[k % lacking.len()];
+        let sha512 = format!("{:0128x}", k + 1);
+        self.feed(i, Event::Local(RecordBody::Checksum { item_id, sha512 }));
+    }
+
     pub fn run(&mut self, op: &Op) {
         let n = self.engines.len();
         match *op {
@@ -531,6 +556,7 @@ impl Sim {
                 self.offer(i % n);
             }
             Op::Cancel(i, k) => self.cancel(i % n, k),
+            Op::Checksum(i, k) => self.checksum(i % n, k),
             Op::Tick(i) => {
                 self.now += 31_000;
                 self.feed(i % n, Event::Tick)

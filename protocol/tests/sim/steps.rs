@@ -10,6 +10,7 @@ pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => (0..8usize).prop_map(Op::Offer),
         1 => (0..8usize, 0..64usize).prop_map(|(i, k)| Op::Cancel(i, k)),
+        1 => (0..8usize, 0..64usize).prop_map(|(i, k)| Op::Checksum(i, k)),
         3 => (0..8usize).prop_map(Op::Tick),
         2 => (0..8usize, 0..8usize).prop_map(|(a, b)| Op::Link(a, b)),
         1 => (0..8usize, 0..8usize).prop_map(|(a, b)| Op::Cut(a, b)),
@@ -31,7 +32,9 @@ pub fn op_with_minting() -> impl Strategy<Value = Op> {
 /// Whether a step involves node `n` (node indices are taken modulo the 5 nodes).
 fn touches(op: &Op, n: usize) -> bool {
     match *op {
-        Op::Offer(i) | Op::Tick(i) | Op::Cancel(i, _) | Op::Mint(i, _) => i % 5 == n,
+        Op::Offer(i) | Op::Tick(i) | Op::Cancel(i, _) | Op::Checksum(i, _) | Op::Mint(i, _) => {
+            i % 5 == n
+        }
         Op::Link(a, b) | Op::Cut(a, b) => a % 5 == n || b % 5 == n,
         // Pending actions of the node away are what it does meanwhile: allowed.
         Op::Deliver(_) | Op::Drop(_) | Op::Act(..) => false,
