@@ -178,8 +178,12 @@ impl Node {
         Ok(node)
     }
 
-    /// Starts the node process again with the same data dir and config.
+    /// Starts the node process again with the same data dir and config; a node still running
+    /// is stopped first (SIGTERM). Before, its process was left running and answered for the
+    /// new one, which exited at once ("another dmc node is already running"): the story tested
+    /// no restart and left a node behind after the test.
     pub fn restart(&mut self) -> Result<()> {
+        self.stop();
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
