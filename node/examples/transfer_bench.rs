@@ -22,37 +22,9 @@ use dmc_protocol::{FileInfo, ItemId};
 use libp2p::identity::Keypair;
 use libp2p::Multiaddr;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-fn vm_hwm_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU seconds (user + system) this process used so far.
-fn cpu_secs() -> f64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return 0.0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-fn mib_s(bytes: u64, secs: f64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0) / secs
-}
-
-fn arg(args: &[String], i: usize, what: &str) -> Result<String, BoxError> {
-    args.get(i)
-        .cloned()
-        .ok_or_else(|| format!("missing argument: {what}").into())
-}
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+use bench_common::{arg, bench_prologue, cpu_secs, mib_s, vm_hwm_kib, BoxError};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), BoxError> {
@@ -239,7 +211,7 @@ fn bench_access() -> dmc_node::net::Access {
         return dmc_node::net::Access::default();
     }
     dmc_node::net::Access {
-        prologue: dmc_node::network_key::NetworkKey::from_bytes([9; 32]).noise_prologue(),
+        prologue: bench_prologue(),
         allowed_peers: None,
     }
 }
