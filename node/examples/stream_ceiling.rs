@@ -11,12 +11,14 @@
 //!                             them to the end, print MiB/s and CPU seconds
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::identity::Keypair;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm, SwarmBuilder};
+use libp2p::{noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder};
 
 #[path = "bench_common/mod.rs"]
 mod bench_common;
@@ -25,6 +27,8 @@ use bench_common::{arg, bench_prologue, cpu_secs, mib_s, BoxError};
 const PROTOCOL: StreamProtocol = StreamProtocol::new("/dmc-bench/ceiling/1");
 /// Bytes per read and write.
 const BLOCK: usize = 1 << 20;
+/// Streams opened for one range before giving up (see [`read_range`]).
+const OPEN_ATTEMPTS: u32 = 10;
 /// The whole pull must end within this (a hang fails the bench instead of stalling it).
 const PULL_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -138,23 +142,10 @@ async fn pull(args: &[String]) -> Result<(), BoxError> {
     });
     let (t, cpu) = (Instant::now(), cpu_secs());
     let each = size.div_ceil(streams.max(1));
+    let dropped = Arc::new(AtomicU64::new(0));
     let reads = (0..streams.max(1)).map(|i| {
-        let mut control = control.clone();
-        let (offset, len) = (i * each, each.min(size.saturating_sub(i * each)));
-        async move {
-            let mut stream = control.open_stream(peer, PROTOCOL).await?;
-            let mut ask = offset.to_le_bytes().to_vec();
-            ask.extend_from_slice(&len.to_le_bytes());
-            stream.write_all(&ask).await?;
-            let mut buf = vec![0u8; BLOCK];
-            let mut got = 0u64;
-            loop {
-                match stream.read(&mut buf).await? {
-                    0 => break Ok::<u64, BoxError>(got),
-                    n => got += n as u64,
-                }
-            }
-        }
+        let range = (i * each, each.min(size.saturating_sub(i * each)));
+        read_range(control.clone(), peer, range, dropped.clone())
     });
     let got: u64 = tokio::time::timeout(PULL_TIMEOUT, futures::future::try_join_all(reads))
         .await
@@ -168,5 +159,49 @@ async fn pull(args: &[String]) -> Result<(), BoxError> {
     println!("ceiling_secs={secs:.3}");
     println!("ceiling_mib_s={:.1}", mib_s(got, secs));
     println!("ceiling_pull_cpu_secs={:.2}", cpu_secs() - cpu);
+    println!(
+        "ceiling_dropped_streams={}",
+        dropped.load(Ordering::Relaxed)
+    );
     Ok(())
+}
+
+/// Reads `(offset, len)` of the file through a stream of its own. libp2p-stream drops an
+/// inbound stream that arrives while the acceptor has not yet taken the one before (its
+/// channel holds none): such a stream ends before its first byte, and is opened again
+/// (counted in `dropped`).
+async fn read_range(
+    mut control: libp2p_stream::Control,
+    peer: PeerId,
+    (offset, len): (u64, u64),
+    dropped: Arc<AtomicU64>,
+) -> Result<u64, BoxError> {
+    for _ in 0..OPEN_ATTEMPTS {
+        let mut stream = control.open_stream(peer, PROTOCOL).await?;
+        let mut ask = offset.to_le_bytes().to_vec();
+        ask.extend_from_slice(&len.to_le_bytes());
+        let mut buf = vec![0u8; BLOCK];
+        let mut got = 0u64;
+        let read = async {
+            stream.write_all(&ask).await?;
+            loop {
+                match stream.read(&mut buf).await? {
+                    0 => return Ok::<(), std::io::Error>(()),
+                    n => got += n as u64,
+                }
+            }
+        }
+        .await;
+        match (read, got) {
+            (_, 0) if len > 0 => {
+                dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            (Ok(()), got) if got == len => return Ok(got),
+            (Ok(()), got) => {
+                return Err(format!("a stream ended after {got} of {len} bytes").into())
+            }
+            (Err(e), got) => return Err(format!("a stream failed after {got} bytes: {e}").into()),
+        }
+    }
+    Err(format!("{OPEN_ATTEMPTS} streams in a row were dropped before their first byte").into())
 }
