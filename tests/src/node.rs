@@ -178,10 +178,9 @@ impl Node {
         Ok(node)
     }
 
-    /// Starts the node process again with the same data dir and config; a node still running
-    /// is stopped first (SIGTERM). Before, its process was left running and answered for the
-    /// new one, which exited at once ("another dmc node is already running"): the story tested
-    /// no restart and left a node behind after the test.
+    /// Starts the node process again with the same data dir and config. A node still running
+    /// is stopped first (SIGTERM): otherwise the new process would exit at once (the data dir
+    /// is taken) while the old one kept answering for it, and outlived the test.
     pub fn restart(&mut self) -> Result<()> {
         self.stop();
         let log = fs::OpenOptions::new()
