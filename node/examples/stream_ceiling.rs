@@ -32,6 +32,8 @@ const OPEN_ATTEMPTS: u32 = 10;
 /// The whole pull must end within this (a hang fails the bench instead of stalling it).
 const PULL_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// A swarm on the node's transport stack, as `dmc_node::net::spawn_net_with` builds it (keep
+/// the two alike), with libp2p-stream as its only behaviour.
 fn swarm() -> Result<Swarm<libp2p_stream::Behaviour>, BoxError> {
     let prologue = bench_prologue();
     Ok(SwarmBuilder::with_new_identity()
@@ -203,5 +205,9 @@ async fn read_range(
             (Err(e), got) => return Err(format!("a stream failed after {got} bytes: {e}").into()),
         }
     }
-    Err(format!("{OPEN_ATTEMPTS} streams in a row were dropped before their first byte").into())
+    Err(format!(
+        "{OPEN_ATTEMPTS} streams in a row ended before their first byte: dropped, or the \
+         serving side failed (see its log)"
+    )
+    .into())
 }
