@@ -574,6 +574,7 @@ pub(crate) mod tests {
             output_file_size: None,
             output_sha512_checksum: None,
             output_path: None,
+            segment_converters: Vec::new(),
         }
     }
 

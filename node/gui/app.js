@@ -242,11 +242,12 @@ function field(dl, name, value) {
 }
 
 // The segment counts of an item converted in segments, in the words of `dmc status`
-// (ItemView::segments_text): "5 of 8 done, 1 kept from before a restart".
-function segmentsText(s) {
+// (ItemView::segments_text): "5 of 8 done, 1 kept from before a restart; encoded on a, b".
+function segmentsText(s, on) {
   if (!s) return null;
-  const done = `${s.done} of ${s.total} done`;
-  return s.kept ? `${done}, ${s.kept} kept from before a restart` : done;
+  const counts = `${s.done} of ${s.total} done`;
+  const done = s.kept ? `${counts}, ${s.kept} kept from before a restart` : counts;
+  return on && on.length ? `${done}; encoded on ${on.join(", ")}` : done;
 }
 
 function renderDetail() {
@@ -259,7 +260,7 @@ function renderDetail() {
   field(dl, "Waiting", v.waiting_reason);
   field(dl, "Queue", queueWords(v));
   field(dl, "Priority", String(v.priority ?? 0));
-  field(dl, "Segments", segmentsText(v.segments));
+  field(dl, "Segments", segmentsText(v.segments, v.segment_converters));
   field(dl, "Profile", v.conversion_type);
   field(dl, "Origin", nameOf(v.client_id));
   field(dl, "Converter", v.server_name || nameOf(v.server_id));

@@ -365,6 +365,8 @@ async fn converter_setup(config: &Config) -> Result<ConverterSetup, RunError> {
             media_types: c.media_types.clone(),
             profiles: advertised,
             workers: c.workers,
+            // Segments of other converters' items (sub-items) are encoded here too.
+            segments: true,
         }),
         runnable: profiles
             .runnable

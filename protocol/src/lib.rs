@@ -25,8 +25,8 @@ pub use item::{
 };
 pub use media::MediaType;
 pub use record::{
-    ConverterAd, FileInfo, NodeInfo, Offer, ProgressInfo, Record, RecordBody, SegmentProgress,
-    Signature, Stage, MAX_SEGMENTS,
+    ConverterAd, FileInfo, NodeInfo, Offer, PartOf, ProgressInfo, Record, RecordBody,
+    SegmentProgress, Signature, Stage, MAX_SEGMENTS,
 };
 pub use replica::Replica;
 pub use report::ProgressReport;

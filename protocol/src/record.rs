@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{Epoch, ItemId, Millis, NodeId, Seq};
 use crate::media::{MediaType, MAX_PROFILE_NAME};
 
+mod part;
+pub use part::{PartOf, MAX_SEGMENT_FRAMES};
+
 /// Longest file name carried in a record, in bytes.
 pub const MAX_FILE_NAME: usize = 255;
 /// Longest free text (errors, reasons) carried in a record, in bytes.
@@ -161,9 +164,20 @@ pub struct ConverterAd {
     pub media_types: Vec<MediaType>,
     pub profiles: Vec<String>,
     pub workers: u32,
+    /// It encodes segments of other converters' items (offers with [`Offer::part_of`]).
+    /// Absent (false) in adverts of older versions; left out of the encoding when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub segments: bool,
 }
 
 impl ConverterAd {
+    /// Whether this converter may be given `offer`: it does its profile for its media type,
+    /// and segments when it is one.
+    pub fn takes(&self, offer: &Offer) -> bool {
+        self.supports(offer.media_type, &offer.profile)
+            && (offer.part_of.is_none() || self.segments)
+    }
+
     /// Whether this converter does `profile` for `media`.
     pub fn supports(&self, media: MediaType, profile: &str) -> bool {
         self.media_types.contains(&media) && self.profiles.iter().any(|p| p == profile)
@@ -250,6 +264,11 @@ pub struct Offer {
     /// their SHA-512, and then left out of the encoding: such offers encode as before.
     #[serde(default, skip_serializing_if = "is_false")]
     pub sha512_follows: bool,
+    /// Set when this offer is a segment of another item, made by the converter coordinating
+    /// that item ([`PartOf`]); absent in every other offer, and then left out of the encoding.
+    /// Wire version 9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<PartOf>,
 }
 
 /// Where an assigned converter is with an item.
@@ -549,6 +568,15 @@ impl Record {
                         why: format!("longer than {MAX_DURATION_MS} ms (7 days)"),
                     });
                 }
+                if let Some(part) = &o.part_of {
+                    part.validate()?;
+                    if o.media_type != MediaType::Video {
+                        return Err(InvalidRecord::Field {
+                            field: "part_of",
+                            why: format!("a segment must be video, not {}", o.media_type),
+                        });
+                    }
+                }
             }
             RecordBody::Assign { converter, .. } => node_id("server_id", converter)?,
             RecordBody::Accept { .. } | RecordBody::Cancel { .. } | RecordBody::Priority { .. } => {
@@ -718,5 +746,48 @@ mod tests {
         assert_eq!(chunk_count(MAX_FILE_SIZE, MIN_CHUNK_SIZE), 1 << 24);
         // A chunk and its headers fit one response frame.
         assert!(MAX_CHUNK_SIZE as usize + 4096 <= crate::wire::MAX_RESPONSE_BYTES);
+    }
+
+    /// A segment's offer: checked bounds, video only, and an offer without `part_of`
+    /// encodes as before it existed (no new key).
+    #[test]
+    fn a_segment_offer_is_checked_and_other_offers_encode_as_before() {
+        let author = NodeId::new("Coordinator");
+        let nonce = [5; 16];
+        let offer = |part_of: Option<PartOf>, media_type| Record {
+            author: author.clone(),
+            seq: 1,
+            created_at: 1,
+            body: RecordBody::Offer(Offer {
+                item_id: ItemId::for_origin(&author, &nonce),
+                nonce,
+                file: file(10, CHUNK_SIZE),
+                media_type,
+                profile: "mkv-x265".into(),
+                duration_ms: Some(4000),
+                priority: 0,
+                sha512_follows: false,
+                part_of,
+            }),
+            sig: Default::default(),
+        };
+        let part = |index, count, frames| PartOf {
+            item_id: ItemId::from_random([1; 16]),
+            epoch: 1,
+            index,
+            count,
+            frames,
+        };
+        offer(Some(part(1, 2, 100)), MediaType::Video)
+            .validate()
+            .unwrap();
+        for bad in [part(2, 2, 100), part(0, MAX_SEGMENTS + 1, 1), part(0, 2, 0)] {
+            let err = offer(Some(bad), MediaType::Video).validate().unwrap_err();
+            assert!(err.to_string().contains("part_of"), "{err}");
+        }
+        let audio = offer(Some(part(0, 2, 1)), MediaType::Audio).validate();
+        assert!(audio.unwrap_err().to_string().contains("video"));
+        let plain = crate::wire::encode(&offer(None, MediaType::Video).body);
+        assert!(!plain.windows(7).any(|w| w == b"part_of"));
     }
 }

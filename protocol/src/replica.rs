@@ -389,6 +389,7 @@ mod tests {
             duration_ms: None,
             priority: 0,
             sha512_follows: false,
+            part_of: None,
         })
     }
 

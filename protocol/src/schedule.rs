@@ -57,7 +57,7 @@ pub fn pick_converter<'a>(
 ) -> Option<&'a NodeId> {
     candidates
         .iter()
-        .filter(|c| c.ad.supports(item.offer.media_type, &item.offer.profile))
+        .filter(|c| c.ad.takes(&item.offer))
         .filter(|c| !item.rejections.iter().any(|r| refusal_holds(r, c, now)))
         .filter(|c| {
             !item.released.as_ref().is_some_and(|(by, _, at)| {
@@ -155,6 +155,7 @@ mod tests {
             duration_ms: None,
             priority: 0,
             sha512_follows: false,
+            part_of: None,
         };
         let r = Record {
             author: NodeId::new("Origin"),
@@ -171,6 +172,7 @@ mod tests {
             media_types: vec![MediaType::Video],
             profiles: vec!["mkv-x264".into()],
             workers,
+            segments: false,
         }
     }
 
@@ -185,6 +187,38 @@ mod tests {
             })
             .collect();
         pick_converter(item, &cs, 10).expect("a pick").to_string()
+    }
+
+    #[test]
+    fn a_segment_goes_only_to_converters_that_encode_segments() {
+        let (a, b) = (NodeId::new("A"), NodeId::new("B"));
+        let old = ad(4);
+        let new = ConverterAd {
+            segments: true,
+            ..ad(1)
+        };
+        let mut i = item();
+        // A whole item: the idle older converter with more free slots wins.
+        assert_eq!(pick(&i, &[(&a, &old, 0, None), (&b, &new, 1, None)]), "A");
+        i.offer.part_of = Some(crate::record::PartOf {
+            item_id: ItemId::from_random([8; 16]),
+            epoch: 1,
+            index: 0,
+            count: 2,
+            frames: 50,
+        });
+        assert_eq!(pick(&i, &[(&a, &old, 0, None), (&b, &new, 1, None)]), "B");
+        let cs = [Candidate {
+            id: &a,
+            ad: &old,
+            load: 0,
+            speed: None,
+        }];
+        assert_eq!(
+            pick_converter(&i, &cs, 10),
+            None,
+            "no converter of segments"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::record::Record;
 use crate::report::ProgressReport;
 
 /// Name of the request-response protocol, with its version.
-pub const PROTOCOL_NAME: &str = "/dmc/req/8";
+pub const PROTOCOL_NAME: &str = "/dmc/req/9";
 /// Largest request frame.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Largest response frame (a chunk of at most 1 MiB plus headers, or a page of records).

@@ -155,6 +155,7 @@ fn an_offer_for_someone_elses_item_is_refused() {
             duration_ms: None,
             priority: 99,
             sha512_follows: false,
+            part_of: None,
         }),
     );
     let refused = relay(&mut sim, CONVERTER, vec![hijack]);
@@ -185,6 +186,7 @@ fn out_of_turn_records_that_arrive_before_their_offer_are_ignored_by_the_fold() 
             duration_ms: None,
             priority: 0,
             sha512_follows: false,
+            part_of: None,
         }),
     );
     let fx = sim.engines[CONVERTER].handle(

@@ -26,6 +26,7 @@ fn offer_without_sha512(nonce: [u8; 16]) -> Offer {
         duration_ms: Some(4000),
         priority: 0,
         sha512_follows: true,
+        part_of: None,
     }
 }
 

@@ -259,6 +259,7 @@ fn a_restart_keeps_horizons_tombstones_and_sequence_numbers() {
             duration_ms: None,
             priority: 0,
             sha512_follows: false,
+            part_of: None,
         })),
         sim.now,
     );

@@ -298,6 +298,7 @@ fn finished_items(origin: &Signer, converter: &Signer, n: usize) -> Vec<Record> 
             duration_ms: Some(5_400_000),
             priority: 0,
             sha512_follows: false,
+            part_of: None,
         })));
         out.push(by_origin(RecordBody::Assign {
             item_id,

@@ -242,3 +242,30 @@ pub fn sha512_hex(path: &Path) -> Result<String> {
     let s = String::from_utf8_lossy(&out.stdout);
     Ok(s.split_whitespace().next().unwrap_or_default().to_string())
 }
+
+/// A 25 fps H.264 clip with a keyframe every 2 s (so short segments can be cut) and a tone,
+/// `secs` long, of `size`.
+#[rustfmt::skip]
+pub fn make_gop_clip(path: &Path, secs: u32, size: &str) -> Result<()> {
+    let video = format!("testsrc2=duration={secs}:size={size}:rate=25");
+    let tone = format!("sine=frequency=440:duration={secs}");
+    let out = path.to_str().context("path")?;
+    ffmpeg(&[
+        "-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &tone, "-c:v", "libx264", "-preset",
+        "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", out,
+    ])
+}
+
+/// The video frames of `path` (ffprobe counts the packets of its first video stream).
+pub fn video_frames(path: &Path) -> Result<u64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .context("run ffprobe")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .with_context(|| format!("ffprobe gave no frame count for {}: {text}", path.display()))
+}

@@ -39,6 +39,18 @@ pub fn dmc_bin() -> PathBuf {
     .clone()
 }
 
+/// The number after `key=` on the first line of `log` that contains `line_has` (a node's
+/// `tracing` fields, e.g. `kept_segments=3`).
+pub fn logged_number(log: &str, line_has: &str, key: &str) -> Option<u64> {
+    let line = log.lines().find(|l| l.contains(line_has))?;
+    let at = line.find(&format!("{key}="))? + key.len() + 1;
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Polls `f` every 200 ms until it returns `Some`, or fails after `timeout` with `what`.
 pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T> {
     let start = Instant::now();

@@ -146,6 +146,7 @@ impl Rogue {
             duration_ms: None,
             priority: 0,
             sha512_follows: false,
+            part_of: None,
         })))
     }
 

@@ -56,6 +56,7 @@ fn hostile_offer(lab: &Lab, laptop: &Node) -> (Rogue, ItemId) {
         duration_ms: None,
         priority: 0,
         sha512_follows: false,
+        part_of: None,
     }));
     mallory
         .request(

@@ -306,6 +306,7 @@ fn mallory_converter(lab: &Lab, laptop: &Node) -> anyhow::Result<(Rogue, libp2p:
             media_types: vec![MediaType::Video],
             profiles: vec!["mkv-x264".into()],
             workers: 4,
+            segments: false,
         }),
     }));
     mallory.request(peer, Request::Push { records: vec![ad] })?;

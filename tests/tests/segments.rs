@@ -6,41 +6,11 @@
 //! of the source.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use dmc_tests::{wait_until, Lab, Node, NodeOpts};
+use dmc_tests::{logged_number, make_gop_clip, video_frames, wait_until, Lab, Node, NodeOpts};
 
 const LONG: Duration = Duration::from_secs(300);
-
-/// A 640x360, 25 fps H.264 clip with a keyframe every 2 s and a tone, `secs` long.
-fn make_gop_clip(path: &Path, secs: u32) {
-    let video = format!("testsrc2=duration={secs}:size=640x360:rate=25");
-    let tone = format!("sine=frequency=440:duration={secs}");
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(["-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &tone])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "50"])
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
-        .arg(path)
-        .status()
-        .expect("run ffmpeg");
-    assert!(status.success(), "cannot make {}", path.display());
-}
-
-/// The video frames of `path` (ffprobe counts the packets of its first video stream).
-fn frames(path: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
-        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a frame count")
-}
 
 /// The first kept encoded segment in the converter's work dir, once there is one.
 fn kept_segment(work_dir: &Path) -> Option<std::path::PathBuf> {
@@ -52,13 +22,7 @@ fn kept_segment(work_dir: &Path) -> Option<std::path::PathBuf> {
 
 /// The value of `key=N` in the converter's "converted in segments" log line.
 fn logged(log: &str, key: &str) -> Option<u64> {
-    let line = log.lines().find(|l| l.contains("converted in segments"))?;
-    let at = line.find(&format!("{key}="))? + key.len() + 1;
-    line[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
+    logged_number(log, "converted in segments", key)
 }
 
 #[test]
@@ -99,7 +63,7 @@ fn stopped_mid_way_then_restarted(stop: impl FnOnce(&mut Node)) {
     )
     .unwrap();
     let clip = lab.path("film.mp4");
-    make_gop_clip(&clip, 30);
+    make_gop_clip(&clip, 30, "640x360").unwrap();
     let id = laptop.offer(&clip, "mkv-x265").unwrap();
 
     wait_until("a kept segment", LONG, || kept_segment(&converter.work_dir))
@@ -144,7 +108,11 @@ fn stopped_mid_way_then_restarted(stop: impl FnOnce(&mut Node)) {
     let outputs = Node::files_in(&laptop.output_dir);
     assert_eq!(outputs.len(), 1, "{outputs:?}");
     let result = laptop.output_dir.join(&outputs[0]);
-    assert_eq!(frames(&result), frames(&clip), "every frame of the source");
+    assert_eq!(
+        video_frames(&result).unwrap(),
+        video_frames(&clip).unwrap(),
+        "every frame of the source"
+    );
     // The item ended: its segments go.
     wait_until("the segment store to go", Duration::from_secs(120), || {
         kept_segment(&converter.work_dir).is_none().then_some(())

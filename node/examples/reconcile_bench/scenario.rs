@@ -64,6 +64,7 @@ fn converter_ad() -> ConverterAd {
         media_types: vec![MediaType::Video, MediaType::Audio, MediaType::Image],
         profiles: vec!["mkv-x264".into(), "mkv-x265".into(), "webp".into()],
         workers: 2,
+        segments: false,
     }
 }
 
@@ -127,6 +128,7 @@ fn offer_records(
         duration_ms: Some(60_000 + rng.below(3_600_000)),
         priority: 0,
         sha512_follows: false,
+        part_of: None,
     };
     let epoch: Epoch = 1;
     let conv = authors[plan.converter].id.clone();

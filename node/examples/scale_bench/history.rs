@@ -64,6 +64,7 @@ pub fn node_records(authors: &mut [Author], at: Millis) -> Vec<Record> {
         media_types: vec![MediaType::Video, MediaType::Audio, MediaType::Image],
         profiles: vec!["mkv-x264".into(), "mkv-x265".into(), "webp".into()],
         workers: 2,
+        segments: false,
     };
     (0..authors.len())
         .map(|k| {
@@ -114,6 +115,7 @@ pub fn item_records(rng: &mut Rng, authors: &mut [Author], i: usize, at: Millis)
         duration_ms: Some(convert_ms * 3),
         priority: 0,
         sha512_follows: false,
+        part_of: None,
     };
     let mut out = vec![authors[origin].rec(at, RecordBody::Offer(offer))];
     let mut t = at + 5;

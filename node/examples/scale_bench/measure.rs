@@ -63,6 +63,7 @@ fn ad() -> ConverterAd {
         media_types: vec![MediaType::Video, MediaType::Audio, MediaType::Image],
         profiles: vec!["mkv-x264".into(), "mkv-x265".into(), "webp".into()],
         workers: 2,
+        segments: false,
     }
 }
 

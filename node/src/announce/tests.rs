@@ -40,6 +40,7 @@ fn item(phase: Phase) -> ItemView {
         output_file_size: Some(40),
         output_sha512_checksum: Some("b".repeat(128)),
         output_path: Some("/out/clip.mkv".into()),
+        segment_converters: Vec::new(),
     }
 }
 

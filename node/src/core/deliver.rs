@@ -15,6 +15,7 @@ use super::files::{copy_new, create_new, sha512_regular};
 use super::layout::delivery_part;
 use super::msg::Internal;
 use super::names::{rename_noreplace, safe_file_name, sync_dir, unique_path};
+use super::spread::SegmentTarget;
 use crate::ffmpeg::{self, Profile};
 use crate::net::NetClient;
 use crate::store::Store;
@@ -78,6 +79,9 @@ pub(crate) struct Delivery {
     pub(crate) source_duration_ms: Option<u64>,
     /// The source's size in bytes: bounds the result this node will take ([`result_size_limit`]).
     pub(crate) source_size: u64,
+    /// Set for a segment's sub-item: the result goes there, into its job's segment store,
+    /// checked by its frame count, instead of into the output folder.
+    pub(crate) segment: Option<SegmentTarget>,
 }
 
 /// Slack above four times the source that a result may take (container overhead of tiny
@@ -113,6 +117,9 @@ impl Delivery {
     async fn work(&self) -> Result<(String, String), DeliverFailure> {
         if let Some(path) = self.delivered_before().await {
             return Ok((path, self.result.sha512.clone()));
+        }
+        if let Some(target) = &self.segment {
+            return self.deliver_segment(target).await;
         }
         let output_dir = &self.env.output_dir;
         tokio::fs::create_dir_all(output_dir)
@@ -151,6 +158,75 @@ impl Delivery {
             final_path.to_string_lossy().into_owned(),
             self.result.sha512.clone(),
         ))
+    }
+
+    /// Fetches a segment's result into `target` (through `target.part`), checked to hold the
+    /// cut's frames; a kept segment already there counts.
+    async fn deliver_segment(
+        &self,
+        target: &SegmentTarget,
+    ) -> Result<(String, String), DeliverFailure> {
+        let limit = result_size_limit(self.source_size);
+        if self.result.file_size > limit {
+            return Err(DeliverFailure::Refused(format!(
+                "encoded segment of {} bytes is larger than this node takes for a cut of {} \
+                 bytes (at most {limit})",
+                self.result.file_size, self.source_size
+            )));
+        }
+        let part = segment_part(&target.path);
+        // The store's own partial file, of an earlier try, gives way to a new one.
+        let _ = tokio::fs::remove_file(&part).await;
+        let p = part.clone();
+        blocking(move || {
+            create_new(&p)
+                .map(|_| ())
+                .map_err(|e| format!("cannot create {}: {e}", p.display()))
+        })
+        .await?;
+        let fetched = match &self.local_result {
+            Some(src) => copy_own_result(src, &part, &self.result.sha512).await,
+            None => self.pull_result(&part).await,
+        };
+        if let Err(e) = fetched {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(e);
+        }
+        if !ffmpeg::segment_holds(&part, target.frames).await {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(DeliverFailure::Refused(format!(
+                "the encoded segment does not hold the {} frames of its cut",
+                target.frames
+            )));
+        }
+        let t = target.path.to_string_lossy().into_owned();
+        self.env
+            .store
+            .record_delivery_target(self.item_id, self.epoch, t.clone())
+            .await
+            .map_err(|e| format!("cannot record delivery: {e}"))?;
+        let (from, to) = (part.clone(), target.path.clone());
+        let moved = tokio::task::spawn_blocking(move || {
+            rename_noreplace(&from, &to)?;
+            sync_dir(to.parent().unwrap_or(Path::new(".")))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        match moved {
+            Ok(()) => Ok((t, self.result.sha512.clone())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let _ = tokio::fs::remove_file(&part).await;
+                match ffmpeg::segment_holds(&target.path, target.frames).await {
+                    true => Ok((t, self.result.sha512.clone())),
+                    false => Err(DeliverFailure::Retry(format!(
+                        "{t} is taken by a segment without its cut's frames"
+                    ))),
+                }
+            }
+            Err(e) => Err(DeliverFailure::Retry(format!(
+                "cannot move the segment into place: {e}"
+            ))),
+        }
     }
 
     /// Checks the fetched result in `part` with this node's own ffprobe (see [`check_result`]).
@@ -255,6 +331,13 @@ impl Delivery {
             dir.display()
         ))
     }
+}
+
+/// The partial file of a segment delivered to `target`.
+fn segment_part(target: &Path) -> PathBuf {
+    let mut part = target.as_os_str().to_owned();
+    part.push(".part");
+    PathBuf::from(part)
 }
 
 /// What the origin offered, that a result is checked against.

@@ -15,6 +15,7 @@ impl Core {
             .replica()
             .open_items()
             .filter(|i| !i.phase.is_final() && (all || i.origin == *me))
+            .filter(|i| super::summaries::is_listed(i))
             .map(|i| self.view_named(i, names))
             .collect();
         let online = self.converters_online();

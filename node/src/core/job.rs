@@ -151,8 +151,14 @@ impl Job {
             }
         };
         let duration_ms = probed.as_ref().and_then(|p| p.duration_ms);
-        // 2. Convert into a .part file; 3. check the output before it counts.
         let (part, final_path) = result_paths(&self.dir, profile.extension);
+        if let Some(frames) = self.item.offer.part_of.as_ref().map(|p| p.frames) {
+            // A segment of another converter's item: encoded and checked by its frames.
+            self.encode_segment(input, frames, profile, duration_ms, &final_path)
+                .await?;
+            return self.hash_result(final_path, profile).await;
+        }
+        // 2. Convert into a .part file; 3. check the output before it counts.
         self.convert(input, probed.as_ref(), &part, profile, duration_ms)
             .await?;
         self.check_output(&part, profile, duration_ms).await?;
@@ -175,27 +181,10 @@ impl Job {
         self.progress(Stage::Converting, 0.0, None, None, None)
             .await;
         let (ptx, mut prx) = mpsc::channel::<ffmpeg::ConvertProgress>(8);
-        let job = ffmpeg::ConvertJob {
-            input: input.clone(),
-            output_part: part.to_path_buf(),
-            work_dir: self.env.work_dir.clone(),
-            profile: profile.clone(),
-            duration_ms,
-            cancel: self.cancel.clone(),
-            threads: self.env.threads,
-            nice: self.env.nice,
-            time_limit: self.env.time_limit,
-            keep_frame_times: false,
-        };
-        let internal = self.env.internal.clone();
-        let (item_id, epoch) = (self.item_id(), self.epoch);
-        let on_start = move |pid: u32| {
-            let _ = internal.try_send(Internal::JobPid {
-                item_id,
-                epoch,
-                pid,
-            });
-        };
+        let job = self.convert_job(input.clone(), part, profile, duration_ms);
+        let item_id = self.item_id();
+        let on_start = self.on_start();
+        let spreader = self.spreader();
         let on_progress = move |p: ffmpeg::ConvertProgress| {
             let _ = ptx.try_send(p);
         };
@@ -203,9 +192,16 @@ impl Job {
         let conv = async move {
             match split {
                 Some((store, segment)) => {
-                    let done =
-                        ffmpeg::convert_in_segments(job, &store, segment, on_start, on_progress)
-                            .await?;
+                    let spread = Some(spreader);
+                    let done = ffmpeg::convert_in_segments(
+                        job,
+                        &store,
+                        segment,
+                        spread,
+                        on_start,
+                        on_progress,
+                    )
+                    .await?;
                     tracing::info!(
                         item = %item_id,
                         segments = done.segments,
@@ -243,6 +239,87 @@ impl Job {
                 Err(self.conversion_failed(e, &input, probed).await)
             }
         }
+    }
+
+    /// Encodes this sub-item's cut `input` into `target`, checked to hold `frames` frames.
+    async fn encode_segment(
+        &self,
+        input: PathBuf,
+        frames: u64,
+        profile: &'static Profile,
+        duration_ms: Option<u64>,
+        target: &Path,
+    ) -> Result<(), JobOutcome> {
+        self.progress(Stage::Converting, 0.0, None, None, None)
+            .await;
+        let job = self.convert_job(input.clone(), target, profile, duration_ms);
+        let (ptx, mut prx) = mpsc::channel::<f32>(8);
+        let conv = ffmpeg::encode_segment(&job, frames, target, self.on_start(), move |f| {
+            let _ = ptx.try_send(f);
+        });
+        tokio::pin!(conv);
+        let result = loop {
+            tokio::select! {
+                r = &mut conv => break r,
+                Some(f) = prx.recv() => {
+                    self.progress(Stage::Converting, f, None, None, None).await;
+                }
+            }
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.conversion_failed(e, &input, None).await),
+        }
+    }
+
+    /// The ffmpeg job of this item from `input` into `output_part`.
+    fn convert_job(
+        &self,
+        input: PathBuf,
+        output_part: &Path,
+        profile: &'static Profile,
+        duration_ms: Option<u64>,
+    ) -> ffmpeg::ConvertJob {
+        ffmpeg::ConvertJob {
+            input,
+            output_part: output_part.to_path_buf(),
+            work_dir: self.env.work_dir.clone(),
+            profile: profile.clone(),
+            duration_ms,
+            cancel: self.cancel.clone(),
+            threads: self.env.threads,
+            nice: self.env.nice,
+            time_limit: self.env.time_limit,
+            keep_frame_times: false,
+        }
+    }
+
+    /// What gets each ffmpeg's pid: the core, to stop it with the node.
+    fn on_start(&self) -> impl FnMut(u32) + Send + 'static {
+        let internal = self.env.internal.clone();
+        let (item_id, epoch) = (self.item_id(), self.epoch);
+        move |pid: u32| {
+            let _ = internal.try_send(Internal::JobPid {
+                item_id,
+                epoch,
+                pid,
+            });
+        }
+    }
+
+    /// What hands this job's segments to the farm: the core, which offers them as sub-items.
+    fn spreader(&self) -> ffmpeg::Spreader {
+        let internal = self.env.internal.clone();
+        let (item_id, epoch) = (self.item_id(), self.epoch);
+        Arc::new(move |ask| {
+            internal
+                .try_send(Internal::Spread {
+                    item_id,
+                    epoch,
+                    ask,
+                })
+                .is_ok()
+        })
     }
 
     /// The segment store and segment length when this item is converted in segments: a video,

@@ -34,6 +34,7 @@ mod reserve;
 mod retry;
 mod shutdown;
 mod speeds;
+mod spread;
 mod summaries;
 mod task;
 pub mod upgrade;

@@ -28,7 +28,8 @@ pub(crate) enum Internal {
         next: Option<NodeId>,
     },
     OfferPrepared {
-        prepared: Result<(Offer, LocalFile), CoreError>,
+        /// Boxed: an offer is the largest thing a message carries.
+        prepared: Box<Result<(Offer, LocalFile), CoreError>>,
         /// A new item even for content offered before.
         again: bool,
         reply: oneshot::Sender<Result<crate::control::api::OfferOutcome, CoreError>>,
@@ -66,6 +67,18 @@ pub(crate) enum Internal {
     SourceChanged {
         item_id: ItemId,
         error: String,
+    },
+    /// A job asks for its cut segments to be encoded by the farm (`spread.rs`).
+    Spread {
+        item_id: ItemId,
+        epoch: Epoch,
+        ask: crate::ffmpeg::SpreadAsk,
+    },
+    /// The new sub-items of a job's segments, hashed and ready to offer.
+    SpreadHashed {
+        item_id: ItemId,
+        epoch: Epoch,
+        offers: Result<Vec<(Offer, LocalFile)>, String>,
     },
     /// The SHA-512 of a source whose offer left it out, or why it could not be read.
     ChecksumRead {

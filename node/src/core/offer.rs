@@ -60,7 +60,7 @@ impl Core {
             };
             let _ = internal
                 .send(Internal::OfferPrepared {
-                    prepared,
+                    prepared: Box::new(prepared),
                     again,
                     reply,
                 })
@@ -271,6 +271,7 @@ async fn prepare(
         duration_ms: probe.duration_ms,
         priority,
         sha512_follows: hashed.sha512.is_none(),
+        part_of: None,
     };
     let local = LocalFile {
         item_id: offer.item_id,

@@ -48,7 +48,7 @@ impl Core {
                 again,
                 reply,
             } => {
-                let result = self.finish_offer(prepared, again).await;
+                let result = self.finish_offer(*prepared, again).await;
                 let _ = reply.send(result);
             }
             Internal::Evaluated {
@@ -89,6 +89,16 @@ impl Core {
                 outcome,
             } => self.on_delivery_done(item_id, epoch, outcome).await,
             Internal::ChecksumRead { item_id, read } => self.on_checksum_read(item_id, read).await,
+            Internal::Spread {
+                item_id,
+                epoch,
+                ask,
+            } => self.on_spread(item_id, epoch, ask),
+            Internal::SpreadHashed {
+                item_id,
+                epoch,
+                offers,
+            } => self.on_spread_hashed(item_id, epoch, offers).await,
             Internal::SourceChanged { item_id, error } => {
                 warn!(item = %item_id, "source changed: {error}");
                 self.feed(Event::Local(RecordBody::Failed {
@@ -163,6 +173,8 @@ impl Core {
 
     pub(super) async fn on_job_done(&mut self, item_id: ItemId, epoch: Epoch, outcome: JobOutcome) {
         self.jobs.remove(&(item_id, epoch));
+        // A job that stopped waiting for its segments (cancelled, stopping) holds none.
+        self.spreads.remove(&(item_id, epoch));
         let _ = self.store.job_ended(item_id, epoch).await;
         if !matches!(outcome, JobOutcome::Retry(_)) {
             self.reservations.release(&(item_id, epoch));

@@ -145,6 +145,7 @@ impl Core {
                 v.progress = *f;
             }
         }
+        v.segment_converters = self.segment_converters(item, names);
         let now = super::now_ms();
         if let Some(note) = self.engine.retry_note(item, now) {
             v.waiting_reason = Some(waiting_text_at(&note, now, names));
@@ -156,6 +157,37 @@ impl Core {
                 .map(|note| waiting_text(&note, names));
         }
         v
+    }
+
+    /// The converters (labels, sorted) that encode or encoded segments of `item`'s current
+    /// attempt, from the sub-items of its coordinator this node knows.
+    fn segment_converters(&self, item: &ItemState, names: &Names) -> Vec<String> {
+        let Some((epoch, _)) = &item.assignment else {
+            return Vec::new();
+        };
+        if item.offer.media_type != MediaType::Video || item.offer.part_of.is_some() {
+            return Vec::new();
+        }
+        let id = item.item_id();
+        let on: std::collections::BTreeSet<String> = self
+            .engine
+            .replica()
+            .items()
+            .filter(|s| {
+                s.offer
+                    .part_of
+                    .as_ref()
+                    .is_some_and(|p| p.item_id == id && p.epoch == *epoch)
+            })
+            .filter(|s| {
+                matches!(
+                    s.phase,
+                    Phase::Transferring | Phase::Converting | Phase::Converted | Phase::Delivered
+                )
+            })
+            .filter_map(|s| s.converter().map(|c| names.label(c)))
+            .collect();
+        on.into_iter().collect()
     }
 
     pub(super) fn item_view(&self, id: &ItemId) -> Result<ItemView, CoreError> {

@@ -76,6 +76,8 @@ impl Core {
             .await;
             info!(item = %item_id, epoch, "gave the item back to its origin: {SHUTDOWN_REASON}");
         }
+        // The segments of items given back are no one's to encode now.
+        self.cancel_orphans().await;
         // Let the release records reach the peers that are connected.
         let sends = std::mem::take(&mut self.pending_sends);
         if !sends.is_empty() {

@@ -38,6 +38,12 @@ pub(super) fn summary_of(item: &ItemState, names: &Names) -> ItemSummary {
     }
 }
 
+/// Whether an item has a row, and so is listed: not a segment's sub-item, which its
+/// coordinator's item stands for (`status` of that item counts its segments).
+pub(super) fn is_listed(item: &ItemState) -> bool {
+    item.offer.part_of.is_none()
+}
+
 fn internal(e: StoreError) -> CoreError {
     CoreError::Internal(e.to_string())
 }
@@ -49,6 +55,7 @@ impl Core {
         let names = self.names();
         ids.iter()
             .filter_map(|id| self.engine.item(id))
+            .filter(|i| is_listed(i))
             .map(|i| summary_of(i, &names))
             .collect()
     }
@@ -65,7 +72,7 @@ impl Core {
     /// database, or a crash between storing records and their rows). Only those: a start with
     /// nothing to do looks each item in memory up once and writes nothing.
     pub(super) async fn bring_summaries_up_to_date(&self) -> Result<(), StoreError> {
-        let items = self.engine.replica().items();
+        let items = self.engine.replica().items().filter(|i| is_listed(i));
         let stale = self
             .store
             .stale_summaries(items.map(|i| (i.item_id(), i.version)).collect())

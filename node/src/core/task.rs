@@ -86,6 +86,8 @@ pub(crate) struct Core {
     pub(super) delivering: HashMap<ItemId, f64>,
     /// This node's sources being read for the SHA-512 their offers left out (`checksum.rs`).
     pub(super) checksums: HashSet<ItemId>,
+    /// Jobs waiting for the segments they gave to the farm (`spread.rs`).
+    pub(super) spreads: HashMap<(ItemId, Epoch), super::spread::Spread>,
     /// Deliveries recorded only once their item's source checksum is.
     pub(super) awaiting_checksum: HashMap<ItemId, dmc_protocol::RecordBody>,
     /// The queue places last reported to live views (`queries::queue_positions`).
@@ -181,6 +183,7 @@ pub fn spawn_core(
         evaluating: HashSet::new(),
         delivering: HashMap::new(),
         checksums: HashSet::new(),
+        spreads: HashMap::new(),
         awaiting_checksum: HashMap::new(),
         queue_places: HashMap::new(),
         retry_at: HashMap::new(),
@@ -264,6 +267,7 @@ impl Core {
         let change = super::changes::of_event(&event);
         let effects = self.engine.handle(event, now_ms());
         self.carry_out(effects).await;
+        self.check_spreads();
         if let Some(change) = change {
             // No subscriber is fine: nobody watches.
             let _ = self.changes.send(change);
@@ -385,8 +389,10 @@ impl Core {
         let Some(item) = self.engine.item(&item_id) else {
             return;
         };
+        // A segment's sub-item ends into its coordinator's job, not to the user.
         if !matches!(item.phase, Phase::Delivered | Phase::Failed)
             || &item.origin != self.engine.me()
+            || item.offer.part_of.is_some()
         {
             return;
         }
@@ -470,6 +476,7 @@ impl Core {
                 job.cancel();
             }
         }
+        self.cancel_orphans().await;
         self.release_unneeded_reservations();
         self.drop_unneeded_results().await;
         self.awake.update(self.jobs.len());

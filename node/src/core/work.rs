@@ -86,6 +86,7 @@ impl Core {
     /// segment store when the offer says it is a video long enough to be split.
     fn disk_need(&self, item: &ItemState) -> u64 {
         let segmented = item.offer.media_type == MediaType::Video
+            && item.offer.part_of.is_none()
             && self
                 .config
                 .converter
@@ -165,7 +166,9 @@ impl Core {
         if self.stopping || self.jobs.contains_key(&key) || !self.retry_due(&key) {
             return;
         }
-        if self.jobs.len() >= self.config.converter.workers as usize {
+        // A job waiting for the segments it gave to the farm holds no worker.
+        let busy = self.jobs.len() - self.jobs_waiting_for_segments().min(self.jobs.len());
+        if busy >= self.config.converter.workers as usize {
             return;
         }
         let Some(item) = self.engine.item(&item_id).cloned() else {
@@ -238,6 +241,14 @@ impl Core {
         let Some(result) = item.result.clone() else {
             return;
         };
+        // A segment is delivered into its job's segment store, while the job waits for it.
+        let segment = match item.offer.part_of {
+            Some(_) => match self.segment_target(item) {
+                Some(t) => Some(t),
+                None => return,
+            },
+            None => None,
+        };
         let offer = &item.offer;
         let (profile, profile_name) = (
             self.config.converter.profile(&offer.profile),
@@ -259,6 +270,7 @@ impl Core {
             profile_name,
             source_duration_ms,
             source_size,
+            segment,
         };
         self.delivering.insert(item_id, 0.0);
         tokio::spawn(delivery.run());

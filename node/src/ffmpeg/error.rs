@@ -44,6 +44,9 @@ pub enum FfmpegError {
     /// The conversion was cancelled; ffmpeg was killed and the partial output removed.
     #[error("conversion cancelled")]
     Cancelled,
+    /// A segment given to the farm as a sub-item failed for good (its reason).
+    #[error("a segment could not be encoded: {0}")]
+    Segments(String),
     /// The output does not look like what the profile promises.
     #[error("output check failed: {0}")]
     OutputCheck(String),

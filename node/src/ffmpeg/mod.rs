@@ -31,6 +31,9 @@ pub use error::FfmpegError;
 pub use limits::{probed_duration, TimeLimit, MAX_NICE};
 pub use probe::{probe, Probe, StreamInfo};
 pub use profiles::{builtin_profile, Profile, BUILTIN_PROFILES};
-pub use segments::{convert_in_segments, SegmentedOutcome, SplitPolicy, MAX_SEGMENTS};
+pub use segments::{
+    convert_in_segments, encode_segment, segment_holds, SegmentedOutcome, SplitPolicy, SpreadAsk,
+    SpreadCut, SpreadDone, Spreader, MAX_SEGMENTS,
+};
 pub use stderr_tail::StderrTail;
 pub use verify::{check_output, check_size, verify_output, VerifyMode, VerifyOptions};

@@ -282,6 +282,7 @@ async fn a_compaction_that_frees_most_of_the_file_shrinks_it() {
                     duration_ms: None,
                     priority: 0,
                     sha512_follows: false,
+                    part_of: None,
                 }),
             )
         })

@@ -56,6 +56,7 @@ pub(super) fn offer_record(seq: u64, item_id: ItemId) -> Record {
             duration_ms: None,
             priority: 0,
             sha512_follows: false,
+            part_of: None,
         }),
     )
 }
@@ -73,6 +74,7 @@ pub(super) fn sample() -> Vec<Record> {
                     media_types: vec![MediaType::Video],
                     profiles: vec!["mkv-x264".into()],
                     workers: 2,
+                    segments: false,
                 }),
             }),
         ),
@@ -88,6 +90,7 @@ pub(super) fn sample() -> Vec<Record> {
                 duration_ms: Some(4000),
                 priority: 0,
                 sha512_follows: false,
+                part_of: None,
             }),
         ),
         rec(

@@ -42,6 +42,7 @@ pub fn offer_and_cancel(signer: &Signer, seq: u64, created_at: u64) -> (ItemId, 
         duration_ms: Some(4000),
         priority: 0,
         sha512_follows: false,
+        part_of: None,
     });
     let records = vec![
         signed(signer, seq, created_at, offer),

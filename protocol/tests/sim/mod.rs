@@ -31,6 +31,7 @@ pub fn video_offer(origin: &NodeId, nonce: [u8; 16], priority: i32) -> (ItemId, 
         duration_ms: Some(4000),
         priority,
         sha512_follows: false,
+        part_of: None,
     });
     (item_id, offer)
 }
@@ -170,6 +171,7 @@ impl Sim {
                     media_types: vec![MediaType::Video],
                     profiles: vec!["mkv-x264".into()],
                     workers: 1,
+                    segments: false,
                 });
                 let mut cfg = EngineConfig::new(signer(i), format!("n{i}"), converter);
                 tune(&mut cfg);
@@ -431,6 +433,7 @@ impl Sim {
             duration_ms: Some(4000),
             priority: 0,
             sha512_follows,
+            part_of: None,
         };
         self.feed(i, Event::Local(RecordBody::Offer(offer)));
         item_id

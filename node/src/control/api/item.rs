@@ -42,6 +42,10 @@ pub struct ItemView {
     /// many were kept from before a restart of its converter.
     #[serde(default)]
     pub segments: Option<SegmentProgress>,
+    /// For an item converted in segments given to the farm: the converters encoding or
+    /// having encoded its segments in this attempt (labels, sorted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segment_converters: Vec<String>,
     pub epoch: Option<Epoch>,
     pub waiting_reason: Option<String>,
     pub errors: Vec<String>,
@@ -94,6 +98,7 @@ impl ItemView {
             speed: item.progress.and_then(|p| p.speed),
             eta_secs: item.progress.and_then(|p| p.eta_secs),
             segments: item.progress.and_then(|p| p.segments),
+            segment_converters: Vec::new(),
             epoch: item.epoch(),
             waiting_reason: item.waiting().map(|w| waiting_text(&w, names)),
             errors: errors(item, names),
@@ -124,9 +129,13 @@ impl ItemView {
     pub fn segments_text(&self) -> Option<String> {
         self.segments.map(|s| {
             let done = format!("{} of {} done", s.done, s.total);
-            match s.kept {
+            let done = match s.kept {
                 0 => done,
                 k => format!("{done}, {k} kept from before a restart"),
+            };
+            match self.segment_converters.as_slice() {
+                [] => done,
+                on => format!("{done}; encoded on {}", on.join(", ")),
             }
         })
     }
@@ -194,6 +203,7 @@ impl ItemView {
             output_file_size: None,
             output_sha512_checksum: None,
             output_path: None,
+            segment_converters: Vec::new(),
         }
     }
 }
@@ -336,6 +346,7 @@ mod tests {
             duration_ms: None,
             priority: 0,
             sha512_follows: false,
+            part_of: None,
         };
         let converter = "12D3KooWconverterABCDEF";
         let records = [

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::facts::media_facts;
 use super::files::sync_and_rename;
 use super::run::remove_output;
+use super::spread::{encode_spread, SpreadDone, Spreader};
 use crate::ffmpeg::convert::{convert, ConvertJob, ConvertProgress};
 use crate::ffmpeg::error::FfmpegError;
 
@@ -34,12 +35,13 @@ fn encoded_path(store: &Path, index: usize, extension: &str) -> PathBuf {
     store.join(ENC).join(format!("{index:05}.{extension}"))
 }
 
-/// Whether `path` is a kept segment of `frames` frames (a checkpoint of a run before).
-async fn is_kept(path: &Path, frames: u64, job: &ConvertJob) -> bool {
+/// Whether `path` is a kept segment of `frames` frames (a checkpoint of a run before);
+/// ffprobe gets `limit`.
+pub(crate) async fn is_kept(path: &Path, frames: u64, limit: std::time::Duration) -> bool {
     if !tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file()) {
         return false;
     }
-    match media_facts(path, job.time_limit.min).await {
+    match media_facts(path, limit).await {
         Ok(f) if f.frames == frames => true,
         Ok(f) => {
             tracing::warn!(
@@ -59,13 +61,15 @@ async fn is_kept(path: &Path, frames: u64, job: &ConvertJob) -> bool {
     }
 }
 
-/// Encodes every cut of `cuts` not already kept in `store`, with `job`'s profile and limits.
-/// `on_start` gets each ffmpeg's pid; `progress` gets the frames done over all segments and
-/// the segments done (the first call: those kept).
+/// Encodes every cut of `cuts` not already kept in `store`, with `job`'s profile and limits:
+/// here, one after another, or by the farm through `spreader`. `on_start` gets each ffmpeg's
+/// pid; `progress` gets the frames done over all segments and the segments done (the first
+/// call: those kept).
 pub(crate) async fn encode_all(
     job: &ConvertJob,
     store: &Path,
     cuts: &[Cut],
+    spreader: Option<&Spreader>,
     on_start: &mut impl FnMut(u32),
     progress: &mut impl FnMut(u64, usize),
 ) -> Result<Encoded, FfmpegError> {
@@ -79,7 +83,7 @@ pub(crate) async fn encode_all(
     let mut done_frames = 0u64;
     for (i, cut) in cuts.iter().enumerate() {
         let path = encoded_path(store, i, job.profile.extension);
-        if is_kept(&path, cut.frames, job).await {
+        if is_kept(&path, cut.frames, job.time_limit.min).await {
             done_frames += cut.frames;
         } else {
             todo.push(i);
@@ -95,6 +99,20 @@ pub(crate) async fn encode_all(
     );
     let mut done_segments = kept;
     progress(done_frames, done_segments);
+    if let Some(spreader) = spreader.filter(|_| !todo.is_empty()) {
+        let (cancel, limit) = (&job.cancel, job.time_limit.min);
+        encode_spread(
+            spreader,
+            cuts,
+            &paths,
+            &todo,
+            cancel,
+            limit,
+            &mut |d: SpreadDone| progress(done_frames + d.frames, done_segments + d.segments),
+        )
+        .await?;
+        return Ok(Encoded { paths, kept });
+    }
     for i in todo {
         let cut = &cuts[i];
         encode_one(job, cut, &paths[i], on_start, &mut |fraction: f32| {
@@ -161,4 +179,23 @@ async fn encode_one(
         }
     }
     sync_and_rename(Vec::new(), part, target.to_path_buf()).await
+}
+
+/// Encodes one segment given to this converter as a sub-item: `job.input` (a cut) into
+/// `target` through `target.part`, keeping every frame's time, checked to hold `frames`
+/// frames. `fraction` gets the share of it encoded.
+pub async fn encode_segment(
+    job: &ConvertJob,
+    frames: u64,
+    target: &Path,
+    mut on_start: impl FnMut(u32),
+    mut fraction: impl FnMut(f32),
+) -> Result<(), FfmpegError> {
+    let cut = Cut {
+        path: job.input.clone(),
+        start_us: 0,
+        frames,
+        duration_ms: job.duration_ms,
+    };
+    encode_one(job, &cut, target, &mut on_start, &mut fraction).await
 }

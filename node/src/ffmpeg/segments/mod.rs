@@ -12,6 +12,7 @@ mod facts;
 mod files;
 mod join;
 mod run;
+mod spread;
 #[cfg(test)]
 mod tests;
 
@@ -25,9 +26,11 @@ use super::error::FfmpegError;
 use super::limits::check_output_place;
 use check::check_joined;
 use cut::{cut_once, CutOptions};
+pub use encode::encode_segment;
 use encode::{encode_all, Cut};
 use facts::media_facts;
 use join::{join, keeps_other_streams, other_streams_once, placed_segments};
+pub use spread::{SpreadAsk, SpreadCut, SpreadDone, Spreader};
 
 /// Most segments one item is cut into; longer videos get longer segments (the protocol's
 /// bound on the segment counts a progress report carries).
@@ -56,6 +59,14 @@ impl SplitPolicy {
     }
 }
 
+/// How long ffprobe may take to count a delivered segment's frames.
+const SEGMENT_PROBE_LIMIT: Duration = Duration::from_secs(120);
+
+/// Whether `path` is an encoded segment holding `frames` video frames.
+pub async fn segment_holds(path: &Path, frames: u64) -> bool {
+    encode::is_kept(path, frames, SEGMENT_PROBE_LIMIT).await
+}
+
 /// A segmented conversion that succeeded, and what its checkpoints saved.
 #[derive(Clone, Debug)]
 pub struct SegmentedOutcome {
@@ -68,12 +79,14 @@ pub struct SegmentedOutcome {
 
 /// Converts `job` in segments of about `segment` through the segment store `store` (made if
 /// missing; inside `job.work_dir`), into `job.output_part`, checked against the source (frame
-/// count, duration and audio/video start within one frame). `on_start` gets each ffmpeg's
-/// pid; `progress` gets the fraction of frames encoded over all segments, never decreasing.
+/// count, duration and audio/video start within one frame). The segments are encoded here,
+/// or, given a `spreader`, by the farm as sub-items. `on_start` gets each ffmpeg's pid;
+/// `progress` gets the fraction of frames encoded over all segments, never decreasing.
 pub async fn convert_in_segments(
     job: ConvertJob,
     store: &Path,
     segment: Duration,
+    spreader: Option<Spreader>,
     mut on_start: impl FnMut(u32),
     mut progress: impl FnMut(ConvertProgress),
 ) -> Result<SegmentedOutcome, FfmpegError> {
@@ -94,7 +107,16 @@ pub async fn convert_in_segments(
     let cuts = cut_and_count(&job.input, store, opts, &source, &mut on_start).await?;
     let encoded = {
         let mut frames_done = progress_of_frames(source.frames, cuts.len(), started, &mut progress);
-        encode_all(&job, store, &cuts, &mut on_start, &mut frames_done).await?
+        let spreader = spreader.as_ref();
+        encode_all(
+            &job,
+            store,
+            &cuts,
+            spreader,
+            &mut on_start,
+            &mut frames_done,
+        )
+        .await?
     };
     let others = match keeps_other_streams(&job.profile, &source) {
         true => Some(other_streams_once(&job, store, &mut on_start).await?),

@@ -81,6 +81,7 @@ async fn run_job(job: ConvertJob, segment: Duration) -> (SegmentedOutcome, Vec<f
         job,
         &store,
         segment,
+        None,
         |_| {},
         move |p| seen.lock().unwrap().push(p.fraction),
     )
