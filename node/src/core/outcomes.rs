@@ -81,7 +81,7 @@ impl Core {
             } => self.on_job_done(item_id, epoch, outcome).await,
             Internal::DeliverProgress { item_id, fraction } => {
                 self.delivering.insert(item_id, fraction);
-                let _ = self.changes.send(super::changes::Change::Item(item_id));
+                self.announce(super::changes::Change::Item(item_id));
             }
             Internal::DeliverDone {
                 item_id,

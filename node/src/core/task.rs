@@ -269,10 +269,25 @@ impl Core {
         self.carry_out(effects).await;
         self.check_spreads();
         if let Some(change) = change {
-            // No subscriber is fine: nobody watches.
-            let _ = self.changes.send(change);
+            self.announce(change);
         }
         self.report_queue_moves();
+    }
+
+    /// Tells live views of `change`; a segment's sub-item, which they do not list, as a
+    /// change of its item (whose segments and converters it shows). No subscriber is fine:
+    /// nobody watches.
+    pub(super) fn announce(&self, change: super::changes::Change) {
+        let change = match change {
+            super::changes::Change::Item(id) => super::changes::Change::Item(
+                self.engine
+                    .item(&id)
+                    .and_then(|i| i.offer.part_of.as_ref())
+                    .map_or(id, |p| p.item_id),
+            ),
+            other => other,
+        };
+        let _ = self.changes.send(change);
     }
 
     /// Tells live views of every item whose queue place changed (one ahead of it started,
@@ -291,7 +306,7 @@ impl Core {
             )
             .collect();
         for id in moved {
-            let _ = self.changes.send(super::changes::Change::Item(id));
+            self.announce(super::changes::Change::Item(id));
         }
         self.queue_places = places;
     }
@@ -325,7 +340,7 @@ impl Core {
                         self.item_ended(item_id);
                     }
                     for change in changed {
-                        let _ = self.changes.send(change);
+                        self.announce(change);
                     }
                 }
                 Effect::Send { to, request } => self.send(to, request),

@@ -2,8 +2,8 @@
 //! segment encoded with the profile and kept once checked, the source's audio converted once,
 //! and the segments joined and checked against the source. Everything lives in a *segment
 //! store*, a folder per item and source that outlives the job: after a crash or restart only
-//! segments without a checked result are encoded again. One converter runs every segment in
-//! this version; the segments are the unit a later version leases to other converters.
+//! segments without a checked result are encoded again. Given a [`Spreader`], the segments are
+//! encoded by the farm (the node offers them as sub-items, `spread.rs`); without one, here.
 
 mod check;
 mod cut;
