@@ -15,6 +15,7 @@ use super::limits::{check_output_place, child_nice, kill_group, TimeLimit};
 use super::profiles::Profile;
 use super::progress::{estimate, ProgressParser};
 use super::stderr_tail::StderrTail;
+use super::threads::with_threads;
 use super::tool::{file_arg, input_guard, spawn_error, FFMPEG};
 
 /// Least time between two progress callbacks.
@@ -100,16 +101,11 @@ pub(crate) fn ffmpeg_args(job: &ConvertJob) -> Vec<OsString> {
     args.extend(input_guard().map(OsString::from));
     args.push(OsString::from("-i"));
     args.push(file_arg(&job.input));
-    args.extend(job.profile.args.iter().map(OsString::from));
+    // Output options: they apply to the encoders of this output.
+    let profile = &job.profile;
+    args.extend(with_threads(profile.args, profile.encoder, job.threads));
     if job.keep_frame_times {
         args.extend(KEEP_FRAME_TIMES.map(OsString::from));
-    }
-    if job.threads > 0 {
-        // An output option: it applies to the encoders of this output.
-        args.extend([
-            OsString::from("-threads"),
-            OsString::from(job.threads.to_string()),
-        ]);
     }
     args.extend(["-f", job.profile.muxer, "-progress", "pipe:1", "-nostats"].map(OsString::from));
     args.push(file_arg(&job.output_part));

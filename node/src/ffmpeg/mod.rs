@@ -15,6 +15,7 @@ pub mod profiles;
 pub mod progress;
 mod segments;
 mod stderr_tail;
+mod threads;
 mod tool;
 mod verify;
 
