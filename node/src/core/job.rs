@@ -448,17 +448,13 @@ impl Job {
             .and_then(|s| s.to_str())
             .unwrap_or("output");
         let info = hashed.file_info(format!("{stem}.{}", profile.extension));
-        let local = LocalFile {
-            item_id: self.item_id(),
-            role: FileRole::Result,
-            epoch: self.epoch,
-            path: final_path,
-            file_size: hashed.size,
-            mtime_ns: hashed.mtime_ns,
-            chunk_size: hashed.chunk_size,
-            pinned: Some(hashed.id),
-            hashes: hashed.hashes,
-        };
+        let local = LocalFile::of_hashed(
+            self.item_id(),
+            FileRole::Result,
+            self.epoch,
+            final_path,
+            hashed,
+        );
         Ok(JobOutcome::Converted(info, Box::new(local)))
     }
 }

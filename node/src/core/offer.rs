@@ -273,17 +273,13 @@ async fn prepare(
         sha512_follows: hashed.sha512.is_none(),
         part_of: None,
     };
-    let local = LocalFile {
-        item_id: offer.item_id,
-        role: FileRole::Source,
-        epoch: 0,
-        path: path.to_path_buf(),
-        file_size: hashed.size,
-        mtime_ns: hashed.mtime_ns,
-        chunk_size: hashed.chunk_size,
-        pinned: Some(hashed.id),
-        hashes: hashed.hashes,
-    };
+    let local = LocalFile::of_hashed(
+        offer.item_id,
+        FileRole::Source,
+        0,
+        path.to_path_buf(),
+        hashed,
+    );
     Ok((offer, local))
 }
 

@@ -145,7 +145,10 @@ impl Core {
                 v.progress = *f;
             }
         }
-        v.segment_converters = self.segment_converters(item, names);
+        if v.segments.is_some() {
+            // Only while it converts in segments: a scan of the items in memory.
+            v.segment_converters = self.segment_converters(item, names);
+        }
         let now = super::now_ms();
         if let Some(note) = self.engine.retry_note(item, now) {
             v.waiting_reason = Some(waiting_text_at(&note, now, names));
@@ -165,9 +168,6 @@ impl Core {
         let Some((epoch, _)) = &item.assignment else {
             return Vec::new();
         };
-        if item.offer.media_type != MediaType::Video || item.offer.part_of.is_some() {
-            return Vec::new();
-        }
         let id = item.item_id();
         let on: std::collections::BTreeSet<String> = self
             .engine

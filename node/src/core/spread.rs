@@ -71,7 +71,7 @@ impl Core {
                 frames: cut.frames,
                 target: cut.target.clone(),
             });
-            if self.engine.replica().is_ended(&sub_id) && self.engine.item(&sub_id).is_none() {
+            if self.engine.replica().is_ended(&sub_id) {
                 // It ended in a run before, yet its segment is not kept: this attempt
                 // cannot have it again (an item ends once).
                 gone.get_or_insert(cut.index);
@@ -309,17 +309,7 @@ async fn hash_cuts(
             sha512_follows: false,
             part_of: Some(part),
         };
-        let local = LocalFile {
-            item_id: offer.item_id,
-            role: FileRole::Source,
-            epoch: 0,
-            path: cut.path,
-            file_size: hashed.size,
-            mtime_ns: hashed.mtime_ns,
-            chunk_size: hashed.chunk_size,
-            pinned: Some(hashed.id),
-            hashes: hashed.hashes,
-        };
+        let local = LocalFile::of_hashed(offer.item_id, FileRole::Source, 0, cut.path, hashed);
         out.push((offer, local));
     }
     Ok(out)

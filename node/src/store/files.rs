@@ -32,6 +32,30 @@ pub struct LocalFile {
     pub pinned: Option<crate::transfer::FileId>,
 }
 
+impl LocalFile {
+    /// The file at `path` as `hashed` found it (pinned to the inode hashed), held for
+    /// `item_id`'s `role` in `epoch` (0 for a source).
+    pub fn of_hashed(
+        item_id: ItemId,
+        role: FileRole,
+        epoch: Epoch,
+        path: PathBuf,
+        hashed: crate::transfer::HashedFile,
+    ) -> LocalFile {
+        LocalFile {
+            item_id,
+            role,
+            epoch,
+            path,
+            file_size: hashed.size,
+            mtime_ns: hashed.mtime_ns,
+            chunk_size: hashed.chunk_size,
+            pinned: Some(hashed.id),
+            hashes: hashed.hashes,
+        }
+    }
+}
+
 fn role_str(role: FileRole) -> &'static str {
     match role {
         FileRole::Source => "source",

@@ -3,7 +3,7 @@
 //! this one included, encode; each result lands, checked, under its final name in the
 //! segment store. This side waits for them, reports the frames encoded, and checks each.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::{oneshot, watch};
@@ -105,14 +105,10 @@ async fn check_arrived(
         if !is_kept(&paths[i], cuts[i].frames, limit_min).await {
             return Err(FfmpegError::OutputCheck(format!(
                 "encoded segment {} is missing or does not hold the {} frames of its cut",
-                display(&paths[i]),
+                paths[i].display(),
                 cuts[i].frames
             )));
         }
     }
     Ok(())
-}
-
-fn display(p: &Path) -> std::path::Display<'_> {
-    p.display()
 }
