@@ -394,6 +394,23 @@ impl Engine {
         })
     }
 
+    /// Whether the item that sub-item `sub` is a segment of has gone on without it: it ended,
+    /// or its origin gave it to a later attempt than the one that offered the segment (its
+    /// coordinator vanished for a lease). No one will join the segment then, so its converter
+    /// gives it back rather than encode it; its origin withdraws it once back. False for an
+    /// item that is no segment, and while this node does not know the item.
+    pub fn segment_orphaned(&self, sub: &ItemState) -> bool {
+        let Some(part) = &sub.offer.part_of else {
+            return false;
+        };
+        if self.replica.is_ended(&part.item_id) {
+            return true;
+        }
+        self.replica.item(&part.item_id).is_some_and(|item| {
+            item.phase.is_final() || item.epoch().is_some_and(|e| e > part.epoch)
+        })
+    }
+
     /// Whether this converter must keep its result of (item, epoch) for the origin to fetch.
     pub fn result_wanted(&self, item_id: &ItemId, epoch: Epoch) -> bool {
         self.replica.item(item_id).is_some_and(|i| {

@@ -4,7 +4,9 @@
 mod sim;
 
 use dmc_protocol::engine::{Event, HEARTBEAT_MS};
-use dmc_protocol::{ItemId, Phase, ProgressInfo, RecordBody, Stage, Waiting};
+use dmc_protocol::{
+    ItemId, MediaType, Offer, PartOf, Phase, ProgressInfo, RecordBody, Stage, Waiting,
+};
 use proptest::prelude::*;
 use sim::{file, node_id, Op, Sim};
 
@@ -14,6 +16,22 @@ const ORIGIN: usize = 2;
 /// 0 gets the item, accepts it and starts converting.
 fn assigned_to_node0() -> (Sim, ItemId) {
     let mut sim = Sim::new(3, 2);
+    let id = accepted_by_node0(&mut sim);
+    sim.feed(
+        0,
+        Event::Local(RecordBody::Progress {
+            item_id: id,
+            epoch: 1,
+            progress: converting(0.3),
+        }),
+    );
+    sim.drain();
+    assert_eq!(sim.item(ORIGIN, &id).phase, Phase::Converting);
+    (sim, id)
+}
+
+/// Links only node 0 to the origin, which offers an item that node 0 gets and accepts.
+fn accepted_by_node0(sim: &mut Sim) -> ItemId {
     sim.link(0, ORIGIN);
     sim.drain();
     let id = sim.offer(ORIGIN);
@@ -26,17 +44,7 @@ fn assigned_to_node0() -> (Sim, ItemId) {
             epoch: 1,
         }),
     );
-    sim.feed(
-        0,
-        Event::Local(RecordBody::Progress {
-            item_id: id,
-            epoch: 1,
-            progress: converting(0.3),
-        }),
-    );
-    sim.drain();
-    assert_eq!(sim.item(ORIGIN, &id).phase, Phase::Converting);
-    (sim, id)
+    id
 }
 
 fn converting(fraction: f32) -> ProgressInfo {
@@ -367,4 +375,71 @@ fn a_released_item_goes_to_another_converter_at_once() {
         item.failures.is_empty() && item.origin_error.is_none(),
         "a release is not a failure: {item:?}"
     );
+}
+
+/// Node 0 coordinates the item of origin 2 and gives its segment 0 to converter 1 as a
+/// sub-item, which 1 accepts; with the sub-item's id.
+fn segment_on_node1(sim: &mut Sim, id: ItemId) -> ItemId {
+    let part = PartOf {
+        item_id: id,
+        epoch: 1,
+        index: 0,
+        count: 2,
+        frames: 100,
+    };
+    let nonce = part.nonce(&node_id(0));
+    let sub = ItemId::for_origin(&node_id(0), &nonce);
+    let offer = Offer {
+        item_id: sub,
+        nonce,
+        file: file("segment-0.mkv", 9),
+        media_type: MediaType::Video,
+        profile: "mkv-x264".into(),
+        duration_ms: Some(4000),
+        priority: 0,
+        sha512_follows: false,
+        part_of: Some(part),
+    };
+    sim.feed(0, Event::Local(RecordBody::Offer(offer)));
+    sim.drain();
+    assert_eq!(sim.item(1, &sub).assignment, Some((1, node_id(1))));
+    sim.feed(
+        1,
+        Event::Local(RecordBody::Accept {
+            item_id: sub,
+            epoch: 1,
+        }),
+    );
+    sim.drain();
+    sub
+}
+
+#[test]
+fn a_vanished_coordinators_segment_is_orphaned_once_its_item_moves_on() {
+    let mut sim = Sim::with(3, 2, |c| {
+        if let Some(ad) = c.converter.as_mut() {
+            ad.segments = true;
+        }
+    });
+    let id = accepted_by_node0(&mut sim);
+    sim.link(1, 0);
+    sim.link(1, ORIGIN);
+    sim.drain();
+    let sub = segment_on_node1(&mut sim, id);
+    let orphaned = |sim: &Sim| sim.engines[1].segment_orphaned(&sim.item(1, &sub));
+    assert!(!orphaned(&sim), "its coordinator runs the item");
+    assert!(
+        !sim.engines[1].segment_orphaned(&sim.item(1, &id)),
+        "no segment"
+    );
+
+    // The coordinator vanishes for good: within a lease nothing changes.
+    sim.cut(0, ORIGIN);
+    sim.cut(0, 1);
+    pass_time(&mut sim, 5, 20_000);
+    assert!(!orphaned(&sim));
+    // Past the lease the item goes to converter 1, a later attempt: the segment is no one's.
+    pass_time(&mut sim, 2, 20_000);
+    assert_eq!(sim.item(1, &id).assignment, Some((2, node_id(1))));
+    assert!(orphaned(&sim), "the item went on without the segment");
 }

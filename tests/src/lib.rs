@@ -16,9 +16,9 @@ pub mod tools;
 pub mod webdriver;
 
 pub use media::{
-    ffprobe_streams, make_checkerboard_png, make_clip, make_corrupt_clip, make_gop_clip,
-    make_noisy_clip, make_png, make_pngs, make_raw_clip, make_tone, make_truncated_clip,
-    sha512_hex, video_frames,
+    ffprobe_streams, frame_intervals_ms, make_checkerboard_png, make_clip, make_corrupt_clip,
+    make_gop_clip, make_noisy_clip, make_png, make_pngs, make_raw_clip, make_tone,
+    make_truncated_clip, sha512_hex, sync_facts, video_frames, HardInput, SyncFacts,
 };
 pub use netlab::NetLab;
 pub use node::{dmc_bin, logged_number, wait_until, Lab, Node, NodeOpts};

@@ -269,3 +269,176 @@ pub fn video_frames(path: &Path) -> Result<u64> {
         .parse()
         .with_context(|| format!("ffprobe gave no frame count for {}: {text}", path.display()))
 }
+
+/// Sources that break naive splitting (issue 16, point 6), each at least 12 s of 320x180 at
+/// 25 fps with sound, so that `split_min = "10s"` splits it into segments of about 4 s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HardInput {
+    /// libx264's default B-frames (3), a keyframe every 2 s; 20 s.
+    BFrames,
+    /// A keyframe only every 10 s: segments can only be cut there; 30 s.
+    LongGop,
+    /// Frame times that jitter (53, 53, 14 ms, …) around 25 fps in a 1 ms time base; 20 s, mkv.
+    VariableRate,
+    /// Two audio tracks (440 and 880 Hz) and an SRT subtitle track; 12 s, mkv.
+    TwoAudioAndSubtitles,
+    /// A keyframe every 2 s and 16.3 s long: in 4 s segments the last holds 0.3 s (8 frames).
+    TinyLastSegment,
+}
+
+impl HardInput {
+    pub const ALL: [HardInput; 5] = [
+        HardInput::BFrames,
+        HardInput::LongGop,
+        HardInput::VariableRate,
+        HardInput::TwoAudioAndSubtitles,
+        HardInput::TinyLastSegment,
+    ];
+
+    /// Makes the source in `dir`; its path.
+    pub fn make(self, dir: &Path) -> Result<std::path::PathBuf> {
+        let (name, secs) = match self {
+            HardInput::BFrames => ("bframes.mp4", "20"),
+            HardInput::LongGop => ("long-gop.mp4", "30"),
+            HardInput::VariableRate => ("vfr.mkv", "20"),
+            HardInput::TwoAudioAndSubtitles => ("tracks.mkv", "12"),
+            HardInput::TinyLastSegment => ("tiny-tail.mp4", "16.3"),
+        };
+        let path = dir.join(name);
+        let video = format!("testsrc2=duration={secs}:size=320x180:rate=25");
+        let tone = format!("sine=frequency=440:duration={secs}");
+        let mut args: Vec<String> = ["-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &tone]
+            .map(String::from)
+            .to_vec();
+        args.extend(self.extra_inputs(dir, secs)?);
+        args.extend(self.encoding().iter().map(|s| s.to_string()));
+        args.extend(["-c:a", "aac"].map(String::from));
+        // With a sparse subtitle track `-shortest` cuts video and audio seconds early; the
+        // inputs all last as long anyway.
+        if self != HardInput::TwoAudioAndSubtitles {
+            args.push("-shortest".into());
+        }
+        args.push(path.to_str().context("path")?.into());
+        ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+        Ok(path)
+    }
+
+    /// Inputs past the picture and the tone, with their `-map`s (two audio and subtitles).
+    fn extra_inputs(self, dir: &Path, secs: &str) -> Result<Vec<String>> {
+        if self != HardInput::TwoAudioAndSubtitles {
+            return Ok(Vec::new());
+        }
+        let srt = dir.join("subs.srt");
+        std::fs::write(
+            &srt,
+            "1\n00:00:01,000 --> 00:00:03,000\nfirst\n\n2\n00:00:09,000 --> 00:00:11,500\nlast\n",
+        )?;
+        let second = format!("sine=frequency=880:duration={secs}");
+        let srt = srt.to_str().context("path")?;
+        Ok(["-f", "lavfi", "-i", &second, "-i", srt]
+            .into_iter()
+            .chain([
+                "-map", "0", "-map", "1", "-map", "2", "-map", "3", "-c:s", "srt",
+            ])
+            .map(String::from)
+            .collect())
+    }
+
+    /// The video encoding that makes the source hard.
+    #[rustfmt::skip]
+    fn encoding(self) -> &'static [&'static str] {
+        match self {
+            HardInput::BFrames => &["-c:v", "libx264", "-preset", "medium", "-bf", "3", "-g", "50"],
+            HardInput::LongGop => {
+                &["-c:v", "libx264", "-preset", "veryfast", "-g", "250", "-sc_threshold", "0"]
+            }
+            HardInput::VariableRate => &[
+                "-vf", "settb=1/1000,setpts='(N*0.04+0.013*mod(N\\,3))/TB'", "-fps_mode", "vfr",
+                "-enc_time_base", "1/1000", "-c:v", "libx264", "-preset", "veryfast", "-g", "25",
+            ],
+            HardInput::TwoAudioAndSubtitles => &["-c:v", "libx264", "-preset", "veryfast", "-g", "25"],
+            HardInput::TinyLastSegment => {
+                &["-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-sc_threshold", "0"]
+            }
+        }
+    }
+}
+
+/// What says whether a result is in step with its source, from ffprobe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncFacts {
+    /// Packets of the first video stream.
+    pub frames: u64,
+    /// One frame, from the video's average (else nominal) frame rate, in microseconds.
+    pub frame_us: u64,
+    /// The container's duration, in microseconds.
+    pub duration_us: i64,
+    /// The first audio stream's start minus the first video stream's, in microseconds.
+    pub av_offset_us: Option<i64>,
+    /// The kinds of the streams (`video`, `audio`, `subtitle`), in order.
+    pub kinds: Vec<String>,
+}
+
+/// The [`SyncFacts`] of `path`.
+pub fn sync_facts(path: &Path) -> Result<SyncFacts> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-print_format", "json"])
+        .args(["-show_format", "-show_streams"])
+        .arg(path)
+        .output()
+        .context("running ffprobe")?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("ffprobe of {}", path.display()))?;
+    let streams = v["streams"].as_array().context("no streams")?;
+    let first = |kind: &str| streams.iter().find(|s| s["codec_type"] == kind);
+    let video = first("video").context("no video stream")?;
+    let secs_us = |s: &serde_json::Value| -> Option<i64> {
+        Some((s.as_str()?.parse::<f64>().ok()? * 1e6).round() as i64)
+    };
+    let video_start = secs_us(&video["start_time"]).unwrap_or(0);
+    Ok(SyncFacts {
+        frames: video["nb_read_packets"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .context("no packet count")?,
+        frame_us: frame_us(&video["avg_frame_rate"])
+            .or_else(|| frame_us(&video["r_frame_rate"]))
+            .context("no frame rate")?,
+        duration_us: secs_us(&v["format"]["duration"]).context("no duration")?,
+        av_offset_us: first("audio")
+            .and_then(|a| secs_us(&a["start_time"]))
+            .map(|a| a - video_start),
+        kinds: streams
+            .iter()
+            .filter_map(|s| s["codec_type"].as_str().map(String::from))
+            .collect(),
+    })
+}
+
+/// Microseconds of one frame at a rate like `"25/1"`.
+fn frame_us(rate: &serde_json::Value) -> Option<u64> {
+    let (num, den) = rate.as_str()?.split_once('/')?;
+    let (num, den): (u64, u64) = (num.parse().ok()?, den.parse().ok()?);
+    (num > 0 && den > 0).then(|| den * 1_000_000 / num)
+}
+
+/// The distinct intervals between the video frames of `path`, in milliseconds: more than one
+/// means a variable frame rate.
+pub fn frame_intervals_ms(path: &Path) -> Result<Vec<i64>> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .context("running ffprobe")?;
+    let mut pts: Vec<i64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
+        .map(|s| (s * 1000.0).round() as i64)
+        .collect();
+    pts.sort_unstable();
+    let mut gaps: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_unstable();
+    gaps.dedup();
+    Ok(gaps)
+}

@@ -2,12 +2,18 @@
 //! video; the converter it goes to (the coordinator) cuts it and offers each segment as a
 //! sub-item, which both converters encode; the result comes back whole. A converter killed
 //! mid-way (`kill -9`) costs only its segments: the coordinator keeps the segments it has after
-//! a restart, and a segment of the other converter moves after the lease.
+//! a restart, and a segment of the other converter moves after the lease; a coordinator gone
+//! for good loses the item, and the other converter stops its segments for the new attempt.
+//! Sources that break naive splitting come out whole and in sync.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dmc_tests::{logged_number, make_gop_clip, video_frames, wait_until, Lab, Node, NodeOpts};
+use dmc_tests::{
+    frame_intervals_ms, logged_number, make_gop_clip, sync_facts, video_frames, wait_until,
+    HardInput, Lab, Node, NodeOpts, SyncFacts,
+};
 use serde_json::Value;
 
 const LONG: Duration = Duration::from_secs(600);
@@ -16,6 +22,8 @@ const LONG: Duration = Duration::from_secs(600);
 const ONE_THREAD: &str = "threads = 1\n";
 /// Short segments for the 30 s clips of the stories about crashes.
 const SHORT_SEGMENTS: &str = "threads = 1\nsplit_min = \"10s\"\nsegment = \"4s\"\n";
+/// Segments that take longer to encode than a 6 s lease (8 s of 720p in x265, one thread).
+const LONG_SEGMENTS: &str = "threads = 1\nsplit_min = \"10s\"\nsegment = \"8s\"\n";
 
 /// Two converters and a laptop that knows both; `extra` goes into each converter's
 /// `[converter]` table, `lease` into each node's `[node]`.
@@ -96,6 +104,20 @@ impl Farm {
         }
     }
 
+    /// Waits for the converter that does not coordinate to start encoding a segment, then
+    /// kills `victim` with SIGKILL.
+    fn kill_while_the_other_encodes(&mut self, a_coordinates: bool, victim: Victim) {
+        let (coordinator, other, _) = self.roles(a_coordinates);
+        wait_until("the other converter to encode a segment", LONG, || {
+            other.log_text().contains("starting job").then_some(())
+        })
+        .unwrap();
+        match victim {
+            Victim::Coordinator => coordinator.kill9(),
+            Victim::Other => other.kill9(),
+        }
+    }
+
     /// Waits for `item` to end; it must be delivered.
     fn delivered(&self, item: &str) -> Value {
         let done = self.laptop.wait_final(item, LONG).unwrap();
@@ -118,6 +140,12 @@ impl Farm {
     }
 }
 
+/// Which converter a story kills.
+enum Victim {
+    Coordinator,
+    Other,
+}
+
 /// The kept encoded segments in a converter's work dir.
 fn kept_segments(work_dir: &Path) -> usize {
     Node::files_in(work_dir)
@@ -132,6 +160,24 @@ fn kept_segments(work_dir: &Path) -> usize {
 /// The value of `key=N` in a coordinator's "converted in segments" log line.
 fn logged(log: &str, key: &str) -> Option<u64> {
     logged_number(log, "converted in segments", key)
+}
+
+/// The items of the lines of `log` holding `message`.
+fn items_in(log: &str, message: &str) -> BTreeSet<String> {
+    log.lines()
+        .filter(|l| l.contains(message))
+        .filter_map(|l| l.split("item=").nth(1)?.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
+/// The segments `item` was joined from, on the coordinator's "converted in segments" line.
+fn joined_segments(farm: &Farm, item: &str) -> Option<u64> {
+    let logs = format!("{}\n{}", farm.a.log_text(), farm.b.log_text());
+    let line = logs
+        .lines()
+        .find(|l| l.contains("converted in segments") && l.contains(item))?;
+    logged_number(line, "converted in segments", "segments")
 }
 
 /// The converters the laptop's `status --json` says encoded segments of the item.
@@ -222,13 +268,8 @@ fn a_coordinator_killed_mid_way_keeps_its_segments_after_a_restart() {
 fn a_converter_killed_mid_segment_loses_only_its_segments_after_the_lease() {
     let (mut farm, clip, id, a_coordinates) =
         Farm::offering(SHORT_SEGMENTS, "6s", (30, "640x360", "mkv-x265"));
-    let (_, other, _) = farm.roles(a_coordinates);
     // The other converter is encoding a segment when it dies.
-    wait_until("the other converter to encode a segment", LONG, || {
-        other.log_text().contains("starting job").then_some(())
-    })
-    .unwrap();
-    other.kill9();
+    farm.kill_while_the_other_encodes(a_coordinates, Victim::Other);
 
     let done = farm.delivered(&id);
     // The item itself stayed with its coordinator; only segments moved.
@@ -239,4 +280,118 @@ fn a_converter_killed_mid_segment_loses_only_its_segments_after_the_lease() {
         "the coordinator moved the dead converter's segments after the lease"
     );
     assert_whole(laptop, &clip);
+}
+
+#[test]
+fn a_coordinator_gone_for_good_loses_the_item_and_its_segments_stop() {
+    let (mut farm, clip, id, a_coordinates) =
+        Farm::offering(LONG_SEGMENTS, "6s", (24, "1280x720", "mkv-x265"));
+    // The other converter is encoding one of the coordinator's segments when it vanishes.
+    farm.kill_while_the_other_encodes(a_coordinates, Victim::Coordinator);
+
+    let done = farm.delivered(&id);
+    // After the lease the item went to the other converter, which started from the source.
+    assert_eq!(
+        done["attempts"].as_array().map(Vec::len),
+        Some(2),
+        "{done:#}"
+    );
+    let (_, other, laptop) = farm.roles(a_coordinates);
+    assert_eq!(
+        done["server_id"].as_str(),
+        Some(other.node_id().unwrap().as_str())
+    );
+    let log = other.log_text();
+    assert!(
+        log.contains("giving back a segment whose item went on without it"),
+        "the other converter stopped encoding for the vanished coordinator\n{log}"
+    );
+    assert!(
+        log.contains("converted in segments"),
+        "it coordinated the new attempt"
+    );
+    assert_whole(laptop, &clip);
+}
+
+/// Checks a hard input's result against its source: every frame, the duration and the audio's
+/// start against the video's each within one frame; prints the figures.
+fn assert_in_sync(kind: HardInput, segments: u64, src: &SyncFacts, out: &SyncFacts) {
+    let frame = src.frame_us;
+    let duration_diff = src.duration_us.abs_diff(out.duration_us);
+    let av_diff = match (src.av_offset_us, out.av_offset_us) {
+        (Some(s), Some(o)) => s.abs_diff(o),
+        other => panic!("{kind:?}: audio in source and result: {other:?}"),
+    };
+    eprintln!(
+        "{kind:?}: {segments} segments; frames source {} result {}; duration source {} µs \
+         result {} µs (diff {duration_diff} µs); A/V offset source {:?} µs result {:?} µs \
+         (diff {av_diff} µs); one frame {frame} µs",
+        src.frames,
+        out.frames,
+        src.duration_us,
+        out.duration_us,
+        src.av_offset_us,
+        out.av_offset_us,
+    );
+    assert!(segments >= 2, "{kind:?} was converted in segments");
+    assert_eq!(out.frames, src.frames, "{kind:?}: every frame");
+    assert!(
+        duration_diff <= frame,
+        "{kind:?}: duration within one frame"
+    );
+    assert!(av_diff <= frame, "{kind:?}: audio and video in step");
+}
+
+#[test]
+fn sources_that_break_naive_splitting_come_back_whole_and_in_sync() {
+    let farm = Farm::start(SHORT_SEGMENTS, "60s");
+    let dir = farm.lab.path("inputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let offered: Vec<(HardInput, PathBuf, String)> = HardInput::ALL
+        .into_iter()
+        .map(|kind| {
+            let src = kind.make(&dir).unwrap();
+            let id = farm.laptop.offer(&src, "mkv-x264").unwrap();
+            (kind, src, id)
+        })
+        .collect();
+    for (kind, src, id) in &offered {
+        let done = farm.delivered(id);
+        let out = PathBuf::from(done["output_path"].as_str().expect("output_path"));
+        let segments = joined_segments(&farm, id).expect("the coordinator joined segments");
+        let (src_facts, out_facts) = (sync_facts(src).unwrap(), sync_facts(&out).unwrap());
+        assert_in_sync(*kind, segments, &src_facts, &out_facts);
+        match kind {
+            // Cuts fall on the keyframes, every 10 s.
+            HardInput::LongGop => assert_eq!(segments, 3),
+            // 4 × 4 s and 0.3 s.
+            HardInput::TinyLastSegment => assert_eq!(segments, 5),
+            // The built-in profile keeps both audio tracks and no subtitles, as whole.
+            HardInput::TwoAudioAndSubtitles => {
+                assert_eq!(src_facts.kinds, ["video", "audio", "audio", "subtitle"]);
+                assert_eq!(out_facts.kinds, ["video", "audio", "audio"]);
+            }
+            HardInput::VariableRate => {
+                let (s, o) = (
+                    frame_intervals_ms(src).unwrap(),
+                    frame_intervals_ms(&out).unwrap(),
+                );
+                eprintln!("frame intervals: source {s:?} ms, result {o:?} ms");
+                assert!(s.len() > 1, "the source's frame rate varies: {s:?}");
+                assert_eq!(o, s, "every frame keeps its time");
+            }
+            HardInput::BFrames => {}
+        }
+    }
+    // Both converters encoded segments (the parents each coordinated are left out).
+    let parents = items_in(
+        &format!("{}\n{}", farm.a.log_text(), farm.b.log_text()),
+        "giving segments to the farm",
+    );
+    for node in [&farm.a, &farm.b] {
+        let encoded = items_in(&node.log_text(), "converted: ");
+        let segments = encoded.difference(&parents).count();
+        eprintln!("segments encoded by {}: {segments}", node.name);
+        assert!(segments > 0, "{} encoded segments too", node.name);
+    }
 }

@@ -4,12 +4,15 @@
 //! origin, with [`PartOf`] naming the segment, leased to converters (this one included) by
 //! the rules of every item. Each result is delivered into the segment store (`deliver.rs`),
 //! and the job is answered once every segment is there, or once one failed for good.
-//! Sub-items of a job that is no longer this node's are withdrawn (`cancel_orphans`).
+//! Sub-items of a job that is no longer this node's are withdrawn (`cancel_orphans`); a
+//! converter gives back the segments it holds of an item that went on without them
+//! (`release_orphaned_segments`).
 
 use std::path::PathBuf;
 
 use dmc_protocol::engine::Event;
 use dmc_protocol::record::CHUNK_SIZE;
+use dmc_protocol::schedule::occupies_converter;
 use dmc_protocol::wire::FileRole;
 use dmc_protocol::{
     Epoch, ItemId, ItemState, MediaType, NodeId, Offer, PartOf, Phase, RecordBody, Stage,
@@ -254,7 +257,36 @@ impl Core {
                 .await;
         }
     }
+
+    /// Gives back the segments this converter holds for another coordinator whose item went
+    /// on without them (`Engine::segment_orphaned`: it ended, or went to a later attempt after
+    /// its coordinator vanished for a lease): their jobs stop, and the worker is free for other
+    /// work, such as that item's new attempt. Their origin withdraws them once back.
+    pub(super) async fn release_orphaned_segments(&mut self) {
+        let me = self.engine.me().clone();
+        let orphaned: Vec<(ItemId, Epoch)> = self
+            .engine
+            .replica()
+            .open_items()
+            .filter(|i| i.origin != me && i.converter() == Some(&me) && occupies_converter(i))
+            .filter(|i| self.engine.segment_orphaned(i))
+            .filter_map(|i| Some((i.item_id(), i.epoch()?)))
+            .collect();
+        for (item_id, epoch) in orphaned {
+            info!(item = %item_id, "giving back a segment whose item went on without it");
+            self.feed(Event::Local(RecordBody::Release {
+                item_id,
+                epoch,
+                reason: ORPHANED_SEGMENT.into(),
+            }))
+            .await;
+        }
+    }
 }
+
+/// The reason in the `release` of a segment whose item went on without it.
+const ORPHANED_SEGMENT: &str =
+    "the item this segment belongs to ended or went to another converter";
 
 enum SpreadState {
     Done,

@@ -478,7 +478,8 @@ impl Core {
         }
         self.last_tick_at = now;
         self.feed(Event::Tick).await;
-        // Stop jobs the records no longer want (cancelled, reassigned).
+        self.release_orphaned_segments().await;
+        // Stop jobs the records no longer want (cancelled, reassigned, given back).
         let unwanted: Vec<(ItemId, Epoch)> = self
             .jobs
             .keys()
