@@ -280,7 +280,8 @@ pub enum HardInput {
     LongGop,
     /// Frame times that jitter (53, 53, 14 ms, …) around 25 fps in a 1 ms time base; 20 s, mkv.
     VariableRate,
-    /// Two audio tracks (440 and 880 Hz) and an SRT subtitle track; 12 s, mkv.
+    /// Two audio tracks (440 and 880 Hz) and an SRT subtitle track whose last cue ends at
+    /// 13.5 s, after the 12 s of picture and sound (the container says 13.5 s); mkv.
     TwoAudioAndSubtitles,
     /// A keyframe every 2 s and 16.3 s long: in 4 s segments the last holds 0.3 s (8 frames).
     TinyLastSegment,
@@ -331,7 +332,7 @@ impl HardInput {
         let srt = dir.join("subs.srt");
         std::fs::write(
             &srt,
-            "1\n00:00:01,000 --> 00:00:03,000\nfirst\n\n2\n00:00:09,000 --> 00:00:11,500\nlast\n",
+            "1\n00:00:01,000 --> 00:00:03,000\nfirst\n\n2\n00:00:09,000 --> 00:00:13,500\nlast\n",
         )?;
         let second = format!("sine=frequency=880:duration={secs}");
         let srt = srt.to_str().context("path")?;
@@ -371,7 +372,8 @@ pub struct SyncFacts {
     pub frames: u64,
     /// One frame, from the video's average (else nominal) frame rate, in microseconds.
     pub frame_us: u64,
-    /// The container's duration, in microseconds.
+    /// How long picture and sound last, in microseconds: the longest video or audio stream
+    /// (its `duration`, else Matroska's `DURATION` tag), else the container.
     pub duration_us: i64,
     /// The first audio stream's start minus the first video stream's, in microseconds.
     pub av_offset_us: Option<i64>,
@@ -404,7 +406,13 @@ pub fn sync_facts(path: &Path) -> Result<SyncFacts> {
         frame_us: frame_us(&video["avg_frame_rate"])
             .or_else(|| frame_us(&video["r_frame_rate"]))
             .context("no frame rate")?,
-        duration_us: secs_us(&v["format"]["duration"]).context("no duration")?,
+        duration_us: streams
+            .iter()
+            .filter(|s| s["codec_type"] == "video" || s["codec_type"] == "audio")
+            .filter_map(|s| secs_us(&s["duration"]).or_else(|| tag_us(&s["tags"]["DURATION"])))
+            .max()
+            .or_else(|| secs_us(&v["format"]["duration"]))
+            .context("no duration")?,
         av_offset_us: first("audio")
             .and_then(|a| secs_us(&a["start_time"]))
             .map(|a| a - video_start),
@@ -413,6 +421,15 @@ pub fn sync_facts(path: &Path) -> Result<SyncFacts> {
             .filter_map(|s| s["codec_type"].as_str().map(String::from))
             .collect(),
     })
+}
+
+/// Microseconds of a Matroska `DURATION` tag like `"00:00:12.023000000"`.
+fn tag_us(tag: &serde_json::Value) -> Option<i64> {
+    let mut parts = tag.as_str()?.splitn(3, ':');
+    let hours: f64 = parts.next()?.parse().ok()?;
+    let minutes: f64 = parts.next()?.parse().ok()?;
+    let seconds: f64 = parts.next()?.parse().ok()?;
+    Some(((hours * 3600.0 + minutes * 60.0 + seconds) * 1e6).round() as i64)
 }
 
 /// Microseconds of one frame at a rate like `"25/1"`.

@@ -16,6 +16,7 @@ pub mod progress;
 mod segments;
 mod stderr_tail;
 mod threads;
+mod timing;
 mod tool;
 mod verify;
 

@@ -1,6 +1,5 @@
 //! `ffprobe` of a local file into a [`Probe`], and the media type it implies.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
@@ -9,6 +8,7 @@ use dmc_protocol::MediaType;
 use serde::Deserialize;
 
 use super::error::FfmpegError;
+use super::timing::{media_duration_secs, StreamTiming};
 use super::tool::{file_arg, input_guard, run_capture, FFPROBE};
 
 /// Most JSON accepted from ffprobe.
@@ -30,7 +30,8 @@ const STILL_CODECS: &[&str] = &[
 pub struct Probe {
     /// ffprobe's `format_name`, e.g. `matroska,webm` or `png_pipe`.
     pub format_name: String,
-    /// Container duration (or the longest stream's), when known.
+    /// How long the picture and sound last, when known: the longest video or audio stream's
+    /// duration, else the container's ([`media_duration_secs`]).
     pub duration_ms: Option<u64>,
     pub streams: Vec<StreamInfo>,
 }
@@ -71,18 +72,15 @@ struct RawFormat {
 
 #[derive(Deserialize)]
 struct RawStream {
-    codec_type: Option<String>,
+    #[serde(flatten)]
+    timing: StreamTiming,
     codec_name: Option<String>,
     width: Option<u32>,
     height: Option<u32>,
-    duration: Option<String>,
     nb_frames: Option<String>,
-    #[serde(default)]
-    disposition: HashMap<String, i64>,
 }
 
-fn seconds_to_ms(text: Option<&str>) -> Option<u64> {
-    let secs: f64 = text?.trim().parse().ok()?;
+fn seconds_to_ms(secs: f64) -> Option<u64> {
     let ms = (secs * 1000.0).round();
     (ms.is_finite() && (0.0..=MAX_DURATION_MS).contains(&ms)).then_some(ms as u64)
 }
@@ -97,20 +95,19 @@ impl Probe {
             .streams
             .iter()
             .map(|s| StreamInfo {
-                codec_type: s.codec_type.clone().unwrap_or_default(),
+                codec_type: s.timing.codec_type.clone().unwrap_or_default(),
                 codec_name: s.codec_name.clone().unwrap_or_default(),
                 width: s.width,
                 height: s.height,
-                attached_pic: s.disposition.get("attached_pic").copied().unwrap_or(0) != 0,
+                attached_pic: s.timing.attached_pic(),
                 frames: s.nb_frames.as_deref().and_then(|n| n.trim().parse().ok()),
             })
             .collect();
-        let duration_ms = seconds_to_ms(format.duration.as_deref()).or_else(|| {
-            raw.streams
-                .iter()
-                .filter_map(|s| seconds_to_ms(s.duration.as_deref()))
-                .max()
-        });
+        let duration_ms = media_duration_secs(
+            format.duration.as_deref(),
+            raw.streams.iter().map(|s| &s.timing),
+        )
+        .and_then(seconds_to_ms);
         Ok(Probe {
             format_name: format.format_name.unwrap_or_default(),
             duration_ms,

@@ -766,3 +766,34 @@ async fn time_limit_goes_by_the_probed_duration_not_the_claim() {
     assert_eq!(probed_duration(&text).await, None);
     assert_eq!(limit.for_media(None), std::time::Duration::from_secs(77));
 }
+
+/// A 10 s video whose last subtitle cue (to 11.52 s) outlasts its picture and sound.
+fn video_with_a_late_cue(dir: &Path) -> PathBuf {
+    let clip = video(dir, "clip.mp4", 10);
+    let srt = dir.join("late.srt");
+    std::fs::write(&srt, "1\n00:00:09,000 --> 00:00:11,520\nlast cue\n").unwrap();
+    let (clip, srt) = (clip.to_str().unwrap(), srt.to_str().unwrap());
+    let args = [
+        "-i", clip, "-i", srt, "-map", "0", "-map", "1", "-c", "copy", "-c:s", "srt",
+    ];
+    make(dir, "late-cue.mkv", &args)
+}
+
+#[tokio::test]
+async fn a_subtitle_cue_past_the_picture_does_not_make_the_result_look_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = video_with_a_late_cue(dir.path());
+    let source = probe(&input).await.unwrap();
+    let ms = source.duration_ms.unwrap();
+    assert!(
+        ms.abs_diff(10_000) < 100,
+        "picture and sound last 10 s: {source:?}"
+    );
+    // The profile keeps no subtitles; before the media duration, the container's 11.52 s
+    // made this whole conversion fail its duration check.
+    let out = convert_and_verify(dir.path(), &input, "mkv-x264").await;
+    assert!(
+        out.streams.iter().all(|s| s.codec_type != "subtitle"),
+        "{out:?}"
+    );
+}

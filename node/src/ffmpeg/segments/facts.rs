@@ -1,6 +1,6 @@
 //! What the segment checks need to know of a video file, from one ffprobe pass that counts
 //! packets (a demux, no decode): the first video stream's frame count, frame duration and
-//! start, the first audio stream's start, the container's duration.
+//! start, the first audio stream's start, how long picture and sound last.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::ffmpeg::error::FfmpegError;
+use crate::ffmpeg::timing::{media_duration_secs, StreamTiming};
 use crate::ffmpeg::tool::{file_arg, input_guard, run_capture, FFPROBE};
 
 /// Most JSON accepted from the counting ffprobe.
@@ -29,7 +30,7 @@ pub(crate) struct MediaFacts {
     pub audio_start_us: Option<i64>,
     /// Subtitle streams.
     pub subtitle_streams: usize,
-    /// The container's duration, when stated.
+    /// How long the picture and sound last ([`media_duration_secs`]), when stated.
     pub duration_us: Option<u64>,
 }
 
@@ -49,13 +50,18 @@ struct Raw {
 
 #[derive(Deserialize)]
 struct RawStream {
-    codec_type: Option<String>,
+    #[serde(flatten)]
+    timing: StreamTiming,
     avg_frame_rate: Option<String>,
     r_frame_rate: Option<String>,
     start_time: Option<String>,
     nb_read_packets: Option<String>,
-    #[serde(default)]
-    disposition: std::collections::HashMap<String, i64>,
+}
+
+impl RawStream {
+    fn is(&self, kind: &str) -> bool {
+        self.timing.codec_type.as_deref() == Some(kind)
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,7 +71,11 @@ struct RawFormat {
 
 /// Seconds as text to microseconds; `None` for `N/A`, garbage or absurd values.
 fn secs_to_us(text: Option<&str>) -> Option<i64> {
-    let secs: f64 = text?.trim().parse().ok()?;
+    us_of(text?.trim().parse().ok()?)
+}
+
+/// Seconds to microseconds; `None` for absurd values.
+fn us_of(secs: f64) -> Option<i64> {
     let us = (secs * 1e6).round();
     (us.is_finite() && us.abs() < 1e15).then_some(us as i64)
 }
@@ -89,15 +99,9 @@ impl MediaFacts {
         let video = raw
             .streams
             .iter()
-            .find(|s| {
-                s.codec_type.as_deref() == Some("video")
-                    && s.disposition.get("attached_pic").copied().unwrap_or(0) == 0
-            })
+            .find(|s| s.is("video") && !s.timing.attached_pic())
             .ok_or("no video stream")?;
-        let audio = raw
-            .streams
-            .iter()
-            .find(|s| s.codec_type.as_deref() == Some("audio"));
+        let audio = raw.streams.iter().find(|s| s.is("audio"));
         let frames = video
             .nb_read_packets
             .as_deref()
@@ -110,15 +114,13 @@ impl MediaFacts {
                 .unwrap_or(FALLBACK_FRAME_US),
             video_start_us: secs_to_us(video.start_time.as_deref()).unwrap_or(0),
             audio_start_us: audio.and_then(|a| secs_to_us(a.start_time.as_deref())),
-            subtitle_streams: raw
-                .streams
-                .iter()
-                .filter(|s| s.codec_type.as_deref() == Some("subtitle"))
-                .count(),
-            duration_us: raw
-                .format
-                .and_then(|f| secs_to_us(f.duration.as_deref()))
-                .and_then(|d| u64::try_from(d).ok()),
+            subtitle_streams: raw.streams.iter().filter(|s| s.is("subtitle")).count(),
+            duration_us: media_duration_secs(
+                raw.format.as_ref().and_then(|f| f.duration.as_deref()),
+                raw.streams.iter().map(|s| &s.timing),
+            )
+            .and_then(us_of)
+            .and_then(|d| u64::try_from(d).ok()),
         })
     }
 }
@@ -133,8 +135,8 @@ pub(crate) async fn media_facts(path: &Path, limit: Duration) -> Result<MediaFac
         [
             "-count_packets",
             "-show_entries",
-            "stream=codec_type,avg_frame_rate,r_frame_rate,start_time,nb_read_packets:\
-             stream_disposition=attached_pic:format=duration",
+            "stream=codec_type,avg_frame_rate,r_frame_rate,start_time,nb_read_packets,duration:\
+             stream_tags:stream_disposition=attached_pic:format=duration",
             "-of",
             "json",
             "-i",

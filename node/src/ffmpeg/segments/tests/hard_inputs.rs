@@ -135,12 +135,13 @@ const X264_WITH_SUBTITLES: Profile = Profile {
     ..crate::ffmpeg::BUILTIN_PROFILES[0]
 };
 
-/// A 12 s mkv with two audio tracks (440 and 880 Hz) and an SRT subtitle track.
+/// A 12 s mkv with two audio tracks (440 and 880 Hz) and an SRT subtitle track whose last cue
+/// ends at 13.5 s, past the picture and sound (the container says 13.5 s).
 fn two_audio_and_subtitles(dir: &Path) -> PathBuf {
     let srt = dir.join("subs.srt");
     std::fs::write(
         &srt,
-        "1\n00:00:01,000 --> 00:00:03,000\nfirst\n\n2\n00:00:09,000 --> 00:00:11,500\nlast\n",
+        "1\n00:00:01,000 --> 00:00:03,000\nfirst\n\n2\n00:00:09,000 --> 00:00:13,500\nlast\n",
     )
     .unwrap();
     let src = dir.join("tracks.mkv");
