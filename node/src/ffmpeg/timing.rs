@@ -47,9 +47,13 @@ impl StreamTiming {
     }
 }
 
-/// `DURATION-eng` and the like, as mkvmerge writes them.
+/// `DURATION-eng` and the like, as mkvmerge writes them. Tag names come from the file: no
+/// byte slicing that a multi-byte name could split.
 fn is_language_variant(key: &str) -> bool {
-    key.len() > 9 && key[..9].eq_ignore_ascii_case("DURATION-")
+    key.len() > 9
+        && key
+            .get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case("DURATION-"))
 }
 
 /// How long the picture and sound last, in seconds: the longest video or audio stream (cover
@@ -141,5 +145,6 @@ mod tests {
         assert_eq!(parse_clock("nonsense"), None);
         assert_eq!(parse_secs("inf"), None);
         assert!(is_language_variant("DURATION-eng") && !is_language_variant("DURATION"));
+        assert!(!is_language_variant("DURATIONé-x") && !is_language_variant("ééééé"));
     }
 }
