@@ -411,11 +411,31 @@ impl Engine {
         })
     }
 
-    /// Whether this converter must keep its result of (item, epoch) for the origin to fetch.
+    /// Whether this converter must keep its result of (item, epoch) for the origin to fetch:
+    /// the attempt is converted and current, and it is no segment whose item went on without
+    /// it ([`Engine::segment_orphaned`]).
     pub fn result_wanted(&self, item_id: &ItemId, epoch: Epoch) -> bool {
         self.replica.item(item_id).is_some_and(|i| {
             i.assignment.as_ref() == Some(&(epoch, self.cfg.me().clone()))
                 && i.phase == Phase::Converted
+                && !self.segment_orphaned(i)
+        })
+    }
+
+    /// Whether a result file this converter holds of (item, epoch) can be deleted, as no one
+    /// will ever fetch it: the item ended or went to another attempt, the attempt failed (a
+    /// failure of an epoch is for good: its result is never fetched, as when the retention
+    /// time passed with the origin away), or it is a segment whose item went on without it.
+    /// The result of a running attempt whose `Converted` is not yet folded in is kept.
+    pub fn result_unneeded(&self, item_id: &ItemId, epoch: Epoch) -> bool {
+        if self.result_wanted(item_id, epoch) {
+            return false;
+        }
+        self.replica.item(item_id).is_none_or(|i| {
+            i.phase.is_final()
+                || i.epoch() != Some(epoch)
+                || i.phase == Phase::Retrying
+                || self.segment_orphaned(i)
         })
     }
 

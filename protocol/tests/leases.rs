@@ -200,13 +200,8 @@ fn a_converter_that_reports_keeps_its_item_even_while_queued() {
     assert_eq!(records, 3, "offer, assignment, acceptance");
 }
 
-#[test]
-fn an_unfetched_result_is_dropped_after_the_retention_time() {
-    // One attempt only: the origin gives up at once instead of converting again.
-    let mut sim = Sim::with(2, 1, |c| {
-        c.retention = 3_600_000;
-        c.max_attempts = 1;
-    });
+/// Node 1 offers; converter 0, linked to it alone, accepts (epoch 1); with the item's id.
+fn accepted_by_a_lone_converter(sim: &mut Sim) -> ItemId {
     sim.link(0, 1);
     sim.drain();
     let id = sim.offer(1);
@@ -218,14 +213,52 @@ fn an_unfetched_result_is_dropped_after_the_retention_time() {
             epoch: 1,
         }),
     );
+    id
+}
+
+/// `node` records its result of epoch 1 of `item_id`.
+fn convert(sim: &mut Sim, node: usize, item_id: ItemId) {
+    let output = file("out.mkv", 1);
     sim.feed(
-        0,
+        node,
         Event::Local(RecordBody::Converted {
-            item_id: id,
+            item_id,
             epoch: 1,
-            output: file("out.mkv", 1),
+            output,
         }),
     );
+}
+
+#[test]
+fn an_unfetched_result_may_be_deleted_after_the_retention_time_with_retries_left() {
+    // The origin, away, still has attempts left: the item waits to be tried again at the
+    // same epoch (`retrying`), and the result file must not wait for the origin's return.
+    let mut sim = Sim::with(2, 1, |c| c.retention = 3_600_000);
+    let id = accepted_by_a_lone_converter(&mut sim);
+    let unneeded = |sim: &Sim| sim.engines[0].result_unneeded(&id, 1);
+    assert!(
+        !unneeded(&sim),
+        "a result whose `converted` is not yet recorded is kept"
+    );
+    convert(&mut sim, 0, id);
+    sim.cut(0, 1);
+    sim.tick_after(0, 1_800_000);
+    assert!(!unneeded(&sim), "within the retention time");
+    sim.tick_after(0, 1_800_000);
+    let item = sim.item(0, &id);
+    assert_eq!((item.phase, item.epoch()), (Phase::Retrying, Some(1)));
+    assert!(unneeded(&sim), "past it");
+}
+
+#[test]
+fn an_unfetched_result_is_dropped_after_the_retention_time() {
+    // One attempt only: the origin gives up at once instead of converting again.
+    let mut sim = Sim::with(2, 1, |c| {
+        c.retention = 3_600_000;
+        c.max_attempts = 1;
+    });
+    let id = accepted_by_a_lone_converter(&mut sim);
+    convert(&mut sim, 0, id);
     sim.cut(0, 1);
     // Within the retention time the converter keeps it.
     sim.tick_after(0, 1_800_000);
@@ -414,8 +447,9 @@ fn segment_on_node1(sim: &mut Sim, id: ItemId) -> ItemId {
     sub
 }
 
-#[test]
-fn a_vanished_coordinators_segment_is_orphaned_once_its_item_moves_on() {
+/// Three nodes, converters splitting videos: node 0 coordinates the item of origin 2 and its
+/// segment 0 is accepted by converter 1; with the item's and the segment's ids.
+fn a_segment_on_node1() -> (Sim, ItemId, ItemId) {
     let mut sim = Sim::with(3, 2, |c| {
         if let Some(ad) = c.converter.as_mut() {
             ad.segments = true;
@@ -426,6 +460,12 @@ fn a_vanished_coordinators_segment_is_orphaned_once_its_item_moves_on() {
     sim.link(1, ORIGIN);
     sim.drain();
     let sub = segment_on_node1(&mut sim, id);
+    (sim, id, sub)
+}
+
+#[test]
+fn a_vanished_coordinators_segment_is_orphaned_once_its_item_moves_on() {
+    let (mut sim, id, sub) = a_segment_on_node1();
     let orphaned = |sim: &Sim| sim.engines[1].segment_orphaned(&sim.item(1, &sub));
     assert!(!orphaned(&sim), "its coordinator runs the item");
     assert!(
@@ -442,4 +482,27 @@ fn a_vanished_coordinators_segment_is_orphaned_once_its_item_moves_on() {
     pass_time(&mut sim, 2, 20_000);
     assert_eq!(sim.item(1, &id).assignment, Some((2, node_id(1))));
     assert!(orphaned(&sim), "the item went on without the segment");
+}
+
+#[test]
+fn a_segment_converted_for_a_vanished_coordinator_is_not_kept_for_it() {
+    let (mut sim, id, sub) = a_segment_on_node1();
+    // Converter 1 finishes the segment just as its coordinator vanishes for good.
+    sim.cut(0, ORIGIN);
+    sim.cut(0, 1);
+    convert(&mut sim, 1, sub);
+    let kept = |sim: &Sim| {
+        let c = &sim.engines[1];
+        (c.result_wanted(&sub, 1), c.result_unneeded(&sub, 1))
+    };
+    assert_eq!(
+        kept(&sim),
+        (true, false),
+        "kept while its item may still come for it"
+    );
+    // Past the lease the item goes on to converter 1, a later attempt: the segment's result
+    // would only wait for a coordinator that withdraws it if it ever comes back.
+    pass_time(&mut sim, 7, 20_000);
+    assert_eq!(sim.item(1, &id).assignment, Some((2, node_id(1))));
+    assert_eq!(kept(&sim), (false, true));
 }

@@ -55,18 +55,14 @@ impl Core {
             .keys()
             .filter(|(item, role, epoch)| {
                 *role == FileRole::Result
-                    && !self.engine.result_wanted(item, *epoch)
+                    && self.engine.result_unneeded(item, *epoch)
                     && !self.jobs.contains_key(&(*item, *epoch))
-                    && self
-                        .engine
-                        .item(item)
-                        .is_none_or(|i| i.phase.is_final() || i.epoch() != Some(*epoch))
             })
             .copied()
             .collect();
         for key in done {
             if let Some(f) = self.files.remove(&key) {
-                info!(item = %key.0, "the origin has the result: removing {}", f.path.display());
+                info!(item = %key.0, "no one will fetch the result (any more): removing {}", f.path.display());
                 let _ = std::fs::remove_file(&f.path);
                 if let Some(dir) = f.path.parent() {
                     let _ = std::fs::remove_dir(dir);
