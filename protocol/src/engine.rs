@@ -426,11 +426,9 @@ impl Engine {
     /// will ever fetch it: the item ended or went to another attempt, the attempt failed (a
     /// failure of an epoch is for good: its result is never fetched, as when the retention
     /// time passed with the origin away), or it is a segment whose item went on without it.
-    /// The result of a running attempt whose `Converted` is not yet folded in is kept.
+    /// The result of a running attempt whose `Converted` is not yet folded in is kept, and so
+    /// is every result [`Engine::result_wanted`] (converted, current, not orphaned).
     pub fn result_unneeded(&self, item_id: &ItemId, epoch: Epoch) -> bool {
-        if self.result_wanted(item_id, epoch) {
-            return false;
-        }
         self.replica.item(item_id).is_none_or(|i| {
             i.phase.is_final()
                 || i.epoch() != Some(epoch)

@@ -131,8 +131,9 @@ fn parse_time_us(value: &str) -> Option<u64> {
     Some(u64::try_from(v).unwrap_or(0))
 }
 
-/// `HH:MM:SS.ffffff` (hours may have any number of digits; `-` prefix reads as 0).
-fn parse_clock(value: &str) -> Option<u64> {
+/// `HH:MM:SS.ffffff` in microseconds (hours may have any number of digits; `-` prefix reads
+/// as 0): ffmpeg's `out_time`, and Matroska's `DURATION` tags (`timing.rs`).
+pub(super) fn parse_clock(value: &str) -> Option<u64> {
     if value.starts_with('-') {
         return Some(0);
     }

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use super::progress::parse_clock as parse_clock_us;
+
 /// What ffprobe says of one stream that bears on the media's duration (flattened into each
 /// caller's own stream record).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -80,14 +82,10 @@ fn parse_secs(text: &str) -> Option<f64> {
     (secs.is_finite() && secs >= 0.0).then_some(secs)
 }
 
-/// A clock time `HH:MM:SS.fffffffff` (Matroska's `DURATION` tag) in seconds.
+/// A clock time `HH:MM:SS.fffffffff` (Matroska's `DURATION` tag) in seconds, read by the
+/// parser of ffmpeg's progress clock.
 fn parse_clock(text: &str) -> Option<f64> {
-    let mut parts = text.trim().splitn(3, ':');
-    let hours: u32 = parts.next()?.parse().ok()?;
-    let minutes: u32 = parts.next()?.parse().ok()?;
-    let seconds = parse_secs(parts.next()?)?;
-    (minutes < 60 && seconds < 60.0)
-        .then(|| f64::from(hours) * 3600.0 + f64::from(minutes) * 60.0 + seconds)
+    parse_clock_us(text.trim()).map(|us| us as f64 / 1e6)
 }
 
 #[cfg(test)]
