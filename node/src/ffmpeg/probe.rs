@@ -11,8 +11,8 @@ use super::error::FfmpegError;
 use super::timing::{media_duration_secs, StreamTiming};
 use super::tool::{file_arg, input_guard, run_capture, FFPROBE};
 
-/// Most JSON accepted from ffprobe.
-const MAX_PROBE_OUTPUT: usize = 4 * 1024 * 1024;
+/// Most JSON accepted from ffprobe (its streams' tags included); also the segment checks'.
+pub(crate) const MAX_PROBE_OUTPUT: usize = 4 * 1024 * 1024;
 /// Longest an ffprobe run may take.
 const PROBE_TIME_LIMIT: Duration = Duration::from_secs(60);
 /// Longest duration believed (about 31 years); anything longer is treated as unknown.

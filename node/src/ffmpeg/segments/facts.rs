@@ -9,11 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::ffmpeg::error::FfmpegError;
+use crate::ffmpeg::probe::MAX_PROBE_OUTPUT;
 use crate::ffmpeg::timing::{media_duration_secs, StreamTiming};
 use crate::ffmpeg::tool::{file_arg, input_guard, run_capture, FFPROBE};
 
-/// Most JSON accepted from the counting ffprobe.
-const MAX_FACTS_OUTPUT: usize = 1024 * 1024;
 /// Frame duration assumed when the stream states no usable rate (25 fps).
 const FALLBACK_FRAME_US: u64 = 40_000;
 
@@ -144,7 +143,9 @@ pub(crate) async fn media_facts(path: &Path, limit: Duration) -> Result<MediaFac
         .map(OsStr::new),
     );
     args.push(&input);
-    let out = run_capture(FFPROBE, &args, MAX_FACTS_OUTPUT, limit).await?;
+    // The streams' tags (for their `DURATION`) are asked for, so the same bound as the probe
+    // that already accepted the source.
+    let out = run_capture(FFPROBE, &args, MAX_PROBE_OUTPUT, limit).await?;
     if !out.status.success() {
         return Err(FfmpegError::OutputCheck(format!(
             "ffprobe cannot count the frames of {} ({}): {}",
